@@ -1,0 +1,1 @@
+//! AgentMessage conformance suite (cases arrive with the conformance issue).

@@ -1,0 +1,11 @@
+//! AgentMessage's database rows as sea-orm entities, one file per table.
+//!
+//! These types never reach the wire: the API layer has its own view types, and only
+//! `agentmessage::store` reads or writes these rows.
+
+pub mod api_key;
+pub mod consent;
+pub mod lookup;
+pub mod message;
+pub mod organization;
+pub mod phone_number;

@@ -1,0 +1,37 @@
+//! AgentMessage's database migrations, one file per change (`mYYYYMMDD_NNNNNN_<verb>_<table>`).
+//!
+//! They run when the server starts and with `agentmessage migrate`; the caller guards them so that
+//! several processes starting at once apply each migration exactly once.
+
+pub use sea_orm_migration::prelude::*;
+
+mod m20261127_000001_create_organizations;
+mod m20261127_000002_create_api_keys;
+mod m20261127_000003_create_phone_numbers;
+mod m20261127_000004_create_consents;
+mod m20261127_000005_create_lookups;
+mod m20261127_000006_create_messages;
+
+/// Every migration in the order it applies.
+pub struct Migrator;
+
+#[async_trait::async_trait]
+impl MigratorTrait for Migrator {
+    fn migrations() -> Vec<Box<dyn MigrationTrait>> {
+        vec![
+            Box::new(m20261127_000001_create_organizations::Migration),
+            Box::new(m20261127_000002_create_api_keys::Migration),
+            Box::new(m20261127_000003_create_phone_numbers::Migration),
+            Box::new(m20261127_000004_create_consents::Migration),
+            Box::new(m20261127_000005_create_lookups::Migration),
+            Box::new(m20261127_000006_create_messages::Migration),
+        ]
+    }
+}
+
+/// Column and table names shared by several migrations.
+#[derive(DeriveIden)]
+pub(crate) enum Organizations {
+    Table,
+    Id,
+}

@@ -1,0 +1,109 @@
+//! Message attributes and the status values a message moves through.
+
+/// Declares a plain enum with its stored/wire names, `as_str` and `parse`.
+macro_rules! named_enum {
+    ($(#[$meta:meta])* $name:ident { $($variant:ident => $text:literal),+ $(,)? }) => {
+        $(#[$meta])*
+        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+        pub enum $name { $($variant),+ }
+
+        impl $name {
+            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+
+            pub fn as_str(self) -> &'static str {
+                match self { $($name::$variant => $text),+ }
+            }
+
+            pub fn parse(s: &str) -> Option<$name> {
+                match s { $($text => Some($name::$variant),)+ _ => None }
+            }
+        }
+
+        impl std::fmt::Display for $name {
+            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str(self.as_str())
+            }
+        }
+    };
+}
+pub(crate) use named_enum;
+
+named_enum!(
+    /// How a message travels: plain SMS, or MMS when it carries media.
+    Channel { Sms => "sms", Mms => "mms" }
+);
+
+named_enum!(
+    /// Send priority; `high` messages are handed to the carrier first.
+    Priority { Default => "default", High => "high" }
+);
+
+named_enum!(
+    /// Whether the organization sent the message or received it.
+    Direction { Outbound => "outbound", Inbound => "inbound" }
+);
+
+named_enum!(
+    /// Where a message is in its life: `queued → sending → sent → delivered | undelivered`, and
+    /// `failed` from any state that is not terminal.
+    MessageStatus {
+        Queued => "queued",
+        Sending => "sending",
+        Sent => "sent",
+        Delivered => "delivered",
+        Undelivered => "undelivered",
+        Failed => "failed",
+        Received => "received",
+    }
+);
+
+impl MessageStatus {
+    /// Terminal states never change again.
+    pub fn is_terminal(self) -> bool {
+        matches!(
+            self,
+            MessageStatus::Delivered
+                | MessageStatus::Undelivered
+                | MessageStatus::Failed
+                | MessageStatus::Received
+        )
+    }
+}
+
+/// The most media URLs one MMS may carry.
+pub const MAX_MEDIA_URLS: usize = 10;
+/// The most characters a tag may have.
+pub const MAX_TAG_CHARS: usize = 256;
+/// The most characters one media URL may have.
+pub const MAX_MEDIA_URL_CHARS: usize = 2048;
+
+/// A media URL must be absolute http(s) with a host.
+pub fn is_media_url(s: &str) -> bool {
+    s.chars().count() <= MAX_MEDIA_URL_CHARS
+        && url::Url::parse(s).is_ok_and(|u| {
+            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip() {
+        for s in MessageStatus::ALL {
+            assert_eq!(MessageStatus::parse(s.as_str()), Some(*s));
+        }
+        assert_eq!(Priority::parse("urgent"), None);
+    }
+
+    #[test]
+    fn media_urls_must_be_http_or_https() {
+        assert!(is_media_url("https://example.com/cat.jpg"));
+        assert!(is_media_url("http://example.com:8080/a?b=c"));
+        assert!(!is_media_url("ftp://example.com/cat.jpg"));
+        assert!(!is_media_url("example.com/cat.jpg"));
+        assert!(!is_media_url("https://"));
+        assert!(!is_media_url(""));
+    }
+}

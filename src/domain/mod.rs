@@ -1,0 +1,14 @@
+//! Plain domain types with no I/O. Values are parsed once at the boundary and trusted inside.
+
+pub mod consent;
+pub mod lookup;
+pub mod message;
+pub mod phone;
+pub mod scope;
+pub mod test_numbers;
+pub mod text;
+pub mod time;
+
+pub use phone::PhoneNumber;
+pub use scope::{Scope, ScopeSet};
+pub use time::Timestamp;

@@ -1,0 +1,3 @@
+//! AgentMessage: an OpenAPI-first SMS/MMS messaging API server.
+
+pub mod domain;
