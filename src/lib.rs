@@ -1,3 +1,12 @@
 //! AgentMessage: an OpenAPI-first SMS/MMS messaging API server.
+//!
+//! A request flows one way: [`api`] (parse, authenticate, map to domain types) → [`service`]
+//! (rules) → [`store`] (sea-orm) → the `entity` rows.
 
+pub mod api;
+pub mod config;
 pub mod domain;
+pub mod service;
+pub mod store;
+
+pub use api::{api_service, app, spec_json, spec_yaml};

@@ -1,1 +1,244 @@
-fn main() {}
+//! The `agentmessage` command line: serve, migrate, spec, admin.
+
+use std::process::ExitCode;
+
+use agentmessage::{
+    config::{DatabaseArgs, ServeArgs},
+    domain::{PhoneNumber, ScopeSet},
+    service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
+    store::Store,
+};
+use anyhow::{anyhow, Context};
+use clap::{Parser, Subcommand};
+use poem::{listener::TcpListener, Server};
+use serde_json::json;
+use uuid::Uuid;
+
+#[derive(Parser)]
+#[command(
+    name = "agentmessage",
+    version,
+    about = "AgentMessage: an OpenAPI-first SMS/MMS messaging API server"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Run the API server (migrations are applied first).
+    Serve(ServeArgs),
+    /// Apply pending database migrations and exit.
+    Migrate(DatabaseArgs),
+    /// Print the OpenAPI document (JSON, or YAML with --yaml); needs no database.
+    Spec {
+        #[arg(long)]
+        yaml: bool,
+    },
+    /// Set up organizations, keys and numbers. Each prints one JSON object on stdout.
+    #[command(subcommand)]
+    Admin(Admin),
+}
+
+#[derive(Subcommand)]
+enum Admin {
+    /// Create an organization: prints {"id": …}.
+    CreateOrg {
+        #[arg(long)]
+        name: String,
+        /// Sustained sends per second.
+        #[arg(long, default_value_t = 10)]
+        rate_per_second: u32,
+        /// Sends allowed in a burst.
+        #[arg(long, default_value_t = 20)]
+        burst: u32,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Create an API key: prints {"id": …, "key": "am_live_…"}, the only time the key is shown.
+    CreateKey {
+        #[arg(long)]
+        org: Uuid,
+        /// Comma-separated scopes, e.g. messages:send,messages:read.
+        #[arg(long)]
+        scopes: String,
+        /// A label for the key.
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Revoke an API key: prints {"id": …, "revoked_at": …}.
+    RevokeKey {
+        #[arg(long)]
+        key_id: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Give an organization a phone number: prints {"id": …, "phone_number": …}.
+    AddNumber {
+        #[arg(long)]
+        org: Uuid,
+        /// E.164.
+        #[arg(long)]
+        number: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
+                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    match run(Cli::parse()).await {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
+    let store = Store::connect(&database.database_url)
+        .await
+        .with_context(|| format!("connecting to {}", database.database_url))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(store)
+}
+
+fn service_error(err: agentmessage::service::Error) -> anyhow::Error {
+    match err {
+        agentmessage::service::Error::Validation(fields) => {
+            anyhow!("invalid input: {:?}", fields.into_map())
+        }
+        agentmessage::service::Error::NotFound => anyhow!("no such organization or key"),
+        other => anyhow!(other),
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    match cli.command {
+        Command::Spec { yaml } => {
+            if yaml {
+                print!("{}", agentmessage::spec_yaml());
+            } else {
+                println!("{}", agentmessage::spec_json());
+            }
+        }
+        Command::Migrate(database) => {
+            open(&database).await?;
+            eprintln!("migrations applied");
+        }
+        Command::Serve(args) => serve(args).await?,
+        Command::Admin(admin) => admin_command(admin).await?,
+    }
+    Ok(())
+}
+
+async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+    let store = open(&args.database).await?;
+    let services = Services::new(store, args.settings());
+    if args.demo {
+        let demo = services.prepare_demo().await.map_err(service_error)?;
+        let base = format!("http://{}", args.listen);
+        println!("AgentMessage demo organization {} is ready.", demo.org_id);
+        println!("Demo API key (every scope; shown once): {}", demo.key);
+        println!();
+        println!("Send the example message:");
+        println!(
+            "curl -X POST \"{base}/v1/messages\" -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" \
+             -d '{{\"from\": \"{DEMO_FROM}\", \"to\": \"{DEMO_TO}\", \"text\": \"hello from agentmessage\", \"priority\": \"default\", \"tag\": \"order-7421\"}}'",
+            demo.key
+        );
+        println!();
+        println!("API docs: {base}/docs");
+    }
+    tracing::info!(listen = %args.listen, "AgentMessage listening");
+    Server::new(TcpListener::bind(args.listen))
+        .run_with_graceful_shutdown(
+            agentmessage::app(services),
+            async {
+                let _ = tokio::signal::ctrl_c().await;
+            },
+            Some(std::time::Duration::from_secs(10)),
+        )
+        .await
+        .context("serving")?;
+    Ok(())
+}
+
+async fn admin_command(admin: Admin) -> anyhow::Result<()> {
+    let output = match admin {
+        Admin::CreateOrg {
+            name,
+            rate_per_second,
+            burst,
+            database,
+        } => {
+            if rate_per_second == 0 || burst == 0 {
+                return Err(anyhow!("--rate-per-second and --burst must be at least 1"));
+            }
+            let services = Services::new(open(&database).await?, Default::default());
+            let org = services
+                .create_organization(&name, rate_per_second, burst)
+                .await
+                .map_err(service_error)?;
+            json!({"id": org.id})
+        }
+        Admin::CreateKey {
+            org,
+            scopes,
+            name,
+            database,
+        } => {
+            let scopes = ScopeSet::parse_list(&scopes)?;
+            if scopes.is_empty() {
+                return Err(anyhow!("--scopes must name at least one scope"));
+            }
+            let services = Services::new(open(&database).await?, Default::default());
+            if services.store.organization(org).await?.is_none() {
+                return Err(anyhow!("no organization {org}"));
+            }
+            let (row, key) = services
+                .insert_key(org, name.as_deref(), &scopes)
+                .await
+                .map_err(service_error)?;
+            json!({"id": row.id, "key": key})
+        }
+        Admin::RevokeKey { key_id, database } => {
+            let store = open(&database).await?;
+            let row = store
+                .revoke_api_key(None, key_id)
+                .await?
+                .ok_or_else(|| anyhow!("no key {key_id}"))?;
+            let revoked_at = row
+                .revoked_at
+                .map(|t| agentmessage::domain::Timestamp::from(t).to_wire());
+            json!({"id": row.id, "revoked_at": revoked_at})
+        }
+        Admin::AddNumber {
+            org,
+            number,
+            database,
+        } => {
+            let number = PhoneNumber::parse(&number)
+                .ok_or_else(|| anyhow!("--number must be E.164, like +15551112222"))?;
+            let services = Services::new(open(&database).await?, Default::default());
+            let row = services
+                .add_number(org, &number)
+                .await
+                .map_err(service_error)?;
+            json!({"id": row.id, "phone_number": row.phone_number})
+        }
+    };
+    println!("{output}");
+    Ok(())
+}

@@ -57,6 +57,14 @@ named_enum!(
     }
 );
 
+// The enum is declared by `named_enum!`, which has no room for `#[default]`.
+#[allow(clippy::derivable_impls)]
+impl Default for Priority {
+    fn default() -> Self {
+        Priority::Default
+    }
+}
+
 impl MessageStatus {
     /// Terminal states never change again.
     pub fn is_terminal(self) -> bool {

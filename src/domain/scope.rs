@@ -44,6 +44,12 @@ impl Scope {
     }
 }
 
+impl Scope {
+    pub fn parse(s: &str) -> Option<Scope> {
+        s.parse().ok()
+    }
+}
+
 impl fmt::Display for Scope {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.as_str())

@@ -6,32 +6,17 @@
 //! single segment, 67 per segment. A split never separates an escape from its character, nor the
 //! two halves of a surrogate pair.
 
+use super::message::named_enum;
+
 /// The most characters (Unicode scalar values) a message text may have.
 pub const MAX_TEXT_CHARS: usize = 1600;
 
-/// The encoding a text is sent in.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Encoding {
-    Gsm7,
-    Ucs2,
-}
+named_enum!(
+    /// The encoding a text is sent in.
+    Encoding { Gsm7 => "gsm7", Ucs2 => "ucs2" }
+);
 
 impl Encoding {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Encoding::Gsm7 => "gsm7",
-            Encoding::Ucs2 => "ucs2",
-        }
-    }
-
-    pub fn parse(s: &str) -> Option<Encoding> {
-        match s {
-            "gsm7" => Some(Encoding::Gsm7),
-            "ucs2" => Some(Encoding::Ucs2),
-            _ => None,
-        }
-    }
-
     /// Units that fit a message sent whole.
     fn single_limit(self) -> usize {
         match self {

@@ -1,0 +1,265 @@
+//! `/v1/api_keys`: make restricted keys, list them, revoke them.
+
+use entity::api_key;
+use poem::web::Data;
+use poem_openapi::types::Example;
+use poem_openapi::{param::Path, Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    auth::BearerKey,
+    body::JsonBody,
+    envelope::{Envelope, ListEnvelope},
+    error::ApiError,
+    fields::Fields,
+    reply::{error_set, Reply},
+    ApiTags,
+};
+use crate::{
+    domain::{Scope, ScopeSet, Timestamp},
+    service::{Error, Services},
+};
+
+/// The most characters a key name may have.
+const MAX_NAME_CHARS: usize = 100;
+
+/// A key to create. Its scopes must all be held by the key that creates it.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields, example)]
+pub struct CreateApiKeyRequest {
+    /// A label for the key, up to 100 characters.
+    #[oai(validator(max_length = 100))]
+    #[oai(skip_serializing_if_is_none)]
+    pub name: Option<String>,
+    /// The scopes to grant: at least one, each held by the calling key.
+    #[oai(validator(min_items = 1, max_items = 9, unique_items = true))]
+    pub scopes: Vec<Scope>,
+}
+
+impl Example for CreateApiKeyRequest {
+    fn example() -> Self {
+        CreateApiKeyRequest {
+            name: Some("reporting".into()),
+            scopes: vec![Scope::MessagesRead],
+        }
+    }
+}
+
+/// An API key. The secret itself is shown only once, when the key is created.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ApiKeyView {
+    /// The key's id.
+    pub id: Uuid,
+    /// The label given at creation, or null.
+    #[oai(nullable)]
+    pub name: Option<String>,
+    /// The first characters of the key, to recognise it by.
+    pub prefix: String,
+    /// The scopes the key holds.
+    pub scopes: Vec<Scope>,
+    /// When the key was created.
+    pub created_at: Timestamp,
+    /// When the key was last used (updated at most once a minute), or null.
+    #[oai(nullable)]
+    pub last_used_at: Option<Timestamp>,
+    /// When the key was revoked, or null while it works.
+    #[oai(nullable)]
+    pub revoked_at: Option<Timestamp>,
+}
+
+impl Example for ApiKeyView {
+    fn example() -> Self {
+        ApiKeyView {
+            id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5c6").expect("valid"),
+            name: Some("reporting".into()),
+            prefix: "am_live_Xk3d".into(),
+            scopes: vec![Scope::MessagesRead],
+            created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+            last_used_at: None,
+            revoked_at: None,
+        }
+    }
+}
+
+impl From<api_key::Model> for ApiKeyView {
+    fn from(k: api_key::Model) -> Self {
+        ApiKeyView {
+            id: k.id,
+            name: k.name,
+            prefix: k.display_prefix,
+            scopes: ScopeSet::parse_list(&k.scopes)
+                .map(|s| s.iter().collect())
+                .unwrap_or_default(),
+            created_at: k.created_at.into(),
+            last_used_at: k.last_used_at.map(Timestamp::from),
+            revoked_at: k.revoked_at.map(Timestamp::from),
+        }
+    }
+}
+
+/// A new key with its secret.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct NewApiKeyView {
+    /// The full key (`am_live_` and 32 characters). Store it now: it is never shown again.
+    pub key: String,
+    /// The key's id.
+    pub id: Uuid,
+    /// The label given at creation, or null.
+    #[oai(nullable)]
+    pub name: Option<String>,
+    /// The first characters of the key, to recognise it by.
+    pub prefix: String,
+    /// The scopes the key holds.
+    pub scopes: Vec<Scope>,
+    /// When the key was created.
+    pub created_at: Timestamp,
+}
+
+impl Example for NewApiKeyView {
+    fn example() -> Self {
+        let view = ApiKeyView::example();
+        NewApiKeyView {
+            key: "am_live_Xk3dQ9vL2mN8pR4sT6uW1yZ5aB7cD0eF".into(),
+            id: view.id,
+            name: view.name,
+            prefix: view.prefix,
+            scopes: view.scopes,
+            created_at: view.created_at,
+        }
+    }
+}
+
+error_set!(
+    /// Creating a key.
+    CreateKeyErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+);
+error_set!(
+    /// Listing keys.
+    ListKeysErrors: [Unauthorized, Forbidden]
+);
+error_set!(
+    /// Revoking a key.
+    RevokeKeyErrors: [Unauthorized, Forbidden, NotFound]
+);
+
+pub struct ApiKeysApi;
+
+#[OpenApi(tag = "ApiTags::ApiKeys")]
+impl ApiKeysApi {
+    /// Create an API key
+    ///
+    /// Creates a key for your organization with the given scopes, each of which the calling key
+    /// must hold (else 403 with `details.required_scope`). The response shows the key once.
+    ///
+    /// Requires the `api_keys:write` scope.
+    #[oai(
+        path = "/v1/api_keys",
+        method = "post",
+        operation_id = "api_keys_create"
+    )]
+    async fn api_keys_create(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        body: JsonBody<CreateApiKeyRequest>,
+    ) -> Reply<201, Envelope<NewApiKeyView>, CreateKeyErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
+            let mut f = Fields::new(body.object()?);
+            let name = f.string("name", false);
+            if name
+                .as_ref()
+                .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
+            {
+                f.error(
+                    "name",
+                    format!("must be at most {MAX_NAME_CHARS} characters"),
+                );
+            }
+            let scopes = f.string_array("scopes", true, "must contain only scope names");
+            let scopes = match scopes {
+                Some(names) if names.is_empty() => {
+                    f.error("scopes", "must name at least one scope");
+                    None
+                }
+                Some(names) => match ScopeSet::parse_list(&names.join(" ")) {
+                    Ok(set) if set.iter().count() == names.len() => Some(set),
+                    Ok(_) => {
+                        f.error("scopes", "must not repeat a scope");
+                        None
+                    }
+                    Err(unknown) => {
+                        f.error("scopes", format!("has an unknown scope: {}", unknown.0));
+                        None
+                    }
+                },
+                None => None,
+            };
+            let scopes = f.finish(|| scopes).map_err(Error::Validation)?;
+            let (row, secret) = services
+                .create_api_key(&caller, name.as_deref(), &scopes)
+                .await?;
+            let view = ApiKeyView::from(row);
+            Ok::<_, ApiError>(Envelope(NewApiKeyView {
+                key: secret,
+                id: view.id,
+                name: view.name,
+                prefix: view.prefix,
+                scopes: view.scopes,
+                created_at: view.created_at,
+            }))
+        };
+        run.await.into()
+    }
+
+    /// List API keys
+    ///
+    /// Every key of your organization, newest first, in one page (`has_more` is false). Secrets
+    /// are never shown.
+    ///
+    /// Requires the `api_keys:read` scope.
+    #[oai(path = "/v1/api_keys", method = "get", operation_id = "api_keys_list")]
+    async fn api_keys_list(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+    ) -> Reply<200, ListEnvelope<ApiKeyView>, ListKeysErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ApiKeysRead).await?;
+            let keys = services.api_keys(&caller).await?;
+            Ok::<_, ApiError>(ListEnvelope::complete(
+                keys.into_iter().map(ApiKeyView::from).collect(),
+            ))
+        };
+        run.await.into()
+    }
+
+    /// Revoke an API key
+    ///
+    /// Revokes one of your organization's keys at once: requests with it answer 401 from then
+    /// on. Revoking a revoked key keeps its first revocation time.
+    ///
+    /// Requires the `api_keys:write` scope.
+    #[oai(
+        path = "/v1/api_keys/:id",
+        method = "delete",
+        operation_id = "api_keys_delete"
+    )]
+    async fn api_keys_delete(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The key's id.
+        id: Path<String>,
+    ) -> Reply<200, Envelope<ApiKeyView>, RevokeKeyErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
+            let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+            let row = services.revoke_api_key(&caller, id).await?;
+            Ok::<_, ApiError>(Envelope(ApiKeyView::from(row)))
+        };
+        run.await.into()
+    }
+}

@@ -1,0 +1,238 @@
+//! `/v1/consents/{phone_number}`: record opt-ins and opt-outs, and read the current state.
+
+use entity::consent;
+use poem::web::Data;
+use poem_openapi::types::Example;
+use poem_openapi::{param::Path, Object, OpenApi};
+
+use super::{
+    auth::BearerKey,
+    body::JsonBody,
+    envelope::Envelope,
+    error::ApiError,
+    fields::Fields,
+    reply::{error_set, Reply},
+    ApiTags,
+};
+use crate::{
+    domain::{
+        consent::{ConsentSource, ConsentStatus, MAX_EVIDENCE_CHARS},
+        PhoneNumber, Scope, Timestamp,
+    },
+    service::{Error, FieldErrors, Services},
+};
+
+/// An opt-in to record.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields, example)]
+pub struct OptInRequest {
+    /// How the recipient gave consent.
+    pub source: ConsentSource,
+    /// What proves it: a form id, a URL, a note; up to 1000 characters.
+    #[oai(validator(max_length = 1000))]
+    #[oai(skip_serializing_if_is_none)]
+    pub evidence: Option<String>,
+}
+
+impl Example for OptInRequest {
+    fn example() -> Self {
+        OptInRequest {
+            source: ConsentSource::WebForm,
+            evidence: Some("signup form #5521, 2026-04-20".into()),
+        }
+    }
+}
+
+/// A recipient's current consent to messages from your organization.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ConsentView {
+    /// The recipient.
+    pub phone_number: PhoneNumber,
+    /// `opted_in` or `opted_out`.
+    pub status: ConsentStatus,
+    /// How the newest record was collected.
+    pub source: ConsentSource,
+    /// The evidence given with the newest record, or null.
+    #[oai(nullable)]
+    pub evidence: Option<String>,
+    /// When the newest record was made.
+    pub updated_at: Timestamp,
+}
+
+impl Example for ConsentView {
+    fn example() -> Self {
+        ConsentView {
+            phone_number: PhoneNumber::parse("+15554443333").expect("valid"),
+            status: ConsentStatus::OptedIn,
+            source: ConsentSource::WebForm,
+            evidence: Some("signup form #5521, 2026-04-20".into()),
+            updated_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+        }
+    }
+}
+
+impl From<consent::Model> for ConsentView {
+    fn from(c: consent::Model) -> Self {
+        ConsentView {
+            phone_number: PhoneNumber::parse(&c.phone_number)
+                .unwrap_or_else(|| unreachable_number(&c.phone_number)),
+            status: ConsentStatus::parse(&c.status).unwrap_or(ConsentStatus::OptedOut),
+            source: ConsentSource::parse(&c.source).unwrap_or(ConsentSource::Api),
+            evidence: c.evidence,
+            updated_at: c.recorded_at.into(),
+        }
+    }
+}
+
+fn unreachable_number(raw: &str) -> PhoneNumber {
+    tracing::error!(number = raw, "stored phone number is not E.164");
+    PhoneNumber::parse("+10000000000").expect("valid")
+}
+
+/// A path number for a write: 422 when it is not E.164.
+fn path_number_for_write(raw: &str) -> Result<PhoneNumber, Error> {
+    PhoneNumber::parse(raw)
+        .ok_or_else(|| Error::Validation(FieldErrors::single("phone_number", "must be E.164")))
+}
+
+error_set!(
+    /// Recording an opt-in.
+    OptInErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+);
+error_set!(
+    /// Recording an opt-out.
+    OptOutErrors: [Unauthorized, Forbidden, ValidationFailed]
+);
+error_set!(
+    /// Reading consent.
+    ConsentViewErrors: [Unauthorized, Forbidden, NotFound]
+);
+
+pub struct ConsentsApi;
+
+#[OpenApi(tag = "ApiTags::Consents")]
+impl ConsentsApi {
+    /// Record an opt-in
+    ///
+    /// Records that the recipient opted in to messages from your organization, with how the
+    /// consent was collected. Earlier records are kept as history; the newest decides.
+    ///
+    /// Requires the `consents:write` scope.
+    #[oai(
+        path = "/v1/consents/:phone_number",
+        method = "put",
+        operation_id = "consents_update"
+    )]
+    async fn consents_update(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The recipient, E.164 (`+` may be sent as `%2B`).
+        phone_number: Path<String>,
+        body: JsonBody<OptInRequest>,
+    ) -> Reply<200, Envelope<ConsentView>, OptInErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
+            let object = body.object()?;
+            let number = PhoneNumber::parse(&phone_number);
+            let mut f = Fields::new(object);
+            if number.is_none() {
+                f.error("phone_number", "must be E.164");
+            }
+            let source = f.string("source", true);
+            let source = f.parse(
+                "source",
+                source,
+                ConsentSource::parse,
+                "must be one of: web_form, paper_form, verbal, keyword, api, import",
+            );
+            let evidence = f.string("evidence", false);
+            if evidence
+                .as_ref()
+                .is_some_and(|e| e.chars().count() > MAX_EVIDENCE_CHARS)
+            {
+                f.error(
+                    "evidence",
+                    format!("must be at most {MAX_EVIDENCE_CHARS} characters"),
+                );
+            }
+            let (number, source) = f
+                .finish(|| Some((number?, source?)))
+                .map_err(Error::Validation)?;
+            let record = services
+                .record_consent(
+                    &caller,
+                    &number,
+                    ConsentStatus::OptedIn,
+                    source,
+                    evidence.as_deref(),
+                )
+                .await?;
+            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+        };
+        run.await.into()
+    }
+
+    /// Record an opt-out
+    ///
+    /// Records that the recipient opted out of messages from your organization (source `api`).
+    /// Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded.
+    ///
+    /// Requires the `consents:write` scope.
+    #[oai(
+        path = "/v1/consents/:phone_number",
+        method = "delete",
+        operation_id = "consents_delete"
+    )]
+    async fn consents_delete(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The recipient, E.164 (`+` may be sent as `%2B`).
+        phone_number: Path<String>,
+    ) -> Reply<200, Envelope<ConsentView>, OptOutErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
+            let number = path_number_for_write(&phone_number)?;
+            let record = services
+                .record_consent(
+                    &caller,
+                    &number,
+                    ConsentStatus::OptedOut,
+                    ConsentSource::Api,
+                    None,
+                )
+                .await?;
+            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+        };
+        run.await.into()
+    }
+
+    /// Retrieve consent
+    ///
+    /// The recipient's current consent state; 404 when none was ever recorded (or the number is
+    /// not E.164).
+    ///
+    /// Requires the `consents:read` scope.
+    #[oai(
+        path = "/v1/consents/:phone_number",
+        method = "get",
+        operation_id = "consents_view"
+    )]
+    async fn consents_view(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The recipient, E.164 (`+` may be sent as `%2B`).
+        phone_number: Path<String>,
+    ) -> Reply<200, Envelope<ConsentView>, ConsentViewErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::ConsentsRead).await?;
+            let number = PhoneNumber::parse(&phone_number).ok_or(Error::NotFound)?;
+            let record = services.consent(&caller, &number).await?;
+            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+        };
+        run.await.into()
+    }
+}

@@ -1,0 +1,375 @@
+//! The wire envelope: `{"success": true, "data": …}` for one resource,
+//! `{"success": true, "data": […], "has_more", "next_cursor"}` for a list, and
+//! `{"success": false, "error": {…}}` for every error.
+
+use poem_openapi::types::Example;
+use std::{borrow::Cow, collections::BTreeMap};
+
+use poem_openapi::{
+    registry::{MetaSchema, MetaSchemaRef, Registry},
+    types::{ParseError, ParseFromJSON, ParseResult, ToJSON, Type},
+    Enum, Object,
+};
+use serde_json::Value;
+
+/// The constant `success` flag: a boolean whose schema admits only `B`.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Flag<const B: bool>;
+
+impl<const B: bool> Type for Flag<B> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = bool;
+    type RawElementValueType = bool;
+
+    fn name() -> Cow<'static, str> {
+        if B { "success_true" } else { "success_false" }.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some(if B {
+                "Always `true` on a successful response."
+            } else {
+                "Always `false` on an error response."
+            }),
+            enum_items: vec![Value::Bool(B)],
+            example: Some(Value::Bool(B)),
+            ..MetaSchema::new("boolean")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&bool> {
+        Some(if B { &true } else { &false })
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a bool> + 'a> {
+        Box::new(self.as_raw_value().into_iter())
+    }
+}
+
+impl<const B: bool> ToJSON for Flag<B> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::Bool(B))
+    }
+}
+
+impl<const B: bool> ParseFromJSON for Flag<B> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::Bool(b)) if b == B => Ok(Flag),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// `{"success": true, "data": T}`. Its schema is named `<T>Envelope`.
+#[derive(Debug, Clone)]
+pub struct Envelope<T>(pub T);
+
+impl<T: Type> Type for Envelope<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("{}Envelope", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
+            T::register(registry);
+            MetaSchema {
+                description: Some(
+                    "A successful response: `success` is true and `data` holds the resource.",
+                ),
+                required: vec!["success", "data"],
+                properties: vec![
+                    ("success", Flag::<true>::schema_ref()),
+                    (
+                        "data",
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            description: Some("The resource."),
+                            all_of: vec![T::schema_ref()],
+                            ..MetaSchema::ANY
+                        })),
+                    ),
+                ],
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<T: ToJSON> ToJSON for Envelope<T> {
+    fn to_json(&self) -> Option<Value> {
+        let mut object = serde_json::Map::with_capacity(2);
+        object.insert("success".into(), Value::Bool(true));
+        object.insert("data".into(), self.0.to_json().unwrap_or(Value::Null));
+        Some(Value::Object(object))
+    }
+}
+
+/// `{"success": true, "data": [T], "has_more": bool, "next_cursor": string|null}`. Its schema is
+/// named `<T>List`.
+#[derive(Debug, Clone)]
+pub struct ListEnvelope<T> {
+    pub data: Vec<T>,
+    pub has_more: bool,
+    pub next_cursor: Option<String>,
+}
+
+impl<T> ListEnvelope<T> {
+    /// A list that holds every item there is.
+    pub fn complete(data: Vec<T>) -> Self {
+        ListEnvelope {
+            data,
+            has_more: false,
+            next_cursor: None,
+        }
+    }
+}
+
+impl<T: Type> Type for ListEnvelope<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        format!("{}List", T::name()).into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(Self::name().into_owned())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(Self::name().into_owned(), |registry| {
+            T::register(registry);
+            MetaSchema {
+                description: Some("One page of a list, newest first unless the operation says otherwise."),
+                required: vec!["success", "data", "has_more", "next_cursor"],
+                properties: vec![
+                    ("success", Flag::<true>::schema_ref()),
+                    (
+                        "data",
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            description: Some("The items on this page."),
+                            items: Some(Box::new(T::schema_ref())),
+                            ..MetaSchema::new("array")
+                        })),
+                    ),
+                    (
+                        "has_more",
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            description: Some("Whether more items follow this page."),
+                            example: Some(Value::Bool(false)),
+                            ..MetaSchema::new("boolean")
+                        })),
+                    ),
+                    (
+                        "next_cursor",
+                        MetaSchemaRef::Inline(Box::new(MetaSchema {
+                            description: Some(
+                                "Pass as `cursor` to fetch the next page; null when `has_more` is false.",
+                            ),
+                            nullable: true,
+                            example: Some(Value::Null),
+                            ..MetaSchema::new("string")
+                        })),
+                    ),
+                ],
+                ..MetaSchema::new("object")
+            }
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<T: ToJSON> ToJSON for ListEnvelope<T> {
+    fn to_json(&self) -> Option<Value> {
+        let mut object = serde_json::Map::with_capacity(4);
+        object.insert("success".into(), Value::Bool(true));
+        object.insert(
+            "data".into(),
+            Value::Array(self.data.iter().filter_map(ToJSON::to_json).collect()),
+        );
+        object.insert("has_more".into(), Value::Bool(self.has_more));
+        object.insert(
+            "next_cursor".into(),
+            self.next_cursor.clone().map_or(Value::Null, Value::String),
+        );
+        Some(Value::Object(object))
+    }
+}
+
+/// Every error code the server answers with; each has exactly one HTTP status.
+#[derive(Enum, Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[oai(rename_all = "SCREAMING_SNAKE_CASE")]
+pub enum ErrorCode {
+    /// 400: the body is not JSON or not a JSON object, or a query parameter is malformed.
+    BadRequest,
+    /// 401: the API key is missing, malformed, unknown or revoked.
+    Unauthorized,
+    /// 403: the API key lacks the operation's scope.
+    Forbidden,
+    /// 404: no such route, or no such resource visible to the organization.
+    NotFound,
+    /// 405: the path exists but not with this method; see the `Allow` header.
+    MethodNotAllowed,
+    /// 413: the body is larger than 64 KiB.
+    PayloadTooLarge,
+    /// 415: a body was sent that is not `application/json`.
+    UnsupportedMediaType,
+    /// 422: one or more fields are invalid; `details` names each.
+    ValidationFailed,
+    /// 422: a recent lookup classified the recipient as a landline.
+    LineTypeBlocked,
+    /// 429: the organization's send rate was exceeded; see `Retry-After`.
+    RateLimited,
+    /// 453: the recipient has not opted in to this organization, or opted out.
+    ConsentRequired,
+    /// 500: an unexpected fault; the request id finds its cause in the server log.
+    InternalError,
+    /// 503: the database cannot be reached; see `Retry-After`.
+    ServiceUnavailable,
+}
+
+impl ErrorCode {
+    pub const ALL: [ErrorCode; 13] = [
+        ErrorCode::BadRequest,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::MethodNotAllowed,
+        ErrorCode::PayloadTooLarge,
+        ErrorCode::UnsupportedMediaType,
+        ErrorCode::ValidationFailed,
+        ErrorCode::LineTypeBlocked,
+        ErrorCode::RateLimited,
+        ErrorCode::ConsentRequired,
+        ErrorCode::InternalError,
+        ErrorCode::ServiceUnavailable,
+    ];
+
+    /// The one HTTP status of each code.
+    pub fn status(self) -> u16 {
+        match self {
+            ErrorCode::BadRequest => 400,
+            ErrorCode::Unauthorized => 401,
+            ErrorCode::Forbidden => 403,
+            ErrorCode::NotFound => 404,
+            ErrorCode::MethodNotAllowed => 405,
+            ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::ValidationFailed | ErrorCode::LineTypeBlocked => 422,
+            ErrorCode::RateLimited => 429,
+            ErrorCode::ConsentRequired => 453,
+            ErrorCode::InternalError => 500,
+            ErrorCode::ServiceUnavailable => 503,
+        }
+    }
+
+    /// The client-facing message, the same for every occurrence of the code.
+    pub fn message(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "bad request",
+            ErrorCode::Unauthorized => "authentication failed",
+            ErrorCode::Forbidden => "missing required scope",
+            ErrorCode::NotFound => "not found",
+            ErrorCode::MethodNotAllowed => "method not allowed",
+            ErrorCode::PayloadTooLarge => "payload too large",
+            ErrorCode::UnsupportedMediaType => "unsupported media type",
+            ErrorCode::ValidationFailed => "validation failed",
+            ErrorCode::LineTypeBlocked => "recipient line type is blocked",
+            ErrorCode::RateLimited => "rate limited",
+            ErrorCode::ConsentRequired => "consent required",
+            ErrorCode::InternalError => "internal error",
+            ErrorCode::ServiceUnavailable => "service unavailable",
+        }
+    }
+
+    /// The wire name (`VALIDATION_FAILED`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::BadRequest => "BAD_REQUEST",
+            ErrorCode::Unauthorized => "UNAUTHORIZED",
+            ErrorCode::Forbidden => "FORBIDDEN",
+            ErrorCode::NotFound => "NOT_FOUND",
+            ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
+            ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::ValidationFailed => "VALIDATION_FAILED",
+            ErrorCode::LineTypeBlocked => "LINE_TYPE_BLOCKED",
+            ErrorCode::RateLimited => "RATE_LIMITED",
+            ErrorCode::ConsentRequired => "CONSENT_REQUIRED",
+            ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
+        }
+    }
+}
+
+/// The error itself.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ErrorBody {
+    /// Machine-readable error code from the catalogue.
+    pub code: ErrorCode,
+    /// Short human-readable message; the same for every occurrence of a code.
+    pub message: String,
+    /// The request's id (a ULID), equal to the `X-Request-Id` response header. Quote it when
+    /// asking for help: the server log holds the cause under it.
+    pub request_id: String,
+    /// Present on some errors: for `VALIDATION_FAILED`, each failing field mapped to what is
+    /// wrong with it; for `FORBIDDEN`, `required_scope`.
+    #[oai(skip_serializing_if_is_none)]
+    pub details: Option<BTreeMap<String, String>>,
+}
+
+impl Example for ErrorBody {
+    fn example() -> Self {
+        ErrorBody {
+            code: ErrorCode::ValidationFailed,
+            message: "validation failed".into(),
+            request_id: "01JTBQH2FZ8K1RXC0WJ4Z9P3VM".into(),
+            details: Some(BTreeMap::from([("to".into(), "must be E.164".into())])),
+        }
+    }
+}
+
+/// `{"success": false, "error": {…}}`: the body of every error response.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ErrorEnvelope {
+    /// Always `false` on an error response.
+    pub success: Flag<false>,
+    /// What went wrong.
+    pub error: ErrorBody,
+}
+
+impl Example for ErrorEnvelope {
+    fn example() -> Self {
+        ErrorEnvelope {
+            success: Flag,
+            error: ErrorBody::example(),
+        }
+    }
+}

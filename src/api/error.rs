@@ -1,0 +1,154 @@
+//! The one mapping from failures to HTTP: every error leaves the server as the error envelope
+//! with a code from [`ErrorCode`], its status, and the request id. Causes go to the log.
+
+use std::collections::BTreeMap;
+
+use poem::{
+    http::{header, HeaderValue, StatusCode},
+    IntoResponse, Response,
+};
+use poem_openapi::types::ToJSON;
+
+use super::{
+    envelope::{ErrorBody, ErrorCode, ErrorEnvelope, Flag},
+    request_id,
+};
+use crate::service;
+
+/// An error on its way to the client.
+#[derive(Debug, Clone)]
+pub struct ApiError {
+    pub code: ErrorCode,
+    pub details: Option<BTreeMap<String, String>>,
+    /// Seconds for the `Retry-After` header (429, 503).
+    pub retry_after: Option<u64>,
+    /// Methods for the `Allow` header (405).
+    pub allow: Option<String>,
+}
+
+impl ApiError {
+    pub fn new(code: ErrorCode) -> Self {
+        ApiError {
+            code,
+            details: None,
+            retry_after: None,
+            allow: None,
+        }
+    }
+
+    pub fn with_details(code: ErrorCode, details: BTreeMap<String, String>) -> Self {
+        ApiError {
+            details: Some(details),
+            ..ApiError::new(code)
+        }
+    }
+
+    /// The status a poem error carries, as the catalogue's code for it.
+    pub fn from_status(status: StatusCode) -> Self {
+        let code = match status.as_u16() {
+            400 | 411 => ErrorCode::BadRequest,
+            401 => ErrorCode::Unauthorized,
+            403 => ErrorCode::Forbidden,
+            404 => ErrorCode::NotFound,
+            405 => ErrorCode::MethodNotAllowed,
+            413 => ErrorCode::PayloadTooLarge,
+            415 => ErrorCode::UnsupportedMediaType,
+            422 => ErrorCode::ValidationFailed,
+            429 => ErrorCode::RateLimited,
+            503 => ErrorCode::ServiceUnavailable,
+            _ => ErrorCode::InternalError,
+        };
+        let mut error = ApiError::new(code);
+        if code == ErrorCode::ServiceUnavailable {
+            error.retry_after = Some(service::UNAVAILABLE_RETRY_AFTER_SECS);
+        }
+        error
+    }
+
+    /// Maps a poem error (from an extractor or the router) to the catalogue, logging its text.
+    pub fn from_poem(err: poem::Error) -> Self {
+        let error = ApiError::from_status(err.status());
+        tracing::info!(
+            request_id = %request_id::current(),
+            status = err.status().as_u16(),
+            cause = %err,
+            "request refused by the framework"
+        );
+        error
+    }
+
+    pub fn body(&self) -> ErrorEnvelope {
+        ErrorEnvelope {
+            success: Flag,
+            error: ErrorBody {
+                code: self.code,
+                message: self.code.message().to_owned(),
+                request_id: request_id::current(),
+                details: self.details.clone(),
+            },
+        }
+    }
+}
+
+impl From<service::Error> for ApiError {
+    fn from(err: service::Error) -> Self {
+        use service::Error as E;
+        match err {
+            E::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
+            E::Forbidden { required_scope } => ApiError::with_details(
+                ErrorCode::Forbidden,
+                BTreeMap::from([("required_scope".into(), required_scope.as_str().into())]),
+            ),
+            E::NotFound => ApiError::new(ErrorCode::NotFound),
+            E::Validation(fields) => {
+                ApiError::with_details(ErrorCode::ValidationFailed, fields.into_map())
+            }
+            E::LineTypeBlocked => ApiError::new(ErrorCode::LineTypeBlocked),
+            E::ConsentRequired => ApiError::new(ErrorCode::ConsentRequired),
+            E::RateLimited { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..ApiError::new(ErrorCode::RateLimited)
+            },
+            E::Unavailable(cause) => {
+                tracing::error!(request_id = %request_id::current(), %cause, "database unavailable");
+                ApiError {
+                    retry_after: Some(service::UNAVAILABLE_RETRY_AFTER_SECS),
+                    ..ApiError::new(ErrorCode::ServiceUnavailable)
+                }
+            }
+            E::Internal(cause) => {
+                tracing::error!(request_id = %request_id::current(), cause = %format!("{cause:#}"), "internal error");
+                ApiError::new(ErrorCode::InternalError)
+            }
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = self.body();
+        let json = body.to_json_string();
+        let mut response = Response::builder()
+            .status(
+                StatusCode::from_u16(self.code.status())
+                    .unwrap_or(StatusCode::INTERNAL_SERVER_ERROR),
+            )
+            .content_type("application/json; charset=utf-8")
+            .body(json);
+        let headers = response.headers_mut();
+        if let Some(secs) = self.retry_after {
+            headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if let Some(allow) = self
+            .allow
+            .as_deref()
+            .and_then(|a| HeaderValue::from_str(a).ok())
+        {
+            headers.insert(header::ALLOW, allow);
+        }
+        if let Ok(id) = HeaderValue::from_str(&body.error.request_id) {
+            headers.insert(request_id::HEADER, id);
+        }
+        response
+    }
+}

@@ -1,0 +1,139 @@
+//! `/v1/lookups`: classify a number's line type, and read the newest result.
+
+use entity::lookup;
+use poem::web::Data;
+use poem_openapi::types::Example;
+use poem_openapi::{param::Path, Object, OpenApi};
+
+use super::{
+    auth::BearerKey,
+    body::JsonBody,
+    envelope::Envelope,
+    error::ApiError,
+    fields::Fields,
+    reply::{error_set, Reply},
+    ApiTags,
+};
+use crate::{
+    domain::{lookup::LineType, PhoneNumber, Scope, Timestamp},
+    service::{Error, Services},
+};
+
+/// A number to look up.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields, example)]
+pub struct LookupRequest {
+    /// The number to classify.
+    pub phone_number: PhoneNumber,
+}
+
+impl Example for LookupRequest {
+    fn example() -> Self {
+        LookupRequest {
+            phone_number: PhoneNumber::parse("+12125550120").expect("valid"),
+        }
+    }
+}
+
+/// The result of a lookup.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct LookupView {
+    /// The number looked up.
+    pub phone_number: PhoneNumber,
+    /// Its line type. A send to a number whose recent lookup says `landline` is refused.
+    pub line_type: LineType,
+    /// When the lookup was made.
+    pub looked_up_at: Timestamp,
+}
+
+impl Example for LookupView {
+    fn example() -> Self {
+        LookupView {
+            phone_number: PhoneNumber::parse("+12125550120").expect("valid"),
+            line_type: LineType::Landline,
+            looked_up_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+        }
+    }
+}
+
+impl From<lookup::Model> for LookupView {
+    fn from(l: lookup::Model) -> Self {
+        LookupView {
+            phone_number: PhoneNumber::parse(&l.phone_number).unwrap_or_else(|| {
+                tracing::error!(number = %l.phone_number, "stored phone number is not E.164");
+                PhoneNumber::parse("+10000000000").expect("valid")
+            }),
+            line_type: LineType::parse(&l.line_type).unwrap_or(LineType::Mobile),
+            looked_up_at: l.looked_up_at.into(),
+        }
+    }
+}
+
+error_set!(
+    /// Running a lookup.
+    LookupCreateErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+);
+error_set!(
+    /// Reading a lookup.
+    LookupViewErrors: [Unauthorized, Forbidden, NotFound]
+);
+
+pub struct LookupsApi;
+
+#[OpenApi(tag = "ApiTags::Lookups")]
+impl LookupsApi {
+    /// Look up a number
+    ///
+    /// Classifies the number's line type (`mobile`, `landline` or `voip`) and stores the result
+    /// for your organization. For 30 days (by default) a `landline` result makes sends to the
+    /// number answer 422 `LINE_TYPE_BLOCKED`, unless a newer lookup says otherwise. Sending never
+    /// triggers a lookup by itself.
+    ///
+    /// Requires the `lookups:write` scope.
+    #[oai(path = "/v1/lookups", method = "post", operation_id = "lookups_create")]
+    async fn lookups_create(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        body: JsonBody<LookupRequest>,
+    ) -> Reply<201, Envelope<LookupView>, LookupCreateErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::LookupsWrite).await?;
+            let mut f = Fields::new(body.object()?);
+            let number = f.string("phone_number", true);
+            let number = f.parse("phone_number", number, PhoneNumber::parse, "must be E.164");
+            let number = f.finish(|| number).map_err(Error::Validation)?;
+            let lookup = services.look_up(&caller, &number).await?;
+            Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
+        };
+        run.await.into()
+    }
+
+    /// Retrieve the latest lookup
+    ///
+    /// Your organization's newest lookup of the number; 404 when there is none (or the number is
+    /// not E.164).
+    ///
+    /// Requires the `lookups:read` scope.
+    #[oai(
+        path = "/v1/lookups/:phone_number",
+        method = "get",
+        operation_id = "lookups_view"
+    )]
+    async fn lookups_view(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The number, E.164 (`+` may be sent as `%2B`).
+        phone_number: Path<String>,
+    ) -> Reply<200, Envelope<LookupView>, LookupViewErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::LookupsRead).await?;
+            let number = PhoneNumber::parse(&phone_number).ok_or(Error::NotFound)?;
+            let lookup = services.latest_lookup(&caller, &number).await?;
+            Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
+        };
+        run.await.into()
+    }
+}

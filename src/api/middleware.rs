@@ -1,0 +1,256 @@
+//! The outer middleware: a request id for every request, the route check (404, 405 with
+//! `Allow`), the 64 KiB body limit (413), and the rule that no answer leaves the server as plain
+//! text: framework errors and panics become the error envelope.
+
+use std::{any::Any, collections::BTreeSet};
+
+use poem::{
+    http::{header, HeaderValue, Method},
+    middleware::CatchPanic,
+    Body, Endpoint, EndpointExt, IntoResponse, Request, Response,
+};
+use serde_json::Value;
+use tokio::io::AsyncReadExt;
+
+use super::{envelope::ErrorCode, error::ApiError, request_id};
+
+/// The largest body accepted.
+pub const MAX_BODY_BYTES: usize = 64 * 1024;
+
+/// Paths served outside the API operations.
+const EXTRA_ROUTES: [&str; 3] = ["/openapi.json", "/openapi.yaml", "/docs"];
+
+/// Every path template the server answers, with its methods.
+pub struct RouteTable {
+    routes: Vec<(Vec<Segment>, BTreeSet<&'static str>)>,
+}
+
+#[derive(Debug, PartialEq)]
+enum Segment {
+    Literal(String),
+    Param,
+}
+
+/// What the route table says of a request.
+#[derive(Debug, PartialEq)]
+pub enum RouteCheck {
+    Found,
+    NotFound,
+    /// The path exists with these methods (for `Allow`).
+    MethodNotAllowed(String),
+}
+
+fn method_name(method: &str) -> Option<&'static str> {
+    ["GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"]
+        .into_iter()
+        .find(|m| m.eq_ignore_ascii_case(method))
+}
+
+fn parse_template(template: &str) -> Vec<Segment> {
+    template
+        .trim_start_matches('/')
+        .split('/')
+        .map(|s| {
+            if s.starts_with('{') && s.ends_with('}') {
+                Segment::Param
+            } else {
+                Segment::Literal(s.to_owned())
+            }
+        })
+        .collect()
+}
+
+impl RouteTable {
+    /// The operations of the spec plus the spec and docs pages.
+    pub fn from_spec(spec: &Value) -> RouteTable {
+        let mut routes = Vec::new();
+        if let Some(paths) = spec.get("paths").and_then(Value::as_object) {
+            for (template, operations) in paths {
+                let mut methods: BTreeSet<&'static str> = operations
+                    .as_object()
+                    .map(|ops| ops.keys().filter_map(|m| method_name(m)).collect())
+                    .unwrap_or_default();
+                if methods.contains("GET") {
+                    methods.insert("HEAD");
+                }
+                routes.push((parse_template(template), methods));
+            }
+        }
+        for path in EXTRA_ROUTES {
+            routes.push((parse_template(path), BTreeSet::from(["GET", "HEAD"])));
+        }
+        RouteTable { routes }
+    }
+
+    pub fn check(&self, method: &Method, path: &str) -> RouteCheck {
+        let segments: Vec<&str> = path.trim_start_matches('/').split('/').collect();
+        let matches = |template: &[Segment]| {
+            template.len() == segments.len()
+                && template.iter().zip(&segments).all(|(t, s)| match t {
+                    Segment::Literal(l) => l == s,
+                    Segment::Param => !s.is_empty(),
+                })
+        };
+        let mut allowed: BTreeSet<&'static str> = BTreeSet::new();
+        for (template, methods) in &self.routes {
+            if matches(template) {
+                if methods.contains(method.as_str()) {
+                    return RouteCheck::Found;
+                }
+                allowed.extend(methods.iter().copied());
+            }
+        }
+        if allowed.is_empty() {
+            RouteCheck::NotFound
+        } else {
+            RouteCheck::MethodNotAllowed(allowed.into_iter().collect::<Vec<_>>().join(", "))
+        }
+    }
+}
+
+/// Wraps the routes; see the module documentation.
+pub struct Guard<E> {
+    inner: E,
+    routes: RouteTable,
+}
+
+impl<E: Endpoint<Output = Response>> Guard<E> {
+    pub fn new(inner: E, routes: RouteTable) -> Guard<impl Endpoint<Output = Response>> {
+        let inner = inner.with(CatchPanic::new().with_handler(|_: Box<dyn Any + Send>| {
+            tracing::error!(request_id = %request_id::current(), "handler panicked");
+            ApiError::new(ErrorCode::InternalError).into_response()
+        }));
+        Guard { inner, routes }
+    }
+}
+
+impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let id = request_id::generate();
+        let mut response = request_id::scope(id.clone(), self.handle(req)).await;
+        if let Ok(value) = HeaderValue::from_str(&id) {
+            response.headers_mut().insert(request_id::HEADER, value);
+        }
+        Ok(response)
+    }
+}
+
+impl<E: Endpoint<Output = Response>> Guard<E> {
+    async fn handle(&self, mut req: Request) -> Response {
+        match self.routes.check(req.method(), req.uri().path()) {
+            RouteCheck::Found => {}
+            RouteCheck::NotFound => return ApiError::new(ErrorCode::NotFound).into_response(),
+            RouteCheck::MethodNotAllowed(allow) => {
+                return ApiError {
+                    allow: Some(allow),
+                    ..ApiError::new(ErrorCode::MethodNotAllowed)
+                }
+                .into_response()
+            }
+        }
+
+        let declared = req
+            .headers()
+            .get(header::CONTENT_LENGTH)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.trim().parse::<u64>().ok());
+        if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+            return ApiError::new(ErrorCode::PayloadTooLarge).into_response();
+        }
+        match read_limited(req.take_body()).await {
+            Ok(Some(bytes)) => req.set_body(bytes),
+            Ok(None) => return ApiError::new(ErrorCode::PayloadTooLarge).into_response(),
+            Err(err) => {
+                tracing::info!(request_id = %request_id::current(), %err, "could not read the request body");
+                return ApiError::new(ErrorCode::BadRequest).into_response();
+            }
+        }
+
+        match self.inner.call(req).await {
+            Ok(response) => envelope_if_bare(response),
+            Err(err) => ApiError::from_poem(err).into_response(),
+        }
+    }
+}
+
+/// Reads at most [`MAX_BODY_BYTES`]; `None` when the body is longer.
+async fn read_limited(body: Body) -> std::io::Result<Option<Vec<u8>>> {
+    let mut bytes = Vec::new();
+    body.into_async_read()
+        .take(MAX_BODY_BYTES as u64 + 1)
+        .read_to_end(&mut bytes)
+        .await?;
+    Ok((bytes.len() <= MAX_BODY_BYTES).then_some(bytes))
+}
+
+/// An error response that is not already JSON becomes the envelope for its status.
+fn envelope_if_bare(response: Response) -> Response {
+    let status = response.status();
+    let is_json = response
+        .headers()
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.starts_with("application/json"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        tracing::warn!(request_id = %request_id::current(), status = status.as_u16(), "bare error response replaced by the envelope");
+        ApiError::from_status(status).into_response()
+    } else {
+        response
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn table() -> RouteTable {
+        RouteTable::from_spec(&serde_json::json!({
+            "paths": {
+                "/v1/messages": {"post": {}},
+                "/v1/messages/{id}": {"get": {}},
+                "/v1/consents/{phone_number}": {"get": {}, "put": {}, "delete": {}}
+            }
+        }))
+    }
+
+    #[test]
+    fn known_paths_and_methods() {
+        let t = table();
+        assert_eq!(t.check(&Method::POST, "/v1/messages"), RouteCheck::Found);
+        assert_eq!(t.check(&Method::GET, "/v1/messages/abc"), RouteCheck::Found);
+        assert_eq!(
+            t.check(&Method::HEAD, "/v1/messages/abc"),
+            RouteCheck::Found
+        );
+        assert_eq!(t.check(&Method::GET, "/openapi.json"), RouteCheck::Found);
+    }
+
+    #[test]
+    fn wrong_method_lists_the_allowed_ones() {
+        let t = table();
+        assert_eq!(
+            t.check(&Method::GET, "/v1/messages"),
+            RouteCheck::MethodNotAllowed("POST".into())
+        );
+        assert_eq!(
+            t.check(&Method::POST, "/v1/consents/+15554443333"),
+            RouteCheck::MethodNotAllowed("DELETE, GET, HEAD, PUT".into())
+        );
+    }
+
+    #[test]
+    fn unknown_paths() {
+        let t = table();
+        for path in [
+            "/",
+            "/v1",
+            "/v1/messages/",
+            "/v1/messages/a/b",
+            "/v2/messages",
+        ] {
+            assert_eq!(t.check(&Method::GET, path), RouteCheck::NotFound, "{path}");
+        }
+    }
+}

@@ -1,0 +1,230 @@
+//! The HTTP API: poem-openapi operations, one file per resource, plus the envelope, the error
+//! catalogue, authentication and the outer middleware that keeps every answer in the envelope.
+
+use std::sync::{Arc, OnceLock};
+
+use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem_openapi::{ExtraHeader, OpenApiService, Tags};
+use serde_json::{json, Value};
+
+pub mod api_keys;
+pub mod auth;
+pub mod body;
+pub mod consents;
+pub mod envelope;
+pub mod error;
+pub mod fields;
+pub mod health;
+pub mod lookups;
+pub mod messages;
+pub mod middleware;
+pub mod numbers;
+pub mod reply;
+pub mod request_id;
+pub mod types;
+
+use crate::service::Services;
+
+/// One tag per resource.
+#[derive(Tags)]
+pub enum ApiTags {
+    /// Send messages and read them back.
+    Messages,
+    /// Record recipients' opt-ins and opt-outs.
+    Consents,
+    /// Classify numbers' line types.
+    Lookups,
+    /// The numbers your organization owns.
+    Numbers,
+    /// Make, list and revoke API keys.
+    ApiKeys,
+    /// Liveness.
+    Health,
+}
+
+/// Every resource's operations.
+pub type Api = (
+    messages::MessagesApi,
+    consents::ConsentsApi,
+    lookups::LookupsApi,
+    numbers::NumbersApi,
+    api_keys::ApiKeysApi,
+    health::HealthApi,
+);
+
+const DESCRIPTION: &str = "\
+AgentMessage sends SMS and MMS from numbers your organization owns to recipients who opted in.
+
+Every response is JSON. A success is `{\"success\": true, \"data\": …}` (lists add `has_more` and \
+`next_cursor`); an error is `{\"success\": false, \"error\": {\"code\", \"message\", \
+\"request_id\", \"details\"?}}`. Every response carries `X-Request-Id`, equal to \
+`error.request_id` on errors.
+
+Besides the statuses each operation lists, any request can be answered with:
+
+- 404 `NOT_FOUND` for an unknown path, and 405 `METHOD_NOT_ALLOWED` (with an `Allow` header) for \
+a known path with another method;
+- 413 `PAYLOAD_TOO_LARGE` for a body over 64 KiB;
+- 500 `INTERNAL_ERROR` on an unexpected fault (the server log holds the cause under the request \
+id) and 503 `SERVICE_UNAVAILABLE` with `Retry-After` when the database cannot be reached.
+
+Checks run in this order: route, size, API key (401), scope (403), content type (415), JSON \
+syntax (400), fields (422, every failing field at once), then the operation's own rules.
+
+Status 453 has no standard reason phrase; some generated clients cannot represent it, so read \
+the numeric status and `error.code`.";
+
+/// The poem-openapi service; building it needs no database.
+pub fn api_service() -> OpenApiService<Api, ()> {
+    OpenApiService::new(
+        (
+            messages::MessagesApi,
+            consents::ConsentsApi,
+            lookups::LookupsApi,
+            numbers::NumbersApi,
+            api_keys::ApiKeysApi,
+            health::HealthApi,
+        ),
+        "AgentMessage",
+        "1.0.0",
+    )
+    .description(DESCRIPTION)
+    .extra_response_header::<String, _>(
+        ExtraHeader::new("X-Request-Id")
+            .description("The request's id (a ULID); on errors equal to `error.request_id`."),
+    )
+}
+
+/// The published spec as a JSON value: poem-openapi's document with the corrections it cannot
+/// express itself (see [`finish_spec`]).
+pub fn spec() -> &'static Value {
+    static SPEC: OnceLock<Value> = OnceLock::new();
+    SPEC.get_or_init(|| {
+        let mut spec: Value =
+            serde_json::from_str(&api_service().spec()).expect("poem-openapi writes JSON");
+        finish_spec(&mut spec);
+        spec
+    })
+}
+
+/// The published spec as pretty JSON (what `openapi/openapi.json` holds).
+pub fn spec_json() -> String {
+    serde_json::to_string_pretty(spec()).expect("a JSON value serializes")
+}
+
+/// The published spec as YAML (what `openapi/openapi.yaml` holds).
+pub fn spec_yaml() -> String {
+    serde_yaml::to_string(spec()).expect("a JSON value serializes as YAML")
+}
+
+/// Corrections to the generated document:
+/// - request schemas (`*Request`) forbid unknown fields (`additionalProperties: false`), as the
+///   server does;
+/// - a nullable response field is always present, so it is listed as required;
+/// - media types are plain `application/json`;
+/// - the fault-only answers (500, 503) are described once under `components.responses`.
+fn finish_spec(spec: &mut Value) {
+    if let Some(schemas) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    {
+        for (name, schema) in schemas.iter_mut() {
+            if name.ends_with("Request") {
+                schema["additionalProperties"] = Value::Bool(false);
+            }
+            let nullable: Vec<String> = schema
+                .get("properties")
+                .and_then(Value::as_object)
+                .map(|props| {
+                    props
+                        .iter()
+                        .filter(|(_, p)| p.get("nullable") == Some(&Value::Bool(true)))
+                        .map(|(k, _)| k.clone())
+                        .collect()
+                })
+                .unwrap_or_default();
+            if !nullable.is_empty() {
+                let required = schema
+                    .as_object_mut()
+                    .expect("a schema is an object")
+                    .entry("required")
+                    .or_insert_with(|| json!([]));
+                if let Some(list) = required.as_array_mut() {
+                    for field in nullable {
+                        if !list.contains(&Value::String(field.clone())) {
+                            list.push(Value::String(field));
+                        }
+                    }
+                }
+            }
+        }
+    }
+    rename_media_types(spec);
+    let error_response = |description: &str, retry_after: bool| {
+        let mut response = json!({
+            "description": description,
+            "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
+            "headers": {"X-Request-Id": {"description": "The request's id; equal to `error.request_id`.", "required": true, "deprecated": false, "schema": {"type": "string"}}}
+        });
+        if retry_after {
+            response["headers"]["Retry-After"] =
+                serde_json::to_value(reply::retry_after_header()).expect("a header serializes");
+        }
+        response
+    };
+    spec["components"]["responses"] = json!({
+        "InternalError": error_response("`INTERNAL_ERROR`: an unexpected fault; the server log holds its cause under the request id. Any operation can answer it.", false),
+        "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
+        "NotFound": error_response("`NOT_FOUND`: no route has this path.", false),
+        "MethodNotAllowed": error_response("`METHOD_NOT_ALLOWED`: the path exists with other methods, listed in the `Allow` header.", false),
+        "PayloadTooLarge": error_response("`PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB.", false),
+    });
+}
+
+fn rename_media_types(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(content) = map.get_mut("content").and_then(Value::as_object_mut) {
+                if let Some(media) = content.remove("application/json; charset=utf-8") {
+                    content.insert("application/json".into(), media);
+                }
+            }
+            map.values_mut().for_each(rename_media_types);
+        }
+        Value::Array(items) => items.iter_mut().for_each(rename_media_types),
+        _ => {}
+    }
+}
+
+/// The whole server: the API, the spec, Swagger UI at `/docs`, inside the middleware that keeps
+/// every answer in the envelope.
+pub fn app(services: Services) -> impl Endpoint<Output = Response> {
+    let service = api_service();
+    let raw_spec = service.spec();
+    let json_spec = Arc::new(spec_json());
+    let yaml_spec = Arc::new(spec_yaml());
+    let docs = service.swagger_ui_html().replace(&raw_spec, &json_spec);
+    let routes = Route::new()
+        .nest("/", service)
+        .at(
+            "/openapi.json",
+            make_sync(move |_| json_response(&json_spec, "application/json")),
+        )
+        .at(
+            "/openapi.yaml",
+            make_sync(move |_| json_response(&yaml_spec, "application/yaml")),
+        )
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .data(services);
+    middleware::Guard::new(
+        routes.map_to_response(),
+        middleware::RouteTable::from_spec(spec()),
+    )
+}
+
+fn json_response(body: &str, content_type: &str) -> Response {
+    Response::builder()
+        .content_type(content_type)
+        .body(body.to_owned())
+        .into_response()
+}

@@ -1,0 +1,85 @@
+//! `/v1/numbers`: the phone numbers your organization owns and can send from.
+
+use entity::phone_number;
+use poem::web::Data;
+use poem_openapi::types::Example;
+use poem_openapi::{Object, OpenApi};
+use uuid::Uuid;
+
+use super::{
+    auth::BearerKey,
+    envelope::ListEnvelope,
+    error::ApiError,
+    reply::{error_set, Reply},
+    ApiTags,
+};
+use crate::{
+    domain::{PhoneNumber, Scope, Timestamp},
+    service::Services,
+};
+
+/// A number your organization owns.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct NumberView {
+    /// The number's id.
+    pub id: Uuid,
+    /// The number, usable as `from` when sending.
+    pub phone_number: PhoneNumber,
+    /// When your organization got the number.
+    pub created_at: Timestamp,
+}
+
+impl Example for NumberView {
+    fn example() -> Self {
+        NumberView {
+            id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5c6").expect("valid"),
+            phone_number: PhoneNumber::parse("+15551112222").expect("valid"),
+            created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+        }
+    }
+}
+
+impl From<phone_number::Model> for NumberView {
+    fn from(n: phone_number::Model) -> Self {
+        NumberView {
+            id: n.id,
+            phone_number: PhoneNumber::parse(&n.phone_number).unwrap_or_else(|| {
+                tracing::error!(number = %n.phone_number, "stored phone number is not E.164");
+                PhoneNumber::parse("+10000000000").expect("valid")
+            }),
+            created_at: n.created_at.into(),
+        }
+    }
+}
+
+error_set!(
+    /// Listing numbers.
+    NumbersListErrors: [Unauthorized, Forbidden]
+);
+
+pub struct NumbersApi;
+
+#[OpenApi(tag = "ApiTags::Numbers")]
+impl NumbersApi {
+    /// List your numbers
+    ///
+    /// Every number your organization owns, in one page (`has_more` is false), ordered by number.
+    ///
+    /// Requires the `numbers:read` scope.
+    #[oai(path = "/v1/numbers", method = "get", operation_id = "numbers_list")]
+    async fn numbers_list(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+    ) -> Reply<200, ListEnvelope<NumberView>, NumbersListErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::NumbersRead).await?;
+            let numbers = services.phone_numbers(&caller).await?;
+            Ok::<_, ApiError>(ListEnvelope::complete(
+                numbers.into_iter().map(NumberView::from).collect(),
+            ))
+        };
+        run.await.into()
+    }
+}

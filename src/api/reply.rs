@@ -1,0 +1,210 @@
+//! The response type of every operation: one success status with its body, and the error statuses
+//! the operation can really return. The spec is generated from the same type, so the documented
+//! statuses and the answered ones cannot drift apart.
+
+use std::{
+    collections::HashMap,
+    marker::PhantomData,
+    sync::{Mutex, OnceLock},
+};
+
+use poem::{http::StatusCode, IntoResponse, Response};
+use poem_openapi::{
+    registry::{
+        MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
+    },
+    types::{ToJSON, Type},
+    ApiResponse,
+};
+
+use super::{
+    envelope::{ErrorCode, ErrorEnvelope},
+    error::ApiError,
+};
+
+/// The error codes one operation documents (and so may answer with).
+pub trait ErrorSet: Send + Sync + 'static {
+    const CODES: &'static [ErrorCode];
+}
+
+/// Declares a marker type listing an operation's error codes.
+macro_rules! error_set {
+    ($(#[$meta:meta])* $name:ident: [$($code:ident),* $(,)?]) => {
+        $(#[$meta])*
+        pub struct $name;
+        impl $crate::api::reply::ErrorSet for $name {
+            const CODES: &'static [$crate::api::envelope::ErrorCode] =
+                &[$($crate::api::envelope::ErrorCode::$code),*];
+        }
+    };
+}
+pub(crate) use error_set;
+
+/// Codes that only faults produce; documented once for the whole API, not per operation.
+pub const FAULT_CODES: [ErrorCode; 2] = [ErrorCode::InternalError, ErrorCode::ServiceUnavailable];
+
+/// A response with success status `STATUS` and body `B`, or one of `E`'s errors.
+pub struct Reply<const STATUS: u16, B, E: ErrorSet> {
+    result: Result<B, ApiError>,
+    _errors: PhantomData<E>,
+}
+
+impl<const STATUS: u16, B, E: ErrorSet> Reply<STATUS, B, E> {
+    pub fn ok(body: B) -> Self {
+        Reply {
+            result: Ok(body),
+            _errors: PhantomData,
+        }
+    }
+
+    pub fn error(error: impl Into<ApiError>) -> Self {
+        Reply {
+            result: Err(error.into()),
+            _errors: PhantomData,
+        }
+    }
+}
+
+impl<const STATUS: u16, B, E: ErrorSet, X: Into<ApiError>> From<Result<B, X>>
+    for Reply<STATUS, B, E>
+{
+    fn from(result: Result<B, X>) -> Self {
+        match result {
+            Ok(body) => Reply::ok(body),
+            Err(error) => Reply::error(error),
+        }
+    }
+}
+
+impl<const STATUS: u16, B: ToJSON, E: ErrorSet> IntoResponse for Reply<STATUS, B, E> {
+    fn into_response(self) -> Response {
+        match self.result {
+            Ok(body) => Response::builder()
+                .status(StatusCode::from_u16(STATUS).expect("a valid success status"))
+                .content_type("application/json; charset=utf-8")
+                .body(body.to_json_string()),
+            Err(error) => {
+                debug_assert!(
+                    E::CODES.contains(&error.code) || FAULT_CODES.contains(&error.code),
+                    "{} answered by an operation that does not document it",
+                    error.code.as_str()
+                );
+                error.into_response()
+            }
+        }
+    }
+}
+
+fn success_description(status: u16) -> &'static str {
+    match status {
+        200 => "OK: the resource in the success envelope.",
+        201 => "Created: the new resource in the success envelope.",
+        202 => "Accepted: the resource in the success envelope; processing continues.",
+        _ => "Success.",
+    }
+}
+
+/// "`CODE`: what it means" for each code sharing one status, built once per combination.
+fn error_description(codes: &[ErrorCode]) -> &'static str {
+    static CACHE: OnceLock<Mutex<HashMap<Vec<ErrorCode>, &'static str>>> = OnceLock::new();
+    let mut cache = CACHE
+        .get_or_init(Default::default)
+        .lock()
+        .unwrap_or_else(|e| e.into_inner());
+    cache.entry(codes.to_vec()).or_insert_with(|| {
+        let text = codes
+            .iter()
+            .map(|code| format!("`{}`: {}", code.as_str(), code_meaning(*code)))
+            .collect::<Vec<_>>()
+            .join("\n\n");
+        Box::leak(text.into_boxed_str())
+    })
+}
+
+/// The catalogue's sentence for each code (the same text as the code's doc comment).
+pub fn code_meaning(code: ErrorCode) -> &'static str {
+    match code {
+        ErrorCode::BadRequest => "the body is not JSON or not a JSON object, or a query parameter is malformed.",
+        ErrorCode::Unauthorized => "the API key is missing, malformed, unknown or revoked.",
+        ErrorCode::Forbidden => "the API key lacks the operation's scope (`details.required_scope`).",
+        ErrorCode::NotFound => "no such resource is visible to the organization.",
+        ErrorCode::MethodNotAllowed => "the path exists but not with this method; see the `Allow` header.",
+        ErrorCode::PayloadTooLarge => "the body is larger than 64 KiB.",
+        ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json`.",
+        ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
+        ErrorCode::LineTypeBlocked => "a recent lookup classified the recipient as a landline.",
+        ErrorCode::RateLimited => "the organization's send rate was exceeded; retry after `Retry-After` seconds.",
+        ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out.",
+        ErrorCode::InternalError => "an unexpected fault; the server log holds its cause under the request id.",
+        ErrorCode::ServiceUnavailable => "the database cannot be reached; retry after `Retry-After` seconds.",
+    }
+}
+
+/// The `Retry-After` header as documented on 429 and 503.
+pub fn retry_after_header() -> MetaHeader {
+    MetaHeader {
+        name: "Retry-After".into(),
+        description: Some("Whole seconds to wait before retrying; at least 1.".into()),
+        required: true,
+        deprecated: false,
+        schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
+            minimum: Some(1.0),
+            example: Some(serde_json::json!(1)),
+            ..MetaSchema::new_with_format("integer", "int64")
+        })),
+    }
+}
+
+impl<const STATUS: u16, B: Type + ToJSON, E: ErrorSet> ApiResponse for Reply<STATUS, B, E> {
+    const BAD_REQUEST_HANDLER: bool = true;
+
+    fn meta() -> MetaResponses {
+        let mut responses = vec![MetaResponse {
+            description: success_description(STATUS),
+            status: Some(STATUS),
+            status_range: None,
+            content: vec![MetaMediaType {
+                content_type: "application/json",
+                schema: B::schema_ref(),
+            }],
+            headers: vec![],
+        }];
+        let mut statuses: Vec<u16> = E::CODES.iter().map(|c| c.status()).collect();
+        statuses.sort_unstable();
+        statuses.dedup();
+        for status in statuses {
+            let codes: Vec<ErrorCode> = E::CODES
+                .iter()
+                .copied()
+                .filter(|c| c.status() == status)
+                .collect();
+            let headers = if codes.contains(&ErrorCode::RateLimited)
+                || codes.contains(&ErrorCode::ServiceUnavailable)
+            {
+                vec![retry_after_header()]
+            } else {
+                vec![]
+            };
+            responses.push(MetaResponse {
+                description: error_description(&codes),
+                status: Some(status),
+                status_range: None,
+                content: vec![MetaMediaType {
+                    content_type: "application/json",
+                    schema: ErrorEnvelope::schema_ref(),
+                }],
+                headers,
+            });
+        }
+        MetaResponses { responses }
+    }
+
+    fn register(registry: &mut Registry) {
+        B::register(registry);
+        ErrorEnvelope::register(registry);
+    }
+
+    fn from_parse_request_error(err: poem::Error) -> Self {
+        Reply::error(ApiError::from_poem(err))
+    }
+}

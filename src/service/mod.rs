@@ -1,0 +1,129 @@
+//! Use cases and their rules. No HTTP types here: the API layer maps [`Error`] to responses.
+
+use std::{collections::BTreeMap, sync::Arc, time::Duration};
+
+use sea_orm::DbErr;
+
+use crate::{domain::Scope, store::Store};
+
+pub mod api_keys;
+pub mod auth;
+pub mod consents;
+pub mod lookups;
+pub mod messages;
+pub mod numbers;
+pub mod organizations;
+pub mod rate_limit;
+
+/// Seconds a client is asked to wait when the database is unreachable.
+pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
+
+/// Field name → what is wrong with it, for every failing field at once.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct FieldErrors(BTreeMap<String, String>);
+
+impl FieldErrors {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    pub fn single(field: &str, message: &str) -> Self {
+        let mut errors = Self::new();
+        errors.add(field, message);
+        errors
+    }
+
+    /// Records a problem with `field`; the first one recorded for a field is kept.
+    pub fn add(&mut self, field: &str, message: impl Into<String>) {
+        self.0
+            .entry(field.to_owned())
+            .or_insert_with(|| message.into());
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
+    pub fn into_map(self) -> BTreeMap<String, String> {
+        self.0
+    }
+
+    /// `Ok(value)` when nothing failed.
+    pub fn into_result<T>(self, value: T) -> Result<T, Error> {
+        if self.is_empty() {
+            Ok(value)
+        } else {
+            Err(Error::Validation(self))
+        }
+    }
+}
+
+/// Everything a use case can refuse or fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("authentication failed")]
+    Unauthorized,
+    #[error("missing scope {required_scope}")]
+    Forbidden { required_scope: Scope },
+    #[error("not found")]
+    NotFound,
+    #[error("validation failed: {0:?}")]
+    Validation(FieldErrors),
+    #[error("recipient is a landline")]
+    LineTypeBlocked,
+    #[error("consent required")]
+    ConsentRequired,
+    #[error("rate limited for {retry_after_secs}s")]
+    RateLimited { retry_after_secs: u64 },
+    #[error("database unavailable: {0}")]
+    Unavailable(DbErr),
+    #[error("internal: {0:#}")]
+    Internal(anyhow::Error),
+}
+
+impl From<DbErr> for Error {
+    fn from(err: DbErr) -> Self {
+        if crate::store::is_unavailable(&err) {
+            Error::Unavailable(err)
+        } else {
+            Error::Internal(err.into())
+        }
+    }
+}
+
+/// Tunable rules.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// How long a lookup counts as recent for the landline check.
+    pub lookup_max_age: Duration,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Settings {
+            lookup_max_age: Duration::from_secs(30 * 24 * 3600),
+        }
+    }
+}
+
+/// What every use case needs; cheap to clone.
+#[derive(Clone)]
+pub struct Services {
+    pub store: Store,
+    pub settings: Arc<Settings>,
+    pub lookups: Arc<dyn lookups::LookupProvider>,
+    pub rate_limits: Arc<rate_limit::RateLimits>,
+    pub key_usage: Arc<auth::KeyUsage>,
+}
+
+impl Services {
+    pub fn new(store: Store, settings: Settings) -> Self {
+        Services {
+            store,
+            settings: Arc::new(settings),
+            lookups: Arc::new(lookups::SimulatedLookups),
+            rate_limits: Arc::new(rate_limit::RateLimits::default()),
+            key_usage: Arc::new(auth::KeyUsage::default()),
+        }
+    }
+}

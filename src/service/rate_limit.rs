@@ -1,0 +1,64 @@
+//! Per-organization send rate limits: GCRA via the `governor` crate, one limiter per
+//! organization with that organization's rate and burst.
+
+use std::num::NonZeroU32;
+
+use dashmap::DashMap;
+use governor::{
+    clock::{Clock, DefaultClock},
+    DefaultDirectRateLimiter, Quota, RateLimiter,
+};
+use uuid::Uuid;
+
+/// The limiters of every organization that has sent since the process started.
+#[derive(Default)]
+pub struct RateLimits {
+    limiters: DashMap<Uuid, (u32, u32, DefaultDirectRateLimiter)>,
+}
+
+impl RateLimits {
+    /// Spends one send of the organization's allowance; `Err(seconds)` (at least 1) when the
+    /// allowance is used up.
+    pub fn check(&self, org_id: Uuid, rate_per_second: u32, burst: u32) -> Result<(), u64> {
+        let rate = NonZeroU32::new(rate_per_second.max(1)).expect("non-zero");
+        let burst = NonZeroU32::new(burst.max(1)).expect("non-zero");
+        let entry = self
+            .limiters
+            .entry(org_id)
+            .and_modify(|(r, b, limiter)| {
+                if (*r, *b) != (rate.get(), burst.get()) {
+                    *r = rate.get();
+                    *b = burst.get();
+                    *limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+                }
+            })
+            .or_insert_with(|| {
+                (
+                    rate.get(),
+                    burst.get(),
+                    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                )
+            });
+        entry.2.check().map_err(|not_until| {
+            let wait = not_until.wait_time_from(DefaultClock::default().now());
+            wait.as_secs_f64().ceil().max(1.0) as u64
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn burst_then_refusal_with_at_least_one_second() {
+        let limits = RateLimits::default();
+        let org = Uuid::now_v7();
+        for _ in 0..3 {
+            assert!(limits.check(org, 1, 3).is_ok());
+        }
+        assert_eq!(limits.check(org, 1, 3), Err(1));
+        // Another organization has its own allowance.
+        assert!(limits.check(Uuid::now_v7(), 1, 3).is_ok());
+    }
+}

@@ -1,0 +1,138 @@
+//! The only place that talks to the database (sea-orm). Every function that reads or writes a
+//! tenant's rows takes the organization, so no query can forget the tenant.
+
+use std::{path::PathBuf, time::Duration};
+
+use migration::{Migrator, MigratorTrait};
+use sea_orm::{
+    sqlx::sqlite::{SqliteJournalMode, SqliteSynchronous},
+    ConnectOptions, ConnectionTrait, Database, DatabaseConnection, DbBackend, DbErr, RuntimeErr,
+    Statement, TransactionTrait,
+};
+
+pub mod api_keys;
+pub mod consents;
+pub mod lookups;
+pub mod messages;
+pub mod numbers;
+pub mod organizations;
+
+/// A handle on the database; cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Whether an error means the database could not be reached (as opposed to a query that failed).
+pub fn is_unavailable(err: &DbErr) -> bool {
+    match err {
+        DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => matches!(
+            **e,
+            sea_orm::sqlx::Error::Io(_)
+                | sea_orm::sqlx::Error::PoolTimedOut
+                | sea_orm::sqlx::Error::PoolClosed
+                | sea_orm::sqlx::Error::Tls(_)
+                | sea_orm::sqlx::Error::WorkerCrashed
+        ),
+        _ => false,
+    }
+}
+
+/// Whether an error is a unique-constraint violation.
+pub fn is_unique_violation(err: &DbErr) -> bool {
+    matches!(
+        err.sql_err(),
+        Some(sea_orm::SqlErr::UniqueConstraintViolation(_))
+    )
+}
+
+impl Store {
+    /// Connects to `url`: `sqlite://path` (created if missing; WAL, `synchronous=NORMAL`, a busy
+    /// timeout and foreign keys on) or `postgres://…`.
+    pub async fn connect(url: &str) -> Result<Store, DbErr> {
+        let mut options = ConnectOptions::new(url.to_owned());
+        options
+            .sqlx_logging(false)
+            .connect_timeout(Duration::from_secs(5))
+            .acquire_timeout(Duration::from_secs(5))
+            .map_sqlx_sqlite_opts(|o| {
+                o.create_if_missing(true)
+                    .journal_mode(SqliteJournalMode::Wal)
+                    .synchronous(SqliteSynchronous::Normal)
+                    .busy_timeout(Duration::from_secs(5))
+                    .foreign_keys(true)
+            });
+        if url.starts_with("sqlite:") {
+            options.max_connections(8).min_connections(1);
+        } else {
+            options.max_connections(16);
+        }
+        let db = Database::connect(options).await?;
+        Ok(Store { db })
+    }
+
+    pub fn connection(&self) -> &DatabaseConnection {
+        &self.db
+    }
+
+    /// Applies pending migrations, once even when several processes start together: PostgreSQL
+    /// serializes them with an advisory lock, SQLite with a lock on a file beside the database.
+    pub async fn migrate(&self) -> Result<(), DbErr> {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                // Advisory locks belong to a session: take, migrate and release on one connection.
+                let conn = self.db.begin().await?;
+                let key = Statement::from_string(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(7823001)",
+                );
+                conn.execute_raw(key).await?;
+                Migrator::up(&conn, None).await?;
+                conn.commit().await
+            }
+            _ => {
+                let _guard = match self.sqlite_lock_path().await {
+                    Some(path) => Some(lock_file(path).await?),
+                    None => None,
+                };
+                Migrator::up(&self.db, None).await
+            }
+        }
+    }
+
+    /// The lock file beside an on-disk SQLite database (none for an in-memory one).
+    async fn sqlite_lock_path(&self) -> Option<PathBuf> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                DbBackend::Sqlite,
+                "PRAGMA database_list",
+            ))
+            .await
+            .ok()??;
+        let file: String = row.try_get("", "file").ok()?;
+        (!file.is_empty()).then(|| PathBuf::from(format!("{file}.migrate-lock")))
+    }
+
+    /// Whether the database answers.
+    pub async fn ping(&self) -> Result<(), DbErr> {
+        self.db.ping().await
+    }
+}
+
+/// Holds an exclusive lock on `path` until dropped.
+async fn lock_file(path: PathBuf) -> Result<std::fs::File, DbErr> {
+    tokio::task::spawn_blocking(move || {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&path)?;
+        file.lock()?;
+        Ok::<_, std::io::Error>(file)
+    })
+    .await
+    .map_err(|e| DbErr::Custom(format!("migration lock task: {e}")))?
+    .map_err(|e| DbErr::Custom(format!("migration lock: {e}")))
+}

@@ -1,0 +1,42 @@
+//! Organizations.
+
+use entity::organization;
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use uuid::Uuid;
+
+use super::Store;
+use crate::domain::Timestamp;
+
+impl Store {
+    pub async fn create_organization(
+        &self,
+        name: &str,
+        rate_per_second: u32,
+        burst: u32,
+    ) -> Result<organization::Model, DbErr> {
+        let row = organization::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            name: Set(name.to_owned()),
+            rate_per_second: Set(i32::try_from(rate_per_second).unwrap_or(i32::MAX)),
+            burst: Set(i32::try_from(burst).unwrap_or(i32::MAX)),
+            created_at: Set(Timestamp::now().as_datetime()),
+        };
+        organization::Entity::insert(row)
+            .exec_with_returning(&self.db)
+            .await
+    }
+
+    pub async fn organization(&self, id: Uuid) -> Result<Option<organization::Model>, DbErr> {
+        organization::Entity::find_by_id(id).one(&self.db).await
+    }
+
+    pub async fn organization_by_name(
+        &self,
+        name: &str,
+    ) -> Result<Option<organization::Model>, DbErr> {
+        organization::Entity::find()
+            .filter(organization::Column::Name.eq(name))
+            .one(&self.db)
+            .await
+    }
+}

@@ -1,0 +1,70 @@
+//! API keys through the API: scoped creation, listing without secrets, revocation; and the
+//! database never holding a key in plaintext.
+
+use reqwest::Method;
+
+use crate::support::{json, on_both_backends};
+
+on_both_backends! {
+    async fn keys_are_created_within_the_callers_scopes_listed_and_revoked(app) {
+        let org = app.org().await;
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"name": "reader", "scopes": ["messages:read", "api_keys:write"]}))).await;
+        let created = reply.assert_success(201).clone();
+        let key = created["key"].as_str().unwrap().to_owned();
+        assert!(key.starts_with("am_live_") && key.len() == 40);
+        assert!(key.starts_with(created["prefix"].as_str().unwrap()));
+        assert_eq!(created["scopes"], json!(["messages:read", "api_keys:write"]));
+
+        // A key cannot grant what it does not hold.
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&key), Some(json!({"scopes": ["messages:send"]}))).await;
+        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "messages:send"}));
+        // Listing needs api_keys:read, which the new key lacks.
+        let reply = app.call(Method::GET, "/v1/api_keys", Some(&key), None).await;
+        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "api_keys:read"}));
+
+        let list = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
+        list.assert_success(200);
+        assert_eq!(list.json["has_more"], json!(false));
+        let keys = list.json["data"].as_array().unwrap();
+        assert_eq!(keys.len(), 2);
+        assert_eq!(keys[0]["id"], created["id"], "newest first");
+        assert!(!list.text.contains(&key), "a listed key never shows its secret");
+        assert!(keys.iter().all(|k| k.get("key").is_none() && k["revoked_at"].is_null()));
+
+        let id = created["id"].as_str().unwrap();
+        let revoked = app.call(Method::DELETE, &format!("/v1/api_keys/{id}"), Some(&org.key), None).await;
+        let first = revoked.assert_success(200)["revoked_at"].clone();
+        assert!(first.is_string());
+        let again = app.call(Method::DELETE, &format!("/v1/api_keys/{id}"), Some(&org.key), None).await;
+        assert_eq!(again.assert_success(200)["revoked_at"], first);
+        app.call(Method::GET, "/v1/numbers", Some(&key), None).await.assert_error(401, "UNAUTHORIZED");
+        app.call(Method::DELETE, "/v1/api_keys/nope", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+    }
+
+    async fn key_requests_are_validated(app) {
+        let org = app.org().await;
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:send", "messages:delete"]}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "has an unknown scope: messages:delete"}));
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": []}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "must name at least one scope"}));
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"name": 5}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"name": "must be a string", "scopes": "is required"}));
+    }
+
+    async fn the_database_holds_no_plaintext_key(app) {
+        let org = app.org().await;
+        let created = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:read"]}))).await;
+        let key = created.assert_success(201)["key"].as_str().unwrap().to_owned();
+        use sea_orm::EntityTrait;
+        let rows = entity::api_key::Entity::find().all(app.services.store.connection()).await.unwrap();
+        assert_eq!(rows.len(), 2);
+        for secret in [&key, &org.key] {
+            let secret_part = &secret["am_live_".len()..];
+            for row in &rows {
+                let all = format!("{row:?}");
+                assert!(!all.contains(secret_part), "a key's secret is stored: {all}");
+            }
+            assert!(rows.iter().any(|r| r.digest == agentmessage::service::auth::digest(secret)));
+        }
+    }
+}

@@ -1,0 +1,253 @@
+//! The command line: admin commands print one JSON object, `serve --demo` prints a working key.
+
+use std::{
+    io::{BufRead, BufReader},
+    process::{Command, Stdio},
+    time::Duration,
+};
+
+use serde_json::Value;
+
+const BIN: &str = env!("CARGO_BIN_EXE_agentmessage");
+
+fn run(args: &[&str], database_url: &str) -> Result<Value, String> {
+    let output = Command::new(BIN)
+        .args(args)
+        .env("AGENTMESSAGE_DATABASE_URL", database_url)
+        .env("AGENTMESSAGE_LOG", "warn")
+        .output()
+        .expect("run agentmessage");
+    if output.status.success() {
+        Ok(serde_json::from_slice(&output.stdout).expect("one JSON object on stdout"))
+    } else {
+        Err(String::from_utf8_lossy(&output.stderr).into_owned())
+    }
+}
+
+#[tokio::test]
+async fn admin_commands_set_up_an_organization_that_can_send() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/admin.db", dir.path().display());
+    let status = Command::new(BIN)
+        .args(["migrate", "--database-url", &url])
+        .status()
+        .unwrap();
+    assert!(status.success());
+
+    let org = run(
+        &[
+            "admin",
+            "create-org",
+            "--name",
+            "Acme",
+            "--rate-per-second",
+            "5",
+            "--burst",
+            "5",
+        ],
+        &url,
+    )
+    .unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let key = run(
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--scopes",
+            "messages:send,consents:write",
+        ],
+        &url,
+    )
+    .unwrap();
+    assert!(key["key"].as_str().unwrap().starts_with("am_live_"));
+    let number = run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap();
+    assert_eq!(number["phone_number"], "+15551112222");
+
+    // Refusals are errors with a reason, not JSON.
+    let err = run(
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--scopes",
+            "messages:send,messages:delete",
+        ],
+        &url,
+    )
+    .unwrap_err();
+    assert!(err.contains("unknown scope \"messages:delete\""), "{err}");
+    let err = run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            &org_id,
+            "--number",
+            "5551112222",
+        ],
+        &url,
+    )
+    .unwrap_err();
+    assert!(err.contains("E.164"), "{err}");
+    let other = run(&["admin", "create-org", "--name", "Other"], &url).unwrap();
+    let err = run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            other["id"].as_str().unwrap(),
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap_err();
+    assert!(err.contains("owned by another organization"), "{err}");
+
+    // The key works against a server on the same database, until it is revoked.
+    let store = agentmessage::store::Store::connect(&url).await.unwrap();
+    let services = agentmessage::service::Services::new(store, Default::default());
+    let acceptor = {
+        use poem::listener::{Listener, TcpListener};
+        TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .unwrap()
+    };
+    use poem::listener::Acceptor;
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(agentmessage::app(services)));
+    let client = reqwest::Client::new();
+    let secret = key["key"].as_str().unwrap();
+    let put = client
+        .put(format!("http://{addr}/v1/consents/+15554443333"))
+        .bearer_auth(secret)
+        .json(&serde_json::json!({"source": "import"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(put.status(), 200);
+    let send = || {
+        client
+            .post(format!("http://{addr}/v1/messages"))
+            .bearer_auth(secret)
+            .json(&serde_json::json!({"from": "+15551112222", "to": "+15554443333", "text": "hi"}))
+            .send()
+    };
+    assert_eq!(send().await.unwrap().status(), 202);
+    let revoked = run(
+        &[
+            "admin",
+            "revoke-key",
+            "--key-id",
+            key["id"].as_str().unwrap(),
+        ],
+        &url,
+    )
+    .unwrap();
+    assert!(revoked["revoked_at"].as_str().unwrap().ends_with('Z'));
+    assert_eq!(send().await.unwrap().status(), 401);
+}
+
+#[test]
+fn spec_needs_no_database_and_prints_the_published_document() {
+    let output = Command::new(BIN)
+        .arg("spec")
+        .env("AGENTMESSAGE_DATABASE_URL", "postgres://nowhere.invalid/x")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap().trim_end(),
+        agentmessage::spec_json()
+    );
+    let output = Command::new(BIN).args(["spec", "--yaml"]).output().unwrap();
+    assert_eq!(
+        String::from_utf8(output.stdout).unwrap(),
+        agentmessage::spec_yaml()
+    );
+}
+
+#[tokio::test]
+async fn serve_demo_prints_a_key_and_a_curl_command_that_sends_the_seed_example() {
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(BIN)
+        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+        .current_dir(dir.path())
+        .env_remove("AGENTMESSAGE_DATABASE_URL")
+        .env("AGENTMESSAGE_LOG", "warn")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    let lines: Vec<String> = tokio::task::spawn_blocking(move || {
+        BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .take_while(|l| !l.starts_with("API docs"))
+            .collect()
+    })
+    .await
+    .unwrap();
+    let key = lines
+        .iter()
+        .find_map(|l| l.strip_prefix("Demo API key (every scope; shown once): "))
+        .expect("the key is printed")
+        .to_owned();
+    let curl = lines
+        .iter()
+        .find(|l| l.starts_with("curl "))
+        .expect("a curl command is printed");
+    assert!(curl.contains(&key) && curl.contains("+15551112222") && curl.contains("order-7421"));
+    assert!(
+        dir.path().join("agentmessage.db").exists(),
+        "the default database is created in the working directory"
+    );
+
+    let client = reqwest::Client::new();
+    let mut reply = None;
+    for _ in 0..50 {
+        let body: Value =
+            serde_json::from_str(curl.split("-d '").nth(1).unwrap().trim_end_matches('\''))
+                .unwrap();
+        match client
+            .post(format!("http://127.0.0.1:{port}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(r) => {
+                reply = Some(r);
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    let reply = reply.expect("the server answers");
+    assert_eq!(reply.status(), 202);
+    let body: Value = reply.json().await.unwrap();
+    assert_eq!(body["data"]["status"], "queued");
+    child.kill().unwrap();
+    let _ = child.wait();
+}

@@ -1,0 +1,78 @@
+//! Consent records and lookups through the API.
+
+use reqwest::Method;
+
+use crate::support::{json, on_both_backends};
+
+on_both_backends! {
+    async fn consent_opt_in_opt_out_and_current_state(app) {
+        let org = app.org().await;
+        let path = "/v1/consents/+15554443333";
+        app.call(Method::GET, path, Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        let reply = app.call(Method::PUT, path, Some(&org.key), Some(json!({"source": "paper_form", "evidence": "form 12"}))).await;
+        let data = reply.assert_success(200).clone();
+        assert_eq!(data["phone_number"], json!("+15554443333"));
+        assert_eq!(data["status"], json!("opted_in"));
+        assert_eq!(data["source"], json!("paper_form"));
+        assert_eq!(data["evidence"], json!("form 12"));
+        assert!(data["updated_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(app.call(Method::GET, path, Some(&org.key), None).await.assert_success(200), &data);
+
+        let out = app.call(Method::DELETE, path, Some(&org.key), None).await;
+        let out = out.assert_success(200);
+        assert_eq!(out["status"], json!("opted_out"));
+        assert_eq!(out["source"], json!("api"));
+        assert_eq!(out["evidence"], json!(null));
+        // %2B is the same number.
+        let read = app.call(Method::GET, "/v1/consents/%2B15554443333", Some(&org.key), None).await;
+        assert_eq!(read.assert_success(200)["status"], json!("opted_out"));
+
+        // History is kept: two records.
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        let rows = entity::consent::Entity::find().count(app.services.store.connection()).await.unwrap();
+        assert_eq!(rows, 2);
+    }
+
+    async fn consent_input_is_validated(app) {
+        let org = app.org().await;
+        let reply = app.call(Method::PUT, "/v1/consents/5554443333", Some(&org.key), Some(json!({"source": "carrier pigeon", "extra": 1}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
+            "extra": "is not a known field",
+            "phone_number": "must be E.164",
+            "source": "must be one of: web_form, paper_form, verbal, keyword, api, import"
+        }));
+        let reply = app.call(Method::PUT, "/v1/consents/+15554443333", Some(&org.key), Some(json!({}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"source": "is required"}));
+        let reply = app.call(Method::DELETE, "/v1/consents/12", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        app.call(Method::GET, "/v1/consents/12", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+    }
+
+    async fn lookups_follow_the_test_number_table_and_keep_the_newest(app) {
+        let org = app.org().await;
+        for (number, line_type) in [("+12125550100", "mobile"), ("+12125550125", "landline"), ("+12125550133", "voip"), ("+15554443333", "mobile")] {
+            let reply = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": number}))).await;
+            let data = reply.assert_success(201).clone();
+            assert_eq!(data["phone_number"], json!(number));
+            assert_eq!(data["line_type"], json!(line_type));
+            let read = app.call(Method::GET, &format!("/v1/lookups/{number}"), Some(&org.key), None).await;
+            assert_eq!(read.assert_success(200), &data);
+        }
+        app.call(Method::GET, "/v1/lookups/+12125550199", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        app.call(Method::GET, "/v1/lookups/abc", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        let reply = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": "212"}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+    }
+
+    async fn numbers_are_listed_in_the_list_envelope(app) {
+        let org = app.org().await;
+        app.add_number(&org, "+15551112222").await;
+        app.add_number(&org, "+15551110000").await;
+        let reply = app.call(Method::GET, "/v1/numbers", Some(&org.key), None).await;
+        reply.assert_success(200);
+        assert_eq!(reply.json["has_more"], json!(false));
+        assert_eq!(reply.json["next_cursor"], json!(null));
+        let numbers: Vec<&str> = reply.json["data"].as_array().unwrap().iter().map(|n| n["phone_number"].as_str().unwrap()).collect();
+        assert_eq!(numbers, ["+15551110000", "+15551112222"]);
+    }
+}

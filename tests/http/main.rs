@@ -1,0 +1,11 @@
+//! HTTP tests against the real app on an ephemeral port, each on SQLite and on PostgreSQL.
+
+mod support;
+
+mod api_keys;
+mod cli;
+mod consents_lookups;
+mod isolation;
+mod requests;
+mod send;
+mod spec;

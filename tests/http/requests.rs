@@ -1,0 +1,104 @@
+//! Request-level rules: 400, 404, 405, 413, 415, the check order, and that every answer is the
+//! envelope with `X-Request-Id`.
+
+use reqwest::Method;
+
+use crate::support::{json, on_both_backends};
+
+on_both_backends! {
+    async fn bodies_that_are_not_json_objects_are_bad_requests(app) {
+        let org = app.sender("+15551112222", "+15554443333").await;
+        for body in [&b"{not json"[..], b"[1, 2]", b"\"text\"", b"null", b"", b"{\"a\": 1"] {
+            let reply = app.raw(Method::POST, "/v1/messages", Some(&org.key), Some("application/json"), body.to_vec()).await;
+            let error = reply.assert_error(400, "BAD_REQUEST");
+            assert_eq!(error["message"], json!("bad request"));
+        }
+    }
+
+    async fn bodies_of_another_media_type_are_unsupported(app) {
+        let org = app.sender("+15551112222", "+15554443333").await;
+        let body = br#"{"from": "+15551112222", "to": "+15554443333", "text": "hi"}"#.to_vec();
+        for content_type in [Some("text/plain"), Some("application/x-www-form-urlencoded"), None] {
+            let reply = app.raw(Method::POST, "/v1/messages", Some(&org.key), content_type, body.clone()).await;
+            reply.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+        }
+        let reply = app.raw(Method::POST, "/v1/messages", Some(&org.key), Some("application/json; charset=utf-8"), body).await;
+        reply.assert_success(202);
+    }
+
+    async fn unknown_routes_are_not_found_and_wrong_methods_list_the_allowed_ones(app) {
+        let org = app.org().await;
+        for path in ["/", "/v1", "/v1/message", "/v1/messages/a/b", "/v2/messages", "/docs/nothing"] {
+            app.call(Method::GET, path, Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        }
+        // 404 comes before authentication.
+        app.call(Method::POST, "/v1/nothing", None, Some(json!({}))).await.assert_error(404, "NOT_FOUND");
+
+        let reply = app.call(Method::GET, "/v1/messages", Some(&org.key), None).await;
+        reply.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(reply.header("allow"), Some("POST"));
+        let reply = app.call(Method::PATCH, "/v1/consents/+15554443333", None, None).await;
+        reply.assert_error(405, "METHOD_NOT_ALLOWED");
+        assert_eq!(reply.header("allow"), Some("DELETE, GET, HEAD, PUT"));
+        let reply = app.call(Method::DELETE, "/healthz", None, None).await;
+        assert_eq!(reply.header("allow"), Some("GET, HEAD"));
+    }
+
+    async fn bodies_over_64_kib_are_too_large_before_authentication(app) {
+        let body = format!("{{\"text\": \"{}\"}}", "a".repeat(70 * 1024)).into_bytes();
+        let reply = app.raw(Method::POST, "/v1/messages", None, Some("application/json"), body.clone()).await;
+        reply.assert_error(413, "PAYLOAD_TOO_LARGE");
+
+        // The same body sent chunked, without Content-Length.
+        let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(8192).map(|c| Ok(c.to_vec())).collect();
+        let response = app.client
+            .post(format!("{}/v1/messages", app.base))
+            .header("content-type", "application/json")
+            .body(reqwest::Body::wrap_stream(futures_util::stream::iter(chunks)))
+            .send()
+            .await
+            .unwrap();
+        crate::support::read(response).await.assert_error(413, "PAYLOAD_TOO_LARGE");
+
+        // Exactly 64 KiB passes the size check (and then fails authentication).
+        let reply = app.raw(Method::POST, "/v1/messages", None, Some("application/json"), vec![b' '; 64 * 1024]).await;
+        reply.assert_error(401, "UNAUTHORIZED");
+    }
+
+    async fn every_answer_carries_a_request_id_and_none_is_plain_text(app) {
+        let org = app.org().await;
+        let replies = [
+            app.call(Method::GET, "/healthz", None, None).await,
+            app.call(Method::GET, "/v1/numbers", Some(&org.key), None).await,
+            app.call(Method::GET, "/v1/numbers", None, None).await,
+            app.call(Method::PUT, "/v1/numbers", None, None).await,
+            app.call(Method::GET, "/nowhere", None, None).await,
+            app.call(Method::GET, "/openapi.json", None, None).await,
+        ];
+        let mut ids = std::collections::HashSet::new();
+        for reply in &replies {
+            let id = reply.header("x-request-id").expect("X-Request-Id");
+            assert!(ulid::Ulid::from_string(id).is_ok(), "{id}");
+            assert!(ids.insert(id.to_owned()), "request ids repeat");
+            assert!(reply.header("content-type").unwrap().starts_with("application/json"), "{:?}", reply.header("content-type"));
+            assert!(reply.json.is_object());
+        }
+        assert_eq!(replies[0].assert_success(200), &json!({"status": "ok"}));
+    }
+
+    async fn the_spec_and_docs_are_served(app) {
+        let json_spec = app.call(Method::GET, "/openapi.json", None, None).await;
+        assert_eq!(json_spec.status, 200);
+        assert_eq!(json_spec.text, agentmessage::spec_json());
+        let yaml = app.client.get(format!("{}/openapi.yaml", app.base)).send().await.unwrap();
+        assert_eq!(yaml.status(), 200);
+        assert_eq!(yaml.text().await.unwrap(), agentmessage::spec_yaml());
+        let docs = app.client.get(format!("{}/docs", app.base)).send().await.unwrap();
+        assert_eq!(docs.status(), 200);
+        assert!(docs.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+        let html = docs.text().await.unwrap();
+        assert!(html.contains("SwaggerUIBundle"));
+        assert!(html.contains("\"messages_create\""), "the docs embed the published spec");
+        assert!(!html.contains("https://cdn"), "no CDN");
+    }
+}

@@ -1,0 +1,276 @@
+//! `POST /v1/messages` and `GET /v1/messages/{id}`: the seed's example and each of its errors.
+
+use reqwest::Method;
+
+use crate::support::{json, on_both_backends};
+
+const FROM: &str = "+15551112222";
+const TO: &str = "+15554443333";
+
+fn seed_request() -> serde_json::Value {
+    json!({
+        "from": FROM,
+        "to": TO,
+        "text": "hello from agentmessage",
+        "priority": "default",
+        "tag": "order-7421"
+    })
+}
+
+fn is_seed_timestamp(value: &serde_json::Value) -> bool {
+    let Some(s) = value.as_str() else {
+        return false;
+    };
+    s.len() == 20
+        && s.ends_with('Z')
+        && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+        && s.as_bytes()[10] == b'T'
+}
+
+on_both_backends! {
+    async fn the_seed_example_with_the_demo_key_is_accepted_and_reads_back(app) {
+        let demo = app.services.prepare_demo().await.expect("demo");
+        let reply = app.send(&demo.key, seed_request()).await;
+        let data = reply.assert_success(202).clone();
+        assert_eq!(data["from"], json!(FROM));
+        assert_eq!(data["to"], json!(TO));
+        assert_eq!(data["text"], json!("hello from agentmessage"));
+        assert_eq!(data["channel"], json!("sms"));
+        assert_eq!(data["priority"], json!("default"));
+        assert_eq!(data["status"], json!("queued"));
+        assert_eq!(data["tag"], json!("order-7421"));
+        assert_eq!(data["media_urls"], json!(null));
+        assert_eq!(data["segments"], json!(1));
+        assert_eq!(data["encoding"], json!("gsm7"));
+        let id = data["id"].as_str().expect("id");
+        assert_eq!(uuid::Uuid::parse_str(id).expect("a UUID").hyphenated().to_string(), id);
+        assert!(is_seed_timestamp(&data["created_at"]), "{}", data["created_at"]);
+        assert_eq!(data["created_at"], data["updated_at"]);
+        // The seed's field order comes first.
+        let keys: Vec<&str> = data.as_object().unwrap().keys().map(String::as_str).collect();
+        assert_eq!(&keys[..9], ["id", "from", "to", "text", "channel", "priority", "status", "tag", "media_urls"]);
+
+        let read = app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&demo.key), None).await;
+        assert_eq!(read.assert_success(200), &data);
+
+        // A second demo start mints a new key and keeps the organization.
+        let again = app.services.prepare_demo().await.expect("demo again");
+        assert_eq!(again.org_id, demo.org_id);
+        assert_ne!(again.key, demo.key);
+        app.send(&again.key, seed_request()).await.assert_success(202);
+    }
+
+    async fn mms_and_unicode_texts_report_channel_encoding_and_segments(app) {
+        let org = app.sender(FROM, TO).await;
+        let reply = app.send(&org.key, json!({
+            "from": FROM, "to": TO, "text": "😀".repeat(36), "media_urls": ["https://example.com/a.png"]
+        })).await;
+        let data = reply.assert_success(202);
+        assert_eq!(data["channel"], json!("mms"));
+        assert_eq!(data["media_urls"], json!(["https://example.com/a.png"]));
+        assert_eq!(data["encoding"], json!("ucs2"));
+        assert_eq!(data["segments"], json!(2));
+        assert_eq!(data["priority"], json!("default"));
+        assert_eq!(data["tag"], json!(null));
+
+        let text = format!("{}€{}", "a".repeat(152), "b".repeat(152));
+        let data = app.send(&org.key, json!({"from": FROM, "to": TO, "text": text, "priority": "high"})).await;
+        let data = data.assert_success(202);
+        assert_eq!(data["encoding"], json!("gsm7"));
+        assert_eq!(data["segments"], json!(3));
+        assert_eq!(data["priority"], json!("high"));
+    }
+
+    async fn missing_unknown_and_revoked_keys_are_unauthorized(app) {
+        let org = app.sender(FROM, TO).await;
+        app.call(Method::POST, "/v1/messages", None, Some(seed_request())).await.assert_error(401, "UNAUTHORIZED");
+        let unknown = format!("am_live_{}", "A".repeat(32));
+        app.send(&unknown, seed_request()).await.assert_error(401, "UNAUTHORIZED");
+        app.send("not-a-key", seed_request()).await.assert_error(401, "UNAUTHORIZED");
+        let basic = app.client.post(format!("{}/v1/messages", app.base)).header("authorization", format!("Basic {}", org.key)).json(&seed_request()).send().await.unwrap();
+        crate::support::read(basic).await.assert_error(401, "UNAUTHORIZED");
+
+        let created = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:send"]}))).await;
+        let created = created.assert_success(201).clone();
+        let key = created["key"].as_str().unwrap();
+        app.send(key, seed_request()).await.assert_success(202);
+        let id = created["id"].as_str().unwrap();
+        app.call(Method::DELETE, &format!("/v1/api_keys/{id}"), Some(&org.key), None).await.assert_success(200);
+        let error = app.send(key, seed_request()).await.assert_error(401, "UNAUTHORIZED").clone();
+        assert_eq!(error["message"], json!("authentication failed"));
+    }
+
+    async fn a_key_without_the_send_scope_is_forbidden(app) {
+        let org = app.sender(FROM, TO).await;
+        let created = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:read"]}))).await;
+        let key = created.assert_success(201)["key"].as_str().unwrap().to_owned();
+        let reply = app.send(&key, seed_request()).await;
+        let error = reply.assert_error(403, "FORBIDDEN");
+        assert_eq!(error["message"], json!("missing required scope"));
+        assert_eq!(error["details"], json!({"required_scope": "messages:send"}));
+        // Scope comes before the body: a broken body is still 403.
+        app.raw(Method::POST, "/v1/messages", Some(&key), Some("text/plain"), b"hi".to_vec()).await.assert_error(403, "FORBIDDEN");
+    }
+
+    async fn a_bad_to_is_exactly_the_seeds_validation_error(app) {
+        let org = app.sender(FROM, TO).await;
+        let mut body = seed_request();
+        body["to"] = json!("5554443333");
+        let reply = app.send(&org.key, body).await;
+        let error = reply.assert_error(422, "VALIDATION_FAILED");
+        assert_eq!(error["message"], json!("validation failed"));
+        assert_eq!(error["details"], json!({"to": "must be E.164"}));
+    }
+
+    async fn every_failing_field_is_reported_at_once(app) {
+        let org = app.sender(FROM, TO).await;
+        let reply = app.send(&org.key, json!({
+            "from": null,
+            "to": 15554443333u64,
+            "text": "",
+            "priority": "urgent",
+            "tag": "t".repeat(257),
+            "media_urls": ["ftp://example.com/a.png"],
+            "colour": "blue"
+        })).await;
+        let error = reply.assert_error(422, "VALIDATION_FAILED");
+        assert_eq!(error["details"], json!({
+            "colour": "is not a known field",
+            "from": "must not be null",
+            "media_urls": "must contain only http(s) URLs",
+            "priority": "must be one of: default, high",
+            "tag": "must be at most 256 characters",
+            "text": "must be 1 to 1600 characters",
+            "to": "must be a string"
+        }));
+
+        let reply = app.send(&org.key, json!({})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
+            "from": "is required", "text": "is required", "to": "is required"
+        }));
+        let reply = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "a".repeat(1601), "media_urls": []})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
+            "media_urls": "must have 1 to 10 URLs", "text": "must be 1 to 1600 characters"
+        }));
+        let ok = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "😀".repeat(1600)})).await;
+        ok.assert_success(202);
+    }
+
+    async fn a_from_number_of_another_organization_is_refused(app) {
+        let org = app.sender(FROM, TO).await;
+        let other = app.org().await;
+        app.opt_in(&other, TO).await;
+        let reply = app.send(&other.key, seed_request()).await;
+        let error = reply.assert_error(422, "VALIDATION_FAILED");
+        assert_eq!(error["details"], json!({"from": "must be a number owned by your organization"}));
+        app.send(&org.key, seed_request()).await.assert_success(202);
+    }
+
+    async fn sends_beyond_the_burst_are_rate_limited_with_retry_after(app) {
+        let org = app.org_with_rate(1, 3).await;
+        app.add_number(&org, FROM).await;
+        app.opt_in(&org, TO).await;
+        for _ in 0..3 {
+            app.send(&org.key, seed_request()).await.assert_success(202);
+        }
+        let reply = app.send(&org.key, seed_request()).await;
+        let error = reply.assert_error(429, "RATE_LIMITED");
+        assert_eq!(error["message"], json!("rate limited"));
+        let retry_after: u64 = reply.header("retry-after").expect("Retry-After").parse().expect("whole seconds");
+        assert!(retry_after >= 1);
+        // Another organization is not affected.
+        let other = app.sender("+15551112299", TO).await;
+        let mut body = seed_request();
+        body["from"] = json!("+15551112299");
+        app.send(&other.key, body).await.assert_success(202);
+        // After waiting as told, sending works again.
+        tokio::time::sleep(std::time::Duration::from_secs(retry_after)).await;
+        app.send(&org.key, seed_request()).await.assert_success(202);
+    }
+
+    async fn a_refused_send_still_spends_a_rate_limit_token(app) {
+        let org = app.org_with_rate(1, 2).await;
+        app.add_number(&org, FROM).await;
+        // No consent: 453 twice, each spending a token; the third is 429.
+        app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED");
+        app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED");
+        app.send(&org.key, seed_request()).await.assert_error(429, "RATE_LIMITED");
+    }
+
+    async fn sends_without_consent_or_after_opt_out_need_consent(app) {
+        let org = app.org().await;
+        app.add_number(&org, FROM).await;
+        let error = app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED").clone();
+        assert_eq!(error["message"], json!("consent required"));
+        app.opt_in(&org, TO).await;
+        app.send(&org.key, seed_request()).await.assert_success(202);
+        app.call(Method::DELETE, &format!("/v1/consents/{TO}"), Some(&org.key), None).await.assert_success(200);
+        app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED");
+        app.opt_in(&org, TO).await;
+        app.send(&org.key, seed_request()).await.assert_success(202);
+    }
+
+    async fn a_recent_landline_lookup_blocks_the_send(app) {
+        let landline = "+12125550120";
+        let org = app.sender(FROM, landline).await;
+        let mut body = seed_request();
+        body["to"] = json!(landline);
+        // No lookup yet: a send never triggers one.
+        app.send(&org.key, body.clone()).await.assert_success(202);
+        let lookup = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": landline}))).await;
+        assert_eq!(lookup.assert_success(201)["line_type"], json!("landline"));
+        let error = app.send(&org.key, body.clone()).await.assert_error(422, "LINE_TYPE_BLOCKED").clone();
+        assert!(error.get("details").is_none());
+        // A mobile number of the same organization is not affected.
+        app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED");
+    }
+
+    async fn an_unknown_or_foreign_message_id_is_not_found(app) {
+        let org = app.sender(FROM, TO).await;
+        let id = app.send(&org.key, seed_request()).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let other = app.org().await;
+        app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&other.key), None).await.assert_error(404, "NOT_FOUND");
+        app.call(Method::GET, "/v1/messages/not-a-uuid", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        let random = uuid::Uuid::now_v7();
+        app.call(Method::GET, &format!("/v1/messages/{random}"), Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+    }
+}
+
+#[tokio::test]
+async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
+    use agentmessage::domain::{lookup::LineType, PhoneNumber};
+    let app = crate::support::TestApp::start_with(
+        crate::support::Backend::Sqlite,
+        agentmessage::service::Settings {
+            lookup_max_age: std::time::Duration::from_secs(2),
+        },
+    )
+    .await
+    .unwrap();
+    let org = app.sender(FROM, TO).await;
+    let to = PhoneNumber::parse(TO).unwrap();
+    app.services
+        .store
+        .insert_lookup(org.id, &to, LineType::Landline)
+        .await
+        .unwrap();
+    app.send(&org.key, seed_request())
+        .await
+        .assert_error(422, "LINE_TYPE_BLOCKED");
+    app.services
+        .store
+        .insert_lookup(org.id, &to, LineType::Mobile)
+        .await
+        .unwrap();
+    app.send(&org.key, seed_request()).await.assert_success(202);
+    app.services
+        .store
+        .insert_lookup(org.id, &to, LineType::Landline)
+        .await
+        .unwrap();
+    app.send(&org.key, seed_request())
+        .await
+        .assert_error(422, "LINE_TYPE_BLOCKED");
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    app.send(&org.key, seed_request()).await.assert_success(202);
+}

@@ -1,0 +1,290 @@
+//! The test harness: the real app on an ephemeral port with a fresh database (SQLite, and
+//! PostgreSQL when `AGENTMESSAGE_TEST_POSTGRES_URL` names a server), plus builders for test data.
+
+use std::{net::SocketAddr, time::Duration};
+
+use agentmessage::{
+    domain::{PhoneNumber, ScopeSet},
+    service::{Services, Settings},
+    store::Store,
+};
+use poem::{
+    listener::{Acceptor, Listener, TcpListener},
+    Server,
+};
+use reqwest::{header::HeaderMap, Method, StatusCode};
+use serde_json::Value;
+
+pub use serde_json::json;
+
+/// A running server and a client for it.
+pub struct TestApp {
+    pub base: String,
+    pub client: reqwest::Client,
+    pub services: Services,
+    _dir: Option<tempfile::TempDir>,
+}
+
+/// An organization with a key holding every scope.
+pub struct Org {
+    pub id: uuid::Uuid,
+    pub key: String,
+}
+
+/// A response, read whole.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub text: String,
+    pub json: Value,
+}
+
+impl Reply {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers.get(name).and_then(|v| v.to_str().ok())
+    }
+
+    /// Asserts the error envelope with `status` and `code`, and that the request id in the body
+    /// equals the `X-Request-Id` header; returns the `error` object.
+    pub fn assert_error(&self, status: u16, code: &str) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "status of {}", self.text);
+        assert_eq!(self.json["success"], json!(false), "{}", self.text);
+        let error = &self.json["error"];
+        assert_eq!(error["code"], json!(code), "{}", self.text);
+        assert!(
+            error["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{}",
+            self.text
+        );
+        let header_id = self.header("x-request-id").expect("X-Request-Id header");
+        assert_eq!(error["request_id"], json!(header_id), "request ids differ");
+        assert_eq!(header_id.len(), 26, "a ULID");
+        assert!(
+            self.header("content-type")
+                .is_some_and(|c| c.starts_with("application/json")),
+            "error content type {:?}",
+            self.header("content-type")
+        );
+        error
+    }
+
+    /// Asserts a success envelope with `status`; returns `data`.
+    pub fn assert_success(&self, status: u16) -> &Value {
+        assert_eq!(self.status.as_u16(), status, "status of {}", self.text);
+        assert_eq!(self.json["success"], json!(true), "{}", self.text);
+        assert!(self.header("x-request-id").is_some());
+        &self.json["data"]
+    }
+}
+
+/// Which database a test runs on.
+#[derive(Clone, Copy, Debug)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+impl TestApp {
+    /// A fresh app on `backend`; `None` for PostgreSQL when no server is configured outside CI.
+    pub async fn start(backend: Backend) -> Option<TestApp> {
+        Self::start_with(backend, Settings::default()).await
+    }
+
+    pub async fn start_with(backend: Backend, settings: Settings) -> Option<TestApp> {
+        let (database_url, dir) = match backend {
+            Backend::Sqlite => {
+                let dir = tempfile::tempdir().expect("temp dir");
+                (
+                    format!("sqlite://{}/agentmessage.db", dir.path().display()),
+                    Some(dir),
+                )
+            }
+            Backend::Postgres => (fresh_postgres_database().await?, None),
+        };
+        let store = Store::connect(&database_url).await.expect("connect");
+        store.migrate().await.expect("migrate");
+        let services = Services::new(store, settings);
+        let acceptor = TcpListener::bind("127.0.0.1:0")
+            .into_acceptor()
+            .await
+            .expect("bind");
+        let addr: SocketAddr = acceptor.local_addr()[0]
+            .as_socket_addr()
+            .copied()
+            .expect("tcp address");
+        let app = agentmessage::app(services.clone());
+        tokio::spawn(async move {
+            let _ = Server::new_with_acceptor(acceptor).run(app).await;
+        });
+        Some(TestApp {
+            base: format!("http://{addr}"),
+            client: reqwest::Client::builder()
+                .timeout(Duration::from_secs(30))
+                .build()
+                .expect("client"),
+            services,
+            _dir: dir,
+        })
+    }
+
+    /// An organization with a generous rate limit and a key with every scope.
+    pub async fn org(&self) -> Org {
+        self.org_with_rate(1000, 1000).await
+    }
+
+    pub async fn org_with_rate(&self, rate: u32, burst: u32) -> Org {
+        let org = self
+            .services
+            .create_organization("test org", rate, burst)
+            .await
+            .expect("org");
+        let (_, key) = self
+            .services
+            .insert_key(org.id, Some("test"), &ScopeSet::all())
+            .await
+            .expect("key");
+        Org { id: org.id, key }
+    }
+
+    pub async fn add_number(&self, org: &Org, number: &str) {
+        self.services
+            .add_number(org.id, &PhoneNumber::parse(number).expect("E.164"))
+            .await
+            .expect("number");
+    }
+
+    /// An organization that owns `from` and has `to` opted in, through the API.
+    pub async fn sender(&self, from: &str, to: &str) -> Org {
+        let org = self.org().await;
+        self.add_number(&org, from).await;
+        self.opt_in(&org, to).await;
+        org
+    }
+
+    pub async fn opt_in(&self, org: &Org, number: &str) {
+        self.call(
+            Method::PUT,
+            &format!("/v1/consents/{number}"),
+            Some(&org.key),
+            Some(json!({"source": "web_form"})),
+        )
+        .await
+        .assert_success(200);
+    }
+
+    /// Sends `method path` with an optional bearer key and JSON body.
+    pub async fn call(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        body: Option<Value>,
+    ) -> Reply {
+        let mut request = self.client.request(method, format!("{}{path}", self.base));
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(body) = body {
+            request = request.json(&body);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
+    /// Sends raw bytes with the given content type.
+    pub async fn raw(
+        &self,
+        method: Method,
+        path: &str,
+        key: Option<&str>,
+        content_type: Option<&str>,
+        body: Vec<u8>,
+    ) -> Reply {
+        let mut request = self
+            .client
+            .request(method, format!("{}{path}", self.base))
+            .body(body);
+        if let Some(key) = key {
+            request = request.bearer_auth(key);
+        }
+        if let Some(content_type) = content_type {
+            request = request.header("content-type", content_type);
+        }
+        read(request.send().await.expect("request")).await
+    }
+
+    pub async fn send(&self, key: &str, body: Value) -> Reply {
+        self.call(Method::POST, "/v1/messages", Some(key), Some(body))
+            .await
+    }
+}
+
+pub async fn read(response: reqwest::Response) -> Reply {
+    let status = response.status();
+    let headers = response.headers().clone();
+    let text = response.text().await.expect("body");
+    let json = serde_json::from_str(&text).unwrap_or(Value::Null);
+    Reply {
+        status,
+        headers,
+        text,
+        json,
+    }
+}
+
+/// A new, empty database on the configured PostgreSQL server.
+async fn fresh_postgres_database() -> Option<String> {
+    let Ok(base) = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL") else {
+        assert!(
+            std::env::var("CI").is_err(),
+            "CI must run the PostgreSQL tests: set AGENTMESSAGE_TEST_POSTGRES_URL (.ci/run does)"
+        );
+        eprintln!(
+            "AGENTMESSAGE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test"
+        );
+        return None;
+    };
+    let name = format!("am_test_{}", ulid::Ulid::new().to_string().to_lowercase());
+    let admin = Store::connect(&base)
+        .await
+        .expect("connect to the PostgreSQL test server");
+    use sea_orm::ConnectionTrait;
+    admin
+        .connection()
+        .execute_unprepared(&format!("CREATE DATABASE {name}"))
+        .await
+        .expect("create a test database");
+    let (prefix, _) = base
+        .rsplit_once('/')
+        .expect("a database URL ends with /NAME");
+    Some(format!("{prefix}/{name}"))
+}
+
+/// Writes each test once and runs it on SQLite and on PostgreSQL.
+macro_rules! on_both_backends {
+    ($(async fn $name:ident($app:ident) $body:block)*) => {
+        mod sqlite {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let $app = $crate::support::TestApp::start($crate::support::Backend::Sqlite).await.expect("sqlite app");
+                    $body
+                }
+            )*
+        }
+        mod postgres {
+            #[allow(unused_imports)]
+            use super::*;
+            $(
+                #[tokio::test]
+                async fn $name() {
+                    let Some($app) = $crate::support::TestApp::start($crate::support::Backend::Postgres).await else { return };
+                    $body
+                }
+            )*
+        }
+    };
+}
+pub(crate) use on_both_backends;
