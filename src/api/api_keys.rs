@@ -3,7 +3,7 @@
 use entity::api_key;
 use poem::web::Data;
 use poem_openapi::types::Example;
-use poem_openapi::{param::Path, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
     envelope::{Envelope, ListEnvelope},
     error::ApiError,
     fields::Fields,
+    path::Path,
     reply::{error_set, Reply},
     ApiTags,
 };
@@ -252,11 +253,14 @@ impl ApiKeysApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The key's id.
-        id: Path<String>,
+        id: Path,
     ) -> Reply<200, Envelope<ApiKeyView>, RevokeKeyErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
-            let id = Uuid::parse_str(&id).map_err(|_| Error::NotFound)?;
+            let id = id
+                .value()
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .ok_or(Error::NotFound)?;
             let row = services.revoke_api_key(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(ApiKeyView::from(row)))
         };

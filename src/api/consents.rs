@@ -3,7 +3,7 @@
 use entity::consent;
 use poem::web::Data;
 use poem_openapi::types::Example;
-use poem_openapi::{param::Path, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use super::{
     auth::BearerKey,
@@ -11,6 +11,7 @@ use super::{
     envelope::Envelope,
     error::ApiError,
     fields::Fields,
+    path::Path,
     reply::{error_set, Reply},
     ApiTags,
 };
@@ -91,8 +92,8 @@ fn unreachable_number(raw: &str) -> PhoneNumber {
 }
 
 /// A path number for a write: 422 when it is not E.164.
-fn path_number_for_write(raw: &str) -> Result<PhoneNumber, Error> {
-    PhoneNumber::parse(raw)
+fn path_number_for_write(raw: Option<&str>) -> Result<PhoneNumber, Error> {
+    raw.and_then(PhoneNumber::parse)
         .ok_or_else(|| Error::Validation(FieldErrors::single("phone_number", "must be E.164")))
 }
 
@@ -129,13 +130,13 @@ impl ConsentsApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The recipient, E.164 (`+` may be sent as `%2B`).
-        phone_number: Path<String>,
+        phone_number: Path,
         body: JsonBody<OptInRequest>,
     ) -> Reply<200, Envelope<ConsentView>, OptInErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
             let object = body.object()?;
-            let number = PhoneNumber::parse(&phone_number);
+            let number = phone_number.value().and_then(PhoneNumber::parse);
             let mut f = Fields::new(object);
             if number.is_none() {
                 f.error("phone_number", "must be E.164");
@@ -190,11 +191,11 @@ impl ConsentsApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The recipient, E.164 (`+` may be sent as `%2B`).
-        phone_number: Path<String>,
+        phone_number: Path,
     ) -> Reply<200, Envelope<ConsentView>, OptOutErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
-            let number = path_number_for_write(&phone_number)?;
+            let number = path_number_for_write(phone_number.value())?;
             let record = services
                 .record_consent(
                     &caller,
@@ -225,11 +226,14 @@ impl ConsentsApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The recipient, E.164 (`+` may be sent as `%2B`).
-        phone_number: Path<String>,
+        phone_number: Path,
     ) -> Reply<200, Envelope<ConsentView>, ConsentViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsRead).await?;
-            let number = PhoneNumber::parse(&phone_number).ok_or(Error::NotFound)?;
+            let number = phone_number
+                .value()
+                .and_then(PhoneNumber::parse)
+                .ok_or(Error::NotFound)?;
             let record = services.consent(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
         };

@@ -3,7 +3,7 @@
 use entity::lookup;
 use poem::web::Data;
 use poem_openapi::types::Example;
-use poem_openapi::{param::Path, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 
 use super::{
     auth::BearerKey,
@@ -11,6 +11,7 @@ use super::{
     envelope::Envelope,
     error::ApiError,
     fields::Fields,
+    path::Path,
     reply::{error_set, Reply},
     ApiTags,
 };
@@ -126,11 +127,14 @@ impl LookupsApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The number, E.164 (`+` may be sent as `%2B`).
-        phone_number: Path<String>,
+        phone_number: Path,
     ) -> Reply<200, Envelope<LookupView>, LookupViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::LookupsRead).await?;
-            let number = PhoneNumber::parse(&phone_number).ok_or(Error::NotFound)?;
+            let number = phone_number
+                .value()
+                .and_then(PhoneNumber::parse)
+                .ok_or(Error::NotFound)?;
             let lookup = services.latest_lookup(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
         };

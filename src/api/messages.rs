@@ -3,7 +3,7 @@
 use entity::message;
 use poem::web::Data;
 use poem_openapi::types::Example;
-use poem_openapi::{param::Path, Object, OpenApi};
+use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
 use super::{
@@ -12,6 +12,7 @@ use super::{
     envelope::Envelope,
     error::ApiError,
     fields::Fields,
+    path::Path,
     reply::{error_set, Reply},
     types::MediaUrl,
     ApiTags,
@@ -266,11 +267,14 @@ impl MessagesApi {
         key: BearerKey,
         services: Data<&Services>,
         /// The message id.
-        id: Path<String>,
+        id: Path,
     ) -> Reply<200, Envelope<MessageView>, ViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesRead).await?;
-            let id = Uuid::parse_str(&id).map_err(|_| crate::service::Error::NotFound)?;
+            let id = id
+                .value()
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .ok_or(crate::service::Error::NotFound)?;
             let message = services.message(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(MessageView::from(message)))
         };

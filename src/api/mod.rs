@@ -3,7 +3,11 @@
 
 use std::sync::{Arc, OnceLock};
 
-use poem::{endpoint::make_sync, web::Html, Endpoint, EndpointExt, IntoResponse, Response, Route};
+use poem::{
+    endpoint::{make_sync, BoxEndpoint},
+    web::Html,
+    Endpoint, EndpointExt, IntoResponse, Response, Route,
+};
 use poem_openapi::{ExtraHeader, OpenApiService, Tags};
 use serde_json::{json, Value};
 
@@ -19,6 +23,7 @@ pub mod lookups;
 pub mod messages;
 pub mod middleware;
 pub mod numbers;
+pub mod path;
 pub mod reply;
 pub mod request_id;
 pub mod types;
@@ -204,8 +209,7 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
     let json_spec = Arc::new(spec_json());
     let yaml_spec = Arc::new(spec_yaml());
     let docs = service.swagger_ui_html().replace(&raw_spec, &json_spec);
-    let routes = Route::new()
-        .nest("/", service)
+    let pages = Route::new()
         .at(
             "/openapi.json",
             make_sync(move |_| json_response(&json_spec, "application/json")),
@@ -214,12 +218,31 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
             "/openapi.yaml",
             make_sync(move |_| json_response(&yaml_spec, "application/yaml")),
         )
-        .at("/docs", make_sync(move |_| Html(docs.clone())))
-        .data(services);
-    middleware::Guard::new(
-        routes.map_to_response(),
-        middleware::RouteTable::from_spec(spec()),
-    )
+        .at("/docs", make_sync(move |_| Html(docs.clone())));
+    let site = Site {
+        api: service.data(services).map_to_response().boxed(),
+        pages: pages.map_to_response().boxed(),
+    };
+    middleware::Guard::new(site, middleware::RouteTable::from_spec(spec()))
+}
+
+/// Sends the spec and docs pages to their routes and everything else to the API. (The API is not
+/// nested under a `Route`, whose catch-all parameter refuses paths that do not percent-decode.)
+struct Site {
+    api: BoxEndpoint<'static, Response>,
+    pages: BoxEndpoint<'static, Response>,
+}
+
+impl Endpoint for Site {
+    type Output = Response;
+
+    async fn call(&self, req: poem::Request) -> poem::Result<Response> {
+        if middleware::EXTRA_ROUTES.contains(&req.uri().path()) {
+            self.pages.call(req).await
+        } else {
+            self.api.call(req).await
+        }
+    }
 }
 
 fn json_response(body: &str, content_type: &str) -> Response {

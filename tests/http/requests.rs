@@ -44,6 +44,18 @@ on_both_backends! {
         assert_eq!(reply.header("allow"), Some("GET, HEAD"));
     }
 
+    async fn path_segments_that_do_not_decode_are_answered_after_authentication(app) {
+        let org = app.org().await;
+        app.call(Method::GET, "/v1/messages/%FF", None, None).await.assert_error(401, "UNAUTHORIZED");
+        app.call(Method::GET, "/v1/messages/%FF", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        app.call(Method::GET, "/v1/consents/%FF%FE", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        app.call(Method::DELETE, "/v1/api_keys/%C3%28", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+        let reply = app.call(Method::PUT, "/v1/consents/%FF", Some(&org.key), Some(json!({"source": "api"}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        let reply = app.call(Method::DELETE, "/v1/consents/%FF", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+    }
+
     async fn bodies_over_64_kib_are_too_large_before_authentication(app) {
         let body = format!("{{\"text\": \"{}\"}}", "a".repeat(70 * 1024)).into_bytes();
         let reply = app.raw(Method::POST, "/v1/messages", None, Some("application/json"), body.clone()).await;

@@ -1,0 +1,46 @@
+//! Path parameters read without failing: a segment that does not percent-decode to UTF-8 is kept
+//! as `None`, so the operation answers it in the documented order (after authentication) and with
+//! its documented status (404 for an id that names nothing, 422 for a number to write).
+
+use poem::{Request, RequestBody};
+use poem_openapi::{
+    registry::{MetaParamIn, MetaSchemaRef},
+    types::Type,
+    ApiExtractor, ApiExtractorType, ExtractParamOptions,
+};
+
+/// One path segment, decoded; `None` when it is not valid percent-encoded UTF-8.
+///
+/// It is named `Path` because poem-openapi recognises path parameters by that type name.
+pub struct Path(Option<String>);
+
+impl Path {
+    pub fn value(&self) -> Option<&str> {
+        self.0.as_deref()
+    }
+}
+
+impl<'a> ApiExtractor<'a> for Path {
+    const TYPES: &'static [ApiExtractorType] = &[ApiExtractorType::Parameter];
+    const PARAM_IS_REQUIRED: bool = true;
+    type ParamType = String;
+    type ParamRawType = String;
+
+    fn param_in() -> Option<MetaParamIn> {
+        Some(MetaParamIn::Path)
+    }
+
+    fn param_schema_ref() -> Option<MetaSchemaRef> {
+        Some(String::schema_ref())
+    }
+
+    async fn from_request(
+        request: &'a Request,
+        _body: &mut RequestBody,
+        param_opts: ExtractParamOptions<Self::ParamType>,
+    ) -> poem::Result<Self> {
+        Ok(Path(
+            request.raw_path_param(param_opts.name).map(str::to_owned),
+        ))
+    }
+}
