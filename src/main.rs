@@ -127,11 +127,14 @@ fn service_error(err: agentmessage::service::Error) -> anyhow::Error {
 async fn run(cli: Cli) -> anyhow::Result<()> {
     match cli.command {
         Command::Spec { yaml } => {
-            if yaml {
-                print!("{}", agentmessage::spec_yaml());
+            use std::io::Write;
+            let text = if yaml {
+                agentmessage::spec_yaml()
             } else {
-                println!("{}", agentmessage::spec_json());
-            }
+                format!("{}\n", agentmessage::spec_json())
+            };
+            // A closed pipe (`agentmessage spec | head`) is not an error worth a panic.
+            let _ = std::io::stdout().write_all(text.as_bytes());
         }
         Command::Migrate(database) => {
             open(&database).await?;

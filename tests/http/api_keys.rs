@@ -22,8 +22,17 @@ on_both_backends! {
         let reply = app.call(Method::GET, "/v1/api_keys", Some(&key), None).await;
         assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "api_keys:read"}));
 
-        let list = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
+        // Use is recorded off the request path, soon after.
+        let mut list = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
+        for _ in 0..50 {
+            if list.json["data"][1]["last_used_at"].is_string() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+            list = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
+        }
         list.assert_success(200);
+        assert!(list.json["data"][1]["last_used_at"].as_str().is_some_and(|t| t.ends_with('Z')), "{}", list.text);
         assert_eq!(list.json["has_more"], json!(false));
         let keys = list.json["data"].as_array().unwrap();
         assert_eq!(keys.len(), 2);

@@ -251,3 +251,47 @@ async fn serve_demo_prints_a_key_and_a_curl_command_that_sends_the_seed_example(
     child.kill().unwrap();
     let _ = child.wait();
 }
+
+#[test]
+fn migrations_started_together_apply_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/race.db", dir.path().display());
+    let children: Vec<_> = (0..4)
+        .map(|_| {
+            Command::new(BIN)
+                .args(["migrate", "--database-url", &url])
+                .stderr(Stdio::piped())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for child in children {
+        let output = child.wait_with_output().unwrap();
+        assert!(
+            output.status.success(),
+            "{}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+    }
+    let org = run(&["admin", "create-org", "--name", "after the race"], &url).unwrap();
+    assert!(org["id"].is_string());
+}
+
+#[tokio::test]
+async fn postgres_migrations_started_together_apply_once() {
+    let Some(url) = crate::support::fresh_postgres_database().await else {
+        return;
+    };
+    let mut stores = Vec::new();
+    for _ in 0..4 {
+        stores.push(agentmessage::store::Store::connect(&url).await.unwrap());
+    }
+    for result in futures_util::future::join_all(stores.iter().map(|s| s.migrate())).await {
+        result.unwrap();
+    }
+    let services = agentmessage::service::Services::new(stores.remove(0), Default::default());
+    services
+        .create_organization("after the race", 1, 1)
+        .await
+        .unwrap();
+}

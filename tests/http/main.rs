@@ -5,6 +5,7 @@ mod support;
 mod api_keys;
 mod cli;
 mod consents_lookups;
+mod faults;
 mod isolation;
 mod requests;
 mod send;

@@ -233,7 +233,7 @@ pub async fn read(response: reqwest::Response) -> Reply {
 }
 
 /// A new, empty database on the configured PostgreSQL server.
-async fn fresh_postgres_database() -> Option<String> {
+pub async fn fresh_postgres_database() -> Option<String> {
     let Ok(base) = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL") else {
         assert!(
             std::env::var("CI").is_err(),

@@ -1,0 +1,228 @@
+//! Fault injection: a database that stops answering gives 503 with `Retry-After`, a broken query
+//! gives 500, and neither leaks internal text to the client.
+
+use std::{path::PathBuf, process::Command, time::Duration};
+
+use agentmessage::{service::Services, store::Store};
+use poem::listener::{Acceptor, Listener, TcpListener};
+use reqwest::Method;
+
+use crate::support::{json, read, Backend, TestApp};
+
+/// A private PostgreSQL cluster that a test may stop and start.
+struct Cluster {
+    bin: PathBuf,
+    data: PathBuf,
+    port: u16,
+    as_root: bool,
+}
+
+impl Cluster {
+    fn pg(&self, tool: &str, args: &[&str]) -> std::process::ExitStatus {
+        let tool = self.bin.join(tool);
+        let mut command = if self.as_root {
+            let mut c = Command::new("runuser");
+            c.args(["-u", "postgres", "--"]).arg(tool);
+            c
+        } else {
+            Command::new(tool)
+        };
+        command
+            .args(args)
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .status()
+            .expect("run a PostgreSQL tool")
+    }
+
+    fn start(&self) {
+        let options = format!(
+            "-p {} -k {} -c listen_addresses=127.0.0.1 -c fsync=off",
+            self.port,
+            self.data.display()
+        );
+        let log = self.data.join("log");
+        assert!(self
+            .pg(
+                "pg_ctl",
+                &[
+                    "-D",
+                    self.data.to_str().unwrap(),
+                    "-l",
+                    log.to_str().unwrap(),
+                    "-w",
+                    "-o",
+                    &options,
+                    "start"
+                ]
+            )
+            .success());
+    }
+
+    fn stop(&self) {
+        assert!(self
+            .pg(
+                "pg_ctl",
+                &[
+                    "-D",
+                    self.data.to_str().unwrap(),
+                    "-m",
+                    "immediate",
+                    "-w",
+                    "stop"
+                ]
+            )
+            .success());
+    }
+
+    /// A new cluster, started; `None` when PostgreSQL is not available outside CI.
+    fn create() -> Option<(Cluster, tempfile::TempDir)> {
+        let Ok(bin) = std::env::var("AGENTMESSAGE_TEST_POSTGRES_BIN") else {
+            assert!(std::env::var("CI").is_err(), "CI must run the fault-injection tests (scripts/with-postgres sets AGENTMESSAGE_TEST_POSTGRES_BIN)");
+            eprintln!("AGENTMESSAGE_TEST_POSTGRES_BIN is not set: skipping");
+            return None;
+        };
+        let dir = tempfile::tempdir().unwrap();
+        let as_root = Command::new("id")
+            .arg("-u")
+            .output()
+            .map(|o| o.stdout == b"0\n")
+            .unwrap_or(false);
+        if as_root {
+            Command::new("chown")
+                .args(["-R", "postgres"])
+                .arg(dir.path())
+                .status()
+                .unwrap();
+        }
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
+        let cluster = Cluster {
+            bin: bin.into(),
+            data: dir.path().join("data"),
+            port,
+            as_root,
+        };
+        assert!(cluster
+            .pg(
+                "initdb",
+                &[
+                    "-D",
+                    cluster.data.to_str().unwrap(),
+                    "-A",
+                    "trust",
+                    "-U",
+                    "postgres"
+                ]
+            )
+            .success());
+        cluster.start();
+        Some((cluster, dir))
+    }
+}
+
+#[tokio::test]
+async fn a_stopped_database_answers_503_with_retry_after_and_recovers() {
+    let Some((cluster, _dir)) = Cluster::create() else {
+        return;
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let store = Store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    let services = Services::new(store, Default::default());
+    let org = services
+        .create_organization("faults", 100, 100)
+        .await
+        .unwrap();
+    let (_, key) = services
+        .insert_key(org.id, None, &agentmessage::domain::ScopeSet::all())
+        .await
+        .unwrap();
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(agentmessage::app(services)));
+    let client = reqwest::Client::new();
+    let get = |path: &str| {
+        client
+            .get(format!("http://{addr}{path}"))
+            .bearer_auth(&key)
+            .send()
+    };
+
+    read(get("/v1/numbers").await.unwrap())
+        .await
+        .assert_success(200);
+    cluster.stop();
+    let reply = read(get("/v1/numbers").await.unwrap()).await;
+    let error = reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert_eq!(error["message"], json!("service unavailable"));
+    assert!(reply
+        .header("retry-after")
+        .and_then(|s| s.parse::<u64>().ok())
+        .is_some_and(|s| s >= 1));
+    assert!(
+        !reply.text.to_lowercase().contains("connect"),
+        "no internal text: {}",
+        reply.text
+    );
+    // Liveness does not touch the database.
+    read(get("/healthz").await.unwrap())
+        .await
+        .assert_success(200);
+
+    cluster.start();
+    let mut recovered = false;
+    for _ in 0..50 {
+        if get("/v1/numbers").await.unwrap().status() == 200 {
+            recovered = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert!(recovered, "the server recovers when the database is back");
+    cluster.stop();
+}
+
+#[tokio::test]
+async fn a_failing_query_answers_500_without_leaking_internals() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let org = app.sender("+15551112222", "+15554443333").await;
+    use sea_orm::ConnectionTrait;
+    app.services
+        .store
+        .connection()
+        .execute_unprepared("DROP TABLE messages")
+        .await
+        .unwrap();
+    let reply = app
+        .send(
+            &org.key,
+            json!({"from": "+15551112222", "to": "+15554443333", "text": "hi"}),
+        )
+        .await;
+    let error = reply.assert_error(500, "INTERNAL_ERROR");
+    assert_eq!(error["message"], json!("internal error"));
+    assert!(error.get("details").is_none());
+    for leak in ["messages", "table", "sql", "insert"] {
+        assert!(
+            !reply.text.to_lowercase().contains(leak),
+            "{leak} leaked: {}",
+            reply.text
+        );
+    }
+    let reply = app
+        .call(
+            Method::GET,
+            &format!("/v1/messages/{}", uuid::Uuid::now_v7()),
+            Some(&org.key),
+            None,
+        )
+        .await;
+    reply.assert_error(500, "INTERNAL_ERROR");
+}
