@@ -1,0 +1,857 @@
+//! The cases: each sends requests through the public API and states which (operation, status)
+//! pair it proves. Generic cases are derived from the spec (every secured operation's 401, every
+//! body's 400/413/415/422, every path's 404); the rest exercise the operations' own rules.
+
+use std::collections::BTreeMap;
+
+use serde_json::{json, Value};
+
+use crate::{
+    check::{check_against, check_response},
+    client::{Auth, Request, Response, Target},
+    matrix::{Matrix, SERVER_WIDE},
+    schema::Schemas,
+    spec::{Operation, Spec},
+};
+
+/// A body larger than the 64 KiB every deployment must refuse.
+pub const OVERSIZED_BYTES: usize = 70 * 1024;
+
+/// How the run is tuned.
+#[derive(Debug, Clone)]
+pub struct Options {
+    /// Most sends spent trying to provoke 429 before calling it not provable.
+    pub rate_limit_budget: usize,
+    /// Cases per property test.
+    pub property_cases: u32,
+    /// Where property tests keep shrunk failures (a directory), if anywhere.
+    pub regressions_dir: Option<std::path::PathBuf>,
+}
+
+impl Default for Options {
+    fn default() -> Self {
+        Options {
+            rate_limit_budget: 500,
+            property_cases: 32,
+            regressions_dir: None,
+        }
+    }
+}
+
+/// Everything a case needs, and what the run found so far.
+pub struct Ctx<'a> {
+    pub target: &'a Target,
+    pub spec: &'a Spec,
+    pub schemas: &'a Schemas,
+    pub options: Options,
+    pub matrix: Matrix,
+    /// The first body that kept the contract for each pair (for snapshots).
+    pub observations: BTreeMap<(String, u16), Value>,
+    /// The number the suite sends from (discovered through `numbers_list`).
+    pub from: String,
+    /// The area code this run's fictional numbers use.
+    pub area: u16,
+    /// Restricted keys minted for the 403 cases: (id, key, scopes).
+    pub restricted: Vec<(String, String, Vec<String>)>,
+}
+
+/// A fictional North American test number `+1 AAA 555-01XX`.
+pub fn fictional(area: u16, suffix: u8) -> String {
+    format!("+1{area}55501{suffix:02}")
+}
+
+/// A random area code from 201 to 989.
+pub fn random_area() -> u16 {
+    201 + (uuid::Uuid::new_v4().as_u128() % 789) as u16
+}
+
+impl<'a> Ctx<'a> {
+    pub fn new(
+        target: &'a Target,
+        spec: &'a Spec,
+        schemas: &'a Schemas,
+        options: Options,
+    ) -> Ctx<'a> {
+        Ctx {
+            target,
+            spec,
+            schemas,
+            options,
+            matrix: Matrix::from_spec(spec),
+            observations: BTreeMap::new(),
+            from: String::new(),
+            area: random_area(),
+            restricted: Vec::new(),
+        }
+    }
+
+    /// Sends `request` to `op_id` expecting `expected`, checks the response against the spec and
+    /// `extra`, and records the outcome under (`op_id`, `expected`). Returns the response when
+    /// its status was the expected one.
+    pub fn expect(
+        &mut self,
+        case: &str,
+        op_id: &str,
+        expected: u16,
+        request: Request,
+        extra: impl FnOnce(&Response) -> Vec<String>,
+    ) -> Option<Response> {
+        let spec = self.spec;
+        let op = spec.operation(op_id);
+        if op.is_none() && op_id != SERVER_WIDE {
+            self.matrix.record(
+                op_id,
+                expected,
+                case,
+                vec![format!("the spec has no operation {op_id}")],
+            );
+            return None;
+        }
+        let response = match self.target.send(&request) {
+            Ok(r) => r,
+            Err(err) => {
+                self.matrix.record(
+                    op_id,
+                    expected,
+                    case,
+                    vec![format!("{}: {err:#}", request.describe())],
+                );
+                return None;
+            }
+        };
+        let mut problems = Vec::new();
+        if response.status != expected {
+            problems.push(format!(
+                "{} answered {}, expected {}",
+                request.describe(),
+                response.status,
+                expected
+            ));
+        }
+        match op {
+            Some(op) => problems.extend(check_response(spec, self.schemas, Some(op), &response)),
+            None => match spec.global.get(&response.status) {
+                Some(documented) => {
+                    problems.extend(check_against(spec, self.schemas, documented, &response))
+                }
+                None => problems.push(format!(
+                    "answered {}, which the spec does not document server-wide",
+                    response.status
+                )),
+            },
+        }
+        if response.status == expected {
+            problems.extend(extra(&response));
+        }
+        let ok = problems.is_empty();
+        self.matrix.record(op_id, expected, case, problems);
+        if ok {
+            if let Some(body) = &response.json {
+                self.observations
+                    .entry((op_id.to_owned(), expected))
+                    .or_insert_with(|| body.clone());
+            }
+        }
+        (response.status == expected).then_some(response)
+    }
+
+    /// A path for `op` with its parameters filled by `value`.
+    pub fn path(op: &Operation, value: impl Fn(&str) -> String) -> String {
+        let mut path = op.path.clone();
+        for param in &op.path_params {
+            path = path.replace(&format!("{{{param}}}"), &value(param));
+        }
+        path
+    }
+
+    /// A plausible value for a path parameter that names nothing.
+    pub fn absent_value(&self, param: &str) -> String {
+        if param.contains("phone") || param.contains("number") {
+            fictional(random_area(), 99)
+        } else {
+            uuid::Uuid::new_v4().to_string()
+        }
+    }
+}
+
+/// `details` must name `field`.
+pub fn details_name(field: &str) -> impl FnOnce(&Response) -> Vec<String> + '_ {
+    move |r: &Response| {
+        let details = r
+            .json
+            .as_ref()
+            .and_then(|b| b["error"]["details"].as_object());
+        if details.is_some_and(|d| d.contains_key(field)) {
+            vec![]
+        } else {
+            vec![format!("error.details does not name {field}: {}", r.text)]
+        }
+    }
+}
+
+/// `error.code` must be `code`.
+pub fn code_is(code: &str) -> impl FnOnce(&Response) -> Vec<String> + '_ {
+    move |r: &Response| {
+        let actual = r
+            .json
+            .as_ref()
+            .and_then(|b| b["error"]["code"].as_str())
+            .unwrap_or_default();
+        if actual == code {
+            vec![]
+        } else {
+            vec![format!("error.code is {actual:?}, expected {code}")]
+        }
+    }
+}
+
+fn no_extra(_: &Response) -> Vec<String> {
+    vec![]
+}
+
+/// Finds the number to send from and mints the restricted keys.
+pub fn setup(ctx: &mut Ctx) -> anyhow::Result<()> {
+    let numbers = ctx.expect(
+        "discover an owned number",
+        "numbers_list",
+        200,
+        Request::new("GET", "/v1/numbers"),
+        no_extra,
+    );
+    let from = numbers.and_then(|r| r.json).and_then(|b| {
+        b["data"]
+            .as_array()
+            .and_then(|d| d.first())
+            .and_then(|n| n["phone_number"].as_str().map(str::to_owned))
+    });
+    ctx.from = from.ok_or_else(|| {
+        anyhow::anyhow!("the API key's organization owns no phone number (GET /v1/numbers is empty); give it one first")
+    })?;
+    for scopes in [vec!["numbers:read"], vec!["messages:read"]] {
+        let request = Request::new("POST", "/v1/api_keys")
+            .json(json!({"name": "conformance (restricted)", "scopes": scopes}));
+        let expected: Vec<String> = scopes.iter().map(|s| s.to_string()).collect();
+        let wanted = expected.clone();
+        let response = ctx.expect(
+            "mint a restricted key",
+            "api_keys_create",
+            201,
+            request,
+            move |r| {
+                let data = &r
+                    .json
+                    .as_ref()
+                    .map(|b| b["data"].clone())
+                    .unwrap_or_default();
+                let mut problems = vec![];
+                if data["key"].as_str().is_none_or(str::is_empty) {
+                    problems.push("the new key's secret is not shown".to_owned());
+                }
+                if data["scopes"] != json!(wanted) {
+                    problems.push(format!(
+                        "scopes are {}, asked for {:?}",
+                        data["scopes"], wanted
+                    ));
+                }
+                problems
+            },
+        );
+        let data = response
+            .and_then(|r| r.json)
+            .map(|b| b["data"].clone())
+            .unwrap_or_default();
+        match (data["id"].as_str(), data["key"].as_str()) {
+            (Some(id), Some(key)) => ctx
+                .restricted
+                .push((id.to_owned(), key.to_owned(), expected)),
+            _ => anyhow::bail!("could not mint a restricted key through POST /v1/api_keys"),
+        }
+    }
+    Ok(())
+}
+
+/// The cases every operation gets from its spec alone.
+pub fn generic(ctx: &mut Ctx) {
+    let operations = ctx.spec.operations.clone();
+    for op in &operations {
+        let any_path = Ctx::path(op, |p| {
+            if p.contains("phone") {
+                fictional(ctx.area, 90)
+            } else {
+                uuid::Uuid::new_v4().to_string()
+            }
+        });
+        let with_body = |r: Request| if op.has_body { r.json(json!({})) } else { r };
+
+        if op.secured && op.documents(401) {
+            let r = with_body(Request::new(&op.method, &any_path).auth(Auth::None));
+            ctx.expect("no API key", &op.id, 401, r, code_is("UNAUTHORIZED"));
+            let r = with_body(
+                Request::new(&op.method, &any_path)
+                    .auth(Auth::Key(format!("am_live_{}", "0".repeat(32)))),
+            );
+            ctx.expect("unknown API key", &op.id, 401, r, code_is("UNAUTHORIZED"));
+        }
+        if op.documents(403) {
+            let scope = op.required_scope.clone();
+            let key = ctx
+                .restricted
+                .iter()
+                .find(|(_, _, scopes)| scope.as_ref().is_none_or(|s| !scopes.contains(s)))
+                .map(|(_, k, _)| k.clone());
+            match (scope, key) {
+                (Some(scope), Some(key)) => {
+                    let r = with_body(Request::new(&op.method, &any_path).auth(Auth::Key(key)));
+                    ctx.expect(
+                        "a key without the operation's scope",
+                        &op.id,
+                        403,
+                        r,
+                        move |r| {
+                            let details = r
+                                .json
+                                .as_ref()
+                                .map(|b| b["error"]["details"].clone())
+                                .unwrap_or_default();
+                            if details["required_scope"] == json!(scope) {
+                                vec![]
+                            } else {
+                                vec![format!(
+                                    "details.required_scope is {}, expected {scope}",
+                                    details["required_scope"]
+                                )]
+                            }
+                        },
+                    );
+                }
+                _ => ctx.matrix.record(
+                    &op.id,
+                    403,
+                    "a key without the operation's scope",
+                    vec!["the description names no required scope".into()],
+                ),
+            }
+        }
+        if op.has_body {
+            let path = Ctx::path(op, |p| {
+                if p.contains("phone") {
+                    fictional(ctx.area, 91)
+                } else {
+                    uuid::Uuid::new_v4().to_string()
+                }
+            });
+            if op.documents(413) {
+                let big = format!("{{\"padding\": \"{}\"}}", "x".repeat(OVERSIZED_BYTES));
+                ctx.expect(
+                    "a 70 KiB body",
+                    &op.id,
+                    413,
+                    Request::new(&op.method, &path).raw(Some("application/json"), big),
+                    code_is("PAYLOAD_TOO_LARGE"),
+                );
+            }
+            if op.documents(415) {
+                ctx.expect(
+                    "a text/plain body",
+                    &op.id,
+                    415,
+                    Request::new(&op.method, &path).raw(Some("text/plain"), "hello"),
+                    code_is("UNSUPPORTED_MEDIA_TYPE"),
+                );
+            }
+            if op.documents(400) {
+                ctx.expect(
+                    "malformed JSON",
+                    &op.id,
+                    400,
+                    Request::new(&op.method, &path).raw(Some("application/json"), "{\"oops\": "),
+                    code_is("BAD_REQUEST"),
+                );
+                ctx.expect(
+                    "a JSON array body",
+                    &op.id,
+                    400,
+                    Request::new(&op.method, &path).raw(Some("application/json"), "[1, 2]"),
+                    code_is("BAD_REQUEST"),
+                );
+            }
+            if op.documents(422) {
+                let r = Request::new(&op.method, &path)
+                    .json(json!({"conformance_unknown_field": true}));
+                ctx.expect(
+                    "an unknown field",
+                    &op.id,
+                    422,
+                    r,
+                    details_name("conformance_unknown_field"),
+                );
+            }
+        } else if op.documents(422) && !op.path_params.is_empty() {
+            let path = Ctx::path(op, |_| "12345".to_owned());
+            let param = op.path_params[0].clone();
+            ctx.expect(
+                "a malformed path value",
+                &op.id,
+                422,
+                Request::new(&op.method, &path),
+                details_name(&param),
+            );
+        }
+        if op.documents(404) && !op.path_params.is_empty() {
+            let path = Ctx::path(op, |p| ctx.absent_value(p));
+            ctx.expect(
+                "a resource that does not exist",
+                &op.id,
+                404,
+                Request::new(&op.method, &path),
+                code_is("NOT_FOUND"),
+            );
+            let path = Ctx::path(op, |_| "not-an-id".to_owned());
+            ctx.expect(
+                "a malformed id",
+                &op.id,
+                404,
+                Request::new(&op.method, &path),
+                code_is("NOT_FOUND"),
+            );
+        }
+    }
+}
+
+/// Answers any request can get: unknown path, wrong method, oversized body.
+pub fn server_wide(ctx: &mut Ctx) {
+    ctx.expect(
+        "an unknown path",
+        SERVER_WIDE,
+        404,
+        Request::new("GET", "/conformance/no-such-path"),
+        code_is("NOT_FOUND"),
+    );
+    ctx.expect(
+        "an unknown path with a body",
+        SERVER_WIDE,
+        404,
+        Request::new("POST", "/v1/conformance-nothing").json(json!({})),
+        code_is("NOT_FOUND"),
+    );
+    let mut paths: Vec<String> = ctx
+        .spec
+        .operations
+        .iter()
+        .map(|op| op.path.clone())
+        .collect();
+    paths.dedup();
+    for template in paths {
+        let allowed = ctx.spec.methods_of(&template);
+        let Some(method) = ["PATCH", "PUT", "DELETE", "POST"]
+            .into_iter()
+            .find(|m| !allowed.iter().any(|a| a == m))
+        else {
+            continue;
+        };
+        let path = template.replace(['{', '}'], "");
+        let expected_allow = allowed.clone();
+        ctx.expect(
+            &format!("{method} {template}"),
+            SERVER_WIDE,
+            405,
+            Request::new(method, path),
+            move |r| {
+                let mut got: Vec<String> = r
+                    .header("allow")
+                    .unwrap_or_default()
+                    .split(',')
+                    .map(|m| m.trim().to_uppercase())
+                    .filter(|m| !m.is_empty())
+                    .collect();
+                got.sort();
+                if got == expected_allow {
+                    vec![]
+                } else {
+                    vec![format!(
+                        "Allow is {got:?}, the spec's methods are {expected_allow:?}"
+                    )]
+                }
+            },
+        );
+    }
+    let big = vec![b' '; OVERSIZED_BYTES];
+    ctx.expect(
+        "a 70 KiB body to GET /healthz",
+        SERVER_WIDE,
+        413,
+        Request::new("GET", "/healthz").raw(Some("application/json"), big),
+        code_is("PAYLOAD_TOO_LARGE"),
+    );
+}
+
+/// The operations' own rules and their successful answers.
+pub fn behaviour(ctx: &mut Ctx) {
+    ctx.expect(
+        "liveness",
+        "health_view",
+        200,
+        Request::new("GET", "/healthz").auth(Auth::None),
+        no_extra,
+    );
+
+    // Consent: opt in, read back, opt out.
+    let to = fictional(ctx.area, 0);
+    let put = Request::new("PUT", format!("/v1/consents/{to}"))
+        .json(json!({"source": "web_form", "evidence": "conformance suite"}));
+    let number = to.clone();
+    let opted_in = ctx.expect("record an opt-in", "consents_update", 200, put, move |r| {
+        let data = r
+            .json
+            .as_ref()
+            .map(|b| b["data"].clone())
+            .unwrap_or_default();
+        expect_fields(
+            &data,
+            &[
+                ("phone_number", json!(number)),
+                ("status", json!("opted_in")),
+                ("source", json!("web_form")),
+                ("evidence", json!("conformance suite")),
+            ],
+        )
+    });
+    let stored = opted_in.and_then(|r| r.json).map(|b| b["data"].clone());
+    ctx.expect(
+        "read consent",
+        "consents_view",
+        200,
+        Request::new("GET", format!("/v1/consents/{to}")),
+        move |r| {
+            let data = r.json.as_ref().map(|b| b["data"].clone());
+            if data == stored {
+                vec![]
+            } else {
+                vec![format!("consent reads back as {data:?}, was {stored:?}")]
+            }
+        },
+    );
+    let opted_out = fictional(ctx.area, 1);
+    let put =
+        Request::new("PUT", format!("/v1/consents/{opted_out}")).json(json!({"source": "verbal"}));
+    ctx.expect("record an opt-in", "consents_update", 200, put, no_extra);
+    ctx.expect(
+        "record an opt-out",
+        "consents_delete",
+        200,
+        Request::new("DELETE", format!("/v1/consents/{opted_out}")),
+        |r| {
+            let data = r
+                .json
+                .as_ref()
+                .map(|b| b["data"].clone())
+                .unwrap_or_default();
+            expect_fields(&data, &[("status", json!("opted_out"))])
+        },
+    );
+
+    // Lookups.
+    let landline = fictional(ctx.area, 20);
+    for (number, line_type) in [
+        (landline.clone(), "landline"),
+        (fictional(ctx.area, 30), "voip"),
+        (to.clone(), "mobile"),
+    ] {
+        let n = number.clone();
+        let created = ctx.expect(
+            "look a number up",
+            "lookups_create",
+            201,
+            Request::new("POST", "/v1/lookups").json(json!({"phone_number": number})),
+            move |r| {
+                let data = r
+                    .json
+                    .as_ref()
+                    .map(|b| b["data"].clone())
+                    .unwrap_or_default();
+                expect_fields(
+                    &data,
+                    &[("phone_number", json!(n)), ("line_type", json!(line_type))],
+                )
+            },
+        );
+        let stored = created.and_then(|r| r.json).map(|b| b["data"].clone());
+        ctx.expect(
+            "read the latest lookup",
+            "lookups_view",
+            200,
+            Request::new("GET", format!("/v1/lookups/{number}")),
+            move |r| {
+                let data = r.json.as_ref().map(|b| b["data"].clone());
+                if data == stored {
+                    vec![]
+                } else {
+                    vec![format!("lookup reads back as {data:?}, was {stored:?}")]
+                }
+            },
+        );
+    }
+
+    // Send and read back.
+    let body = json!({"from": ctx.from, "to": to, "text": "hello from agentmessage", "priority": "default", "tag": "conformance"});
+    let sent = body.clone();
+    let accepted = ctx.expect(
+        "send the seed's example",
+        "messages_create",
+        202,
+        Request::new("POST", "/v1/messages").json(body),
+        move |r| {
+            let data = r
+                .json
+                .as_ref()
+                .map(|b| b["data"].clone())
+                .unwrap_or_default();
+            let mut problems = expect_fields(
+                &data,
+                &[("status", json!("queued")), ("channel", json!("sms"))],
+            );
+            for field in ["from", "to", "text", "priority", "tag"] {
+                if data[field] != sent[field] {
+                    problems.push(format!("{field} is {}, sent {}", data[field], sent[field]));
+                }
+            }
+            problems
+        },
+    );
+    if let Some(message) = accepted.and_then(|r| r.json).map(|b| b["data"].clone()) {
+        let id = message["id"].as_str().unwrap_or_default().to_owned();
+        ctx.expect(
+            "read a message back",
+            "messages_view",
+            200,
+            Request::new("GET", format!("/v1/messages/{id}")),
+            move |r| {
+                let data = r
+                    .json
+                    .as_ref()
+                    .map(|b| b["data"].clone())
+                    .unwrap_or_default();
+                let mut problems = vec![];
+                for field in [
+                    "id",
+                    "from",
+                    "to",
+                    "text",
+                    "channel",
+                    "priority",
+                    "tag",
+                    "created_at",
+                ] {
+                    if data[field] != message[field] {
+                        problems.push(format!(
+                            "{field} reads back as {}, was {}",
+                            data[field], message[field]
+                        ));
+                    }
+                }
+                problems
+            },
+        );
+    }
+
+    // The send rules.
+    let send = |to: &str, from: &str| {
+        Request::new("POST", "/v1/messages")
+            .json(json!({"from": from, "to": to, "text": "conformance"}))
+    };
+    let from = ctx.from.clone();
+    ctx.expect(
+        "send to a recipient who opted out",
+        "messages_create",
+        453,
+        send(&opted_out, &from),
+        code_is("CONSENT_REQUIRED"),
+    );
+    let never = fictional(ctx.area, 2);
+    ctx.expect(
+        "record an opt-out",
+        "consents_delete",
+        200,
+        Request::new("DELETE", format!("/v1/consents/{never}")),
+        no_extra,
+    );
+    ctx.expect(
+        "send to a recipient without consent",
+        "messages_create",
+        453,
+        send(&never, &from),
+        code_is("CONSENT_REQUIRED"),
+    );
+    let put =
+        Request::new("PUT", format!("/v1/consents/{landline}")).json(json!({"source": "api"}));
+    ctx.expect("record an opt-in", "consents_update", 200, put, no_extra);
+    ctx.expect(
+        "send to a number a recent lookup calls a landline",
+        "messages_create",
+        422,
+        send(&landline, &from),
+        code_is("LINE_TYPE_BLOCKED"),
+    );
+    let not_owned = fictional(random_area(), 98);
+    ctx.expect(
+        "send from a number the organization does not own",
+        "messages_create",
+        422,
+        send(&to, &not_owned),
+        details_name("from"),
+    );
+    ctx.expect(
+        "send with a bad recipient",
+        "messages_create",
+        422,
+        send("5554443333", &from),
+        move |r| {
+            let details = r
+                .json
+                .as_ref()
+                .map(|b| b["error"]["details"].clone())
+                .unwrap_or_default();
+            if details == json!({"to": "must be E.164"}) {
+                vec![]
+            } else {
+                vec![format!(
+                    "details are {details}, expected {{\"to\": \"must be E.164\"}}"
+                )]
+            }
+        },
+    );
+
+    // Keys: listed without secrets.
+    let secrets: Vec<String> = ctx.restricted.iter().map(|(_, k, _)| k.clone()).collect();
+    let ids: Vec<String> = ctx.restricted.iter().map(|(id, _, _)| id.clone()).collect();
+    ctx.expect(
+        "list keys",
+        "api_keys_list",
+        200,
+        Request::new("GET", "/v1/api_keys"),
+        move |r| {
+            let mut problems = vec![];
+            if secrets.iter().any(|s| r.text.contains(s.as_str())) {
+                problems.push("a listed key shows its secret".to_owned());
+            }
+            for id in &ids {
+                if !r.text.contains(id.as_str()) {
+                    problems.push(format!("key {id} is not listed"));
+                }
+            }
+            problems
+        },
+    );
+}
+
+/// Provokes 429 with sends that are refused after the rate limiter (a `from` the organization
+/// does not own), so that no message is created; gives up after the budget.
+pub fn rate_limit(ctx: &mut Ctx) {
+    let to = fictional(ctx.area, 3);
+    let from = fictional(random_area(), 97);
+    let request = Request::new("POST", "/v1/messages")
+        .json(json!({"from": from, "to": to, "text": "conformance rate limit"}));
+    for _ in 0..ctx.options.rate_limit_budget {
+        match ctx.target.send(&request) {
+            Ok(r) if r.status == 429 => {
+                let problems = check_response(
+                    ctx.spec,
+                    ctx.schemas,
+                    ctx.spec.operation("messages_create"),
+                    &r,
+                );
+                let mut problems = problems;
+                problems.extend(code_is("RATE_LIMITED")(&r));
+                let ok = problems.is_empty();
+                ctx.matrix
+                    .record("messages_create", 429, "a burst of sends", problems);
+                if ok {
+                    if let Some(body) = r.json.clone() {
+                        ctx.observations
+                            .entry(("messages_create".into(), 429))
+                            .or_insert(body);
+                    }
+                }
+                if let Some(wait) = r.header("retry-after").and_then(|s| s.parse::<u64>().ok()) {
+                    std::thread::sleep(std::time::Duration::from_secs(wait.min(5)));
+                }
+                return;
+            }
+            Ok(r) if r.status == 422 => {}
+            Ok(r) => {
+                let problems = check_response(
+                    ctx.spec,
+                    ctx.schemas,
+                    ctx.spec.operation("messages_create"),
+                    &r,
+                );
+                ctx.matrix
+                    .record("messages_create", 429, "a burst of sends", {
+                        let mut p = vec![format!(
+                            "a send from an unowned number answered {}",
+                            r.status
+                        )];
+                        p.extend(problems);
+                        p
+                    });
+                return;
+            }
+            Err(err) => {
+                ctx.matrix.record(
+                    "messages_create",
+                    429,
+                    "a burst of sends",
+                    vec![format!("{err:#}")],
+                );
+                return;
+            }
+        }
+    }
+    let budget = ctx.options.rate_limit_budget;
+    ctx.matrix.not_provable(
+        "messages_create",
+        429,
+        format!("no 429 within {budget} sends; the deployment's limit is higher"),
+    );
+}
+
+/// Revokes the restricted keys; a revoked key then answers 401.
+pub fn cleanup(ctx: &mut Ctx) {
+    let keys = std::mem::take(&mut ctx.restricted);
+    for (id, key, _) in keys {
+        ctx.expect(
+            "revoke a key",
+            "api_keys_delete",
+            200,
+            Request::new("DELETE", format!("/v1/api_keys/{id}")),
+            |r| {
+                let data = r
+                    .json
+                    .as_ref()
+                    .map(|b| b["data"].clone())
+                    .unwrap_or_default();
+                if data["revoked_at"].is_string() {
+                    vec![]
+                } else {
+                    vec!["revoked_at is not set".to_owned()]
+                }
+            },
+        );
+        ctx.expect(
+            "a revoked key",
+            "numbers_list",
+            401,
+            Request::new("GET", "/v1/numbers").auth(Auth::Key(key)),
+            code_is("UNAUTHORIZED"),
+        );
+    }
+}
+
+/// Differences between `data` and the expected field values.
+pub fn expect_fields(data: &Value, fields: &[(&str, Value)]) -> Vec<String> {
+    fields
+        .iter()
+        .filter(|(name, value)| &data[*name] != value)
+        .map(|(name, value)| format!("{name} is {}, expected {value}", data[*name]))
+        .collect()
+}

@@ -1,0 +1,65 @@
+//! `agentmessage-conformance`: runs the conformance suite against a deployment and prints the
+//! coverage matrix; exits non-zero when any documented pair failed or was not covered.
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use conformance::{Options, Spec, Target};
+
+#[derive(Parser)]
+#[command(
+    name = "agentmessage-conformance",
+    version,
+    about = "Check that an AgentMessage deployment keeps its published contract"
+)]
+struct Cli {
+    /// The deployment, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    base_url: String,
+    /// An API key holding every scope, of an organization that owns at least one number.
+    #[arg(long, env = "AGENTMESSAGE_CONFORMANCE_API_KEY")]
+    api_key: String,
+    /// The spec to hold the deployment to: a file or URL (default: BASE_URL/openapi.json).
+    #[arg(long)]
+    spec: Option<String>,
+    /// Also write a JUnit XML report here.
+    #[arg(long)]
+    report: Option<std::path::PathBuf>,
+    /// Most sends spent trying to provoke 429.
+    #[arg(long, default_value_t = 500)]
+    rate_limit_budget: usize,
+    /// Cases per property test.
+    #[arg(long, default_value_t = 32)]
+    property_cases: u32,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = (|| -> anyhow::Result<bool> {
+        let target = Target::new(&cli.base_url, &cli.api_key)?;
+        let source = cli
+            .spec
+            .clone()
+            .unwrap_or_else(|| format!("{}/openapi.json", target.base_url));
+        let spec = Spec::load(&source, &target.http)?;
+        let options = Options {
+            rate_limit_budget: cli.rate_limit_budget,
+            property_cases: cli.property_cases,
+            regressions_dir: None,
+        };
+        let report = conformance::run(&target, &spec, options);
+        print!("{}", report.render());
+        if let Some(path) = &cli.report {
+            std::fs::write(path, conformance::report::junit(&report)?)?;
+        }
+        Ok(!report.failed())
+    })();
+    match result {
+        Ok(true) => ExitCode::SUCCESS,
+        Ok(false) => ExitCode::FAILURE,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::from(2)
+        }
+    }
+}
