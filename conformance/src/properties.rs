@@ -26,7 +26,9 @@ fn gsm_text(max: usize) -> impl Strategy<Value = String> {
 }
 
 fn unicode_text(max: usize) -> impl Strategy<Value = String> {
-    proptest::collection::vec(prop_oneof![any::<char>(), Just('😀'), Just('ж')], 1..=max)
+    // Any character but U+0000, which the spec's text pattern excludes.
+    let character = any::<char>().prop_filter("U+0000", |c| *c != '\0');
+    proptest::collection::vec(prop_oneof![character, Just('😀'), Just('ж')], 1..=max)
         .prop_map(|v| v.into_iter().collect())
 }
 
@@ -76,6 +78,7 @@ enum Break {
     TooLong,
     BadFormat,
     Empty,
+    Nul,
 }
 
 const FIELDS: [&str; 6] = ["from", "to", "text", "priority", "tag", "media_urls"];
@@ -94,6 +97,7 @@ fn broken_value(field: &str, how: Break) -> Option<Option<Value>> {
         ("priority", Break::BadFormat) => Some(json!("urgent")),
         ("media_urls", Break::BadFormat) => Some(json!(["ftp://example.com/a.png"])),
         ("text", Break::Empty) => Some(json!("")),
+        ("text" | "tag", Break::Nul) => Some(json!("a\u{0}b")),
         ("media_urls", Break::Empty) => Some(json!([])),
         _ => return Option::None,
     };
@@ -108,7 +112,8 @@ fn broken_send(from: String, to: String) -> impl Strategy<Value = (Value, BTreeS
         Just(Break::WrongType),
         Just(Break::TooLong),
         Just(Break::BadFormat),
-        Just(Break::Empty)
+        Just(Break::Empty),
+        Just(Break::Nul)
     ];
     (proptest::collection::vec((proptest::sample::select(FIELDS.to_vec()), how), 1..4), proptest::option::of("[a-z]{3,10}_field"))
         .prop_filter_map("a field the break does not apply to", move |(breaks, unknown)| {

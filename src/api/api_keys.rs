@@ -29,7 +29,7 @@ const MAX_NAME_CHARS: usize = 100;
 #[oai(deny_unknown_fields, example)]
 pub struct CreateApiKeyRequest {
     /// A label for the key, up to 100 characters.
-    #[oai(validator(max_length = 100))]
+    #[oai(validator(max_length = 100, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
     pub name: Option<String>,
     /// The scopes to grant: at least one, each held by the calling key.
@@ -169,16 +169,7 @@ impl ApiKeysApi {
         let run = async {
             let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
             let mut f = Fields::new(body.object()?);
-            let name = f.string("name", false);
-            if name
-                .as_ref()
-                .is_some_and(|n| n.chars().count() > MAX_NAME_CHARS)
-            {
-                f.error(
-                    "name",
-                    format!("must be at most {MAX_NAME_CHARS} characters"),
-                );
-            }
+            let name = f.text("name", false, MAX_NAME_CHARS);
             let scopes = f.string_array("scopes", true, "must contain only scope names");
             let scopes = match scopes {
                 Some(names) if names.is_empty() => {

@@ -30,7 +30,7 @@ pub struct OptInRequest {
     /// How the recipient gave consent.
     pub source: ConsentSource,
     /// What proves it: a form id, a URL, a note; up to 1000 characters.
-    #[oai(validator(max_length = 1000))]
+    #[oai(validator(max_length = 1000, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
     pub evidence: Option<String>,
 }
@@ -148,16 +148,7 @@ impl ConsentsApi {
                 ConsentSource::parse,
                 "must be one of: web_form, paper_form, verbal, keyword, api, import",
             );
-            let evidence = f.string("evidence", false);
-            if evidence
-                .as_ref()
-                .is_some_and(|e| e.chars().count() > MAX_EVIDENCE_CHARS)
-            {
-                f.error(
-                    "evidence",
-                    format!("must be at most {MAX_EVIDENCE_CHARS} characters"),
-                );
-            }
+            let evidence = f.text("evidence", false, MAX_EVIDENCE_CHARS);
             let (number, source) = f
                 .finish(|| Some((number?, source?)))
                 .map_err(Error::Validation)?;

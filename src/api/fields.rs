@@ -2,13 +2,14 @@
 
 use serde_json::{Map, Value};
 
-use crate::service::FieldErrors;
+use crate::{domain::text::has_no_nul, service::FieldErrors};
 
 pub const REQUIRED: &str = "is required";
 pub const NOT_NULL: &str = "must not be null";
 pub const NOT_STRING: &str = "must be a string";
 pub const NOT_ARRAY: &str = "must be an array";
 pub const UNKNOWN: &str = "is not a known field";
+pub const NUL: &str = "must not contain NUL characters";
 
 /// A request object being read; fields not taken by the end are reported as unknown.
 pub struct Fields {
@@ -54,6 +55,20 @@ impl Fields {
                 self.error(field, NOT_STRING);
                 None
             }
+        }
+    }
+
+    /// A free-text string field of at most `max` characters without U+0000.
+    pub fn text(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
+        let value = self.string(field, required)?;
+        if value.chars().count() > max {
+            self.error(field, format!("must be at most {max} characters"));
+            None
+        } else if !has_no_nul(&value) {
+            self.error(field, NUL);
+            None
+        } else {
+            Some(value)
         }
     }
 

@@ -35,13 +35,13 @@ pub struct SendMessageRequest {
     /// The recipient, who must have opted in to your organization.
     pub to: PhoneNumber,
     /// The message text, or the MMS caption: 1 to 1600 characters (Unicode scalar values).
-    #[oai(validator(min_length = 1, max_length = 1600))]
+    #[oai(validator(min_length = 1, max_length = 1600, pattern = r"^[^\x00]*$"))]
     pub text: String,
     /// `high` is handed to the carrier before `default`.
     #[oai(default)]
     pub priority: Priority,
     /// Your own label, echoed back and usable to find the message later; up to 256 characters.
-    #[oai(validator(max_length = 256))]
+    #[oai(validator(max_length = 256, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
     pub tag: Option<String>,
     /// 1 to 10 http(s) URLs of media to send as MMS.
@@ -164,6 +164,10 @@ fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<Send
                 f.error("text", format!("must be 1 to {MAX_TEXT_CHARS} characters"));
                 None
             }
+            Err(TextError::Nul) => {
+                f.error("text", super::fields::NUL);
+                None
+            }
         });
     let priority = match f.string("priority", false) {
         None => Some(Priority::Default),
@@ -174,13 +178,7 @@ fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<Send
             "must be one of: default, high",
         ),
     };
-    let tag = f.string("tag", false);
-    if tag
-        .as_ref()
-        .is_some_and(|t| t.chars().count() > MAX_TAG_CHARS)
-    {
-        f.error("tag", format!("must be at most {MAX_TAG_CHARS} characters"));
-    }
+    let tag = f.text("tag", false, MAX_TAG_CHARS);
     let media_urls = f.string_array("media_urls", false, "must contain only http(s) URLs");
     if let Some(urls) = &media_urls {
         if urls.is_empty() || urls.len() > MAX_MEDIA_URLS {

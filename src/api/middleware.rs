@@ -157,11 +157,11 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
         if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
-            return ApiError::new(ErrorCode::PayloadTooLarge).into_response();
+            return too_large();
         }
         match read_limited(req.take_body()).await {
             Ok(Some(bytes)) => req.set_body(bytes),
-            Ok(None) => return ApiError::new(ErrorCode::PayloadTooLarge).into_response(),
+            Ok(None) => return too_large(),
             Err(err) => {
                 tracing::info!(request_id = %request_id::current(), %err, "could not read the request body");
                 return ApiError::new(ErrorCode::BadRequest).into_response();
@@ -173,6 +173,16 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             Err(err) => ApiError::from_poem(err).into_response(),
         }
     }
+}
+
+/// 413, closing the connection: the rest of the body is never read, so the connection cannot
+/// carry another request.
+fn too_large() -> Response {
+    let mut response = ApiError::new(ErrorCode::PayloadTooLarge).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 /// Reads at most [`MAX_BODY_BYTES`]; `None` when the body is longer.

@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::domain::{
     consent::{ConsentSource, ConsentStatus},
     lookup::LineType,
-    message::{Channel, MessageStatus, Priority, MAX_MEDIA_URL_CHARS},
+    message::{Channel, MessageStatus, Priority, MAX_MEDIA_URL_CHARS, MEDIA_URL_PATTERN},
     phone::E164_PATTERN,
     text::Encoding,
     PhoneNumber, Scope, Timestamp,
@@ -98,7 +98,7 @@ string_type!(
     "media_url",
     MetaSchema {
         description: Some("An absolute `http` or `https` URL of an image, audio or video file."),
-        pattern: Some("^https?://[^\\s/?#]+".to_owned()),
+        pattern: Some(MEDIA_URL_PATTERN.to_owned()),
         max_length: Some(MAX_MEDIA_URL_CHARS),
         example: Some(Value::String("https://example.com/receipt.png".into())),
         ..MetaSchema::new_with_format("string", "uri")

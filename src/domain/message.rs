@@ -85,12 +85,16 @@ pub const MAX_TAG_CHARS: usize = 256;
 /// The most characters one media URL may have.
 pub const MAX_MEDIA_URL_CHARS: usize = 2048;
 
-/// A media URL must be absolute http(s) with a host.
+/// The published pattern for media URLs: http(s), a host, and no spaces or control characters.
+pub const MEDIA_URL_PATTERN: &str = r"^https?://[^\x00-\x20/?#]+[^\x00-\x20\x7f]*$";
+
+/// A media URL: [`MEDIA_URL_PATTERN`] (the same rule the spec publishes) and at most
+/// [`MAX_MEDIA_URL_CHARS`] characters.
 pub fn is_media_url(s: &str) -> bool {
-    s.chars().count() <= MAX_MEDIA_URL_CHARS
-        && url::Url::parse(s).is_ok_and(|u| {
-            matches!(u.scheme(), "http" | "https") && u.host_str().is_some_and(|h| !h.is_empty())
-        })
+    static PATTERN: std::sync::OnceLock<regex::Regex> = std::sync::OnceLock::new();
+    let pattern =
+        PATTERN.get_or_init(|| regex::Regex::new(MEDIA_URL_PATTERN).expect("a valid pattern"));
+    s.chars().count() <= MAX_MEDIA_URL_CHARS && pattern.is_match(s)
 }
 
 #[cfg(test)]
@@ -113,5 +117,25 @@ mod tests {
         assert!(!is_media_url("example.com/cat.jpg"));
         assert!(!is_media_url("https://"));
         assert!(!is_media_url(""));
+        assert!(!is_media_url("https://example.com/a b.png"));
+        assert!(!is_media_url("https://example.com/a\0.png"));
+    }
+
+    #[test]
+    fn media_url_check_agrees_with_the_published_pattern() {
+        let re = regex::Regex::new(MEDIA_URL_PATTERN).unwrap();
+        for url in [
+            "https://example.com/cat.jpg",
+            "http://a.b/c?d=e#f",
+            "ftp://example.com/x",
+            "https://",
+            "https://a b/c",
+            "https://example.com/a\u{7f}",
+            "https://example.com/\0",
+            "http:///path",
+            "https://ex.com/ü",
+        ] {
+            assert_eq!(re.is_match(url), is_media_url(url), "{url:?}");
+        }
     }
 }

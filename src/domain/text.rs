@@ -8,6 +8,15 @@
 
 use super::message::named_enum;
 
+/// No stored text may hold U+0000 (PostgreSQL cannot store it, and no handset shows it). The
+/// published schemas carry this pattern on every free-text field.
+pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
+
+/// Whether a free-text value is free of U+0000.
+pub fn has_no_nul(s: &str) -> bool {
+    !s.contains('\0')
+}
+
 /// The most characters (Unicode scalar values) a message text may have.
 pub const MAX_TEXT_CHARS: usize = 1600;
 
@@ -58,6 +67,8 @@ pub struct MessageText(String);
 pub enum TextError {
     Empty,
     TooLong,
+    /// Holds U+0000.
+    Nul,
 }
 
 impl MessageText {
@@ -65,6 +76,7 @@ impl MessageText {
         match s.chars().count() {
             0 => Err(TextError::Empty),
             n if n > MAX_TEXT_CHARS => Err(TextError::TooLong),
+            _ if !has_no_nul(s) => Err(TextError::Nul),
             _ => Ok(MessageText(s.to_owned())),
         }
     }
@@ -185,6 +197,9 @@ mod tests {
     #[test]
     fn text_length_counts_unicode_scalar_values() {
         assert_eq!(MessageText::parse(""), Err(TextError::Empty));
+        assert_eq!(MessageText::parse("a\0b"), Err(TextError::Nul));
+        let nul = regex::Regex::new(NO_NUL_PATTERN).unwrap();
+        assert!(nul.is_match("hello") && !nul.is_match("a\0b"));
         assert!(MessageText::parse(&"😀".repeat(1600)).is_ok());
         assert_eq!(
             MessageText::parse(&"a".repeat(1601)),

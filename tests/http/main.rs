@@ -1,5 +1,7 @@
 //! HTTP tests against the real app on an ephemeral port, each on SQLite and on PostgreSQL.
 
+#[path = "../common/pg.rs"]
+mod pg;
 mod support;
 
 mod api_keys;

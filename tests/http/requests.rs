@@ -60,6 +60,8 @@ on_both_backends! {
         let body = format!("{{\"text\": \"{}\"}}", "a".repeat(70 * 1024)).into_bytes();
         let reply = app.raw(Method::POST, "/v1/messages", None, Some("application/json"), body.clone()).await;
         reply.assert_error(413, "PAYLOAD_TOO_LARGE");
+        // The unread rest of the body makes the connection unusable: the server says it closes it.
+        assert_eq!(reply.header("connection"), Some("close"));
 
         // The same body sent chunked, without Content-Length.
         let chunks: Vec<Result<Vec<u8>, std::io::Error>> = body.chunks(8192).map(|c| Ok(c.to_vec())).collect();

@@ -144,6 +144,10 @@ on_both_backends! {
             "to": "must be a string"
         }));
 
+        let reply = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "a\u{0}b", "tag": "\u{0}"})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
+            "tag": "must not contain NUL characters", "text": "must not contain NUL characters"
+        }));
         let reply = app.send(&org.key, json!({})).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
             "from": "is required", "text": "is required", "to": "is required"

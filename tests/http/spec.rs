@@ -122,4 +122,20 @@ fn request_schemas_forbid_unknown_fields_and_nullable_fields_are_required() {
         agentmessage::domain::phone::E164_PATTERN
     );
     assert_eq!(send["properties"]["text"]["maxLength"], 1600);
+    let no_nul = agentmessage::domain::text::NO_NUL_PATTERN;
+    for (schema, field) in [
+        ("SendMessageRequest", "text"),
+        ("SendMessageRequest", "tag"),
+        ("OptInRequest", "evidence"),
+        ("CreateApiKeyRequest", "name"),
+    ] {
+        assert_eq!(
+            spec["components"]["schemas"][schema]["properties"][field]["pattern"], no_nul,
+            "{schema}.{field}"
+        );
+    }
+    assert_eq!(
+        send["properties"]["media_urls"]["items"]["pattern"],
+        agentmessage::domain::message::MEDIA_URL_PATTERN
+    );
 }
