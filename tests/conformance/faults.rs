@@ -71,6 +71,19 @@ async fn fault_only_statuses_keep_the_contract_under_fault_injection() {
     })
     .await
     .unwrap();
+    let rows: String = [500, 503]
+        .iter()
+        .map(|s| {
+            format!(
+                "(server-wide)  {s}  {:?}\n",
+                matrix.verdict("(server-wide)", *s)
+            )
+        })
+        .collect();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!("\n== conformance matrix: fault injection\n{rows}").as_bytes(),
+    );
     for status in [500, 503] {
         assert!(
             matches!(
