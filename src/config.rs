@@ -4,6 +4,8 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
+use crate::{delivery::WorkerSettings, service::Settings};
+
 /// The database every command uses.
 #[derive(Args, Debug, Clone)]
 pub struct DatabaseArgs {
@@ -16,6 +18,55 @@ pub struct DatabaseArgs {
     pub database_url: String,
 }
 
+/// The rules' settings.
+#[derive(Args, Debug, Clone)]
+pub struct RuleArgs {
+    /// How long a number lookup counts as recent for the landline check (`30d`, `12h`, …).
+    #[arg(long, env = "AGENTMESSAGE_LOOKUP_MAX_AGE", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub lookup_max_age: Duration,
+
+    /// The bearer token the carrier sends to `/v1/carrier/receipts` and `/v1/carrier/inbound`
+    /// (unset: those endpoints answer 401).
+    #[arg(long, env = "AGENTMESSAGE_CARRIER_SECRET", hide_env_values = true)]
+    pub carrier_secret: Option<String>,
+}
+
+impl RuleArgs {
+    pub fn settings(&self) -> Settings {
+        Settings {
+            lookup_max_age: self.lookup_max_age,
+            carrier_secret: self.carrier_secret.clone(),
+            ..Settings::default()
+        }
+    }
+}
+
+/// How the delivery worker runs.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerArgs {
+    /// How long the simulated carrier waits before sending a receipt.
+    #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub receipt_delay: Duration,
+
+    /// How long a sent message may wait for a final receipt before it is `undelivered` (EXPIRED).
+    #[arg(long, env = "AGENTMESSAGE_VALIDITY", default_value = "48h", value_parser = humantime::parse_duration)]
+    pub validity: Duration,
+
+    /// How long a worker holds a claimed message before another may take it over.
+    #[arg(long, env = "AGENTMESSAGE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub lease: Duration,
+}
+
+impl WorkerArgs {
+    pub fn settings(&self) -> WorkerSettings {
+        WorkerSettings {
+            validity: self.validity,
+            lease: self.lease,
+            ..WorkerSettings::default()
+        }
+    }
+}
+
 /// How `serve` runs.
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
@@ -26,9 +77,15 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
-    /// How long a number lookup counts as recent for the landline check (`30d`, `12h`, …).
-    #[arg(long, env = "AGENTMESSAGE_LOOKUP_MAX_AGE", default_value = "30d", value_parser = humantime::parse_duration)]
-    pub lookup_max_age: Duration,
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    #[command(flatten)]
+    pub worker: WorkerArgs,
+
+    /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
+    #[arg(long)]
+    pub no_worker: bool,
 
     /// Also set up a demo organization that owns +15551112222, with +15554443333 opted in, and
     /// print a fresh key with every scope and a curl command that sends a message.
@@ -36,10 +93,15 @@ pub struct ServeArgs {
     pub demo: bool,
 }
 
-impl ServeArgs {
-    pub fn settings(&self) -> crate::service::Settings {
-        crate::service::Settings {
-            lookup_max_age: self.lookup_max_age,
-        }
-    }
+/// How `worker` runs.
+#[derive(Args, Debug, Clone)]
+pub struct WorkerCommandArgs {
+    #[command(flatten)]
+    pub database: DatabaseArgs,
+
+    #[command(flatten)]
+    pub rules: RuleArgs,
+
+    #[command(flatten)]
+    pub worker: WorkerArgs,
 }

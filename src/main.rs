@@ -2,8 +2,11 @@
 
 use std::process::ExitCode;
 
+use std::sync::Arc;
+
 use agentmessage::{
-    config::{DatabaseArgs, ServeArgs},
+    config::{DatabaseArgs, ServeArgs, WorkerArgs, WorkerCommandArgs},
+    delivery::{SimulatedCarrier, Worker},
     domain::{PhoneNumber, ScopeSet},
     service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
     store::Store,
@@ -29,6 +32,8 @@ struct Cli {
 enum Command {
     /// Run the API server (migrations are applied first).
     Serve(ServeArgs),
+    /// Run only the delivery worker (hands queued messages to the carrier, applies receipts).
+    Worker(WorkerCommandArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the OpenAPI document (JSON, or YAML with --yaml); needs no database.
@@ -141,6 +146,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             eprintln!("migrations applied");
         }
         Command::Serve(args) => serve(args).await?,
+        Command::Worker(args) => {
+            let store = open(&args.database).await?;
+            let services = Services::new(store, args.rules.settings());
+            tracing::info!("AgentMessage delivery worker running");
+            worker(services, &args.worker).run(shutdown_signal()).await;
+        }
         Command::Admin(admin) => admin_command(admin).await?,
     }
     Ok(())
@@ -148,7 +159,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open(&args.database).await?;
-    let services = Services::new(store, args.settings());
+    let services = Services::new(store, args.rules.settings());
     if args.demo {
         let demo = services.prepare_demo().await.map_err(service_error)?;
         let base = format!("http://{}", args.listen);
@@ -164,18 +175,34 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!();
         println!("API docs: {base}/docs");
     }
-    tracing::info!(listen = %args.listen, "AgentMessage listening");
+    let worker_task = (!args.no_worker).then(|| {
+        let worker = worker(services.clone(), &args.worker);
+        tokio::spawn(worker.run(shutdown_signal()))
+    });
+    tracing::info!(listen = %args.listen, worker = !args.no_worker, "AgentMessage listening");
     Server::new(TcpListener::bind(args.listen))
         .run_with_graceful_shutdown(
             agentmessage::app(services),
-            async {
-                let _ = tokio::signal::ctrl_c().await;
-            },
+            shutdown_signal(),
             Some(std::time::Duration::from_secs(10)),
         )
         .await
         .context("serving")?;
+    if let Some(task) = worker_task {
+        let _ = task.await;
+    }
     Ok(())
+}
+
+/// A delivery worker with the simulated carrier of the embedded default.
+fn worker(services: Services, args: &WorkerArgs) -> Worker {
+    let carrier = Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay));
+    Worker::new(services, carrier, args.settings())
+}
+
+/// Completes on Ctrl-C (every caller gets its own copy of the signal).
+async fn shutdown_signal() {
+    let _ = tokio::signal::ctrl_c().await;
 }
 
 async fn admin_command(admin: Admin) -> anyhow::Result<()> {

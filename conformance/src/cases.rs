@@ -14,6 +14,9 @@ use crate::{
     spec::{Operation, Spec},
 };
 
+/// The security scheme of the carrier's callbacks.
+pub const CARRIER_SCHEME: &str = "CarrierAuth";
+
 /// A body larger than the 64 KiB every deployment must refuse.
 pub const OVERSIZED_BYTES: usize = 70 * 1024;
 
@@ -26,6 +29,9 @@ pub struct Options {
     pub property_cases: u32,
     /// Where property tests keep shrunk failures (a directory), if anywhere.
     pub regressions_dir: Option<std::path::PathBuf>,
+    /// The carrier's secret, for the `/v1/carrier/*` callbacks (without it their successful and
+    /// body-checking answers are not provable).
+    pub carrier_secret: Option<String>,
 }
 
 impl Default for Options {
@@ -34,6 +40,7 @@ impl Default for Options {
             rate_limit_budget: 500,
             property_cases: 32,
             regressions_dir: None,
+            carrier_secret: None,
         }
     }
 }
@@ -162,6 +169,24 @@ impl<'a> Ctx<'a> {
             path = path.replace(&format!("{{{param}}}"), &value(param));
         }
         path
+    }
+
+    /// The credential that passes `op`'s security: the main key, or the carrier secret for the
+    /// carrier's callbacks (`None` when it was not given).
+    pub fn auth_for(&self, op: &Operation) -> Option<Auth> {
+        match op.security_scheme.as_deref() {
+            Some(CARRIER_SCHEME) => self.options.carrier_secret.clone().map(Auth::Key),
+            _ => Some(Auth::Main),
+        }
+    }
+
+    /// Marks `op`'s `status` as not provable for want of the carrier secret.
+    pub fn needs_carrier_secret(&mut self, op: &str, status: u16) {
+        self.matrix.not_provable(
+            op,
+            status,
+            "needs the carrier secret (--carrier-secret)".into(),
+        );
     }
 
     /// A plausible value for a path parameter that names nothing.
@@ -350,12 +375,21 @@ pub fn generic(ctx: &mut Ctx) {
                     code_is("PAYLOAD_TOO_LARGE"),
                 );
             }
+            let Some(auth) = ctx.auth_for(op) else {
+                for status in [400, 415, 422] {
+                    if op.documents(status) {
+                        ctx.needs_carrier_secret(&op.id, status);
+                    }
+                }
+                continue;
+            };
+            let request = || Request::new(&op.method, &path).auth(auth.clone());
             if op.documents(415) {
                 ctx.expect(
                     "a text/plain body",
                     &op.id,
                     415,
-                    Request::new(&op.method, &path).raw(Some("text/plain"), "hello"),
+                    request().raw(Some("text/plain"), "hello"),
                     code_is("UNSUPPORTED_MEDIA_TYPE"),
                 );
             }
@@ -364,20 +398,19 @@ pub fn generic(ctx: &mut Ctx) {
                     "malformed JSON",
                     &op.id,
                     400,
-                    Request::new(&op.method, &path).raw(Some("application/json"), "{\"oops\": "),
+                    request().raw(Some("application/json"), "{\"oops\": "),
                     code_is("BAD_REQUEST"),
                 );
                 ctx.expect(
                     "a JSON array body",
                     &op.id,
                     400,
-                    Request::new(&op.method, &path).raw(Some("application/json"), "[1, 2]"),
+                    request().raw(Some("application/json"), "[1, 2]"),
                     code_is("BAD_REQUEST"),
                 );
             }
             if op.documents(422) {
-                let r = Request::new(&op.method, &path)
-                    .json(json!({"conformance_unknown_field": true}));
+                let r = request().json(json!({"conformance_unknown_field": true}));
                 ctx.expect(
                     "an unknown field",
                     &op.id,
@@ -720,6 +753,106 @@ pub fn behaviour(ctx: &mut Ctx) {
             }
         },
     );
+
+    // Listing and events.
+    let sent_id = ctx
+        .observations
+        .get(&("messages_create".to_owned(), 202))
+        .and_then(|b| b["data"]["id"].as_str().map(str::to_owned));
+    if let Some(id) = sent_id {
+        let wanted = id.clone();
+        ctx.expect(
+            "list messages",
+            "messages_list",
+            200,
+            Request::new("GET", "/v1/messages?limit=100&tag=conformance"),
+            move |r| {
+                if r.text.contains(&wanted) {
+                    vec![]
+                } else {
+                    vec![format!("message {wanted} is not listed")]
+                }
+            },
+        );
+        ctx.expect(
+            "list a message's events",
+            "messages_events_list",
+            200,
+            Request::new("GET", format!("/v1/messages/{id}/events")),
+            |r| {
+                let first = r
+                    .json
+                    .as_ref()
+                    .map(|b| b["data"][0].clone())
+                    .unwrap_or_default();
+                if first["status"] == "queued" {
+                    vec![]
+                } else {
+                    vec![format!("the first event is {first}, not queued")]
+                }
+            },
+        );
+    }
+    ctx.expect(
+        "list with a bad limit",
+        "messages_list",
+        400,
+        Request::new("GET", "/v1/messages?limit=0"),
+        details_name("limit"),
+    );
+
+    // The carrier's callbacks.
+    match ctx.options.carrier_secret.clone() {
+        Some(secret) => {
+            let unknown = format!("conformance-{}", uuid::Uuid::new_v4().simple());
+            let receipt = Request::new("POST", "/v1/carrier/receipts")
+                .auth(Auth::Key(secret.clone()))
+                .json(json!({"carrier_message_id": unknown, "stat": "DELIVRD"}));
+            ctx.expect(
+                "a receipt for an unknown id",
+                "carrier_receipts_create",
+                200,
+                receipt,
+                |r| {
+                    let data = r
+                        .json
+                        .as_ref()
+                        .map(|b| b["data"].clone())
+                        .unwrap_or_default();
+                    expect_fields(&data, &[("matched", json!(false))])
+                },
+            );
+            let inbound = Request::new("POST", "/v1/carrier/inbound")
+                .auth(Auth::Key(secret))
+                .json(json!({"from": fictional(ctx.area, 4), "to": ctx.from, "text": "help"}));
+            ctx.expect(
+                "an inbound HELP",
+                "carrier_inbound_create",
+                201,
+                inbound,
+                |r| {
+                    let data = r
+                        .json
+                        .as_ref()
+                        .map(|b| b["data"].clone())
+                        .unwrap_or_default();
+                    let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
+                    problems.extend(expect_fields(
+                        &data["message"],
+                        &[
+                            ("direction", json!("inbound")),
+                            ("status", json!("received")),
+                        ],
+                    ));
+                    problems
+                },
+            );
+        }
+        None => {
+            ctx.needs_carrier_secret("carrier_receipts_create", 200);
+            ctx.needs_carrier_secret("carrier_inbound_create", 201);
+        }
+    }
 
     // Keys: listed without secrets.
     let secrets: Vec<String> = ctx.restricted.iter().map(|(_, k, _)| k.clone()).collect();

@@ -19,6 +19,14 @@ struct Cli {
     /// An API key holding every scope, of an organization that owns at least one number.
     #[arg(long, env = "AGENTMESSAGE_CONFORMANCE_API_KEY")]
     api_key: String,
+    /// The carrier's secret (the server's AGENTMESSAGE_CARRIER_SECRET), to check the carrier
+    /// callbacks; without it their successful answers are reported as not provable.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_CONFORMANCE_CARRIER_SECRET",
+        hide_env_values = true
+    )]
+    carrier_secret: Option<String>,
     /// The spec to hold the deployment to: a file or URL (default: BASE_URL/openapi.json).
     #[arg(long)]
     spec: Option<String>,
@@ -46,6 +54,7 @@ fn main() -> ExitCode {
             rate_limit_budget: cli.rate_limit_budget,
             property_cases: cli.property_cases,
             regressions_dir: None,
+            carrier_secret: cli.carrier_secret.clone(),
         };
         let report = conformance::run(&target, &spec, options);
         print!("{}", report.render());

@@ -28,6 +28,8 @@ pub struct Operation {
     pub responses: BTreeMap<u16, Documented>,
     pub has_body: bool,
     pub secured: bool,
+    /// The name of the operation's security scheme (`ApiKeyAuth`, `CarrierAuth`), if any.
+    pub security_scheme: Option<String>,
     /// The scope named by "Requires the `scope` scope" in the description.
     pub required_scope: Option<String>,
     pub path_params: Vec<String>,
@@ -141,6 +143,9 @@ impl Spec {
                     responses,
                     has_body: op.get("requestBody").is_some(),
                     secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
+                    security_scheme: op["security"][0]
+                        .as_object()
+                        .and_then(|s| s.keys().next().cloned()),
                     required_scope: op["description"]
                         .as_str()
                         .and_then(|d| scope_re.captures(d))

@@ -4,8 +4,10 @@
 //! `agentmessage::store` reads or writes these rows.
 
 pub mod api_key;
+pub mod carrier_receipt;
 pub mod consent;
 pub mod lookup;
 pub mod message;
+pub mod message_event;
 pub mod organization;
 pub mod phone_number;

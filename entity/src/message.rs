@@ -29,6 +29,14 @@ pub struct Model {
     pub carrier_message_id: Option<String>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
+    /// The worker holding the message while it is `sending`.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTimeUtc>,
+    /// Set before the carrier is called: once set, the message is never submitted again.
+    pub attempted_at: Option<DateTimeUtc>,
+    pub sent_at: Option<DateTimeUtc>,
+    /// A readable reason for `failed` or `undelivered`.
+    pub error_message: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

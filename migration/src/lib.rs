@@ -11,6 +11,9 @@ mod m20261127_000003_create_phone_numbers;
 mod m20261127_000004_create_consents;
 mod m20261127_000005_create_lookups;
 mod m20261127_000006_create_messages;
+mod m20261127_000007_alter_messages_add_delivery;
+mod m20261127_000008_create_message_events;
+mod m20261127_000009_create_carrier_receipts;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -25,6 +28,9 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000004_create_consents::Migration),
             Box::new(m20261127_000005_create_lookups::Migration),
             Box::new(m20261127_000006_create_messages::Migration),
+            Box::new(m20261127_000007_alter_messages_add_delivery::Migration),
+            Box::new(m20261127_000008_create_message_events::Migration),
+            Box::new(m20261127_000009_create_carrier_receipts::Migration),
         ]
     }
 }

@@ -9,21 +9,29 @@ use uuid::Uuid;
 use super::{
     auth::BearerKey,
     body::JsonBody,
-    envelope::Envelope,
+    envelope::{Envelope, ErrorCode, ListEnvelope},
     error::ApiError,
     fields::Fields,
     path::Path,
+    query::Query,
     reply::{error_set, Reply},
-    types::MediaUrl,
+    types::{MediaUrl, PageLimit},
     ApiTags,
 };
 use crate::{
     domain::{
-        message::{is_media_url, Channel, MessageStatus, Priority, MAX_MEDIA_URLS, MAX_TAG_CHARS},
+        message::{
+            is_media_url, Channel, Direction, MessageStatus, Priority, MAX_MEDIA_URLS,
+            MAX_TAG_CHARS,
+        },
         text::{Encoding, MessageText, TextError, MAX_TEXT_CHARS},
         PhoneNumber, Scope, Timestamp,
     },
-    service::{messages::SendMessage, Services},
+    service::{
+        messages::{decode_cursor, encode_cursor, SendMessage},
+        Services,
+    },
+    store::messages::{ListPosition, MessageFilter},
 };
 
 /// A message to send. `media_urls` makes it an MMS; `text` is then its caption.
@@ -91,6 +99,15 @@ pub struct MessageView {
     pub segments: u32,
     /// The encoding the text is sent in.
     pub encoding: Encoding,
+    /// `outbound` for messages you sent, `inbound` for messages to your numbers.
+    pub direction: Direction,
+    /// Why the message is `failed` or `undelivered` (`CONSENT_REVOKED`, `CARRIER_REFUSED`,
+    /// `SUBMISSION_UNCERTAIN`, `UNDELIVERED`, `EXPIRED`), or null.
+    #[oai(nullable)]
+    pub error_code: Option<String>,
+    /// A readable explanation of `error_code`, or null.
+    #[oai(nullable)]
+    pub error_message: Option<String>,
     /// When the message was accepted.
     pub created_at: Timestamp,
     /// When the message last changed.
@@ -112,6 +129,9 @@ impl Example for MessageView {
             media_urls: None,
             segments: 1,
             encoding: Encoding::Gsm7,
+            direction: Direction::Outbound,
+            error_code: None,
+            error_message: None,
             created_at: at,
             updated_at: at,
         }
@@ -136,6 +156,9 @@ impl From<message::Model> for MessageView {
                 .and_then(|json| serde_json::from_str(&json).ok()),
             segments: u32::try_from(m.segments).unwrap_or(0),
             encoding: Encoding::parse(&m.encoding).unwrap_or(Encoding::Ucs2),
+            direction: Direction::parse(&m.direction).unwrap_or(Direction::Outbound),
+            error_code: m.error_code,
+            error_message: m.error_message,
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
         }
@@ -211,6 +234,153 @@ error_set!(
     /// What reading one message can answer besides 200.
     ViewErrors: [Unauthorized, Forbidden, NotFound]
 );
+error_set!(
+    /// What listing messages can answer besides 200.
+    ListErrors: [BadRequest, Unauthorized, Forbidden]
+);
+
+/// One step in a message's life.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct EventView {
+    /// The event's place in the server's order of events (increasing; not contiguous).
+    pub sequence: i64,
+    /// `transition` (the status changed), `submission_attempt` (the message is being handed to
+    /// the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an
+    /// inbound keyword such as STOP).
+    pub kind: String,
+    /// The message's status after the event.
+    pub status: MessageStatus,
+    /// When the server recorded the event.
+    pub occurred_at: Timestamp,
+    /// The carrier's message id, or null.
+    #[oai(nullable)]
+    pub carrier_message_id: Option<String>,
+    /// The receipt's SMPP `stat` (DELIVRD, UNDELIV, …), or the keyword; null otherwise.
+    #[oai(nullable)]
+    pub stat: Option<String>,
+    /// The receipt's or refusal's error code from the carrier, or null.
+    #[oai(nullable)]
+    pub err: Option<String>,
+    /// The receipt's SMPP `done date`, as the carrier sent it, or null.
+    #[oai(nullable)]
+    pub done_date: Option<String>,
+    /// The message's `error_code` set by this event, or null.
+    #[oai(nullable)]
+    pub error_code: Option<String>,
+}
+
+impl Example for EventView {
+    fn example() -> Self {
+        EventView {
+            sequence: 42,
+            kind: "receipt".into(),
+            status: MessageStatus::Delivered,
+            occurred_at: Timestamp::parse_rfc3339("2026-04-26T12:00:03Z").expect("valid"),
+            carrier_message_id: Some("sim-0196f1a23b4c7d5e8f60718293a4b5c6".into()),
+            stat: Some("DELIVRD".into()),
+            err: Some("000".into()),
+            done_date: Some("2604261200".into()),
+            error_code: None,
+        }
+    }
+}
+
+impl From<entity::message_event::Model> for EventView {
+    fn from(e: entity::message_event::Model) -> Self {
+        EventView {
+            sequence: e.sequence,
+            kind: e.kind,
+            status: MessageStatus::parse(&e.status).unwrap_or(MessageStatus::Queued),
+            occurred_at: e.occurred_at.into(),
+            carrier_message_id: e.carrier_message_id,
+            stat: e.stat,
+            err: e.carrier_err,
+            done_date: e.done_date,
+            error_code: e.error_code,
+        }
+    }
+}
+
+/// Reads the listing's query parameters, reporting every bad one at once (400).
+#[allow(clippy::too_many_arguments)]
+fn parse_listing(
+    status: &Query<MessageStatus>,
+    direction: &Query<Direction>,
+    to: &Query<PhoneNumber>,
+    from: &Query<PhoneNumber>,
+    tag: &Query<String>,
+    created_after: &Query<Timestamp>,
+    created_before: &Query<Timestamp>,
+    limit: &Query<PageLimit>,
+    cursor: &Query<String>,
+) -> Result<(MessageFilter, Option<ListPosition>, u64), ApiError> {
+    let mut errors = std::collections::BTreeMap::new();
+    let mut bad = |name: &str, message: &str| {
+        errors.insert(name.to_owned(), message.to_owned());
+    };
+    let mut filter = MessageFilter::default();
+    if let Some(v) = status.value() {
+        match MessageStatus::parse(v) {
+            Some(s) => filter.status = Some(s.as_str().to_owned()),
+            None => bad(
+                "status",
+                "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
+            ),
+        }
+    }
+    if let Some(v) = direction.value() {
+        match Direction::parse(v) {
+            Some(d) => filter.direction = Some(d.as_str().to_owned()),
+            None => bad("direction", "must be one of: outbound, inbound"),
+        }
+    }
+    for (name, param, slot) in [("to", to, &mut filter.to), ("from", from, &mut filter.from)] {
+        if let Some(v) = param.value() {
+            match PhoneNumber::parse(v) {
+                Some(n) => *slot = Some(n.as_str().to_owned()),
+                None => bad(name, "must be E.164"),
+            }
+        }
+    }
+    filter.tag = tag.value().map(str::to_owned);
+    for (name, param, slot) in [
+        ("created_after", created_after, &mut filter.created_after),
+        ("created_before", created_before, &mut filter.created_before),
+    ] {
+        if let Some(v) = param.value() {
+            match Timestamp::parse_rfc3339(v) {
+                Some(t) => *slot = Some(t.as_datetime()),
+                None => bad(name, "must be an RFC 3339 time, like 2026-04-26T12:00:00Z"),
+            }
+        }
+    }
+    let limit = match limit.value() {
+        None => PageLimit::DEFAULT,
+        Some(v) => match v.parse::<u64>() {
+            Ok(n) if (1..=PageLimit::MAX).contains(&n) => n,
+            _ => {
+                bad("limit", "must be a whole number from 1 to 100");
+                PageLimit::DEFAULT
+            }
+        },
+    };
+    let after = match cursor.value() {
+        None => None,
+        Some(v) => match decode_cursor(v) {
+            Some(p) => Some(p),
+            None => {
+                bad("cursor", "is not a cursor this server returned");
+                None
+            }
+        },
+    };
+    if errors.is_empty() {
+        Ok((filter, after, limit))
+    } else {
+        Err(ApiError::with_details(ErrorCode::BadRequest, errors))
+    }
+}
 
 pub struct MessagesApi;
 
@@ -245,6 +415,98 @@ impl MessagesApi {
             let send = parse_send(body.object()?)?;
             let message = services.send_message(&caller, send).await?;
             Ok::<_, ApiError>(Envelope(MessageView::from(message)))
+        };
+        run.await.into()
+    }
+
+    /// List messages
+    ///
+    /// Your organization's messages, newest first, in pages of `limit` (default 20). Pass the
+    /// page's `next_cursor` as `cursor` for the next page; a walk with cursors sees every message
+    /// that existed when it began exactly once, however many arrive meanwhile. Filters combine;
+    /// a bad filter value is 400 with `details` naming it.
+    ///
+    /// Requires the `messages:read` scope.
+    #[allow(clippy::too_many_arguments)]
+    #[oai(path = "/v1/messages", method = "get", operation_id = "messages_list")]
+    async fn messages_list(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// Only messages with this status.
+        status: Query<MessageStatus>,
+        /// Only `outbound` or only `inbound` messages.
+        direction: Query<Direction>,
+        /// Only messages to this number.
+        to: Query<PhoneNumber>,
+        /// Only messages from this number.
+        from: Query<PhoneNumber>,
+        /// Only messages with this tag.
+        tag: Query<String>,
+        /// Only messages created after this time.
+        created_after: Query<Timestamp>,
+        /// Only messages created before this time.
+        created_before: Query<Timestamp>,
+        /// Items per page, 1 to 100 (default 20).
+        limit: Query<PageLimit>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<String>,
+    ) -> Reply<200, ListEnvelope<MessageView>, ListErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let (filter, after, limit) = parse_listing(
+                &status,
+                &direction,
+                &to,
+                &from,
+                &tag,
+                &created_after,
+                &created_before,
+                &limit,
+                &cursor,
+            )?;
+            let page = services
+                .list_messages(&caller, &filter, after, limit)
+                .await?;
+            Ok::<_, ApiError>(ListEnvelope {
+                data: page.messages.into_iter().map(MessageView::from).collect(),
+                has_more: page.next.is_some(),
+                next_cursor: page.next.as_ref().map(encode_cursor),
+            })
+        };
+        run.await.into()
+    }
+
+    /// List a message's events
+    ///
+    /// Every step of the message, oldest first, in the server's own order: its transitions
+    /// (the first is `queued`), the submission attempt, and every carrier receipt — including
+    /// duplicates and late ones, which are recorded without moving the status backward. All
+    /// events come in one page (`has_more` is false).
+    ///
+    /// Requires the `messages:read` scope.
+    #[oai(
+        path = "/v1/messages/:id/events",
+        method = "get",
+        operation_id = "messages_events_list"
+    )]
+    async fn messages_events_list(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The message id.
+        id: Path,
+    ) -> Reply<200, ListEnvelope<EventView>, ViewErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let id = id
+                .value()
+                .and_then(|id| Uuid::parse_str(id).ok())
+                .ok_or(crate::service::Error::NotFound)?;
+            let events = services.message_events(&caller, id).await?;
+            Ok::<_, ApiError>(ListEnvelope::complete(
+                events.into_iter().map(EventView::from).collect(),
+            ))
         };
         run.await.into()
     }

@@ -14,6 +14,7 @@ use serde_json::{json, Value};
 pub mod api_keys;
 pub mod auth;
 pub mod body;
+pub mod carrier;
 pub mod consents;
 pub mod envelope;
 pub mod error;
@@ -24,6 +25,7 @@ pub mod messages;
 pub mod middleware;
 pub mod numbers;
 pub mod path;
+pub mod query;
 pub mod reply;
 pub mod request_id;
 pub mod types;
@@ -43,6 +45,8 @@ pub enum ApiTags {
     Numbers,
     /// Make, list and revoke API keys.
     ApiKeys,
+    /// The carrier's callbacks: delivery receipts and inbound messages.
+    Carrier,
     /// Liveness.
     Health,
 }
@@ -54,6 +58,7 @@ pub type Api = (
     lookups::LookupsApi,
     numbers::NumbersApi,
     api_keys::ApiKeysApi,
+    carrier::CarrierApi,
     health::HealthApi,
 );
 
@@ -88,6 +93,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             lookups::LookupsApi,
             numbers::NumbersApi,
             api_keys::ApiKeysApi,
+            carrier::CarrierApi,
             health::HealthApi,
         ),
         "AgentMessage",

@@ -12,7 +12,9 @@ use serde_json::Value;
 use crate::domain::{
     consent::{ConsentSource, ConsentStatus},
     lookup::LineType,
-    message::{Channel, MessageStatus, Priority, MAX_MEDIA_URL_CHARS, MEDIA_URL_PATTERN},
+    message::{
+        Channel, Direction, MessageStatus, Priority, MAX_MEDIA_URL_CHARS, MEDIA_URL_PATTERN,
+    },
     phone::E164_PATTERN,
     text::Encoding,
     PhoneNumber, Scope, Timestamp,
@@ -171,6 +173,12 @@ wire_enum!(
     Channel::Sms
 );
 wire_enum!(
+    Direction,
+    "Direction",
+    "`outbound` for messages your organization sent, `inbound` for messages sent to your numbers.",
+    Direction::Outbound
+);
+wire_enum!(
     Priority,
     "Priority",
     "`high` messages are handed to the carrier before `default` ones.",
@@ -212,3 +220,41 @@ wire_enum!(
     "A permission an API key can hold.",
     Scope::MessagesSend
 );
+
+/// The `limit` query parameter: 1 to 100 items per page.
+#[derive(Debug, Clone, Copy)]
+pub struct PageLimit(pub u64);
+
+impl PageLimit {
+    pub const DEFAULT: u64 = 20;
+    pub const MAX: u64 = 100;
+}
+
+impl Type for PageLimit {
+    const IS_REQUIRED: bool = false;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        "page_limit".into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Inline(Box::new(MetaSchema {
+            description: Some("Items per page, 1 to 100."),
+            minimum: Some(1.0),
+            maximum: Some(PageLimit::MAX as f64),
+            default: Some(Value::from(PageLimit::DEFAULT)),
+            example: Some(Value::from(PageLimit::DEFAULT)),
+            ..MetaSchema::new_with_format("integer", "int32")
+        }))
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}

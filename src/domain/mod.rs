@@ -1,6 +1,7 @@
 //! Plain domain types with no I/O. Values are parsed once at the boundary and trusted inside.
 
 pub mod consent;
+pub mod lifecycle;
 pub mod lookup;
 pub mod message;
 pub mod phone;

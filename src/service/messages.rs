@@ -13,6 +13,13 @@ use crate::domain::{
     text::MessageText,
     PhoneNumber, Timestamp,
 };
+use crate::{
+    domain::lifecycle::EventKind,
+    store::{
+        delivery::EventDetail,
+        messages::{ListPosition, MessageFilter},
+    },
+};
 
 /// A send request whose fields have all been parsed.
 #[derive(Debug, Clone)]
@@ -87,8 +94,17 @@ impl Services {
             carrier_message_id: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            attempted_at: Set(None),
+            sent_at: Set(None),
+            error_message: Set(None),
         };
-        Ok(self.store.insert_message(row).await?)
+        let stored = self
+            .store
+            .insert_message_with_event(row, EventKind::Transition, EventDetail::default())
+            .await?;
+        Ok(stored)
     }
 
     pub async fn message(&self, caller: &Caller, id: Uuid) -> Result<message::Model, Error> {
@@ -96,5 +112,87 @@ impl Services {
             .message(caller.org_id, id)
             .await?
             .ok_or(Error::NotFound)
+    }
+}
+
+/// An opaque position in a listing: the last message of a page.
+pub fn encode_cursor(position: &ListPosition) -> String {
+    format!(
+        "{}.{}",
+        position.created_at.timestamp_micros(),
+        position.id.simple()
+    )
+}
+
+/// Reads a cursor made by [`encode_cursor`].
+pub fn decode_cursor(cursor: &str) -> Option<ListPosition> {
+    let (micros, id) = cursor.split_once('.')?;
+    let created_at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
+    let id = Uuid::try_parse(id).ok()?;
+    Some(ListPosition { created_at, id })
+}
+
+/// One page of messages.
+pub struct MessagePage {
+    pub messages: Vec<message::Model>,
+    pub next: Option<ListPosition>,
+}
+
+impl Services {
+    /// A page of the organization's messages, newest first.
+    pub async fn list_messages(
+        &self,
+        caller: &Caller,
+        filter: &MessageFilter,
+        after: Option<ListPosition>,
+        limit: u64,
+    ) -> Result<MessagePage, Error> {
+        let mut messages = self
+            .store
+            .list_messages(caller.org_id, filter, after, limit + 1)
+            .await?;
+        let next = if messages.len() as u64 > limit {
+            messages.truncate(limit as usize);
+            messages.last().map(|m| ListPosition {
+                created_at: m.created_at,
+                id: m.id,
+            })
+        } else {
+            None
+        };
+        Ok(MessagePage { messages, next })
+    }
+
+    /// A message's events, oldest first; 404 for a message the organization cannot see.
+    pub async fn message_events(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<Vec<entity::message_event::Model>, Error> {
+        self.message(caller, id).await?;
+        Ok(self.store.message_events(caller.org_id, id).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cursors_round_trip_and_reject_garbage() {
+        let position = ListPosition {
+            created_at: Timestamp::now().as_datetime(),
+            id: Uuid::now_v7(),
+        };
+        assert_eq!(decode_cursor(&encode_cursor(&position)), Some(position));
+        for bad in [
+            "",
+            "abc",
+            "1.2",
+            "x.0196f1a23b4c7d5e8f60718293a4b5c6",
+            "99999999999999999999.0196f1a23b4c7d5e8f60718293a4b5c6",
+        ] {
+            assert_eq!(decode_cursor(bad), None, "{bad}");
+        }
     }
 }

@@ -9,11 +9,13 @@ use crate::{domain::Scope, store::Store};
 pub mod api_keys;
 pub mod auth;
 pub mod consents;
+pub mod inbound;
 pub mod lookups;
 pub mod messages;
 pub mod numbers;
 pub mod organizations;
 pub mod rate_limit;
+pub mod receipts;
 
 /// Seconds a client is asked to wait when the database is unreachable.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
@@ -96,12 +98,18 @@ impl From<DbErr> for Error {
 pub struct Settings {
     /// How long a lookup counts as recent for the landline check.
     pub lookup_max_age: Duration,
+    /// The carrier this deployment submits to; receipts and inbound messages are its.
+    pub carrier_name: String,
+    /// The bearer token the carrier authenticates with on `/v1/carrier/*`; none disables them.
+    pub carrier_secret: Option<String>,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Settings {
             lookup_max_age: Duration::from_secs(30 * 24 * 3600),
+            carrier_name: "simulated".into(),
+            carrier_secret: None,
         }
     }
 }

@@ -21,3 +21,79 @@ impl Store {
             .await
     }
 }
+
+/// Which messages a listing wants.
+#[derive(Debug, Clone, Default)]
+pub struct MessageFilter {
+    pub status: Option<String>,
+    pub direction: Option<String>,
+    pub to: Option<String>,
+    pub from: Option<String>,
+    pub tag: Option<String>,
+    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
+    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// Where a page starts: after the message with this creation time and id (newest first).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ListPosition {
+    pub created_at: chrono::DateTime<chrono::Utc>,
+    pub id: Uuid,
+}
+
+impl Store {
+    /// Up to `limit` messages matching `filter`, newest first (`created_at`, then `id`,
+    /// descending), after `after` when given. Keyset pagination: a page costs the same however
+    /// deep it is, and rows added meanwhile never shift it.
+    pub async fn list_messages(
+        &self,
+        org_id: Uuid,
+        filter: &MessageFilter,
+        after: Option<ListPosition>,
+        limit: u64,
+    ) -> Result<Vec<message::Model>, DbErr> {
+        use sea_orm::{
+            sea_query::{Expr, ExprTrait},
+            QueryOrder, QuerySelect,
+        };
+        let mut query = message::Entity::find().filter(message::Column::OrgId.eq(org_id));
+        if let Some(v) = &filter.status {
+            query = query.filter(message::Column::Status.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.direction {
+            query = query.filter(message::Column::Direction.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.to {
+            query = query.filter(message::Column::ToNumber.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.from {
+            query = query.filter(message::Column::FromNumber.eq(v.as_str()));
+        }
+        if let Some(v) = &filter.tag {
+            query = query.filter(message::Column::Tag.eq(v.as_str()));
+        }
+        if let Some(v) = filter.created_after {
+            query = query.filter(message::Column::CreatedAt.gt(v));
+        }
+        if let Some(v) = filter.created_before {
+            query = query.filter(message::Column::CreatedAt.lt(v));
+        }
+        if let Some(p) = after {
+            // A row-value comparison, so that both databases seek the listing index to the
+            // position instead of scanning to it.
+            query = query.filter(
+                Expr::tuple([
+                    Expr::col(message::Column::CreatedAt),
+                    Expr::col(message::Column::Id),
+                ])
+                .lt(Expr::tuple([Expr::value(p.created_at), Expr::value(p.id)])),
+            );
+        }
+        query
+            .order_by_desc(message::Column::CreatedAt)
+            .order_by_desc(message::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await
+    }
+}

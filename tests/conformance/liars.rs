@@ -115,6 +115,7 @@ async fn run_against(lie: Lie, number: &str) -> Report {
         rate_limit_budget: 400,
         property_cases: 8,
         regressions_dir: None,
+        carrier_secret: Some(crate::server::CARRIER_SECRET.into()),
     };
     let report = tokio::task::spawn_blocking(move || {
         run_suite(&format!("http://{addr}"), &spec_url, &key, options)

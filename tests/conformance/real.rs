@@ -10,6 +10,7 @@ fn options() -> Options {
         rate_limit_budget: 400,
         property_cases: 32,
         regressions_dir: Some(regressions_dir()),
+        carrier_secret: Some(crate::server::CARRIER_SECRET.into()),
     }
 }
 
@@ -75,6 +76,13 @@ async fn the_suite_passes_against_the_real_server_on_sqlite() {
                 ".data[].phone_number" => "[number]",
                 ".data.from" => "[number]",
                 ".data.to" => "[number]",
+                ".data[].from" => "[number]",
+                ".data[].to" => "[number]",
+                ".data.message.from" => "[number]",
+                ".data.message.to" => "[number]",
+                ".**.occurred_at" => insta::dynamic_redaction(time),
+                ".**.carrier_message_id" => "[carrier id]",
+                ".**.sequence" => "[sequence]",
             });
         }
     });

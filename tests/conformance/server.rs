@@ -13,6 +13,9 @@ use serde_json::Value;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_agentmessage");
 
+/// The carrier secret the test servers accept.
+pub const CARRIER_SECRET: &str = "conformance-carrier-secret";
+
 /// A database for one test.
 pub struct Database {
     pub url: String,
@@ -118,12 +121,16 @@ impl Server {
         let child = Command::new(BIN)
             .args([
                 "serve",
+                // No worker: statuses and events stay as the send left them, so snapshots are
+                // stable (the delivery worker has its own tests).
+                "--no-worker",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--database-url",
                 &database.url,
             ])
             .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_CARRIER_SECRET", CARRIER_SECRET)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

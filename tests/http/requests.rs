@@ -34,9 +34,9 @@ on_both_backends! {
         // 404 comes before authentication.
         app.call(Method::POST, "/v1/nothing", None, Some(json!({}))).await.assert_error(404, "NOT_FOUND");
 
-        let reply = app.call(Method::GET, "/v1/messages", Some(&org.key), None).await;
+        let reply = app.call(Method::PUT, "/v1/messages", Some(&org.key), None).await;
         reply.assert_error(405, "METHOD_NOT_ALLOWED");
-        assert_eq!(reply.header("allow"), Some("POST"));
+        assert_eq!(reply.header("allow"), Some("GET, HEAD, POST"));
         let reply = app.call(Method::PATCH, "/v1/consents/+15554443333", None, None).await;
         reply.assert_error(405, "METHOD_NOT_ALLOWED");
         assert_eq!(reply.header("allow"), Some("DELETE, GET, HEAD, PUT"));

@@ -247,6 +247,7 @@ async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
         crate::support::Backend::Sqlite,
         agentmessage::service::Settings {
             lookup_max_age: std::time::Duration::from_secs(2),
+            ..Default::default()
         },
     )
     .await

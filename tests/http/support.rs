@@ -22,7 +22,75 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub services: Services,
+    /// The simulated carrier workers of this app submit to.
+    pub carrier: std::sync::Arc<agentmessage::delivery::SimulatedCarrier>,
     _dir: Option<tempfile::TempDir>,
+}
+
+/// The carrier secret test apps accept on `/v1/carrier/*`.
+pub const CARRIER_SECRET: &str = "test-carrier-secret";
+
+/// A running delivery worker; stopped when dropped.
+pub struct RunningWorker(tokio::task::JoinHandle<()>);
+
+impl Drop for RunningWorker {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+impl TestApp {
+    /// A worker with these settings over this app's simulated carrier.
+    pub fn worker(
+        &self,
+        settings: agentmessage::delivery::WorkerSettings,
+    ) -> agentmessage::delivery::Worker {
+        agentmessage::delivery::Worker::new(self.services.clone(), self.carrier.clone(), settings)
+    }
+
+    /// Runs a worker in the background (fast polls; the given validity).
+    pub fn run_worker(&self, validity: Duration) -> RunningWorker {
+        let settings = agentmessage::delivery::WorkerSettings {
+            validity,
+            poll: Duration::from_millis(20),
+            sweep_every: Duration::from_millis(100),
+            ..Default::default()
+        };
+        let worker = self.worker(settings);
+        RunningWorker(tokio::spawn(worker.run(std::future::pending())))
+    }
+
+    /// Polls a message until `done` holds for its status, or panics after `timeout`.
+    pub async fn wait_for(
+        &self,
+        key: &str,
+        id: &str,
+        timeout: Duration,
+        done: impl Fn(&str) -> bool,
+    ) -> Value {
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let reply = self
+                .call(Method::GET, &format!("/v1/messages/{id}"), Some(key), None)
+                .await;
+            let data = reply.assert_success(200).clone();
+            if done(data["status"].as_str().unwrap_or_default()) {
+                return data;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {id} stayed {}",
+                data["status"]
+            );
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// A carrier callback.
+    pub async fn carrier_call(&self, path: &str, body: Value) -> Reply {
+        self.call(Method::POST, path, Some(CARRIER_SECRET), Some(body))
+            .await
+    }
 }
 
 /// An organization with a key holding every scope.
@@ -104,7 +172,17 @@ impl TestApp {
         };
         let store = Store::connect(&database_url).await.expect("connect");
         store.migrate().await.expect("migrate");
+        let settings = Settings {
+            carrier_secret: settings
+                .carrier_secret
+                .or_else(|| Some(CARRIER_SECRET.into())),
+            ..settings
+        };
         let services = Services::new(store, settings);
+        let carrier = std::sync::Arc::new(agentmessage::delivery::SimulatedCarrier::new(
+            services.clone(),
+            Duration::from_millis(50),
+        ));
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
             .await
@@ -124,6 +202,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             services,
+            carrier,
             _dir: dir,
         })
     }

@@ -1,0 +1,30 @@
+//! One step of a message's life, in the server's own order.
+
+use sea_orm::entity::prelude::*;
+
+#[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
+#[sea_orm(table_name = "message_events")]
+pub struct Model {
+    /// The event's place in the server's order of events.
+    #[sea_orm(primary_key)]
+    pub sequence: i64,
+    pub message_id: Uuid,
+    pub org_id: Uuid,
+    /// `transition`, `submission_attempt` or `receipt`.
+    pub kind: String,
+    /// The message's status after the event.
+    pub status: String,
+    pub occurred_at: DateTimeUtc,
+    pub carrier_message_id: Option<String>,
+    pub stat: Option<String>,
+    /// The SMPP `err` field.
+    #[sea_orm(column_name = "err")]
+    pub carrier_err: Option<String>,
+    pub done_date: Option<String>,
+    pub error_code: Option<String>,
+}
+
+#[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]
+pub enum Relation {}
+
+impl ActiveModelBehavior for ActiveModel {}

@@ -1,0 +1,256 @@
+//! `/v1/carrier/*`: the carrier's callbacks — delivery receipts and inbound messages —
+//! authenticated with the carrier's own secret.
+
+use poem::web::Data;
+use poem_openapi::{types::Example, Object, OpenApi};
+
+use super::{
+    auth::CarrierKey,
+    body::JsonBody,
+    envelope::Envelope,
+    error::ApiError,
+    fields::Fields,
+    messages::MessageView,
+    reply::{error_set, Reply},
+    ApiTags,
+};
+use crate::{
+    domain::{text::MAX_TEXT_CHARS, PhoneNumber},
+    service::{
+        inbound::Inbound,
+        receipts::{Receipt, ReceiptOutcome},
+        Error, Services,
+    },
+};
+
+/// The longest carrier id, `stat`, `err` or `done_date` accepted.
+const MAX_CARRIER_FIELD_CHARS: usize = 128;
+
+/// A delivery receipt, in the SMPP delivery-receipt vocabulary.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields, example)]
+pub struct ReceiptRequest {
+    /// The carrier's id for the message (what the submission returned).
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\x00]*$"))]
+    pub carrier_message_id: String,
+    /// The final or interim state: DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD (final), or
+    /// ACCEPTD, ENROUTE, UNKNOWN (recorded, no status change). Other values are recorded too.
+    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\x00]*$"))]
+    pub stat: String,
+    /// The carrier's error code (`err`), if any.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(max_length = 128, pattern = r"^[^\x00]*$")
+    )]
+    pub err: Option<String>,
+    /// The receipt's `done date`, as the carrier writes it (SMPP: `YYMMDDhhmm`).
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(max_length = 128, pattern = r"^[^\x00]*$")
+    )]
+    pub done_date: Option<String>,
+}
+
+impl Example for ReceiptRequest {
+    fn example() -> Self {
+        ReceiptRequest {
+            carrier_message_id: "sim-0196f1a23b4c7d5e8f60718293a4b5c6".into(),
+            stat: "DELIVRD".into(),
+            err: Some("000".into()),
+            done_date: Some("2604261200".into()),
+        }
+    }
+}
+
+/// What became of a receipt.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct ReceiptView {
+    /// The carrier id the receipt named.
+    pub carrier_message_id: String,
+    /// `true` when it was applied to a known message; `false` when no message has that carrier
+    /// id yet (it is kept, and applied once the message's submission is recorded).
+    pub matched: bool,
+}
+
+impl Example for ReceiptView {
+    fn example() -> Self {
+        ReceiptView {
+            carrier_message_id: "sim-0196f1a23b4c7d5e8f60718293a4b5c6".into(),
+            matched: true,
+        }
+    }
+}
+
+/// A message a recipient sent to one of your numbers.
+#[derive(Object, Debug, Clone)]
+#[oai(deny_unknown_fields, example)]
+pub struct InboundRequest {
+    /// The sender.
+    pub from: PhoneNumber,
+    /// The receiving number; an organization must own it.
+    pub to: PhoneNumber,
+    /// The text, 1 to 1600 characters. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END and QUIT opt the
+    /// sender out; START and UNSTOP opt them back in; HELP is recorded (any case, surrounding
+    /// spaces ignored).
+    #[oai(validator(min_length = 1, max_length = 1600, pattern = r"^[^\x00]*$"))]
+    pub text: String,
+    /// The carrier's id for the message; a repeated delivery with the same id is stored once.
+    #[oai(
+        skip_serializing_if_is_none,
+        validator(max_length = 128, pattern = r"^[^\x00]*$")
+    )]
+    pub carrier_message_id: Option<String>,
+}
+
+impl Example for InboundRequest {
+    fn example() -> Self {
+        InboundRequest {
+            from: PhoneNumber::parse("+15554443333").expect("valid"),
+            to: PhoneNumber::parse("+15551112222").expect("valid"),
+            text: "STOP".into(),
+            carrier_message_id: Some("sim-in-0196f1a23b4c".into()),
+        }
+    }
+}
+
+/// The stored inbound message and the keyword it was, if any.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct InboundView {
+    /// The inbound message (direction `inbound`, status `received`).
+    pub message: MessageView,
+    /// The keyword the text was (STOP, START, HELP, …), or null.
+    #[oai(nullable)]
+    pub keyword: Option<String>,
+}
+
+impl Example for InboundView {
+    fn example() -> Self {
+        let mut message = MessageView::example();
+        message.from = PhoneNumber::parse("+15554443333").expect("valid");
+        message.to = PhoneNumber::parse("+15551112222").expect("valid");
+        message.text = "STOP".into();
+        message.status = crate::domain::message::MessageStatus::Received;
+        message.direction = crate::domain::message::Direction::Inbound;
+        message.tag = None;
+        InboundView {
+            message,
+            keyword: Some("STOP".into()),
+        }
+    }
+}
+
+error_set!(
+    /// What the carrier callbacks can answer besides success.
+    CarrierErrors: [BadRequest, Unauthorized, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+);
+
+fn carrier_field(f: &mut Fields, name: &str, required: bool) -> Option<String> {
+    let value = f.text(name, required, MAX_CARRIER_FIELD_CHARS)?;
+    if value.is_empty() {
+        f.error(name, "must not be empty");
+        return None;
+    }
+    Some(value)
+}
+
+pub struct CarrierApi;
+
+#[OpenApi(tag = "ApiTags::Carrier")]
+impl CarrierApi {
+    /// Deliver a receipt
+    ///
+    /// The carrier reports what became of a message. Every receipt is recorded — unknown ids,
+    /// duplicates and late ones too — and answered 200, so a carrier never retries forever. A
+    /// receipt for an id no message has yet is kept and applied when the submission is
+    /// recorded. DELIVRD makes a `sent` message `delivered`; UNDELIV, EXPIRED, DELETED and REJECTD
+    /// make it `undelivered`; other values change nothing. Terminal statuses never change.
+    ///
+    /// Authenticated with the carrier's secret, not an organization's key.
+    #[oai(
+        path = "/v1/carrier/receipts",
+        method = "post",
+        operation_id = "carrier_receipts_create"
+    )]
+    async fn carrier_receipts_create(
+        &self,
+        key: CarrierKey,
+        services: Data<&Services>,
+        body: JsonBody<ReceiptRequest>,
+    ) -> Reply<200, Envelope<ReceiptView>, CarrierErrors> {
+        let run = async {
+            key.authorize(&services)?;
+            let mut f = Fields::new(body.object()?);
+            let id = carrier_field(&mut f, "carrier_message_id", true);
+            let stat = carrier_field(&mut f, "stat", true);
+            let err = carrier_field(&mut f, "err", false);
+            let done_date = carrier_field(&mut f, "done_date", false);
+            let (id, stat) = f.finish(|| Some((id?, stat?))).map_err(Error::Validation)?;
+            let receipt = Receipt {
+                carrier_message_id: id.clone(),
+                stat,
+                err,
+                done_date,
+            };
+            let carrier = services.settings.carrier_name.clone();
+            let outcome = services.record_receipt(&carrier, receipt).await?;
+            Ok::<_, ApiError>(Envelope(ReceiptView {
+                carrier_message_id: id,
+                matched: outcome == ReceiptOutcome::Matched,
+            }))
+        };
+        run.await.into()
+    }
+
+    /// Deliver an inbound message
+    ///
+    /// The carrier hands over a message a recipient sent to a number an organization owns. It is
+    /// stored with direction `inbound` and status `received`. Keywords act on the sender's
+    /// consent for that organization: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT record an
+    /// opt-out (source `keyword`), and messages still queued to the sender fail with
+    /// `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is recorded.
+    ///
+    /// Authenticated with the carrier's secret, not an organization's key.
+    #[oai(
+        path = "/v1/carrier/inbound",
+        method = "post",
+        operation_id = "carrier_inbound_create"
+    )]
+    async fn carrier_inbound_create(
+        &self,
+        key: CarrierKey,
+        services: Data<&Services>,
+        body: JsonBody<InboundRequest>,
+    ) -> Reply<201, Envelope<InboundView>, CarrierErrors> {
+        let run = async {
+            key.authorize(&services)?;
+            let mut f = Fields::new(body.object()?);
+            let from = f.string("from", true);
+            let from = f.parse("from", from, PhoneNumber::parse, "must be E.164");
+            let to = f.string("to", true);
+            let to = f.parse("to", to, PhoneNumber::parse, "must be E.164");
+            let text = f.text("text", true, MAX_TEXT_CHARS);
+            if text.as_deref() == Some("") {
+                f.error("text", format!("must be 1 to {MAX_TEXT_CHARS} characters"));
+            }
+            let carrier_message_id = carrier_field(&mut f, "carrier_message_id", false);
+            let inbound = f
+                .finish(|| {
+                    Some(Inbound {
+                        from: from?,
+                        to: to?,
+                        text: text.filter(|t| !t.is_empty())?,
+                        carrier_message_id,
+                    })
+                })
+                .map_err(Error::Validation)?;
+            let (message, keyword) = services.receive_inbound(inbound).await?;
+            Ok::<_, ApiError>(Envelope(InboundView {
+                message: MessageView::from(message),
+                keyword: keyword.map(str::to_owned),
+            }))
+        };
+        run.await.into()
+    }
+}

@@ -1,0 +1,82 @@
+//! The simulated carrier: outcomes fixed by the recipient's test number, receipts after a delay,
+//! delivered through the same receipt path a real carrier uses.
+
+use std::{sync::Arc, time::Duration};
+
+use async_trait::async_trait;
+use dashmap::DashMap;
+use uuid::Uuid;
+
+use super::carrier::{Carrier, Submission, SubmitError};
+use crate::{
+    domain::{
+        test_numbers::{behaviour, CarrierOutcome},
+        PhoneNumber,
+    },
+    service::{receipts::Receipt, Services},
+};
+
+/// The simulated carrier.
+pub struct SimulatedCarrier {
+    services: Services,
+    receipt_delay: Duration,
+    submissions: Arc<DashMap<Uuid, u32>>,
+}
+
+impl SimulatedCarrier {
+    pub fn new(services: Services, receipt_delay: Duration) -> SimulatedCarrier {
+        SimulatedCarrier {
+            services,
+            receipt_delay,
+            submissions: Arc::default(),
+        }
+    }
+
+    /// How many times a message was submitted (tests hold the worker to at most once).
+    pub fn submissions(&self, message_id: Uuid) -> u32 {
+        self.submissions.get(&message_id).map_or(0, |n| *n)
+    }
+}
+
+#[async_trait]
+impl Carrier for SimulatedCarrier {
+    fn name(&self) -> &str {
+        &self.services.settings.carrier_name
+    }
+
+    async fn submit(&self, submission: &Submission) -> Result<String, SubmitError> {
+        *self.submissions.entry(submission.message_id).or_insert(0) += 1;
+        let outcome = PhoneNumber::parse(&submission.to)
+            .map_or(CarrierOutcome::Delivered, |n| behaviour(&n).carrier);
+        let stat = match outcome {
+            CarrierOutcome::Refused => {
+                return Err(SubmitError::Refused {
+                    code: "REJECTED".into(),
+                    message: "the carrier refused the submission (test number 555-015X)".into(),
+                })
+            }
+            CarrierOutcome::Delivered => Some(("DELIVRD", "000")),
+            CarrierOutcome::Undelivered => Some(("UNDELIV", "001")),
+            CarrierOutcome::NoReceipt => None,
+        };
+        let carrier_id = format!("sim-{}", Uuid::now_v7().simple());
+        if let Some((stat, err)) = stat {
+            let services = self.services.clone();
+            let delay = self.receipt_delay;
+            let receipt = Receipt {
+                carrier_message_id: carrier_id.clone(),
+                stat: stat.into(),
+                err: Some(err.into()),
+                done_date: Some(chrono::Utc::now().format("%y%m%d%H%M").to_string()),
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(delay).await;
+                let carrier = services.settings.carrier_name.clone();
+                if let Err(err) = services.record_receipt(&carrier, receipt).await {
+                    tracing::error!(%err, "the simulated carrier's receipt was not recorded");
+                }
+            });
+        }
+        Ok(carrier_id)
+    }
+}

@@ -1,0 +1,154 @@
+//! The message status machine and the meaning of carrier delivery receipts.
+//!
+//! `queued → sending → sent → delivered | undelivered`, and `failed` from any state that is not
+//! terminal. A message whose lease expires before its submission was attempted goes back from
+//! `sending` to `queued`. Terminal states never change. Receipts act only on `sent` messages:
+//! they never move a message backward.
+
+use super::message::{named_enum, MessageStatus};
+
+named_enum!(
+    /// What an event records.
+    EventKind {
+        Transition => "transition",
+        SubmissionAttempt => "submission_attempt",
+        Receipt => "receipt",
+        Keyword => "keyword",
+    }
+);
+
+/// Whether the machine allows `from → to`.
+pub fn can_transition(from: MessageStatus, to: MessageStatus) -> bool {
+    use MessageStatus::*;
+    if from.is_terminal() {
+        return false;
+    }
+    matches!(
+        (from, to),
+        (Queued, Sending)
+            | (Sending, Queued)
+            | (Sending, Sent)
+            | (Sent, Delivered)
+            | (Sent, Undelivered)
+            | (_, Failed)
+    )
+}
+
+/// What a receipt's `stat` does to a `sent` message.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum ReceiptEffect {
+    Delivered,
+    /// Undelivered, keeping `stat` and `err` as the reason.
+    Undelivered,
+    /// Recorded, no status change (ACCEPTD, ENROUTE, UNKNOWN, or a `stat` we do not know).
+    Nothing,
+}
+
+/// The SMPP delivery-receipt `stat` values.
+pub const RECEIPT_STATS: [&str; 8] = [
+    "DELIVRD", "UNDELIV", "EXPIRED", "DELETED", "REJECTD", "ACCEPTD", "ENROUTE", "UNKNOWN",
+];
+
+pub fn receipt_effect(stat: &str) -> ReceiptEffect {
+    match stat {
+        "DELIVRD" => ReceiptEffect::Delivered,
+        "UNDELIV" | "EXPIRED" | "DELETED" | "REJECTD" => ReceiptEffect::Undelivered,
+        _ => ReceiptEffect::Nothing,
+    }
+}
+
+/// The status after a receipt: only a `sent` message moves.
+pub fn status_after_receipt(current: MessageStatus, stat: &str) -> MessageStatus {
+    if current != MessageStatus::Sent {
+        return current;
+    }
+    match receipt_effect(stat) {
+        ReceiptEffect::Delivered => MessageStatus::Delivered,
+        ReceiptEffect::Undelivered => MessageStatus::Undelivered,
+        ReceiptEffect::Nothing => current,
+    }
+}
+
+/// Why a message failed or was not delivered, as `error_code`.
+pub mod error_codes {
+    /// The recipient opted out while the message was queued.
+    pub const CONSENT_REVOKED: &str = "CONSENT_REVOKED";
+    /// The worker lost its lease after attempting the submission: it may or may not have
+    /// reached the carrier, and is never submitted twice.
+    pub const SUBMISSION_UNCERTAIN: &str = "SUBMISSION_UNCERTAIN";
+    /// The carrier refused the submission.
+    pub const CARRIER_REFUSED: &str = "CARRIER_REFUSED";
+    /// No final receipt arrived within the validity period.
+    pub const EXPIRED: &str = "EXPIRED";
+    /// The carrier's receipt said the message was not delivered.
+    pub const UNDELIVERED: &str = "UNDELIVERED";
+}
+
+/// The rank of a status along the machine, for "never backward" checks.
+pub fn rank(status: MessageStatus) -> u8 {
+    use MessageStatus::*;
+    match status {
+        Queued => 0,
+        Sending => 1,
+        Sent => 2,
+        Delivered | Undelivered | Failed | Received => 3,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+    use MessageStatus::*;
+
+    #[test]
+    fn the_documented_receipt_mapping() {
+        assert_eq!(status_after_receipt(Sent, "DELIVRD"), Delivered);
+        for stat in ["UNDELIV", "EXPIRED", "DELETED", "REJECTD"] {
+            assert_eq!(status_after_receipt(Sent, stat), Undelivered);
+        }
+        for stat in ["ACCEPTD", "ENROUTE", "UNKNOWN", "SOMETHING"] {
+            assert_eq!(status_after_receipt(Sent, stat), Sent);
+        }
+    }
+
+    #[test]
+    fn terminal_states_never_change() {
+        for terminal in [Delivered, Undelivered, Failed, Received] {
+            for stat in RECEIPT_STATS {
+                assert_eq!(status_after_receipt(terminal, stat), terminal);
+            }
+            for to in MessageStatus::ALL {
+                assert!(!can_transition(terminal, *to));
+            }
+        }
+    }
+
+    #[test]
+    fn the_documented_transitions() {
+        assert!(can_transition(Queued, Sending));
+        assert!(can_transition(Sending, Queued));
+        assert!(can_transition(Sending, Sent));
+        assert!(can_transition(Sent, Delivered));
+        assert!(
+            can_transition(Queued, Failed)
+                && can_transition(Sending, Failed)
+                && can_transition(Sent, Failed)
+        );
+        assert!(!can_transition(Queued, Sent));
+        assert!(!can_transition(Sent, Queued));
+        assert!(!can_transition(Queued, Delivered));
+    }
+
+    proptest! {
+        #[test]
+        fn receipts_never_move_a_message_backward(start in proptest::sample::select(MessageStatus::ALL.to_vec()), stats in proptest::collection::vec(proptest::sample::select(RECEIPT_STATS.to_vec()), 0..20)) {
+            let mut status = start;
+            for stat in stats {
+                let next = status_after_receipt(status, stat);
+                prop_assert!(rank(next) >= rank(status));
+                status = next;
+            }
+        }
+    }
+}

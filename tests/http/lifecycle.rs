@@ -1,0 +1,231 @@
+//! A message's life through HTTP: the worker, the simulated carrier, receipts, inbound keywords.
+
+use std::time::Duration;
+
+use reqwest::Method;
+
+use crate::support::{json, on_both_backends};
+
+const FROM: &str = "+15551112222";
+
+fn terminal(status: &str) -> bool {
+    matches!(status, "delivered" | "undelivered" | "failed")
+}
+
+/// The (kind, status) pairs of a message's events.
+async fn events(app: &crate::support::TestApp, key: &str, id: &str) -> Vec<(String, String)> {
+    let reply = app
+        .call(
+            Method::GET,
+            &format!("/v1/messages/{id}/events"),
+            Some(key),
+            None,
+        )
+        .await;
+    reply.assert_success(200);
+    assert_eq!(reply.json["has_more"], json!(false));
+    let events = reply.json["data"].as_array().unwrap();
+    let sequences: Vec<i64> = events
+        .iter()
+        .map(|e| e["sequence"].as_i64().unwrap())
+        .collect();
+    assert!(
+        sequences.windows(2).all(|w| w[0] < w[1]),
+        "events in the server's order: {sequences:?}"
+    );
+    events
+        .iter()
+        .map(|e| {
+            (
+                e["kind"].as_str().unwrap().to_owned(),
+                e["status"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect()
+}
+
+fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
+    expected
+        .iter()
+        .map(|(k, s)| (k.to_string(), s.to_string()))
+        .collect()
+}
+
+on_both_backends! {
+    async fn each_test_number_row_reaches_its_status_with_every_step_recorded(app) {
+        let rows = [
+            ("+12125550100", "delivered", None),
+            ("+12125550133", "delivered", None),
+            ("+12125550145", "undelivered", Some("UNDELIVERED")),
+            ("+12125550150", "failed", Some("CARRIER_REFUSED")),
+            ("+12125550165", "undelivered", Some("EXPIRED")),
+            ("+15554443333", "delivered", None),
+        ];
+        let org = app.org().await;
+        app.add_number(&org, FROM).await;
+        let mut ids = Vec::new();
+        for (to, _, _) in rows {
+            app.opt_in(&org, to).await;
+            let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": "lifecycle"})).await;
+            ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
+        }
+        let _worker = app.run_worker(Duration::from_secs(2));
+        for ((to, status, error), id) in rows.iter().zip(&ids) {
+            let data = app.wait_for(&org.key, id, Duration::from_secs(10), terminal).await;
+            assert_eq!(data["status"], json!(status), "{to}");
+            assert_eq!(data["error_code"], json!(error), "{to}");
+            assert_eq!(app.carrier.submissions(uuid::Uuid::parse_str(id).unwrap()), 1, "{to} submitted once");
+            let steps = events(&app, &org.key, id).await;
+            let expected = match *status {
+                "delivered" => pairs(&[("transition", "queued"), ("transition", "sending"), ("submission_attempt", "sending"), ("transition", "sent"), ("receipt", "delivered")]),
+                "failed" => pairs(&[("transition", "queued"), ("transition", "sending"), ("submission_attempt", "sending"), ("transition", "failed")]),
+                _ if *error == Some("EXPIRED") => pairs(&[("transition", "queued"), ("transition", "sending"), ("submission_attempt", "sending"), ("transition", "sent"), ("transition", "undelivered")]),
+                _ => pairs(&[("transition", "queued"), ("transition", "sending"), ("submission_attempt", "sending"), ("transition", "sent"), ("receipt", "undelivered")]),
+            };
+            assert_eq!(steps, expected, "{to}");
+        }
+        // The receipt event carries the carrier's fields.
+        let reply = app.call(Method::GET, &format!("/v1/messages/{}/events", ids[2]), Some(&org.key), None).await;
+        let receipt = reply.json["data"].as_array().unwrap().last().unwrap().clone();
+        assert_eq!(receipt["stat"], json!("UNDELIV"));
+        assert_eq!(receipt["err"], json!("001"));
+        assert!(receipt["carrier_message_id"].as_str().unwrap().starts_with("sim-"));
+    }
+
+    async fn receipts_are_recorded_even_late_twice_unknown_or_before_sent(app) {
+        let org = app.sender(FROM, "+12125550101").await;
+        // Unknown id: accepted, kept unmatched.
+        let reply = app.carrier_call("/v1/carrier/receipts", json!({"carrier_message_id": "nobody", "stat": "DELIVRD"})).await;
+        assert_eq!(reply.assert_success(200), &json!({"carrier_message_id": "nobody", "matched": false}));
+        // Wrong secret: 401.
+        let reply = app.call(Method::POST, "/v1/carrier/receipts", Some("wrong"), Some(json!({"carrier_message_id": "x", "stat": "DELIVRD"}))).await;
+        reply.assert_error(401, "UNAUTHORIZED");
+        let reply = app.call(Method::POST, "/v1/carrier/receipts", Some(&org.key), Some(json!({"carrier_message_id": "x", "stat": "DELIVRD"}))).await;
+        reply.assert_error(401, "UNAUTHORIZED");
+        let reply = app.carrier_call("/v1/carrier/receipts", json!({"stat": ""})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"carrier_message_id": "is required", "stat": "must not be empty"}));
+
+        let id = app.send(&org.key, json!({"from": FROM, "to": "+12125550101", "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let _worker = app.run_worker(Duration::from_secs(60));
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(10), terminal).await;
+        assert_eq!(data["status"], json!("delivered"));
+        let carrier_id = {
+            let reply = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&org.key), None).await;
+            reply.json["data"].as_array().unwrap().iter().find_map(|e| e["carrier_message_id"].as_str().map(str::to_owned)).unwrap()
+        };
+        // A duplicate and a late UNDELIV: recorded, the status stays delivered.
+        for stat in ["DELIVRD", "UNDELIV", "ENROUTE"] {
+            let reply = app.carrier_call("/v1/carrier/receipts", json!({"carrier_message_id": carrier_id, "stat": stat, "err": "000", "done_date": "2611271200"})).await;
+            assert_eq!(reply.assert_success(200)["matched"], json!(true));
+        }
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(1), terminal).await;
+        assert_eq!(data["status"], json!("delivered"));
+        let steps = events(&app, &org.key, &id).await;
+        assert_eq!(&steps[steps.len() - 3..], pairs(&[("receipt", "delivered"), ("receipt", "delivered"), ("receipt", "delivered")]));
+    }
+
+    async fn an_inbound_stop_blocks_sends_and_fails_queued_messages_and_start_lifts_it(app) {
+        let to = "+12125550102";
+        let org = app.sender(FROM, to).await;
+        let queued = app.send(&org.key, json!({"from": FROM, "to": to, "text": "queued before STOP"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+
+        let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": FROM, "text": "  stop ", "carrier_message_id": "in-1"})).await;
+        let data = reply.assert_success(201).clone();
+        assert_eq!(data["keyword"], json!("STOP"));
+        assert_eq!(data["message"]["direction"], json!("inbound"));
+        assert_eq!(data["message"]["status"], json!("received"));
+        assert_eq!(data["message"]["from"], json!(to));
+        // The same delivery again is stored once.
+        let again = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": FROM, "text": "  stop ", "carrier_message_id": "in-1"})).await;
+        assert_eq!(again.assert_success(201)["message"]["id"], data["message"]["id"]);
+
+        let consent = app.call(Method::GET, &format!("/v1/consents/{to}"), Some(&org.key), None).await;
+        let consent = consent.assert_success(200);
+        assert_eq!(consent["status"], json!("opted_out"));
+        assert_eq!(consent["source"], json!("keyword"));
+        app.send(&org.key, json!({"from": FROM, "to": to, "text": "after STOP"})).await.assert_error(453, "CONSENT_REQUIRED");
+
+        // The worker re-checks consent when it claims: the queued message fails.
+        let worker = app.worker(Default::default());
+        assert!(worker.tick().await.unwrap() == 0, "nothing left to submit");
+        let data = app.wait_for(&org.key, &queued, Duration::from_secs(1), terminal).await;
+        assert_eq!(data["status"], json!("failed"));
+        assert_eq!(data["error_code"], json!("CONSENT_REVOKED"));
+        assert_eq!(app.carrier.submissions(uuid::Uuid::parse_str(&queued).unwrap()), 0);
+
+        let help = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": FROM, "text": "HELP"})).await;
+        assert_eq!(help.assert_success(201)["keyword"], json!("HELP"));
+        let start = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": FROM, "text": "Start"})).await;
+        assert_eq!(start.assert_success(201)["keyword"], json!("START"));
+        app.send(&org.key, json!({"from": FROM, "to": to, "text": "after START"})).await.assert_success(202);
+
+        // Inbound to a number nobody owns is refused.
+        let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": "+12125550999", "text": "hi"})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"to": "is not a number any organization owns"}));
+    }
+
+    async fn a_worker_stopped_between_claim_and_submission_loses_nothing(app) {
+        let to = "+12125550103";
+        let org = app.sender(FROM, to).await;
+        let id = app.send(&org.key, json!({"from": FROM, "to": to, "text": "crash before attempt"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let short = agentmessage::delivery::WorkerSettings { lease: Duration::from_millis(200), ..Default::default() };
+        let crashed = app.worker(short.clone());
+        let claimed = crashed.claim().await.unwrap();
+        assert_eq!(claimed.len(), 1);
+        drop(crashed); // stops before recording the attempt
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        let survivor = app.worker(short);
+        survivor.sweep().await.unwrap();
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(1), |s| s == "queued").await;
+        assert_eq!(data["status"], json!("queued"));
+        assert_eq!(survivor.tick().await.unwrap(), 1);
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(10), terminal).await;
+        assert_eq!(data["status"], json!("delivered"));
+        assert_eq!(app.carrier.submissions(uuid::Uuid::parse_str(&id).unwrap()), 1);
+        let steps = events(&app, &org.key, &id).await;
+        assert_eq!(&steps[..4], pairs(&[("transition", "queued"), ("transition", "sending"), ("transition", "queued"), ("transition", "sending")]));
+    }
+
+    async fn a_worker_stopped_after_the_attempt_never_causes_a_second_submission(app) {
+        use agentmessage::delivery::Carrier;
+        let to = "+12125550104";
+        let org = app.sender(FROM, to).await;
+        let id = app.send(&org.key, json!({"from": FROM, "to": to, "text": "crash after attempt"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let short = agentmessage::delivery::WorkerSettings { lease: Duration::from_millis(300), ..Default::default() };
+        let crashed = app.worker(short.clone());
+        let claimed = crashed.claim().await.unwrap();
+        assert!(crashed.attempt(&claimed[0]).await.unwrap());
+        // The carrier gets the submission; the worker stops before it records the answer.
+        let submission = agentmessage::delivery::Submission {
+            message_id: claimed[0].id, from: FROM.into(), to: to.into(), text: "crash after attempt".into(), media_urls: vec![],
+        };
+        app.carrier.submit(&submission).await.unwrap();
+        drop(crashed);
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        let survivor = app.worker(short);
+        survivor.sweep().await.unwrap();
+        assert_eq!(survivor.tick().await.unwrap(), 0);
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(1), terminal).await;
+        assert_eq!(data["status"], json!("failed"));
+        assert_eq!(data["error_code"], json!("SUBMISSION_UNCERTAIN"));
+        // Even with a worker running for a while, the carrier saw the message once.
+        let _worker = app.run_worker(Duration::from_secs(60));
+        tokio::time::sleep(Duration::from_millis(300)).await;
+        assert_eq!(app.carrier.submissions(uuid::Uuid::parse_str(&id).unwrap()), 1);
+        let data = app.wait_for(&org.key, &id, Duration::from_secs(1), terminal).await;
+        assert_eq!(data["status"], json!("failed"), "a late receipt does not revive a failed message");
+    }
+
+    async fn high_priority_messages_are_claimed_first(app) {
+        let to = "+12125550105";
+        let org = app.sender(FROM, to).await;
+        let mut ids = Vec::new();
+        for priority in ["default", "default", "high"] {
+            let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": "p", "priority": priority})).await;
+            ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
+        }
+        let worker = app.worker(agentmessage::delivery::WorkerSettings { batch_size: 2, ..Default::default() });
+        let claimed: Vec<String> = worker.claim().await.unwrap().iter().map(|m| m.id.to_string()).collect();
+        assert_eq!(claimed, [ids[2].clone(), ids[0].clone()]);
+    }
+}

@@ -1,0 +1,278 @@
+//! `GET /v1/messages`: filters, cursor pagination that neither repeats nor skips while messages
+//! arrive, and pages that cost the same at any depth.
+
+use std::{collections::HashSet, time::Instant};
+
+use agentmessage::domain::Timestamp;
+use entity::message;
+use reqwest::Method;
+use sea_orm::{ActiveValue::Set, EntityTrait};
+use uuid::Uuid;
+
+use crate::support::{json, on_both_backends, Org, TestApp};
+
+const FROM: &str = "+15551112222";
+
+/// Stores `count` queued messages for `org` directly, oldest first, a millisecond apart.
+async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
+    let start =
+        Timestamp::now().as_datetime() - chrono::Duration::milliseconds(count as i64 + 1000);
+    let mut rows = Vec::with_capacity(500);
+    for i in 0..count {
+        let at = start + chrono::Duration::milliseconds(i as i64);
+        rows.push(message::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(org.id),
+            direction: Set("outbound".into()),
+            from_number: Set(FROM.into()),
+            to_number: Set(format!("+1212555{:04}", i % 10_000)),
+            body: Set("bulk".into()),
+            channel: Set("sms".into()),
+            priority: Set("default".into()),
+            status: Set("delivered".into()),
+            tag: Set(Some(format!("bulk-{}", i % 7))),
+            media_urls: Set(None),
+            segments: Set(1),
+            encoding: Set("gsm7".into()),
+            error_code: Set(None),
+            carrier: Set(None),
+            carrier_message_id: Set(None),
+            created_at: Set(at),
+            updated_at: Set(at),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            attempted_at: Set(None),
+            sent_at: Set(None),
+            error_message: Set(None),
+        });
+        if rows.len() == 500 || i + 1 == count {
+            message::Entity::insert_many(std::mem::take(&mut rows))
+                .exec_without_returning(app.services.store.connection())
+                .await
+                .unwrap();
+        }
+    }
+}
+
+/// Walks every page with `limit`, sending one new message every `send_every` pages; returns the
+/// ids seen, in order.
+async fn walk(app: &TestApp, org: &Org, limit: u32, send_every: usize) -> Vec<String> {
+    let mut seen = Vec::new();
+    let mut cursor: Option<String> = None;
+    let mut pages = 0;
+    loop {
+        let path = match &cursor {
+            Some(c) => format!("/v1/messages?limit={limit}&cursor={c}"),
+            None => format!("/v1/messages?limit={limit}"),
+        };
+        let reply = app.call(Method::GET, &path, Some(&org.key), None).await;
+        reply.assert_success(200);
+        let page = reply.json["data"].as_array().unwrap();
+        assert!(page.len() <= limit as usize);
+        seen.extend(page.iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+        pages += 1;
+        if send_every > 0 && pages % send_every == 0 {
+            app.send(
+                &org.key,
+                json!({"from": FROM, "to": "+12125550107", "text": "arrives during the walk"}),
+            )
+            .await
+            .assert_success(202);
+        }
+        match reply.json["next_cursor"].as_str() {
+            Some(next) => {
+                assert_eq!(reply.json["has_more"], json!(true));
+                cursor = Some(next.to_owned());
+            }
+            None => {
+                assert_eq!(reply.json["has_more"], json!(false));
+                return seen;
+            }
+        }
+    }
+}
+
+async fn existing_ids(app: &TestApp, org: &Org) -> HashSet<String> {
+    app.services
+        .store
+        .list_messages(org.id, &Default::default(), None, 1_000_000)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|m| m.id.to_string())
+        .collect()
+}
+
+/// The median time of `runs` requests for one page.
+async fn median_page_time(app: &TestApp, org: &Org, path: &str, runs: usize) -> f64 {
+    let mut times = Vec::with_capacity(runs);
+    for _ in 0..runs {
+        let started = Instant::now();
+        app.call(Method::GET, path, Some(&org.key), None)
+            .await
+            .assert_success(200);
+        times.push(started.elapsed().as_secs_f64() * 1000.0);
+    }
+    times.sort_by(|a, b| a.partial_cmp(b).unwrap());
+    times[runs / 2]
+}
+
+on_both_backends! {
+    async fn filters_narrow_the_list_and_bad_values_are_bad_requests(app) {
+        let org = app.org().await;
+        app.add_number(&org, FROM).await;
+        for to in ["+12125550108", "+12125550109"] {
+            app.opt_in(&org, to).await;
+        }
+        let before = Timestamp::now().to_wire();
+        tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+        app.send(&org.key, json!({"from": FROM, "to": "+12125550108", "text": "a", "tag": "alpha"})).await.assert_success(202);
+        app.send(&org.key, json!({"from": FROM, "to": "+12125550109", "text": "b", "tag": "beta"})).await.assert_success(202);
+        app.send(&org.key, json!({"from": FROM, "to": "+12125550109", "text": "c", "tag": "beta"})).await.assert_success(202);
+        app.carrier_call("/v1/carrier/inbound", json!({"from": "+12125550109", "to": FROM, "text": "hello"})).await.assert_success(201);
+
+        let count = |query: &'static str| {
+            let app = &app;
+            let key = org.key.clone();
+            async move {
+                let reply = app.call(Method::GET, &format!("/v1/messages{query}"), Some(&key), None).await;
+                reply.assert_success(200).as_array().unwrap().len()
+            }
+        };
+        assert_eq!(count("").await, 4);
+        assert_eq!(count("?tag=beta").await, 2);
+        assert_eq!(count("?to=%2B12125550109").await, 2);
+        assert_eq!(count("?to=%2B12125550109&tag=beta").await, 2);
+        assert_eq!(count("?from=%2B12125550109").await, 1);
+        assert_eq!(count("?direction=inbound").await, 1);
+        assert_eq!(count("?direction=outbound&status=queued").await, 3);
+        assert_eq!(count("?status=delivered").await, 0);
+        assert_eq!(count("?limit=2").await, 2);
+        let reply = app.call(Method::GET, &format!("/v1/messages?created_after={before}"), Some(&org.key), None).await;
+        assert_eq!(reply.assert_success(200).as_array().unwrap().len(), 4);
+        let reply = app.call(Method::GET, &format!("/v1/messages?created_before={before}"), Some(&org.key), None).await;
+        assert_eq!(reply.assert_success(200).as_array().unwrap().len(), 0);
+        // Newest first.
+        let reply = app.call(Method::GET, "/v1/messages?direction=outbound", Some(&org.key), None).await;
+        let texts: Vec<&str> = reply.json["data"].as_array().unwrap().iter().map(|m| m["text"].as_str().unwrap()).collect();
+        assert_eq!(texts, ["c", "b", "a"]);
+
+        let reply = app.call(Method::GET, "/v1/messages?status=lost&direction=sideways&to=123&limit=0&cursor=nope&created_after=yesterday", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(400, "BAD_REQUEST")["details"], json!({
+            "created_after": "must be an RFC 3339 time, like 2026-04-26T12:00:00Z",
+            "cursor": "is not a cursor this server returned",
+            "direction": "must be one of: outbound, inbound",
+            "limit": "must be a whole number from 1 to 100",
+            "status": "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
+            "to": "must be E.164"
+        }));
+        app.call(Method::GET, "/v1/messages?limit=101", Some(&org.key), None).await.assert_error(400, "BAD_REQUEST");
+        // Authentication still comes first.
+        app.call(Method::GET, "/v1/messages?limit=0", None, None).await.assert_error(401, "UNAUTHORIZED");
+        // Another organization sees none of them.
+        let other = app.org().await;
+        assert_eq!(app.call(Method::GET, "/v1/messages", Some(&other.key), None).await.assert_success(200), &json!([]));
+    }
+
+    async fn a_cursor_walk_with_100000_messages_has_no_duplicate_and_no_gap(app) {
+        let small = app.org().await;
+        app.add_number(&small, FROM).await;
+        app.opt_in(&small, "+12125550107").await;
+        bulk_messages(&app, &small, 1_000).await;
+        let big = app.org().await;
+        app.services.store.insert_phone_number(big.id, &agentmessage::domain::PhoneNumber::parse("+15551113333").unwrap()).await.unwrap();
+        bulk_messages(&app, &big, 100_000).await;
+
+        // The walk over 1,000 while new messages arrive: every message that existed is seen once.
+        let before = existing_ids(&app, &small).await;
+        let seen = walk(&app, &small, 37, 3).await;
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "a message was listed twice");
+        for id in &before {
+            assert!(unique.contains(id), "message {id} was skipped");
+        }
+
+        // The same over 100,000 (newcomers arrive from the big organization's own sends).
+        let big_key = big.key.clone();
+        app.opt_in(&big, "+12125550107").await;
+        let before = existing_ids(&app, &big).await;
+        assert_eq!(before.len(), 100_000);
+        let big_org = Org { id: big.id, key: big_key };
+        let seen = {
+            // Sends from the big organization need its own number as `from`.
+            let mut seen = Vec::new();
+            let mut cursor: Option<String> = None;
+            let mut pages = 0;
+            loop {
+                let path = match &cursor { Some(c) => format!("/v1/messages?limit=100&cursor={c}"), None => "/v1/messages?limit=100".to_owned() };
+                let reply = app.call(Method::GET, &path, Some(&big_org.key), None).await;
+                seen.extend(reply.assert_success(200).as_array().unwrap().iter().map(|m| m["id"].as_str().unwrap().to_owned()));
+                pages += 1;
+                if pages % 50 == 0 {
+                    app.send(&big_org.key, json!({"from": "+15551113333", "to": "+12125550107", "text": "new"})).await.assert_success(202);
+                }
+                match reply.json["next_cursor"].as_str() { Some(n) => cursor = Some(n.to_owned()), None => break }
+            }
+            seen
+        };
+        let unique: HashSet<&String> = seen.iter().collect();
+        assert_eq!(unique.len(), seen.len(), "a message was listed twice");
+        assert!(before.iter().all(|id| unique.contains(id)), "a message was skipped");
+
+        // Page times at 1,000 and at 100,000 rows, first page and deep in the list.
+        let deep_small = {
+            let reply = app.call(Method::GET, "/v1/messages?limit=100", Some(&small.key), None).await;
+            let mut cursor = reply.json["next_cursor"].as_str().unwrap().to_owned();
+            for _ in 0..4 {
+                let reply = app.call(Method::GET, &format!("/v1/messages?limit=100&cursor={cursor}"), Some(&small.key), None).await;
+                cursor = reply.json["next_cursor"].as_str().unwrap().to_owned();
+            }
+            cursor
+        };
+        let deep_big = {
+            // The cursor a walk would hold after 900 pages of 100.
+            let page = app.services.store.list_messages(big.id, &Default::default(), None, 90_000).await.unwrap();
+            let last = page.last().unwrap();
+            agentmessage::service::messages::encode_cursor(&agentmessage::store::messages::ListPosition { created_at: last.created_at, id: last.id })
+        };
+        let figures = [
+            ("1,000 rows, first page", median_page_time(&app, &small, "/v1/messages?limit=100", 21).await),
+            ("1,000 rows, page 6", median_page_time(&app, &small, &format!("/v1/messages?limit=100&cursor={deep_small}"), 21).await),
+            ("100,000 rows, first page", median_page_time(&app, &big_org, "/v1/messages?limit=100", 21).await),
+            ("100,000 rows, page 901", median_page_time(&app, &big_org, &format!("/v1/messages?limit=100&cursor={deep_big}"), 21).await),
+        ];
+        let report: String = figures.iter().map(|(what, ms)| format!("  {what}: {ms:.2} ms (median of 21)\n")).collect();
+        let _ = std::io::Write::write_all(&mut std::io::stderr(), format!("\n== message list page times\n{report}").as_bytes());
+    }
+}
+
+#[tokio::test]
+async fn sqlite_lists_pages_through_the_listing_index() {
+    use sea_orm::{ConnectionTrait, Statement};
+    let app = TestApp::start(crate::support::Backend::Sqlite)
+        .await
+        .unwrap();
+    let plan = app
+        .services
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            sea_orm::DbBackend::Sqlite,
+            "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE org_id = x'00' AND (created_at, id) < ('2026', x'00') ORDER BY created_at DESC, id DESC LIMIT 101",
+        ))
+        .await
+        .unwrap();
+    let text: Vec<String> = plan
+        .iter()
+        .map(|row| row.try_get::<String>("", "detail").unwrap())
+        .collect();
+    assert!(
+        text.iter()
+            .any(|d| d.contains("idx_messages_org_created_id")),
+        "{text:?}"
+    );
+    assert!(
+        !text.iter().any(|d| d.contains("TEMP B-TREE")),
+        "sorted without the index: {text:?}"
+    );
+}
