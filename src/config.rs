@@ -44,7 +44,8 @@ impl RuleArgs {
 /// How the delivery worker runs.
 #[derive(Args, Debug, Clone)]
 pub struct WorkerArgs {
-    /// How long the simulated carrier waits before sending a receipt.
+    /// How long the simulated carrier waits before sending a receipt (the default is
+    /// `delivery::simulated::DEFAULT_RECEIPT_DELAY`).
     #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub receipt_delay: Duration,
 

@@ -16,6 +16,9 @@ use crate::{
     service::{receipts::Receipt, Services},
 };
 
+/// How long the simulated carrier waits before it sends a receipt, unless configured otherwise.
+pub const DEFAULT_RECEIPT_DELAY: Duration = Duration::from_millis(500);
+
 /// The simulated carrier.
 pub struct SimulatedCarrier {
     services: Services,

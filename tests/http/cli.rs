@@ -295,3 +295,118 @@ async fn postgres_migrations_started_together_apply_once() {
         .await
         .unwrap();
 }
+
+#[tokio::test]
+async fn a_separate_worker_process_delivers_what_an_api_only_server_accepted() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/split.db", dir.path().display());
+    let org = run(&["admin", "create-org", "--name", "split"], &url).unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let key = run(
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--scopes",
+            "messages:send,messages:read,consents:write",
+        ],
+        &url,
+    )
+    .unwrap();
+    run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap();
+    let key = key["key"].as_str().unwrap().to_owned();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let spawn = |args: &[&str]| {
+        Command::new(BIN)
+            .args(args)
+            .env("AGENTMESSAGE_DATABASE_URL", &url)
+            .env("AGENTMESSAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap()
+    };
+    let mut server = spawn(&[
+        "serve",
+        "--no-worker",
+        "--listen",
+        &format!("127.0.0.1:{port}"),
+    ]);
+    let client = reqwest::Client::new();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut up = false;
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(up, "the server starts");
+    client
+        .put(format!("{base}/v1/consents/+12125550111"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"source": "api"}))
+        .send()
+        .await
+        .unwrap();
+    let sent: Value = client
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(&key)
+        .json(&serde_json::json!({"from": "+15551112222", "to": "+12125550111", "text": "split"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = sent["data"]["id"].as_str().unwrap().to_owned();
+    let status = || async {
+        let body: Value = client
+            .get(format!("{base}/v1/messages/{id}"))
+            .bearer_auth(&key)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        body["data"]["status"].as_str().unwrap().to_owned()
+    };
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(
+        status().await,
+        "queued",
+        "an API-only server delivers nothing"
+    );
+    let mut worker = spawn(&["worker"]);
+    let mut last = String::new();
+    for _ in 0..100 {
+        last = status().await;
+        if last == "delivered" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let _ = worker.kill();
+    let _ = server.kill();
+    let _ = worker.wait();
+    let _ = server.wait();
+    assert_eq!(last, "delivered");
+}

@@ -229,3 +229,39 @@ on_both_backends! {
         assert_eq!(claimed, [ids[2].clone(), ids[0].clone()]);
     }
 }
+
+#[tokio::test]
+async fn workers_claiming_together_never_take_the_same_message() {
+    for backend in [
+        crate::support::Backend::Sqlite,
+        crate::support::Backend::Postgres,
+    ] {
+        let Some(app) = crate::support::TestApp::start(backend).await else {
+            continue;
+        };
+        let to = "+12125550110";
+        let org = app.sender(FROM, to).await;
+        for _ in 0..60 {
+            app.send(&org.key, json!({"from": FROM, "to": to, "text": "race"}))
+                .await
+                .assert_success(202);
+        }
+        let settings = agentmessage::delivery::WorkerSettings {
+            batch_size: 7,
+            ..Default::default()
+        };
+        let workers: Vec<_> = (0..4).map(|_| app.worker(settings.clone())).collect();
+        let mut claimed = Vec::new();
+        loop {
+            let rounds = futures_util::future::join_all(workers.iter().map(|w| w.claim())).await;
+            let batch: Vec<_> = rounds.into_iter().flat_map(|r| r.unwrap()).collect();
+            if batch.is_empty() {
+                break;
+            }
+            claimed.extend(batch.into_iter().map(|m| m.id));
+        }
+        let unique: std::collections::HashSet<_> = claimed.iter().collect();
+        assert_eq!(claimed.len(), 60, "{backend:?}: every message claimed");
+        assert_eq!(unique.len(), 60, "{backend:?}: no message claimed twice");
+    }
+}

@@ -181,7 +181,7 @@ impl TestApp {
         let services = Services::new(store, settings);
         let carrier = std::sync::Arc::new(agentmessage::delivery::SimulatedCarrier::new(
             services.clone(),
-            Duration::from_millis(50),
+            agentmessage::delivery::simulated::DEFAULT_RECEIPT_DELAY,
         ));
         let acceptor = TcpListener::bind("127.0.0.1:0")
             .into_acceptor()
