@@ -263,11 +263,7 @@ pub fn setup(ctx: &mut Ctx) -> anyhow::Result<()> {
             201,
             request,
             move |r| {
-                let data = &r
-                    .json
-                    .as_ref()
-                    .map(|b| b["data"].clone())
-                    .unwrap_or_default();
+                let data = &data_of(r);
                 let mut problems = vec![];
                 if data["key"].as_str().is_none_or(str::is_empty) {
                     problems.push("the new key's secret is not shown".to_owned());
@@ -534,11 +530,7 @@ pub fn behaviour(ctx: &mut Ctx) {
         .json(json!({"source": "web_form", "evidence": "conformance suite"}));
     let number = to.clone();
     let opted_in = ctx.expect("record an opt-in", "consents_update", 200, put, move |r| {
-        let data = r
-            .json
-            .as_ref()
-            .map(|b| b["data"].clone())
-            .unwrap_or_default();
+        let data = data_of(r);
         expect_fields(
             &data,
             &[
@@ -555,14 +547,7 @@ pub fn behaviour(ctx: &mut Ctx) {
         "consents_view",
         200,
         Request::new("GET", format!("/v1/consents/{to}")),
-        move |r| {
-            let data = r.json.as_ref().map(|b| b["data"].clone());
-            if data == stored {
-                vec![]
-            } else {
-                vec![format!("consent reads back as {data:?}, was {stored:?}")]
-            }
-        },
+        reads_back(stored, "consent"),
     );
     let opted_out = fictional(ctx.area, 1);
     let put =
@@ -574,11 +559,7 @@ pub fn behaviour(ctx: &mut Ctx) {
         200,
         Request::new("DELETE", format!("/v1/consents/{opted_out}")),
         |r| {
-            let data = r
-                .json
-                .as_ref()
-                .map(|b| b["data"].clone())
-                .unwrap_or_default();
+            let data = data_of(r);
             expect_fields(&data, &[("status", json!("opted_out"))])
         },
     );
@@ -597,11 +578,7 @@ pub fn behaviour(ctx: &mut Ctx) {
             201,
             Request::new("POST", "/v1/lookups").json(json!({"phone_number": number})),
             move |r| {
-                let data = r
-                    .json
-                    .as_ref()
-                    .map(|b| b["data"].clone())
-                    .unwrap_or_default();
+                let data = data_of(r);
                 expect_fields(
                     &data,
                     &[("phone_number", json!(n)), ("line_type", json!(line_type))],
@@ -614,14 +591,7 @@ pub fn behaviour(ctx: &mut Ctx) {
             "lookups_view",
             200,
             Request::new("GET", format!("/v1/lookups/{number}")),
-            move |r| {
-                let data = r.json.as_ref().map(|b| b["data"].clone());
-                if data == stored {
-                    vec![]
-                } else {
-                    vec![format!("lookup reads back as {data:?}, was {stored:?}")]
-                }
-            },
+            reads_back(stored, "lookup"),
         );
     }
 
@@ -634,11 +604,7 @@ pub fn behaviour(ctx: &mut Ctx) {
         202,
         Request::new("POST", "/v1/messages").json(body),
         move |r| {
-            let data = r
-                .json
-                .as_ref()
-                .map(|b| b["data"].clone())
-                .unwrap_or_default();
+            let data = data_of(r);
             let mut problems = expect_fields(
                 &data,
                 &[("status", json!("queued")), ("channel", json!("sms"))],
@@ -659,11 +625,7 @@ pub fn behaviour(ctx: &mut Ctx) {
             200,
             Request::new("GET", format!("/v1/messages/{id}")),
             move |r| {
-                let data = r
-                    .json
-                    .as_ref()
-                    .map(|b| b["data"].clone())
-                    .unwrap_or_default();
+                let data = data_of(r);
                 let mut problems = vec![];
                 for field in [
                     "id",
@@ -814,11 +776,7 @@ pub fn behaviour(ctx: &mut Ctx) {
                 200,
                 receipt,
                 |r| {
-                    let data = r
-                        .json
-                        .as_ref()
-                        .map(|b| b["data"].clone())
-                        .unwrap_or_default();
+                    let data = data_of(r);
                     expect_fields(&data, &[("matched", json!(false))])
                 },
             );
@@ -831,11 +789,7 @@ pub fn behaviour(ctx: &mut Ctx) {
                 201,
                 inbound,
                 |r| {
-                    let data = r
-                        .json
-                        .as_ref()
-                        .map(|b| b["data"].clone())
-                        .unwrap_or_default();
+                    let data = data_of(r);
                     let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
                     problems.extend(expect_fields(
                         &data["message"],
@@ -958,11 +912,7 @@ pub fn cleanup(ctx: &mut Ctx) {
             200,
             Request::new("DELETE", format!("/v1/api_keys/{id}")),
             |r| {
-                let data = r
-                    .json
-                    .as_ref()
-                    .map(|b| b["data"].clone())
-                    .unwrap_or_default();
+                let data = data_of(r);
                 if data["revoked_at"].is_string() {
                     vec![]
                 } else {
@@ -977,6 +927,29 @@ pub fn cleanup(ctx: &mut Ctx) {
             Request::new("GET", "/v1/numbers").auth(Auth::Key(key)),
             code_is("UNAUTHORIZED"),
         );
+    }
+}
+
+/// The `data` of a response body (null when there is none).
+pub fn data_of(r: &Response) -> Value {
+    r.json
+        .as_ref()
+        .map(|b| b["data"].clone())
+        .unwrap_or_default()
+}
+
+/// The response's `data` must equal what an earlier response returned.
+pub fn reads_back(
+    stored: Option<Value>,
+    what: &'static str,
+) -> impl FnOnce(&Response) -> Vec<String> {
+    move |r| {
+        let data = r.json.as_ref().map(|b| b["data"].clone());
+        if data == stored {
+            vec![]
+        } else {
+            vec![format!("{what} reads back as {data:?}, was {stored:?}")]
+        }
     }
 }
 

@@ -76,19 +76,13 @@ impl Example for ConsentView {
 impl From<consent::Model> for ConsentView {
     fn from(c: consent::Model) -> Self {
         ConsentView {
-            phone_number: PhoneNumber::parse(&c.phone_number)
-                .unwrap_or_else(|| unreachable_number(&c.phone_number)),
+            phone_number: PhoneNumber::from_stored(c.phone_number),
             status: ConsentStatus::parse(&c.status).unwrap_or(ConsentStatus::OptedOut),
             source: ConsentSource::parse(&c.source).unwrap_or(ConsentSource::Api),
             evidence: c.evidence,
             updated_at: c.recorded_at.into(),
         }
     }
-}
-
-fn unreachable_number(raw: &str) -> PhoneNumber {
-    tracing::error!(number = raw, "stored phone number is not E.164");
-    PhoneNumber::parse("+10000000000").expect("valid")
 }
 
 /// A path number for a write: 422 when it is not E.164.

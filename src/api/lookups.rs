@@ -61,10 +61,7 @@ impl Example for LookupView {
 impl From<lookup::Model> for LookupView {
     fn from(l: lookup::Model) -> Self {
         LookupView {
-            phone_number: PhoneNumber::parse(&l.phone_number).unwrap_or_else(|| {
-                tracing::error!(number = %l.phone_number, "stored phone number is not E.164");
-                PhoneNumber::parse("+10000000000").expect("valid")
-            }),
+            phone_number: PhoneNumber::from_stored(l.phone_number),
             line_type: LineType::parse(&l.line_type).unwrap_or(LineType::Mobile),
             looked_up_at: l.looked_up_at.into(),
         }

@@ -142,10 +142,8 @@ impl From<message::Model> for MessageView {
     fn from(m: message::Model) -> Self {
         MessageView {
             id: m.id,
-            from: PhoneNumber::parse(&m.from_number)
-                .unwrap_or_else(|| stored_number_fallback(&m.from_number)),
-            to: PhoneNumber::parse(&m.to_number)
-                .unwrap_or_else(|| stored_number_fallback(&m.to_number)),
+            from: PhoneNumber::from_stored(m.from_number),
+            to: PhoneNumber::from_stored(m.to_number),
             text: m.body,
             channel: Channel::parse(&m.channel).unwrap_or(Channel::Sms),
             priority: Priority::parse(&m.priority).unwrap_or_default(),
@@ -163,12 +161,6 @@ impl From<message::Model> for MessageView {
             updated_at: m.updated_at.into(),
         }
     }
-}
-
-/// Numbers are validated before they are stored; this only keeps a damaged row readable.
-fn stored_number_fallback(raw: &str) -> PhoneNumber {
-    tracing::error!(number = raw, "stored phone number is not E.164");
-    PhoneNumber::parse("+10000000000").expect("valid")
 }
 
 /// Reads a send request, reporting every failing field at once.

@@ -44,10 +44,7 @@ impl From<phone_number::Model> for NumberView {
     fn from(n: phone_number::Model) -> Self {
         NumberView {
             id: n.id,
-            phone_number: PhoneNumber::parse(&n.phone_number).unwrap_or_else(|| {
-                tracing::error!(number = %n.phone_number, "stored phone number is not E.164");
-                PhoneNumber::parse("+10000000000").expect("valid")
-            }),
+            phone_number: PhoneNumber::from_stored(n.phone_number),
             created_at: n.created_at.into(),
         }
     }
