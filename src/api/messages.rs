@@ -24,7 +24,7 @@ use crate::{
             is_media_url, Channel, Direction, MessageStatus, Priority, MAX_MEDIA_URLS,
             MAX_TAG_CHARS,
         },
-        text::{Encoding, MessageText, TextError, MAX_TEXT_CHARS},
+        text::{has_no_nul, Encoding, MessageText, TextError, MAX_TEXT_CHARS},
         PhoneNumber, Scope, Timestamp,
     },
     service::{
@@ -335,7 +335,13 @@ fn parse_listing(
             }
         }
     }
-    filter.tag = tag.value().map(str::to_owned);
+    if let Some(v) = tag.value() {
+        if has_no_nul(v) {
+            filter.tag = Some(v.to_owned());
+        } else {
+            bad("tag", super::fields::NUL);
+        }
+    }
     for (name, param, slot) in [
         ("created_after", created_after, &mut filter.created_after),
         ("created_before", created_before, &mut filter.created_before),

@@ -116,3 +116,41 @@ on_both_backends! {
         assert!(!html.contains("https://cdn"), "no CDN");
     }
 }
+
+/// Inputs meant to break the server, on both backends.
+mod hostile {
+    use super::*;
+
+    on_both_backends! {
+        async fn hostile_paths_and_queries_never_get_a_5xx(app) {
+            let org = app.sender("+15551112222", "+15554443333").await;
+            let paths = [
+                "/v1/messages?tag=%00",
+                "/v1/messages?tag=a%00b&to=%00",
+                "/v1/messages?cursor=%00&limit=%00",
+                "/v1/messages?created_after=9999-12-31T23:59:59Z",
+                "/v1/messages?created_before=0000-01-01T00:00:00Z",
+                "/v1/messages?limit=99999999999999999999999",
+                "/v1/messages?cursor=99999999999999999999.0196f1a23b4c7d5e8f60718293a4b5c6",
+                "/v1/messages?cursor=-1.0196f1a23b4c7d5e8f60718293a4b5c6",
+                "/v1/messages/%00",
+                "/v1/messages/%00/events",
+                "/v1/consents/%00",
+                "/v1/consents/+1555%00",
+                "/v1/lookups/%2B%00",
+                "/v1/api_keys/%00",
+            ];
+            for path in paths {
+                for method in [Method::GET, Method::DELETE, Method::PUT] {
+                    let reply = app.call(method.clone(), path, Some(&org.key), Some(json!({"source": "api"}))).await;
+                    assert!(reply.status.as_u16() < 500, "{method} {path}: {}", reply.text);
+                    if !reply.status.is_success() {
+                        assert_eq!(reply.json["success"], json!(false), "{method} {path}");
+                    }
+                }
+            }
+            let reply = app.call(Method::GET, "/v1/messages?tag=%00", Some(&org.key), None).await;
+            assert_eq!(reply.assert_error(400, "BAD_REQUEST")["details"], json!({"tag": "must not contain NUL characters"}));
+        }
+    }
+}
