@@ -132,7 +132,7 @@ pub fn spec_yaml() -> String {
 /// - request schemas (`*Request`) forbid unknown fields (`additionalProperties: false`), as the
 ///   server does;
 /// - a nullable response field is always present, so it is listed as required;
-/// - media types are plain `application/json`;
+/// - media types are plain `application/json`, and tags come in reading order;
 /// - the fault-only answers (500, 503) are described once under `components.responses`.
 fn finish_spec(spec: &mut Value) {
     if let Some(schemas) = spec
@@ -171,6 +171,18 @@ fn finish_spec(spec: &mut Value) {
         }
     }
     rename_media_types(spec);
+    // Tags in the order people look for them (poem-openapi sorts them by name).
+    const TAG_ORDER: [&str; 7] = [
+        "Messages", "Consents", "Lookups", "Numbers", "ApiKeys", "Carrier", "Health",
+    ];
+    if let Some(tags) = spec.get_mut("tags").and_then(Value::as_array_mut) {
+        tags.sort_by_key(|t| {
+            TAG_ORDER
+                .iter()
+                .position(|n| t["name"] == *n)
+                .unwrap_or(TAG_ORDER.len())
+        });
+    }
     let error_response = |description: &str, retry_after: bool| {
         let mut response = json!({
             "description": description,
