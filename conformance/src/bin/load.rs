@@ -1,0 +1,219 @@
+//! `agentmessage-load`: a load run against a deployment's send path. It sends `--requests`
+//! messages from `--concurrency` connections to fictional test numbers and reports throughput,
+//! latency percentiles, statuses and (with `--pid`, on Linux) the server's memory.
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::{Duration, Instant},
+};
+
+use clap::Parser;
+use conformance::cases::{fictional, random_area};
+use serde_json::{json, Value};
+
+#[derive(Parser)]
+#[command(
+    name = "agentmessage-load",
+    version,
+    about = "Load-test the send path of an AgentMessage deployment"
+)]
+struct Cli {
+    /// The deployment, e.g. http://127.0.0.1:8080.
+    #[arg(long)]
+    base_url: String,
+    /// A key with messages:send, consents:write and numbers:read, of an organization that owns
+    /// a number and whose rate limit is above the load.
+    #[arg(long, env = "AGENTMESSAGE_LOAD_API_KEY")]
+    api_key: String,
+    /// Sends to make (after a warm-up of 200).
+    #[arg(long, default_value_t = 20_000)]
+    requests: usize,
+    /// Sends in flight at once.
+    #[arg(long, default_value_t = 32)]
+    concurrency: usize,
+    /// The server's process id, to report its memory (Linux /proc).
+    #[arg(long)]
+    pid: Option<u32>,
+}
+
+/// `VmHWM` (peak) and `VmRSS` (now) of a process, in KiB.
+fn memory(pid: u32) -> Option<(u64, u64)> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let field = |name: &str| {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|v| v.parse().ok())
+    };
+    Some((field("VmHWM:")?, field("VmRSS:")?))
+}
+
+/// Sends one message; answers its status (0 when no answer came).
+#[derive(Clone)]
+struct Sender {
+    http: reqwest::Client,
+    base: String,
+    key: String,
+    from: String,
+    recipients: Vec<String>,
+}
+
+impl Sender {
+    async fn send(&self, i: usize) -> u16 {
+        let body = json!({
+            "from": self.from,
+            "to": self.recipients[i % self.recipients.len()],
+            "text": format!("load test message {i}"),
+            "tag": "load"
+        });
+        match self
+            .http
+            .post(format!("{}/v1/messages", self.base))
+            .bearer_auth(&self.key)
+            .json(&body)
+            .send()
+            .await
+        {
+            Ok(response) => {
+                let status = response.status().as_u16();
+                let _ = response.bytes().await;
+                status
+            }
+            Err(_) => 0,
+        }
+    }
+}
+
+async fn run(cli: Cli) -> anyhow::Result<()> {
+    let http = reqwest::Client::builder()
+        .pool_max_idle_per_host(cli.concurrency)
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let base = cli.base_url.trim_end_matches('/').to_owned();
+    let numbers: Value = http
+        .get(format!("{base}/v1/numbers"))
+        .bearer_auth(&cli.api_key)
+        .send()
+        .await?
+        .error_for_status()?
+        .json()
+        .await?;
+    let from = numbers["data"][0]["phone_number"]
+        .as_str()
+        .ok_or_else(|| anyhow::anyhow!("the key's organization owns no number"))?
+        .to_owned();
+    let area = random_area();
+    let recipients: Vec<String> = (0..10).map(|i| fictional(area, i)).collect();
+    for to in &recipients {
+        http.put(format!("{base}/v1/consents/{to}"))
+            .bearer_auth(&cli.api_key)
+            .json(&json!({"source": "api"}))
+            .send()
+            .await?
+            .error_for_status()?;
+    }
+
+    let sender = Sender {
+        http: http.clone(),
+        base: base.clone(),
+        key: cli.api_key.clone(),
+        from,
+        recipients,
+    };
+    for i in 0..200 {
+        sender.send(i).await;
+    }
+
+    let next = Arc::new(AtomicUsize::new(0));
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for _ in 0..cli.concurrency {
+        let next = next.clone();
+        let sender = sender.clone();
+        let total = cli.requests;
+        tasks.push(tokio::spawn(async move {
+            let mut results = Vec::new();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    return results;
+                }
+                let at = Instant::now();
+                let status = sender.send(i).await;
+                results.push((status, at.elapsed()));
+            }
+        }));
+    }
+    let mut results: Vec<(u16, Duration)> = Vec::with_capacity(cli.requests);
+    for task in tasks {
+        results.extend(task.await?);
+    }
+    let elapsed = started.elapsed();
+
+    let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
+    latencies.sort();
+    let pct = |p: f64| {
+        latencies[((latencies.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    };
+    let mut statuses = std::collections::BTreeMap::new();
+    for (status, _) in &results {
+        *statuses.entry(*status).or_insert(0usize) += 1;
+    }
+    let accepted = statuses.get(&202).copied().unwrap_or(0);
+    println!(
+        "sends: {} in {:.2} s with {} in flight",
+        results.len(),
+        elapsed.as_secs_f64(),
+        cli.concurrency
+    );
+    println!(
+        "throughput: {:.0} sends/s ({:.0} accepted/s)",
+        results.len() as f64 / elapsed.as_secs_f64(),
+        accepted as f64 / elapsed.as_secs_f64()
+    );
+    println!(
+        "latency ms: p50 {:.2}, p90 {:.2}, p99 {:.2}, max {:.2}",
+        pct(0.50),
+        pct(0.90),
+        pct(0.99),
+        pct(1.0)
+    );
+    println!(
+        "statuses: {}",
+        statuses
+            .iter()
+            .map(|(s, n)| format!("{s}={n}"))
+            .collect::<Vec<_>>()
+            .join(" ")
+    );
+    if let Some((peak, now)) = cli.pid.and_then(memory) {
+        println!(
+            "server memory: peak {:.1} MiB, now {:.1} MiB",
+            peak as f64 / 1024.0,
+            now as f64 / 1024.0
+        );
+    }
+    if accepted != results.len() {
+        anyhow::bail!(
+            "{} of {} sends were not accepted",
+            results.len() - accepted,
+            results.len()
+        );
+    }
+    Ok(())
+}
+
+#[tokio::main]
+async fn main() -> std::process::ExitCode {
+    match run(Cli::parse()).await {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            std::process::ExitCode::FAILURE
+        }
+    }
+}
