@@ -248,10 +248,7 @@ impl ApiKeysApi {
     ) -> Reply<200, Envelope<ApiKeyView>, RevokeKeyErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
-            let id = id
-                .value()
-                .and_then(|id| Uuid::parse_str(id).ok())
-                .ok_or(Error::NotFound)?;
+            let id = id.uuid().ok_or(Error::NotFound)?;
             let row = services.revoke_api_key(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(ApiKeyView::from(row)))
         };

@@ -86,9 +86,8 @@ impl From<consent::Model> for ConsentView {
 }
 
 /// A path number for a write: 422 when it is not E.164.
-fn path_number_for_write(raw: Option<&str>) -> Result<PhoneNumber, Error> {
-    raw.and_then(PhoneNumber::parse)
-        .ok_or_else(|| Error::Validation(FieldErrors::single("phone_number", "must be E.164")))
+fn path_number_for_write(number: Option<PhoneNumber>) -> Result<PhoneNumber, Error> {
+    number.ok_or_else(|| Error::Validation(FieldErrors::single("phone_number", "must be E.164")))
 }
 
 error_set!(
@@ -130,7 +129,7 @@ impl ConsentsApi {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
             let object = body.object()?;
-            let number = phone_number.value().and_then(PhoneNumber::parse);
+            let number = phone_number.phone_number();
             let mut f = Fields::new(object);
             if number.is_none() {
                 f.error("phone_number", "must be E.164");
@@ -180,7 +179,7 @@ impl ConsentsApi {
     ) -> Reply<200, Envelope<ConsentView>, OptOutErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
-            let number = path_number_for_write(phone_number.value())?;
+            let number = path_number_for_write(phone_number.phone_number())?;
             let record = services
                 .record_consent(
                     &caller,
@@ -215,10 +214,7 @@ impl ConsentsApi {
     ) -> Reply<200, Envelope<ConsentView>, ConsentViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsRead).await?;
-            let number = phone_number
-                .value()
-                .and_then(PhoneNumber::parse)
-                .ok_or(Error::NotFound)?;
+            let number = phone_number.phone_number().ok_or(Error::NotFound)?;
             let record = services.consent(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
         };

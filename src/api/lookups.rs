@@ -128,10 +128,7 @@ impl LookupsApi {
     ) -> Reply<200, Envelope<LookupView>, LookupViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::LookupsRead).await?;
-            let number = phone_number
-                .value()
-                .and_then(PhoneNumber::parse)
-                .ok_or(Error::NotFound)?;
+            let number = phone_number.phone_number().ok_or(Error::NotFound)?;
             let lookup = services.latest_lookup(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
         };

@@ -497,10 +497,7 @@ impl MessagesApi {
     ) -> Reply<200, ListEnvelope<EventView>, ViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesRead).await?;
-            let id = id
-                .value()
-                .and_then(|id| Uuid::parse_str(id).ok())
-                .ok_or(crate::service::Error::NotFound)?;
+            let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
             let events = services.message_events(&caller, id).await?;
             Ok::<_, ApiError>(ListEnvelope::complete(
                 events.into_iter().map(EventView::from).collect(),
@@ -529,10 +526,7 @@ impl MessagesApi {
     ) -> Reply<200, Envelope<MessageView>, ViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesRead).await?;
-            let id = id
-                .value()
-                .and_then(|id| Uuid::parse_str(id).ok())
-                .ok_or(crate::service::Error::NotFound)?;
+            let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
             let message = services.message(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(MessageView::from(message)))
         };

@@ -3,6 +3,8 @@
 //! its documented status (404 for an id that names nothing, 422 for a number to write).
 
 use poem::{Request, RequestBody};
+
+use crate::domain::PhoneNumber;
 use poem_openapi::{
     registry::{MetaParamIn, MetaSchemaRef},
     types::Type,
@@ -17,6 +19,16 @@ pub struct Path(Option<String>);
 impl Path {
     pub fn value(&self) -> Option<&str> {
         self.0.as_deref()
+    }
+
+    /// The segment as an E.164 number, if it is one.
+    pub fn phone_number(&self) -> Option<PhoneNumber> {
+        self.value().and_then(PhoneNumber::parse)
+    }
+
+    /// The segment as a UUID, if it is one.
+    pub fn uuid(&self) -> Option<uuid::Uuid> {
+        self.value().and_then(|v| uuid::Uuid::parse_str(v).ok())
     }
 }
 
