@@ -46,7 +46,7 @@ impl Operation {
 pub struct Spec {
     pub doc: Value,
     pub operations: Vec<Operation>,
-    /// Responses any request may get (`components.responses`), by status.
+    /// Responses any request may get (the root extension `x-common-responses`), by status.
     pub global: BTreeMap<u16, Documented>,
 }
 
@@ -155,11 +155,7 @@ impl Spec {
             }
         }
         let mut global = BTreeMap::new();
-        for (_, response) in doc["components"]["responses"]
-            .as_object()
-            .into_iter()
-            .flatten()
-        {
+        for (_, response) in doc["x-common-responses"].as_object().into_iter().flatten() {
             let found = documented(response, &doc);
             let status = found
                 .codes

@@ -14,34 +14,30 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
+    types::{ApiKeyName, ScopeList},
     ApiTags,
 };
 use crate::{
-    domain::{Scope, ScopeSet, Timestamp},
+    domain::{rules, Scope, ScopeSet, Timestamp},
     service::{Error, Services},
 };
-
-/// The most characters a key name may have.
-const MAX_NAME_CHARS: usize = 100;
 
 /// A key to create. Its scopes must all be held by the key that creates it.
 #[derive(Object, Debug, Clone)]
 #[oai(deny_unknown_fields, example)]
 pub struct CreateApiKeyRequest {
     /// A label for the key, up to 100 characters.
-    #[oai(validator(max_length = 100, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
-    pub name: Option<String>,
+    pub name: Option<ApiKeyName>,
     /// The scopes to grant: at least one, each held by the calling key.
-    #[oai(validator(min_items = 1, max_items = 9, unique_items = true))]
-    pub scopes: Vec<Scope>,
+    pub scopes: ScopeList,
 }
 
 impl Example for CreateApiKeyRequest {
     fn example() -> Self {
         CreateApiKeyRequest {
-            name: Some("reporting".into()),
-            scopes: vec![Scope::MessagesRead],
+            name: Some(ApiKeyName("reporting".into())),
+            scopes: ScopeList(vec![Scope::MessagesRead]),
         }
     }
 }
@@ -169,7 +165,7 @@ impl ApiKeysApi {
         let run = async {
             let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
             let mut f = Fields::new(body.object()?);
-            let name = f.text("name", false, MAX_NAME_CHARS);
+            let name = f.text("name", false, &rules::KEY_NAME);
             let scopes = f.string_array("scopes", true, "must contain only scope names");
             let scopes = match scopes {
                 Some(names) if names.is_empty() => {

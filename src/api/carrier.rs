@@ -12,10 +12,11 @@ use super::{
     fields::Fields,
     messages::MessageView,
     reply::{error_set, Reply},
+    types::{CarrierValue, MessageText},
     ApiTags,
 };
 use crate::{
-    domain::{text::MAX_TEXT_CHARS, PhoneNumber},
+    domain::{rules, PhoneNumber},
     service::{
         inbound::Inbound,
         receipts::{Receipt, ReceiptOutcome},
@@ -23,41 +24,30 @@ use crate::{
     },
 };
 
-/// The longest carrier id, `stat`, `err` or `done_date` accepted.
-const MAX_CARRIER_FIELD_CHARS: usize = 128;
-
 /// A delivery receipt, in the SMPP delivery-receipt vocabulary.
 #[derive(Object, Debug, Clone)]
 #[oai(deny_unknown_fields, example)]
 pub struct ReceiptRequest {
     /// The carrier's id for the message (what the submission returned).
-    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\x00]*$"))]
-    pub carrier_message_id: String,
+    pub carrier_message_id: CarrierValue,
     /// The final or interim state: DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD (final), or
     /// ACCEPTD, ENROUTE, UNKNOWN (recorded, no status change). Other values are recorded too.
-    #[oai(validator(min_length = 1, max_length = 128, pattern = r"^[^\x00]*$"))]
-    pub stat: String,
+    pub stat: CarrierValue,
     /// The carrier's error code (`err`), if any.
-    #[oai(
-        skip_serializing_if_is_none,
-        validator(max_length = 128, pattern = r"^[^\x00]*$")
-    )]
-    pub err: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub err: Option<CarrierValue>,
     /// The receipt's `done date`, as the carrier writes it (SMPP: `YYMMDDhhmm`).
-    #[oai(
-        skip_serializing_if_is_none,
-        validator(max_length = 128, pattern = r"^[^\x00]*$")
-    )]
-    pub done_date: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub done_date: Option<CarrierValue>,
 }
 
 impl Example for ReceiptRequest {
     fn example() -> Self {
         ReceiptRequest {
-            carrier_message_id: "sim-0196f1a23b4c7d5e8f60718293a4b5c6".into(),
-            stat: "DELIVRD".into(),
-            err: Some("000".into()),
-            done_date: Some("2604261200".into()),
+            carrier_message_id: CarrierValue("sim-0196f1a23b4c7d5e8f60718293a4b5c6".into()),
+            stat: CarrierValue("DELIVRD".into()),
+            err: Some(CarrierValue("000".into())),
+            done_date: Some(CarrierValue("2604261200".into())),
         }
     }
 }
@@ -93,14 +83,10 @@ pub struct InboundRequest {
     /// The text, 1 to 1600 characters. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END and QUIT opt the
     /// sender out; START and UNSTOP opt them back in; HELP is recorded (any case, surrounding
     /// spaces ignored).
-    #[oai(validator(min_length = 1, max_length = 1600, pattern = r"^[^\x00]*$"))]
-    pub text: String,
+    pub text: MessageText,
     /// The carrier's id for the message; a repeated delivery with the same id is stored once.
-    #[oai(
-        skip_serializing_if_is_none,
-        validator(max_length = 128, pattern = r"^[^\x00]*$")
-    )]
-    pub carrier_message_id: Option<String>,
+    #[oai(skip_serializing_if_is_none)]
+    pub carrier_message_id: Option<CarrierValue>,
 }
 
 impl Example for InboundRequest {
@@ -108,8 +94,8 @@ impl Example for InboundRequest {
         InboundRequest {
             from: PhoneNumber::parse("+15554443333").expect("valid"),
             to: PhoneNumber::parse("+15551112222").expect("valid"),
-            text: "STOP".into(),
-            carrier_message_id: Some("sim-in-0196f1a23b4c".into()),
+            text: MessageText("STOP".into()),
+            carrier_message_id: Some(CarrierValue("sim-in-0196f1a23b4c".into())),
         }
     }
 }
@@ -147,12 +133,7 @@ error_set!(
 );
 
 fn carrier_field(f: &mut Fields, name: &str, required: bool) -> Option<String> {
-    let value = f.text(name, required, MAX_CARRIER_FIELD_CHARS)?;
-    if value.is_empty() {
-        f.error(name, "must not be empty");
-        return None;
-    }
-    Some(value)
+    f.text(name, required, &rules::CARRIER_VALUE)
 }
 
 pub struct CarrierApi;
@@ -226,21 +207,16 @@ impl CarrierApi {
         let run = async {
             key.authorize(&services)?;
             let mut f = Fields::new(body.object()?);
-            let from = f.string("from", true);
-            let from = f.parse("from", from, PhoneNumber::parse, "must be E.164");
-            let to = f.string("to", true);
-            let to = f.parse("to", to, PhoneNumber::parse, "must be E.164");
-            let text = f.text("text", true, MAX_TEXT_CHARS);
-            if text.as_deref() == Some("") {
-                f.error("text", format!("must be 1 to {MAX_TEXT_CHARS} characters"));
-            }
+            let from = f.text("from", true, &rules::PHONE_NUMBER);
+            let to = f.text("to", true, &rules::PHONE_NUMBER);
+            let text = f.text("text", true, &rules::MESSAGE_TEXT);
             let carrier_message_id = carrier_field(&mut f, "carrier_message_id", false);
             let inbound = f
                 .finish(|| {
                     Some(Inbound {
-                        from: from?,
-                        to: to?,
-                        text: text.filter(|t| !t.is_empty())?,
+                        from: PhoneNumber::parse(&from?)?,
+                        to: PhoneNumber::parse(&to?)?,
+                        text: text?,
                         carrier_message_id,
                     })
                 })

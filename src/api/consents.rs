@@ -13,12 +13,13 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
+    types::ConsentEvidence,
     ApiTags,
 };
 use crate::{
     domain::{
-        consent::{ConsentSource, ConsentStatus, MAX_EVIDENCE_CHARS},
-        PhoneNumber, Scope, Timestamp,
+        consent::{ConsentSource, ConsentStatus},
+        rules, PhoneNumber, Scope, Timestamp,
     },
     service::{Error, FieldErrors, Services},
 };
@@ -30,16 +31,15 @@ pub struct OptInRequest {
     /// How the recipient gave consent.
     pub source: ConsentSource,
     /// What proves it: a form id, a URL, a note; up to 1000 characters.
-    #[oai(validator(max_length = 1000, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
-    pub evidence: Option<String>,
+    pub evidence: Option<ConsentEvidence>,
 }
 
 impl Example for OptInRequest {
     fn example() -> Self {
         OptInRequest {
             source: ConsentSource::WebForm,
-            evidence: Some("signup form #5521, 2026-04-20".into()),
+            evidence: Some(ConsentEvidence("signup form #5521, 2026-04-20".into())),
         }
     }
 }
@@ -141,7 +141,7 @@ impl ConsentsApi {
                 ConsentSource::parse,
                 "must be one of: web_form, paper_form, verbal, keyword, api, import",
             );
-            let evidence = f.text("evidence", false, MAX_EVIDENCE_CHARS);
+            let evidence = f.text("evidence", false, &rules::EVIDENCE);
             let (number, source) = f
                 .finish(|| Some((number?, source?)))
                 .map_err(Error::Validation)?;

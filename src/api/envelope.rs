@@ -288,6 +288,14 @@ impl ErrorCode {
         }
     }
 
+    /// The reason phrase sent on the status line where the status has no standard one (453).
+    pub fn reason_phrase(self) -> Option<&'static str> {
+        match self {
+            ErrorCode::ConsentRequired => Some("Consent Required"),
+            _ => None,
+        }
+    }
+
     /// The client-facing message, the same for every occurrence of the code.
     pub fn message(self) -> &'static str {
         match self {
@@ -370,6 +378,32 @@ impl Example for ErrorEnvelope {
         ErrorEnvelope {
             success: Flag,
             error: ErrorBody::example(),
+        }
+    }
+}
+
+impl ErrorEnvelope {
+    /// What an error with `code` looks like, for the spec's examples; `scope` is the operation's
+    /// required scope, shown in a `FORBIDDEN` example.
+    pub fn example_of(code: ErrorCode, scope: Option<&str>) -> Self {
+        let details = match code {
+            ErrorCode::ValidationFailed => {
+                Some(BTreeMap::from([("to".into(), "must be E.164".into())]))
+            }
+            ErrorCode::Forbidden => Some(BTreeMap::from([(
+                "required_scope".into(),
+                scope.unwrap_or("messages:send").into(),
+            )])),
+            _ => None,
+        };
+        ErrorEnvelope {
+            success: Flag,
+            error: ErrorBody {
+                code,
+                message: code.message().into(),
+                details,
+                ..ErrorBody::example()
+            },
         }
     }
 }

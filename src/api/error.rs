@@ -149,6 +149,11 @@ impl IntoResponse for ApiError {
         if let Ok(id) = HeaderValue::from_str(&body.error.request_id) {
             headers.insert(request_id::HEADER, id);
         }
+        if let Some(phrase) = self.code.reason_phrase() {
+            response
+                .extensions_mut()
+                .insert(hyper::ext::ReasonPhrase::from_static(phrase.as_bytes()));
+        }
         response
     }
 }

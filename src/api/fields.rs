@@ -2,14 +2,16 @@
 
 use serde_json::{Map, Value};
 
-use crate::{domain::text::has_no_nul, service::FieldErrors};
+use crate::{
+    domain::rules::{ListRule, TextRule},
+    service::FieldErrors,
+};
 
 pub const REQUIRED: &str = "is required";
 pub const NOT_NULL: &str = "must not be null";
 pub const NOT_STRING: &str = "must be a string";
 pub const NOT_ARRAY: &str = "must be an array";
 pub const UNKNOWN: &str = "is not a known field";
-pub const NUL: &str = "must not contain NUL characters";
 
 /// A request object being read; fields not taken by the end are reported as unknown.
 pub struct Fields {
@@ -58,18 +60,38 @@ impl Fields {
         }
     }
 
-    /// A free-text string field of at most `max` characters without U+0000.
-    pub fn text(&mut self, field: &str, required: bool, max: usize) -> Option<String> {
+    /// A string field that must keep `rule` (its length and pattern).
+    pub fn text(&mut self, field: &str, required: bool, rule: &TextRule) -> Option<String> {
         let value = self.string(field, required)?;
-        if value.chars().count() > max {
-            self.error(field, format!("must be at most {max} characters"));
-            None
-        } else if !has_no_nul(&value) {
-            self.error(field, NUL);
-            None
-        } else {
-            Some(value)
+        match rule.check(&value) {
+            Ok(()) => Some(value),
+            Err(e) => {
+                self.error(field, e.message().to_owned());
+                None
+            }
         }
+    }
+
+    /// A field of strings that must keep `list` (how many) and `item` (each one).
+    pub fn text_list(
+        &mut self,
+        field: &str,
+        required: bool,
+        list: &ListRule,
+        item: &TextRule,
+    ) -> Option<Vec<String>> {
+        let items = self.string_array(field, required, item.pattern_message)?;
+        if !list.allows_count(items.len()) {
+            self.error(field, list.count_message());
+            return None;
+        }
+        for value in &items {
+            if let Err(e) = item.check(value) {
+                self.error(field, e.message().to_owned());
+                return None;
+            }
+        }
+        Some(items)
     }
 
     /// An array-of-strings field; `item_message` describes a non-string item.

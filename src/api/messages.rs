@@ -15,23 +15,19 @@ use super::{
     path::Path,
     query::Query,
     reply::{error_set, Reply},
-    types::{MediaUrl, PageLimit},
+    types::{Cursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag},
     ApiTags,
 };
 use crate::{
     domain::{
-        message::{
-            is_media_url, Channel, Direction, MessageStatus, Priority, MAX_MEDIA_URLS,
-            MAX_TAG_CHARS,
-        },
-        text::{has_no_nul, Encoding, MessageText, TextError, MAX_TEXT_CHARS},
+        lifecycle::{EventKind, MessageErrorCode},
+        listing::{ListPosition, MessageFilter},
+        message::{Channel, Direction, MessageStatus, Priority},
+        rules,
+        text::{Encoding, MessageText as ParsedText},
         PhoneNumber, Scope, Timestamp,
     },
-    service::{
-        messages::{decode_cursor, encode_cursor, SendMessage},
-        Services,
-    },
-    store::messages::{ListPosition, MessageFilter},
+    service::{messages::SendMessage, Services},
 };
 
 /// A message to send. `media_urls` makes it an MMS; `text` is then its caption.
@@ -43,19 +39,16 @@ pub struct SendMessageRequest {
     /// The recipient, who must have opted in to your organization.
     pub to: PhoneNumber,
     /// The message text, or the MMS caption: 1 to 1600 characters (Unicode scalar values).
-    #[oai(validator(min_length = 1, max_length = 1600, pattern = r"^[^\x00]*$"))]
-    pub text: String,
+    pub text: MessageText,
     /// `high` is handed to the carrier before `default`.
     #[oai(default)]
     pub priority: Priority,
     /// Your own label, echoed back and usable to find the message later; up to 256 characters.
-    #[oai(validator(max_length = 256, pattern = r"^[^\x00]*$"))]
     #[oai(skip_serializing_if_is_none)]
-    pub tag: Option<String>,
+    pub tag: Option<Tag>,
     /// 1 to 10 http(s) URLs of media to send as MMS.
-    #[oai(validator(min_items = 1, max_items = 10))]
     #[oai(skip_serializing_if_is_none)]
-    pub media_urls: Option<Vec<MediaUrl>>,
+    pub media_urls: Option<MediaUrls>,
 }
 
 impl Example for SendMessageRequest {
@@ -63,9 +56,9 @@ impl Example for SendMessageRequest {
         SendMessageRequest {
             from: PhoneNumber::parse("+15551112222").expect("valid"),
             to: PhoneNumber::parse("+15554443333").expect("valid"),
-            text: "hello from agentmessage".into(),
+            text: MessageText("hello from agentmessage".into()),
             priority: Priority::Default,
-            tag: Some("order-7421".into()),
+            tag: Some(Tag("order-7421".into())),
             media_urls: None,
         }
     }
@@ -96,15 +89,14 @@ pub struct MessageView {
     #[oai(nullable)]
     pub media_urls: Option<Vec<String>>,
     /// How many segments the carrier bills for the text.
-    pub segments: u32,
+    pub segments: SegmentCount,
     /// The encoding the text is sent in.
     pub encoding: Encoding,
     /// `outbound` for messages you sent, `inbound` for messages to your numbers.
     pub direction: Direction,
-    /// Why the message is `failed` or `undelivered` (`CONSENT_REVOKED`, `CARRIER_REFUSED`,
-    /// `SUBMISSION_UNCERTAIN`, `UNDELIVERED`, `EXPIRED`), or null.
+    /// Why the message is `failed` or `undelivered`, or null.
     #[oai(nullable)]
-    pub error_code: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
     /// A readable explanation of `error_code`, or null.
     #[oai(nullable)]
     pub error_message: Option<String>,
@@ -127,7 +119,7 @@ impl Example for MessageView {
             status: MessageStatus::Queued,
             tag: Some("order-7421".into()),
             media_urls: None,
-            segments: 1,
+            segments: SegmentCount(1),
             encoding: Encoding::Gsm7,
             direction: Direction::Outbound,
             error_code: None,
@@ -152,10 +144,10 @@ impl From<message::Model> for MessageView {
             media_urls: m
                 .media_urls
                 .and_then(|json| serde_json::from_str(&json).ok()),
-            segments: u32::try_from(m.segments).unwrap_or(0),
+            segments: SegmentCount(i64::from(m.segments)),
             encoding: Encoding::parse(&m.encoding).unwrap_or(Encoding::Ucs2),
             direction: Direction::parse(&m.direction).unwrap_or(Direction::Outbound),
-            error_code: m.error_code,
+            error_code: m.error_code.as_deref().and_then(MessageErrorCode::parse),
             error_message: m.error_message,
             created_at: m.created_at.into(),
             updated_at: m.updated_at.into(),
@@ -165,25 +157,10 @@ impl From<message::Model> for MessageView {
 
 /// Reads a send request, reporting every failing field at once.
 fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<SendMessage, ApiError> {
-    const E164: &str = "must be E.164";
     let mut f = Fields::new(object);
-    let from = f.string("from", true);
-    let from = f.parse("from", from, PhoneNumber::parse, E164);
-    let to = f.string("to", true);
-    let to = f.parse("to", to, PhoneNumber::parse, E164);
-    let text = f
-        .string("text", true)
-        .and_then(|t| match MessageText::parse(&t) {
-            Ok(text) => Some(text),
-            Err(TextError::Empty | TextError::TooLong) => {
-                f.error("text", format!("must be 1 to {MAX_TEXT_CHARS} characters"));
-                None
-            }
-            Err(TextError::Nul) => {
-                f.error("text", super::fields::NUL);
-                None
-            }
-        });
+    let from = f.text("from", true, &rules::PHONE_NUMBER);
+    let to = f.text("to", true, &rules::PHONE_NUMBER);
+    let text = f.text("text", true, &rules::MESSAGE_TEXT);
     let priority = match f.string("priority", false) {
         None => Some(Priority::Default),
         Some(p) => f.parse(
@@ -193,23 +170,13 @@ fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<Send
             "must be one of: default, high",
         ),
     };
-    let tag = f.text("tag", false, MAX_TAG_CHARS);
-    let media_urls = f.string_array("media_urls", false, "must contain only http(s) URLs");
-    if let Some(urls) = &media_urls {
-        if urls.is_empty() || urls.len() > MAX_MEDIA_URLS {
-            f.error(
-                "media_urls",
-                format!("must have 1 to {MAX_MEDIA_URLS} URLs"),
-            );
-        } else if !urls.iter().all(|u| is_media_url(u)) {
-            f.error("media_urls", "must contain only http(s) URLs");
-        }
-    }
+    let tag = f.text("tag", false, &rules::TAG);
+    let media_urls = f.text_list("media_urls", false, &rules::MEDIA_URLS, &rules::MEDIA_URL);
     f.finish(|| {
         Some(SendMessage {
-            from: from?,
-            to: to?,
-            text: text?,
+            from: PhoneNumber::parse(&from?)?,
+            to: PhoneNumber::parse(&to?)?,
+            text: ParsedText::parse(&text?).ok()?,
             priority: priority?,
             tag,
             media_urls: media_urls.unwrap_or_default(),
@@ -236,11 +203,9 @@ error_set!(
 #[oai(example)]
 pub struct EventView {
     /// The event's place in the server's order of events (increasing; not contiguous).
-    pub sequence: i64,
-    /// `transition` (the status changed), `submission_attempt` (the message is being handed to
-    /// the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an
-    /// inbound keyword such as STOP).
-    pub kind: String,
+    pub sequence: EventSequence,
+    /// What the event records.
+    pub kind: EventKind,
     /// The message's status after the event.
     pub status: MessageStatus,
     /// When the server recorded the event.
@@ -259,14 +224,14 @@ pub struct EventView {
     pub done_date: Option<String>,
     /// The message's `error_code` set by this event, or null.
     #[oai(nullable)]
-    pub error_code: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
 }
 
 impl Example for EventView {
     fn example() -> Self {
         EventView {
-            sequence: 42,
-            kind: "receipt".into(),
+            sequence: EventSequence(42),
+            kind: EventKind::Receipt,
             status: MessageStatus::Delivered,
             occurred_at: Timestamp::parse_rfc3339("2026-04-26T12:00:03Z").expect("valid"),
             carrier_message_id: Some("sim-0196f1a23b4c7d5e8f60718293a4b5c6".into()),
@@ -281,15 +246,15 @@ impl Example for EventView {
 impl From<entity::message_event::Model> for EventView {
     fn from(e: entity::message_event::Model) -> Self {
         EventView {
-            sequence: e.sequence,
-            kind: e.kind,
+            sequence: EventSequence(e.sequence),
+            kind: EventKind::parse(&e.kind).unwrap_or(EventKind::Transition),
             status: MessageStatus::parse(&e.status).unwrap_or(MessageStatus::Queued),
             occurred_at: e.occurred_at.into(),
             carrier_message_id: e.carrier_message_id,
             stat: e.stat,
             err: e.carrier_err,
             done_date: e.done_date,
-            error_code: e.error_code,
+            error_code: e.error_code.as_deref().and_then(MessageErrorCode::parse),
         }
     }
 }
@@ -301,11 +266,11 @@ fn parse_listing(
     direction: &Query<Direction>,
     to: &Query<PhoneNumber>,
     from: &Query<PhoneNumber>,
-    tag: &Query<String>,
+    tag: &Query<Tag>,
     created_after: &Query<Timestamp>,
     created_before: &Query<Timestamp>,
     limit: &Query<PageLimit>,
-    cursor: &Query<String>,
+    cursor: &Query<Cursor>,
 ) -> Result<(MessageFilter, Option<ListPosition>, u64), ApiError> {
     let mut errors = std::collections::BTreeMap::new();
     let mut bad = |name: &str, message: &str| {
@@ -314,7 +279,7 @@ fn parse_listing(
     let mut filter = MessageFilter::default();
     if let Some(v) = status.value() {
         match MessageStatus::parse(v) {
-            Some(s) => filter.status = Some(s.as_str().to_owned()),
+            Some(s) => filter.status = Some(s),
             None => bad(
                 "status",
                 "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
@@ -323,23 +288,22 @@ fn parse_listing(
     }
     if let Some(v) = direction.value() {
         match Direction::parse(v) {
-            Some(d) => filter.direction = Some(d.as_str().to_owned()),
+            Some(d) => filter.direction = Some(d),
             None => bad("direction", "must be one of: outbound, inbound"),
         }
     }
     for (name, param, slot) in [("to", to, &mut filter.to), ("from", from, &mut filter.from)] {
         if let Some(v) = param.value() {
             match PhoneNumber::parse(v) {
-                Some(n) => *slot = Some(n.as_str().to_owned()),
-                None => bad(name, "must be E.164"),
+                Some(n) => *slot = Some(n),
+                None => bad(name, rules::PHONE_NUMBER.pattern_message),
             }
         }
     }
     if let Some(v) = tag.value() {
-        if has_no_nul(v) {
-            filter.tag = Some(v.to_owned());
-        } else {
-            bad("tag", super::fields::NUL);
+        match rules::TAG.check(v) {
+            Ok(()) => filter.tag = Some(v.to_owned()),
+            Err(e) => bad("tag", e.message()),
         }
     }
     for (name, param, slot) in [
@@ -353,28 +317,37 @@ fn parse_listing(
             }
         }
     }
+    let rule = rules::PAGE_LIMIT;
+    let default = rule.default.unwrap_or(rule.minimum);
     let limit = match limit.value() {
-        None => PageLimit::DEFAULT,
-        Some(v) => match v.parse::<u64>() {
-            Ok(n) if (1..=PageLimit::MAX).contains(&n) => n,
+        None => default,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if rule.allows(n) => n,
             _ => {
-                bad("limit", "must be a whole number from 1 to 100");
-                PageLimit::DEFAULT
+                bad(
+                    "limit",
+                    &format!(
+                        "must be a whole number from {} to {}",
+                        rule.minimum,
+                        rule.maximum.unwrap_or(i64::MAX)
+                    ),
+                );
+                default
             }
         },
     };
     let after = match cursor.value() {
         None => None,
-        Some(v) => match decode_cursor(v) {
+        Some(v) => match ListPosition::decode(v) {
             Some(p) => Some(p),
             None => {
-                bad("cursor", "is not a cursor this server returned");
+                bad("cursor", rules::CURSOR.pattern_message);
                 None
             }
         },
     };
     if errors.is_empty() {
-        Ok((filter, after, limit))
+        Ok((filter, after, limit as u64))
     } else {
         Err(ApiError::with_details(ErrorCode::BadRequest, errors))
     }
@@ -440,7 +413,7 @@ impl MessagesApi {
         /// Only messages from this number.
         from: Query<PhoneNumber>,
         /// Only messages with this tag.
-        tag: Query<String>,
+        tag: Query<Tag>,
         /// Only messages created after this time.
         created_after: Query<Timestamp>,
         /// Only messages created before this time.
@@ -448,7 +421,7 @@ impl MessagesApi {
         /// Items per page, 1 to 100 (default 20).
         limit: Query<PageLimit>,
         /// The `next_cursor` of the previous page.
-        cursor: Query<String>,
+        cursor: Query<Cursor>,
     ) -> Reply<200, ListEnvelope<MessageView>, ListErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesRead).await?;
@@ -469,7 +442,7 @@ impl MessagesApi {
             Ok::<_, ApiError>(ListEnvelope {
                 data: page.messages.into_iter().map(MessageView::from).collect(),
                 has_more: page.next.is_some(),
-                next_cursor: page.next.as_ref().map(encode_cursor),
+                next_cursor: page.next.as_ref().map(ListPosition::encode),
             })
         };
         run.await.into()

@@ -8,7 +8,10 @@ use poem::{
     web::Html,
     Endpoint, EndpointExt, IntoResponse, Response, Route,
 };
-use poem_openapi::{ExtraHeader, OpenApiService, Tags};
+use poem_openapi::{
+    types::{ToJSON, Type},
+    ExtraHeader, OpenApiService, Tags,
+};
 use serde_json::{json, Value};
 
 pub mod api_keys;
@@ -31,6 +34,7 @@ pub mod request_id;
 pub mod types;
 
 use crate::service::Services;
+use envelope::ErrorCode;
 
 /// One tag per resource.
 #[derive(Tags)]
@@ -81,8 +85,11 @@ id) and 503 `SERVICE_UNAVAILABLE` with `Retry-After` when the database cannot be
 Checks run in this order: route, size, API key (401), scope (403), content type (415), JSON \
 syntax (400), fields (422, every failing field at once), then the operation's own rules.
 
-Status 453 has no standard reason phrase; some generated clients cannot represent it, so read \
-the numeric status and `error.code`.";
+Status 453 is not a registered HTTP status: it is sent as `453 Consent Required`, and some \
+generated clients cannot represent it, so read the numeric status and `error.code`.
+
+Limits, patterns and value sets are the named schemas (`PhoneNumber`, `MessageText`, `Tag`, …): \
+the server checks exactly what they say.";
 
 /// The poem-openapi service; building it needs no database.
 pub fn api_service() -> OpenApiService<Api, ()> {
@@ -101,7 +108,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
     )
     .description(DESCRIPTION)
     .extra_response_header::<String, _>(
-        ExtraHeader::new("X-Request-Id")
+        ExtraHeader::new(request_id::HEADER_NAME)
             .description("The request's id (a ULID); on errors equal to `error.request_id`."),
     )
 }
@@ -133,7 +140,13 @@ pub fn spec_yaml() -> String {
 ///   server does;
 /// - a nullable response field is always present, so it is listed as required;
 /// - media types are plain `application/json`, and tags come in reading order;
-/// - the fault-only answers (500, 503) are described once under `components.responses`.
+/// - the answers any operation can give (404, 405, 413, 500, 503) are described once, under the
+///   root extension `x-common-responses` (OpenAPI 3.0 has no place for responses shared by every
+///   operation, and a component that nothing references is an error for linters);
+/// - each error response shows an example of each of its own codes;
+/// - a property's description sits beside a single-item `allOf`, as every generator reads it;
+/// - `servers`, licence and contact; `security: []` on operations that need no credential;
+///   response headers spelled as they are sent.
 fn finish_spec(spec: &mut Value) {
     if let Some(schemas) = spec
         .pointer_mut("/components/schemas")
@@ -171,6 +184,35 @@ fn finish_spec(spec: &mut Value) {
         }
     }
     rename_media_types(spec);
+    tidy_schemas(spec);
+    // poem-openapi keeps only the schemas that bodies and parameters reference; headers'
+    // schemas are added here.
+    let mut registry = poem_openapi::registry::Registry::new();
+    types::RetryAfter::register(&mut registry);
+    for (name, schema) in registry.schemas {
+        spec["components"]["schemas"][name] =
+            serde_json::to_value(schema).expect("a schema serializes");
+    }
+    spec["servers"] = json!([{"url": "/", "description": "The server that serves this document."}]);
+    spec["info"]["license"] =
+        json!({"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"});
+    spec["info"]["contact"] = json!({"name": "AgentMessage"});
+    for_each_operation(spec, |op| {
+        if op.get("security").is_none() {
+            op["security"] = json!([]);
+        }
+        let scope = required_scope(op);
+        for (status, response) in op["responses"].as_object_mut().into_iter().flatten() {
+            if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
+                if let Some(header) = headers.remove("X-REQUEST-ID") {
+                    headers.insert(request_id::HEADER_NAME.into(), header);
+                }
+            }
+            if status.starts_with('4') || status.starts_with('5') {
+                add_error_examples(response, scope.as_deref());
+            }
+        }
+    });
     // Tags in the order people look for them (poem-openapi sorts them by name).
     const TAG_ORDER: [&str; 7] = [
         "Messages", "Consents", "Lookups", "Numbers", "ApiKeys", "Carrier", "Health",
@@ -187,21 +229,103 @@ fn finish_spec(spec: &mut Value) {
         let mut response = json!({
             "description": description,
             "content": {"application/json": {"schema": {"$ref": "#/components/schemas/ErrorEnvelope"}}},
-            "headers": {"X-Request-Id": {"description": "The request's id; equal to `error.request_id`.", "required": true, "deprecated": false, "schema": {"type": "string"}}}
+            "headers": {request_id::HEADER_NAME: {"description": "The request's id (a ULID); on errors equal to `error.request_id`.", "required": true, "deprecated": false, "schema": {"type": "string"}}}
         });
+        add_error_examples(&mut response, None);
         if retry_after {
             response["headers"]["Retry-After"] =
                 serde_json::to_value(reply::retry_after_header()).expect("a header serializes");
         }
         response
     };
-    spec["components"]["responses"] = json!({
+    spec["x-common-responses"] = json!({
         "InternalError": error_response("`INTERNAL_ERROR`: an unexpected fault; the server log holds its cause under the request id. Any operation can answer it.", false),
         "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
         "NotFound": error_response("`NOT_FOUND`: no route has this path.", false),
         "MethodNotAllowed": error_response("`METHOD_NOT_ALLOWED`: the path exists with other methods, listed in the `Allow` header.", false),
         "PayloadTooLarge": error_response("`PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB.", false),
     });
+}
+
+/// Calls `f` on every operation of the spec.
+fn for_each_operation(spec: &mut Value, mut f: impl FnMut(&mut Value)) {
+    for item in spec["paths"].as_object_mut().into_iter().flatten() {
+        for op in item.1.as_object_mut().into_iter().flatten() {
+            f(op.1);
+        }
+    }
+}
+
+/// The scope an operation's description names ("Requires the `messages:send` scope").
+fn required_scope(op: &Value) -> Option<String> {
+    let description = op["description"].as_str()?;
+    let start = description.find("Requires the `")? + "Requires the `".len();
+    let len = description[start..].find('`')?;
+    Some(description[start..start + len].to_owned())
+}
+
+/// The codes an error response documents: its description lists them as "`CODE`: …".
+fn documented_codes(response: &Value) -> Vec<ErrorCode> {
+    let description = response["description"].as_str().unwrap_or_default();
+    description
+        .split("\n\n")
+        .filter_map(|paragraph| {
+            let name = paragraph.strip_prefix('`')?.split('`').next()?;
+            ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
+        })
+        .collect()
+}
+
+/// Shows an example envelope of each code the response documents: `example` for one code,
+/// `examples` keyed by code for several.
+fn add_error_examples(response: &mut Value, scope: Option<&str>) {
+    let codes = documented_codes(response);
+    let Some(media) = response.pointer_mut("/content/application~1json") else {
+        return;
+    };
+    let example = |code: ErrorCode| {
+        envelope::ErrorEnvelope::example_of(code, scope)
+            .to_json()
+            .expect("an envelope is JSON")
+    };
+    match codes.as_slice() {
+        [] => {}
+        [code] => media["example"] = example(*code),
+        codes => {
+            media["examples"] = codes
+                .iter()
+                .map(|code| {
+                    (
+                        code.as_str().to_owned(),
+                        json!({"summary": code.as_str(), "value": example(*code)}),
+                    )
+                })
+                .collect::<serde_json::Map<_, _>>()
+                .into();
+        }
+    }
+}
+
+/// A property's description beside a single-item `allOf` (poem-openapi repeats it in a second
+/// item, which several generators cannot read).
+fn tidy_schemas(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if let Some(Value::Array(mut all_of)) = map.remove("allOf") {
+                // poem-openapi repeats the property's own keywords (description, nullable,
+                // default) in a second item; they already stand beside the `allOf`.
+                all_of.retain(|item| {
+                    !item.as_object().is_some_and(|o| {
+                        !o.contains_key("$ref") && o.iter().all(|(k, v)| map.get(k) == Some(v))
+                    })
+                });
+                map.insert("allOf".into(), Value::Array(all_of));
+            }
+            map.values_mut().for_each(tidy_schemas);
+        }
+        Value::Array(items) => items.iter_mut().for_each(tidy_schemas),
+        _ => {}
+    }
 }
 
 fn rename_media_types(value: &mut Value) {

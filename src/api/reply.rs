@@ -10,9 +10,7 @@ use std::{
 
 use poem::{http::StatusCode, IntoResponse, Response};
 use poem_openapi::{
-    registry::{
-        MetaHeader, MetaMediaType, MetaResponse, MetaResponses, MetaSchema, MetaSchemaRef, Registry,
-    },
+    registry::{MetaHeader, MetaMediaType, MetaResponse, MetaResponses, Registry},
     types::{ToJSON, Type},
     ApiResponse,
 };
@@ -20,6 +18,7 @@ use poem_openapi::{
 use super::{
     envelope::{ErrorCode, ErrorEnvelope},
     error::ApiError,
+    types::RetryAfter,
 };
 
 /// The error codes one operation documents (and so may answer with).
@@ -147,11 +146,7 @@ pub fn retry_after_header() -> MetaHeader {
         description: Some("Whole seconds to wait before retrying; at least 1.".into()),
         required: true,
         deprecated: false,
-        schema: MetaSchemaRef::Inline(Box::new(MetaSchema {
-            minimum: Some(1.0),
-            example: Some(serde_json::json!(1)),
-            ..MetaSchema::new_with_format("integer", "int64")
-        })),
+        schema: RetryAfter::schema_ref(),
     }
 }
 

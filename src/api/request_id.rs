@@ -6,8 +6,10 @@ tokio::task_local! {
     static REQUEST_ID: String;
 }
 
-/// The response header that carries the request id.
+/// The response header that carries the request id (as HTTP/2 sends it, and as poem looks it up).
 pub const HEADER: &str = "x-request-id";
+/// The same header as the spec and the docs spell it.
+pub const HEADER_NAME: &str = "X-Request-Id";
 
 /// A fresh request id.
 pub fn generate() -> String {

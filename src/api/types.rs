@@ -11,11 +11,10 @@ use serde_json::Value;
 
 use crate::domain::{
     consent::{ConsentSource, ConsentStatus},
+    lifecycle::{EventKind, MessageErrorCode},
     lookup::LineType,
-    message::{
-        Channel, Direction, MessageStatus, Priority, MAX_MEDIA_URL_CHARS, MEDIA_URL_PATTERN,
-    },
-    phone::E164_PATTERN,
+    message::{Channel, Direction, MessageStatus, Priority},
+    rules::{self, RangeRule, TextRule},
     text::Encoding,
     PhoneNumber, Scope, Timestamp,
 };
@@ -78,35 +77,223 @@ string_type!(
     Timestamp::parse_rfc3339
 );
 
-string_type!(
-    PhoneNumber,
-    "phone_number",
+/// A string schema built from a domain rule: its length and pattern, with a description and an
+/// example.
+fn text_schema(rule: &TextRule, description: &'static str, example: &str) -> MetaSchema {
     MetaSchema {
-        description: Some("A phone number in E.164 form: `+`, country code and number, no spaces."),
-        pattern: Some(E164_PATTERN.to_owned()),
-        example: Some(Value::String("+15554443333".into())),
+        description: Some(description),
+        pattern: Some(rule.pattern.to_owned()),
+        min_length: (rule.min_chars > 0).then_some(rule.min_chars),
+        max_length: rule.max_chars,
+        example: Some(Value::String(example.to_owned())),
         ..MetaSchema::new("string")
-    },
+    }
+}
+
+/// Implements the wire traits for a string type whose schema is the named component built from
+/// a [`TextRule`]; `$from` turns a string that keeps the rule into the type.
+macro_rules! rule_string {
+    ($ty:ty, $rule:expr, $description:literal, $example:literal, $to:expr, $from:expr) => {
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $rule.name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Reference($rule.name.into())
+            }
+
+            fn register(registry: &mut Registry) {
+                registry.create_schema::<Self, _>($rule.name.into(), |_| {
+                    text_schema(&$rule, $description, $example)
+                });
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                #[allow(clippy::redundant_closure_call)]
+                Some(Value::String(($to)(self)))
+            }
+        }
+
+        impl ParseFromJSON for $ty {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::String(s)) => {
+                        $rule
+                            .check(&s)
+                            .map_err(|e| ParseError::custom(e.message().to_owned()))?;
+                        #[allow(clippy::redundant_closure_call)]
+                        ($from)(s).ok_or_else(|| ParseError::custom("invalid value"))
+                    }
+                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
+                }
+            }
+        }
+    };
+}
+
+/// Declares a string newtype whose schema is built from a [`TextRule`].
+macro_rules! rule_newtype {
+    ($(#[$meta:meta])* $ty:ident, $rule:expr, $description:literal, $example:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $ty(pub String);
+
+        rule_string!($ty, $rule, $description, $example, |v: &$ty| v.0.clone(), |s: String| Some($ty(s)));
+    };
+}
+
+rule_string!(
+    PhoneNumber,
+    rules::PHONE_NUMBER,
+    "A phone number in E.164 form: `+`, country code and number, no spaces.",
+    "+15554443333",
     |p: &PhoneNumber| p.as_str().to_owned(),
-    PhoneNumber::parse
+    |s: String| PhoneNumber::parse(&s)
 );
 
-/// A media URL for MMS: absolute `http` or `https`.
-#[derive(Debug, Clone)]
-pub struct MediaUrl(pub String);
-
-string_type!(
+rule_newtype!(
+    /// A media URL for MMS: absolute `http` or `https`.
     MediaUrl,
-    "media_url",
-    MetaSchema {
-        description: Some("An absolute `http` or `https` URL of an image, audio or video file."),
-        pattern: Some(MEDIA_URL_PATTERN.to_owned()),
-        max_length: Some(MAX_MEDIA_URL_CHARS),
-        example: Some(Value::String("https://example.com/receipt.png".into())),
-        ..MetaSchema::new_with_format("string", "uri")
-    },
-    |m: &MediaUrl| m.0.clone(),
-    |s: &str| Some(MediaUrl(s.to_owned()))
+    rules::MEDIA_URL,
+    "An absolute `http` or `https` URL of an image, audio or video file.",
+    "https://example.com/receipt.png"
+);
+rule_newtype!(
+    /// A message's text or an MMS caption.
+    MessageText,
+    rules::MESSAGE_TEXT,
+    "Message text: 1 to 1600 characters (Unicode scalar values), no U+0000.",
+    "hello from agentmessage"
+);
+rule_newtype!(
+    /// A client's own label for a message.
+    Tag,
+    rules::TAG,
+    "Your own label for a message: up to 256 characters, no U+0000.",
+    "order-7421"
+);
+rule_newtype!(
+    /// What proves a recipient's consent.
+    ConsentEvidence,
+    rules::EVIDENCE,
+    "What proves a consent (a form id, a URL, a note): up to 1000 characters, no U+0000.",
+    "signup form #5521, 2026-04-20"
+);
+rule_newtype!(
+    /// An API key's label.
+    ApiKeyName,
+    rules::KEY_NAME,
+    "A label for an API key: up to 100 characters, no U+0000.",
+    "reporting"
+);
+rule_newtype!(
+    /// A carrier's id or receipt field.
+    CarrierValue,
+    rules::CARRIER_VALUE,
+    "A carrier's value (message id, receipt `stat`, `err` or `done date`): 1 to 128 characters, no U+0000.",
+    "DELIVRD"
+);
+rule_newtype!(
+    /// A listing cursor.
+    Cursor,
+    rules::CURSOR,
+    "A position in a listing: the `next_cursor` of the previous page, passed back unchanged. Any value of this form is accepted; one that matches no message simply ends the walk.",
+    "1777204800000000.0196f1a23b4c7d5e8f60718293a4b5c6"
+);
+
+/// An array schema built from a [`ListRule`], with `T` as its items.
+macro_rules! rule_list {
+    ($(#[$meta:meta])* $ty:ident, $item:ty, $rule:expr, $description:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, PartialEq, Eq)]
+        pub struct $ty(pub Vec<$item>);
+
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $rule.name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Reference($rule.name.into())
+            }
+
+            fn register(registry: &mut Registry) {
+                <$item>::register(registry);
+                registry.create_schema::<Self, _>($rule.name.into(), |_| MetaSchema {
+                    description: Some($description),
+                    items: Some(Box::new(<$item>::schema_ref())),
+                    min_items: Some($rule.min_items),
+                    max_items: Some($rule.max_items),
+                    unique_items: $rule.unique.then_some(true),
+                    ..MetaSchema::new("array")
+                });
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::Array(self.0.iter().filter_map(ToJSON::to_json).collect()))
+            }
+        }
+
+        impl ParseFromJSON for $ty {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value {
+                    Some(Value::Array(items)) if $rule.allows_count(items.len()) => {
+                        let parsed = items
+                            .into_iter()
+                            .map(|item| <$item>::parse_from_json(Some(item)).map_err(ParseError::propagate))
+                            .collect::<Result<Vec<_>, _>>()?;
+                        Ok($ty(parsed))
+                    }
+                    Some(Value::Array(_)) => Err(ParseError::custom($rule.count_message())),
+                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
+                }
+            }
+        }
+    };
+}
+
+rule_list!(
+    /// The media of an MMS.
+    MediaUrls,
+    MediaUrl,
+    rules::MEDIA_URLS,
+    "1 to 10 media URLs; present, the message is sent as MMS."
+);
+rule_list!(
+    /// The scopes of an API key.
+    ScopeList,
+    Scope,
+    rules::SCOPES,
+    "Scopes to grant: at least one, none repeated."
 );
 
 /// Implements the wire traits for a domain enum with `ALL`, `as_str` and `parse`, as a string
@@ -197,6 +384,18 @@ wire_enum!(
     Encoding::Gsm7
 );
 wire_enum!(
+    EventKind,
+    "EventKind",
+    "What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an inbound keyword such as STOP).",
+    EventKind::Receipt
+);
+wire_enum!(
+    MessageErrorCode,
+    "MessageErrorCode",
+    "Why a message is `failed` or `undelivered`: `CONSENT_REVOKED` (the recipient opted out while it was queued), `CARRIER_REFUSED` (the carrier refused it), `SUBMISSION_UNCERTAIN` (the hand-over was attempted but its outcome is unknown; it is never submitted twice), `UNDELIVERED` (the carrier's receipt said it was not delivered) or `EXPIRED` (no final receipt within the validity period).",
+    MessageErrorCode::CarrierRefused
+);
+wire_enum!(
     ConsentStatus,
     "ConsentStatus",
     "Whether the recipient has opted in or out.",
@@ -221,40 +420,97 @@ wire_enum!(
     Scope::MessagesSend
 );
 
-/// The `limit` query parameter: 1 to 100 items per page.
-#[derive(Debug, Clone, Copy)]
-pub struct PageLimit(pub u64);
-
-impl PageLimit {
-    pub const DEFAULT: u64 = 20;
-    pub const MAX: u64 = 100;
-}
-
-impl Type for PageLimit {
-    const IS_REQUIRED: bool = false;
-    type RawValueType = Self;
-    type RawElementValueType = Self;
-
-    fn name() -> Cow<'static, str> {
-        "page_limit".into()
-    }
-
-    fn schema_ref() -> MetaSchemaRef {
-        MetaSchemaRef::Inline(Box::new(MetaSchema {
-            description: Some("Items per page, 1 to 100."),
-            minimum: Some(1.0),
-            maximum: Some(PageLimit::MAX as f64),
-            default: Some(Value::from(PageLimit::DEFAULT)),
-            example: Some(Value::from(PageLimit::DEFAULT)),
-            ..MetaSchema::new_with_format("integer", "int32")
-        }))
-    }
-
-    fn as_raw_value(&self) -> Option<&Self> {
-        Some(self)
-    }
-
-    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-        Box::new(std::iter::once(self))
+/// A whole-number schema built from a [`RangeRule`].
+fn range_schema(rule: &RangeRule, description: &'static str, example: i64) -> MetaSchema {
+    let fits_int32 = rule.minimum >= i64::from(i32::MIN)
+        && rule.maximum.is_some_and(|m| m <= i64::from(i32::MAX));
+    MetaSchema {
+        description: Some(description),
+        minimum: Some(rule.minimum as f64),
+        maximum: rule.maximum.map(|m| m as f64),
+        default: rule.default.map(Value::from),
+        example: Some(Value::from(example)),
+        ..MetaSchema::new_with_format("integer", if fits_int32 { "int32" } else { "int64" })
     }
 }
+
+/// Declares a whole-number type whose schema is the named component built from a [`RangeRule`].
+macro_rules! rule_range {
+    ($(#[$meta:meta])* $ty:ident, $rule:expr, $description:literal, $example:literal) => {
+        $(#[$meta])*
+        #[derive(Debug, Clone, Copy)]
+        pub struct $ty(pub i64);
+
+        impl Type for $ty {
+            const IS_REQUIRED: bool = true;
+            type RawValueType = Self;
+            type RawElementValueType = Self;
+
+            fn name() -> Cow<'static, str> {
+                $rule.name.into()
+            }
+
+            fn schema_ref() -> MetaSchemaRef {
+                MetaSchemaRef::Reference($rule.name.into())
+            }
+
+            fn register(registry: &mut Registry) {
+                registry.create_schema::<Self, _>($rule.name.into(), |_| {
+                    range_schema(&$rule, $description, $example)
+                });
+            }
+
+            fn as_raw_value(&self) -> Option<&Self> {
+                Some(self)
+            }
+
+            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+                Box::new(std::iter::once(self))
+            }
+        }
+
+        impl ToJSON for $ty {
+            fn to_json(&self) -> Option<Value> {
+                Some(Value::from(self.0))
+            }
+        }
+
+        impl ParseFromJSON for $ty {
+            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+                match value.as_ref().and_then(Value::as_i64) {
+                    Some(n) if $rule.allows(n) => Ok($ty(n)),
+                    _ => Err(ParseError::expected_type(value.unwrap_or_default())),
+                }
+            }
+        }
+    };
+}
+
+rule_range!(
+    /// The `limit` query parameter.
+    PageLimit,
+    rules::PAGE_LIMIT,
+    "Items per page, 1 to 100.",
+    20
+);
+rule_range!(
+    /// How many segments a message takes.
+    SegmentCount,
+    rules::SEGMENT_COUNT,
+    "How many segments the carrier bills for the text: at least 1.",
+    1
+);
+rule_range!(
+    /// An event's number within its message's history.
+    EventSequence,
+    rules::EVENT_SEQUENCE,
+    "The event's place in its message's history, from 1.",
+    3
+);
+rule_range!(
+    /// The `Retry-After` header's seconds.
+    RetryAfter,
+    rules::RETRY_AFTER,
+    "Whole seconds to wait before retrying; at least 1.",
+    1
+);

@@ -10,7 +10,9 @@ use entity::message;
 
 use super::carrier::{Carrier, Submission, SubmitError};
 use crate::{
-    domain::{consent::ConsentStatus, lifecycle::error_codes, message::MessageStatus, PhoneNumber},
+    domain::{
+        consent::ConsentStatus, lifecycle::MessageErrorCode, message::MessageStatus, PhoneNumber,
+    },
     service::{Error, Services},
     store::delivery::{Change, EventDetail},
 };
@@ -125,7 +127,7 @@ impl Worker {
                 ready.push(message);
             } else {
                 let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
-                change.error_code = Some(error_codes::CONSENT_REVOKED.into());
+                change.error_code = Some(MessageErrorCode::ConsentRevoked.as_str().into());
                 change.error_message =
                     Some("the recipient opted out before the message was sent".into());
                 change.detail.error_code = change.error_code.clone();
@@ -174,7 +176,7 @@ impl Worker {
                 message: text,
             }) => {
                 let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
-                change.error_code = Some(error_codes::CARRIER_REFUSED.into());
+                change.error_code = Some(MessageErrorCode::CarrierRefused.as_str().into());
                 change.error_message = Some(format!("{code}: {text}"));
                 change.detail.error_code = change.error_code.clone();
                 change.detail.err = Some(code);
@@ -182,7 +184,7 @@ impl Worker {
             }
             Err(SubmitError::Uncertain(text)) => {
                 let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
-                change.error_code = Some(error_codes::SUBMISSION_UNCERTAIN.into());
+                change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
                 change.error_message = Some(format!("the carrier did not answer: {text}"));
                 change.detail.error_code = change.error_code.clone();
                 change
@@ -214,7 +216,7 @@ impl Worker {
             change.lease_owner = message.lease_owner.clone();
             if message.attempted_at.is_some() {
                 change.to = MessageStatus::Failed;
-                change.error_code = Some(error_codes::SUBMISSION_UNCERTAIN.into());
+                change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
                 change.error_message = Some(
                     "the worker stopped after attempting the submission; it is not submitted again"
                         .into(),
@@ -230,7 +232,7 @@ impl Worker {
             chrono::Duration::from_std(self.settings.validity).unwrap_or(chrono::Duration::MAX);
         for message in self.services.store.sent_before(now - validity).await? {
             let mut change = Change::new(MessageStatus::Sent, MessageStatus::Undelivered);
-            change.error_code = Some(error_codes::EXPIRED.into());
+            change.error_code = Some(MessageErrorCode::Expired.as_str().into());
             change.error_message =
                 Some("no final delivery receipt arrived within the validity period".into());
             change.detail = EventDetail {

@@ -69,20 +69,22 @@ pub fn status_after_receipt(current: MessageStatus, stat: &str) -> MessageStatus
     }
 }
 
-/// Why a message failed or was not delivered, as `error_code`.
-pub mod error_codes {
-    /// The recipient opted out while the message was queued.
-    pub const CONSENT_REVOKED: &str = "CONSENT_REVOKED";
-    /// The worker lost its lease after attempting the submission: it may or may not have
-    /// reached the carrier, and is never submitted twice.
-    pub const SUBMISSION_UNCERTAIN: &str = "SUBMISSION_UNCERTAIN";
-    /// The carrier refused the submission.
-    pub const CARRIER_REFUSED: &str = "CARRIER_REFUSED";
-    /// No final receipt arrived within the validity period.
-    pub const EXPIRED: &str = "EXPIRED";
-    /// The carrier's receipt said the message was not delivered.
-    pub const UNDELIVERED: &str = "UNDELIVERED";
-}
+named_enum!(
+    /// Why a message is `failed` or `undelivered`, as its `error_code`.
+    MessageErrorCode {
+        /// The recipient opted out while the message was queued.
+        ConsentRevoked => "CONSENT_REVOKED",
+        /// The carrier refused the submission.
+        CarrierRefused => "CARRIER_REFUSED",
+        /// The submission was attempted but its outcome is unknown: it may or may not have
+        /// reached the carrier, and is never submitted twice.
+        SubmissionUncertain => "SUBMISSION_UNCERTAIN",
+        /// The carrier's receipt said the message was not delivered.
+        Undelivered => "UNDELIVERED",
+        /// No final receipt arrived within the validity period.
+        Expired => "EXPIRED",
+    }
+);
 
 /// The rank of a status along the machine, for "never backward" checks.
 pub fn rank(status: MessageStatus) -> u8 {

@@ -2,9 +2,11 @@
 
 pub mod consent;
 pub mod lifecycle;
+pub mod listing;
 pub mod lookup;
 pub mod message;
 pub mod phone;
+pub mod rules;
 pub mod scope;
 pub mod test_numbers;
 pub mod text;

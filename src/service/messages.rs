@@ -15,10 +15,8 @@ use crate::domain::{
 };
 use crate::{
     domain::lifecycle::EventKind,
-    store::{
-        delivery::EventDetail,
-        messages::{ListPosition, MessageFilter},
-    },
+    domain::listing::{ListPosition, MessageFilter},
+    store::delivery::EventDetail,
 };
 
 /// A send request whose fields have all been parsed.
@@ -115,23 +113,6 @@ impl Services {
     }
 }
 
-/// An opaque position in a listing: the last message of a page.
-pub fn encode_cursor(position: &ListPosition) -> String {
-    format!(
-        "{}.{}",
-        position.created_at.timestamp_micros(),
-        position.id.simple()
-    )
-}
-
-/// Reads a cursor made by [`encode_cursor`].
-pub fn decode_cursor(cursor: &str) -> Option<ListPosition> {
-    let (micros, id) = cursor.split_once('.')?;
-    let created_at = chrono::DateTime::from_timestamp_micros(micros.parse().ok()?)?;
-    let id = Uuid::try_parse(id).ok()?;
-    Some(ListPosition { created_at, id })
-}
-
 /// One page of messages.
 pub struct MessagePage {
     pub messages: Vec<message::Model>,
@@ -171,28 +152,5 @@ impl Services {
     ) -> Result<Vec<entity::message_event::Model>, Error> {
         self.message(caller, id).await?;
         Ok(self.store.message_events(caller.org_id, id).await?)
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn cursors_round_trip_and_reject_garbage() {
-        let position = ListPosition {
-            created_at: Timestamp::now().as_datetime(),
-            id: Uuid::now_v7(),
-        };
-        assert_eq!(decode_cursor(&encode_cursor(&position)), Some(position));
-        for bad in [
-            "",
-            "abc",
-            "1.2",
-            "x.0196f1a23b4c7d5e8f60718293a4b5c6",
-            "99999999999999999999.0196f1a23b4c7d5e8f60718293a4b5c6",
-        ] {
-            assert_eq!(decode_cursor(bad), None, "{bad}");
-        }
     }
 }

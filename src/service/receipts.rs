@@ -6,7 +6,9 @@ use entity::{carrier_receipt, message};
 use super::{Error, Services};
 use crate::{
     domain::{
-        lifecycle::{error_codes, receipt_effect, status_after_receipt, EventKind, ReceiptEffect},
+        lifecycle::{
+            receipt_effect, status_after_receipt, EventKind, MessageErrorCode, ReceiptEffect,
+        },
         message::MessageStatus,
     },
     store::delivery::{Change, EventDetail},
@@ -139,7 +141,7 @@ impl Services {
             change.kind = EventKind::Receipt;
             change.detail = detail.clone();
             if receipt_effect(&receipt.stat) == ReceiptEffect::Undelivered {
-                change.error_code = Some(error_codes::UNDELIVERED.to_owned());
+                change.error_code = Some(MessageErrorCode::Undelivered.as_str().to_owned());
                 change.error_message = Some(format!(
                     "the carrier reported {} (err {})",
                     receipt.stat,

@@ -5,6 +5,7 @@ use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
 use uuid::Uuid;
 
 use super::Store;
+use crate::domain::listing::{ListPosition, MessageFilter};
 
 impl Store {
     /// Stores a new message: the send path's single write.
@@ -20,25 +21,6 @@ impl Store {
             .one(&self.db)
             .await
     }
-}
-
-/// Which messages a listing wants.
-#[derive(Debug, Clone, Default)]
-pub struct MessageFilter {
-    pub status: Option<String>,
-    pub direction: Option<String>,
-    pub to: Option<String>,
-    pub from: Option<String>,
-    pub tag: Option<String>,
-    pub created_after: Option<chrono::DateTime<chrono::Utc>>,
-    pub created_before: Option<chrono::DateTime<chrono::Utc>>,
-}
-
-/// Where a page starts: after the message with this creation time and id (newest first).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct ListPosition {
-    pub created_at: chrono::DateTime<chrono::Utc>,
-    pub id: Uuid,
 }
 
 impl Store {
@@ -57,10 +39,10 @@ impl Store {
             QueryOrder, QuerySelect,
         };
         let mut query = message::Entity::find().filter(message::Column::OrgId.eq(org_id));
-        if let Some(v) = &filter.status {
+        if let Some(v) = filter.status {
             query = query.filter(message::Column::Status.eq(v.as_str()));
         }
-        if let Some(v) = &filter.direction {
+        if let Some(v) = filter.direction {
             query = query.filter(message::Column::Direction.eq(v.as_str()));
         }
         if let Some(v) = &filter.to {

@@ -103,7 +103,7 @@ on_both_backends! {
         let reply = app.call(Method::POST, "/v1/carrier/receipts", Some(&org.key), Some(json!({"carrier_message_id": "x", "stat": "DELIVRD"}))).await;
         reply.assert_error(401, "UNAUTHORIZED");
         let reply = app.carrier_call("/v1/carrier/receipts", json!({"stat": ""})).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"carrier_message_id": "is required", "stat": "must not be empty"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"carrier_message_id": "is required", "stat": "must be 1 to 128 characters"}));
 
         let id = app.send(&org.key, json!({"from": FROM, "to": "+12125550101", "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
         let _worker = app.run_worker(Duration::from_secs(60));

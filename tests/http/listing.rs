@@ -217,7 +217,7 @@ on_both_backends! {
             // The cursor a walk would hold after 900 pages of 100.
             let page = app.services.store.list_messages(big.id, &Default::default(), None, 90_000).await.unwrap();
             let last = page.last().unwrap();
-            agentmessage::service::messages::encode_cursor(&agentmessage::store::messages::ListPosition { created_at: last.created_at, id: last.id })
+            agentmessage::domain::listing::ListPosition { created_at: last.created_at, id: last.id }.encode()
         };
         let figures = [
             ("1,000 rows, first page", median_page_time(&app, &small, "/v1/messages?limit=100", 21).await),

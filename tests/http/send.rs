@@ -201,6 +201,25 @@ on_both_backends! {
         app.send(&org.key, seed_request()).await.assert_error(429, "RATE_LIMITED");
     }
 
+    async fn status_453_is_sent_with_its_reason_phrase(app) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let org = app.org().await;
+        app.add_number(&org, FROM).await;
+        let body = seed_request().to_string();
+        let addr = app.base.trim_start_matches("http://").to_owned();
+        let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+        let request = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            org.key,
+            body.len()
+        );
+        stream.write_all(request.as_bytes()).await.unwrap();
+        let mut answer = Vec::new();
+        stream.read_to_end(&mut answer).await.unwrap();
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 453 Consent Required\r\n"), "{answer}");
+    }
+
     async fn sends_without_consent_or_after_opt_out_need_consent(app) {
         let org = app.org().await;
         app.add_number(&org, FROM).await;

@@ -116,26 +116,143 @@ fn request_schemas_forbid_unknown_fields_and_nullable_fields_are_required() {
             }
         }
     }
-    let send = &spec["components"]["schemas"]["SendMessageRequest"];
-    assert_eq!(
-        send["properties"]["to"]["pattern"],
-        agentmessage::domain::phone::E164_PATTERN
+}
+
+/// Keywords that limit a value.
+const CONSTRAINTS: [&str; 11] = [
+    "minLength",
+    "maxLength",
+    "pattern",
+    "minItems",
+    "maxItems",
+    "uniqueItems",
+    "minimum",
+    "maximum",
+    "exclusiveMinimum",
+    "exclusiveMaximum",
+    "multipleOf",
+];
+
+fn constrained_nodes(value: &Value, path: String, found: &mut Vec<(String, Value)>) {
+    match value {
+        Value::Object(map) => {
+            if CONSTRAINTS.iter().any(|k| map.contains_key(*k)) {
+                found.push((path.clone(), value.clone()));
+            }
+            for (key, child) in map {
+                constrained_nodes(child, format!("{path}/{key}"), found);
+            }
+        }
+        Value::Array(items) => {
+            for (i, child) in items.iter().enumerate() {
+                constrained_nodes(child, format!("{path}/{i}"), found);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The constraint keywords a domain rule publishes, by the schema name it is published under.
+fn domain_rules() -> std::collections::BTreeMap<&'static str, Value> {
+    use agentmessage::domain::rules::{LIST_RULES, RANGE_RULES, TEXT_RULES};
+    let mut rules = std::collections::BTreeMap::new();
+    for r in TEXT_RULES {
+        let mut c = serde_json::Map::new();
+        c.insert("pattern".into(), r.pattern.into());
+        if r.min_chars > 0 {
+            c.insert("minLength".into(), r.min_chars.into());
+        }
+        if let Some(max) = r.max_chars {
+            c.insert("maxLength".into(), max.into());
+        }
+        rules.insert(r.name, Value::Object(c));
+    }
+    for r in LIST_RULES {
+        let mut c = serde_json::Map::new();
+        c.insert("minItems".into(), r.min_items.into());
+        c.insert("maxItems".into(), r.max_items.into());
+        if r.unique {
+            c.insert("uniqueItems".into(), true.into());
+        }
+        rules.insert(r.name, Value::Object(c));
+    }
+    for r in RANGE_RULES {
+        let mut c = serde_json::Map::new();
+        c.insert("minimum".into(), (r.minimum as f64).into());
+        if let Some(max) = r.maximum {
+            c.insert("maximum".into(), (max as f64).into());
+        }
+        rules.insert(r.name, Value::Object(c));
+    }
+    rules
+}
+
+#[test]
+fn every_limit_and_pattern_in_the_spec_is_a_domain_rule() {
+    let spec = spec();
+    let rules = domain_rules();
+    let mut found = Vec::new();
+    constrained_nodes(&spec, String::new(), &mut found);
+    assert!(
+        found.len() >= rules.len(),
+        "the walk found too little: {found:?}"
     );
-    assert_eq!(send["properties"]["text"]["maxLength"], 1600);
-    let no_nul = agentmessage::domain::text::NO_NUL_PATTERN;
-    for (schema, field) in [
-        ("SendMessageRequest", "text"),
-        ("SendMessageRequest", "tag"),
-        ("OptInRequest", "evidence"),
-        ("CreateApiKeyRequest", "name"),
-    ] {
-        assert_eq!(
-            spec["components"]["schemas"][schema]["properties"][field]["pattern"], no_nul,
-            "{schema}.{field}"
+    let mut problems = Vec::new();
+    for (path, node) in &found {
+        let Some(name) = path
+            .strip_prefix("/components/schemas/")
+            .filter(|n| !n.contains('/'))
+        else {
+            problems.push(format!(
+                "{path}: a limit or pattern outside a named rule schema"
+            ));
+            continue;
+        };
+        let Some(rule) = rules.get(name) else {
+            problems.push(format!("{path}: no domain rule is named {name}"));
+            continue;
+        };
+        let published: serde_json::Map<String, Value> = node
+            .as_object()
+            .unwrap()
+            .iter()
+            .filter(|(k, _)| CONSTRAINTS.contains(&k.as_str()))
+            .map(|(k, v)| {
+                // Numbers compare as numbers, whatever their JSON spelling.
+                let v = v
+                    .as_f64()
+                    .filter(|_| k.starts_with("min") || k.starts_with("max"))
+                    .map_or(v.clone(), |f| {
+                        if k == "minimum" || k == "maximum" {
+                            Value::from(f)
+                        } else {
+                            Value::from(f as u64)
+                        }
+                    });
+                (k.clone(), v)
+            })
+            .collect();
+        if &Value::Object(published.clone()) != rule {
+            problems.push(format!(
+                "{path}: publishes {published:?}, the domain rule says {rule}"
+            ));
+        }
+    }
+    for name in rules.keys() {
+        if spec["components"]["schemas"].get(*name).is_none() {
+            problems.push(format!("the rule {name} is not published"));
+        }
+    }
+    assert!(problems.is_empty(), "{problems:#?}");
+}
+
+#[test]
+fn integers_use_standard_formats() {
+    let text = agentmessage::spec_json();
+    for bad in ["uint32", "uint64", "int8", "uint8", "int16"] {
+        assert!(
+            !text.contains(&format!("\"{bad}\"")),
+            "format {bad} is in the spec"
         );
     }
-    assert_eq!(
-        send["properties"]["media_urls"]["items"]["pattern"],
-        agentmessage::domain::message::MEDIA_URL_PATTERN
-    );
 }

@@ -1,0 +1,294 @@
+//! Every limit, pattern and range a client's input must keep, each stated once. The request
+//! parsers check values with these rules, and the published schemas are built from them (each
+//! rule is one named schema in the spec), so the two cannot disagree.
+
+use super::{
+    message::{
+        is_media_url, MAX_MEDIA_URLS, MAX_MEDIA_URL_CHARS, MAX_TAG_CHARS, MEDIA_URL_PATTERN,
+    },
+    phone::{PhoneNumber, E164_PATTERN},
+    text::{has_no_nul, MAX_TEXT_CHARS, NO_NUL_PATTERN},
+};
+
+/// A rule for a string: its length in Unicode scalar values and a pattern.
+#[derive(Debug, Clone, Copy)]
+pub struct TextRule {
+    /// The schema's name in the published spec.
+    pub name: &'static str,
+    pub min_chars: usize,
+    pub max_chars: Option<usize>,
+    /// The published pattern; `matches` is the same rule as code.
+    pub pattern: &'static str,
+    pub matches: fn(&str) -> bool,
+    /// What a client is told when the pattern does not match.
+    pub pattern_message: &'static str,
+}
+
+/// Why a string broke a [`TextRule`].
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TextRuleError {
+    Length(String),
+    Pattern(&'static str),
+}
+
+impl TextRuleError {
+    pub fn message(&self) -> &str {
+        match self {
+            TextRuleError::Length(m) => m,
+            TextRuleError::Pattern(m) => m,
+        }
+    }
+}
+
+impl TextRule {
+    /// The length's description: "must be 1 to 1600 characters", "must be at most 256 characters".
+    pub fn length_message(&self) -> String {
+        match (self.min_chars, self.max_chars) {
+            (0, Some(max)) => format!("must be at most {max} characters"),
+            (min, Some(max)) => format!("must be {min} to {max} characters"),
+            (min, None) => format!("must be at least {min} characters"),
+        }
+    }
+
+    pub fn check(&self, value: &str) -> Result<(), TextRuleError> {
+        let chars = value.chars().count();
+        if chars < self.min_chars || self.max_chars.is_some_and(|max| chars > max) {
+            return Err(TextRuleError::Length(self.length_message()));
+        }
+        if !(self.matches)(value) {
+            return Err(TextRuleError::Pattern(self.pattern_message));
+        }
+        Ok(())
+    }
+}
+
+/// A rule for a list: how many items, and whether they must differ.
+#[derive(Debug, Clone, Copy)]
+pub struct ListRule {
+    pub name: &'static str,
+    pub min_items: usize,
+    pub max_items: usize,
+    pub unique: bool,
+    /// What the items are called in messages to clients ("URLs").
+    pub noun: &'static str,
+}
+
+impl ListRule {
+    pub fn count_message(&self) -> String {
+        format!(
+            "must have {} to {} {}",
+            self.min_items, self.max_items, self.noun
+        )
+    }
+
+    pub fn allows_count(&self, n: usize) -> bool {
+        (self.min_items..=self.max_items).contains(&n)
+    }
+}
+
+/// A rule for a whole number.
+#[derive(Debug, Clone, Copy)]
+pub struct RangeRule {
+    pub name: &'static str,
+    pub minimum: i64,
+    pub maximum: Option<i64>,
+    /// The value taken when none is given, if the rule has one.
+    pub default: Option<i64>,
+}
+
+impl RangeRule {
+    pub fn allows(&self, n: i64) -> bool {
+        n >= self.minimum && self.maximum.is_none_or(|max| n <= max)
+    }
+}
+
+/// The most characters a carrier's id, `stat`, `err` or `done_date` may have.
+pub const MAX_CARRIER_FIELD_CHARS: usize = 128;
+/// The most characters an API key's name may have.
+pub const MAX_KEY_NAME_CHARS: usize = 100;
+/// The pattern of a listing cursor: microseconds since 1970 and a message id. Every string that
+/// matches it is a position (an unknown one simply ends the walk).
+pub const CURSOR_PATTERN: &str = r"^[0-9]{1,16}\.[0-9a-f]{32}$";
+
+const MUST_BE_E164: &str = "must be E.164";
+const NO_NUL: &str = "must not contain NUL characters";
+
+fn is_e164(s: &str) -> bool {
+    PhoneNumber::parse(s).is_some()
+}
+
+fn is_cursor(s: &str) -> bool {
+    super::listing::ListPosition::decode(s).is_some()
+}
+
+pub const PHONE_NUMBER: TextRule = TextRule {
+    name: "PhoneNumber",
+    min_chars: 0,
+    max_chars: None,
+    pattern: E164_PATTERN,
+    matches: is_e164,
+    pattern_message: MUST_BE_E164,
+};
+
+pub const MESSAGE_TEXT: TextRule = TextRule {
+    name: "MessageText",
+    min_chars: 1,
+    max_chars: Some(MAX_TEXT_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+pub const TAG: TextRule = TextRule {
+    name: "Tag",
+    min_chars: 0,
+    max_chars: Some(MAX_TAG_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+pub const MEDIA_URL: TextRule = TextRule {
+    name: "MediaUrl",
+    min_chars: 0,
+    max_chars: Some(MAX_MEDIA_URL_CHARS),
+    pattern: MEDIA_URL_PATTERN,
+    matches: is_media_url,
+    pattern_message: "must contain only http(s) URLs",
+};
+
+pub const EVIDENCE: TextRule = TextRule {
+    name: "ConsentEvidence",
+    min_chars: 0,
+    max_chars: Some(super::consent::MAX_EVIDENCE_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+pub const KEY_NAME: TextRule = TextRule {
+    name: "ApiKeyName",
+    min_chars: 0,
+    max_chars: Some(MAX_KEY_NAME_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+/// A carrier's id or receipt field.
+pub const CARRIER_VALUE: TextRule = TextRule {
+    name: "CarrierValue",
+    min_chars: 1,
+    max_chars: Some(MAX_CARRIER_FIELD_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+pub const CURSOR: TextRule = TextRule {
+    name: "Cursor",
+    min_chars: 0,
+    max_chars: None,
+    pattern: CURSOR_PATTERN,
+    matches: is_cursor,
+    pattern_message: "is not a cursor this server returned",
+};
+
+pub const MEDIA_URLS: ListRule = ListRule {
+    name: "MediaUrls",
+    min_items: 1,
+    max_items: MAX_MEDIA_URLS,
+    unique: false,
+    noun: "URLs",
+};
+
+pub const SCOPES: ListRule = ListRule {
+    name: "ScopeList",
+    min_items: 1,
+    max_items: super::scope::Scope::ALL.len(),
+    unique: true,
+    noun: "scopes",
+};
+
+pub const PAGE_LIMIT: RangeRule = RangeRule {
+    name: "PageLimit",
+    minimum: 1,
+    maximum: Some(100),
+    default: Some(20),
+};
+
+/// Seconds in a `Retry-After` header: at least 1.
+pub const RETRY_AFTER: RangeRule = RangeRule {
+    name: "RetryAfter",
+    minimum: 1,
+    maximum: None,
+    default: None,
+};
+
+pub const TEXT_RULES: [TextRule; 8] = [
+    PHONE_NUMBER,
+    MESSAGE_TEXT,
+    TAG,
+    MEDIA_URL,
+    EVIDENCE,
+    KEY_NAME,
+    CARRIER_VALUE,
+    CURSOR,
+];
+pub const LIST_RULES: [ListRule; 2] = [MEDIA_URLS, SCOPES];
+/// How many segments a message takes: at least 1.
+pub const SEGMENT_COUNT: RangeRule = RangeRule {
+    name: "SegmentCount",
+    minimum: 1,
+    maximum: None,
+    default: None,
+};
+
+/// An event's number within its message's history: from 1.
+pub const EVENT_SEQUENCE: RangeRule = RangeRule {
+    name: "EventSequence",
+    minimum: 1,
+    maximum: None,
+    default: None,
+};
+
+pub const RANGE_RULES: [RangeRule; 4] = [PAGE_LIMIT, RETRY_AFTER, SEGMENT_COUNT, EVENT_SEQUENCE];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    #[test]
+    fn rule_names_are_unique() {
+        let mut names: Vec<&str> = TEXT_RULES.iter().map(|r| r.name).collect();
+        names.extend(LIST_RULES.iter().map(|r| r.name));
+        names.extend(RANGE_RULES.iter().map(|r| r.name));
+        let count = names.len();
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), count);
+    }
+
+    #[test]
+    fn lengths_count_unicode_scalar_values() {
+        assert!(TAG.check(&"ж".repeat(256)).is_ok());
+        assert!(TAG.check(&"ж".repeat(257)).is_err());
+        assert!(MESSAGE_TEXT.check("").is_err());
+        assert_eq!(
+            MESSAGE_TEXT.check("a\0b"),
+            Err(TextRuleError::Pattern(NO_NUL))
+        );
+    }
+
+    proptest! {
+        /// Each rule's code agrees with its published pattern.
+        #[test]
+        fn every_rule_matches_its_pattern(s in r"\PC{0,40}|[0-9]{1,17}\.[0-9a-f]{30,33}|\+[0-9]{0,17}|https?://[a-z]{0,5}[/ ?]?[a-z\x00]{0,4}") {
+            for rule in TEXT_RULES {
+                let re = regex::Regex::new(rule.pattern).unwrap();
+                prop_assert_eq!((rule.matches)(&s), re.is_match(&s), "{} on {:?}", rule.name, s);
+            }
+        }
+    }
+}
