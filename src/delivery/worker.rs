@@ -126,7 +126,7 @@ impl Worker {
             {
                 ready.push(message);
             } else {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
+                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
                 change.error_code = Some(MessageErrorCode::ConsentRevoked.as_str().into());
                 change.error_message =
                     Some("the recipient opted out before the message was sent".into());
@@ -166,7 +166,7 @@ impl Worker {
     ) -> Result<(), Error> {
         let change = match result {
             Ok(carrier_id) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Sent);
+                let mut change = self.change(MessageStatus::Sending, MessageStatus::Sent)?;
                 change.carrier = Some((self.carrier.name().to_owned(), carrier_id.clone()));
                 change.detail.carrier_message_id = Some(carrier_id);
                 change
@@ -175,7 +175,7 @@ impl Worker {
                 code,
                 message: text,
             }) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
+                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
                 change.error_code = Some(MessageErrorCode::CarrierRefused.as_str().into());
                 change.error_message = Some(format!("{code}: {text}"));
                 change.detail.error_code = change.error_code.clone();
@@ -183,7 +183,7 @@ impl Worker {
                 change
             }
             Err(SubmitError::Uncertain(text)) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed);
+                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
                 change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
                 change.error_message = Some(format!("the carrier did not answer: {text}"));
                 change.detail.error_code = change.error_code.clone();
@@ -212,10 +212,14 @@ impl Worker {
     pub async fn sweep(&self) -> Result<(), Error> {
         let now = Utc::now();
         for message in self.services.store.expired_leases(now).await? {
-            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Queued);
+            let to = if message.attempted_at.is_some() {
+                MessageStatus::Failed
+            } else {
+                MessageStatus::Queued
+            };
+            let mut change = Change::new(MessageStatus::Sending, to)?;
             change.lease_owner = message.lease_owner.clone();
-            if message.attempted_at.is_some() {
-                change.to = MessageStatus::Failed;
+            if to == MessageStatus::Failed {
                 change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
                 change.error_message = Some(
                     "the worker stopped after attempting the submission; it is not submitted again"
@@ -231,7 +235,7 @@ impl Worker {
         let validity =
             chrono::Duration::from_std(self.settings.validity).unwrap_or(chrono::Duration::MAX);
         for message in self.services.store.sent_before(now - validity).await? {
-            let mut change = Change::new(MessageStatus::Sent, MessageStatus::Undelivered);
+            let mut change = Change::new(MessageStatus::Sent, MessageStatus::Undelivered)?;
             change.error_code = Some(MessageErrorCode::Expired.as_str().into());
             change.error_message =
                 Some("no final delivery receipt arrived within the validity period".into());
@@ -248,10 +252,10 @@ impl Worker {
         Ok(())
     }
 
-    fn change(&self, from: MessageStatus, to: MessageStatus) -> Change {
-        let mut change = Change::new(from, to);
+    fn change(&self, from: MessageStatus, to: MessageStatus) -> Result<Change, Error> {
+        let mut change = Change::new(from, to)?;
         change.lease_owner = Some(self.owner.clone());
-        change
+        Ok(change)
     }
 }
 

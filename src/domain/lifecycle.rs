@@ -30,8 +30,41 @@ pub fn can_transition(from: MessageStatus, to: MessageStatus) -> bool {
             | (Sending, Sent)
             | (Sent, Delivered)
             | (Sent, Undelivered)
-            | (_, Failed)
+            | (Queued | Sending | Sent, Failed)
     )
+}
+
+/// The statuses a message is created in: `queued` (sent by an organization) and `received`
+/// (inbound). Every later status is reached through [`transition`].
+pub const INITIAL_STATUSES: [MessageStatus; 2] = [MessageStatus::Queued, MessageStatus::Received];
+
+/// A change the status machine forbids.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("the status machine does not allow {from} → {to}")]
+pub struct TransitionRefused {
+    pub from: MessageStatus,
+    pub to: MessageStatus,
+}
+
+/// The one gate every status change passes: `Ok(to)` when the machine allows `from → to`.
+pub fn transition(
+    from: MessageStatus,
+    to: MessageStatus,
+) -> Result<MessageStatus, TransitionRefused> {
+    if can_transition(from, to) {
+        Ok(to)
+    } else {
+        Err(TransitionRefused { from, to })
+    }
+}
+
+/// Every status the machine allows to move to `to`: what a guarded update may find in the row.
+pub fn sources_of(to: MessageStatus) -> Vec<MessageStatus> {
+    MessageStatus::ALL
+        .iter()
+        .copied()
+        .filter(|from| can_transition(*from, to))
+        .collect()
 }
 
 /// What a receipt's `stat` does to a `sent` message.
@@ -122,6 +155,41 @@ mod tests {
             }
             for to in MessageStatus::ALL {
                 assert!(!can_transition(terminal, *to));
+            }
+        }
+    }
+
+    /// DESIGN.md's machine written out by hand: `queued → sending → sent → delivered |
+    /// undelivered`, `failed` from any state that is not terminal, and `sending → queued` when a
+    /// lease runs out before the attempt. Rows are `from`, columns `to`, in the order queued,
+    /// sending, sent, delivered, undelivered, failed, received.
+    #[test]
+    fn every_pair_of_statuses_answers_as_the_design_says() {
+        let order = [
+            Queued,
+            Sending,
+            Sent,
+            Delivered,
+            Undelivered,
+            Failed,
+            Received,
+        ];
+        let table: [[u8; 7]; 7] = [
+            // q  s  st d  u  f  r
+            [0, 1, 0, 0, 0, 1, 0], // queued
+            [1, 0, 1, 0, 0, 1, 0], // sending
+            [0, 0, 0, 1, 1, 1, 0], // sent
+            [0, 0, 0, 0, 0, 0, 0], // delivered
+            [0, 0, 0, 0, 0, 0, 0], // undelivered
+            [0, 0, 0, 0, 0, 0, 0], // failed
+            [0, 0, 0, 0, 0, 0, 0], // received
+        ];
+        assert_eq!(MessageStatus::ALL.len(), 7);
+        for (i, from) in order.iter().enumerate() {
+            for (j, to) in order.iter().enumerate() {
+                let allowed = table[i][j] == 1;
+                assert_eq!(transition(*from, *to).is_ok(), allowed, "{from} → {to}");
+                assert_eq!(sources_of(*to).contains(from), allowed, "{from} → {to}");
             }
         }
     }

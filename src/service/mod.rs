@@ -93,6 +93,12 @@ impl From<DbErr> for Error {
     }
 }
 
+impl From<crate::domain::lifecycle::TransitionRefused> for Error {
+    fn from(err: crate::domain::lifecycle::TransitionRefused) -> Self {
+        Error::Internal(err.into())
+    }
+}
+
 /// Tunable rules.
 #[derive(Debug, Clone)]
 pub struct Settings {

@@ -137,7 +137,7 @@ impl Services {
                     .await?;
                 return Ok(());
             }
-            let mut change = Change::new(status, next);
+            let mut change = Change::new(status, next)?;
             change.kind = EventKind::Receipt;
             change.detail = detail.clone();
             if receipt_effect(&receipt.stat) == ReceiptEffect::Undelivered {

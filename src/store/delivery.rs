@@ -10,7 +10,11 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::Store;
-use crate::domain::{lifecycle::EventKind, message::MessageStatus, Timestamp};
+use crate::domain::{
+    lifecycle::{sources_of, transition, EventKind, TransitionRefused},
+    message::MessageStatus,
+    Timestamp,
+};
 
 /// What an event carries besides its kind and status.
 #[derive(Debug, Clone, Default)]
@@ -22,11 +26,12 @@ pub struct EventDetail {
     pub error_code: Option<String>,
 }
 
-/// A status change to make if the message is still in `from`.
+/// A status change to make if the message is still in `from`. It can only be made for a pair the
+/// status machine allows ([`transition`]).
 #[derive(Debug, Clone)]
 pub struct Change {
-    pub from: MessageStatus,
-    pub to: MessageStatus,
+    from: MessageStatus,
+    to: MessageStatus,
     /// Only if the lease is still this worker's.
     pub lease_owner: Option<String>,
     pub error_code: Option<String>,
@@ -38,8 +43,9 @@ pub struct Change {
 }
 
 impl Change {
-    pub fn new(from: MessageStatus, to: MessageStatus) -> Change {
-        Change {
+    pub fn new(from: MessageStatus, to: MessageStatus) -> Result<Change, TransitionRefused> {
+        let to = transition(from, to)?;
+        Ok(Change {
             from,
             to,
             lease_owner: None,
@@ -48,7 +54,15 @@ impl Change {
             carrier: None,
             kind: EventKind::Transition,
             detail: EventDetail::default(),
-        }
+        })
+    }
+
+    pub fn from(&self) -> MessageStatus {
+        self.from
+    }
+
+    pub fn to(&self) -> MessageStatus {
+        self.to
     }
 }
 
@@ -131,7 +145,11 @@ impl Store {
             .col_expr(message::Column::Status, Expr::value(change.to.as_str()))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
             .filter(message::Column::Id.eq(id))
-            .filter(message::Column::Status.eq(change.from.as_str()));
+            .filter(message::Column::Status.eq(change.from.as_str()))
+            // The guard the machine gives, whatever the caller expected.
+            .filter(
+                message::Column::Status.is_in(sources_of(change.to).iter().map(|s| s.as_str())),
+            );
         if let Some(owner) = &change.lease_owner {
             update = update.filter(message::Column::LeaseOwner.eq(owner.as_str()));
         }
@@ -183,6 +201,9 @@ impl Store {
         lease_until: DateTime<Utc>,
         limit: u64,
     ) -> Result<Vec<message::Model>, DbErr> {
+        // The claim is the machine's `queued → sending`, written as one statement for speed.
+        transition(MessageStatus::Queued, MessageStatus::Sending)
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
         let backend = self.db.get_database_backend();
         let now = Timestamp::now().as_datetime();
         // PostgreSQL: the CTE is evaluated once, and SKIP LOCKED passes over rows other workers
