@@ -234,8 +234,12 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 return Err(anyhow!("--scopes must name at least one scope"));
             }
             let services = Services::new(open(&database).await?, Default::default());
-            if services.store.organization(org).await?.is_none() {
-                return Err(anyhow!("no organization {org}"));
+            match services.organization(org).await {
+                Ok(_) => {}
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!("no organization {org}"))
+                }
+                Err(err) => return Err(service_error(err)),
             }
             let (row, key) = services
                 .insert_key(org, name.as_deref(), &scopes)
@@ -244,14 +248,15 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
             json!({"id": row.id, "key": key})
         }
         Admin::RevokeKey { key_id, database } => {
-            let store = open(&database).await?;
-            let row = store
-                .revoke_api_key(None, key_id)
-                .await?
-                .ok_or_else(|| anyhow!("no key {key_id}"))?;
-            let revoked_at = row
-                .revoked_at
-                .map(|t| agentmessage::domain::Timestamp::from(t).to_wire());
+            let services = Services::new(open(&database).await?, Default::default());
+            let row = match services.revoke_any_api_key(key_id).await {
+                Ok(row) => row,
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!("no key {key_id}"))
+                }
+                Err(err) => return Err(service_error(err)),
+            };
+            let revoked_at = row.revoked_at.map(|t| t.to_wire());
             json!({"id": row.id, "revoked_at": revoked_at})
         }
         Admin::AddNumber {
@@ -266,7 +271,7 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 .add_number(org, &number)
                 .await
                 .map_err(service_error)?;
-            json!({"id": row.id, "phone_number": row.phone_number})
+            json!({"id": row.id, "phone_number": row.phone_number.as_str()})
         }
     };
     println!("{output}");

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::KeyMode;
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "api_keys")]
 pub struct Model {
@@ -16,8 +18,7 @@ pub struct Model {
     pub display_prefix: String,
     /// Granted scopes, separated by single spaces.
     pub scopes: String,
-    /// `live` or `test`.
-    pub mode: String,
+    pub mode: KeyMode,
     pub created_at: DateTimeUtc,
     pub revoked_at: Option<DateTimeUtc>,
     pub last_used_at: Option<DateTimeUtc>,

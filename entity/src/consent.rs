@@ -3,17 +3,19 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{ConsentSource, ConsentStatus, KeyMode};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "consents")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub org_id: Uuid,
+    /// The mode of the key that made the row.
+    pub mode: KeyMode,
     pub phone_number: String,
-    /// `opted_in` or `opted_out`.
-    pub status: String,
-    /// `web_form`, `paper_form`, `verbal`, `keyword`, `api` or `import`.
-    pub source: String,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
     pub evidence: Option<String>,
     pub recorded_at: DateTimeUtc,
 }

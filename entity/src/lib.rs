@@ -11,3 +11,4 @@ pub mod message;
 pub mod message_event;
 pub mod organization;
 pub mod phone_number;
+pub mod values;

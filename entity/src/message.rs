@@ -2,29 +2,31 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{
+    Channel, Direction, Encoding, KeyMode, MessageErrorCode, MessageStatus, Priority,
+};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "messages")]
 pub struct Model {
     #[sea_orm(primary_key, auto_increment = false)]
     pub id: Uuid,
     pub org_id: Uuid,
-    /// `outbound` or `inbound`.
-    pub direction: String,
+    /// The mode of the key that made the row.
+    pub mode: KeyMode,
+    pub direction: Direction,
     pub from_number: String,
     pub to_number: String,
     pub body: String,
-    /// `sms` or `mms`.
-    pub channel: String,
-    /// `default` or `high`.
-    pub priority: String,
-    pub status: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: MessageStatus,
     pub tag: Option<String>,
     /// JSON array of URLs, present only for MMS.
     pub media_urls: Option<String>,
     pub segments: i32,
-    /// `GSM-7` or `UCS-2`.
-    pub encoding: String,
-    pub error_code: Option<String>,
+    pub encoding: Encoding,
+    pub error_code: Option<MessageErrorCode>,
     pub carrier: Option<String>,
     pub carrier_message_id: Option<String>,
     pub created_at: DateTimeUtc,

@@ -2,6 +2,8 @@
 
 use sea_orm::entity::prelude::*;
 
+use crate::values::{EventKind, MessageErrorCode, MessageStatus};
+
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "message_events")]
 pub struct Model {
@@ -10,10 +12,9 @@ pub struct Model {
     pub sequence: i64,
     pub message_id: Uuid,
     pub org_id: Uuid,
-    /// `transition`, `submission_attempt` or `receipt`.
-    pub kind: String,
+    pub kind: EventKind,
     /// The message's status after the event.
-    pub status: String,
+    pub status: MessageStatus,
     pub occurred_at: DateTimeUtc,
     pub carrier_message_id: Option<String>,
     pub stat: Option<String>,
@@ -21,7 +22,7 @@ pub struct Model {
     #[sea_orm(column_name = "err")]
     pub carrier_err: Option<String>,
     pub done_date: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -14,6 +14,7 @@ mod m20261127_000006_create_messages;
 mod m20261127_000007_alter_messages_add_delivery;
 mod m20261127_000008_create_message_events;
 mod m20261127_000009_create_carrier_receipts;
+mod m20261127_000010_alter_tenant_tables_add_mode;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -31,6 +32,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000007_alter_messages_add_delivery::Migration),
             Box::new(m20261127_000008_create_message_events::Migration),
             Box::new(m20261127_000009_create_carrier_receipts::Migration),
+            Box::new(m20261127_000010_alter_tenant_tables_add_mode::Migration),
         ]
     }
 }

@@ -1,6 +1,5 @@
 //! `/v1/api_keys`: make restricted keys, list them, revoke them.
 
-use entity::api_key;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -14,11 +13,11 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
-    types::{ApiKeyName, ScopeList},
+    types::{ApiKeyName, ScopeList, Wire},
     ApiTags,
 };
 use crate::{
-    domain::{rules, Scope, ScopeSet, Timestamp},
+    domain::{organization::ApiKey, rules, Scope, ScopeSet, Timestamp},
     service::{Error, Services},
 };
 
@@ -37,7 +36,7 @@ impl Example for CreateApiKeyRequest {
     fn example() -> Self {
         CreateApiKeyRequest {
             name: Some(ApiKeyName("reporting".into())),
-            scopes: ScopeList(vec![Scope::MessagesRead]),
+            scopes: ScopeList(vec![Wire(Scope::MessagesRead)]),
         }
     }
 }
@@ -54,7 +53,7 @@ pub struct ApiKeyView {
     /// The first characters of the key, to recognise it by.
     pub prefix: String,
     /// The scopes the key holds.
-    pub scopes: Vec<Scope>,
+    pub scopes: Vec<Wire<Scope>>,
     /// When the key was created.
     pub created_at: Timestamp,
     /// When the key was last used (updated at most once a minute), or null.
@@ -71,7 +70,7 @@ impl Example for ApiKeyView {
             id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5c6").expect("valid"),
             name: Some("reporting".into()),
             prefix: "am_live_Xk3d".into(),
-            scopes: vec![Scope::MessagesRead],
+            scopes: vec![Wire(Scope::MessagesRead)],
             created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
             last_used_at: None,
             revoked_at: None,
@@ -79,18 +78,16 @@ impl Example for ApiKeyView {
     }
 }
 
-impl From<api_key::Model> for ApiKeyView {
-    fn from(k: api_key::Model) -> Self {
+impl From<ApiKey> for ApiKeyView {
+    fn from(k: ApiKey) -> Self {
         ApiKeyView {
             id: k.id,
             name: k.name,
             prefix: k.display_prefix,
-            scopes: ScopeSet::parse_list(&k.scopes)
-                .map(|s| s.iter().collect())
-                .unwrap_or_default(),
-            created_at: k.created_at.into(),
-            last_used_at: k.last_used_at.map(Timestamp::from),
-            revoked_at: k.revoked_at.map(Timestamp::from),
+            scopes: k.scopes.iter().map(Wire).collect(),
+            created_at: k.created_at,
+            last_used_at: k.last_used_at,
+            revoked_at: k.revoked_at,
         }
     }
 }
@@ -109,7 +106,7 @@ pub struct NewApiKeyView {
     /// The first characters of the key, to recognise it by.
     pub prefix: String,
     /// The scopes the key holds.
-    pub scopes: Vec<Scope>,
+    pub scopes: Vec<Wire<Scope>>,
     /// When the key was created.
     pub created_at: Timestamp,
 }

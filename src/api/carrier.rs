@@ -12,7 +12,7 @@ use super::{
     fields::Fields,
     messages::MessageView,
     reply::{error_set, Reply},
-    types::{CarrierValue, MessageText},
+    types::{CarrierValue, MessageText, Wire},
     ApiTags,
 };
 use crate::{
@@ -117,8 +117,8 @@ impl Example for InboundView {
         message.from = PhoneNumber::parse("+15554443333").expect("valid");
         message.to = PhoneNumber::parse("+15551112222").expect("valid");
         message.text = "STOP".into();
-        message.status = crate::domain::message::MessageStatus::Received;
-        message.direction = crate::domain::message::Direction::Inbound;
+        message.status = Wire(crate::domain::message::MessageStatus::Received);
+        message.direction = Wire(crate::domain::message::Direction::Inbound);
         message.tag = None;
         InboundView {
             message,

@@ -1,6 +1,5 @@
 //! `/v1/consents/{phone_number}`: record opt-ins and opt-outs, and read the current state.
 
-use entity::consent;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -13,12 +12,12 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
-    types::ConsentEvidence,
+    types::{ConsentEvidence, Wire},
     ApiTags,
 };
 use crate::{
     domain::{
-        consent::{ConsentSource, ConsentStatus},
+        consent::{Consent, ConsentSource, ConsentStatus},
         rules, PhoneNumber, Scope, Timestamp,
     },
     service::{Error, FieldErrors, Services},
@@ -29,7 +28,7 @@ use crate::{
 #[oai(deny_unknown_fields, example)]
 pub struct OptInRequest {
     /// How the recipient gave consent.
-    pub source: ConsentSource,
+    pub source: Wire<ConsentSource>,
     /// What proves it: a form id, a URL, a note; up to 1000 characters.
     #[oai(skip_serializing_if_is_none)]
     pub evidence: Option<ConsentEvidence>,
@@ -38,7 +37,7 @@ pub struct OptInRequest {
 impl Example for OptInRequest {
     fn example() -> Self {
         OptInRequest {
-            source: ConsentSource::WebForm,
+            source: Wire(ConsentSource::WebForm),
             evidence: Some(ConsentEvidence("signup form #5521, 2026-04-20".into())),
         }
     }
@@ -51,9 +50,9 @@ pub struct ConsentView {
     /// The recipient.
     pub phone_number: PhoneNumber,
     /// `opted_in` or `opted_out`.
-    pub status: ConsentStatus,
+    pub status: Wire<ConsentStatus>,
     /// How the newest record was collected.
-    pub source: ConsentSource,
+    pub source: Wire<ConsentSource>,
     /// The evidence given with the newest record, or null.
     #[oai(nullable)]
     pub evidence: Option<String>,
@@ -65,22 +64,22 @@ impl Example for ConsentView {
     fn example() -> Self {
         ConsentView {
             phone_number: PhoneNumber::parse("+15554443333").expect("valid"),
-            status: ConsentStatus::OptedIn,
-            source: ConsentSource::WebForm,
+            status: Wire(ConsentStatus::OptedIn),
+            source: Wire(ConsentSource::WebForm),
             evidence: Some("signup form #5521, 2026-04-20".into()),
             updated_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
         }
     }
 }
 
-impl From<consent::Model> for ConsentView {
-    fn from(c: consent::Model) -> Self {
+impl From<Consent> for ConsentView {
+    fn from(c: Consent) -> Self {
         ConsentView {
-            phone_number: PhoneNumber::from_stored(c.phone_number),
-            status: ConsentStatus::parse(&c.status).unwrap_or(ConsentStatus::OptedOut),
-            source: ConsentSource::parse(&c.source).unwrap_or(ConsentSource::Api),
+            phone_number: c.phone_number,
+            status: Wire(c.status),
+            source: Wire(c.source),
             evidence: c.evidence,
-            updated_at: c.recorded_at.into(),
+            updated_at: c.recorded_at,
         }
     }
 }

@@ -1,6 +1,5 @@
 //! `/v1/lookups`: classify a number's line type, and read the newest result.
 
-use entity::lookup;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -13,10 +12,14 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
+    types::Wire,
     ApiTags,
 };
 use crate::{
-    domain::{lookup::LineType, PhoneNumber, Scope, Timestamp},
+    domain::{
+        lookup::{LineType, Lookup},
+        PhoneNumber, Scope, Timestamp,
+    },
     service::{Error, Services},
 };
 
@@ -43,7 +46,7 @@ pub struct LookupView {
     /// The number looked up.
     pub phone_number: PhoneNumber,
     /// Its line type. A send to a number whose recent lookup says `landline` is refused.
-    pub line_type: LineType,
+    pub line_type: Wire<LineType>,
     /// When the lookup was made.
     pub looked_up_at: Timestamp,
 }
@@ -52,18 +55,18 @@ impl Example for LookupView {
     fn example() -> Self {
         LookupView {
             phone_number: PhoneNumber::parse("+12125550120").expect("valid"),
-            line_type: LineType::Landline,
+            line_type: Wire(LineType::Landline),
             looked_up_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
         }
     }
 }
 
-impl From<lookup::Model> for LookupView {
-    fn from(l: lookup::Model) -> Self {
+impl From<Lookup> for LookupView {
+    fn from(l: Lookup) -> Self {
         LookupView {
-            phone_number: PhoneNumber::from_stored(l.phone_number),
-            line_type: LineType::parse(&l.line_type).unwrap_or(LineType::Mobile),
-            looked_up_at: l.looked_up_at.into(),
+            phone_number: l.phone_number,
+            line_type: Wire(l.line_type),
+            looked_up_at: l.looked_up_at,
         }
     }
 }

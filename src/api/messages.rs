@@ -1,6 +1,5 @@
 //! `/v1/messages`: send a message and read it back.
 
-use entity::message;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -15,14 +14,14 @@ use super::{
     path::Path,
     query::Query,
     reply::{error_set, Reply},
-    types::{Cursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag},
+    types::{Cursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag, Wire},
     ApiTags,
 };
 use crate::{
     domain::{
-        lifecycle::{EventKind, MessageErrorCode},
+        lifecycle::{Event, EventKind, MessageErrorCode},
         listing::{ListPosition, MessageFilter},
-        message::{Channel, Direction, MessageStatus, Priority},
+        message::{Channel, Direction, Message, MessageStatus, Priority},
         rules,
         text::{Encoding, MessageText as ParsedText},
         PhoneNumber, Scope, Timestamp,
@@ -42,7 +41,7 @@ pub struct SendMessageRequest {
     pub text: MessageText,
     /// `high` is handed to the carrier before `default`.
     #[oai(default)]
-    pub priority: Priority,
+    pub priority: Wire<Priority>,
     /// Your own label, echoed back and usable to find the message later; up to 256 characters.
     #[oai(skip_serializing_if_is_none)]
     pub tag: Option<Tag>,
@@ -57,7 +56,7 @@ impl Example for SendMessageRequest {
             from: PhoneNumber::parse("+15551112222").expect("valid"),
             to: PhoneNumber::parse("+15554443333").expect("valid"),
             text: MessageText("hello from agentmessage".into()),
-            priority: Priority::Default,
+            priority: Wire(Priority::Default),
             tag: Some(Tag("order-7421".into())),
             media_urls: None,
         }
@@ -77,11 +76,11 @@ pub struct MessageView {
     /// The text, or the MMS caption.
     pub text: String,
     /// `sms`, or `mms` when `media_urls` were given.
-    pub channel: Channel,
+    pub channel: Wire<Channel>,
     /// The send priority.
-    pub priority: Priority,
+    pub priority: Wire<Priority>,
     /// The current status; it starts as `queued`.
-    pub status: MessageStatus,
+    pub status: Wire<MessageStatus>,
     /// The tag given when sending, or null.
     #[oai(nullable)]
     pub tag: Option<String>,
@@ -91,12 +90,12 @@ pub struct MessageView {
     /// How many segments the carrier bills for the text.
     pub segments: SegmentCount,
     /// The encoding the text is sent in.
-    pub encoding: Encoding,
+    pub encoding: Wire<Encoding>,
     /// `outbound` for messages you sent, `inbound` for messages to your numbers.
-    pub direction: Direction,
+    pub direction: Wire<Direction>,
     /// Why the message is `failed` or `undelivered`, or null.
     #[oai(nullable)]
-    pub error_code: Option<MessageErrorCode>,
+    pub error_code: Option<Wire<MessageErrorCode>>,
     /// A readable explanation of `error_code`, or null.
     #[oai(nullable)]
     pub error_message: Option<String>,
@@ -114,14 +113,14 @@ impl Example for MessageView {
             from: PhoneNumber::parse("+15551112222").expect("valid"),
             to: PhoneNumber::parse("+15554443333").expect("valid"),
             text: "hello from agentmessage".into(),
-            channel: Channel::Sms,
-            priority: Priority::Default,
-            status: MessageStatus::Queued,
+            channel: Wire(Channel::Sms),
+            priority: Wire(Priority::Default),
+            status: Wire(MessageStatus::Queued),
             tag: Some("order-7421".into()),
             media_urls: None,
             segments: SegmentCount(1),
-            encoding: Encoding::Gsm7,
-            direction: Direction::Outbound,
+            encoding: Wire(Encoding::Gsm7),
+            direction: Wire(Direction::Outbound),
             error_code: None,
             error_message: None,
             created_at: at,
@@ -130,27 +129,25 @@ impl Example for MessageView {
     }
 }
 
-impl From<message::Model> for MessageView {
-    fn from(m: message::Model) -> Self {
+impl From<Message> for MessageView {
+    fn from(m: Message) -> Self {
         MessageView {
             id: m.id,
-            from: PhoneNumber::from_stored(m.from_number),
-            to: PhoneNumber::from_stored(m.to_number),
-            text: m.body,
-            channel: Channel::parse(&m.channel).unwrap_or(Channel::Sms),
-            priority: Priority::parse(&m.priority).unwrap_or_default(),
-            status: MessageStatus::parse(&m.status).unwrap_or(MessageStatus::Queued),
+            from: m.from,
+            to: m.to,
+            text: m.text,
+            channel: Wire(m.channel),
+            priority: Wire(m.priority),
+            status: Wire(m.status),
             tag: m.tag,
-            media_urls: m
-                .media_urls
-                .and_then(|json| serde_json::from_str(&json).ok()),
+            media_urls: (!m.media_urls.is_empty()).then_some(m.media_urls),
             segments: SegmentCount(i64::from(m.segments)),
-            encoding: Encoding::parse(&m.encoding).unwrap_or(Encoding::Ucs2),
-            direction: Direction::parse(&m.direction).unwrap_or(Direction::Outbound),
-            error_code: m.error_code.as_deref().and_then(MessageErrorCode::parse),
+            encoding: Wire(m.encoding),
+            direction: Wire(m.direction),
+            error_code: m.error_code.map(Wire),
             error_message: m.error_message,
-            created_at: m.created_at.into(),
-            updated_at: m.updated_at.into(),
+            created_at: m.created_at,
+            updated_at: m.updated_at,
         }
     }
 }
@@ -205,9 +202,9 @@ pub struct EventView {
     /// The event's place in the server's order of events (increasing; not contiguous).
     pub sequence: EventSequence,
     /// What the event records.
-    pub kind: EventKind,
+    pub kind: Wire<EventKind>,
     /// The message's status after the event.
-    pub status: MessageStatus,
+    pub status: Wire<MessageStatus>,
     /// When the server recorded the event.
     pub occurred_at: Timestamp,
     /// The carrier's message id, or null.
@@ -224,15 +221,15 @@ pub struct EventView {
     pub done_date: Option<String>,
     /// The message's `error_code` set by this event, or null.
     #[oai(nullable)]
-    pub error_code: Option<MessageErrorCode>,
+    pub error_code: Option<Wire<MessageErrorCode>>,
 }
 
 impl Example for EventView {
     fn example() -> Self {
         EventView {
             sequence: EventSequence(42),
-            kind: EventKind::Receipt,
-            status: MessageStatus::Delivered,
+            kind: Wire(EventKind::Receipt),
+            status: Wire(MessageStatus::Delivered),
             occurred_at: Timestamp::parse_rfc3339("2026-04-26T12:00:03Z").expect("valid"),
             carrier_message_id: Some("sim-0196f1a23b4c7d5e8f60718293a4b5c6".into()),
             stat: Some("DELIVRD".into()),
@@ -243,18 +240,18 @@ impl Example for EventView {
     }
 }
 
-impl From<entity::message_event::Model> for EventView {
-    fn from(e: entity::message_event::Model) -> Self {
+impl From<Event> for EventView {
+    fn from(e: Event) -> Self {
         EventView {
             sequence: EventSequence(e.sequence),
-            kind: EventKind::parse(&e.kind).unwrap_or(EventKind::Transition),
-            status: MessageStatus::parse(&e.status).unwrap_or(MessageStatus::Queued),
-            occurred_at: e.occurred_at.into(),
+            kind: Wire(e.kind),
+            status: Wire(e.status),
+            occurred_at: e.occurred_at,
             carrier_message_id: e.carrier_message_id,
             stat: e.stat,
-            err: e.carrier_err,
+            err: e.err,
             done_date: e.done_date,
-            error_code: e.error_code.as_deref().and_then(MessageErrorCode::parse),
+            error_code: e.error_code.map(Wire),
         }
     }
 }
@@ -262,8 +259,8 @@ impl From<entity::message_event::Model> for EventView {
 /// Reads the listing's query parameters, reporting every bad one at once (400).
 #[allow(clippy::too_many_arguments)]
 fn parse_listing(
-    status: &Query<MessageStatus>,
-    direction: &Query<Direction>,
+    status: &Query<Wire<MessageStatus>>,
+    direction: &Query<Wire<Direction>>,
     to: &Query<PhoneNumber>,
     from: &Query<PhoneNumber>,
     tag: &Query<Tag>,
@@ -405,9 +402,9 @@ impl MessagesApi {
         key: BearerKey,
         services: Data<&Services>,
         /// Only messages with this status.
-        status: Query<MessageStatus>,
+        status: Query<Wire<MessageStatus>>,
         /// Only `outbound` or only `inbound` messages.
-        direction: Query<Direction>,
+        direction: Query<Wire<Direction>>,
         /// Only messages to this number.
         to: Query<PhoneNumber>,
         /// Only messages from this number.

@@ -1,6 +1,5 @@
 //! `/v1/numbers`: the phone numbers your organization owns and can send from.
 
-use entity::phone_number;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -14,7 +13,7 @@ use super::{
     ApiTags,
 };
 use crate::{
-    domain::{PhoneNumber, Scope, Timestamp},
+    domain::{organization::OwnedNumber, PhoneNumber, Scope, Timestamp},
     service::Services,
 };
 
@@ -40,12 +39,12 @@ impl Example for NumberView {
     }
 }
 
-impl From<phone_number::Model> for NumberView {
-    fn from(n: phone_number::Model) -> Self {
+impl From<OwnedNumber> for NumberView {
+    fn from(n: OwnedNumber) -> Self {
         NumberView {
             id: n.id,
-            phone_number: PhoneNumber::from_stored(n.phone_number),
-            created_at: n.created_at.into(),
+            phone_number: n.phone_number,
+            created_at: n.created_at,
         }
     }
 }

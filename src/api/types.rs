@@ -291,63 +291,95 @@ rule_list!(
 rule_list!(
     /// The scopes of an API key.
     ScopeList,
-    Scope,
+    Wire<Scope>,
     rules::SCOPES,
     "Scopes to grant: at least one, none repeated."
 );
 
-/// Implements the wire traits for a domain enum with `ALL`, `as_str` and `parse`, as a string
-/// schema with those values.
+/// A closed set as the wire shows it: a string schema with its values, named like the set.
+pub trait WireEnum: Copy + Send + Sync + 'static {
+    const NAME: &'static str;
+    const DESCRIPTION: &'static str;
+    const EXAMPLE: Self;
+    fn all() -> &'static [Self];
+    fn name_of(self) -> &'static str;
+    fn from_name(s: &str) -> Option<Self>;
+}
+
+/// A domain value set on the wire. (The sets are declared beside the database columns, in the
+/// `entity` crate, so the wire traits are implemented on this wrapper.)
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Wire<T>(pub T);
+
+impl<T: WireEnum> Type for Wire<T> {
+    const IS_REQUIRED: bool = true;
+    type RawValueType = Self;
+    type RawElementValueType = Self;
+
+    fn name() -> Cow<'static, str> {
+        T::NAME.into()
+    }
+
+    fn schema_ref() -> MetaSchemaRef {
+        MetaSchemaRef::Reference(T::NAME.into())
+    }
+
+    fn register(registry: &mut Registry) {
+        registry.create_schema::<Self, _>(T::NAME.into(), |_| MetaSchema {
+            description: Some(T::DESCRIPTION),
+            enum_items: T::all()
+                .iter()
+                .map(|v| Value::String(v.name_of().into()))
+                .collect(),
+            example: Some(Value::String(T::EXAMPLE.name_of().into())),
+            ..MetaSchema::new("string")
+        });
+    }
+
+    fn as_raw_value(&self) -> Option<&Self> {
+        Some(self)
+    }
+
+    fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
+        Box::new(std::iter::once(self))
+    }
+}
+
+impl<T: WireEnum> ToJSON for Wire<T> {
+    fn to_json(&self) -> Option<Value> {
+        Some(Value::String(self.0.name_of().into()))
+    }
+}
+
+impl<T: WireEnum> ParseFromJSON for Wire<T> {
+    fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
+        match value {
+            Some(Value::String(s)) => T::from_name(&s)
+                .map(Wire)
+                .ok_or_else(|| ParseError::custom("unknown value")),
+            other => Err(ParseError::expected_type(other.unwrap_or_default())),
+        }
+    }
+}
+
+/// Describes a domain value set for the wire.
 macro_rules! wire_enum {
     ($ty:ty, $name:literal, $description:literal, $example:expr) => {
-        impl Type for $ty {
-            const IS_REQUIRED: bool = true;
-            type RawValueType = Self;
-            type RawElementValueType = Self;
+        impl WireEnum for $ty {
+            const NAME: &'static str = $name;
+            const DESCRIPTION: &'static str = $description;
+            const EXAMPLE: Self = $example;
 
-            fn name() -> Cow<'static, str> {
-                $name.into()
+            fn all() -> &'static [Self] {
+                &<$ty>::ALL
             }
 
-            fn schema_ref() -> MetaSchemaRef {
-                MetaSchemaRef::Reference($name.into())
+            fn name_of(self) -> &'static str {
+                self.as_str()
             }
 
-            fn register(registry: &mut Registry) {
-                registry.create_schema::<Self, _>($name.into(), |_| MetaSchema {
-                    description: Some($description),
-                    enum_items: <$ty>::ALL
-                        .iter()
-                        .map(|v| Value::String(v.as_str().into()))
-                        .collect(),
-                    example: Some(Value::String(($example).as_str().into())),
-                    ..MetaSchema::new("string")
-                });
-            }
-
-            fn as_raw_value(&self) -> Option<&Self> {
-                Some(self)
-            }
-
-            fn raw_element_iter<'a>(&'a self) -> Box<dyn Iterator<Item = &'a Self> + 'a> {
-                Box::new(std::iter::once(self))
-            }
-        }
-
-        impl ToJSON for $ty {
-            fn to_json(&self) -> Option<Value> {
-                Some(Value::String(self.as_str().into()))
-            }
-        }
-
-        impl ParseFromJSON for $ty {
-            fn parse_from_json(value: Option<Value>) -> ParseResult<Self> {
-                match value {
-                    Some(Value::String(s)) => {
-                        <$ty>::parse(&s).ok_or_else(|| ParseError::custom("unknown value"))
-                    }
-                    other => Err(ParseError::expected_type(other.unwrap_or_default())),
-                }
+            fn from_name(s: &str) -> Option<Self> {
+                <$ty>::parse(s)
             }
         }
     };

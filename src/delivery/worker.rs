@@ -5,16 +5,10 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use chrono::Utc;
-use entity::message;
-
 use super::carrier::{Carrier, Submission, SubmitError};
 use crate::{
-    domain::{
-        consent::ConsentStatus, lifecycle::MessageErrorCode, message::MessageStatus, PhoneNumber,
-    },
-    service::{Error, Services},
-    store::delivery::{Change, EventDetail},
+    domain::message::Message,
+    service::{delivery::SubmissionOutcome, Error, Services},
 };
 
 /// How the worker paces itself.
@@ -100,48 +94,15 @@ impl Worker {
         Ok(count)
     }
 
-    /// Claims a batch and fails those whose recipient opted out meanwhile; returns the rest.
-    pub async fn claim(&self) -> Result<Vec<message::Model>, Error> {
-        let until = Utc::now()
-            + chrono::Duration::from_std(self.settings.lease)
-                .unwrap_or(chrono::Duration::seconds(30));
-        let claimed = self
-            .services
-            .store
-            .claim_queued(&self.owner, until, self.settings.batch_size)
-            .await?;
-        let mut ready = Vec::with_capacity(claimed.len());
-        for message in claimed {
-            let to = PhoneNumber::parse(&message.to_number);
-            let consent = match &to {
-                Some(to) => {
-                    self.services
-                        .store
-                        .latest_consent(message.org_id, to)
-                        .await?
-                }
-                None => None,
-            };
-            if consent.and_then(|c| ConsentStatus::parse(&c.status)) == Some(ConsentStatus::OptedIn)
-            {
-                ready.push(message);
-            } else {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.error_code = Some(MessageErrorCode::ConsentRevoked.as_str().into());
-                change.error_message =
-                    Some("the recipient opted out before the message was sent".into());
-                change.detail.error_code = change.error_code.clone();
-                self.services
-                    .store
-                    .change_status(message.id, change)
-                    .await?;
-            }
-        }
-        Ok(ready)
+    /// Claims a batch; messages whose recipient opted out meanwhile fail instead.
+    pub async fn claim(&self) -> Result<Vec<Message>, Error> {
+        self.services
+            .claim_messages(&self.owner, self.settings.lease, self.settings.batch_size)
+            .await
     }
 
     /// Attempt, submit, record: the whole hand-over of one claimed message.
-    pub async fn deliver(&self, message: message::Model) -> Result<(), Error> {
+    pub async fn deliver(&self, message: Message) -> Result<(), Error> {
         if !self.attempt(&message).await? {
             return Ok(());
         }
@@ -150,125 +111,43 @@ impl Worker {
     }
 
     /// Records the attempt; `false` when the lease was lost (the carrier must not be called).
-    pub async fn attempt(&self, message: &message::Model) -> Result<bool, Error> {
-        Ok(self
-            .services
-            .store
-            .record_attempt(message.id, &self.owner)
-            .await?)
+    pub async fn attempt(&self, message: &Message) -> Result<bool, Error> {
+        self.services.record_attempt(message.id, &self.owner).await
     }
 
     /// Records the carrier's answer.
     pub async fn record(
         &self,
-        message: &message::Model,
+        message: &Message,
         result: Result<String, SubmitError>,
     ) -> Result<(), Error> {
-        let change = match result {
-            Ok(carrier_id) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Sent)?;
-                change.carrier = Some((self.carrier.name().to_owned(), carrier_id.clone()));
-                change.detail.carrier_message_id = Some(carrier_id);
-                change
+        let outcome = match result {
+            Ok(carrier_id) => SubmissionOutcome::Accepted {
+                carrier: self.carrier.name().to_owned(),
+                carrier_id,
+            },
+            Err(SubmitError::Refused { code, message }) => {
+                SubmissionOutcome::Refused { code, message }
             }
-            Err(SubmitError::Refused {
-                code,
-                message: text,
-            }) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.error_code = Some(MessageErrorCode::CarrierRefused.as_str().into());
-                change.error_message = Some(format!("{code}: {text}"));
-                change.detail.error_code = change.error_code.clone();
-                change.detail.err = Some(code);
-                change
-            }
-            Err(SubmitError::Uncertain(text)) => {
-                let mut change = self.change(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
-                change.error_message = Some(format!("the carrier did not answer: {text}"));
-                change.detail.error_code = change.error_code.clone();
-                change
-            }
+            Err(SubmitError::Uncertain(text)) => SubmissionOutcome::Uncertain(text),
         };
-        match self
-            .services
-            .store
-            .change_status(message.id, change)
-            .await?
-        {
-            Some(updated) if updated.status == MessageStatus::Sent.as_str() => {
-                self.services.match_pending_receipts(&updated).await
-            }
-            Some(_) => Ok(()),
-            None => {
-                tracing::warn!(message_id = %message.id, "the lease was lost before the carrier's answer was recorded");
-                Ok(())
-            }
-        }
+        self.services
+            .record_submission(message, &self.owner, outcome)
+            .await
     }
 
-    /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
-    /// validity expiry, and receipts that raced with `sent`.
+    /// Expired leases, validity expiry, and receipts that raced with `sent`.
     pub async fn sweep(&self) -> Result<(), Error> {
-        let now = Utc::now();
-        for message in self.services.store.expired_leases(now).await? {
-            let to = if message.attempted_at.is_some() {
-                MessageStatus::Failed
-            } else {
-                MessageStatus::Queued
-            };
-            let mut change = Change::new(MessageStatus::Sending, to)?;
-            change.lease_owner = message.lease_owner.clone();
-            if to == MessageStatus::Failed {
-                change.error_code = Some(MessageErrorCode::SubmissionUncertain.as_str().into());
-                change.error_message = Some(
-                    "the worker stopped after attempting the submission; it is not submitted again"
-                        .into(),
-                );
-                change.detail.error_code = change.error_code.clone();
-            }
-            self.services
-                .store
-                .change_status(message.id, change)
-                .await?;
-        }
-        let validity =
-            chrono::Duration::from_std(self.settings.validity).unwrap_or(chrono::Duration::MAX);
-        for message in self.services.store.sent_before(now - validity).await? {
-            let mut change = Change::new(MessageStatus::Sent, MessageStatus::Undelivered)?;
-            change.error_code = Some(MessageErrorCode::Expired.as_str().into());
-            change.error_message =
-                Some("no final delivery receipt arrived within the validity period".into());
-            change.detail = EventDetail {
-                error_code: change.error_code.clone(),
-                ..Default::default()
-            };
-            self.services
-                .store
-                .change_status(message.id, change)
-                .await?;
-        }
-        self.services.match_unmatched_receipts().await?;
-        Ok(())
-    }
-
-    fn change(&self, from: MessageStatus, to: MessageStatus) -> Result<Change, Error> {
-        let mut change = Change::new(from, to)?;
-        change.lease_owner = Some(self.owner.clone());
-        Ok(change)
+        self.services.sweep(self.settings.validity).await
     }
 }
 
-fn submission(message: &message::Model) -> Submission {
+fn submission(message: &Message) -> Submission {
     Submission {
         message_id: message.id,
-        from: message.from_number.clone(),
-        to: message.to_number.clone(),
-        text: message.body.clone(),
-        media_urls: message
-            .media_urls
-            .as_deref()
-            .and_then(|j| serde_json::from_str(j).ok())
-            .unwrap_or_default(),
+        from: message.from.as_str().to_owned(),
+        to: message.to.as_str().to_owned(),
+        text: message.text.clone(),
+        media_urls: message.media_urls.clone(),
     }
 }

@@ -1,23 +1,24 @@
 //! Consent: whether a recipient has opted in to messages from an organization, and how.
 
-use super::message::named_enum;
+pub use entity::values::{ConsentSource, ConsentStatus};
 
-named_enum!(
-    /// The recipient's current choice.
-    ConsentStatus { OptedIn => "opted_in", OptedOut => "opted_out" }
-);
+use super::{PhoneNumber, Timestamp};
 
-named_enum!(
-    /// How the choice was collected.
-    ConsentSource {
-        WebForm => "web_form",
-        PaperForm => "paper_form",
-        Verbal => "verbal",
-        Keyword => "keyword",
-        Api => "api",
-        Import => "import",
-    }
-);
+/// One consent record; the newest per organization and recipient is the current state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Consent {
+    pub phone_number: PhoneNumber,
+    pub status: ConsentStatus,
+    pub source: ConsentSource,
+    pub evidence: Option<String>,
+    pub recorded_at: Timestamp,
+}
+
+/// The one consent rule: a recipient may be messaged only while their newest record is an
+/// opt-in. No record, or an opt-out, means no.
+pub fn may_receive(latest: Option<&Consent>) -> bool {
+    latest.is_some_and(|c| c.status == ConsentStatus::OptedIn)
+}
 
 /// The most characters consent evidence may have.
 pub const MAX_EVIDENCE_CHARS: usize = 1000;

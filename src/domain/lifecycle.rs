@@ -5,22 +5,44 @@
 //! `sending` to `queued`. Terminal states never change. Receipts act only on `sent` messages:
 //! they never move a message backward.
 
-use super::message::{named_enum, MessageStatus};
+pub use entity::values::{EventKind, MessageErrorCode};
 
-named_enum!(
-    /// What an event records.
-    EventKind {
-        Transition => "transition",
-        SubmissionAttempt => "submission_attempt",
-        Receipt => "receipt",
-        Keyword => "keyword",
-    }
-);
+use super::{message::MessageStatus, Timestamp};
+
+/// One step of a message's life.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Event {
+    /// The event's place in the server's order of events.
+    pub sequence: i64,
+    pub kind: EventKind,
+    /// The message's status after the event.
+    pub status: MessageStatus,
+    pub occurred_at: Timestamp,
+    pub carrier_message_id: Option<String>,
+    /// A receipt's `stat`, or the keyword of an inbound message.
+    pub stat: Option<String>,
+    pub err: Option<String>,
+    pub done_date: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
+}
+
+/// Statuses that never change again.
+pub const TERMINAL_STATUSES: [MessageStatus; 4] = [
+    MessageStatus::Delivered,
+    MessageStatus::Undelivered,
+    MessageStatus::Failed,
+    MessageStatus::Received,
+];
+
+/// Whether `status` never changes again.
+pub fn is_terminal(status: MessageStatus) -> bool {
+    TERMINAL_STATUSES.contains(&status)
+}
 
 /// Whether the machine allows `from → to`.
 pub fn can_transition(from: MessageStatus, to: MessageStatus) -> bool {
     use MessageStatus::*;
-    if from.is_terminal() {
+    if is_terminal(from) {
         return false;
     }
     matches!(
@@ -101,23 +123,6 @@ pub fn status_after_receipt(current: MessageStatus, stat: &str) -> MessageStatus
         ReceiptEffect::Nothing => current,
     }
 }
-
-named_enum!(
-    /// Why a message is `failed` or `undelivered`, as its `error_code`.
-    MessageErrorCode {
-        /// The recipient opted out while the message was queued.
-        ConsentRevoked => "CONSENT_REVOKED",
-        /// The carrier refused the submission.
-        CarrierRefused => "CARRIER_REFUSED",
-        /// The submission was attempted but its outcome is unknown: it may or may not have
-        /// reached the carrier, and is never submitted twice.
-        SubmissionUncertain => "SUBMISSION_UNCERTAIN",
-        /// The carrier's receipt said the message was not delivered.
-        Undelivered => "UNDELIVERED",
-        /// No final receipt arrived within the validity period.
-        Expired => "EXPIRED",
-    }
-);
 
 /// The rank of a status along the machine, for "never backward" checks.
 pub fn rank(status: MessageStatus) -> u8 {

@@ -1,8 +1,14 @@
 //! Number lookups: the line type a provider reports for a number.
 
-use super::message::named_enum;
+/// The kind of line behind a number. Sends to a `landline` are refused after a recent lookup.
+pub use entity::values::LineType;
 
-named_enum!(
-    /// The kind of line behind a number. Sends to a `landline` are refused after a recent lookup.
-    LineType { Mobile => "mobile", Landline => "landline", Voip => "voip" }
-);
+use super::{PhoneNumber, Timestamp};
+
+/// The result of one lookup.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Lookup {
+    pub phone_number: PhoneNumber,
+    pub line_type: LineType,
+    pub looked_up_at: Timestamp,
+}

@@ -1,81 +1,51 @@
-//! Message attributes and the status values a message moves through.
+//! Message attributes and the status values a message moves through. The closed sets are declared
+//! in `entity::values`, where the database's column types must live; they are used from here.
 
-/// Declares a plain enum with its stored/wire names, `as_str` and `parse`.
-macro_rules! named_enum {
-    ($(#[$meta:meta])* $name:ident { $($(#[$vmeta:meta])* $variant:ident => $text:literal),+ $(,)? }) => {
-        $(#[$meta])*
-        #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
-        pub enum $name { $($(#[$vmeta])* $variant),+ }
+pub use entity::values::{Channel, Direction, KeyMode, MessageStatus, Priority};
 
-        impl $name {
-            pub const ALL: &'static [$name] = &[$($name::$variant),+];
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
 
-            pub fn as_str(self) -> &'static str {
-                match self { $($name::$variant => $text),+ }
-            }
+use super::{lifecycle::MessageErrorCode, text::Encoding, PhoneNumber, Timestamp};
 
-            pub fn parse(s: &str) -> Option<$name> {
-                match s { $($text => Some($name::$variant),)+ _ => None }
-            }
-        }
-
-        impl std::fmt::Display for $name {
-            fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str(self.as_str())
-            }
-        }
-    };
-}
-pub(crate) use named_enum;
-
-named_enum!(
-    /// How a message travels: plain SMS, or MMS when it carries media.
-    Channel { Sms => "sms", Mms => "mms" }
-);
-
-named_enum!(
-    /// Send priority; `high` messages are handed to the carrier first.
-    Priority { Default => "default", High => "high" }
-);
-
-named_enum!(
-    /// Whether the organization sent the message or received it.
-    Direction { Outbound => "outbound", Inbound => "inbound" }
-);
-
-named_enum!(
-    /// Where a message is in its life: `queued → sending → sent → delivered | undelivered`, and
-    /// `failed` from any state that is not terminal.
-    MessageStatus {
-        Queued => "queued",
-        Sending => "sending",
-        Sent => "sent",
-        Delivered => "delivered",
-        Undelivered => "undelivered",
-        Failed => "failed",
-        Received => "received",
-    }
-);
-
-// The enum is declared by `named_enum!`, which has no room for `#[default]`.
-#[allow(clippy::derivable_impls)]
-impl Default for Priority {
-    fn default() -> Self {
-        Priority::Default
-    }
+/// A message, outbound or inbound, as the rules see it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Message {
+    pub id: Uuid,
+    pub org_id: Uuid,
+    pub mode: KeyMode,
+    pub direction: Direction,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    /// The text, or an MMS caption.
+    pub text: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: MessageStatus,
+    pub tag: Option<String>,
+    /// Empty for SMS.
+    pub media_urls: Vec<String>,
+    pub segments: u32,
+    pub encoding: Encoding,
+    pub error_code: Option<MessageErrorCode>,
+    pub error_message: Option<String>,
+    pub created_at: Timestamp,
+    pub updated_at: Timestamp,
+    pub delivery: Delivery,
 }
 
-impl MessageStatus {
-    /// Terminal states never change again.
-    pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            MessageStatus::Delivered
-                | MessageStatus::Undelivered
-                | MessageStatus::Failed
-                | MessageStatus::Received
-        )
-    }
+/// Where the worker and the carrier are with a message.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Delivery {
+    /// The carrier that took it, and its id there.
+    pub carrier: Option<String>,
+    pub carrier_message_id: Option<String>,
+    /// The worker holding it while it is `sending`, and until when.
+    pub lease_owner: Option<String>,
+    pub lease_expires_at: Option<DateTime<Utc>>,
+    /// Set before the carrier is called: once set, it is never submitted again.
+    pub attempted_at: Option<DateTime<Utc>>,
+    pub sent_at: Option<DateTime<Utc>>,
 }
 
 /// The most media URLs one MMS may carry.

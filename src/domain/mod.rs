@@ -5,6 +5,7 @@ pub mod lifecycle;
 pub mod listing;
 pub mod lookup;
 pub mod message;
+pub mod organization;
 pub mod phone;
 pub mod rules;
 pub mod scope;

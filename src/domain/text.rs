@@ -6,8 +6,6 @@
 //! single segment, 67 per segment. A split never separates an escape from its character, nor the
 //! two halves of a surrogate pair.
 
-use super::message::named_enum;
-
 /// No stored text may hold U+0000 (PostgreSQL cannot store it, and no handset shows it). The
 /// published schemas carry this pattern on every free-text field.
 pub const NO_NUL_PATTERN: &str = r"^[^\x00]*$";
@@ -20,26 +18,21 @@ pub fn has_no_nul(s: &str) -> bool {
 /// The most characters (Unicode scalar values) a message text may have.
 pub const MAX_TEXT_CHARS: usize = 1600;
 
-named_enum!(
-    /// The encoding a text is sent in.
-    Encoding { Gsm7 => "gsm7", Ucs2 => "ucs2" }
-);
+pub use entity::values::Encoding;
 
-impl Encoding {
-    /// Units that fit a message sent whole.
-    fn single_limit(self) -> usize {
-        match self {
-            Encoding::Gsm7 => 160,
-            Encoding::Ucs2 => 70,
-        }
+/// Units that fit a message sent whole.
+fn single_limit(encoding: Encoding) -> usize {
+    match encoding {
+        Encoding::Gsm7 => 160,
+        Encoding::Ucs2 => 70,
     }
+}
 
-    /// Units that fit each part of a split message (the rest holds the concatenation header).
-    fn part_limit(self) -> usize {
-        match self {
-            Encoding::Gsm7 => 153,
-            Encoding::Ucs2 => 67,
-        }
+/// Units that fit each part of a split message (the rest holds the concatenation header).
+fn part_limit(encoding: Encoding) -> usize {
+    match encoding {
+        Encoding::Gsm7 => 153,
+        Encoding::Ucs2 => 67,
     }
 }
 
@@ -115,10 +108,10 @@ fn units(encoding: Encoding, c: char) -> usize {
 pub fn split_segments(text: &str) -> Vec<&str> {
     let encoding = encoding_of(text);
     let total: usize = text.chars().map(|c| units(encoding, c)).sum();
-    if total <= encoding.single_limit() {
+    if total <= single_limit(encoding) {
         return vec![text];
     }
-    let limit = encoding.part_limit();
+    let limit = part_limit(encoding);
     let mut parts = Vec::with_capacity(total / limit + 1);
     let (mut start, mut used) = (0, 0);
     for (at, c) in text.char_indices() {
@@ -227,10 +220,10 @@ mod tests {
             let parts = split_segments(&text);
             prop_assert_eq!(parts.concat(), text.clone());
             let total: usize = text.chars().map(|c| units(encoding, c)).sum();
-            if total <= encoding.single_limit() {
+            if total <= single_limit(encoding) {
                 prop_assert_eq!(parts.len(), 1);
             } else {
-                let limit = encoding.part_limit();
+                let limit = part_limit(encoding);
                 for (i, part) in parts.iter().enumerate() {
                     let used: usize = part.chars().map(|c| units(encoding, c)).sum();
                     prop_assert!(used <= limit && used > 0);

@@ -1,63 +1,81 @@
-//! API keys made, listed and revoked by an organization through the API.
+//! API keys made, listed and revoked by an organization through the API, and by the admin
+//! command line.
 
-use entity::api_key;
 use uuid::Uuid;
 
 use super::{
     auth::{mint_key, Caller},
     Error, Services,
 };
-use crate::{domain::ScopeSet, store::api_keys::NewApiKey};
+use crate::{
+    domain::{
+        organization::{ApiKey, KeyMode},
+        ScopeSet,
+    },
+    store::{api_keys::NewApiKey, Tenant},
+};
 
 impl Services {
-    /// Creates a key for the caller's organization with `scopes`, which must all be held by the
-    /// caller. Returns the row and the secret, which is never shown again.
+    /// Creates a key for the caller's organization and mode with `scopes`, which must all be
+    /// held by the caller. Returns the key and its secret, which is never shown again.
     pub async fn create_api_key(
         &self,
         caller: &Caller,
         name: Option<&str>,
         scopes: &ScopeSet,
-    ) -> Result<(api_key::Model, String), Error> {
+    ) -> Result<(ApiKey, String), Error> {
         if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(*s)) {
             return Err(Error::Forbidden {
                 required_scope: missing,
             });
         }
-        self.insert_key(caller.org_id, name, scopes).await
+        insert_key(&self.tenant(caller), name, scopes).await
     }
 
-    /// Creates a key for any organization (the admin command line and the demo).
+    /// Creates a live key for any organization (the admin command line and the demo).
     pub async fn insert_key(
         &self,
         org_id: Uuid,
         name: Option<&str>,
         scopes: &ScopeSet,
-    ) -> Result<(api_key::Model, String), Error> {
-        let minted = mint_key();
-        let stored = scopes.to_stored();
-        let row = self
-            .store
-            .insert_api_key(NewApiKey {
-                org_id,
-                name,
-                digest: &minted.digest,
-                display_prefix: &minted.display_prefix,
-                scopes: &stored,
-                mode: "live",
-            })
-            .await?;
-        Ok((row, minted.secret))
+    ) -> Result<(ApiKey, String), Error> {
+        insert_key(&self.store.tenant(org_id, KeyMode::Live), name, scopes).await
     }
 
-    pub async fn api_keys(&self, caller: &Caller) -> Result<Vec<api_key::Model>, Error> {
-        Ok(self.store.api_keys(caller.org_id).await?)
+    pub async fn api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>, Error> {
+        Ok(self.tenant(caller).api_keys().await?)
     }
 
-    /// Revokes one of the organization's keys; revoking twice keeps the first time.
-    pub async fn revoke_api_key(&self, caller: &Caller, id: Uuid) -> Result<api_key::Model, Error> {
-        self.store
-            .revoke_api_key(Some(caller.org_id), id)
+    /// Revokes one of the caller's keys; revoking twice keeps the first time.
+    pub async fn revoke_api_key(&self, caller: &Caller, id: Uuid) -> Result<ApiKey, Error> {
+        self.tenant(caller)
+            .revoke_api_key(id)
             .await?
             .ok_or(Error::NotFound)
     }
+
+    /// Revokes any organization's key (the admin command line).
+    pub async fn revoke_any_api_key(&self, id: Uuid) -> Result<ApiKey, Error> {
+        self.system()
+            .revoke_api_key(id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+}
+
+async fn insert_key(
+    tenant: &Tenant,
+    name: Option<&str>,
+    scopes: &ScopeSet,
+) -> Result<(ApiKey, String), Error> {
+    let minted = mint_key();
+    let key = tenant
+        .insert_api_key(NewApiKey {
+            name,
+            digest: &minted.digest,
+            display_prefix: &minted.display_prefix,
+            scopes,
+        })
+        .await?;
+    Ok((key, minted.secret))
 }

@@ -8,7 +8,7 @@ use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
 use super::{Error, Services};
-use crate::domain::{Scope, ScopeSet, Timestamp};
+use crate::domain::{organization::KeyMode, Scope, ScopeSet, Timestamp};
 
 /// Every live key starts with this.
 pub const LIVE_PREFIX: &str = "am_live_";
@@ -25,6 +25,8 @@ const TOUCH_INTERVAL: Duration = Duration::from_secs(60);
 #[derive(Debug, Clone)]
 pub struct Caller {
     pub org_id: Uuid,
+    /// The key's mode: the caller sees and changes only this mode's data.
+    pub mode: KeyMode,
     pub key_id: Uuid,
     pub scopes: ScopeSet,
     pub rate_per_second: u32,
@@ -90,7 +92,7 @@ impl Services {
             return Err(Error::Unauthorized);
         }
         let (key, org) = self
-            .store
+            .system()
             .api_key_by_digest(&digest(token))
             .await?
             .ok_or(Error::Unauthorized)?;
@@ -98,13 +100,13 @@ impl Services {
             return Err(Error::Unauthorized);
         }
         self.note_key_used(key.id);
-        let scopes = ScopeSet::parse_list(&key.scopes).map_err(|e| Error::Internal(e.into()))?;
         Ok(Caller {
             org_id: org.id,
+            mode: key.mode,
             key_id: key.id,
-            scopes,
-            rate_per_second: u32::try_from(org.rate_per_second).unwrap_or(1),
-            burst: u32::try_from(org.burst).unwrap_or(1),
+            scopes: key.scopes,
+            rate_per_second: org.rate_per_second,
+            burst: org.burst,
         })
     }
 
@@ -117,9 +119,9 @@ impl Services {
         };
         if due {
             self.key_usage.written.insert(key_id, now);
-            let store = self.store.clone();
+            let system = self.system();
             tokio::spawn(async move {
-                if let Err(err) = store.touch_api_key(key_id, Timestamp::now()).await {
+                if let Err(err) = system.touch_api_key(key_id, Timestamp::now()).await {
                     tracing::warn!(%key_id, %err, "could not record key use");
                 }
             });

@@ -1,19 +1,16 @@
 //! Messages from recipients to an organization's numbers, and the keywords that change consent.
 
-use entity::message;
-use sea_orm::ActiveValue::Set;
-use uuid::Uuid;
-
 use super::{Error, FieldErrors, Services};
 use crate::{
     domain::{
         consent::{ConsentSource, ConsentStatus},
         lifecycle::EventKind,
-        message::{Channel, Direction, MessageStatus, Priority},
+        message::{Channel, Direction, Message, MessageStatus, Priority},
+        organization::KeyMode,
         text::{encoding_of, split_segments},
-        PhoneNumber, Timestamp,
+        PhoneNumber,
     },
-    store::delivery::EventDetail,
+    store::{delivery::EventDetail, messages::NewMessage},
 };
 
 /// Words that opt the sender out of the organization's messages.
@@ -47,59 +44,46 @@ impl Services {
     pub async fn receive_inbound(
         &self,
         inbound: Inbound,
-    ) -> Result<(message::Model, Option<&'static str>), Error> {
-        let owner = self.store.phone_number(&inbound.to).await?.ok_or_else(|| {
+    ) -> Result<(Message, Option<&'static str>), Error> {
+        let system = self.system();
+        let owner = system.phone_number(&inbound.to).await?.ok_or_else(|| {
             Error::Validation(FieldErrors::single(
                 "to",
                 "is not a number any organization owns",
             ))
         })?;
-        let now = Timestamp::now().as_datetime();
+        // Carrier callbacks are live traffic.
+        let tenant = self.store.tenant(owner.org_id, KeyMode::Live);
         let keyword = keyword_of(&inbound.text);
-        let row = message::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(owner.org_id),
-            direction: Set(Direction::Inbound.as_str().to_owned()),
-            from_number: Set(inbound.from.as_str().to_owned()),
-            to_number: Set(inbound.to.as_str().to_owned()),
-            body: Set(inbound.text.clone()),
-            channel: Set(Channel::Sms.as_str().to_owned()),
-            priority: Set(Priority::Default.as_str().to_owned()),
-            status: Set(MessageStatus::Received.as_str().to_owned()),
-            tag: Set(None),
-            media_urls: Set(None),
-            segments: Set(i32::try_from(split_segments(&inbound.text).len()).unwrap_or(i32::MAX)),
-            encoding: Set(encoding_of(&inbound.text).as_str().to_owned()),
-            error_code: Set(None),
-            carrier: Set(inbound
+        let carrier = self.settings.carrier_name.clone();
+        let new = NewMessage {
+            direction: Direction::Inbound,
+            from: inbound.from.clone(),
+            to: inbound.to.clone(),
+            segments: u32::try_from(split_segments(&inbound.text).len()).unwrap_or(u32::MAX),
+            encoding: encoding_of(&inbound.text),
+            text: inbound.text.clone(),
+            channel: Channel::Sms,
+            priority: Priority::Default,
+            status: MessageStatus::Received,
+            tag: None,
+            media_urls: Vec::new(),
+            carrier: inbound
                 .carrier_message_id
-                .as_ref()
-                .map(|_| self.settings.carrier_name.clone())),
-            carrier_message_id: Set(inbound.carrier_message_id.clone()),
-            created_at: Set(now),
-            updated_at: Set(now),
-            lease_owner: Set(None),
-            lease_expires_at: Set(None),
-            attempted_at: Set(None),
-            sent_at: Set(None),
-            error_message: Set(None),
+                .clone()
+                .map(|id| (carrier.clone(), id)),
         };
         let detail = EventDetail {
             carrier_message_id: inbound.carrier_message_id.clone(),
             ..Default::default()
         };
-        let stored = match self
-            .store
-            .insert_message_with_event(row, EventKind::Transition, detail)
-            .await
-        {
+        let stored = match tenant.insert_message(new, detail).await {
             Ok(stored) => stored,
             // The carrier delivered the same inbound message again: answer with the first copy.
             Err(err) if crate::store::is_unique_violation(&err) => {
                 let id = inbound.carrier_message_id.as_deref().unwrap_or_default();
-                let existing = self
-                    .store
-                    .message_by_carrier_id(&self.settings.carrier_name, id)
+                let existing = system
+                    .message_by_carrier_id(&carrier, id)
                     .await?
                     .ok_or(Error::NotFound)?;
                 return Ok((existing, keyword));
@@ -116,9 +100,8 @@ impl Services {
             };
             if let Some(status) = change {
                 let evidence = format!("inbound message {} said {word}", stored.id);
-                self.store
+                tenant
                     .insert_consent(
-                        owner.org_id,
                         &inbound.from,
                         status,
                         ConsentSource::Keyword,
@@ -130,7 +113,7 @@ impl Services {
                 stat: Some(word.to_owned()),
                 ..Default::default()
             };
-            self.store
+            system
                 .record_event(&stored, EventKind::Keyword, detail)
                 .await?;
         }

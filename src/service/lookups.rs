@@ -2,10 +2,12 @@
 //! answers follow the fictional test-number table.
 
 use async_trait::async_trait;
-use entity::lookup;
 
 use super::{auth::Caller, Error, Services};
-use crate::domain::{lookup::LineType, test_numbers, PhoneNumber};
+use crate::domain::{
+    lookup::{LineType, Lookup},
+    test_numbers, PhoneNumber,
+};
 
 /// A line-type lookup vendor.
 #[async_trait]
@@ -24,31 +26,24 @@ impl LookupProvider for SimulatedLookups {
 }
 
 impl Services {
-    /// Looks `number` up and stores the result for the organization.
-    pub async fn look_up(
-        &self,
-        caller: &Caller,
-        number: &PhoneNumber,
-    ) -> Result<lookup::Model, Error> {
+    /// Looks `number` up and stores the result for the caller.
+    pub async fn look_up(&self, caller: &Caller, number: &PhoneNumber) -> Result<Lookup, Error> {
         let line_type = self
             .lookups
             .line_type(number)
             .await
             .map_err(Error::Internal)?;
-        Ok(self
-            .store
-            .insert_lookup(caller.org_id, number, line_type)
-            .await?)
+        Ok(self.tenant(caller).insert_lookup(number, line_type).await?)
     }
 
-    /// The organization's newest lookup of `number`; 404 when there is none.
+    /// The caller's newest lookup of `number`; 404 when there is none.
     pub async fn latest_lookup(
         &self,
         caller: &Caller,
         number: &PhoneNumber,
-    ) -> Result<lookup::Model, Error> {
-        self.store
-            .latest_lookup(caller.org_id, number)
+    ) -> Result<Lookup, Error> {
+        self.tenant(caller)
+            .latest_lookup(number)
             .await?
             .ok_or(Error::NotFound)
     }

@@ -1,14 +1,21 @@
 //! Use cases and their rules. No HTTP types here: the API layer maps [`Error`] to responses.
+//!
+//! Services take and return domain types; the store and its rows stay behind them (the store
+//! handle is private, so the API, the worker and the command line all come through here).
 
 use std::{collections::BTreeMap, sync::Arc, time::Duration};
 
 use sea_orm::DbErr;
 
-use crate::{domain::Scope, store::Store};
+use crate::{
+    domain::Scope,
+    store::{Store, System, Tenant},
+};
 
 pub mod api_keys;
 pub mod auth;
 pub mod consents;
+pub mod delivery;
 pub mod inbound;
 pub mod lookups;
 pub mod messages;
@@ -123,7 +130,7 @@ impl Default for Settings {
 /// What every use case needs; cheap to clone.
 #[derive(Clone)]
 pub struct Services {
-    pub store: Store,
+    store: Store,
     pub settings: Arc<Settings>,
     pub lookups: Arc<dyn lookups::LookupProvider>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
@@ -139,5 +146,20 @@ impl Services {
             rate_limits: Arc::new(rate_limit::RateLimits::default()),
             key_usage: Arc::new(auth::KeyUsage::default()),
         }
+    }
+
+    /// The store handle for the caller's organization and key mode.
+    fn tenant(&self, caller: &auth::Caller) -> Tenant {
+        self.store.tenant(caller.org_id, caller.mode)
+    }
+
+    /// The store handle for system work.
+    fn system(&self) -> System {
+        self.store.system()
+    }
+
+    /// Whether the database answers (`/readyz`-style checks and the command line).
+    pub async fn ping(&self) -> Result<(), Error> {
+        Ok(self.store.ping().await?)
     }
 }

@@ -1,11 +1,10 @@
 //! The organization's own phone numbers.
 
-use entity::phone_number;
-
 use super::{auth::Caller, Error, Services};
+use crate::domain::organization::OwnedNumber;
 
 impl Services {
-    pub async fn phone_numbers(&self, caller: &Caller) -> Result<Vec<phone_number::Model>, Error> {
-        Ok(self.store.phone_numbers(caller.org_id).await?)
+    pub async fn phone_numbers(&self, caller: &Caller) -> Result<Vec<OwnedNumber>, Error> {
+        Ok(self.tenant(caller).phone_numbers().await?)
     }
 }

@@ -1,12 +1,12 @@
 //! Organizations and their numbers, as the admin command line and the demo set them up.
 
-use entity::{organization, phone_number};
 use uuid::Uuid;
 
 use super::{Error, FieldErrors, Services};
 use crate::{
     domain::{
         consent::{ConsentSource, ConsentStatus},
+        organization::{KeyMode, Organization, OwnedNumber},
         PhoneNumber, ScopeSet,
     },
     store::is_unique_violation,
@@ -31,11 +31,19 @@ impl Services {
         name: &str,
         rate_per_second: u32,
         burst: u32,
-    ) -> Result<organization::Model, Error> {
+    ) -> Result<Organization, Error> {
         Ok(self
-            .store
+            .system()
             .create_organization(name, rate_per_second, burst)
             .await?)
+    }
+
+    /// The organization with this id; 404 when there is none.
+    pub async fn organization(&self, org_id: Uuid) -> Result<Organization, Error> {
+        self.system()
+            .organization(org_id)
+            .await?
+            .ok_or(Error::NotFound)
     }
 
     /// Gives a number to an organization. A number owned by another organization is refused.
@@ -43,13 +51,12 @@ impl Services {
         &self,
         org_id: Uuid,
         number: &PhoneNumber,
-    ) -> Result<phone_number::Model, Error> {
-        if self.store.organization(org_id).await?.is_none() {
-            return Err(Error::NotFound);
-        }
-        match self.store.insert_phone_number(org_id, number).await {
+    ) -> Result<OwnedNumber, Error> {
+        self.organization(org_id).await?;
+        let system = self.system();
+        match system.insert_phone_number(org_id, number).await {
             Ok(row) => Ok(row),
-            Err(err) if is_unique_violation(&err) => match self.store.phone_number(number).await? {
+            Err(err) if is_unique_violation(&err) => match system.phone_number(number).await? {
                 Some(existing) if existing.org_id == org_id => Ok(existing),
                 _ => Err(Error::Validation(FieldErrors::single(
                     "number",
@@ -60,25 +67,20 @@ impl Services {
         }
     }
 
-    /// Makes sure the demo organization exists, owns the seed's `from` and has the seed's `to`
-    /// opted in, and mints a fresh key with every scope.
+    /// Makes sure the demo organization exists, owns the seed's `from` and may message the
+    /// seed's `to`, and mints a fresh key with every scope.
     pub async fn prepare_demo(&self) -> Result<Demo, Error> {
-        let org = match self.store.organization_by_name(DEMO_ORG_NAME).await? {
+        let org = match self.system().organization_by_name(DEMO_ORG_NAME).await? {
             Some(org) => org,
             None => self.create_organization(DEMO_ORG_NAME, 10, 20).await?,
         };
         let from = PhoneNumber::parse(DEMO_FROM).expect("a valid demo number");
         let to = PhoneNumber::parse(DEMO_TO).expect("a valid demo number");
         self.add_number(org.id, &from).await?;
-        let opted_in = self
-            .store
-            .latest_consent(org.id, &to)
-            .await?
-            .is_some_and(|c| ConsentStatus::parse(&c.status) == Some(ConsentStatus::OptedIn));
-        if !opted_in {
-            self.store
+        let tenant = self.store.tenant(org.id, KeyMode::Live);
+        if !self.may_message(&tenant, &to).await? {
+            tenant
                 .insert_consent(
-                    org.id,
                     &to,
                     ConsentStatus::OptedIn,
                     ConsentSource::Api,

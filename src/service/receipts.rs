@@ -1,17 +1,15 @@
 //! Delivery receipts: stored as the carrier sent them, matched to their message (now, or when
 //! `sent` is recorded), and applied by the status machine — never moving a message backward.
 
-use entity::{carrier_receipt, message};
-
 use super::{Error, Services};
 use crate::{
     domain::{
         lifecycle::{
             receipt_effect, status_after_receipt, EventKind, MessageErrorCode, ReceiptEffect,
         },
-        message::MessageStatus,
+        message::Message,
     },
-    store::delivery::{Change, EventDetail},
+    store::delivery::{Change, EventDetail, StoredReceipt},
 };
 
 /// A receipt in the SMPP delivery-receipt vocabulary.
@@ -52,12 +50,9 @@ impl Services {
         carrier: &str,
         receipt: Receipt,
     ) -> Result<ReceiptOutcome, Error> {
-        let row = self
-            .store
-            .insert_receipt(carrier, &receipt.detail())
-            .await?;
-        match self
-            .store
+        let system = self.system();
+        let row = system.insert_receipt(carrier, &receipt.detail()).await?;
+        match system
             .message_by_carrier_id(carrier, &receipt.carrier_message_id)
             .await?
         {
@@ -70,18 +65,19 @@ impl Services {
     }
 
     /// Applies the receipts that arrived for `message` before its carrier id was stored.
-    pub async fn match_pending_receipts(&self, message: &message::Model) -> Result<(), Error> {
-        let (Some(carrier), Some(carrier_id)) = (&message.carrier, &message.carrier_message_id)
-        else {
+    pub(crate) async fn match_pending_receipts(&self, message: &Message) -> Result<(), Error> {
+        let (Some(carrier), Some(carrier_id)) = (
+            &message.delivery.carrier,
+            &message.delivery.carrier_message_id,
+        ) else {
             return Ok(());
         };
-        for receipt in self
-            .store
+        let system = self.system();
+        for receipt in system
             .unmatched_receipts(Some((carrier, carrier_id)))
             .await?
         {
-            let current = self
-                .store
+            let current = system
                 .message_by_id(message.id)
                 .await?
                 .ok_or(Error::NotFound)?;
@@ -93,10 +89,10 @@ impl Services {
     /// Matches receipts whose message has become known since they arrived (a safety net for
     /// receipts that raced with `sent`).
     pub async fn match_unmatched_receipts(&self) -> Result<usize, Error> {
+        let system = self.system();
         let mut matched = 0;
-        for receipt in self.store.unmatched_receipts(None).await? {
-            if let Some(message) = self
-                .store
+        for receipt in system.unmatched_receipts(None).await? {
+            if let Some(message) = system
                 .message_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?
             {
@@ -108,31 +104,24 @@ impl Services {
     }
 
     /// Records the receipt as an event of `message` and moves the status as the machine says.
-    async fn apply_receipt(
-        &self,
-        message: message::Model,
-        receipt: &carrier_receipt::Model,
-    ) -> Result<(), Error> {
-        if !self
-            .store
-            .mark_receipt_matched(receipt.id, message.id)
-            .await?
-        {
+    async fn apply_receipt(&self, message: Message, receipt: &StoredReceipt) -> Result<(), Error> {
+        let system = self.system();
+        if !system.mark_receipt_matched(receipt.id, message.id).await? {
             return Ok(()); // another process applied it
         }
         let detail = EventDetail {
             carrier_message_id: Some(receipt.carrier_message_id.clone()),
             stat: Some(receipt.stat.clone()),
-            err: receipt.carrier_err.clone(),
+            err: receipt.err.clone(),
             done_date: receipt.done_date.clone(),
             error_code: None,
         };
         let mut current = message;
         for _ in 0..3 {
-            let status = MessageStatus::parse(&current.status).unwrap_or(MessageStatus::Queued);
+            let status = current.status;
             let next = status_after_receipt(status, &receipt.stat);
             if next == status {
-                self.store
+                system
                     .record_event(&current, EventKind::Receipt, detail)
                     .await?;
                 return Ok(());
@@ -141,20 +130,19 @@ impl Services {
             change.kind = EventKind::Receipt;
             change.detail = detail.clone();
             if receipt_effect(&receipt.stat) == ReceiptEffect::Undelivered {
-                change.error_code = Some(MessageErrorCode::Undelivered.as_str().to_owned());
+                change.error_code = Some(MessageErrorCode::Undelivered);
                 change.error_message = Some(format!(
                     "the carrier reported {} (err {})",
                     receipt.stat,
-                    receipt.carrier_err.as_deref().unwrap_or("none")
+                    receipt.err.as_deref().unwrap_or("none")
                 ));
-                change.detail.error_code = change.error_code.clone();
+                change.detail.error_code = change.error_code;
             }
-            match self.store.change_status(current.id, change).await? {
+            match system.change_status(current.id, change).await? {
                 Some(_) => return Ok(()),
                 // The status moved meanwhile: read it again and decide again.
                 None => {
-                    current = self
-                        .store
+                    current = system
                         .message_by_id(current.id)
                         .await?
                         .ok_or(Error::NotFound)?

@@ -1,50 +1,49 @@
-//! Consent history per organization and recipient; the newest record is the current state.
+//! Consent history per organization, mode and recipient; the newest record is the current state.
 
 use entity::consent;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::Store;
+use super::{rows, Tenant};
 use crate::domain::{
-    consent::{ConsentSource, ConsentStatus},
+    consent::{Consent, ConsentSource, ConsentStatus},
     PhoneNumber, Timestamp,
 };
 
-impl Store {
+impl Tenant {
     pub async fn insert_consent(
         &self,
-        org_id: Uuid,
         number: &PhoneNumber,
         status: ConsentStatus,
         source: ConsentSource,
         evidence: Option<&str>,
-    ) -> Result<consent::Model, DbErr> {
+    ) -> Result<Consent, DbErr> {
         let row = consent::ActiveModel {
             id: Set(Uuid::now_v7()),
-            org_id: Set(org_id),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
             phone_number: Set(number.as_str().to_owned()),
-            status: Set(status.as_str().to_owned()),
-            source: Set(source.as_str().to_owned()),
+            status: Set(status),
+            source: Set(source),
             evidence: Set(evidence.map(str::to_owned)),
             recorded_at: Set(Timestamp::now().as_datetime()),
         };
-        consent::Entity::insert(row)
+        let stored = consent::Entity::insert(row)
             .exec_with_returning(&self.db)
-            .await
+            .await?;
+        Ok(rows::consent(stored))
     }
 
     /// The newest consent record, if any was ever made.
-    pub async fn latest_consent(
-        &self,
-        org_id: Uuid,
-        number: &PhoneNumber,
-    ) -> Result<Option<consent::Model>, DbErr> {
-        consent::Entity::find()
-            .filter(consent::Column::OrgId.eq(org_id))
+    pub async fn latest_consent(&self, number: &PhoneNumber) -> Result<Option<Consent>, DbErr> {
+        Ok(consent::Entity::find()
+            .filter(consent::Column::OrgId.eq(self.org_id))
+            .filter(consent::Column::Mode.eq(self.mode))
             .filter(consent::Column::PhoneNumber.eq(number.as_str()))
             .order_by_desc(consent::Column::RecordedAt)
             .order_by_desc(consent::Column::Id)
             .one(&self.db)
-            .await
+            .await?
+            .map(rows::consent))
     }
 }

@@ -1,5 +1,6 @@
-//! Queue, status changes and receipts. Every status change is a compare-and-set on the current
-//! status, written together with its event in one transaction.
+//! Queue, status changes and receipts: system work, on the [`System`] handle. Every status change
+//! is a compare-and-set on the current status, guarded by the status machine, and written together
+//! with its event in one transaction.
 
 use chrono::{DateTime, Utc};
 use entity::{carrier_receipt, message, message_event};
@@ -9,10 +10,10 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Store;
+use super::{rows, System};
 use crate::domain::{
-    lifecycle::{sources_of, transition, EventKind, TransitionRefused},
-    message::MessageStatus,
+    lifecycle::{sources_of, transition, EventKind, MessageErrorCode, TransitionRefused},
+    message::{Direction, Message, MessageStatus, Priority},
     Timestamp,
 };
 
@@ -23,7 +24,7 @@ pub struct EventDetail {
     pub stat: Option<String>,
     pub err: Option<String>,
     pub done_date: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
 }
 
 /// A status change to make if the message is still in `from`. It can only be made for a pair the
@@ -34,7 +35,7 @@ pub struct Change {
     to: MessageStatus,
     /// Only if the lease is still this worker's.
     pub lease_owner: Option<String>,
-    pub error_code: Option<String>,
+    pub error_code: Option<MessageErrorCode>,
     pub error_message: Option<String>,
     /// `(carrier, carrier_message_id)` to store (on `sent`).
     pub carrier: Option<(String, String)>,
@@ -66,7 +67,8 @@ impl Change {
     }
 }
 
-async fn insert_event(
+/// Writes one event of `message` inside `txn`.
+pub(super) async fn insert_event(
     txn: &DatabaseTransaction,
     message: &message::Model,
     kind: EventKind,
@@ -78,14 +80,14 @@ async fn insert_event(
         sequence: sea_orm::ActiveValue::NotSet,
         message_id: Set(message.id),
         org_id: Set(message.org_id),
-        kind: Set(kind.as_str().to_owned()),
-        status: Set(status.as_str().to_owned()),
+        kind: Set(kind),
+        status: Set(status),
         occurred_at: Set(at),
         carrier_message_id: Set(detail.carrier_message_id.clone()),
         stat: Set(detail.stat.clone()),
         carrier_err: Set(detail.err.clone()),
         done_date: Set(detail.done_date.clone()),
-        error_code: Set(detail.error_code.clone()),
+        error_code: Set(detail.error_code),
     };
     message_event::Entity::insert(row)
         .exec_without_returning(txn)
@@ -93,63 +95,69 @@ async fn insert_event(
     Ok(())
 }
 
-impl Store {
-    /// Stores a new message with its first event: the send path's single write.
-    pub async fn insert_message_with_event(
-        &self,
-        row: message::ActiveModel,
-        kind: EventKind,
-        detail: EventDetail,
-    ) -> Result<message::Model, DbErr> {
-        let txn = self.db.begin().await?;
-        let model = message::Entity::insert(row)
-            .exec_with_returning(&txn)
-            .await?;
-        let status = MessageStatus::parse(&model.status).unwrap_or(MessageStatus::Queued);
-        insert_event(&txn, &model, kind, status, &detail, model.created_at).await?;
-        txn.commit().await?;
-        Ok(model)
-    }
+/// A carrier's receipt as it was stored.
+#[derive(Debug, Clone)]
+pub struct StoredReceipt {
+    pub id: i64,
+    pub carrier: String,
+    pub carrier_message_id: String,
+    pub stat: String,
+    pub err: Option<String>,
+    pub done_date: Option<String>,
+}
 
+impl From<carrier_receipt::Model> for StoredReceipt {
+    fn from(r: carrier_receipt::Model) -> Self {
+        StoredReceipt {
+            id: r.id,
+            carrier: r.carrier,
+            carrier_message_id: r.carrier_message_id,
+            stat: r.stat,
+            err: r.carrier_err,
+            done_date: r.done_date,
+        }
+    }
+}
+
+impl System {
     /// Records an event that does not change the status.
     pub async fn record_event(
         &self,
-        message: &message::Model,
+        message: &Message,
         kind: EventKind,
         detail: EventDetail,
     ) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
-        let status = MessageStatus::parse(&message.status).unwrap_or(MessageStatus::Queued);
-        insert_event(
-            &txn,
-            message,
-            kind,
-            status,
-            &detail,
-            Timestamp::now().as_datetime(),
-        )
-        .await?;
-        txn.commit().await
+        let row = message_event::ActiveModel {
+            sequence: sea_orm::ActiveValue::NotSet,
+            message_id: Set(message.id),
+            org_id: Set(message.org_id),
+            kind: Set(kind),
+            status: Set(message.status),
+            occurred_at: Set(Timestamp::now().as_datetime()),
+            carrier_message_id: Set(detail.carrier_message_id),
+            stat: Set(detail.stat),
+            carrier_err: Set(detail.err),
+            done_date: Set(detail.done_date),
+            error_code: Set(detail.error_code),
+        };
+        message_event::Entity::insert(row)
+            .exec_without_returning(&self.db)
+            .await?;
+        Ok(())
     }
 
     /// Applies `change` if the message is still in `change.from` (and, when given, still leased
     /// to `change.lease_owner`). `None` when it was not.
-    pub async fn change_status(
-        &self,
-        id: Uuid,
-        change: Change,
-    ) -> Result<Option<message::Model>, DbErr> {
+    pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
         let mut update = message::Entity::update_many()
-            .col_expr(message::Column::Status, Expr::value(change.to.as_str()))
+            .col_expr(message::Column::Status, Expr::value(change.to))
             .col_expr(message::Column::UpdatedAt, Expr::value(now))
             .filter(message::Column::Id.eq(id))
-            .filter(message::Column::Status.eq(change.from.as_str()))
+            .filter(message::Column::Status.eq(change.from))
             // The guard the machine gives, whatever the caller expected.
-            .filter(
-                message::Column::Status.is_in(sources_of(change.to).iter().map(|s| s.as_str())),
-            );
+            .filter(message::Column::Status.is_in(sources_of(change.to)));
         if let Some(owner) = &change.lease_owner {
             update = update.filter(message::Column::LeaseOwner.eq(owner.as_str()));
         }
@@ -164,8 +172,8 @@ impl Store {
                     Expr::value(Option::<DateTime<Utc>>::None),
                 );
         }
-        if let Some(code) = &change.error_code {
-            update = update.col_expr(message::Column::ErrorCode, Expr::value(code.as_str()));
+        if let Some(code) = change.error_code {
+            update = update.col_expr(message::Column::ErrorCode, Expr::value(code));
         }
         if let Some(text) = &change.error_message {
             update = update.col_expr(message::Column::ErrorMessage, Expr::value(text.as_str()));
@@ -189,7 +197,7 @@ impl Store {
             .ok_or(DbErr::RecordNotFound("message".into()))?;
         insert_event(&txn, &model, change.kind, change.to, &change.detail, now).await?;
         txn.commit().await?;
-        Ok(Some(model))
+        rows::message(model).map(Some)
     }
 
     /// Claims up to `limit` queued outbound messages (high priority first, then oldest) for
@@ -200,26 +208,33 @@ impl Store {
         owner: &str,
         lease_until: DateTime<Utc>,
         limit: u64,
-    ) -> Result<Vec<message::Model>, DbErr> {
-        // The claim is the machine's `queued → sending`, written as one statement for speed.
-        transition(MessageStatus::Queued, MessageStatus::Sending)
-            .map_err(|e| DbErr::Custom(e.to_string()))?;
+    ) -> Result<Vec<Message>, DbErr> {
+        // The claim is the machine's `queued → sending`, written as one statement for speed; the
+        // statuses in it are the machine's own.
+        let (from, to) = (MessageStatus::Queued, MessageStatus::Sending);
+        transition(from, to).map_err(|e| DbErr::Custom(e.to_string()))?;
+        let (from, to) = (from.as_str(), to.as_str());
+        let (outbound, high) = (Direction::Outbound.as_str(), Priority::High.as_str());
         let backend = self.db.get_database_backend();
         let now = Timestamp::now().as_datetime();
         // PostgreSQL: the CTE is evaluated once, and SKIP LOCKED passes over rows other workers
         // are claiming. SQLite: one statement, writers serialized by the database lock.
         let sql = match backend {
-            DbBackend::Postgres => "WITH picked AS (\
-                   SELECT id FROM messages WHERE status = 'queued' AND direction = 'outbound' \
-                   ORDER BY CASE priority WHEN 'high' THEN 0 ELSE 1 END, created_at, id LIMIT $4 \
+            DbBackend::Postgres => format!(
+                "WITH picked AS (\
+                   SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
+                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT $4 \
                    FOR UPDATE SKIP LOCKED) \
-                 UPDATE messages SET status = 'sending', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-                 FROM picked WHERE messages.id = picked.id AND messages.status = 'queued' RETURNING messages.*",
-            _ => "UPDATE messages SET status = 'sending', lease_owner = ?, lease_expires_at = ?, updated_at = ? \
-                 WHERE status = 'queued' AND id IN (\
-                   SELECT id FROM messages WHERE status = 'queued' AND direction = 'outbound' \
-                   ORDER BY CASE priority WHEN 'high' THEN 0 ELSE 1 END, created_at, id LIMIT ?) \
-                 RETURNING *",
+                 UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
+                 FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
+            ),
+            _ => format!(
+                "UPDATE messages SET status = '{to}', lease_owner = ?, lease_expires_at = ?, updated_at = ? \
+                 WHERE status = '{from}' AND id IN (\
+                   SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
+                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT ?) \
+                 RETURNING *"
+            ),
         };
         let txn = self.db.begin().await?;
         let statement = Statement::from_sql_and_values(
@@ -236,7 +251,7 @@ impl Store {
             .all(&txn)
             .await?;
         // RETURNING has no order: hand them over high priority first, then oldest.
-        claimed.sort_by_key(|m| (m.priority != "high", m.created_at, m.id));
+        claimed.sort_by_key(|m| (m.priority != Priority::High, m.created_at, m.id));
         for m in &claimed {
             insert_event(
                 &txn,
@@ -249,7 +264,7 @@ impl Store {
             .await?;
         }
         txn.commit().await?;
-        Ok(claimed)
+        rows::messages(claimed)
     }
 
     /// Records that the submission is being attempted, if the lease is still `owner`'s and no
@@ -260,7 +275,7 @@ impl Store {
         let updated = message::Entity::update_many()
             .col_expr(message::Column::AttemptedAt, Expr::value(now))
             .filter(message::Column::Id.eq(id))
-            .filter(message::Column::Status.eq(MessageStatus::Sending.as_str()))
+            .filter(message::Column::Status.eq(MessageStatus::Sending))
             .filter(message::Column::LeaseOwner.eq(owner))
             .filter(message::Column::AttemptedAt.is_null())
             .filter(message::Column::LeaseExpiresAt.gt(now))
@@ -288,21 +303,23 @@ impl Store {
     }
 
     /// Messages still `sending` whose lease ran out.
-    pub async fn expired_leases(&self, now: DateTime<Utc>) -> Result<Vec<message::Model>, DbErr> {
-        message::Entity::find()
-            .filter(message::Column::Status.eq(MessageStatus::Sending.as_str()))
+    pub async fn expired_leases(&self, now: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
+        let found = message::Entity::find()
+            .filter(message::Column::Status.eq(MessageStatus::Sending))
             .filter(message::Column::LeaseExpiresAt.lt(now))
             .all(&self.db)
-            .await
+            .await?;
+        rows::messages(found)
     }
 
     /// Messages `sent` before `before` (their validity ran out without a final receipt).
-    pub async fn sent_before(&self, before: DateTime<Utc>) -> Result<Vec<message::Model>, DbErr> {
-        message::Entity::find()
-            .filter(message::Column::Status.eq(MessageStatus::Sent.as_str()))
+    pub async fn sent_before(&self, before: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
+        let found = message::Entity::find()
+            .filter(message::Column::Status.eq(MessageStatus::Sent))
             .filter(message::Column::SentAt.lt(before))
             .all(&self.db)
-            .await
+            .await?;
+        rows::messages(found)
     }
 
     /// Stores a receipt as the carrier sent it; returns its row.
@@ -310,7 +327,7 @@ impl Store {
         &self,
         carrier: &str,
         detail: &EventDetail,
-    ) -> Result<carrier_receipt::Model, DbErr> {
+    ) -> Result<StoredReceipt, DbErr> {
         let row = carrier_receipt::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             carrier: Set(carrier.to_owned()),
@@ -321,16 +338,17 @@ impl Store {
             received_at: Set(Timestamp::now().as_datetime()),
             message_id: Set(None),
         };
-        carrier_receipt::Entity::insert(row)
+        Ok(carrier_receipt::Entity::insert(row)
             .exec_with_returning(&self.db)
-            .await
+            .await?
+            .into())
     }
 
     /// Receipts not matched to a message yet, oldest first, optionally for one carrier id.
     pub async fn unmatched_receipts(
         &self,
         carrier: Option<(&str, &str)>,
-    ) -> Result<Vec<carrier_receipt::Model>, DbErr> {
+    ) -> Result<Vec<StoredReceipt>, DbErr> {
         let mut query =
             carrier_receipt::Entity::find().filter(carrier_receipt::Column::MessageId.is_null());
         if let Some((carrier, id)) = carrier {
@@ -338,11 +356,14 @@ impl Store {
                 .filter(carrier_receipt::Column::Carrier.eq(carrier))
                 .filter(carrier_receipt::Column::CarrierMessageId.eq(id));
         }
-        query
+        Ok(query
             .order_by_asc(carrier_receipt::Column::Id)
             .limit_rows(500)
             .all(&self.db)
-            .await
+            .await?
+            .into_iter()
+            .map(StoredReceipt::from)
+            .collect())
     }
 
     /// Marks a receipt as matched to `message_id`; `false` if another process matched it first.
@@ -365,30 +386,22 @@ impl Store {
         &self,
         carrier: &str,
         carrier_message_id: &str,
-    ) -> Result<Option<message::Model>, DbErr> {
+    ) -> Result<Option<Message>, DbErr> {
         message::Entity::find()
             .filter(message::Column::Carrier.eq(carrier))
             .filter(message::Column::CarrierMessageId.eq(carrier_message_id))
             .one(&self.db)
-            .await
+            .await?
+            .map(rows::message)
+            .transpose()
     }
 
-    pub async fn message_by_id(&self, id: Uuid) -> Result<Option<message::Model>, DbErr> {
-        message::Entity::find_by_id(id).one(&self.db).await
-    }
-
-    /// A message's events, oldest first.
-    pub async fn message_events(
-        &self,
-        org_id: Uuid,
-        message_id: Uuid,
-    ) -> Result<Vec<message_event::Model>, DbErr> {
-        message_event::Entity::find()
-            .filter(message_event::Column::OrgId.eq(org_id))
-            .filter(message_event::Column::MessageId.eq(message_id))
-            .order_by_asc(message_event::Column::Sequence)
-            .all(&self.db)
-            .await
+    pub async fn message_by_id(&self, id: Uuid) -> Result<Option<Message>, DbErr> {
+        message::Entity::find_by_id(id)
+            .one(&self.db)
+            .await?
+            .map(rows::message)
+            .transpose()
     }
 }
 

@@ -1,43 +1,45 @@
-//! Number lookups per organization.
+//! Number lookups per organization and mode.
 
 use entity::lookup;
 use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
-use super::Store;
-use crate::domain::{lookup::LineType, PhoneNumber, Timestamp};
+use super::{rows, Tenant};
+use crate::domain::{
+    lookup::{LineType, Lookup},
+    PhoneNumber, Timestamp,
+};
 
-impl Store {
+impl Tenant {
     pub async fn insert_lookup(
         &self,
-        org_id: Uuid,
         number: &PhoneNumber,
         line_type: LineType,
-    ) -> Result<lookup::Model, DbErr> {
+    ) -> Result<Lookup, DbErr> {
         let row = lookup::ActiveModel {
             id: Set(Uuid::now_v7()),
-            org_id: Set(org_id),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
             phone_number: Set(number.as_str().to_owned()),
-            line_type: Set(line_type.as_str().to_owned()),
+            line_type: Set(line_type),
             looked_up_at: Set(Timestamp::now().as_datetime()),
         };
-        lookup::Entity::insert(row)
+        let stored = lookup::Entity::insert(row)
             .exec_with_returning(&self.db)
-            .await
+            .await?;
+        Ok(rows::lookup(stored))
     }
 
-    /// The organization's newest lookup of `number`.
-    pub async fn latest_lookup(
-        &self,
-        org_id: Uuid,
-        number: &PhoneNumber,
-    ) -> Result<Option<lookup::Model>, DbErr> {
-        lookup::Entity::find()
-            .filter(lookup::Column::OrgId.eq(org_id))
+    /// The newest lookup of `number`.
+    pub async fn latest_lookup(&self, number: &PhoneNumber) -> Result<Option<Lookup>, DbErr> {
+        Ok(lookup::Entity::find()
+            .filter(lookup::Column::OrgId.eq(self.org_id))
+            .filter(lookup::Column::Mode.eq(self.mode))
             .filter(lookup::Column::PhoneNumber.eq(number.as_str()))
             .order_by_desc(lookup::Column::LookedUpAt)
             .order_by_desc(lookup::Column::Id)
             .one(&self.db)
-            .await
+            .await?
+            .map(rows::lookup))
     }
 }

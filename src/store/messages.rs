@@ -1,49 +1,133 @@
-//! Messages.
+//! An organization's messages: the send path's insert, reading one, listing, and events.
 
-use entity::message;
-use sea_orm::{ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use entity::{message, message_event};
+use sea_orm::{
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+};
 use uuid::Uuid;
 
-use super::Store;
-use crate::domain::listing::{ListPosition, MessageFilter};
+use super::{delivery::insert_event, rows, Tenant};
+use crate::domain::{
+    lifecycle::{Event, EventKind, INITIAL_STATUSES},
+    listing::{ListPosition, MessageFilter},
+    message::{Channel, Direction, Message, MessageStatus, Priority},
+    text::Encoding,
+    PhoneNumber, Timestamp,
+};
 
-impl Store {
-    /// Stores a new message: the send path's single write.
-    pub async fn insert_message(&self, row: message::ActiveModel) -> Result<message::Model, DbErr> {
-        message::Entity::insert(row)
-            .exec_with_returning(&self.db)
-            .await
-    }
+use super::delivery::EventDetail;
 
-    pub async fn message(&self, org_id: Uuid, id: Uuid) -> Result<Option<message::Model>, DbErr> {
-        message::Entity::find_by_id(id)
-            .filter(message::Column::OrgId.eq(org_id))
-            .one(&self.db)
-            .await
-    }
+/// A message to store, outbound (`queued`) or inbound (`received`).
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub direction: Direction,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub text: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub status: MessageStatus,
+    pub tag: Option<String>,
+    pub media_urls: Vec<String>,
+    pub segments: u32,
+    pub encoding: Encoding,
+    /// `(carrier, carrier_message_id)` of an inbound message.
+    pub carrier: Option<(String, String)>,
 }
 
-impl Store {
+impl Tenant {
+    /// Stores a new message with its first event in one transaction: the send path's single
+    /// write.
+    pub async fn insert_message(
+        &self,
+        new: NewMessage,
+        detail: EventDetail,
+    ) -> Result<Message, DbErr> {
+        if !INITIAL_STATUSES.contains(&new.status) {
+            return Err(DbErr::Custom(format!(
+                "a message cannot start as {}",
+                new.status
+            )));
+        }
+        let now = Timestamp::now().as_datetime();
+        let media_urls = (!new.media_urls.is_empty())
+            .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
+        let (carrier, carrier_message_id) = new.carrier.unzip();
+        let row = message::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
+            direction: Set(new.direction),
+            from_number: Set(new.from.as_str().to_owned()),
+            to_number: Set(new.to.as_str().to_owned()),
+            body: Set(new.text),
+            channel: Set(new.channel),
+            priority: Set(new.priority),
+            status: Set(new.status),
+            tag: Set(new.tag),
+            media_urls: Set(media_urls),
+            segments: Set(i32::try_from(new.segments).unwrap_or(i32::MAX)),
+            encoding: Set(new.encoding),
+            error_code: Set(None),
+            carrier: Set(carrier),
+            carrier_message_id: Set(carrier_message_id),
+            created_at: Set(now),
+            updated_at: Set(now),
+            lease_owner: Set(None),
+            lease_expires_at: Set(None),
+            attempted_at: Set(None),
+            sent_at: Set(None),
+            error_message: Set(None),
+        };
+        let txn = self.db.begin().await?;
+        let model = message::Entity::insert(row)
+            .exec_with_returning(&txn)
+            .await?;
+        insert_event(
+            &txn,
+            &model,
+            EventKind::Transition,
+            model.status,
+            &detail,
+            model.created_at,
+        )
+        .await?;
+        txn.commit().await?;
+        rows::message(model)
+    }
+
+    fn messages(&self) -> sea_orm::Select<message::Entity> {
+        message::Entity::find()
+            .filter(message::Column::OrgId.eq(self.org_id))
+            .filter(message::Column::Mode.eq(self.mode))
+    }
+
+    pub async fn message(&self, id: Uuid) -> Result<Option<Message>, DbErr> {
+        self.messages()
+            .filter(message::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .map(rows::message)
+            .transpose()
+    }
+
     /// Up to `limit` messages matching `filter`, newest first (`created_at`, then `id`,
     /// descending), after `after` when given. Keyset pagination: a page costs the same however
     /// deep it is, and rows added meanwhile never shift it.
     pub async fn list_messages(
         &self,
-        org_id: Uuid,
         filter: &MessageFilter,
         after: Option<ListPosition>,
         limit: u64,
-    ) -> Result<Vec<message::Model>, DbErr> {
-        use sea_orm::{
-            sea_query::{Expr, ExprTrait},
-            QueryOrder, QuerySelect,
-        };
-        let mut query = message::Entity::find().filter(message::Column::OrgId.eq(org_id));
+    ) -> Result<Vec<Message>, DbErr> {
+        let mut query = self.messages();
         if let Some(v) = filter.status {
-            query = query.filter(message::Column::Status.eq(v.as_str()));
+            query = query.filter(message::Column::Status.eq(v));
         }
         if let Some(v) = filter.direction {
-            query = query.filter(message::Column::Direction.eq(v.as_str()));
+            query = query.filter(message::Column::Direction.eq(v));
         }
         if let Some(v) = &filter.to {
             query = query.filter(message::Column::ToNumber.eq(v.as_str()));
@@ -71,11 +155,25 @@ impl Store {
                 .lt(Expr::tuple([Expr::value(p.created_at), Expr::value(p.id)])),
             );
         }
-        query
+        let found = query
             .order_by_desc(message::Column::CreatedAt)
             .order_by_desc(message::Column::Id)
             .limit(limit)
             .all(&self.db)
-            .await
+            .await?;
+        rows::messages(found)
+    }
+
+    /// A message's events, oldest first.
+    pub async fn message_events(&self, message_id: Uuid) -> Result<Vec<Event>, DbErr> {
+        Ok(message_event::Entity::find()
+            .filter(message_event::Column::OrgId.eq(self.org_id))
+            .filter(message_event::Column::MessageId.eq(message_id))
+            .order_by_asc(message_event::Column::Sequence)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::event)
+            .collect())
     }
 }

@@ -1,5 +1,9 @@
-//! The only place that talks to the database (sea-orm). Every function that reads or writes a
-//! tenant's rows takes the organization, so no query can forget the tenant.
+//! The only place that talks to the database (sea-orm), and the only one that sees its rows.
+//!
+//! Queries hang off two handles. A [`Tenant`] carries an organization and a key mode, and every
+//! query on it is scoped to both: no function on it can forget the tenant. A [`System`] is for
+//! work no tenant asked for — the delivery worker, carrier callbacks, the admin command line.
+//! Both hand back domain types ([`rows`] converts), never `entity` rows.
 
 use std::{path::PathBuf, time::Duration};
 
@@ -17,10 +21,39 @@ pub mod lookups;
 pub mod messages;
 pub mod numbers;
 pub mod organizations;
+mod rows;
 
-/// A handle on the database; cheap to clone.
+use uuid::Uuid;
+
+use crate::domain::organization::KeyMode;
+
+/// A handle on the database; cheap to clone. It opens [`Tenant`] and [`System`] handles.
 #[derive(Clone, Debug)]
 pub struct Store {
+    db: DatabaseConnection,
+}
+
+/// Queries on one organization's data in one key mode.
+#[derive(Clone, Debug)]
+pub struct Tenant {
+    db: DatabaseConnection,
+    org_id: Uuid,
+    mode: KeyMode,
+}
+
+impl Tenant {
+    pub fn org_id(&self) -> Uuid {
+        self.org_id
+    }
+
+    pub fn mode(&self) -> KeyMode {
+        self.mode
+    }
+}
+
+/// Queries for work no tenant asked for: the worker, carrier callbacks, administration.
+#[derive(Clone, Debug)]
+pub struct System {
     db: DatabaseConnection,
 }
 
@@ -73,8 +106,25 @@ impl Store {
         Ok(Store { db })
     }
 
+    /// The raw connection, for tests that seed or damage rows directly.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
+    }
+
+    /// The handle for one organization's data in one key mode.
+    pub fn tenant(&self, org_id: Uuid, mode: KeyMode) -> Tenant {
+        Tenant {
+            db: self.db.clone(),
+            org_id,
+            mode,
+        }
+    }
+
+    /// The handle for system work.
+    pub fn system(&self) -> System {
+        System {
+            db: self.db.clone(),
+        }
     }
 
     /// Applies pending migrations, once even when several processes start together: PostgreSQL

@@ -1,4 +1,4 @@
-//! Phone numbers owned by organizations.
+//! Phone numbers owned by organizations. Both key modes share an organization's numbers.
 
 use entity::phone_number;
 use sea_orm::{
@@ -6,51 +6,56 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::Store;
-use crate::domain::{PhoneNumber, Timestamp};
+use super::{rows, System, Tenant};
+use crate::domain::{organization::OwnedNumber, PhoneNumber, Timestamp};
 
-impl Store {
-    /// Gives `number` to the organization; a unique violation when another organization owns it.
+impl Tenant {
+    pub async fn phone_numbers(&self) -> Result<Vec<OwnedNumber>, DbErr> {
+        Ok(phone_number::Entity::find()
+            .filter(phone_number::Column::OrgId.eq(self.org_id))
+            .order_by_asc(phone_number::Column::PhoneNumber)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::owned_number)
+            .collect())
+    }
+
+    pub async fn owns_number(&self, number: &PhoneNumber) -> Result<bool, DbErr> {
+        let count = phone_number::Entity::find()
+            .filter(phone_number::Column::OrgId.eq(self.org_id))
+            .filter(phone_number::Column::PhoneNumber.eq(number.as_str()))
+            .count(&self.db)
+            .await?;
+        Ok(count > 0)
+    }
+}
+
+impl System {
+    /// Gives `number` to an organization; a unique violation when another organization owns it.
     pub async fn insert_phone_number(
         &self,
         org_id: Uuid,
         number: &PhoneNumber,
-    ) -> Result<phone_number::Model, DbErr> {
+    ) -> Result<OwnedNumber, DbErr> {
         let row = phone_number::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org_id),
             phone_number: Set(number.as_str().to_owned()),
             created_at: Set(Timestamp::now().as_datetime()),
         };
-        phone_number::Entity::insert(row)
+        let stored = phone_number::Entity::insert(row)
             .exec_with_returning(&self.db)
-            .await
+            .await?;
+        Ok(rows::owned_number(stored))
     }
 
-    pub async fn phone_number(
-        &self,
-        number: &PhoneNumber,
-    ) -> Result<Option<phone_number::Model>, DbErr> {
-        phone_number::Entity::find()
+    /// Who owns `number`, if anyone.
+    pub async fn phone_number(&self, number: &PhoneNumber) -> Result<Option<OwnedNumber>, DbErr> {
+        Ok(phone_number::Entity::find()
             .filter(phone_number::Column::PhoneNumber.eq(number.as_str()))
             .one(&self.db)
-            .await
-    }
-
-    pub async fn phone_numbers(&self, org_id: Uuid) -> Result<Vec<phone_number::Model>, DbErr> {
-        phone_number::Entity::find()
-            .filter(phone_number::Column::OrgId.eq(org_id))
-            .order_by_asc(phone_number::Column::PhoneNumber)
-            .all(&self.db)
-            .await
-    }
-
-    pub async fn owns_number(&self, org_id: Uuid, number: &PhoneNumber) -> Result<bool, DbErr> {
-        let count = phone_number::Entity::find()
-            .filter(phone_number::Column::OrgId.eq(org_id))
-            .filter(phone_number::Column::PhoneNumber.eq(number.as_str()))
-            .count(&self.db)
-            .await?;
-        Ok(count > 0)
+            .await?
+            .map(rows::owned_number))
     }
 }

@@ -65,7 +65,7 @@ on_both_backends! {
         let created = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:read"]}))).await;
         let key = created.assert_success(201)["key"].as_str().unwrap().to_owned();
         use sea_orm::EntityTrait;
-        let rows = entity::api_key::Entity::find().all(app.services.store.connection()).await.unwrap();
+        let rows = entity::api_key::Entity::find().all(app.store.connection()).await.unwrap();
         assert_eq!(rows.len(), 2);
         for secret in [&key, &org.key] {
             let secret_part = &secret["am_live_".len()..];

@@ -29,7 +29,7 @@ on_both_backends! {
 
         // History is kept: two records.
         use sea_orm::{EntityTrait, PaginatorTrait};
-        let rows = entity::consent::Entity::find().count(app.services.store.connection()).await.unwrap();
+        let rows = entity::consent::Entity::find().count(app.store.connection()).await.unwrap();
         assert_eq!(rows, 2);
     }
 

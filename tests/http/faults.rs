@@ -82,8 +82,7 @@ async fn a_failing_query_answers_500_without_leaking_internals() {
     let app = TestApp::start(Backend::Sqlite).await.unwrap();
     let org = app.sender("+15551112222", "+15554443333").await;
     use sea_orm::ConnectionTrait;
-    app.services
-        .store
+    app.store
         .connection()
         .execute_unprepared("DROP TABLE messages")
         .await

@@ -4,7 +4,10 @@
 use std::{collections::HashSet, time::Instant};
 
 use agentmessage::domain::Timestamp;
-use entity::message;
+use entity::{
+    message,
+    values::{Channel, Direction, Encoding, KeyMode, MessageStatus, Priority},
+};
 use reqwest::Method;
 use sea_orm::{ActiveValue::Set, EntityTrait};
 use uuid::Uuid;
@@ -23,17 +26,18 @@ async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
         rows.push(message::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org.id),
-            direction: Set("outbound".into()),
+            mode: Set(KeyMode::Live),
+            direction: Set(Direction::Outbound),
             from_number: Set(FROM.into()),
             to_number: Set(format!("+1212555{:04}", i % 10_000)),
             body: Set("bulk".into()),
-            channel: Set("sms".into()),
-            priority: Set("default".into()),
-            status: Set("delivered".into()),
+            channel: Set(Channel::Sms),
+            priority: Set(Priority::Default),
+            status: Set(MessageStatus::Delivered),
             tag: Set(Some(format!("bulk-{}", i % 7))),
             media_urls: Set(None),
             segments: Set(1),
-            encoding: Set("gsm7".into()),
+            encoding: Set(Encoding::Gsm7),
             error_code: Set(None),
             carrier: Set(None),
             carrier_message_id: Set(None),
@@ -47,7 +51,7 @@ async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
         });
         if rows.len() == 500 || i + 1 == count {
             message::Entity::insert_many(std::mem::take(&mut rows))
-                .exec_without_returning(app.services.store.connection())
+                .exec_without_returning(app.store.connection())
                 .await
                 .unwrap();
         }
@@ -93,9 +97,9 @@ async fn walk(app: &TestApp, org: &Org, from: &str, limit: u32, send_every: usiz
 }
 
 async fn existing_ids(app: &TestApp, org: &Org) -> HashSet<String> {
-    app.services
-        .store
-        .list_messages(org.id, &Default::default(), None, 1_000_000)
+    app.store
+        .tenant(org.id, KeyMode::Live)
+        .list_messages(&Default::default(), None, 1_000_000)
         .await
         .unwrap()
         .into_iter()
@@ -180,7 +184,7 @@ on_both_backends! {
         app.opt_in(&small, "+12125550107").await;
         bulk_messages(&app, &small, 1_000).await;
         let big = app.org().await;
-        app.services.store.insert_phone_number(big.id, &agentmessage::domain::PhoneNumber::parse("+15551113333").unwrap()).await.unwrap();
+        app.store.system().insert_phone_number(big.id, &agentmessage::domain::PhoneNumber::parse("+15551113333").unwrap()).await.unwrap();
         bulk_messages(&app, &big, 100_000).await;
 
         // The walk over 1,000 while new messages arrive: every message that existed is seen once.
@@ -215,9 +219,9 @@ on_both_backends! {
         };
         let deep_big = {
             // The cursor a walk would hold after 900 pages of 100.
-            let page = app.services.store.list_messages(big.id, &Default::default(), None, 90_000).await.unwrap();
+            let page = app.store.tenant(big.id, KeyMode::Live).list_messages(&Default::default(), None, 90_000).await.unwrap();
             let last = page.last().unwrap();
-            agentmessage::domain::listing::ListPosition { created_at: last.created_at, id: last.id }.encode()
+            agentmessage::domain::listing::ListPosition { created_at: last.created_at.as_datetime(), id: last.id }.encode()
         };
         let figures = [
             ("1,000 rows, first page", median_page_time(&app, &small, "/v1/messages?limit=100", 21).await),
@@ -236,13 +240,11 @@ async fn sqlite_lists_pages_through_the_listing_index() {
     let app = TestApp::start(crate::support::Backend::Sqlite)
         .await
         .unwrap();
-    let plan = app
-        .services
-        .store
+    let plan = app.store
         .connection()
         .query_all_raw(Statement::from_string(
             sea_orm::DbBackend::Sqlite,
-            "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE org_id = x'00' AND (created_at, id) < ('2026', x'00') ORDER BY created_at DESC, id DESC LIMIT 101",
+            "EXPLAIN QUERY PLAN SELECT * FROM messages WHERE org_id = x'00' AND mode = 'live' AND (created_at, id) < ('2026', x'00') ORDER BY created_at DESC, id DESC LIMIT 101",
         ))
         .await
         .unwrap();
@@ -252,7 +254,7 @@ async fn sqlite_lists_pages_through_the_listing_index() {
         .collect();
     assert!(
         text.iter()
-            .any(|d| d.contains("idx_messages_org_created_id")),
+            .any(|d| d.contains("idx_messages_org_mode_created_id")),
         "{text:?}"
     );
     assert!(

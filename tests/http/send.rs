@@ -273,23 +273,23 @@ async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
     .unwrap();
     let org = app.sender(FROM, TO).await;
     let to = PhoneNumber::parse(TO).unwrap();
-    app.services
-        .store
-        .insert_lookup(org.id, &to, LineType::Landline)
+    app.store
+        .tenant(org.id, entity::values::KeyMode::Live)
+        .insert_lookup(&to, LineType::Landline)
         .await
         .unwrap();
     app.send(&org.key, seed_request())
         .await
         .assert_error(422, "LINE_TYPE_BLOCKED");
-    app.services
-        .store
-        .insert_lookup(org.id, &to, LineType::Mobile)
+    app.store
+        .tenant(org.id, entity::values::KeyMode::Live)
+        .insert_lookup(&to, LineType::Mobile)
         .await
         .unwrap();
     app.send(&org.key, seed_request()).await.assert_success(202);
-    app.services
-        .store
-        .insert_lookup(org.id, &to, LineType::Landline)
+    app.store
+        .tenant(org.id, entity::values::KeyMode::Live)
+        .insert_lookup(&to, LineType::Landline)
         .await
         .unwrap();
     app.send(&org.key, seed_request())

@@ -22,6 +22,8 @@ pub struct TestApp {
     pub base: String,
     pub client: reqwest::Client,
     pub services: Services,
+    /// The database under the app, for tests that seed or inspect rows directly.
+    pub store: Store,
     /// The simulated carrier workers of this app submit to.
     pub carrier: std::sync::Arc<agentmessage::delivery::SimulatedCarrier>,
     _dir: Option<tempfile::TempDir>,
@@ -178,7 +180,7 @@ impl TestApp {
                 .or_else(|| Some(CARRIER_SECRET.into())),
             ..settings
         };
-        let services = Services::new(store, settings);
+        let services = Services::new(store.clone(), settings);
         let carrier = std::sync::Arc::new(agentmessage::delivery::SimulatedCarrier::new(
             services.clone(),
             agentmessage::delivery::simulated::DEFAULT_RECEIPT_DELAY,
@@ -202,6 +204,7 @@ impl TestApp {
                 .build()
                 .expect("client"),
             services,
+            store,
             carrier,
             _dir: dir,
         })
