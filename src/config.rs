@@ -56,14 +56,28 @@ pub struct WorkerArgs {
     /// How long a worker holds a claimed message before another may take it over.
     #[arg(long, env = "AGENTMESSAGE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
     pub lease: Duration,
+
+    /// How long an idle worker waits before it looks at the queue again.
+    #[arg(long, env = "AGENTMESSAGE_POLL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub poll: Duration,
+
+    /// How often the worker sweeps (expired leases, validity, receipts that raced with `sent`).
+    #[arg(long, env = "AGENTMESSAGE_SWEEP_EVERY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    pub sweep_every: Duration,
+
+    /// How many queued messages a worker claims at once.
+    #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    pub batch_size: u64,
 }
 
 impl WorkerArgs {
     pub fn settings(&self) -> WorkerSettings {
         WorkerSettings {
-            validity: self.validity,
+            batch_size: self.batch_size,
             lease: self.lease,
-            ..WorkerSettings::default()
+            validity: self.validity,
+            poll: self.poll,
+            sweep_every: self.sweep_every,
         }
     }
 }
@@ -87,6 +101,10 @@ pub struct ServeArgs {
     /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
     #[arg(long)]
     pub no_worker: bool,
+
+    /// How long a stopping server waits for requests in flight before it closes them.
+    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 
     /// Also set up a demo organization that owns +15551112222, with +15554443333 opted in, and
     /// print a fresh key with every scope and a curl command that sends a message.

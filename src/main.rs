@@ -184,7 +184,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .run_with_graceful_shutdown(
             agentmessage::app(services),
             shutdown_signal(),
-            Some(std::time::Duration::from_secs(10)),
+            Some(args.shutdown_grace),
         )
         .await
         .context("serving")?;

@@ -78,7 +78,6 @@ Besides the statuses each operation lists, any request can be answered with:
 
 - 404 `NOT_FOUND` for an unknown path, and 405 `METHOD_NOT_ALLOWED` (with an `Allow` header) for \
 a known path with another method;
-- 413 `PAYLOAD_TOO_LARGE` for a body over 64 KiB;
 - 500 `INTERNAL_ERROR` on an unexpected fault (the server log holds the cause under the request \
 id) and 503 `SERVICE_UNAVAILABLE` with `Retry-After` when the database cannot be reached.
 
@@ -140,9 +139,10 @@ pub fn spec_yaml() -> String {
 ///   server does;
 /// - a nullable response field is always present, so it is listed as required;
 /// - media types are plain `application/json`, and tags come in reading order;
-/// - the answers any operation can give (404, 405, 413, 500, 503) are described once, under the
+/// - the answers any request can get besides its operation's (404, 405, 500, 503) are described
+///   once, under the
 ///   root extension `x-common-responses` (OpenAPI 3.0 has no place for responses shared by every
-///   operation, and a component that nothing references is an error for linters);
+///   operation, and a component that nothing references is a linter's warning);
 /// - each error response shows an example of each of its own codes;
 /// - a property's description sits beside a single-item `allOf`, as every generator reads it;
 /// - `servers`, licence and contact; `security: []` on operations that need no credential;
@@ -185,6 +185,8 @@ fn finish_spec(spec: &mut Value) {
     }
     rename_media_types(spec);
     tidy_schemas(spec);
+    inline_nullable_enums(spec);
+    drop_unreferenced_schemas(spec);
     // poem-openapi keeps only the schemas that bodies and parameters reference; headers'
     // schemas are added here.
     let mut registry = poem_openapi::registry::Registry::new();
@@ -243,7 +245,6 @@ fn finish_spec(spec: &mut Value) {
         "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
         "NotFound": error_response("`NOT_FOUND`: no route has this path.", false),
         "MethodNotAllowed": error_response("`METHOD_NOT_ALLOWED`: the path exists with other methods, listed in the `Allow` header.", false),
-        "PayloadTooLarge": error_response("`PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB.", false),
     });
 }
 
@@ -325,6 +326,96 @@ fn tidy_schemas(value: &mut Value) {
         }
         Value::Array(items) => items.iter_mut().for_each(tidy_schemas),
         _ => {}
+    }
+}
+
+/// A nullable property whose values are a named set is written as the set itself, with `type`,
+/// `nullable` and `null` among its values: OpenAPI 3.0 lets `nullable` act only beside `type`,
+/// and a `$ref`'d enum would refuse `null`.
+fn inline_nullable_enums(spec: &mut Value) {
+    let schemas = spec["components"]["schemas"].clone();
+    let Some(all) = spec
+        .pointer_mut("/components/schemas")
+        .and_then(Value::as_object_mut)
+    else {
+        return;
+    };
+    for schema in all.values_mut() {
+        for property in schema
+            .get_mut("properties")
+            .and_then(Value::as_object_mut)
+            .into_iter()
+            .flat_map(|p| p.values_mut())
+        {
+            if property.get("nullable") != Some(&Value::Bool(true)) {
+                continue;
+            }
+            let target = property["allOf"][0]["$ref"]
+                .as_str()
+                .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                .map(|name| &schemas[name]);
+            let Some(values) = target.and_then(|t| t["enum"].as_array()) else {
+                continue;
+            };
+            let mut values = values.clone();
+            values.push(Value::Null);
+            let object = property.as_object_mut().expect("a property is an object");
+            object.remove("allOf");
+            object.insert("type".into(), json!("string"));
+            object.insert("enum".into(), Value::Array(values));
+        }
+    }
+}
+
+/// Removes component schemas nothing refers to any more (a set written inline by
+/// [`inline_nullable_enums`]), so that the published document has no unused component.
+fn drop_unreferenced_schemas(spec: &mut Value) {
+    fn refs(value: &Value, skip: &str, found: &mut std::collections::HashSet<String>) {
+        match value {
+            Value::Object(map) => {
+                for (key, child) in map {
+                    if key == "$ref" {
+                        if let Some(name) = child
+                            .as_str()
+                            .and_then(|r| r.strip_prefix("#/components/schemas/"))
+                        {
+                            if name != skip {
+                                found.insert(name.to_owned());
+                            }
+                        }
+                    } else {
+                        refs(child, skip, found);
+                    }
+                }
+            }
+            Value::Array(items) => items.iter().for_each(|i| refs(i, skip, found)),
+            _ => {}
+        }
+    }
+    loop {
+        let names: Vec<String> = spec["components"]["schemas"]
+            .as_object()
+            .map(|m| m.keys().cloned().collect())
+            .unwrap_or_default();
+        let mut used = std::collections::HashSet::new();
+        for (key, child) in spec.as_object().into_iter().flatten() {
+            if key != "components" {
+                refs(child, "", &mut used);
+            }
+        }
+        for name in &names {
+            refs(&spec["components"]["schemas"][name], name, &mut used);
+        }
+        let unused: Vec<&String> = names.iter().filter(|n| !used.contains(*n)).collect();
+        if unused.is_empty() {
+            return;
+        }
+        let schemas = spec["components"]["schemas"]
+            .as_object_mut()
+            .expect("schemas is an object");
+        for name in unused {
+            schemas.remove(name);
+        }
     }
 }
 

@@ -42,6 +42,18 @@ pub(crate) use error_set;
 /// Codes that only faults produce; documented once for the whole API, not per operation.
 pub const FAULT_CODES: [ErrorCode; 2] = [ErrorCode::InternalError, ErrorCode::ServiceUnavailable];
 
+/// Codes every operation can answer before it runs (the body size is checked on every route),
+/// documented on each operation.
+pub const EVERY_OPERATION: [ErrorCode; 1] = [ErrorCode::PayloadTooLarge];
+
+/// The codes an operation documents: its own and [`EVERY_OPERATION`]'s, in catalogue order.
+fn documented_codes<E: ErrorSet>() -> Vec<ErrorCode> {
+    let mut codes: Vec<ErrorCode> = E::CODES.iter().chain(&EVERY_OPERATION).copied().collect();
+    codes.sort_unstable();
+    codes.dedup();
+    codes
+}
+
 /// A response with success status `STATUS` and body `B`, or one of `E`'s errors.
 pub struct Reply<const STATUS: u16, B, E: ErrorSet> {
     result: Result<B, ApiError>,
@@ -164,11 +176,12 @@ impl<const STATUS: u16, B: Type + ToJSON, E: ErrorSet> ApiResponse for Reply<STA
             }],
             headers: vec![],
         }];
-        let mut statuses: Vec<u16> = E::CODES.iter().map(|c| c.status()).collect();
+        let documented = documented_codes::<E>();
+        let mut statuses: Vec<u16> = documented.iter().map(|c| c.status()).collect();
         statuses.sort_unstable();
         statuses.dedup();
         for status in statuses {
-            let codes: Vec<ErrorCode> = E::CODES
+            let codes: Vec<ErrorCode> = documented
                 .iter()
                 .copied()
                 .filter(|c| c.status() == status)

@@ -3,6 +3,8 @@
 #[path = "../common/pg.rs"]
 mod pg;
 mod support;
+#[path = "../common/tools.rs"]
+mod tools;
 
 mod api_keys;
 mod cli;

@@ -256,3 +256,50 @@ fn integers_use_standard_formats() {
         );
     }
 }
+
+/// The checked-in spec passes redocly's `recommended` rules and spectral's `spectral:oas` with no
+/// error and no warning (the linters pinned in tests/tools).
+#[test]
+fn the_spec_passes_redocly_and_spectral_without_a_warning() {
+    use crate::tools::{repo, run, tool_dir};
+    let bin = tool_dir("node");
+    let quiet = [
+        ("REDOCLY_TELEMETRY", "off"),
+        ("REDOCLY_SUPPRESS_UPDATE_NOTICE", "true"),
+        ("NO_COLOR", "1"),
+    ];
+    let out = run(
+        &bin.join("redocly"),
+        &["lint", "--extends=recommended", "--format=json", "openapi/openapi.json"],
+        repo(),
+        &quiet,
+    );
+    let start = out.find('{').expect("redocly prints JSON");
+    let report: Value = serde_json::from_str(&out[start..]).expect("redocly's JSON report");
+    assert_eq!(
+        (report["totals"]["errors"].as_u64(), report["totals"]["warnings"].as_u64()),
+        (Some(0), Some(0)),
+        "redocly: {:#}",
+        report["problems"]
+    );
+    let out = run(
+        &bin.join("spectral"),
+        &[
+            "lint",
+            "--ruleset",
+            "tests/tools/.spectral.yaml",
+            "--fail-severity=hint",
+            "--format=json",
+            "openapi/openapi.json",
+        ],
+        repo(),
+        &quiet,
+    );
+    let start = out.find('[').unwrap_or(out.len());
+    let problems = serde_json::Deserializer::from_str(&out[start..])
+        .into_iter::<Value>()
+        .next()
+        .and_then(Result::ok)
+        .unwrap_or(Value::Null);
+    assert_eq!(problems, Value::Array(vec![]), "spectral: {out}");
+}
