@@ -18,7 +18,13 @@ use super::{envelope::ErrorCode, error::ApiError, request_id};
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
 /// Paths served outside the API operations.
-pub const EXTRA_ROUTES: [&str; 3] = ["/openapi.json", "/openapi.yaml", "/docs"];
+pub const EXTRA_ROUTES: [&str; 5] = [
+    "/openapi.json",
+    "/openapi.yaml",
+    "/openapi.d.ts",
+    "/docs",
+    "/reference",
+];
 
 /// Every path template the server answers, with its methods.
 pub struct RouteTable {

@@ -88,7 +88,11 @@ Status 453 is not a registered HTTP status: it is sent as `453 Consent Required`
 generated clients cannot represent it, so read the numeric status and `error.code`.
 
 Limits, patterns and value sets are the named schemas (`PhoneNumber`, `MessageText`, `Tag`, …): \
-the server checks exactly what they say.";
+the server checks exactly what they say.
+
+The TypeScript definitions of every request and response body are served at \
+[`/openapi.d.ts`](/openapi.d.ts); an interactive reference is at [`/reference`](/reference) and \
+Swagger UI at [`/docs`](/docs).";
 
 /// The poem-openapi service; building it needs no database.
 pub fn api_service() -> OpenApiService<Api, ()> {
@@ -442,6 +446,7 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
     let json_spec = Arc::new(spec_json());
     let yaml_spec = Arc::new(spec_yaml());
     let docs = service.swagger_ui_html().replace(&raw_spec, &json_spec);
+    let reference = reference_page(&service.scalar_html().replace(&raw_spec, &json_spec));
     let pages = Route::new()
         .at(
             "/openapi.json",
@@ -451,12 +456,38 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
             "/openapi.yaml",
             make_sync(move |_| json_response(&yaml_spec, "application/yaml")),
         )
-        .at("/docs", make_sync(move |_| Html(docs.clone())));
+        .at(
+            "/openapi.d.ts",
+            make_sync(|_| json_response(TYPESCRIPT_DEFINITIONS, "text/plain; charset=utf-8")),
+        )
+        .at("/docs", make_sync(move |_| Html(docs.clone())))
+        .at("/reference", make_sync(move |_| Html(reference.clone())));
     let site = Site {
         api: service.data(services).map_to_response().boxed(),
         pages: pages.map_to_response().boxed(),
     };
     middleware::Guard::new(site, middleware::RouteTable::from_spec(spec()))
+}
+
+/// The TypeScript definitions of every request and response body, generated from the spec by
+/// openapi-typescript (`openapi/agentmessage.d.ts`; a test keeps it in step with the spec).
+pub const TYPESCRIPT_DEFINITIONS: &str = include_str!("../../openapi/agentmessage.d.ts");
+
+/// Scalar's API reference as poem-openapi bundles it, titled for AgentMessage and configured to
+/// load nothing from outside the server: no web fonts from a CDN, no request proxy, no telemetry.
+fn reference_page(scalar: &str) -> String {
+    const CONFIGURATION: &str = r#"{"withDefaultFonts":false,"hideClientButton":true,"proxyUrl":"","telemetry":false,"metaData":{"title":"AgentMessage API reference"}}"#;
+    scalar
+        .replacen(
+            "<title>Scalar</title>",
+            "<title>AgentMessage API reference</title>",
+            1,
+        )
+        .replacen(
+            r#"id="api-reference""#,
+            &format!(r#"id="api-reference" data-configuration='{CONFIGURATION}'"#),
+            1,
+        )
 }
 
 /// Sends the spec and docs pages to their routes and everything else to the API. (The API is not

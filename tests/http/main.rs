@@ -9,6 +9,7 @@ mod tools;
 mod api_keys;
 mod cli;
 mod consents_lookups;
+mod docs;
 mod faults;
 mod isolation;
 mod lifecycle;

@@ -270,14 +270,22 @@ fn the_spec_passes_redocly_and_spectral_without_a_warning() {
     ];
     let out = run(
         &bin.join("redocly"),
-        &["lint", "--extends=recommended", "--format=json", "openapi/openapi.json"],
+        &[
+            "lint",
+            "--extends=recommended",
+            "--format=json",
+            "openapi/openapi.json",
+        ],
         repo(),
         &quiet,
     );
     let start = out.find('{').expect("redocly prints JSON");
     let report: Value = serde_json::from_str(&out[start..]).expect("redocly's JSON report");
     assert_eq!(
-        (report["totals"]["errors"].as_u64(), report["totals"]["warnings"].as_u64()),
+        (
+            report["totals"]["errors"].as_u64(),
+            report["totals"]["warnings"].as_u64()
+        ),
         (Some(0), Some(0)),
         "redocly: {:#}",
         report["problems"]
