@@ -2,7 +2,10 @@
 //! pair it proves. Generic cases are derived from the spec (every secured operation's 401, every
 //! body's 400/413/415/422, every path's 404); the rest exercise the operations' own rules.
 
-use std::collections::BTreeMap;
+use std::{
+    collections::BTreeMap,
+    time::{Duration, Instant},
+};
 
 use serde_json::{json, Value};
 
@@ -32,6 +35,13 @@ pub struct Options {
     /// The carrier's secret, for the `/v1/carrier/*` callbacks (without it their successful and
     /// body-checking answers are not provable).
     pub carrier_secret: Option<String>,
+    /// How long one request may take before it counts as unanswered.
+    pub request_timeout: Duration,
+    /// When the whole run stops: whatever is unfinished then is reported `not finished`, and the
+    /// run fails.
+    pub deadline: Duration,
+    /// Most shrinking steps a failing property takes (each is a request).
+    pub max_shrink_iters: u32,
 }
 
 impl Default for Options {
@@ -41,6 +51,9 @@ impl Default for Options {
             property_cases: 32,
             regressions_dir: None,
             carrier_secret: None,
+            request_timeout: Duration::from_secs(10),
+            deadline: Duration::from_secs(300),
+            max_shrink_iters: 16,
         }
     }
 }
@@ -60,6 +73,8 @@ pub struct Ctx<'a> {
     pub area: u16,
     /// Restricted keys minted for the 403 cases: (id, key, scopes).
     pub restricted: Vec<(String, String, Vec<String>)>,
+    /// When the run must end.
+    pub ends_at: Instant,
 }
 
 /// A fictional North American test number `+1 AAA 555-01XX`.
@@ -79,6 +94,7 @@ impl<'a> Ctx<'a> {
         schemas: &'a Schemas,
         options: Options,
     ) -> Ctx<'a> {
+        let options_deadline = options.deadline;
         Ctx {
             target,
             spec,
@@ -89,7 +105,13 @@ impl<'a> Ctx<'a> {
             from: String::new(),
             area: random_area(),
             restricted: Vec::new(),
+            ends_at: Instant::now() + options_deadline,
         }
+    }
+
+    /// Whether the run's deadline has passed: nothing more is sent.
+    pub fn past_deadline(&self) -> bool {
+        Instant::now() >= self.ends_at
     }
 
     /// Sends `request` to `op_id` expecting `expected`, checks the response against the spec and
@@ -112,6 +134,11 @@ impl<'a> Ctx<'a> {
                 case,
                 vec![format!("the spec has no operation {op_id}")],
             );
+            return None;
+        }
+        if self.past_deadline() {
+            self.matrix
+                .unfinished(&format!("{op_id} {expected}: {case}"));
             return None;
         }
         let response = match self.target.send(&request) {
@@ -838,6 +865,11 @@ pub fn rate_limit(ctx: &mut Ctx) {
     let request = Request::new("POST", "/v1/messages")
         .json(json!({"from": from, "to": to, "text": "conformance rate limit"}));
     for _ in 0..ctx.options.rate_limit_budget {
+        if ctx.past_deadline() {
+            ctx.matrix
+                .unfinished("messages_create 429: a burst of sends");
+            return;
+        }
         match ctx.target.send(&request) {
             Ok(r) if r.status == 429 => {
                 let problems = check_response(

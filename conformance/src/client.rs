@@ -93,9 +93,19 @@ pub struct Target {
 }
 
 impl Target {
+    /// A target whose requests time out after the suite's default 10 seconds.
     pub fn new(base_url: &str, api_key: &str) -> anyhow::Result<Target> {
+        Target::with_timeout(base_url, api_key, Duration::from_secs(10))
+    }
+
+    /// A target whose requests time out after `timeout`.
+    pub fn with_timeout(
+        base_url: &str,
+        api_key: &str,
+        timeout: Duration,
+    ) -> anyhow::Result<Target> {
         let http = reqwest::blocking::Client::builder()
-            .timeout(Duration::from_secs(30))
+            .timeout(timeout)
             .build()?;
         Ok(Target {
             base_url: base_url.trim_end_matches('/').to_owned(),

@@ -59,6 +59,7 @@ pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
             cases::server_wide(&mut ctx);
             cases::behaviour(&mut ctx);
             properties::run(&mut ctx);
+            properties::parameters(&mut ctx);
             cases::rate_limit(&mut ctx);
             None
         }

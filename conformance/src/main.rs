@@ -39,12 +39,21 @@ struct Cli {
     /// Cases per property test.
     #[arg(long, default_value_t = 32)]
     property_cases: u32,
+    /// Most shrinking steps (each one request) a failing property takes.
+    #[arg(long, default_value_t = 16)]
+    max_shrink_iters: u32,
+    /// How long one request may take before it counts as unanswered.
+    #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
+    request_timeout: std::time::Duration,
+    /// When the run stops: what is unfinished then is reported `not finished`, and the run fails.
+    #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
+    deadline: std::time::Duration,
 }
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = (|| -> anyhow::Result<bool> {
-        let target = Target::new(&cli.base_url, &cli.api_key)?;
+        let target = Target::with_timeout(&cli.base_url, &cli.api_key, cli.request_timeout)?;
         let source = cli
             .spec
             .clone()
@@ -55,6 +64,9 @@ fn main() -> ExitCode {
             property_cases: cli.property_cases,
             regressions_dir: None,
             carrier_secret: cli.carrier_secret.clone(),
+            request_timeout: cli.request_timeout,
+            deadline: cli.deadline,
+            max_shrink_iters: cli.max_shrink_iters,
         };
         let report = conformance::run(&target, &spec, options);
         print!("{}", report.render());

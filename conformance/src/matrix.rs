@@ -39,10 +39,12 @@ impl Verdict {
 /// The label server-wide rows use in place of an operation id.
 pub const SERVER_WIDE: &str = "(server-wide)";
 
-/// Operation id and status → verdict.
+/// Operation id and status → verdict, and the cases the run's deadline cut off.
 #[derive(Debug, Clone, Default)]
 pub struct Matrix {
     pub rows: BTreeMap<(String, u16), Verdict>,
+    /// Cases not run (or not run to the end) because the deadline passed.
+    pub unfinished: Vec<String>,
 }
 
 impl Matrix {
@@ -63,7 +65,17 @@ impl Matrix {
             };
             rows.insert((SERVER_WIDE.to_owned(), *status), verdict);
         }
-        Matrix { rows }
+        Matrix {
+            rows,
+            unfinished: Vec::new(),
+        }
+    }
+
+    /// Notes a case the deadline cut off; the run then fails.
+    pub fn unfinished(&mut self, case: &str) {
+        if !self.unfinished.iter().any(|c| c == case) {
+            self.unfinished.push(case.to_owned());
+        }
     }
 
     /// Records one observation: a failure sticks; a pass replaces only "not covered" or "not
@@ -109,11 +121,13 @@ impl Matrix {
         }
     }
 
-    /// The run fails when any pair failed or was not covered.
+    /// The run fails when any pair failed or was not covered, or the deadline cut it short.
     pub fn failed(&self) -> bool {
-        self.rows
-            .values()
-            .any(|v| matches!(v, Verdict::Failed { .. } | Verdict::NotCovered))
+        !self.unfinished.is_empty()
+            || self
+                .rows
+                .values()
+                .any(|v| matches!(v, Verdict::Failed { .. } | Verdict::NotCovered))
     }
 
     pub fn verdict(&self, op: &str, status: u16) -> Option<&Verdict> {
@@ -133,8 +147,15 @@ impl Matrix {
     pub fn render(&self) -> String {
         let width = self.rows.keys().map(|(op, _)| op.len()).max().unwrap_or(10);
         let mut out = format!("{:width$}  status  verdict\n", "operation");
+        let cut_short = !self.unfinished.is_empty();
         for ((op, status), verdict) in &self.rows {
-            out.push_str(&format!("{op:width$}  {status:<6}  {}", verdict.label()));
+            // Past the deadline, a pair nothing reached is not finished rather than uncovered.
+            let label = if cut_short && *verdict == Verdict::NotCovered {
+                "not finished"
+            } else {
+                verdict.label()
+            };
+            out.push_str(&format!("{op:width$}  {status:<6}  {label}"));
             match verdict {
                 Verdict::Passed { case } => out.push_str(&format!("  ({case})")),
                 Verdict::NotProvable { reason } => out.push_str(&format!("  ({reason})")),
@@ -158,6 +179,15 @@ impl Matrix {
             count(|v| matches!(v, Verdict::NotProvable { .. })),
             count(|v| matches!(v, Verdict::NeedsFaultInjection)),
         ));
+        if cut_short {
+            out.push_str(&format!(
+                "not finished: the deadline passed before {} case(s) ran:\n",
+                self.unfinished.len()
+            ));
+            for case in &self.unfinished {
+                out.push_str(&format!("  - {case}\n"));
+            }
+        }
         out
     }
 }

@@ -37,19 +37,54 @@ fn media_url() -> impl Strategy<Value = String> {
         .prop_map(|(scheme, host, file)| format!("{scheme}://{host}.example.com/{file}.png"))
 }
 
+/// The send's limits, as the spec under test publishes them (never the suite's own numbers).
+#[derive(Debug, Clone, Copy)]
+pub struct SendLimits {
+    pub text_max: usize,
+    pub tag_max: usize,
+    pub media_min: usize,
+    pub media_max: usize,
+}
+
+impl SendLimits {
+    /// Reads the limits from `SendMessageRequest`'s properties; `None` names what is missing.
+    pub fn from_spec(spec: &crate::Spec) -> Result<SendLimits, String> {
+        let read = |property: &str, keyword: &str| {
+            spec.limit("SendMessageRequest", property, keyword)
+                .map(|n| n as usize)
+                .ok_or_else(|| format!("the spec gives SendMessageRequest.{property} no {keyword}"))
+        };
+        Ok(SendLimits {
+            text_max: read("text", "maxLength")?,
+            tag_max: read("tag", "maxLength")?,
+            media_min: read("media_urls", "minItems")?,
+            media_max: read("media_urls", "maxItems")?,
+        })
+    }
+}
+
 /// A valid send to one of the run's opted-in numbers.
-fn valid_send(from: String, pool: Vec<String>) -> impl Strategy<Value = Value> {
+fn valid_send(from: String, pool: Vec<String>, limits: SendLimits) -> impl Strategy<Value = Value> {
     (
         proptest::sample::select(pool),
         prop_oneof![
-            gsm_text(1600),
-            unicode_text(1600),
-            gsm_text(200),
-            unicode_text(100)
+            gsm_text(limits.text_max),
+            unicode_text(limits.text_max),
+            gsm_text(limits.text_max.min(200)),
+            unicode_text(limits.text_max.min(100))
         ],
-        proptest::option::of("[a-zA-Z0-9 _.-]{0,256}"),
+        proptest::option::of(
+            proptest::collection::vec(
+                proptest::sample::select("abcXYZ019 _.-".chars().collect::<Vec<_>>()),
+                0..=limits.tag_max,
+            )
+            .prop_map(|chars| chars.into_iter().collect::<String>()),
+        ),
         proptest::option::of(prop_oneof![Just("default"), Just("high")]),
-        proptest::option::of(proptest::collection::vec(media_url(), 1..=10)),
+        proptest::option::of(proptest::collection::vec(
+            media_url(),
+            limits.media_min.max(1)..=limits.media_max,
+        )),
     )
         .prop_map(move |(to, text, tag, priority, media)| {
             let mut body = Map::new();
@@ -83,16 +118,19 @@ enum Break {
 
 const FIELDS: [&str; 6] = ["from", "to", "text", "priority", "tag", "media_urls"];
 
-fn broken_value(field: &str, how: Break) -> Option<Option<Value>> {
+fn broken_value(field: &str, how: Break, limits: SendLimits) -> Option<Option<Value>> {
     let value = match (field, how) {
         ("from" | "to" | "text", Break::Missing) => None,
         (_, Break::Missing) => return Option::None,
         (_, Break::Null) => Some(Value::Null),
         ("media_urls", Break::WrongType) => Some(json!("https://example.com/a.png")),
         (_, Break::WrongType) => Some(json!(42)),
-        ("text", Break::TooLong) => Some(json!("a".repeat(1601))),
-        ("tag", Break::TooLong) => Some(json!("t".repeat(257))),
-        ("media_urls", Break::TooLong) => Some(json!(vec!["https://example.com/a.png"; 11])),
+        ("text", Break::TooLong) => Some(json!("a".repeat(limits.text_max + 1))),
+        ("tag", Break::TooLong) => Some(json!("t".repeat(limits.tag_max + 1))),
+        ("media_urls", Break::TooLong) => Some(json!(vec![
+            "https://example.com/a.png";
+            limits.media_max + 1
+        ])),
         ("from" | "to", Break::BadFormat) => Some(json!("555-0100")),
         ("priority", Break::BadFormat) => Some(json!("urgent")),
         ("media_urls", Break::BadFormat) => Some(json!(["ftp://example.com/a.png"])),
@@ -105,7 +143,11 @@ fn broken_value(field: &str, how: Break) -> Option<Option<Value>> {
 }
 
 /// A send with some fields broken, and the names `details` must list.
-fn broken_send(from: String, to: String) -> impl Strategy<Value = (Value, BTreeSet<String>)> {
+fn broken_send(
+    from: String,
+    to: String,
+    limits: SendLimits,
+) -> impl Strategy<Value = (Value, BTreeSet<String>)> {
     let how = prop_oneof![
         Just(Break::Missing),
         Just(Break::Null),
@@ -124,7 +166,7 @@ fn broken_send(from: String, to: String) -> impl Strategy<Value = (Value, BTreeS
                 if names.contains(field) {
                     continue;
                 }
-                match broken_value(field, how)? {
+                match broken_value(field, how, limits)? {
                     None => {
                         object.remove(field);
                     }
@@ -142,6 +184,28 @@ fn broken_send(from: String, to: String) -> impl Strategy<Value = (Value, BTreeS
         })
 }
 
+/// Runs one property unless the run's deadline has passed. `None` when the deadline cut it off
+/// (before or during the run): it is then reported as not finished, never as passed.
+fn run_property<S: Strategy>(
+    ctx: &Ctx,
+    name: &str,
+    strategy: &S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> Option<Result<(), String>> {
+    if ctx.past_deadline() {
+        return None;
+    }
+    let cut = std::cell::Cell::new(false);
+    let result = runner(ctx, name).run(strategy, |value| {
+        if ctx.past_deadline() {
+            cut.set(true);
+            return Ok(());
+        }
+        test(value)
+    });
+    (!cut.get()).then(|| result.map_err(|e| e.to_string()))
+}
+
 fn runner(ctx: &Ctx, name: &str) -> TestRunner {
     let failure_persistence = ctx.options.regressions_dir.as_ref().map(|dir| {
         let path: &'static str = Box::leak(
@@ -156,7 +220,7 @@ fn runner(ctx: &Ctx, name: &str) -> TestRunner {
     TestRunner::new(Config {
         cases: ctx.options.property_cases,
         failure_persistence,
-        max_shrink_iters: 64,
+        max_shrink_iters: ctx.options.max_shrink_iters,
         ..Config::default()
     })
 }
@@ -164,6 +228,9 @@ fn runner(ctx: &Ctx, name: &str) -> TestRunner {
 /// Sends, waiting out 429s (valid sends spend the organization's rate limit).
 fn send_patiently(ctx: &Ctx, request: &Request) -> Result<Response, TestCaseError> {
     for _ in 0..20 {
+        if ctx.past_deadline() {
+            return Err(TestCaseError::fail("the run's deadline passed"));
+        }
         let response = ctx
             .target
             .send(request)
@@ -202,6 +269,20 @@ fn contract(ctx: &Ctx, response: &Response) -> Result<(), TestCaseError> {
 
 /// Runs every property and records each in the matrix.
 pub fn run(ctx: &mut Ctx) {
+    let limits = match SendLimits::from_spec(ctx.spec) {
+        Ok(limits) => limits,
+        Err(problem) => {
+            for status in [202, 422] {
+                ctx.matrix.record(
+                    "messages_create",
+                    status,
+                    "property: limits from the spec",
+                    vec![problem.clone()],
+                );
+            }
+            return;
+        }
+    };
     let pool: Vec<String> = (10..20).map(|i| fictional(ctx.area, i)).collect();
     for number in &pool {
         let put =
@@ -218,8 +299,11 @@ pub fn run(ctx: &mut Ctx) {
     let view: &Ctx = ctx;
     let mut results = Vec::new();
 
-    let result =
-        runner(view, "valid_sends").run(&valid_send(view.from.clone(), pool.clone()), |body| {
+    let result = run_property(
+        view,
+        "valid_sends",
+        &valid_send(view.from.clone(), pool.clone(), limits),
+        |body| {
             let response = send_patiently(
                 view,
                 &Request::new("POST", "/v1/messages").json(body.clone()),
@@ -244,16 +328,19 @@ pub fn run(ctx: &mut Ctx) {
             prop_assert_eq!(&data["channel"], &json!(channel));
             prop_assert_eq!(&data["status"], &json!("queued"));
             Ok(())
-        });
+        },
+    );
     results.push((
         "messages_create",
         202,
         "property: random valid sends",
-        result.map_err(|e| e.to_string()),
+        result,
     ));
 
-    let result = runner(view, "invalid_sends").run(
-        &broken_send(view.from.clone(), pool[0].clone()),
+    let result = run_property(
+        view,
+        "invalid_sends",
+        &broken_send(view.from.clone(), pool[0].clone(), limits),
         |(body, names)| {
             let response = view
                 .target
@@ -279,7 +366,7 @@ pub fn run(ctx: &mut Ctx) {
         "messages_create",
         422,
         "property: random broken sends",
-        result.map_err(|e| e.to_string()),
+        result,
     ));
 
     let not_object = prop_oneof![
@@ -289,7 +376,7 @@ pub fn run(ctx: &mut Ctx) {
         "\\PC{0,40}".prop_map(Value::from),
         proptest::collection::vec(any::<i32>(), 0..5).prop_map(|v| json!(v)),
     ];
-    let result = runner(view, "non_object_bodies").run(&not_object, |body| {
+    let result = run_property(view, "non_object_bodies", &not_object, |body| {
         let response = view
             .target
             .send(&Request::new("POST", "/v1/messages").json(body))
@@ -302,14 +389,14 @@ pub fn run(ctx: &mut Ctx) {
         "messages_create",
         400,
         "property: JSON bodies that are not objects",
-        result.map_err(|e| e.to_string()),
+        result,
     ));
 
     let bytes = proptest::collection::vec(any::<u8>(), 0..512)
         .prop_filter("bytes that form a JSON object", |b| {
             !matches!(serde_json::from_slice::<Value>(b), Ok(Value::Object(_)))
         });
-    let result = runner(view, "random_bytes").run(&bytes, |bytes| {
+    let result = run_property(view, "random_bytes", &bytes, |bytes| {
         let response = view
             .target
             .send(&Request::new("POST", "/v1/messages").raw(Some("application/json"), bytes))
@@ -318,18 +405,193 @@ pub fn run(ctx: &mut Ctx) {
         prop_assert_eq!(response.status, 400, "{}", response.text);
         Ok(())
     });
-    results.push((
-        "messages_create",
-        400,
-        "property: random bytes",
-        result.map_err(|e| e.to_string()),
-    ));
+    results.push(("messages_create", 400, "property: random bytes", result));
 
     for (op, status, case, result) in results {
-        let problems = match result {
-            Ok(()) => vec![],
-            Err(err) => vec![format!("{case}: {err}")],
-        };
-        ctx.matrix.record(op, status, case, problems);
+        match result {
+            None => ctx.matrix.unfinished(&format!("{op} {status}: {case}")),
+            Some(Ok(())) => ctx.matrix.record(op, status, case, vec![]),
+            Some(Err(err)) => ctx
+                .matrix
+                .record(op, status, case, vec![format!("{case}: {err}")]),
+        }
+    }
+}
+
+/// A strategy for the values `schema` allows, read from the schema alone: its enum, its whole
+/// number range, its date-time format, or its pattern and length. `None` for a schema it cannot
+/// read.
+fn values_of(spec: &crate::Spec, schema: &Value) -> Option<BoxedStrategy<String>> {
+    let schema = spec.resolve_schema(schema);
+    if let Some(values) = schema["enum"].as_array() {
+        let values: Vec<String> = values
+            .iter()
+            .filter_map(|v| v.as_str().map(str::to_owned))
+            .collect();
+        return (!values.is_empty()).then(|| proptest::sample::select(values).boxed());
+    }
+    match schema["type"].as_str()? {
+        "integer" => {
+            let min = schema["minimum"].as_f64().map_or(0, |m| m as i64);
+            let max = schema["maximum"]
+                .as_f64()
+                .map_or(min + 1_000_000, |m| m as i64);
+            Some((min..=max).prop_map(|n| n.to_string()).boxed())
+        }
+        "boolean" => Some(any::<bool>().prop_map(|b| b.to_string()).boxed()),
+        "string" if schema["format"] == "date-time" => Some(
+            (0i64..4_102_444_800)
+                .prop_map(|secs| {
+                    let days = secs.div_euclid(86_400);
+                    let rest = secs.rem_euclid(86_400);
+                    let (y, m, d) = civil_from_days(days);
+                    format!(
+                        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
+                        rest / 3600,
+                        rest % 3600 / 60,
+                        rest % 60
+                    )
+                })
+                .boxed(),
+        ),
+        "string" => {
+            let max = schema["maxLength"].as_u64().map_or(64, |m| m.min(64)) as usize;
+            let min = schema["minLength"].as_u64().unwrap_or(0) as usize;
+            match schema["pattern"].as_str() {
+                Some(pattern) => {
+                    let body = pattern.trim_start_matches('^').trim_end_matches('$');
+                    let strategy = proptest::string::string_regex(body).ok()?;
+                    Some(
+                        strategy
+                            .prop_filter("within the length limits", move |s| {
+                                (min..=max).contains(&s.chars().count())
+                            })
+                            .boxed(),
+                    )
+                }
+                None => Some(
+                    proptest::collection::vec(any::<char>(), min..=max)
+                        .prop_map(|chars| chars.into_iter().collect::<String>())
+                        .boxed(),
+                ),
+            }
+        }
+        _ => None,
+    }
+}
+
+/// The proleptic Gregorian date of a day count since 1970-01-01.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    (yoe + era * 400 + i64::from(m <= 2), m, d)
+}
+
+/// Percent-encodes everything but unreserved characters.
+fn encode(value: &str) -> String {
+    value
+        .bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'.' | b'_' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+/// Every reading operation, sent parameter values generated from the spec's own parameter
+/// schemas: the server may find nothing (404) but never calls a value its schema allows
+/// malformed (400), and every answer keeps the contract.
+pub fn parameters(ctx: &mut Ctx) {
+    let view: &Ctx = ctx;
+    let mut results = Vec::new();
+    for op in view.spec.operations.iter().filter(|op| op.method == "GET") {
+        let params: Vec<(String, String, Value)> = view.spec.doc["paths"][&op.path]["get"]
+            ["parameters"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|p| {
+                Some((
+                    p["name"].as_str()?.to_owned(),
+                    p["in"].as_str()?.to_owned(),
+                    p["schema"].clone(),
+                ))
+            })
+            .collect();
+        if params.is_empty() {
+            continue;
+        }
+        let mut strategies = Vec::new();
+        let mut unreadable = Vec::new();
+        for (name, place, schema) in &params {
+            match values_of(view.spec, schema) {
+                Some(s) if place == "path" => strategies.push(s.prop_map(Some).boxed()),
+                Some(s) => strategies.push(proptest::option::of(s).boxed()),
+                None => unreadable.push(name.clone()),
+            }
+        }
+        let case = "property: parameter values their schemas allow are never 400";
+        if !unreadable.is_empty() {
+            results.push((
+                op.id.clone(),
+                Some(Err(format!(
+                    "no values can be generated for {unreadable:?}"
+                ))),
+                case,
+            ));
+            continue;
+        }
+        let result = run_property(
+            view,
+            &format!("parameters_{}", op.id),
+            &strategies,
+            |values| {
+                let mut path = op.path.clone();
+                let mut query = Vec::new();
+                for ((name, place, _), value) in params.iter().zip(&values) {
+                    let Some(value) = value else { continue };
+                    if place == "path" {
+                        path = path.replace(&format!("{{{name}}}"), &encode(value));
+                    } else {
+                        query.push(format!("{name}={}", encode(value)));
+                    }
+                }
+                if !query.is_empty() {
+                    path = format!("{path}?{}", query.join("&"));
+                }
+                let response = view
+                    .target
+                    .send(&Request::new("GET", &path))
+                    .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+                prop_assert!(
+                    response.status != 400,
+                    "GET {} answered 400: {}",
+                    path,
+                    response.text
+                );
+                let problems = check_response(view.spec, view.schemas, Some(op), &response);
+                prop_assert!(problems.is_empty(), "GET {}: {}", path, problems.join("; "));
+                Ok(())
+            },
+        );
+        results.push((op.id.clone(), result, case));
+    }
+    for (op, result, case) in results {
+        match result {
+            None => ctx.matrix.unfinished(&format!("{op} 200: {case}")),
+            Some(Ok(())) => {}
+            Some(Err(err)) => {
+                ctx.matrix
+                    .record(&op, 400, case, vec![format!("{case}: {err}")]);
+            }
+        }
     }
 }

@@ -16,6 +16,11 @@ pub fn junit(report: &Report) -> anyhow::Result<String> {
                 s.set_message(format!("{case}: {}", problems.join("; ")));
                 s
             }
+            Verdict::NotCovered if !report.matrix.unfinished.is_empty() => {
+                let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+                s.set_message("not finished: the run's deadline passed first");
+                s
+            }
             Verdict::NotCovered => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
                 s.set_message("no case provoked this documented status");
@@ -33,6 +38,11 @@ pub fn junit(report: &Report) -> anyhow::Result<String> {
             }
         };
         suite.add_test_case(TestCase::new(name, case_status));
+    }
+    for case in &report.matrix.unfinished {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
+        s.set_message("not finished: the run's deadline passed first");
+        suite.add_test_case(TestCase::new(format!("not finished: {case}"), s));
     }
     if let Some(err) = &report.setup_error {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);

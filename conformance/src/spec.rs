@@ -176,6 +176,34 @@ impl Spec {
         self.operations.iter().find(|op| op.id == id)
     }
 
+    /// The schema of `property` of the component schema `schema`, with `allOf` wrappers and
+    /// `$ref`s followed to the schema that holds its keywords.
+    pub fn property(&self, schema: &str, property: &str) -> Value {
+        self.resolve_schema(&self.doc["components"]["schemas"][schema]["properties"][property])
+    }
+
+    /// `schema` with `allOf` wrappers and `$ref`s followed to the schema that holds its keywords.
+    pub fn resolve_schema(&self, schema: &Value) -> Value {
+        let mut at = schema.clone();
+        for _ in 0..8 {
+            if let Some(first) = at["allOf"].get(0).cloned() {
+                at = first;
+            } else if at.get("$ref").is_some() {
+                at = resolve(&at, &self.doc).clone();
+            } else {
+                break;
+            }
+        }
+        at
+    }
+
+    /// A numeric keyword (`maxLength`, `minItems`, …) of a property, read from the spec.
+    pub fn limit(&self, schema: &str, property: &str, keyword: &str) -> Option<u64> {
+        self.property(schema, property)[keyword]
+            .as_f64()
+            .map(|n| n as u64)
+    }
+
     /// Every error code the spec's `ErrorCode` schema lists.
     pub fn error_codes(&self) -> Vec<String> {
         self.doc["components"]["schemas"]["ErrorCode"]["enum"]

@@ -116,6 +116,7 @@ async fn run_against(lie: Lie, number: &str) -> Report {
         property_cases: 8,
         regressions_dir: None,
         carrier_secret: Some(crate::server::CARRIER_SECRET.into()),
+        ..Options::default()
     };
     let report = tokio::task::spawn_blocking(move || {
         run_suite(&format!("http://{addr}"), &spec_url, &key, options)
@@ -177,4 +178,170 @@ async fn a_server_whose_202_body_breaks_its_schema_fails() {
         problems.iter().any(|p| p.contains("channel")),
         "{problems:?}"
     );
+}
+
+/// A server that keeps no rules at all: every operation answers the documented example of its
+/// first documented status, built from the spec alone; any other request gets the 404 example.
+struct ExampleEcho {
+    /// (method, path template segments, status, body)
+    routes: Vec<(String, Vec<String>, u16, String)>,
+    not_found: String,
+}
+
+/// An example of `schema`: its own `example`, else one built from its parts.
+fn example_of(schema: &Value, doc: &Value) -> Value {
+    if let Some(pointer) = schema["$ref"].as_str().and_then(|r| r.strip_prefix('#')) {
+        return example_of(doc.pointer(pointer).unwrap_or(&Value::Null), doc);
+    }
+    if let Some(example) = schema.get("example") {
+        return example.clone();
+    }
+    if let Some(first) = schema["allOf"].get(0) {
+        return example_of(first, doc);
+    }
+    if let Some(first) = schema["enum"].get(0) {
+        return first.clone();
+    }
+    match schema["type"].as_str() {
+        Some("object") => Value::Object(
+            schema["properties"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(name, property)| (name.clone(), example_of(property, doc)))
+                .collect(),
+        ),
+        Some("array") => Value::Array(vec![example_of(&schema["items"], doc)]),
+        Some("integer") => schema["minimum"]
+            .as_f64()
+            .map_or(Value::from(1), |m| Value::from(m as i64)),
+        Some("boolean") => Value::Bool(true),
+        Some("string") => Value::from("example"),
+        _ => Value::Null,
+    }
+}
+
+/// The documented example of one response.
+fn response_example(response: &Value, doc: &Value) -> Value {
+    let media = &response["content"]["application/json"];
+    if let Some(example) = media.get("example") {
+        return example.clone();
+    }
+    if let Some((_, first)) = media["examples"].as_object().and_then(|e| e.iter().next()) {
+        return first["value"].clone();
+    }
+    example_of(&media["schema"], doc)
+}
+
+impl ExampleEcho {
+    fn from_spec(doc: &Value) -> ExampleEcho {
+        let mut routes = Vec::new();
+        for (path, item) in doc["paths"].as_object().unwrap() {
+            let segments: Vec<String> = path
+                .trim_start_matches('/')
+                .split('/')
+                .map(str::to_owned)
+                .collect();
+            for (method, op) in item.as_object().unwrap() {
+                let (status, response) =
+                    op["responses"].as_object().unwrap().iter().next().unwrap();
+                let body = response_example(response, doc).to_string();
+                routes.push((
+                    method.to_uppercase(),
+                    segments.clone(),
+                    status.parse().unwrap(),
+                    body,
+                ));
+            }
+        }
+        let not_found = response_example(&doc["x-common-responses"]["NotFound"], doc).to_string();
+        ExampleEcho { routes, not_found }
+    }
+}
+
+impl Endpoint for ExampleEcho {
+    type Output = Response;
+
+    async fn call(&self, req: Request) -> poem::Result<Response> {
+        let path: Vec<&str> = req
+            .uri()
+            .path()
+            .trim_start_matches('/')
+            .split('/')
+            .collect();
+        let found = self.routes.iter().find(|(method, template, _, _)| {
+            method == req.method().as_str()
+                && template.len() == path.len()
+                && template
+                    .iter()
+                    .zip(&path)
+                    .all(|(t, p)| t.starts_with('{') || t == p)
+        });
+        let (status, body) = match found {
+            Some((_, _, status, body)) => (*status, body.clone()),
+            None => (404, self.not_found.clone()),
+        };
+        // The documented headers too, with the examples' own request id, so that only the rules
+        // it does not keep give it away.
+        Ok(Response::builder()
+            .status(poem::http::StatusCode::from_u16(status).unwrap())
+            .content_type("application/json")
+            .header("x-request-id", "01JTBQH2FZ8K1RXC0WJ4Z9P3VM")
+            .header("retry-after", "1")
+            .body(body))
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_echoing_documented_examples_fails_fast_on_named_pairs() {
+    let doc: Value = serde_json::from_str(&agentmessage::spec_json()).unwrap();
+    let echo = ExampleEcho::from_spec(&doc);
+    let acceptor = TcpListener::bind("127.0.0.1:0")
+        .into_acceptor()
+        .await
+        .unwrap();
+    let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
+    tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(echo));
+    let spec_file = format!("{}/openapi/openapi.json", env!("CARGO_MANIFEST_DIR"));
+    let started = std::time::Instant::now();
+    let report = tokio::task::spawn_blocking(move || {
+        run_suite(
+            &format!("http://{addr}"),
+            &spec_file,
+            "am_live_00000000000000000000000000000000",
+            Options::default(),
+        )
+    })
+    .await
+    .unwrap();
+    let took = started.elapsed();
+    let _ = std::io::Write::write_all(
+        &mut std::io::stderr(),
+        format!(
+            "\n== the example-echo server, judged in {took:?}\n{}",
+            report.render()
+        )
+        .as_bytes(),
+    );
+    assert!(
+        took < std::time::Duration::from_secs(120),
+        "the verdict took {took:?}"
+    );
+    assert!(report.failed(), "the run against a rule-less server passed");
+    assert!(
+        report.matrix.unfinished.is_empty(),
+        "the run failed by its deadline, not by its checks: {:?}",
+        report.matrix.unfinished
+    );
+    // It fails on the pairs a server keeping no rules cannot answer, and names them.
+    for (op, status) in [
+        ("messages_create", 422),
+        ("messages_create", 453),
+        ("messages_create", 401),
+        ("messages_view", 404),
+        ("api_keys_create", 403),
+    ] {
+        failure_of(&report, op, status);
+        assert!(report.render().contains(op));
+    }
 }

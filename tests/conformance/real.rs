@@ -11,6 +11,7 @@ fn options() -> Options {
         property_cases: 32,
         regressions_dir: Some(regressions_dir()),
         carrier_secret: Some(crate::server::CARRIER_SECRET.into()),
+        ..Options::default()
     }
 }
 

@@ -169,7 +169,7 @@ pub fn regressions_dir() -> PathBuf {
 /// Runs the suite against `base_url` with `key`, holding it to the server's own published spec
 /// (`spec_url`, when the target is a proxy).
 pub fn run_suite(base_url: &str, spec_url: &str, key: &str, options: Options) -> Report {
-    let target = Target::new(base_url, key).unwrap();
+    let target = Target::with_timeout(base_url, key, options.request_timeout).unwrap();
     let spec = Spec::load(spec_url, &target.http).unwrap();
     conformance::run(&target, &spec, options)
 }
