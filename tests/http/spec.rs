@@ -311,3 +311,41 @@ fn the_spec_passes_redocly_and_spectral_without_a_warning() {
         .unwrap_or(Value::Null);
     assert_eq!(problems, Value::Array(vec![]), "spectral: {out}");
 }
+
+/// The layers depend one way: api → service → store → entity, with domain under all. The API
+/// never names a row or the store, and the services re-export neither.
+#[test]
+fn the_api_never_touches_rows_or_the_store_and_services_re_export_neither() {
+    let read_dir = |dir: &str| -> Vec<(String, String)> {
+        std::fs::read_dir(crate::tools::repo().join(dir))
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|x| x == "rs"))
+            .map(|p| {
+                (
+                    p.display().to_string(),
+                    std::fs::read_to_string(&p).unwrap(),
+                )
+            })
+            .collect()
+    };
+    let api = read_dir("src/api");
+    assert!(api.len() > 10, "src/api was not found");
+    for (file, text) in &api {
+        for forbidden in ["entity::", "use entity", "crate::store", "store::"] {
+            assert!(!text.contains(forbidden), "{file} names {forbidden}");
+        }
+    }
+    for (file, text) in read_dir("src/service") {
+        for line in text
+            .lines()
+            .filter(|l| l.trim_start().starts_with("pub use"))
+        {
+            assert!(
+                !line.contains("entity") && !line.contains("store"),
+                "{file} re-exports: {line}"
+            );
+        }
+        assert!(!text.contains("pub store"), "{file} exposes the store");
+    }
+}
