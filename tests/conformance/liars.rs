@@ -182,10 +182,14 @@ async fn a_server_whose_202_body_breaks_its_schema_fails() {
 
 /// A server that keeps no rules at all: every operation answers the documented example of its
 /// first documented status, built from the spec alone; any other request gets the 404 example.
+/// It answers as slowly as a deployment across a network (`latency` a request), so that a suite
+/// that spends requests freely (unbounded shrinking, waiting) shows it.
 struct ExampleEcho {
     /// (method, path template segments, status, body)
     routes: Vec<(String, Vec<String>, u16, String)>,
     not_found: String,
+    latency: std::time::Duration,
+    requests: std::sync::Arc<std::sync::atomic::AtomicUsize>,
 }
 
 /// An example of `schema`: its own `example`, else one built from its parts.
@@ -255,7 +259,12 @@ impl ExampleEcho {
             }
         }
         let not_found = response_example(&doc["x-common-responses"]["NotFound"], doc).to_string();
-        ExampleEcho { routes, not_found }
+        ExampleEcho {
+            routes,
+            not_found,
+            latency: std::time::Duration::from_millis(50),
+            requests: Default::default(),
+        }
     }
 }
 
@@ -263,6 +272,9 @@ impl Endpoint for ExampleEcho {
     type Output = Response;
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
+        self.requests
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        tokio::time::sleep(self.latency).await;
         let path: Vec<&str> = req
             .uri()
             .path()
@@ -292,10 +304,12 @@ impl Endpoint for ExampleEcho {
     }
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn a_server_echoing_documented_examples_fails_fast_on_named_pairs() {
+/// Starts an [`ExampleEcho`] built from the published spec and runs the suite against it;
+/// returns the report and how many requests the suite sent.
+async fn run_against_example_echo(options: Options) -> (Report, usize) {
     let doc: Value = serde_json::from_str(&agentmessage::spec_json()).unwrap();
     let echo = ExampleEcho::from_spec(&doc);
+    let requests = echo.requests.clone();
     let acceptor = TcpListener::bind("127.0.0.1:0")
         .into_acceptor()
         .await
@@ -303,22 +317,49 @@ async fn a_server_echoing_documented_examples_fails_fast_on_named_pairs() {
     let addr = *acceptor.local_addr()[0].as_socket_addr().unwrap();
     tokio::spawn(poem::Server::new_with_acceptor(acceptor).run(echo));
     let spec_file = format!("{}/openapi/openapi.json", env!("CARGO_MANIFEST_DIR"));
-    let started = std::time::Instant::now();
     let report = tokio::task::spawn_blocking(move || {
         run_suite(
             &format!("http://{addr}"),
             &spec_file,
             "am_live_00000000000000000000000000000000",
-            Options::default(),
+            options,
         )
     })
     .await
     .unwrap();
+    (report, requests.load(std::sync::atomic::Ordering::Relaxed))
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_run_past_its_deadline_fails_and_lists_what_did_not_finish() {
+    let (report, _) = run_against_example_echo(Options {
+        deadline: std::time::Duration::ZERO,
+        ..Options::default()
+    })
+    .await;
+    assert!(report.failed());
+    assert!(!report.matrix.unfinished.is_empty());
+    let text = report.render();
+    assert!(text.contains("not finished"), "{text}");
+    assert!(
+        !report
+            .matrix
+            .rows
+            .values()
+            .any(|v| matches!(v, Verdict::Passed { .. })),
+        "nothing can pass when nothing ran: {text}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_server_echoing_documented_examples_fails_fast_on_named_pairs() {
+    let started = std::time::Instant::now();
+    let (report, requests) = run_against_example_echo(Options::default()).await;
     let took = started.elapsed();
     let _ = std::io::Write::write_all(
         &mut std::io::stderr(),
         format!(
-            "\n== the example-echo server, judged in {took:?}\n{}",
+            "\n== the example-echo server (50 ms a request), judged in {took:?} after {requests} requests\n{}",
             report.render()
         )
         .as_bytes(),
