@@ -109,7 +109,9 @@ export interface paths {
         /**
          * Record an opt-in
          * @description Records that the recipient opted in to messages from your organization, with how the
-         *     consent was collected. Earlier records are kept as history; the newest decides.
+         *     consent was collected. Earlier records are kept as history; the newest decides. A
+         *     recipient whose latest record is their own keyword opt-out (they texted STOP) cannot be
+         *     opted back in through the API: 409 `CONSENT_LOCKED`; only their own START lifts it.
          *
          *     Requires the `consents:write` scope.
          */
@@ -544,7 +546,7 @@ export interface components {
          * @description Every error code the server answers with; each has exactly one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "CONSENT_LOCKED" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description `{"success": false, "error": {…}}`: the body of every error response.
@@ -1008,10 +1010,16 @@ export interface components {
          */
         OptInRequest: {
             /** @description How the recipient gave consent. */
-            source: components["schemas"]["ConsentSource"];
+            source: components["schemas"]["OptInSource"];
             /** @description What proves it: a form id, a URL, a note; up to 1000 characters. */
             evidence?: components["schemas"]["ConsentEvidence"];
         };
+        /**
+         * @description How the recipient's consent was collected. `keyword` is not accepted here: it is recorded only when the recipient texts a keyword such as STOP or START.
+         * @example web_form
+         * @enum {string}
+         */
+        OptInSource: "web_form" | "paper_form" | "verbal" | "api" | "import";
         /**
          * Format: int32
          * @description Items per page, 1 to 100.
@@ -1882,6 +1890,27 @@ export interface operations {
                      *         "details": {
                      *           "required_scope": "consents:write"
                      *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `CONSENT_LOCKED`: the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START. */
+            409: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "CONSENT_LOCKED",
+                     *         "message": "consent locked",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
                      */

@@ -807,7 +807,7 @@ pub fn behaviour(ctx: &mut Ctx) {
                 },
             );
             let inbound = Request::new("POST", "/v1/carrier/inbound")
-                .auth(Auth::Key(secret))
+                .auth(Auth::Key(secret.clone()))
                 .json(json!({"from": fictional(ctx.area, 4), "to": ctx.from, "text": "help"}));
             ctx.expect(
                 "an inbound HELP",
@@ -827,10 +827,33 @@ pub fn behaviour(ctx: &mut Ctx) {
                     problems
                 },
             );
+            // The recipient's own STOP locks their consent against API opt-ins.
+            let stopped = fictional(ctx.area, 5);
+            let stop = Request::new("POST", "/v1/carrier/inbound")
+                .auth(Auth::Key(secret.clone()))
+                .json(json!({"from": stopped, "to": ctx.from, "text": "STOP"}));
+            ctx.expect(
+                "an inbound STOP",
+                "carrier_inbound_create",
+                201,
+                stop,
+                |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
+            );
+            let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
+                .json(json!({"source": "web_form", "evidence": "conformance"}));
+            ctx.expect(
+                "an API opt-in after the recipient's STOP",
+                "consents_update",
+                409,
+                locked,
+                code_is("CONSENT_LOCKED"),
+            );
         }
         None => {
             ctx.needs_carrier_secret("carrier_receipts_create", 200);
             ctx.needs_carrier_secret("carrier_inbound_create", 201);
+            // Only the recipient's own keyword locks a consent.
+            ctx.needs_carrier_secret("consents_update", 409);
         }
     }
 

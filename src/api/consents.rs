@@ -12,15 +12,15 @@ use super::{
     fields::Fields,
     path::Path,
     reply::{error_set, Reply},
-    types::{ConsentEvidence, Wire},
+    types::{ConsentEvidence, OptInSource, Wire},
     ApiTags,
 };
 use crate::{
     domain::{
-        consent::{Consent, ConsentSource, ConsentStatus},
+        consent::{Consent, ConsentSource, ConsentStatus, API_SOURCES},
         rules, PhoneNumber, Scope, Timestamp,
     },
-    service::{Error, FieldErrors, Services},
+    service::{consents::source_message, Error, FieldErrors, Services},
 };
 
 /// An opt-in to record.
@@ -28,7 +28,7 @@ use crate::{
 #[oai(deny_unknown_fields, example)]
 pub struct OptInRequest {
     /// How the recipient gave consent.
-    pub source: Wire<ConsentSource>,
+    pub source: Wire<OptInSource>,
     /// What proves it: a form id, a URL, a note; up to 1000 characters.
     #[oai(skip_serializing_if_is_none)]
     pub evidence: Option<ConsentEvidence>,
@@ -37,7 +37,7 @@ pub struct OptInRequest {
 impl Example for OptInRequest {
     fn example() -> Self {
         OptInRequest {
-            source: Wire(ConsentSource::WebForm),
+            source: Wire(OptInSource(ConsentSource::WebForm)),
             evidence: Some(ConsentEvidence("signup form #5521, 2026-04-20".into())),
         }
     }
@@ -91,7 +91,7 @@ fn path_number_for_write(number: Option<PhoneNumber>) -> Result<PhoneNumber, Err
 
 error_set!(
     /// Recording an opt-in.
-    OptInErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+    OptInErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ConsentLocked, ValidationFailed]
 );
 error_set!(
     /// Recording an opt-out.
@@ -109,7 +109,9 @@ impl ConsentsApi {
     /// Record an opt-in
     ///
     /// Records that the recipient opted in to messages from your organization, with how the
-    /// consent was collected. Earlier records are kept as history; the newest decides.
+    /// consent was collected. Earlier records are kept as history; the newest decides. A
+    /// recipient whose latest record is their own keyword opt-out (they texted STOP) cannot be
+    /// opted back in through the API: 409 `CONSENT_LOCKED`; only their own START lifts it.
     ///
     /// Requires the `consents:write` scope.
     #[oai(
@@ -137,8 +139,8 @@ impl ConsentsApi {
             let source = f.parse(
                 "source",
                 source,
-                ConsentSource::parse,
-                "must be one of: web_form, paper_form, verbal, keyword, api, import",
+                |s| ConsentSource::parse(s).filter(|s| API_SOURCES.contains(s)),
+                &source_message(),
             );
             let evidence = f.text("evidence", false, &rules::EVIDENCE);
             let (number, source) = f

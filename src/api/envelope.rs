@@ -239,6 +239,8 @@ pub enum ErrorCode {
     PayloadTooLarge,
     /// 415: a body was sent that is not `application/json`.
     UnsupportedMediaType,
+    /// 409: an opt-in for a recipient whose latest record is their own keyword opt-out.
+    ConsentLocked,
     /// 422: one or more fields are invalid; `details` names each.
     ValidationFailed,
     /// 422: a recent lookup classified the recipient as a landline.
@@ -254,7 +256,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 13] = [
+    pub const ALL: [ErrorCode; 14] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -262,6 +264,7 @@ impl ErrorCode {
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::ConsentLocked,
         ErrorCode::ValidationFailed,
         ErrorCode::LineTypeBlocked,
         ErrorCode::RateLimited,
@@ -280,6 +283,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
             ErrorCode::UnsupportedMediaType => 415,
+            ErrorCode::ConsentLocked => 409,
             ErrorCode::ValidationFailed | ErrorCode::LineTypeBlocked => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::ConsentRequired => 453,
@@ -306,6 +310,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "method not allowed",
             ErrorCode::PayloadTooLarge => "payload too large",
             ErrorCode::UnsupportedMediaType => "unsupported media type",
+            ErrorCode::ConsentLocked => "consent locked",
             ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::LineTypeBlocked => "recipient line type is blocked",
             ErrorCode::RateLimited => "rate limited",
@@ -325,6 +330,7 @@ impl ErrorCode {
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
+            ErrorCode::ConsentLocked => "CONSENT_LOCKED",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::LineTypeBlocked => "LINE_TYPE_BLOCKED",
             ErrorCode::RateLimited => "RATE_LIMITED",

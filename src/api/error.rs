@@ -53,6 +53,7 @@ impl ApiError {
             405 => ErrorCode::MethodNotAllowed,
             413 => ErrorCode::PayloadTooLarge,
             415 => ErrorCode::UnsupportedMediaType,
+            409 => ErrorCode::ConsentLocked,
             422 => ErrorCode::ValidationFailed,
             429 => ErrorCode::RateLimited,
             503 => ErrorCode::ServiceUnavailable,
@@ -105,6 +106,7 @@ impl From<service::Error> for ApiError {
             }
             E::LineTypeBlocked => ApiError::new(ErrorCode::LineTypeBlocked),
             E::ConsentRequired => ApiError::new(ErrorCode::ConsentRequired),
+            E::ConsentLocked => ApiError::new(ErrorCode::ConsentLocked),
             E::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..ApiError::new(ErrorCode::RateLimited)

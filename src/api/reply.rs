@@ -142,6 +142,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::MethodNotAllowed => "the path exists but not with this method; see the `Allow` header.",
         ErrorCode::PayloadTooLarge => "the body is larger than 64 KiB.",
         ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json`.",
+        ErrorCode::ConsentLocked => "the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START.",
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
         ErrorCode::LineTypeBlocked => "a recent lookup classified the recipient as a landline.",
         ErrorCode::RateLimited => "the organization's send rate was exceeded; retry after `Retry-After` seconds.",

@@ -10,7 +10,7 @@ use poem_openapi::{
 use serde_json::Value;
 
 use crate::domain::{
-    consent::{ConsentSource, ConsentStatus},
+    consent::{ConsentSource, ConsentStatus, API_SOURCES},
     lifecycle::{EventKind, MessageErrorCode},
     lookup::LineType,
     message::{Channel, Direction, MessageStatus, Priority},
@@ -301,7 +301,7 @@ pub trait WireEnum: Copy + Send + Sync + 'static {
     const NAME: &'static str;
     const DESCRIPTION: &'static str;
     const EXAMPLE: Self;
-    fn all() -> &'static [Self];
+    fn all() -> Vec<Self>;
     fn name_of(self) -> &'static str;
     fn from_name(s: &str) -> Option<Self>;
 }
@@ -370,8 +370,8 @@ macro_rules! wire_enum {
             const DESCRIPTION: &'static str = $description;
             const EXAMPLE: Self = $example;
 
-            fn all() -> &'static [Self] {
-                &<$ty>::ALL
+            fn all() -> Vec<Self> {
+                <$ty>::ALL.to_vec()
             }
 
             fn name_of(self) -> &'static str {
@@ -439,6 +439,31 @@ wire_enum!(
     "How the consent was collected. `keyword` is recorded when the recipient texts a keyword such as STOP or START.",
     ConsentSource::WebForm
 );
+/// How a consent recorded through the API was collected: every source but `keyword`, which only
+/// the recipient's own message records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct OptInSource(pub ConsentSource);
+
+impl WireEnum for OptInSource {
+    const NAME: &'static str = "OptInSource";
+    const DESCRIPTION: &'static str = "How the recipient's consent was collected. `keyword` is not accepted here: it is recorded only when the recipient texts a keyword such as STOP or START.";
+    const EXAMPLE: Self = OptInSource(ConsentSource::WebForm);
+
+    fn all() -> Vec<Self> {
+        API_SOURCES.into_iter().map(OptInSource).collect()
+    }
+
+    fn name_of(self) -> &'static str {
+        self.0.as_str()
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        ConsentSource::parse(s)
+            .filter(|s| API_SOURCES.contains(s))
+            .map(OptInSource)
+    }
+}
+
 wire_enum!(
     LineType,
     "LineType",

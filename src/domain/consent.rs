@@ -14,6 +14,24 @@ pub struct Consent {
     pub recorded_at: Timestamp,
 }
 
+/// The sources an organization may record through the API. `keyword` is not among them: only
+/// the recipient's own message (STOP, START) records it.
+pub const API_SOURCES: [ConsentSource; 5] = [
+    ConsentSource::WebForm,
+    ConsentSource::PaperForm,
+    ConsentSource::Verbal,
+    ConsentSource::Api,
+    ConsentSource::Import,
+];
+
+/// Whether an organization may record an opt-in through the API after `latest`: not while the
+/// recipient's own keyword opt-out stands (carrier rules and the FCC's 2024 TCPA order make it
+/// binding until the recipient opts back in themselves).
+pub fn api_may_opt_in(latest: Option<&Consent>) -> bool {
+    !latest
+        .is_some_and(|c| c.status == ConsentStatus::OptedOut && c.source == ConsentSource::Keyword)
+}
+
 /// The one consent rule: a recipient may be messaged only while their newest record is an
 /// opt-in. No record, or an opt-out, means no.
 pub fn may_receive(latest: Option<&Consent>) -> bool {

@@ -4,13 +4,18 @@
 use super::{auth::Caller, Error, Services};
 use crate::{
     domain::{
-        consent::{may_receive, Consent, ConsentSource, ConsentStatus},
+        consent::{
+            api_may_opt_in, may_receive, Consent, ConsentSource, ConsentStatus, API_SOURCES,
+        },
         PhoneNumber,
     },
     store::Tenant,
 };
 
 impl Services {
+    /// Records an opt-in or opt-out made through the API. `source: keyword` is the recipient's
+    /// alone (422), and an opt-in is refused while the recipient's own keyword opt-out stands
+    /// (409 `CONSENT_LOCKED`).
     pub async fn record_consent(
         &self,
         caller: &Caller,
@@ -19,8 +24,19 @@ impl Services {
         source: ConsentSource,
         evidence: Option<&str>,
     ) -> Result<Consent, Error> {
-        Ok(self
-            .tenant(caller)
+        if !API_SOURCES.contains(&source) {
+            return Err(Error::Validation(super::FieldErrors::single(
+                "source",
+                &source_message(),
+            )));
+        }
+        let tenant = self.tenant(caller);
+        if status == ConsentStatus::OptedIn
+            && !api_may_opt_in(tenant.latest_consent(number).await?.as_ref())
+        {
+            return Err(Error::ConsentLocked);
+        }
+        Ok(tenant
             .insert_consent(number, status, source, evidence)
             .await?)
     }
@@ -42,4 +58,10 @@ impl Services {
     ) -> Result<bool, Error> {
         Ok(may_receive(tenant.latest_consent(to).await?.as_ref()))
     }
+}
+
+/// What a client is told about `source`: the values the API accepts.
+pub fn source_message() -> String {
+    let names: Vec<&str> = API_SOURCES.iter().map(|s| s.as_str()).collect();
+    format!("must be one of: {}", names.join(", "))
 }

@@ -82,6 +82,8 @@ pub enum Error {
     LineTypeBlocked,
     #[error("consent required")]
     ConsentRequired,
+    #[error("consent locked by the recipient's keyword opt-out")]
+    ConsentLocked,
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]

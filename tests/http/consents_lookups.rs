@@ -5,6 +5,29 @@ use reqwest::Method;
 use crate::support::{json, on_both_backends};
 
 on_both_backends! {
+    async fn a_recipients_stop_cannot_be_overridden_through_the_api(app) {
+        let (from, to) = ("+15551112222", "+12125550103");
+        let org = app.sender(from, to).await;
+        let path = format!("/v1/consents/{to}");
+        // `keyword` is the recipient's own source: the API refuses it.
+        let reply = app.call(Method::PUT, &path, Some(&org.key), Some(json!({"source": "keyword"}))).await;
+        assert_eq!(
+            reply.assert_error(422, "VALIDATION_FAILED")["details"],
+            json!({"source": "must be one of: web_form, paper_form, verbal, api, import"})
+        );
+        // The recipient texts STOP: an API opt-in is refused while it stands.
+        app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": from, "text": "STOP"})).await.assert_success(201);
+        let reply = app.call(Method::PUT, &path, Some(&org.key), Some(json!({"source": "web_form", "evidence": "form 9"}))).await;
+        reply.assert_error(409, "CONSENT_LOCKED");
+        app.send(&org.key, json!({"from": from, "to": to, "text": "hi"})).await.assert_error(453, "CONSENT_REQUIRED");
+        let consent = app.call(Method::GET, &path, Some(&org.key), None).await;
+        assert_eq!(consent.assert_success(200)["source"], json!("keyword"));
+        // The recipient's own START lifts it.
+        app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": from, "text": "START"})).await.assert_success(201);
+        app.send(&org.key, json!({"from": from, "to": to, "text": "hi"})).await.assert_success(202);
+        app.call(Method::PUT, &path, Some(&org.key), Some(json!({"source": "web_form"}))).await.assert_success(200);
+    }
+
     async fn consent_opt_in_opt_out_and_current_state(app) {
         let org = app.org().await;
         let path = "/v1/consents/+15554443333";
@@ -39,7 +62,7 @@ on_both_backends! {
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
             "extra": "is not a known field",
             "phone_number": "must be E.164",
-            "source": "must be one of: web_form, paper_form, verbal, keyword, api, import"
+            "source": "must be one of: web_form, paper_form, verbal, api, import"
         }));
         let reply = app.call(Method::PUT, "/v1/consents/+15554443333", Some(&org.key), Some(json!({}))).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"source": "is required"}));
