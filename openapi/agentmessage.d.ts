@@ -219,7 +219,8 @@ export interface paths {
         /**
          * Create an API key
          * @description Creates a key for your organization with the given scopes, each of which the calling key
-         *     must hold (else 403 with `details.required_scope`). The response shows the key once.
+         *     must hold (else 403 with `details.required_scope`, the first missing scope, and
+         *     `details.missing_scopes`, all of them). The response shows the key once.
          *
          *     Requires the `api_keys:write` scope.
          */
@@ -243,7 +244,10 @@ export interface paths {
         /**
          * Revoke an API key
          * @description Revokes one of your organization's keys at once: requests with it answer 401 from then
-         *     on. Revoking a revoked key keeps its first revocation time.
+         *     on. Revoking a revoked key keeps its first revocation time. The calling key must hold every
+         *     scope of the key it revokes, so a narrow key cannot revoke a stronger one (403 with
+         *     `details.required_scope`, the first missing scope, and `details.missing_scopes`, all of
+         *     them).
          *
          *     Requires the `api_keys:write` scope.
          */
@@ -292,9 +296,11 @@ export interface paths {
          * Deliver an inbound message
          * @description The carrier hands over a message a recipient sent to a number an organization owns. It is
          *     stored with direction `inbound` and status `received`. Keywords act on the sender's
-         *     consent for that organization: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT record an
-         *     opt-out (source `keyword`), and messages still queued to the sender fail with
-         *     `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is recorded.
+         *     consent for that organization: STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+         *     REVOKE, OPT OUT and OPTOUT record an opt-out (source `keyword`), and messages still queued
+         *     to the sender fail with `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is
+         *     recorded. The text is matched after Unicode NFKC, with punctuation and invisible
+         *     characters removed and spaces collapsed, in any case (`Stop.`, `ＳＴＯＰ` match).
          *
          *     Authenticated with the carrier's secret, not an organization's key.
          */
@@ -536,7 +542,8 @@ export interface components {
             request_id: string;
             /**
              * @description Present on some errors: for `VALIDATION_FAILED`, each failing field mapped to what is
-             *     wrong with it; for `FORBIDDEN`, `required_scope`.
+             *     wrong with it; for `FORBIDDEN`, `required_scope` (and, when making or revoking a key,
+             *     `missing_scopes`: every scope missing, space-separated).
              */
             details?: {
                 [key: string]: string;
@@ -685,9 +692,9 @@ export interface components {
             /** @description The receiving number; an organization must own it. */
             to: components["schemas"]["PhoneNumber"];
             /**
-             * @description The text, 1 to 1600 characters. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END and QUIT opt the
-             *     sender out; START and UNSTOP opt them back in; HELP is recorded (any case, surrounding
-             *     spaces ignored).
+             * @description The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+             *     REVOKE, OPT OUT and OPTOUT opt the sender out; START and UNSTOP opt them back in; HELP is
+             *     recorded (case, punctuation, character width and invisible characters are ignored).
              */
             text: components["schemas"]["MessageText"];
             /** @description The carrier's id for the message; a repeated delivery with the same id is stored once. */
@@ -1227,7 +1234,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -1340,7 +1347,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -1511,7 +1518,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -1623,7 +1630,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -1735,7 +1742,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -1872,7 +1879,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2029,7 +2036,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2166,7 +2173,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2302,7 +2309,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2411,7 +2418,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2499,7 +2506,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2612,7 +2619,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2748,7 +2755,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`). */
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */

@@ -145,7 +145,8 @@ impl ApiKeysApi {
     /// Create an API key
     ///
     /// Creates a key for your organization with the given scopes, each of which the calling key
-    /// must hold (else 403 with `details.required_scope`). The response shows the key once.
+    /// must hold (else 403 with `details.required_scope`, the first missing scope, and
+    /// `details.missing_scopes`, all of them). The response shows the key once.
     ///
     /// Requires the `api_keys:write` scope.
     #[oai(
@@ -224,7 +225,10 @@ impl ApiKeysApi {
     /// Revoke an API key
     ///
     /// Revokes one of your organization's keys at once: requests with it answer 401 from then
-    /// on. Revoking a revoked key keeps its first revocation time.
+    /// on. Revoking a revoked key keeps its first revocation time. The calling key must hold every
+    /// scope of the key it revokes, so a narrow key cannot revoke a stronger one (403 with
+    /// `details.required_scope`, the first missing scope, and `details.missing_scopes`, all of
+    /// them).
     ///
     /// Requires the `api_keys:write` scope.
     #[oai(

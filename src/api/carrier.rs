@@ -80,9 +80,9 @@ pub struct InboundRequest {
     pub from: PhoneNumber,
     /// The receiving number; an organization must own it.
     pub to: PhoneNumber,
-    /// The text, 1 to 1600 characters. STOP, STOPALL, UNSUBSCRIBE, CANCEL, END and QUIT opt the
-    /// sender out; START and UNSTOP opt them back in; HELP is recorded (any case, surrounding
-    /// spaces ignored).
+    /// The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+    /// REVOKE, OPT OUT and OPTOUT opt the sender out; START and UNSTOP opt them back in; HELP is
+    /// recorded (case, punctuation, character width and invisible characters are ignored).
     pub text: MessageText,
     /// The carrier's id for the message; a repeated delivery with the same id is stored once.
     #[oai(skip_serializing_if_is_none)]
@@ -188,9 +188,11 @@ impl CarrierApi {
     ///
     /// The carrier hands over a message a recipient sent to a number an organization owns. It is
     /// stored with direction `inbound` and status `received`. Keywords act on the sender's
-    /// consent for that organization: STOP, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT record an
-    /// opt-out (source `keyword`), and messages still queued to the sender fail with
-    /// `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is recorded.
+    /// consent for that organization: STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+    /// REVOKE, OPT OUT and OPTOUT record an opt-out (source `keyword`), and messages still queued
+    /// to the sender fail with `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is
+    /// recorded. The text is matched after Unicode NFKC, with punctuation and invisible
+    /// characters removed and spaces collapsed, in any case (`Stop.`, `ＳＴＯＰ` match).
     ///
     /// Authenticated with the carrier's secret, not an organization's key.
     #[oai(

@@ -353,7 +353,8 @@ pub struct ErrorBody {
     /// asking for help: the server log holds the cause under it.
     pub request_id: String,
     /// Present on some errors: for `VALIDATION_FAILED`, each failing field mapped to what is
-    /// wrong with it; for `FORBIDDEN`, `required_scope`.
+    /// wrong with it; for `FORBIDDEN`, `required_scope` (and, when making or revoking a key,
+    /// `missing_scopes`: every scope missing, space-separated).
     #[oai(skip_serializing_if_is_none)]
     pub details: Option<BTreeMap<String, String>>,
 }

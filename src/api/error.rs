@@ -96,10 +96,18 @@ impl From<service::Error> for ApiError {
         use service::Error as E;
         match err {
             E::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
-            E::Forbidden { required_scope } => ApiError::with_details(
-                ErrorCode::Forbidden,
-                BTreeMap::from([("required_scope".into(), required_scope.as_str().into())]),
-            ),
+            E::Forbidden {
+                required_scope,
+                missing_scopes,
+            } => {
+                let mut details =
+                    BTreeMap::from([("required_scope".into(), required_scope.as_str().into())]);
+                if !missing_scopes.is_empty() {
+                    let names: Vec<&str> = missing_scopes.iter().map(|s| s.as_str()).collect();
+                    details.insert("missing_scopes".into(), names.join(" "));
+                }
+                ApiError::with_details(ErrorCode::Forbidden, details)
+            }
             E::NotFound => ApiError::new(ErrorCode::NotFound),
             E::Validation(fields) => {
                 ApiError::with_details(ErrorCode::ValidationFailed, fields.into_map())

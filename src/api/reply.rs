@@ -137,7 +137,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::BadRequest => "the body is not JSON or not a JSON object, or a query parameter is malformed.",
         ErrorCode::Unauthorized => "the API key is missing, malformed, unknown or revoked.",
-        ErrorCode::Forbidden => "the API key lacks the operation's scope (`details.required_scope`).",
+        ErrorCode::Forbidden => "the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing).",
         ErrorCode::NotFound => "no such resource is visible to the organization.",
         ErrorCode::MethodNotAllowed => "the path exists but not with this method; see the `Allow` header.",
         ErrorCode::PayloadTooLarge => "the body is larger than 64 KiB.",

@@ -24,11 +24,7 @@ impl Services {
         name: Option<&str>,
         scopes: &ScopeSet,
     ) -> Result<(ApiKey, String), Error> {
-        if let Some(missing) = scopes.iter().find(|s| !caller.scopes.contains(*s)) {
-            return Err(Error::Forbidden {
-                required_scope: missing,
-            });
-        }
+        caller.require_all(scopes)?;
         insert_key(&self.tenant(caller), name, scopes).await
     }
 
@@ -46,12 +42,13 @@ impl Services {
         Ok(self.tenant(caller).api_keys().await?)
     }
 
-    /// Revokes one of the caller's keys; revoking twice keeps the first time.
+    /// Revokes one of the caller's keys; revoking twice keeps the first time. The caller must
+    /// hold every scope of the key it revokes, so a narrow key cannot revoke a stronger one.
     pub async fn revoke_api_key(&self, caller: &Caller, id: Uuid) -> Result<ApiKey, Error> {
-        self.tenant(caller)
-            .revoke_api_key(id)
-            .await?
-            .ok_or(Error::NotFound)
+        let tenant = self.tenant(caller);
+        let target = tenant.api_key(id).await?.ok_or(Error::NotFound)?;
+        caller.require_all(&target.scopes)?;
+        tenant.revoke_api_key(id).await?.ok_or(Error::NotFound)
     }
 
     /// Revokes any organization's key (the admin command line).

@@ -34,12 +34,29 @@ pub struct Caller {
 }
 
 impl Caller {
+    /// Requires every scope of `scopes`: 403 naming the first one missing in catalogue order,
+    /// and all of them.
+    pub fn require_all(&self, scopes: &ScopeSet) -> Result<(), Error> {
+        let missing: Vec<Scope> = Scope::ALL
+            .into_iter()
+            .filter(|s| scopes.contains(*s) && !self.scopes.contains(*s))
+            .collect();
+        match missing.first() {
+            None => Ok(()),
+            Some(first) => Err(Error::Forbidden {
+                required_scope: *first,
+                missing_scopes: missing,
+            }),
+        }
+    }
+
     pub fn require(&self, scope: Scope) -> Result<(), Error> {
         if self.scopes.contains(scope) {
             Ok(())
         } else {
             Err(Error::Forbidden {
                 required_scope: scope,
+                missing_scopes: Vec::new(),
             })
         }
     }

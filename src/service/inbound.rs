@@ -4,6 +4,7 @@ use super::{Error, FieldErrors, Services};
 use crate::{
     domain::{
         consent::{ConsentSource, ConsentStatus},
+        keywords::{keyword_of, KeywordAction},
         lifecycle::EventKind,
         message::{Channel, Direction, Message, MessageStatus, Priority},
         organization::KeyMode,
@@ -12,23 +13,6 @@ use crate::{
     },
     store::{delivery::EventDetail, messages::NewMessage},
 };
-
-/// Words that opt the sender out of the organization's messages.
-pub const OPT_OUT_KEYWORDS: [&str; 6] = ["STOP", "STOPALL", "UNSUBSCRIBE", "CANCEL", "END", "QUIT"];
-/// Words that opt the sender back in.
-pub const OPT_IN_KEYWORDS: [&str; 2] = ["START", "UNSTOP"];
-/// A request for help, recorded.
-pub const HELP_KEYWORD: &str = "HELP";
-
-/// The keyword a text is, if it is one (any case, surrounding spaces ignored).
-pub fn keyword_of(text: &str) -> Option<&'static str> {
-    let word = text.trim().to_uppercase();
-    OPT_OUT_KEYWORDS
-        .into_iter()
-        .chain(OPT_IN_KEYWORDS)
-        .chain([HELP_KEYWORD])
-        .find(|k| *k == word)
-}
 
 /// An inbound message as the carrier delivers it.
 #[derive(Debug, Clone)]
@@ -54,7 +38,8 @@ impl Services {
         })?;
         // Carrier callbacks are live traffic.
         let tenant = self.store.tenant(owner.org_id, KeyMode::Live);
-        let keyword = keyword_of(&inbound.text);
+        let found = keyword_of(&inbound.text);
+        let keyword = found.map(|(word, _)| word);
         let carrier = self.settings.carrier_name.clone();
         let new = NewMessage {
             direction: Direction::Inbound,
@@ -90,13 +75,11 @@ impl Services {
             }
             Err(err) => return Err(err.into()),
         };
-        if let Some(word) = keyword {
-            let change = if OPT_OUT_KEYWORDS.contains(&word) {
-                Some(ConsentStatus::OptedOut)
-            } else if OPT_IN_KEYWORDS.contains(&word) {
-                Some(ConsentStatus::OptedIn)
-            } else {
-                None
+        if let Some((word, action)) = found {
+            let change = match action {
+                KeywordAction::OptOut => Some(ConsentStatus::OptedOut),
+                KeywordAction::OptIn => Some(ConsentStatus::OptedIn),
+                KeywordAction::Help => None,
             };
             if let Some(status) = change {
                 let evidence = format!("inbound message {} said {word}", stored.id);
@@ -118,21 +101,5 @@ impl Services {
                 .await?;
         }
         Ok((stored, keyword))
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::keyword_of;
-
-    #[test]
-    fn keywords_ignore_case_and_surrounding_spaces() {
-        assert_eq!(keyword_of("STOP"), Some("STOP"));
-        assert_eq!(keyword_of("  stop \n"), Some("STOP"));
-        assert_eq!(keyword_of("Unsubscribe"), Some("UNSUBSCRIBE"));
-        assert_eq!(keyword_of("start"), Some("START"));
-        assert_eq!(keyword_of("help"), Some("HELP"));
-        assert_eq!(keyword_of("please stop"), None);
-        assert_eq!(keyword_of("STOPP"), None);
     }
 }

@@ -73,7 +73,12 @@ pub enum Error {
     #[error("authentication failed")]
     Unauthorized,
     #[error("missing scope {required_scope}")]
-    Forbidden { required_scope: Scope },
+    Forbidden {
+        required_scope: Scope,
+        /// Every scope missing, in catalogue order, when an operation needs several (making
+        /// or revoking a key needs every scope of that key); empty otherwise.
+        missing_scopes: Vec<Scope>,
+    },
     #[error("not found")]
     NotFound,
     #[error("validation failed: {0:?}")]

@@ -59,6 +59,16 @@ impl Tenant {
             .collect()
     }
 
+    /// One of this tenant's keys, revoked or not.
+    pub async fn api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
+        self.keys()
+            .filter(api_key::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .map(rows::api_key)
+            .transpose()
+    }
+
     /// Marks one of this tenant's keys revoked (once: a second revocation keeps the first
     /// time). `None` when there is no such key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {

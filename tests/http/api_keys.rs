@@ -17,7 +17,7 @@ on_both_backends! {
 
         // A key cannot grant what it does not hold.
         let reply = app.call(Method::POST, "/v1/api_keys", Some(&key), Some(json!({"scopes": ["messages:send"]}))).await;
-        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "messages:send"}));
+        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "messages:send", "missing_scopes": "messages:send"}));
         // Listing needs api_keys:read, which the new key lacks.
         let reply = app.call(Method::GET, "/v1/api_keys", Some(&key), None).await;
         assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "api_keys:read"}));
@@ -48,6 +48,39 @@ on_both_backends! {
         assert_eq!(again.assert_success(200)["revoked_at"], first);
         app.call(Method::GET, "/v1/numbers", Some(&key), None).await.assert_error(401, "UNAUTHORIZED");
         app.call(Method::DELETE, "/v1/api_keys/nope", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
+    }
+
+    async fn a_key_can_revoke_only_keys_whose_scopes_it_holds(app) {
+        let org = app.org().await;
+        let mint = |scopes: serde_json::Value| {
+            let app = &app;
+            let key = org.key.clone();
+            async move {
+                app.call(Method::POST, "/v1/api_keys", Some(&key), Some(json!({"scopes": scopes}))).await.assert_success(201).clone()
+            }
+        };
+        let narrow = mint(json!(["api_keys:write"])).await;
+        let narrow_key = narrow["key"].as_str().unwrap().to_owned();
+        let reader = mint(json!(["messages:read", "api_keys:write"])).await;
+        // The org's own key holds every scope: the narrow key cannot revoke it.
+        let keys = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
+        let strong = keys.json["data"].as_array().unwrap().iter().find(|k| k["scopes"].as_array().unwrap().len() == 9).unwrap()["id"].as_str().unwrap().to_owned();
+        let reply = app.call(Method::DELETE, &format!("/v1/api_keys/{strong}"), Some(&narrow_key), None).await;
+        let error = reply.assert_error(403, "FORBIDDEN");
+        assert_eq!(error["details"]["required_scope"], json!("messages:send"));
+        assert_eq!(
+            error["details"]["missing_scopes"],
+            json!("messages:send messages:read consents:read consents:write lookups:read lookups:write numbers:read api_keys:read")
+        );
+        app.call(Method::GET, "/v1/numbers", Some(&org.key), None).await.assert_success(200);
+        let reply = app.call(Method::DELETE, &format!("/v1/api_keys/{}", reader["id"].as_str().unwrap()), Some(&narrow_key), None).await;
+        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "messages:read", "missing_scopes": "messages:read"}));
+        // A key it holds every scope of: revoked.
+        let twin = mint(json!(["api_keys:write"])).await;
+        app.call(Method::DELETE, &format!("/v1/api_keys/{}", twin["id"].as_str().unwrap()), Some(&narrow_key), None).await.assert_success(200);
+        // Making a key needs every scope it grants, named the same way.
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&narrow_key), Some(json!({"scopes": ["numbers:read", "messages:send"]}))).await;
+        assert_eq!(reply.assert_error(403, "FORBIDDEN")["details"], json!({"required_scope": "messages:send", "missing_scopes": "messages:send numbers:read"}));
     }
 
     async fn key_requests_are_validated(app) {

@@ -124,6 +124,21 @@ on_both_backends! {
         assert_eq!(&steps[steps.len() - 3..], pairs(&[("receipt", "delivered"), ("receipt", "delivered"), ("receipt", "delivered")]));
     }
 
+    async fn opt_outs_are_recognised_however_they_are_written(app) {
+        let org = app.org().await;
+        app.add_number(&org, FROM).await;
+        for (i, text) in ["Stop.", "STOP ALL", "ＳＴＯＰ", "\u{200B}stop", "revoke", "Opt out"].into_iter().enumerate() {
+            let to = format!("+1212555011{i}");
+            app.opt_in(&org, &to).await;
+            let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": FROM, "text": text})).await;
+            let keyword = reply.assert_success(201)["keyword"].clone();
+            assert!(keyword.is_string(), "{text:?} was not a keyword");
+            let consent = app.call(Method::GET, &format!("/v1/consents/{to}"), Some(&org.key), None).await;
+            assert_eq!(consent.assert_success(200)["status"], json!("opted_out"), "{text:?}");
+            app.send(&org.key, json!({"from": FROM, "to": to, "text": "hi"})).await.assert_error(453, "CONSENT_REQUIRED");
+        }
+    }
+
     async fn an_inbound_stop_blocks_sends_and_fails_queued_messages_and_start_lifts_it(app) {
         let to = "+12125550102";
         let org = app.sender(FROM, to).await;
