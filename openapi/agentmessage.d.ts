@@ -595,7 +595,7 @@ export interface components {
          * EventView
          * @description One step in a message's life.
          * @example {
-         *       "sequence": 42,
+         *       "sequence": 4,
          *       "kind": "receipt",
          *       "status": "delivered",
          *       "occurred_at": "2026-04-26T12:00:03Z",
@@ -607,7 +607,7 @@ export interface components {
          *     }
          */
         EventView: {
-            /** @description The event's place in the server's order of events (increasing; not contiguous). */
+            /** @description The event's number in its message's history: 1, 2, 3… with no gaps. */
             sequence: components["schemas"]["EventSequence"];
             /** @description What the event records. */
             kind: components["schemas"]["EventKind"];

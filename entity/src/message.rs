@@ -39,6 +39,8 @@ pub struct Model {
     pub sent_at: Option<DateTimeUtc>,
     /// A readable reason for `failed` or `undelivered`.
     pub error_message: Option<String>,
+    /// How many events the message has; the next one is numbered one more.
+    pub event_count: i32,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

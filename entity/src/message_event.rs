@@ -7,9 +7,11 @@ use crate::values::{EventKind, MessageErrorCode, MessageStatus};
 #[derive(Clone, Debug, PartialEq, Eq, DeriveEntityModel)]
 #[sea_orm(table_name = "message_events")]
 pub struct Model {
-    /// The event's place in the server's order of events.
+    /// The event's place in the server's order of all events (internal).
     #[sea_orm(primary_key)]
     pub sequence: i64,
+    /// The event's place in its message's history: 1, 2, 3…
+    pub number: i32,
     pub message_id: Uuid,
     pub org_id: Uuid,
     pub kind: EventKind,

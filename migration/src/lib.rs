@@ -15,6 +15,8 @@ mod m20261127_000007_alter_messages_add_delivery;
 mod m20261127_000008_create_message_events;
 mod m20261127_000009_create_carrier_receipts;
 mod m20261127_000010_alter_tenant_tables_add_mode;
+mod m20261127_000011_alter_messages_scope_carrier_ids;
+mod m20261127_000012_alter_message_events_add_number;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -33,6 +35,8 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000008_create_message_events::Migration),
             Box::new(m20261127_000009_create_carrier_receipts::Migration),
             Box::new(m20261127_000010_alter_tenant_tables_add_mode::Migration),
+            Box::new(m20261127_000011_alter_messages_scope_carrier_ids::Migration),
+            Box::new(m20261127_000012_alter_message_events_add_number::Migration),
         ]
     }
 }

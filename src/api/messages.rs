@@ -199,7 +199,7 @@ error_set!(
 #[derive(Object, Debug, Clone)]
 #[oai(example)]
 pub struct EventView {
-    /// The event's place in the server's order of events (increasing; not contiguous).
+    /// The event's number in its message's history: 1, 2, 3… with no gaps.
     pub sequence: EventSequence,
     /// What the event records.
     pub kind: Wire<EventKind>,
@@ -227,7 +227,7 @@ pub struct EventView {
 impl Example for EventView {
     fn example() -> Self {
         EventView {
-            sequence: EventSequence(42),
+            sequence: EventSequence(4),
             kind: Wire(EventKind::Receipt),
             status: Wire(MessageStatus::Delivered),
             occurred_at: Timestamp::parse_rfc3339("2026-04-26T12:00:03Z").expect("valid"),

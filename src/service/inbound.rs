@@ -68,7 +68,7 @@ impl Services {
             Err(err) if crate::store::is_unique_violation(&err) => {
                 let id = inbound.carrier_message_id.as_deref().unwrap_or_default();
                 let existing = system
-                    .message_by_carrier_id(&carrier, id)
+                    .inbound_by_carrier_id(&inbound.to, &carrier, id)
                     .await?
                     .ok_or(Error::NotFound)?;
                 return Ok((existing, keyword));

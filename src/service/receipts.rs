@@ -53,7 +53,7 @@ impl Services {
         let system = self.system();
         let row = system.insert_receipt(carrier, &receipt.detail()).await?;
         match system
-            .message_by_carrier_id(carrier, &receipt.carrier_message_id)
+            .outbound_by_carrier_id(carrier, &receipt.carrier_message_id)
             .await?
         {
             Some(message) => {
@@ -93,7 +93,7 @@ impl Services {
         let mut matched = 0;
         for receipt in system.unmatched_receipts(None).await? {
             if let Some(message) = system
-                .message_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
+                .outbound_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?
             {
                 self.apply_receipt(message, &receipt).await?;

@@ -5,8 +5,9 @@
 use chrono::{DateTime, Utc};
 use entity::{carrier_receipt, message, message_event};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement, TransactionTrait,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
+    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement,
+    TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -67,7 +68,31 @@ impl Change {
     }
 }
 
-/// Writes one event of `message` inside `txn`.
+/// The next number in message `id`'s history, taken under the message row's lock (the counter
+/// is on the row), so that concurrent writers number one message's events 1, 2, 3… without a gap
+/// or a repeat.
+async fn next_event_number(txn: &DatabaseTransaction, id: Uuid) -> Result<i32, DbErr> {
+    let backend = txn.get_database_backend();
+    let placeholder = match backend {
+        DbBackend::Postgres => "$1",
+        _ => "?",
+    };
+    let statement = Statement::from_sql_and_values(
+        backend,
+        format!(
+            "UPDATE messages SET event_count = event_count + 1 WHERE id = {placeholder} \
+             RETURNING event_count"
+        ),
+        [id.into()],
+    );
+    let row = txn
+        .query_one_raw(statement)
+        .await?
+        .ok_or_else(|| DbErr::RecordNotFound(format!("message {id}")))?;
+    row.try_get("", "event_count")
+}
+
+/// Writes one event of `message` inside `txn`, numbered next in its history.
 pub(super) async fn insert_event(
     txn: &DatabaseTransaction,
     message: &message::Model,
@@ -76,8 +101,10 @@ pub(super) async fn insert_event(
     detail: &EventDetail,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
+    let number = next_event_number(txn, message.id).await?;
     let row = message_event::ActiveModel {
         sequence: sea_orm::ActiveValue::NotSet,
+        number: Set(number),
         message_id: Set(message.id),
         org_id: Set(message.org_id),
         kind: Set(kind),
@@ -127,8 +154,11 @@ impl System {
         kind: EventKind,
         detail: EventDetail,
     ) -> Result<(), DbErr> {
+        let txn = self.db.begin().await?;
+        let number = next_event_number(&txn, message.id).await?;
         let row = message_event::ActiveModel {
             sequence: sea_orm::ActiveValue::NotSet,
+            number: Set(number),
             message_id: Set(message.id),
             org_id: Set(message.org_id),
             kind: Set(kind),
@@ -141,9 +171,9 @@ impl System {
             error_code: Set(detail.error_code),
         };
         message_event::Entity::insert(row)
-            .exec_without_returning(&self.db)
+            .exec_without_returning(&txn)
             .await?;
-        Ok(())
+        txn.commit().await
     }
 
     /// Applies `change` if the message is still in `change.from` (and, when given, still leased
@@ -381,8 +411,10 @@ impl System {
         Ok(updated.rows_affected == 1)
     }
 
-    /// The message a carrier knows by `carrier_message_id`.
-    pub async fn message_by_carrier_id(
+    /// The outbound message a receipt for `carrier_message_id` is about: the newest one the
+    /// carrier gave that id (carriers reuse ids; inbound messages are numbered apart and never
+    /// match a receipt).
+    pub async fn outbound_by_carrier_id(
         &self,
         carrier: &str,
         carrier_message_id: &str,
@@ -390,6 +422,28 @@ impl System {
         message::Entity::find()
             .filter(message::Column::Carrier.eq(carrier))
             .filter(message::Column::CarrierMessageId.eq(carrier_message_id))
+            .filter(message::Column::Direction.eq(Direction::Outbound))
+            .order_by_desc(message::Column::CreatedAt)
+            .order_by_desc(message::Column::Id)
+            .one(&self.db)
+            .await?
+            .map(rows::message)
+            .transpose()
+    }
+
+    /// The inbound message already stored for this delivery: the same receiving number,
+    /// carrier and carrier id.
+    pub async fn inbound_by_carrier_id(
+        &self,
+        to: &crate::domain::PhoneNumber,
+        carrier: &str,
+        carrier_message_id: &str,
+    ) -> Result<Option<Message>, DbErr> {
+        message::Entity::find()
+            .filter(message::Column::ToNumber.eq(to.as_str()))
+            .filter(message::Column::Carrier.eq(carrier))
+            .filter(message::Column::CarrierMessageId.eq(carrier_message_id))
+            .filter(message::Column::Direction.eq(Direction::Inbound))
             .one(&self.db)
             .await?
             .map(rows::message)

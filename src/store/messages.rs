@@ -80,6 +80,7 @@ impl Tenant {
             attempted_at: Set(None),
             sent_at: Set(None),
             error_message: Set(None),
+            event_count: Set(0),
         };
         let txn = self.db.begin().await?;
         let model = message::Entity::insert(row)
@@ -169,7 +170,7 @@ impl Tenant {
         Ok(message_event::Entity::find()
             .filter(message_event::Column::OrgId.eq(self.org_id))
             .filter(message_event::Column::MessageId.eq(message_id))
-            .order_by_asc(message_event::Column::Sequence)
+            .order_by_asc(message_event::Column::Number)
             .all(&self.db)
             .await?
             .into_iter()

@@ -31,6 +31,7 @@ use crate::domain::organization::KeyMode;
 #[derive(Clone, Debug)]
 pub struct Store {
     db: DatabaseConnection,
+    url: String,
 }
 
 /// Queries on one organization's data in one key mode.
@@ -85,6 +86,15 @@ impl Store {
     /// Connects to `url`: `sqlite://path` (created if missing; WAL, `synchronous=NORMAL`, a busy
     /// timeout and foreign keys on) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store, DbErr> {
+        let db = Database::connect(Self::options(url, 8)).await?;
+        Ok(Store {
+            db,
+            url: url.to_owned(),
+        })
+    }
+
+    /// How every connection is opened; SQLite pools hold at most `sqlite_connections`.
+    fn options(url: &str, sqlite_connections: u32) -> ConnectOptions {
         let mut options = ConnectOptions::new(url.to_owned());
         options
             .sqlx_logging(false)
@@ -98,12 +108,13 @@ impl Store {
                     .foreign_keys(true)
             });
         if url.starts_with("sqlite:") {
-            options.max_connections(8).min_connections(1);
+            options
+                .max_connections(sqlite_connections)
+                .min_connections(1);
         } else {
             options.max_connections(16);
         }
-        let db = Database::connect(options).await?;
-        Ok(Store { db })
+        options
     }
 
     /// The raw connection, for tests that seed or damage rows directly.
@@ -147,7 +158,16 @@ impl Store {
                     Some(path) => Some(lock_file(path).await?),
                     None => None,
                 };
-                Migrator::up(&self.db, None).await
+                if self.sqlite_lock_path().await.is_none() {
+                    // In memory: the pool's connection is the database.
+                    return Migrator::up(&self.db, None).await;
+                }
+                // Every schema change on one connection: SQLite connections keep the schema they
+                // read until they notice a change, and a pool spreads statements over several.
+                let single = Database::connect(Self::options(&self.url, 1)).await?;
+                let applied = Migrator::up(&single, None).await;
+                single.close().await?;
+                applied
             }
         }
     }

@@ -61,7 +61,7 @@ pub fn messages(rows: Vec<message::Model>) -> Result<Vec<Message>, DbErr> {
 
 pub fn event(e: message_event::Model) -> Event {
     Event {
-        sequence: e.sequence,
+        sequence: i64::from(e.number),
         kind: e.kind,
         status: e.status,
         occurred_at: e.occurred_at.into(),

@@ -124,6 +124,92 @@ on_both_backends! {
         assert_eq!(&steps[steps.len() - 3..], pairs(&[("receipt", "delivered"), ("receipt", "delivered"), ("receipt", "delivered")]));
     }
 
+    async fn carrier_ids_are_scoped_by_direction_and_receiving_number(app) {
+        // Organization A's outbound message gets a carrier id from the carrier.
+        let a = app.sender(FROM, "+12125550104").await;
+        let id = app.send(&a.key, json!({"from": FROM, "to": "+12125550104", "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let worker = app.worker(Default::default());
+        worker.tick().await.unwrap();
+        let reply = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&a.key), None).await;
+        let carrier_id = reply.json["data"].as_array().unwrap().iter().find_map(|e| e["carrier_message_id"].as_str().map(str::to_owned)).expect("a carrier id");
+
+        // The carrier numbers inbound messages apart: B's recipient texts STOP under the same id.
+        let b_number = "+15551119999";
+        let b = app.sender(b_number, "+12125550105").await;
+        let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": "+12125550105", "to": b_number, "text": "STOP", "carrier_message_id": carrier_id})).await;
+        let data = reply.assert_success(201).clone();
+        assert_ne!(data["message"]["id"], json!(id), "A's message answered a callback about B");
+        assert_eq!(data["message"]["to"], json!(b_number));
+        assert_eq!(data["message"]["direction"], json!("inbound"));
+        assert_eq!(data["keyword"], json!("STOP"));
+        let consent = app.call(Method::GET, "/v1/consents/+12125550105", Some(&b.key), None).await;
+        assert_eq!(consent.assert_success(200)["status"], json!("opted_out"));
+        // The same delivery again is the same message; A's stays A's.
+        let again = app.carrier_call("/v1/carrier/inbound", json!({"from": "+12125550105", "to": b_number, "text": "STOP", "carrier_message_id": carrier_id})).await;
+        assert_eq!(again.assert_success(201)["message"]["id"], data["message"]["id"]);
+        let a_view = app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&a.key), None).await;
+        assert_eq!(a_view.assert_success(200)["direction"], json!("outbound"));
+
+        // A receipt never matches an inbound message.
+        let inbound_id = "in-scope-77";
+        app.carrier_call("/v1/carrier/inbound", json!({"from": "+12125550105", "to": b_number, "text": "hello", "carrier_message_id": inbound_id})).await.assert_success(201);
+        let receipt = app.carrier_call("/v1/carrier/receipts", json!({"carrier_message_id": inbound_id, "stat": "DELIVRD"})).await;
+        assert_eq!(receipt.assert_success(200)["matched"], json!(false));
+    }
+
+    async fn each_messages_events_are_numbered_from_one_without_gaps(app) {
+        // Three organizations send at once; their events interleave in the table.
+        let mut orgs = Vec::new();
+        for i in 0..3 {
+            let from = format!("+1555111400{i}");
+            let org = app.org().await;
+            app.add_number(&org, &from).await;
+            for j in 0..4 {
+                app.opt_in(&org, &format!("+121255501{i}{j}")).await;
+            }
+            orgs.push((org, from));
+        }
+        let app_ref = &app;
+        let sends = orgs.iter().enumerate().flat_map(|(i, (org, from))| {
+            (0..4).map(move |j| {
+                let to = format!("+121255501{i}{j}");
+                let (key, from) = (org.key.clone(), from.clone());
+                async move {
+                    let reply = app_ref.send(&key, json!({"from": from, "to": to, "text": "numbered"})).await;
+                    (key, reply.assert_success(202)["id"].as_str().unwrap().to_owned())
+                }
+            })
+        });
+        let sent: Vec<(String, String)> = futures_util::future::join_all(sends).await;
+        let _worker = app.run_worker(Duration::from_secs(60));
+        let check = |steps: &[serde_json::Value]| {
+            let numbers: Vec<i64> = steps.iter().map(|e| e["sequence"].as_i64().unwrap()).collect();
+            let expected: Vec<i64> = (1..=numbers.len() as i64).collect();
+            (numbers == expected, numbers)
+        };
+        for (key, id) in &sent {
+            app.wait_for(key, id, Duration::from_secs(10), terminal).await;
+            let reply = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(key), None).await;
+            let steps = reply.json["data"].as_array().unwrap().clone();
+            assert!(steps.len() >= 4, "{steps:?}");
+            let (ok, numbers) = check(&steps);
+            assert!(ok, "message {id} events are numbered {numbers:?}");
+        }
+
+        // Rows written before events were numbered per message get numbers by migration: undo
+        // the numbering migration (dropping the numbers) and apply it again.
+        use migration::MigratorTrait;
+        let single = app.single_connection().await;
+        migration::Migrator::down(&single, Some(1)).await.unwrap();
+        migration::Migrator::up(&single, None).await.unwrap();
+        drop(single);
+        for (key, id) in &sent {
+            let reply = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(key), None).await;
+            let (ok, numbers) = check(reply.json["data"].as_array().unwrap());
+            assert!(ok, "after migration, message {id} events are numbered {numbers:?}");
+        }
+    }
+
     async fn opt_outs_are_recognised_however_they_are_written(app) {
         let org = app.org().await;
         app.add_number(&org, FROM).await;

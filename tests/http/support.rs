@@ -24,6 +24,7 @@ pub struct TestApp {
     pub services: Services,
     /// The database under the app, for tests that seed or inspect rows directly.
     pub store: Store,
+    pub database_url: String,
     /// The simulated carrier workers of this app submit to.
     pub carrier: std::sync::Arc<agentmessage::delivery::SimulatedCarrier>,
     _dir: Option<tempfile::TempDir>,
@@ -173,6 +174,7 @@ impl TestApp {
             Backend::Postgres => (fresh_postgres_database().await?, None),
         };
         let store = Store::connect(&database_url).await.expect("connect");
+        let url = database_url.clone();
         store.migrate().await.expect("migrate");
         let settings = Settings {
             carrier_secret: settings
@@ -205,9 +207,21 @@ impl TestApp {
                 .expect("client"),
             services,
             store,
+            database_url: url,
             carrier,
             _dir: dir,
         })
+    }
+
+    /// A second handle on the app's database with a single connection, for schema changes that
+    /// must all run on one connection (SQLite keeps a schema per connection until it reloads).
+    pub async fn single_connection(&self) -> sea_orm::DatabaseConnection {
+        let mut options = sea_orm::ConnectOptions::new(self.database_url.clone());
+        options
+            .max_connections(1)
+            .min_connections(1)
+            .sqlx_logging(false);
+        sea_orm::Database::connect(options).await.expect("connect")
     }
 
     /// An organization with a generous rate limit and a key with every scope.
