@@ -16,7 +16,7 @@ export interface paths {
          * @description Your organization's messages, newest first, in pages of `limit` (default 20). Pass the
          *     page's `next_cursor` as `cursor` for the next page; a walk with cursors sees every message
          *     that existed when it began exactly once, however many arrive meanwhile. Filters combine;
-         *     a bad filter value is 400 with `details` naming it.
+         *     a bad filter value, or a parameter given twice, is 400 with `details` naming it.
          *
          *     Requires the `messages:read` scope.
          */
@@ -52,10 +52,11 @@ export interface paths {
         };
         /**
          * List a message's events
-         * @description Every step of the message, oldest first, in the server's own order: its transitions
-         *     (the first is `queued`), the submission attempt, and every carrier receipt — including
-         *     duplicates and late ones, which are recorded without moving the status backward. All
-         *     events come in one page (`has_more` is false).
+         * @description Every step of the message, oldest first, numbered 1, 2, 3…: its transitions (the first is
+         *     `queued`), the submission attempt, and every carrier receipt — including duplicates and
+         *     late ones, which are recorded without moving the status backward. In pages of `limit`
+         *     (default 20); pass the page's `next_cursor` as `cursor` for the next. A bad parameter, or
+         *     one given twice, is 400 with `details` naming it.
          *
          *     Requires the `messages:read` scope.
          */
@@ -533,7 +534,11 @@ export interface components {
         ErrorBody: {
             /** @description Machine-readable error code from the catalogue. */
             code: components["schemas"]["ErrorCode"];
-            /** @description Short human-readable message; the same for every occurrence of a code. */
+            /**
+             * @description Short human-readable message; the same for every occurrence of a code, except that when
+             *     `details` would hold more than 100 entries it holds the first 100 and the message ends
+             *     with how many more there were (`validation failed (and 12 more)`).
+             */
             message: string;
             /**
              * @description The request's id (a ULID), equal to the `X-Request-Id` response header. Quote it when
@@ -579,6 +584,11 @@ export interface components {
             /** @description What went wrong. */
             error: components["schemas"]["ErrorBody"];
         };
+        /**
+         * @description A position in a message's events: the `next_cursor` of the previous page, passed back unchanged.
+         * @example 20
+         */
+        EventCursor: string;
         /**
          * @description What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an inbound keyword such as STOP).
          * @example receipt
@@ -1476,7 +1486,12 @@ export interface operations {
     };
     messages_events_list: {
         parameters: {
-            query?: never;
+            query?: {
+                /** @description Items per page, 1 to 100 (default 20). */
+                limit?: components["schemas"]["PageLimit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["schemas"]["EventCursor"];
+            };
             header?: never;
             path: {
                 /** @description The message id. */
@@ -1495,6 +1510,27 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["EventViewList"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */

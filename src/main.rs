@@ -13,7 +13,10 @@ use agentmessage::{
 };
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
-use poem::{listener::TcpListener, Server};
+use poem::{
+    listener::{Acceptor, Listener, TcpListener},
+    Server,
+};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -175,12 +178,21 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!();
         println!("API docs: {base}/docs");
     }
+    let acceptor = TcpListener::bind(args.listen)
+        .into_acceptor()
+        .await
+        .with_context(|| format!("listening on {}", args.listen))?;
+    let bound = acceptor
+        .local_addr()
+        .first()
+        .map(ToString::to_string)
+        .unwrap_or_default();
     let worker_task = (!args.no_worker).then(|| {
         let worker = worker(services.clone(), &args.worker);
         tokio::spawn(worker.run(shutdown_signal()))
     });
-    tracing::info!(listen = %args.listen, worker = !args.no_worker, "AgentMessage listening");
-    Server::new(TcpListener::bind(args.listen))
+    tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
+    Server::new_with_acceptor(acceptor)
         .run_with_graceful_shutdown(
             agentmessage::app(services),
             shutdown_signal(),

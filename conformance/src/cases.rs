@@ -780,6 +780,13 @@ pub fn behaviour(ctx: &mut Ctx) {
                 }
             },
         );
+        ctx.expect(
+            "list a message's events with a cursor given twice",
+            "messages_events_list",
+            400,
+            Request::new("GET", format!("/v1/messages/{id}/events?cursor=1&cursor=2")),
+            details_name("cursor"),
+        );
     }
     ctx.expect(
         "list with a bad limit",

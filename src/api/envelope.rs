@@ -347,7 +347,9 @@ impl ErrorCode {
 pub struct ErrorBody {
     /// Machine-readable error code from the catalogue.
     pub code: ErrorCode,
-    /// Short human-readable message; the same for every occurrence of a code.
+    /// Short human-readable message; the same for every occurrence of a code, except that when
+    /// `details` would hold more than 100 entries it holds the first 100 and the message ends
+    /// with how many more there were (`validation failed (and 12 more)`).
     pub message: String,
     /// The request's id (a ULID), equal to the `X-Request-Id` response header. Quote it when
     /// asking for help: the server log holds the cause under it.

@@ -15,11 +15,16 @@ use super::{
 };
 use crate::service;
 
+/// The most entries an error's `details` holds.
+pub const MAX_DETAILS: usize = 100;
+
 /// An error on its way to the client.
 #[derive(Debug, Clone)]
 pub struct ApiError {
     pub code: ErrorCode,
     pub details: Option<BTreeMap<String, String>>,
+    /// Entries left out of `details` past [`MAX_DETAILS`]; the message says how many.
+    pub omitted: usize,
     /// Seconds for the `Retry-After` header (429, 503).
     pub retry_after: Option<u64>,
     /// Methods for the `Allow` header (405).
@@ -31,14 +36,23 @@ impl ApiError {
         ApiError {
             code,
             details: None,
+            omitted: 0,
             retry_after: None,
             allow: None,
         }
     }
 
-    pub fn with_details(code: ErrorCode, details: BTreeMap<String, String>) -> Self {
+    /// An error naming what failed; past [`MAX_DETAILS`] entries the rest are counted in the
+    /// message instead (`validation failed (and 12 more)`), so a huge body draws a small answer.
+    pub fn with_details(code: ErrorCode, mut details: BTreeMap<String, String>) -> Self {
+        let mut omitted = 0;
+        while details.len() > MAX_DETAILS {
+            details.pop_last();
+            omitted += 1;
+        }
         ApiError {
             details: Some(details),
+            omitted,
             ..ApiError::new(code)
         }
     }
@@ -83,7 +97,11 @@ impl ApiError {
             success: Flag,
             error: ErrorBody {
                 code: self.code,
-                message: self.code.message().to_owned(),
+                message: if self.omitted == 0 {
+                    self.code.message().to_owned()
+                } else {
+                    format!("{} (and {} more)", self.code.message(), self.omitted)
+                },
                 request_id: request_id::current(),
                 details: self.details.clone(),
             },

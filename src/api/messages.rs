@@ -14,7 +14,10 @@ use super::{
     path::Path,
     query::Query,
     reply::{error_set, Reply},
-    types::{Cursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag, Wire},
+    types::{
+        Cursor, EventCursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag,
+        Wire,
+    },
     ApiTags,
 };
 use crate::{
@@ -191,6 +194,10 @@ error_set!(
     ViewErrors: [Unauthorized, Forbidden, NotFound]
 );
 error_set!(
+    /// What listing a message's events can answer besides 200.
+    EventListErrors: [BadRequest, Unauthorized, Forbidden, NotFound]
+);
+error_set!(
     /// What listing messages can answer besides 200.
     ListErrors: [BadRequest, Unauthorized, Forbidden]
 );
@@ -256,6 +263,64 @@ impl From<Event> for EventView {
     }
 }
 
+/// The `limit` query parameter, or 400 naming what is wrong with it.
+fn page_limit(
+    limit: &Query<PageLimit>,
+    errors: &mut std::collections::BTreeMap<String, String>,
+) -> u64 {
+    let rule = rules::PAGE_LIMIT;
+    let default = rule.default.unwrap_or(rule.minimum);
+    let value = match limit.value() {
+        None => default,
+        Some(v) => match v.parse::<i64>() {
+            Ok(n) if rule.allows(n) => n,
+            _ => {
+                errors.insert(
+                    "limit".into(),
+                    format!(
+                        "must be a whole number from {} to {}",
+                        rule.minimum,
+                        rule.maximum.unwrap_or(i64::MAX)
+                    ),
+                );
+                default
+            }
+        },
+    };
+    if limit.repeated() {
+        errors.insert("limit".into(), REPEATED.into());
+    }
+    value as u64
+}
+
+/// Reads a page of events' parameters: after which event number, and how many.
+fn parse_event_page(
+    limit: &Query<PageLimit>,
+    cursor: &Query<EventCursor>,
+) -> Result<(i32, u64), ApiError> {
+    let mut errors = std::collections::BTreeMap::new();
+    let limit = page_limit(limit, &mut errors);
+    let after = match cursor.value() {
+        None => 0,
+        Some(v) if rules::EVENT_CURSOR.check(v).is_ok() => v.parse().unwrap_or(i32::MAX),
+        Some(_) => {
+            errors.insert("cursor".into(), rules::EVENT_CURSOR.pattern_message.into());
+            0
+        }
+    };
+    if cursor.repeated() {
+        errors.insert("cursor".into(), REPEATED.into());
+    }
+    if errors.is_empty() {
+        Ok((after, limit))
+    } else {
+        Err(ApiError::with_details(ErrorCode::BadRequest, errors))
+    }
+}
+
+/// What a client is told about a query parameter given twice.
+const REPEATED: &str = "must be given at most once";
+
 /// Reads the listing's query parameters, reporting every bad one at once (400).
 #[allow(clippy::too_many_arguments)]
 fn parse_listing(
@@ -269,7 +334,22 @@ fn parse_listing(
     limit: &Query<PageLimit>,
     cursor: &Query<Cursor>,
 ) -> Result<(MessageFilter, Option<ListPosition>, u64), ApiError> {
+    let repeated: Vec<&str> = [
+        ("status", status.repeated()),
+        ("direction", direction.repeated()),
+        ("to", to.repeated()),
+        ("from", from.repeated()),
+        ("tag", tag.repeated()),
+        ("created_after", created_after.repeated()),
+        ("created_before", created_before.repeated()),
+        ("limit", limit.repeated()),
+        ("cursor", cursor.repeated()),
+    ]
+    .into_iter()
+    .filter_map(|(name, repeated)| repeated.then_some(name))
+    .collect();
     let mut errors = std::collections::BTreeMap::new();
+    let limit = page_limit(limit, &mut errors);
     let mut bad = |name: &str, message: &str| {
         errors.insert(name.to_owned(), message.to_owned());
     };
@@ -314,25 +394,6 @@ fn parse_listing(
             }
         }
     }
-    let rule = rules::PAGE_LIMIT;
-    let default = rule.default.unwrap_or(rule.minimum);
-    let limit = match limit.value() {
-        None => default,
-        Some(v) => match v.parse::<i64>() {
-            Ok(n) if rule.allows(n) => n,
-            _ => {
-                bad(
-                    "limit",
-                    &format!(
-                        "must be a whole number from {} to {}",
-                        rule.minimum,
-                        rule.maximum.unwrap_or(i64::MAX)
-                    ),
-                );
-                default
-            }
-        },
-    };
     let after = match cursor.value() {
         None => None,
         Some(v) => match ListPosition::decode(v) {
@@ -343,8 +404,11 @@ fn parse_listing(
             }
         },
     };
+    for name in repeated {
+        errors.insert(name.to_owned(), REPEATED.to_owned());
+    }
     if errors.is_empty() {
-        Ok((filter, after, limit as u64))
+        Ok((filter, after, limit))
     } else {
         Err(ApiError::with_details(ErrorCode::BadRequest, errors))
     }
@@ -392,7 +456,7 @@ impl MessagesApi {
     /// Your organization's messages, newest first, in pages of `limit` (default 20). Pass the
     /// page's `next_cursor` as `cursor` for the next page; a walk with cursors sees every message
     /// that existed when it began exactly once, however many arrive meanwhile. Filters combine;
-    /// a bad filter value is 400 with `details` naming it.
+    /// a bad filter value, or a parameter given twice, is 400 with `details` naming it.
     ///
     /// Requires the `messages:read` scope.
     #[allow(clippy::too_many_arguments)]
@@ -447,10 +511,11 @@ impl MessagesApi {
 
     /// List a message's events
     ///
-    /// Every step of the message, oldest first, in the server's own order: its transitions
-    /// (the first is `queued`), the submission attempt, and every carrier receipt — including
-    /// duplicates and late ones, which are recorded without moving the status backward. All
-    /// events come in one page (`has_more` is false).
+    /// Every step of the message, oldest first, numbered 1, 2, 3…: its transitions (the first is
+    /// `queued`), the submission attempt, and every carrier receipt — including duplicates and
+    /// late ones, which are recorded without moving the status backward. In pages of `limit`
+    /// (default 20); pass the page's `next_cursor` as `cursor` for the next. A bad parameter, or
+    /// one given twice, is 400 with `details` naming it.
     ///
     /// Requires the `messages:read` scope.
     #[oai(
@@ -464,14 +529,21 @@ impl MessagesApi {
         services: Data<&Services>,
         /// The message id.
         id: Path,
-    ) -> Reply<200, ListEnvelope<EventView>, ViewErrors> {
+        /// Items per page, 1 to 100 (default 20).
+        limit: Query<PageLimit>,
+        /// The `next_cursor` of the previous page.
+        cursor: Query<EventCursor>,
+    ) -> Reply<200, ListEnvelope<EventView>, EventListErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let (after, limit) = parse_event_page(&limit, &cursor)?;
             let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
-            let events = services.message_events(&caller, id).await?;
-            Ok::<_, ApiError>(ListEnvelope::complete(
-                events.into_iter().map(EventView::from).collect(),
-            ))
+            let page = services.message_events(&caller, id, after, limit).await?;
+            Ok::<_, ApiError>(ListEnvelope {
+                data: page.events.into_iter().map(EventView::from).collect(),
+                has_more: page.next.is_some(),
+                next_cursor: page.next.map(|n| n.to_string()),
+            })
         };
         run.await.into()
     }

@@ -13,12 +13,18 @@ use poem_openapi::{
 /// One query parameter documented as `T`, kept as text.
 pub struct Query<T> {
     value: Option<String>,
+    /// Given more than once: which value was meant cannot be known.
+    repeated: bool,
     _schema: PhantomData<T>,
 }
 
 impl<T> Query<T> {
     pub fn value(&self) -> Option<&str> {
         self.value.as_deref()
+    }
+
+    pub fn repeated(&self) -> bool {
+        self.repeated
     }
 }
 
@@ -45,18 +51,18 @@ impl<'a, T: Type> ApiExtractor<'a> for Query<T> {
         _body: &mut RequestBody,
         param_opts: ExtractParamOptions<Self::ParamType>,
     ) -> poem::Result<Self> {
-        let value = request
+        let mut values = request
             .uri()
             .query()
             .and_then(|q| serde_urlencoded::from_str::<Vec<(String, String)>>(q).ok())
-            .and_then(|pairs| {
-                pairs
-                    .into_iter()
-                    .find(|(k, _)| k == param_opts.name)
-                    .map(|(_, v)| v)
-            });
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| k == param_opts.name)
+            .map(|(_, v)| v);
+        let value = values.next();
         Ok(Query {
             value,
+            repeated: values.next().is_some(),
             _schema: PhantomData,
         })
     }

@@ -216,6 +216,14 @@ rule_newtype!(
     "1777204800000000.0196f1a23b4c7d5e8f60718293a4b5c6"
 );
 
+rule_newtype!(
+    /// The cursor of a message's events.
+    EventCursor,
+    rules::EVENT_CURSOR,
+    "A position in a message's events: the `next_cursor` of the previous page, passed back unchanged.",
+    "20"
+);
+
 /// An array schema built from a [`ListRule`], with `T` as its items.
 macro_rules! rule_list {
     ($(#[$meta:meta])* $ty:ident, $item:ty, $rule:expr, $description:literal) => {

@@ -194,6 +194,24 @@ pub const CURSOR: TextRule = TextRule {
     pattern_message: "is not a cursor this server returned",
 };
 
+/// The cursor of a message's events: the number of the last event of the previous page. Every
+/// string that matches is a position.
+pub const EVENT_CURSOR: TextRule = TextRule {
+    name: "EventCursor",
+    min_chars: 0,
+    max_chars: None,
+    pattern: EVENT_CURSOR_PATTERN,
+    matches: is_event_cursor,
+    pattern_message: "is not a cursor this server returned",
+};
+
+/// See [`EVENT_CURSOR`].
+pub const EVENT_CURSOR_PATTERN: &str = r"^[0-9]{1,9}$";
+
+fn is_event_cursor(s: &str) -> bool {
+    (1..=9).contains(&s.len()) && s.bytes().all(|b| b.is_ascii_digit())
+}
+
 pub const MEDIA_URLS: ListRule = ListRule {
     name: "MediaUrls",
     min_items: 1,
@@ -225,7 +243,7 @@ pub const RETRY_AFTER: RangeRule = RangeRule {
     default: None,
 };
 
-pub const TEXT_RULES: [TextRule; 8] = [
+pub const TEXT_RULES: [TextRule; 9] = [
     PHONE_NUMBER,
     MESSAGE_TEXT,
     TAG,
@@ -234,6 +252,7 @@ pub const TEXT_RULES: [TextRule; 8] = [
     KEY_NAME,
     CARRIER_VALUE,
     CURSOR,
+    EVENT_CURSOR,
 ];
 pub const LIST_RULES: [ListRule; 2] = [MEDIA_URLS, SCOPES];
 /// How many segments a message takes: at least 1.

@@ -122,9 +122,33 @@ impl Services {
         Ok(MessagePage { messages, next })
     }
 
-    /// A message's events, oldest first; 404 for a message the caller cannot see.
-    pub async fn message_events(&self, caller: &Caller, id: Uuid) -> Result<Vec<Event>, Error> {
+    /// A page of a message's events after event number `after`, oldest first; 404 for a message
+    /// the caller cannot see.
+    pub async fn message_events(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        after: i32,
+        limit: u64,
+    ) -> Result<EventPage, Error> {
         self.message(caller, id).await?;
-        Ok(self.tenant(caller).message_events(id).await?)
+        let mut events = self
+            .tenant(caller)
+            .message_events(id, after, limit + 1)
+            .await?;
+        let next = if events.len() as u64 > limit {
+            events.truncate(limit as usize);
+            events.last().map(|e| e.sequence)
+        } else {
+            None
+        };
+        Ok(EventPage { events, next })
     }
+}
+
+/// One page of a message's events.
+pub struct EventPage {
+    pub events: Vec<Event>,
+    /// The number of the page's last event, when more follow.
+    pub next: Option<i64>,
 }

@@ -165,12 +165,19 @@ impl Tenant {
         rows::messages(found)
     }
 
-    /// A message's events, oldest first.
-    pub async fn message_events(&self, message_id: Uuid) -> Result<Vec<Event>, DbErr> {
+    /// Up to `limit` of a message's events after number `after`, oldest first.
+    pub async fn message_events(
+        &self,
+        message_id: Uuid,
+        after: i32,
+        limit: u64,
+    ) -> Result<Vec<Event>, DbErr> {
         Ok(message_event::Entity::find()
             .filter(message_event::Column::OrgId.eq(self.org_id))
             .filter(message_event::Column::MessageId.eq(message_id))
+            .filter(message_event::Column::Number.gt(after))
             .order_by_asc(message_event::Column::Number)
+            .limit(limit)
             .all(&self.db)
             .await?
             .into_iter()

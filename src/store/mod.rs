@@ -86,6 +86,14 @@ impl Store {
     /// Connects to `url`: `sqlite://path` (created if missing; WAL, `synchronous=NORMAL`, a busy
     /// timeout and foreign keys on) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store, DbErr> {
+        if let Some(path) = sqlite_file(url) {
+            create_private(&path).map_err(|e| {
+                DbErr::Conn(RuntimeErr::Internal(format!(
+                    "creating {}: {e}",
+                    path.display()
+                )))
+            })?;
+        }
         let db = Database::connect(Self::options(url, 8)).await?;
         Ok(Store {
             db,
@@ -189,6 +197,30 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
+    }
+}
+
+/// The file behind a `sqlite:` URL, if it names one (not an in-memory database).
+fn sqlite_file(url: &str) -> Option<PathBuf> {
+    let rest = url.strip_prefix("sqlite:")?;
+    let rest = rest.strip_prefix("//").unwrap_or(rest);
+    let path = rest.split('?').next().unwrap_or_default();
+    (!path.is_empty() && !path.starts_with(":memory:")).then(|| PathBuf::from(path))
+}
+
+/// Creates an empty database file readable and writable by its owner only (SQLite gives its
+/// journal files the same mode); an existing file is left as it is.
+fn create_private(path: &std::path::Path) -> std::io::Result<()> {
+    use std::os::unix::fs::OpenOptionsExt;
+    match std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(path)
+    {
+        Ok(_) => Ok(()),
+        Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => Ok(()),
+        Err(e) => Err(e),
     }
 }
 

@@ -410,3 +410,66 @@ async fn a_separate_worker_process_delivers_what_an_api_only_server_accepted() {
     let _ = server.wait();
     assert_eq!(last, "delivered");
 }
+
+#[test]
+fn sqlite_files_are_created_for_their_owner_only() {
+    use std::os::unix::fs::PermissionsExt;
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("private.db");
+    let url = format!("sqlite://{}", path.display());
+    let output = Command::new(BIN)
+        .args(["migrate", "--database-url", &url])
+        .env("AGENTMESSAGE_LOG", "warn")
+        .output()
+        .unwrap();
+    assert!(
+        output.status.success(),
+        "{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the database file is {mode:o}");
+    for journal in ["private.db-wal", "private.db-shm"] {
+        if let Ok(meta) = std::fs::metadata(dir.path().join(journal)) {
+            assert_eq!(
+                meta.permissions().mode() & 0o077,
+                0,
+                "{journal} is readable by others"
+            );
+        }
+    }
+}
+
+#[test]
+fn serve_says_it_listens_only_once_it_does() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/busy.db", dir.path().display());
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = taken.local_addr().unwrap().port();
+    let output = Command::new(BIN)
+        .args([
+            "serve",
+            "--no-worker",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--database-url",
+            &url,
+        ])
+        .env("AGENTMESSAGE_LOG", "info")
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    assert!(
+        !output.status.success(),
+        "serve started on a taken port: {said}"
+    );
+    assert!(!said.contains("AgentMessage listening"), "{said}");
+    assert!(
+        said.contains(&port.to_string()),
+        "the error does not name the address: {said}"
+    );
+}

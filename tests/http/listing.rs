@@ -179,6 +179,46 @@ on_both_backends! {
         assert_eq!(app.call(Method::GET, "/v1/messages", Some(&other.key), None).await.assert_success(200), &json!([]));
     }
 
+    async fn a_messages_events_come_in_pages(app) {
+        let org = app.sender(FROM, "+12125550108").await;
+        let id = app.send(&org.key, json!({"from": FROM, "to": "+12125550108", "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let worker = app.worker(Default::default());
+        worker.tick().await.unwrap();
+        let steps = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&org.key), None).await;
+        let carrier_id = steps.json["data"].as_array().unwrap().iter().find_map(|e| e["carrier_message_id"].as_str().map(str::to_owned)).unwrap_or_else(|| panic!("{}", steps.text));
+        for _ in 0..30 {
+            app.carrier_call("/v1/carrier/receipts", json!({"carrier_message_id": carrier_id, "stat": "ENROUTE"})).await.assert_success(200);
+        }
+        let mut seen = Vec::new();
+        let mut path = format!("/v1/messages/{id}/events?limit=7");
+        let mut pages = 0;
+        loop {
+            let reply = app.call(Method::GET, &path, Some(&org.key), None).await;
+            reply.assert_success(200);
+            let page = reply.json.clone();
+            pages += 1;
+            let data = page["data"].as_array().unwrap();
+            assert!(data.len() <= 7);
+            seen.extend(data.iter().map(|e| e["sequence"].as_i64().unwrap()));
+            match page["next_cursor"].as_str() {
+                Some(cursor) => {
+                    assert_eq!(page["has_more"], json!(true));
+                    path = format!("/v1/messages/{id}/events?limit=7&cursor={cursor}");
+                }
+                None => break,
+            }
+        }
+        let total = seen.len() as i64;
+        assert!(total >= 34, "{seen:?}");
+        assert_eq!(seen, (1..=total).collect::<Vec<_>>());
+        assert_eq!(pages, (total + 6) / 7);
+        // The default page is 20; a bad cursor is 400.
+        let first = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&org.key), None).await;
+        assert_eq!(first.json["data"].as_array().unwrap().len(), 20);
+        let bad = app.call(Method::GET, &format!("/v1/messages/{id}/events?cursor=x"), Some(&org.key), None).await;
+        assert_eq!(bad.assert_error(400, "BAD_REQUEST")["details"], json!({"cursor": "is not a cursor this server returned"}));
+    }
+
     async fn a_cursor_walk_with_100000_messages_has_no_duplicate_and_no_gap(app) {
         let small = app.org().await;
         app.add_number(&small, FROM).await;

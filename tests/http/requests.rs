@@ -6,6 +6,32 @@ use reqwest::Method;
 use crate::support::{json, on_both_backends};
 
 on_both_backends! {
+    async fn a_query_parameter_given_twice_is_a_bad_request_naming_it(app) {
+        let org = app.org().await;
+        let reply = app.call(Method::GET, "/v1/messages?status=queued&status=delivered&limit=5", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(400, "BAD_REQUEST")["details"], json!({"status": "must be given at most once"}));
+        let reply = app.call(Method::GET, "/v1/messages?limit=5&limit=5", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(400, "BAD_REQUEST")["details"], json!({"limit": "must be given at most once"}));
+        app.call(Method::GET, "/v1/messages?status=queued&limit=5", Some(&org.key), None).await.assert_success(200);
+    }
+
+    async fn a_body_of_many_unknown_fields_draws_a_small_answer(app) {
+        let org = app.sender("+15551112222", "+15554443333").await;
+        let mut body = serde_json::Map::new();
+        for i in 0..3000 {
+            body.insert(format!("f{i}"), json!(1));
+        }
+        let text = serde_json::Value::Object(body).to_string();
+        assert!(text.len() < 64 * 1024, "{}", text.len());
+        let reply = app.raw(Method::POST, "/v1/messages", Some(&org.key), Some("application/json"), text.into_bytes()).await;
+        let error = reply.assert_error(422, "VALIDATION_FAILED").clone();
+        let details = error["details"].as_object().unwrap();
+        assert_eq!(details.len(), 100);
+        // 3000 unknown fields and the three required ones missing: 3003 problems, 100 shown.
+        assert_eq!(error["message"], json!("validation failed (and 2903 more)"));
+        assert!(reply.text.len() < 8 * 1024, "the answer is {} bytes", reply.text.len());
+    }
+
     async fn bodies_that_are_not_json_objects_are_bad_requests(app) {
         let org = app.sender("+15551112222", "+15554443333").await;
         for body in [&b"{not json"[..], b"[1, 2]", b"\"text\"", b"null", b"", b"{\"a\": 1"] {
