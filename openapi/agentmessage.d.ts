@@ -145,7 +145,10 @@ export interface paths {
          * @description Classifies the number's line type (`mobile`, `landline` or `voip`) and stores the result
          *     for your organization. For 30 days (by default) a `landline` result makes sends to the
          *     number answer 422 `LINE_TYPE_BLOCKED`, unless a newer lookup says otherwise. Sending never
-         *     triggers a lookup by itself.
+         *     triggers a lookup by itself. A lookup of the number younger than 24 hours (by default) is
+         *     returned again (`cached: true`) instead of asking the vendor; parallel lookups of one
+         *     number ask it once. Each lookup spends one of the organization's rate-limit tokens, like a
+         *     send: past them, 429 `RATE_LIMITED` with `Retry-After`.
          *
          *     Requires the `lookups:write` scope.
          */
@@ -775,7 +778,8 @@ export interface components {
          * @example {
          *       "phone_number": "+12125550120",
          *       "line_type": "landline",
-         *       "looked_up_at": "2026-04-26T12:00:00Z"
+         *       "looked_up_at": "2026-04-26T12:00:00Z",
+         *       "cached": false
          *     }
          */
         LookupView: {
@@ -789,6 +793,12 @@ export interface components {
              * @example 2026-04-26T12:00:00Z
              */
             looked_up_at: string;
+            /**
+             * @description `true` when a lookup younger than the server's reuse age (24 hours by default) was
+             *     returned instead of asking the vendor again; `false` for a fresh one. Always `false` when
+             *     reading a stored lookup.
+             */
+            cached: boolean;
         };
         /** @description A successful response: `success` is true and `data` holds the resource. */
         LookupViewEnvelope: {
@@ -1438,7 +1448,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `RATE_LIMITED`: the organization's send rate was exceeded; retry after `Retry-After` seconds. */
+            /** @description `RATE_LIMITED`: the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds. */
             429: {
                 headers: {
                     /** @description Whole seconds to wait before retrying; at least 1. */
@@ -2293,6 +2303,29 @@ export interface operations {
                      *         "details": {
                      *           "to": "must be E.164"
                      *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `RATE_LIMITED`: the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds. */
+            429: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. */
+                    "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "RATE_LIMITED",
+                     *         "message": "rate limited",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
                      */

@@ -25,6 +25,10 @@ pub struct RuleArgs {
     #[arg(long, env = "AGENTMESSAGE_LOOKUP_MAX_AGE", default_value = "30d", value_parser = humantime::parse_duration)]
     pub lookup_max_age: Duration,
 
+    /// How long a lookup of a number is reused instead of asking the vendor again.
+    #[arg(long, env = "AGENTMESSAGE_LOOKUP_REUSE", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub lookup_reuse: Duration,
+
     /// The bearer token the carrier sends to `/v1/carrier/receipts` and `/v1/carrier/inbound`
     /// (unset: those endpoints answer 401).
     #[arg(long, env = "AGENTMESSAGE_CARRIER_SECRET", hide_env_values = true)]
@@ -35,6 +39,7 @@ impl RuleArgs {
     pub fn settings(&self) -> Settings {
         Settings {
             lookup_max_age: self.lookup_max_age,
+            lookup_reuse: self.lookup_reuse,
             carrier_secret: self.carrier_secret.clone(),
             ..Settings::default()
         }

@@ -920,6 +920,16 @@ pub fn rate_limit(ctx: &mut Ctx) {
                             .or_insert(body);
                     }
                 }
+                // Lookups spend the same tokens: with the bucket empty, a lookup is refused too.
+                let lookup = Request::new("POST", "/v1/lookups")
+                    .json(json!({"phone_number": fictional(ctx.area, 6)}));
+                ctx.expect(
+                    "a lookup right after a burst of sends",
+                    "lookups_create",
+                    429,
+                    lookup,
+                    code_is("RATE_LIMITED"),
+                );
                 if let Some(wait) = r.header("retry-after").and_then(|s| s.parse::<u64>().ok()) {
                     std::thread::sleep(std::time::Duration::from_secs(wait.min(5)));
                 }
@@ -956,11 +966,13 @@ pub fn rate_limit(ctx: &mut Ctx) {
         }
     }
     let budget = ctx.options.rate_limit_budget;
-    ctx.matrix.not_provable(
-        "messages_create",
-        429,
-        format!("no 429 within {budget} sends; the deployment's limit is higher"),
-    );
+    for op in ["messages_create", "lookups_create"] {
+        ctx.matrix.not_provable(
+            op,
+            429,
+            format!("no 429 within {budget} sends; the deployment's limit is higher"),
+        );
+    }
 }
 
 /// Revokes the restricted keys; a revoked key then answers 401.

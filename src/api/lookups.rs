@@ -20,7 +20,7 @@ use crate::{
         lookup::{LineType, Lookup},
         PhoneNumber, Scope, Timestamp,
     },
-    service::{Error, Services},
+    service::{lookups::LookupResult, Error, Services},
 };
 
 /// A number to look up.
@@ -49,6 +49,10 @@ pub struct LookupView {
     pub line_type: Wire<LineType>,
     /// When the lookup was made.
     pub looked_up_at: Timestamp,
+    /// `true` when a lookup younger than the server's reuse age (24 hours by default) was
+    /// returned instead of asking the vendor again; `false` for a fresh one. Always `false` when
+    /// reading a stored lookup.
+    pub cached: bool,
 }
 
 impl Example for LookupView {
@@ -57,6 +61,7 @@ impl Example for LookupView {
             phone_number: PhoneNumber::parse("+12125550120").expect("valid"),
             line_type: Wire(LineType::Landline),
             looked_up_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+            cached: false,
         }
     }
 }
@@ -67,13 +72,23 @@ impl From<Lookup> for LookupView {
             phone_number: l.phone_number,
             line_type: Wire(l.line_type),
             looked_up_at: l.looked_up_at,
+            cached: false,
+        }
+    }
+}
+
+impl From<LookupResult> for LookupView {
+    fn from(r: LookupResult) -> Self {
+        LookupView {
+            cached: r.cached,
+            ..LookupView::from(r.lookup)
         }
     }
 }
 
 error_set!(
     /// Running a lookup.
-    LookupCreateErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+    LookupCreateErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed, RateLimited]
 );
 error_set!(
     /// Reading a lookup.
@@ -89,7 +104,10 @@ impl LookupsApi {
     /// Classifies the number's line type (`mobile`, `landline` or `voip`) and stores the result
     /// for your organization. For 30 days (by default) a `landline` result makes sends to the
     /// number answer 422 `LINE_TYPE_BLOCKED`, unless a newer lookup says otherwise. Sending never
-    /// triggers a lookup by itself.
+    /// triggers a lookup by itself. A lookup of the number younger than 24 hours (by default) is
+    /// returned again (`cached: true`) instead of asking the vendor; parallel lookups of one
+    /// number ask it once. Each lookup spends one of the organization's rate-limit tokens, like a
+    /// send: past them, 429 `RATE_LIMITED` with `Retry-After`.
     ///
     /// Requires the `lookups:write` scope.
     #[oai(path = "/v1/lookups", method = "post", operation_id = "lookups_create")]

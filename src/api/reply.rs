@@ -145,7 +145,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::ConsentLocked => "the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START.",
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
         ErrorCode::LineTypeBlocked => "a recent lookup classified the recipient as a landline.",
-        ErrorCode::RateLimited => "the organization's send rate was exceeded; retry after `Retry-After` seconds.",
+        ErrorCode::RateLimited => "the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds.",
         ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out.",
         ErrorCode::InternalError => "an unexpected fault; the server log holds its cause under the request id.",
         ErrorCode::ServiceUnavailable => "the database cannot be reached; retry after `Retry-After` seconds.",

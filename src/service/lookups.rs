@@ -1,11 +1,21 @@
 //! Number lookups through a [`LookupProvider`]; the default is the simulated provider, whose
-//! answers follow the fictional test-number table.
+//! answers follow the fictional test-number table. A lookup spends a rate-limit token like a
+//! send; a recent enough lookup of the number is reused instead of asking the vendor again, and
+//! parallel lookups of one number make one vendor call.
+
+use std::sync::{
+    atomic::{AtomicUsize, Ordering},
+    Arc,
+};
 
 use async_trait::async_trait;
+use chrono::Utc;
+use uuid::Uuid;
 
 use super::{auth::Caller, Error, Services};
 use crate::domain::{
     lookup::{LineType, Lookup},
+    organization::KeyMode,
     test_numbers, PhoneNumber,
 };
 
@@ -15,25 +25,85 @@ pub trait LookupProvider: Send + Sync {
     async fn line_type(&self, number: &PhoneNumber) -> anyhow::Result<LineType>;
 }
 
-/// Answers from the test-number table without any network.
-pub struct SimulatedLookups;
+/// Answers from the test-number table without any network, counting the calls it gets.
+#[derive(Default)]
+pub struct SimulatedLookups {
+    calls: AtomicUsize,
+}
+
+impl SimulatedLookups {
+    /// How many lookups it answered.
+    pub fn calls(&self) -> usize {
+        self.calls.load(Ordering::Relaxed)
+    }
+}
 
 #[async_trait]
 impl LookupProvider for SimulatedLookups {
     async fn line_type(&self, number: &PhoneNumber) -> anyhow::Result<LineType> {
+        self.calls.fetch_add(1, Ordering::Relaxed);
         Ok(test_numbers::behaviour(number).line_type)
     }
 }
 
+/// Which lookups wait for each other.
+pub type InFlightKey = (Uuid, KeyMode, String);
+
+/// A lookup's result, and whether it was reused rather than asked of the vendor.
+pub struct LookupResult {
+    pub lookup: Lookup,
+    pub cached: bool,
+}
+
 impl Services {
-    /// Looks `number` up and stores the result for the caller.
-    pub async fn look_up(&self, caller: &Caller, number: &PhoneNumber) -> Result<Lookup, Error> {
-        let line_type = self
-            .lookups
-            .line_type(number)
-            .await
-            .map_err(Error::Internal)?;
-        Ok(self.tenant(caller).insert_lookup(number, line_type).await?)
+    /// Looks `number` up for the caller: one rate-limit token; a lookup younger than the reuse
+    /// age is returned as it is (`cached`), else the vendor is asked and the result stored.
+    pub async fn look_up(
+        &self,
+        caller: &Caller,
+        number: &PhoneNumber,
+    ) -> Result<LookupResult, Error> {
+        self.spend_token(caller)?;
+        let tenant = self.tenant(caller);
+        let gate = self
+            .lookups_in_flight
+            .entry((caller.org_id, caller.mode, number.as_str().to_owned()))
+            .or_default()
+            .clone();
+        let result = {
+            let _turn = gate.lock().await;
+            let reuse = chrono::Duration::from_std(self.settings.lookup_reuse)
+                .unwrap_or(chrono::Duration::MAX);
+            match tenant.latest_lookup(number).await? {
+                Some(lookup)
+                    if Utc::now().signed_duration_since(lookup.looked_up_at.as_datetime())
+                        < reuse =>
+                {
+                    LookupResult {
+                        lookup,
+                        cached: true,
+                    }
+                }
+                _ => {
+                    let line_type = self
+                        .lookups
+                        .line_type(number)
+                        .await
+                        .map_err(Error::Internal)?;
+                    LookupResult {
+                        lookup: tenant.insert_lookup(number, line_type).await?,
+                        cached: false,
+                    }
+                }
+            }
+        };
+        // The last one out removes the gate.
+        self.lookups_in_flight.remove_if(
+            &(caller.org_id, caller.mode, number.as_str().to_owned()),
+            |_, g| Arc::strong_count(g) <= 2,
+        );
+        drop(gate);
+        Ok(result)
     }
 
     /// The caller's newest lookup of `number`; 404 when there is none.

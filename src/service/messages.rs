@@ -33,9 +33,7 @@ impl Services {
     /// (422 LINE_TYPE_BLOCKED), consent (453); then the message is stored as `queued`. Every call
     /// spends a rate-limit token, even one refused after it.
     pub async fn send_message(&self, caller: &Caller, send: SendMessage) -> Result<Message, Error> {
-        self.rate_limits
-            .check(caller.org_id, caller.rate_per_second, caller.burst)
-            .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })?;
+        self.spend_token(caller)?;
         let tenant = self.tenant(caller);
 
         if !tenant.owns_number(&send.from).await? {

@@ -122,6 +122,8 @@ pub struct Settings {
     pub carrier_name: String,
     /// The bearer token the carrier authenticates with on `/v1/carrier/*`; none disables them.
     pub carrier_secret: Option<String>,
+    /// How long a lookup is reused instead of asking the vendor again.
+    pub lookup_reuse: Duration,
 }
 
 impl Default for Settings {
@@ -130,6 +132,7 @@ impl Default for Settings {
             lookup_max_age: Duration::from_secs(30 * 24 * 3600),
             carrier_name: "simulated".into(),
             carrier_secret: None,
+            lookup_reuse: Duration::from_secs(24 * 3600),
         }
     }
 }
@@ -142,6 +145,9 @@ pub struct Services {
     pub lookups: Arc<dyn lookups::LookupProvider>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
     pub key_usage: Arc<auth::KeyUsage>,
+    /// One lookup at a time per (organization, mode, number), so that parallel requests for
+    /// one number make one vendor call.
+    lookups_in_flight: Arc<dashmap::DashMap<lookups::InFlightKey, Arc<tokio::sync::Mutex<()>>>>,
 }
 
 impl Services {
@@ -149,10 +155,30 @@ impl Services {
         Services {
             store,
             settings: Arc::new(settings),
-            lookups: Arc::new(lookups::SimulatedLookups),
+            lookups: Arc::new(lookups::SimulatedLookups::default()),
             rate_limits: Arc::new(rate_limit::RateLimits::default()),
             key_usage: Arc::new(auth::KeyUsage::default()),
+            lookups_in_flight: Arc::default(),
         }
+    }
+
+    /// The same services with another lookup vendor.
+    pub fn with_lookups(mut self, provider: Arc<dyn lookups::LookupProvider>) -> Self {
+        self.lookups = provider;
+        self
+    }
+
+    /// Spends one of the caller's organization's rate-limit tokens (sends and lookups share
+    /// them); 429 when they are used up.
+    fn spend_token(&self, caller: &auth::Caller) -> Result<(), Error> {
+        self.rate_limits
+            .check(
+                caller.org_id,
+                caller.mode,
+                caller.rate_per_second,
+                caller.burst,
+            )
+            .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })
     }
 
     /// The store handle for the caller's organization and key mode.

@@ -1,5 +1,5 @@
-//! Per-organization send rate limits: GCRA via the `governor` crate, one limiter per
-//! organization with that organization's rate and burst.
+//! Per-organization rate limits on sends and lookups: GCRA via the `governor` crate, one limiter
+//! per organization and key mode, with that organization's rate and burst.
 
 use std::num::NonZeroU32;
 
@@ -10,21 +10,29 @@ use governor::{
 };
 use uuid::Uuid;
 
+use crate::domain::organization::KeyMode;
+
 /// The limiters of every organization that has sent since the process started.
 #[derive(Default)]
 pub struct RateLimits {
-    limiters: DashMap<Uuid, (u32, u32, DefaultDirectRateLimiter)>,
+    limiters: DashMap<(Uuid, KeyMode), (u32, u32, DefaultDirectRateLimiter)>,
 }
 
 impl RateLimits {
     /// Spends one send of the organization's allowance; `Err(seconds)` (at least 1) when the
     /// allowance is used up.
-    pub fn check(&self, org_id: Uuid, rate_per_second: u32, burst: u32) -> Result<(), u64> {
+    pub fn check(
+        &self,
+        org_id: Uuid,
+        mode: KeyMode,
+        rate_per_second: u32,
+        burst: u32,
+    ) -> Result<(), u64> {
         let rate = NonZeroU32::new(rate_per_second.max(1)).expect("non-zero");
         let burst = NonZeroU32::new(burst.max(1)).expect("non-zero");
         let entry = self
             .limiters
-            .entry(org_id)
+            .entry((org_id, mode))
             .and_modify(|(r, b, limiter)| {
                 if (*r, *b) != (rate.get(), burst.get()) {
                     *r = rate.get();
@@ -55,10 +63,11 @@ mod tests {
         let limits = RateLimits::default();
         let org = Uuid::now_v7();
         for _ in 0..3 {
-            assert!(limits.check(org, 1, 3).is_ok());
+            assert!(limits.check(org, KeyMode::Live, 1, 3).is_ok());
         }
-        assert_eq!(limits.check(org, 1, 3), Err(1));
-        // Another organization has its own allowance.
-        assert!(limits.check(Uuid::now_v7(), 1, 3).is_ok());
+        assert_eq!(limits.check(org, KeyMode::Live, 1, 3), Err(1));
+        // Another organization, or the other mode, has its own allowance.
+        assert!(limits.check(Uuid::now_v7(), KeyMode::Live, 1, 3).is_ok());
+        assert!(limits.check(org, KeyMode::Test, 1, 3).is_ok());
     }
 }

@@ -5,6 +5,40 @@ use reqwest::Method;
 use crate::support::{json, on_both_backends};
 
 on_both_backends! {
+    async fn parallel_lookups_of_one_number_ask_the_vendor_once(app) {
+        let org = app.org().await;
+        let calls = (0..80).map(|_| app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": "+12125550121"}))));
+        let replies = futures_util::future::join_all(calls).await;
+        let mut fresh = 0;
+        for reply in &replies {
+            let data = reply.assert_success(201);
+            assert_eq!(data["line_type"], json!("landline"));
+            if data["cached"] == json!(false) {
+                fresh += 1;
+            }
+        }
+        assert_eq!(fresh, 1, "one lookup asked the vendor, the rest reused it");
+        assert_eq!(app.lookups.calls(), 1);
+        // Another number is asked anew.
+        let other = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": "+12125550101"}))).await;
+        assert_eq!(other.assert_success(201)["cached"], json!(false));
+        assert_eq!(app.lookups.calls(), 2);
+    }
+
+    async fn lookups_spend_the_same_tokens_as_sends(app) {
+        let org = app.org_with_rate(1, 3).await;
+        app.add_number(&org, "+15551112222").await;
+        for number in ["+12125550101", "+12125550102"] {
+            app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": number}))).await.assert_success(201);
+        }
+        // The third token goes to a send; the bucket is then empty for both.
+        app.send(&org.key, json!({"from": "+15551112222", "to": "+12125550103", "text": "hi"})).await.assert_error(453, "CONSENT_REQUIRED");
+        let reply = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": "+12125550104"}))).await;
+        reply.assert_error(429, "RATE_LIMITED");
+        assert!(reply.header("retry-after").is_some());
+        assert_eq!(app.lookups.calls(), 2);
+    }
+
     async fn a_recipients_stop_cannot_be_overridden_through_the_api(app) {
         let (from, to) = ("+15551112222", "+12125550103");
         let org = app.sender(from, to).await;

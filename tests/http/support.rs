@@ -25,6 +25,8 @@ pub struct TestApp {
     /// The database under the app, for tests that seed or inspect rows directly.
     pub store: Store,
     pub database_url: String,
+    /// The simulated lookup vendor, which counts its calls.
+    pub lookups: std::sync::Arc<agentmessage::service::lookups::SimulatedLookups>,
     /// The simulated carrier workers of this app submit to.
     pub carrier: std::sync::Arc<agentmessage::delivery::SimulatedCarrier>,
     _dir: Option<tempfile::TempDir>,
@@ -182,7 +184,9 @@ impl TestApp {
                 .or_else(|| Some(CARRIER_SECRET.into())),
             ..settings
         };
-        let services = Services::new(store.clone(), settings);
+        let lookups =
+            std::sync::Arc::new(agentmessage::service::lookups::SimulatedLookups::default());
+        let services = Services::new(store.clone(), settings).with_lookups(lookups.clone());
         let carrier = std::sync::Arc::new(agentmessage::delivery::SimulatedCarrier::new(
             services.clone(),
             agentmessage::delivery::simulated::DEFAULT_RECEIPT_DELAY,
@@ -208,6 +212,7 @@ impl TestApp {
             services,
             store,
             database_url: url,
+            lookups,
             carrier,
             _dir: dir,
         })
