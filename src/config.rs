@@ -4,7 +4,7 @@ use std::{net::SocketAddr, time::Duration};
 
 use clap::Args;
 
-use crate::{delivery::WorkerSettings, service::Settings};
+use crate::{delivery::WorkerSettings, service::Settings, store::StoreSettings};
 
 /// The database every command uses.
 #[derive(Args, Debug, Clone)]
@@ -16,6 +16,38 @@ pub struct DatabaseArgs {
         default_value = "sqlite://agentmessage.db"
     )]
     pub database_url: String,
+
+    /// PostgreSQL connections per process.
+    #[arg(long, env = "AGENTMESSAGE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    pub db_max_connections: u32,
+
+    /// How long a request waits for a free database connection before it answers 503.
+    #[arg(long, env = "AGENTMESSAGE_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_acquire_timeout: Duration,
+
+    /// How long opening a database connection may take.
+    #[arg(long, env = "AGENTMESSAGE_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_connect_timeout: Duration,
+
+    /// How long SQLite waits on another process's lock before a request answers 503.
+    #[arg(long, env = "AGENTMESSAGE_DB_BUSY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub db_busy_timeout: Duration,
+
+    /// How long start-up keeps retrying while the database is locked or unreachable.
+    #[arg(long, env = "AGENTMESSAGE_DB_STARTUP_RETRY", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub db_startup_retry: Duration,
+}
+
+impl DatabaseArgs {
+    pub fn store_settings(&self) -> StoreSettings {
+        StoreSettings {
+            max_connections: self.db_max_connections,
+            acquire_timeout: self.db_acquire_timeout,
+            connect_timeout: self.db_connect_timeout,
+            busy_timeout: self.db_busy_timeout,
+            startup_retry: self.db_startup_retry,
+        }
+    }
 }
 
 /// The rules' settings.

@@ -32,6 +32,56 @@ use crate::domain::organization::KeyMode;
 pub struct Store {
     db: DatabaseConnection,
     url: String,
+    settings: StoreSettings,
+}
+
+/// How the store waits on the database: every wait is a setting.
+#[derive(Clone, Debug)]
+pub struct StoreSettings {
+    /// Connections in the pool (PostgreSQL; SQLite uses 8).
+    pub max_connections: u32,
+    /// How long a query waits for a free connection before the client gets 503.
+    pub acquire_timeout: Duration,
+    /// How long opening a connection may take.
+    pub connect_timeout: Duration,
+    /// How long SQLite waits on another process's lock before the client gets 503.
+    pub busy_timeout: Duration,
+    /// How long connecting and migrating keep retrying while the database is locked or
+    /// unreachable (several processes starting together).
+    pub startup_retry: Duration,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        StoreSettings {
+            max_connections: 16,
+            acquire_timeout: Duration::from_secs(5),
+            connect_timeout: Duration::from_secs(5),
+            busy_timeout: Duration::from_secs(5),
+            startup_retry: Duration::from_secs(30),
+        }
+    }
+}
+
+/// Retries `attempt` while it fails for want of the database (locked, unreachable), for up to
+/// `budget`, with a growing pause.
+async fn retry_unavailable<T, F, Fut>(budget: Duration, mut attempt: F) -> Result<T, DbErr>
+where
+    F: FnMut() -> Fut,
+    Fut: std::future::Future<Output = Result<T, DbErr>>,
+{
+    let started = std::time::Instant::now();
+    let mut pause = Duration::from_millis(50);
+    loop {
+        match attempt().await {
+            Err(err) if is_unavailable(&err) && started.elapsed() < budget => {
+                tracing::warn!(%err, "the database is busy or unreachable; trying again");
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_secs(1));
+            }
+            other => return other,
+        }
+    }
 }
 
 /// Queries on one organization's data in one key mode.
@@ -62,14 +112,28 @@ pub struct System {
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
         DbErr::Conn(_) | DbErr::ConnectionAcquire(_) => true,
-        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => matches!(
-            **e,
-            sea_orm::sqlx::Error::Io(_)
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            match &**e {
+                sea_orm::sqlx::Error::Io(_)
                 | sea_orm::sqlx::Error::PoolTimedOut
                 | sea_orm::sqlx::Error::PoolClosed
                 | sea_orm::sqlx::Error::Tls(_)
-                | sea_orm::sqlx::Error::WorkerCrashed
-        ),
+                | sea_orm::sqlx::Error::WorkerCrashed => true,
+                // SQLite's busy and locked: another process holds the database, for now.
+                sea_orm::sqlx::Error::Database(db)
+                    if db
+                        .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
+                        .is_some() =>
+                {
+                    let primary = db
+                        .code()
+                        .and_then(|c| c.parse::<i32>().ok())
+                        .map(|c| c & 0xff);
+                    matches!(primary, Some(5 | 6)) || db.message().contains("database is locked")
+                }
+                _ => false,
+            }
+        }
         _ => false,
     }
 }
@@ -86,6 +150,11 @@ impl Store {
     /// Connects to `url`: `sqlite://path` (created if missing; WAL, `synchronous=NORMAL`, a busy
     /// timeout and foreign keys on) or `postgres://…`.
     pub async fn connect(url: &str) -> Result<Store, DbErr> {
+        Store::connect_with(url, StoreSettings::default()).await
+    }
+
+    /// [`Store::connect`] with its waits set.
+    pub async fn connect_with(url: &str, settings: StoreSettings) -> Result<Store, DbErr> {
         if let Some(path) = sqlite_file(url) {
             create_private(&path).map_err(|e| {
                 DbErr::Conn(RuntimeErr::Internal(format!(
@@ -94,25 +163,31 @@ impl Store {
                 )))
             })?;
         }
-        let db = Database::connect(Self::options(url, 8)).await?;
+        let options = Self::options(url, &settings, 8);
+        let db = retry_unavailable(settings.startup_retry, || {
+            Database::connect(options.clone())
+        })
+        .await?;
         Ok(Store {
             db,
             url: url.to_owned(),
+            settings,
         })
     }
 
     /// How every connection is opened; SQLite pools hold at most `sqlite_connections`.
-    fn options(url: &str, sqlite_connections: u32) -> ConnectOptions {
+    fn options(url: &str, settings: &StoreSettings, sqlite_connections: u32) -> ConnectOptions {
         let mut options = ConnectOptions::new(url.to_owned());
+        let busy = settings.busy_timeout;
         options
             .sqlx_logging(false)
-            .connect_timeout(Duration::from_secs(5))
-            .acquire_timeout(Duration::from_secs(5))
-            .map_sqlx_sqlite_opts(|o| {
+            .connect_timeout(settings.connect_timeout)
+            .acquire_timeout(settings.acquire_timeout)
+            .map_sqlx_sqlite_opts(move |o| {
                 o.create_if_missing(true)
                     .journal_mode(SqliteJournalMode::Wal)
                     .synchronous(SqliteSynchronous::Normal)
-                    .busy_timeout(Duration::from_secs(5))
+                    .busy_timeout(busy)
                     .foreign_keys(true)
             });
         if url.starts_with("sqlite:") {
@@ -120,7 +195,7 @@ impl Store {
                 .max_connections(sqlite_connections)
                 .min_connections(1);
         } else {
-            options.max_connections(16);
+            options.max_connections(settings.max_connections);
         }
         options
     }
@@ -172,10 +247,14 @@ impl Store {
                 }
                 // Every schema change on one connection: SQLite connections keep the schema they
                 // read until they notice a change, and a pool spreads statements over several.
-                let single = Database::connect(Self::options(&self.url, 1)).await?;
-                let applied = Migrator::up(&single, None).await;
-                single.close().await?;
-                applied
+                let options = Self::options(&self.url, &self.settings, 1);
+                retry_unavailable(self.settings.startup_retry, || async {
+                    let single = Database::connect(options.clone()).await?;
+                    let applied = Migrator::up(&single, None).await;
+                    single.close().await?;
+                    applied
+                })
+                .await
             }
         }
     }

@@ -113,3 +113,59 @@ async fn a_failing_query_answers_500_without_leaking_internals() {
         .await;
     reply.assert_error(500, "INTERNAL_ERROR");
 }
+
+/// Short waits, so that a locked or exhausted database answers at once.
+fn impatient() -> agentmessage::store::StoreSettings {
+    agentmessage::store::StoreSettings {
+        max_connections: 2,
+        acquire_timeout: Duration::from_millis(300),
+        busy_timeout: Duration::from_millis(300),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn a_locked_sqlite_database_answers_503_and_recovers() {
+    use sea_orm::{ConnectionTrait, TransactionTrait};
+    let app = TestApp::start_with_store(Backend::Sqlite, Default::default(), impatient())
+        .await
+        .unwrap();
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let body = json!({"from": "+15551112222", "to": "+15554443333", "text": "hi"});
+    // Another process writes and holds its write lock.
+    let other = app.single_connection().await;
+    let holding = other.begin().await.unwrap();
+    holding
+        .execute_unprepared("UPDATE organizations SET name = name")
+        .await
+        .unwrap();
+    let reply = app.send(&org.key, body.clone()).await;
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(reply
+        .header("retry-after")
+        .is_some_and(|s| s.parse::<u64>().unwrap() >= 1));
+    assert!(!reply.text.contains("locked"), "{}", reply.text);
+    holding.rollback().await.unwrap();
+    app.send(&org.key, body).await.assert_success(202);
+}
+
+#[tokio::test]
+async fn an_exhausted_postgres_pool_answers_503_and_recovers() {
+    use sea_orm::TransactionTrait;
+    let Some(app) =
+        TestApp::start_with_store(Backend::Postgres, Default::default(), impatient()).await
+    else {
+        return;
+    };
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let body = json!({"from": "+15551112222", "to": "+15554443333", "text": "hi"});
+    // Every connection of the pool is taken.
+    let first = app.store.connection().begin().await.unwrap();
+    let second = app.store.connection().begin().await.unwrap();
+    let reply = app.send(&org.key, body.clone()).await;
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    assert!(reply.header("retry-after").is_some());
+    drop((first, second));
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    app.send(&org.key, body).await.assert_success(202);
+}

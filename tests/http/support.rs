@@ -165,6 +165,15 @@ impl TestApp {
     }
 
     pub async fn start_with(backend: Backend, settings: Settings) -> Option<TestApp> {
+        Self::start_with_store(backend, settings, Default::default()).await
+    }
+
+    /// An app whose store waits as `store_settings` says.
+    pub async fn start_with_store(
+        backend: Backend,
+        settings: Settings,
+        store_settings: agentmessage::store::StoreSettings,
+    ) -> Option<TestApp> {
         let (database_url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -175,7 +184,9 @@ impl TestApp {
             }
             Backend::Postgres => (fresh_postgres_database().await?, None),
         };
-        let store = Store::connect(&database_url).await.expect("connect");
+        let store = Store::connect_with(&database_url, store_settings)
+            .await
+            .expect("connect");
         let url = database_url.clone();
         store.migrate().await.expect("migrate");
         let settings = Settings {
