@@ -246,7 +246,7 @@ fn finish_spec(spec: &mut Value) {
     };
     spec["x-common-responses"] = json!({
         "InternalError": error_response("`INTERNAL_ERROR`: an unexpected fault; the server log holds its cause under the request id. Any operation can answer it.", false),
-        "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
+        "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached, is locked by another process, or has no free connection in time; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
         "NotFound": error_response("`NOT_FOUND`: no route has this path.", false),
         "MethodNotAllowed": error_response("`METHOD_NOT_ALLOWED`: the path exists with other methods, listed in the `Allow` header.", false),
     });

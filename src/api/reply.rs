@@ -148,7 +148,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited => "the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds.",
         ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out.",
         ErrorCode::InternalError => "an unexpected fault; the server log holds its cause under the request id.",
-        ErrorCode::ServiceUnavailable => "the database cannot be reached; retry after `Retry-After` seconds.",
+        ErrorCode::ServiceUnavailable => "the database cannot be reached, is locked by another process, or has no free connection in time; retry after `Retry-After` seconds.",
     }
 }
 

@@ -33,4 +33,10 @@ pub trait Carrier: Send + Sync {
 
     /// Submits one message; `Ok` holds the carrier's message id.
     async fn submit(&self, submission: &Submission) -> Result<String, SubmitError>;
+
+    /// Picks up what a previous process left owed when a worker starts (the simulated carrier
+    /// re-schedules the receipts of messages still `sent`). Nothing by default.
+    async fn recover(&self) -> anyhow::Result<usize> {
+        Ok(0)
+    }
 }

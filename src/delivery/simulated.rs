@@ -41,6 +41,38 @@ impl SimulatedCarrier {
     }
 }
 
+impl SimulatedCarrier {
+    /// The receipt a test number gets: `(stat, err)`, or none (refused, or never answered).
+    fn receipt_for(to: &str) -> Option<(&'static str, &'static str)> {
+        let outcome =
+            PhoneNumber::parse(to).map_or(CarrierOutcome::Delivered, |n| behaviour(&n).carrier);
+        match outcome {
+            CarrierOutcome::Delivered => Some(("DELIVRD", "000")),
+            CarrierOutcome::Undelivered => Some(("UNDELIV", "001")),
+            CarrierOutcome::Refused | CarrierOutcome::NoReceipt => None,
+        }
+    }
+
+    /// Sends `stat` for `carrier_id` after the receipt delay, through the receipt path.
+    fn schedule_receipt(&self, carrier_id: String, stat: &'static str, err: &'static str) {
+        let services = self.services.clone();
+        let delay = self.receipt_delay;
+        let receipt = Receipt {
+            carrier_message_id: carrier_id,
+            stat: stat.into(),
+            err: Some(err.into()),
+            done_date: Some(chrono::Utc::now().format("%y%m%d%H%M").to_string()),
+        };
+        tokio::spawn(async move {
+            tokio::time::sleep(delay).await;
+            let carrier = services.settings.carrier_name.clone();
+            if let Err(err) = services.record_receipt(&carrier, receipt).await {
+                tracing::error!(%err, "the simulated carrier's receipt was not recorded");
+            }
+        });
+    }
+}
+
 #[async_trait]
 impl Carrier for SimulatedCarrier {
     fn name(&self) -> &str {
@@ -51,35 +83,39 @@ impl Carrier for SimulatedCarrier {
         *self.submissions.entry(submission.message_id).or_insert(0) += 1;
         let outcome = PhoneNumber::parse(&submission.to)
             .map_or(CarrierOutcome::Delivered, |n| behaviour(&n).carrier);
-        let stat = match outcome {
-            CarrierOutcome::Refused => {
-                return Err(SubmitError::Refused {
-                    code: "REJECTED".into(),
-                    message: "the carrier refused the submission (test number 555-015X)".into(),
-                })
-            }
-            CarrierOutcome::Delivered => Some(("DELIVRD", "000")),
-            CarrierOutcome::Undelivered => Some(("UNDELIV", "001")),
-            CarrierOutcome::NoReceipt => None,
-        };
-        let carrier_id = format!("sim-{}", Uuid::now_v7().simple());
-        if let Some((stat, err)) = stat {
-            let services = self.services.clone();
-            let delay = self.receipt_delay;
-            let receipt = Receipt {
-                carrier_message_id: carrier_id.clone(),
-                stat: stat.into(),
-                err: Some(err.into()),
-                done_date: Some(chrono::Utc::now().format("%y%m%d%H%M").to_string()),
-            };
-            tokio::spawn(async move {
-                tokio::time::sleep(delay).await;
-                let carrier = services.settings.carrier_name.clone();
-                if let Err(err) = services.record_receipt(&carrier, receipt).await {
-                    tracing::error!(%err, "the simulated carrier's receipt was not recorded");
-                }
+        if outcome == CarrierOutcome::Refused {
+            return Err(SubmitError::Refused {
+                code: "REJECTED".into(),
+                message: "the carrier refused the submission (test number 555-015X)".into(),
             });
         }
+        let carrier_id = format!("sim-{}", Uuid::now_v7().simple());
+        if let Some((stat, err)) = Self::receipt_for(&submission.to) {
+            self.schedule_receipt(carrier_id.clone(), stat, err);
+        }
         Ok(carrier_id)
+    }
+
+    /// The receipts are only in this process's memory: after a restart, every message still
+    /// `sent` through this carrier gets the receipt its test number owes, so none waits out its
+    /// validity. (A receipt that arrives twice is recorded and changes nothing.)
+    async fn recover(&self) -> anyhow::Result<usize> {
+        let sent = self
+            .services
+            .sent_messages(self.name())
+            .await
+            .map_err(|e| anyhow::anyhow!("{e}"))?;
+        let mut scheduled = 0;
+        for message in sent {
+            let (Some(carrier_id), Some((stat, err))) = (
+                message.delivery.carrier_message_id.clone(),
+                Self::receipt_for(message.to.as_str()),
+            ) else {
+                continue;
+            };
+            self.schedule_receipt(carrier_id, stat, err);
+            scheduled += 1;
+        }
+        Ok(scheduled)
     }
 }

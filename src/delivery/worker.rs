@@ -57,6 +57,11 @@ impl Worker {
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
+        match self.carrier.recover().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(n, "picked up what the carrier owed from before the start"),
+            Err(err) => tracing::warn!(%err, "the carrier could not recover its pending work"),
+        }
         let mut last_sweep = tokio::time::Instant::now() - self.settings.sweep_every;
         loop {
             if last_sweep.elapsed() >= self.settings.sweep_every {

@@ -56,6 +56,11 @@ impl Services {
         Ok(ready)
     }
 
+    /// Messages still `sent` through `carrier`, waiting for a final receipt.
+    pub async fn sent_messages(&self, carrier: &str) -> Result<Vec<Message>, Error> {
+        Ok(self.system().sent_through(carrier).await?)
+    }
+
     /// Records that `owner` is about to submit message `id`; `false` when its lease was lost or
     /// an attempt was already recorded — then the carrier must not be called.
     pub async fn record_attempt(&self, id: Uuid, owner: &str) -> Result<bool, Error> {

@@ -342,6 +342,16 @@ impl System {
         rows::messages(found)
     }
 
+    /// Messages still `sent` through `carrier`.
+    pub async fn sent_through(&self, carrier: &str) -> Result<Vec<Message>, DbErr> {
+        let found = message::Entity::find()
+            .filter(message::Column::Status.eq(MessageStatus::Sent))
+            .filter(message::Column::Carrier.eq(carrier))
+            .all(&self.db)
+            .await?;
+        rows::messages(found)
+    }
+
     /// Messages `sent` before `before` (their validity ran out without a final receipt).
     pub async fn sent_before(&self, before: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
         let found = message::Entity::find()

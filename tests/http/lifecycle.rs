@@ -210,6 +210,32 @@ on_both_backends! {
         }
     }
 
+    async fn a_restarted_worker_delivers_the_receipts_the_simulated_carrier_owed(app) {
+        use agentmessage::delivery::{SimulatedCarrier, Worker};
+        let org = app.sender(FROM, "+12125550106").await;
+        let undelivered = "+12125550141";
+        app.opt_in(&org, undelivered).await;
+        let a = app.send(&org.key, json!({"from": FROM, "to": "+12125550106", "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        let b = app.send(&org.key, json!({"from": FROM, "to": undelivered, "text": "hi"})).await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        // The first process submits, then dies before its receipts are due.
+        let doomed = std::sync::Arc::new(SimulatedCarrier::new(app.services.clone(), Duration::from_secs(3600)));
+        Worker::new(app.services.clone(), doomed, Default::default()).tick().await.unwrap();
+        for id in [&a, &b] {
+            let view = app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&org.key), None).await;
+            assert_eq!(view.assert_success(200)["status"], json!("sent"));
+        }
+        // A new process's worker starts: the receipts owed arrive.
+        let fresh = std::sync::Arc::new(SimulatedCarrier::new(app.services.clone(), Duration::from_millis(50)));
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let running = tokio::spawn(Worker::new(app.services.clone(), fresh, Default::default()).run(async { let _ = stopped.await; }));
+        let data = app.wait_for(&org.key, &a, Duration::from_secs(10), terminal).await;
+        assert_eq!(data["status"], json!("delivered"));
+        let data = app.wait_for(&org.key, &b, Duration::from_secs(10), terminal).await;
+        assert_eq!(data["status"], json!("undelivered"));
+        let _ = stop.send(());
+        running.await.unwrap();
+    }
+
     async fn opt_outs_are_recognised_however_they_are_written(app) {
         let org = app.org().await;
         app.add_number(&org, FROM).await;
