@@ -143,10 +143,37 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 
+    /// How long a client may take to send a whole request head (request line and headers).
+    #[arg(long, env = "AGENTMESSAGE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub header_read_timeout: Duration,
+
+    /// How long a kept-alive connection may sit with no request in flight before it is closed.
+    #[arg(long, env = "AGENTMESSAGE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub idle_timeout: Duration,
+
+    /// How long a request's body may take to arrive (408 after it).
+    #[arg(long, env = "AGENTMESSAGE_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub body_read_timeout: Duration,
+
+    /// Most connections served at once; more wait in the listen backlog.
+    #[arg(long, env = "AGENTMESSAGE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections: u64,
+
     /// Also set up a demo organization that owns +15551112222, with +15554443333 opted in, and
     /// print a fresh key with every scope and a curl command that sends a message.
     #[arg(long)]
     pub demo: bool,
+}
+
+impl ServeArgs {
+    pub fn server_settings(&self) -> crate::server::ServerSettings {
+        crate::server::ServerSettings {
+            header_read_timeout: self.header_read_timeout,
+            idle_timeout: self.idle_timeout,
+            max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            shutdown_grace: self.shutdown_grace,
+        }
+    }
 }
 
 /// How `worker` runs.

@@ -13,10 +13,6 @@ use agentmessage::{
 };
 use anyhow::{anyhow, Context};
 use clap::{Parser, Subcommand};
-use poem::{
-    listener::{Acceptor, Listener, TcpListener},
-    Server,
-};
 use serde_json::json;
 use uuid::Uuid;
 
@@ -162,7 +158,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open(&args.database).await?;
-    let services = Services::new(store, args.rules.settings());
+    let settings = agentmessage::service::Settings {
+        body_read_timeout: args.body_read_timeout,
+        ..args.rules.settings()
+    };
+    let services = Services::new(store, settings);
     if args.demo {
         let demo = services.prepare_demo().await.map_err(service_error)?;
         let base = format!("http://{}", args.listen);
@@ -178,28 +178,27 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         println!();
         println!("API docs: {base}/docs");
     }
-    let acceptor = TcpListener::bind(args.listen)
-        .into_acceptor()
+    match agentmessage::server::raise_descriptor_limit() {
+        Ok(limit) => tracing::debug!(limit, "open-descriptor limit"),
+        Err(err) => tracing::warn!(%err, "could not raise the open-descriptor limit"),
+    }
+    let listener = tokio::net::TcpListener::bind(args.listen)
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
-    let bound = acceptor
-        .local_addr()
-        .first()
-        .map(ToString::to_string)
-        .unwrap_or_default();
+    let bound = listener.local_addr()?;
     let worker_task = (!args.no_worker).then(|| {
         let worker = worker(services.clone(), &args.worker);
         tokio::spawn(worker.run(shutdown_signal()))
     });
     tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
-    Server::new_with_acceptor(acceptor)
-        .run_with_graceful_shutdown(
-            agentmessage::app(services),
-            shutdown_signal(),
-            Some(args.shutdown_grace),
-        )
-        .await
-        .context("serving")?;
+    agentmessage::server::serve(
+        listener,
+        agentmessage::app(services),
+        args.server_settings(),
+        shutdown_signal(),
+    )
+    .await
+    .context("serving")?;
     if let Some(task) = worker_task {
         let _ = task.await;
     }

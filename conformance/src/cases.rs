@@ -42,6 +42,9 @@ pub struct Options {
     pub deadline: Duration,
     /// Most shrinking steps a failing property takes (each is a request).
     pub max_shrink_iters: u32,
+    /// The deployment's body-read timeout, when known: the suite then proves 408 with a body
+    /// that stalls. Unknown, 408 is not provable.
+    pub body_timeout: Option<Duration>,
 }
 
 impl Default for Options {
@@ -54,6 +57,7 @@ impl Default for Options {
             request_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(300),
             max_shrink_iters: 16,
+            body_timeout: None,
         }
     }
 }
@@ -483,6 +487,56 @@ pub fn generic(ctx: &mut Ctx) {
 
 /// Answers any request can get: unknown path, wrong method, oversized body.
 pub fn server_wide(ctx: &mut Ctx) {
+    if ctx.spec.global.contains_key(&414) {
+        ctx.expect(
+            "a 9 KiB request target",
+            SERVER_WIDE,
+            414,
+            Request::new("GET", format!("/v1/messages?tag={}", "t".repeat(9 * 1024))),
+            code_is("URI_TOO_LONG"),
+        );
+    }
+    if ctx.spec.global.contains_key(&431) {
+        ctx.expect(
+            "33 KiB of headers",
+            SERVER_WIDE,
+            431,
+            Request::new("GET", "/v1/numbers").header("x-padding", "p".repeat(33 * 1024)),
+            code_is("HEADERS_TOO_LARGE"),
+        );
+    }
+    if ctx.spec.global.contains_key(&408) {
+        match ctx.options.body_timeout {
+            Some(timeout) if !ctx.past_deadline() => {
+                let wait = timeout + ctx.options.request_timeout;
+                let problems = match ctx.target.send_stalled_body("/v1/messages", wait) {
+                    Ok(r) => {
+                        let mut problems = check_response(ctx.spec, ctx.schemas, None, &r);
+                        if r.status != 408 {
+                            problems.push(format!("a stalled body answered {}", r.status));
+                        }
+                        problems.extend(code_is("REQUEST_TIMEOUT")(&r));
+                        if problems.is_empty() {
+                            if let Some(body) = r.json.clone() {
+                                ctx.observations
+                                    .entry((SERVER_WIDE.into(), 408))
+                                    .or_insert(body);
+                            }
+                        }
+                        problems
+                    }
+                    Err(err) => vec![format!("a stalled body: {err:#}")],
+                };
+                ctx.matrix
+                    .record(SERVER_WIDE, 408, "a body that stops half-way", problems);
+            }
+            _ => ctx.matrix.not_provable(
+                SERVER_WIDE,
+                408,
+                "the deployment's body timeout was not given (--body-timeout)".into(),
+            ),
+        }
+    }
     ctx.expect(
         "an unknown path",
         SERVER_WIDE,
@@ -920,16 +974,9 @@ pub fn rate_limit(ctx: &mut Ctx) {
                             .or_insert(body);
                     }
                 }
-                // Lookups spend the same tokens: with the bucket empty, a lookup is refused too.
-                let lookup = Request::new("POST", "/v1/lookups")
-                    .json(json!({"phone_number": fictional(ctx.area, 6)}));
-                ctx.expect(
-                    "a lookup right after a burst of sends",
-                    "lookups_create",
-                    429,
-                    lookup,
-                    code_is("RATE_LIMITED"),
-                );
+                // Lookups spend the same tokens: right after the burst they are refused too (a
+                // token may come back meanwhile, so a few are tried).
+                lookup_burst(ctx);
                 if let Some(wait) = r.header("retry-after").and_then(|s| s.parse::<u64>().ok()) {
                     std::thread::sleep(std::time::Duration::from_secs(wait.min(5)));
                 }
@@ -972,6 +1019,57 @@ pub fn rate_limit(ctx: &mut Ctx) {
             429,
             format!("no 429 within {budget} sends; the deployment's limit is higher"),
         );
+    }
+}
+
+/// Lookups until one is refused for the rate (429), within the budget.
+fn lookup_burst(ctx: &mut Ctx) {
+    let request =
+        Request::new("POST", "/v1/lookups").json(json!({"phone_number": fictional(ctx.area, 6)}));
+    for _ in 0..ctx.options.rate_limit_budget {
+        if ctx.past_deadline() {
+            ctx.matrix
+                .unfinished("lookups_create 429: a burst of lookups");
+            return;
+        }
+        match ctx.target.send(&request) {
+            Ok(r) if r.status == 201 => continue,
+            Ok(r) => {
+                let mut problems = check_response(
+                    ctx.spec,
+                    ctx.schemas,
+                    ctx.spec.operation("lookups_create"),
+                    &r,
+                );
+                if r.status != 429 {
+                    problems.push(format!("a lookup in a burst answered {}", r.status));
+                }
+                problems.extend(code_is("RATE_LIMITED")(&r));
+                if problems.is_empty() {
+                    if let Some(body) = r.json.clone() {
+                        ctx.observations
+                            .entry(("lookups_create".into(), 429))
+                            .or_insert(body);
+                    }
+                }
+                ctx.matrix.record(
+                    "lookups_create",
+                    429,
+                    "a burst of lookups after sends",
+                    problems,
+                );
+                return;
+            }
+            Err(err) => {
+                ctx.matrix.record(
+                    "lookups_create",
+                    429,
+                    "a burst of lookups after sends",
+                    vec![format!("{err:#}")],
+                );
+                return;
+            }
+        }
     }
 }
 

@@ -33,6 +33,8 @@ pub struct Request {
     pub path: String,
     pub auth: Auth,
     pub body: Body,
+    /// More headers to send.
+    pub headers: Vec<(String, String)>,
 }
 
 impl Request {
@@ -42,7 +44,13 @@ impl Request {
             path: path.into(),
             auth: Auth::Main,
             body: Body::None,
+            headers: Vec::new(),
         }
+    }
+
+    pub fn header(mut self, name: &str, value: impl Into<String>) -> Request {
+        self.headers.push((name.to_owned(), value.into()));
+        self
     }
 
     pub fn auth(mut self, auth: Auth) -> Request {
@@ -77,6 +85,51 @@ pub struct Response {
     pub headers: BTreeMap<String, String>,
     pub text: String,
     pub json: Option<Value>,
+}
+
+impl Target {
+    /// Sends a request whose body stops after two of its declared ten bytes, over a plain TCP
+    /// connection, and reads what the server answers within `wait`.
+    pub fn send_stalled_body(&self, path: &str, wait: Duration) -> anyhow::Result<Response> {
+        use std::io::{Read, Write};
+        let authority = self
+            .base_url
+            .strip_prefix("http://")
+            .ok_or_else(|| anyhow::anyhow!("a stalled body needs an http:// base URL"))?
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut stream = std::net::TcpStream::connect(&authority)?;
+        stream.set_read_timeout(Some(wait))?;
+        write!(
+            stream,
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
+             Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{{}}",
+            self.api_key
+        )?;
+        stream.flush()?;
+        let mut raw = Vec::new();
+        let _ = stream.read_to_end(&mut raw);
+        let text = String::from_utf8_lossy(&raw).into_owned();
+        let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+        let mut lines = head.lines();
+        let status = lines
+            .next()
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| anyhow::anyhow!("no answer within {wait:?}"))?;
+        let headers = lines
+            .filter_map(|l| l.split_once(':'))
+            .map(|(k, v)| (k.trim().to_lowercase(), v.trim().to_owned()))
+            .collect();
+        Ok(Response {
+            status,
+            headers,
+            text: body.to_owned(),
+            json: serde_json::from_str(body).ok(),
+        })
+    }
 }
 
 impl Response {
@@ -119,6 +172,9 @@ impl Target {
         let mut builder = self
             .http
             .request(method, format!("{}{}", self.base_url, request.path));
+        for (name, value) in &request.headers {
+            builder = builder.header(name, value);
+        }
         match &request.auth {
             Auth::Main => builder = builder.bearer_auth(&self.api_key),
             Auth::Key(key) => builder = builder.bearer_auth(key),

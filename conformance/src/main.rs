@@ -45,6 +45,10 @@ struct Cli {
     /// How long one request may take before it counts as unanswered.
     #[arg(long, default_value = "10s", value_parser = humantime::parse_duration)]
     request_timeout: std::time::Duration,
+    /// The deployment's body-read timeout (its AGENTMESSAGE_BODY_READ_TIMEOUT); given, the suite
+    /// proves 408 by sending a body that stops half-way.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    body_timeout: Option<std::time::Duration>,
     /// When the run stops: what is unfinished then is reported `not finished`, and the run fails.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     deadline: std::time::Duration,
@@ -67,6 +71,7 @@ fn main() -> ExitCode {
             request_timeout: cli.request_timeout,
             deadline: cli.deadline,
             max_shrink_iters: cli.max_shrink_iters,
+            body_timeout: cli.body_timeout,
         };
         let report = conformance::run(&target, &spec, options);
         print!("{}", report.render());

@@ -256,6 +256,9 @@ fn status_of_code(doc: &Value, code: &str) -> Option<u16> {
         "NOT_FOUND" => Some(404),
         "METHOD_NOT_ALLOWED" => Some(405),
         "PAYLOAD_TOO_LARGE" => Some(413),
+        "REQUEST_TIMEOUT" => Some(408),
+        "URI_TOO_LONG" => Some(414),
+        "HEADERS_TOO_LARGE" => Some(431),
         _ => None,
     })
 }

@@ -237,8 +237,14 @@ pub enum ErrorCode {
     MethodNotAllowed,
     /// 413: the body is larger than 64 KiB.
     PayloadTooLarge,
+    /// 414: the request target (path and query) is longer than 8 KiB.
+    UriTooLong,
+    /// 431: the request's headers are larger than 32 KiB.
+    HeadersTooLarge,
     /// 415: a body was sent that is not `application/json`.
     UnsupportedMediaType,
+    /// 408: the request body did not arrive within the server's body timeout.
+    RequestTimeout,
     /// 409: an opt-in for a recipient whose latest record is their own keyword opt-out.
     ConsentLocked,
     /// 422: one or more fields are invalid; `details` names each.
@@ -256,14 +262,17 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 14] = [
+    pub const ALL: [ErrorCode; 17] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
         ErrorCode::NotFound,
         ErrorCode::MethodNotAllowed,
         ErrorCode::PayloadTooLarge,
+        ErrorCode::UriTooLong,
+        ErrorCode::HeadersTooLarge,
         ErrorCode::UnsupportedMediaType,
+        ErrorCode::RequestTimeout,
         ErrorCode::ConsentLocked,
         ErrorCode::ValidationFailed,
         ErrorCode::LineTypeBlocked,
@@ -282,6 +291,9 @@ impl ErrorCode {
             ErrorCode::NotFound => 404,
             ErrorCode::MethodNotAllowed => 405,
             ErrorCode::PayloadTooLarge => 413,
+            ErrorCode::UriTooLong => 414,
+            ErrorCode::HeadersTooLarge => 431,
+            ErrorCode::RequestTimeout => 408,
             ErrorCode::UnsupportedMediaType => 415,
             ErrorCode::ConsentLocked => 409,
             ErrorCode::ValidationFailed | ErrorCode::LineTypeBlocked => 422,
@@ -309,6 +321,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "not found",
             ErrorCode::MethodNotAllowed => "method not allowed",
             ErrorCode::PayloadTooLarge => "payload too large",
+            ErrorCode::UriTooLong => "request target too long",
+            ErrorCode::HeadersTooLarge => "request headers too large",
+            ErrorCode::RequestTimeout => "request body timed out",
             ErrorCode::UnsupportedMediaType => "unsupported media type",
             ErrorCode::ConsentLocked => "consent locked",
             ErrorCode::ValidationFailed => "validation failed",
@@ -329,6 +344,9 @@ impl ErrorCode {
             ErrorCode::NotFound => "NOT_FOUND",
             ErrorCode::MethodNotAllowed => "METHOD_NOT_ALLOWED",
             ErrorCode::PayloadTooLarge => "PAYLOAD_TOO_LARGE",
+            ErrorCode::UriTooLong => "URI_TOO_LONG",
+            ErrorCode::HeadersTooLarge => "HEADERS_TOO_LARGE",
+            ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::ConsentLocked => "CONSENT_LOCKED",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",

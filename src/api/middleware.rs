@@ -2,7 +2,7 @@
 //! `Allow`), the 64 KiB body limit (413), and the rule that no answer leaves the server as plain
 //! text: framework errors and panics become the error envelope.
 
-use std::{any::Any, collections::BTreeSet};
+use std::{any::Any, collections::BTreeSet, time::Duration};
 
 use poem::{
     http::{header, HeaderValue, Method},
@@ -118,16 +118,39 @@ impl RouteTable {
 pub struct Guard<E> {
     inner: E,
     routes: RouteTable,
+    body_read_timeout: Duration,
 }
 
+/// The longest request target (path and query) answered normally; longer is 414.
+pub const MAX_TARGET_BYTES: usize = 8 * 1024;
+/// The most header bytes (names, values and separators) answered normally; more is 431.
+pub const MAX_HEADER_BYTES: usize = 32 * 1024;
+
 impl<E: Endpoint<Output = Response>> Guard<E> {
-    pub fn new(inner: E, routes: RouteTable) -> Guard<impl Endpoint<Output = Response>> {
+    pub fn new(
+        inner: E,
+        routes: RouteTable,
+        body_read_timeout: Duration,
+    ) -> Guard<impl Endpoint<Output = Response>> {
         let inner = inner.with(CatchPanic::new().with_handler(|_: Box<dyn Any + Send>| {
             tracing::error!(request_id = %request_id::current(), "handler panicked");
             ApiError::new(ErrorCode::InternalError).into_response()
         }));
-        Guard { inner, routes }
+        Guard {
+            inner,
+            routes,
+            body_read_timeout,
+        }
     }
+}
+
+/// An error answer after which the connection closes (the rest of the request is not read).
+fn closing(code: ErrorCode) -> Response {
+    let mut response = ApiError::new(code).into_response();
+    response
+        .headers_mut()
+        .insert(header::CONNECTION, HeaderValue::from_static("close"));
+    response
 }
 
 impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
@@ -145,6 +168,18 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
 
 impl<E: Endpoint<Output = Response>> Guard<E> {
     async fn handle(&self, mut req: Request) -> Response {
+        let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
+        if target > MAX_TARGET_BYTES {
+            return closing(ErrorCode::UriTooLong);
+        }
+        let header_bytes: usize = req
+            .headers()
+            .iter()
+            .map(|(name, value)| name.as_str().len() + value.len() + 4)
+            .sum();
+        if header_bytes > MAX_HEADER_BYTES {
+            return closing(ErrorCode::HeadersTooLarge);
+        }
         match self.routes.check(req.method(), req.uri().path()) {
             RouteCheck::Found => {}
             RouteCheck::NotFound => return ApiError::new(ErrorCode::NotFound).into_response(),
@@ -165,10 +200,11 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
         if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
             return too_large();
         }
-        match read_limited(req.take_body()).await {
-            Ok(Some(bytes)) => req.set_body(bytes),
-            Ok(None) => return too_large(),
-            Err(err) => {
+        match tokio::time::timeout(self.body_read_timeout, read_limited(req.take_body())).await {
+            Err(_) => return closing(ErrorCode::RequestTimeout),
+            Ok(Ok(Some(bytes))) => req.set_body(bytes),
+            Ok(Ok(None)) => return too_large(),
+            Ok(Err(err)) => {
                 tracing::info!(request_id = %request_id::current(), %err, "could not read the request body");
                 return ApiError::new(ErrorCode::BadRequest).into_response();
             }
@@ -184,11 +220,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
 /// 413, closing the connection: the rest of the body is never read, so the connection cannot
 /// carry another request.
 fn too_large() -> Response {
-    let mut response = ApiError::new(ErrorCode::PayloadTooLarge).into_response();
-    response
-        .headers_mut()
-        .insert(header::CONNECTION, HeaderValue::from_static("close"));
-    response
+    closing(ErrorCode::PayloadTooLarge)
 }
 
 /// Reads at most [`MAX_BODY_BYTES`]; `None` when the body is longer.

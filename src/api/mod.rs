@@ -78,6 +78,10 @@ Besides the statuses each operation lists, any request can be answered with:
 
 - 404 `NOT_FOUND` for an unknown path, and 405 `METHOD_NOT_ALLOWED` (with an `Allow` header) for \
 a known path with another method;
+- 414 `URI_TOO_LONG` for a request target over 8 KiB, 431 `HEADERS_TOO_LARGE` for headers over \
+32 KiB, and 408 `REQUEST_TIMEOUT` for a body that does not arrive in time (each closes the \
+connection); past the HTTP layer's own limits (a target near 64 KiB, a head over 128 KiB) the \
+answer is a bare 414 or 431 and the connection is closed;
 - 500 `INTERNAL_ERROR` on an unexpected fault (the server log holds the cause under the request \
 id) and 503 `SERVICE_UNAVAILABLE` with `Retry-After` when the database cannot be reached.
 
@@ -249,6 +253,9 @@ fn finish_spec(spec: &mut Value) {
         "ServiceUnavailable": error_response("`SERVICE_UNAVAILABLE`: the database cannot be reached, is locked by another process, or has no free connection in time; retry after `Retry-After` seconds. Any operation that reads or writes data can answer it.", true),
         "NotFound": error_response("`NOT_FOUND`: no route has this path.", false),
         "MethodNotAllowed": error_response("`METHOD_NOT_ALLOWED`: the path exists with other methods, listed in the `Allow` header.", false),
+        "RequestTimeout": error_response("`REQUEST_TIMEOUT`: the request body did not arrive within the server's body timeout (30 seconds by default); the connection is closed.", false),
+        "UriTooLong": error_response("`URI_TOO_LONG`: the request target (path and query) is longer than 8 KiB; the connection is closed. Past the HTTP layer's own limit (a target near 64 KiB) the answer is a bare 414 and the connection is closed.", false),
+        "HeadersTooLarge": error_response("`HEADERS_TOO_LARGE`: the request's headers are larger than 32 KiB; the connection is closed. Past 128 KiB of request head the server answers a bare 431 and closes the connection.", false),
     });
 }
 
@@ -441,6 +448,7 @@ fn rename_media_types(value: &mut Value) {
 /// The whole server: the API, the spec, Swagger UI at `/docs`, inside the middleware that keeps
 /// every answer in the envelope.
 pub fn app(services: Services) -> impl Endpoint<Output = Response> {
+    let body_read_timeout = services.settings.body_read_timeout;
     let service = api_service();
     let raw_spec = service.spec();
     let json_spec = Arc::new(spec_json());
@@ -466,7 +474,11 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
         api: service.data(services).map_to_response().boxed(),
         pages: pages.map_to_response().boxed(),
     };
-    middleware::Guard::new(site, middleware::RouteTable::from_spec(spec()))
+    middleware::Guard::new(
+        site,
+        middleware::RouteTable::from_spec(spec()),
+        body_read_timeout,
+    )
 }
 
 /// The TypeScript definitions of every request and response body, generated from the spec by

@@ -124,6 +124,8 @@ pub struct Settings {
     pub carrier_secret: Option<String>,
     /// How long a lookup is reused instead of asking the vendor again.
     pub lookup_reuse: Duration,
+    /// How long a request's body may take to arrive.
+    pub body_read_timeout: Duration,
 }
 
 impl Default for Settings {
@@ -133,6 +135,7 @@ impl Default for Settings {
             carrier_name: "simulated".into(),
             carrier_secret: None,
             lookup_reuse: Duration::from_secs(24 * 3600),
+            body_read_timeout: Duration::from_secs(30),
         }
     }
 }

@@ -11,6 +11,8 @@ fn options() -> Options {
         property_cases: 32,
         regressions_dir: Some(regressions_dir()),
         carrier_secret: Some(crate::server::CARRIER_SECRET.into()),
+        // The servers these tests start time bodies out after a second.
+        body_timeout: Some(std::time::Duration::from_secs(1)),
         ..Options::default()
     }
 }

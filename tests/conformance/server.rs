@@ -131,6 +131,7 @@ impl Server {
             ])
             .env("AGENTMESSAGE_LOG", "warn")
             .env("AGENTMESSAGE_CARRIER_SECRET", CARRIER_SECRET)
+            .env("AGENTMESSAGE_BODY_READ_TIMEOUT", "1s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

@@ -180,3 +180,90 @@ mod hostile {
         }
     }
 }
+
+/// Sends `request` over a fresh TCP connection and reads the whole answer (the server closes).
+async fn raw_exchange(app: &crate::support::TestApp, request: Vec<u8>) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let addr = app.base.trim_start_matches("http://").to_owned();
+    let mut stream = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let _ = stream.write_all(&request).await;
+    let mut answer = Vec::new();
+    let _ = tokio::time::timeout(
+        std::time::Duration::from_secs(10),
+        stream.read_to_end(&mut answer),
+    )
+    .await;
+    String::from_utf8_lossy(&answer).into_owned()
+}
+
+#[tokio::test]
+async fn long_targets_and_large_headers_get_the_envelope_up_to_the_hard_limit() {
+    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite)
+        .await
+        .unwrap();
+    for (size, status, code) in [
+        (9 * 1024, 414, "URI_TOO_LONG"),
+        (60 * 1024, 414, "URI_TOO_LONG"),
+    ] {
+        let request = format!(
+            "GET /v1/messages?tag={} HTTP/1.1\r\nHost: x\r\n\r\n",
+            "t".repeat(size)
+        );
+        let answer = raw_exchange(&app, request.into_bytes()).await;
+        assert!(
+            answer.starts_with(&format!("HTTP/1.1 {status} ")),
+            "{:.200}",
+            answer
+        );
+        assert!(
+            answer.to_lowercase().contains("x-request-id:"),
+            "{:.400}",
+            answer
+        );
+        assert!(answer.contains(code), "{:.400}", answer);
+    }
+    let request = format!(
+        "GET /v1/numbers HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(33 * 1024)
+    );
+    let answer = raw_exchange(&app, request.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{:.200}", answer);
+    assert!(answer.contains("HEADERS_TOO_LARGE"), "{:.400}", answer);
+    // Past the hard limits (a target near 64 KiB, a head over 128 KiB) the answer is the HTTP
+    // layer's bare one, and the connection closes.
+    let request = format!(
+        "GET /v1/messages?tag={} HTTP/1.1\r\nHost: x\r\n\r\n",
+        "t".repeat(100 * 1024)
+    );
+    let answer = raw_exchange(&app, request.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 414 "), "{:.200}", answer);
+    assert!(!answer.contains("URI_TOO_LONG"));
+    let request = format!(
+        "GET /v1/numbers HTTP/1.1\r\nHost: x\r\nX-Padding: {}\r\n\r\n",
+        "p".repeat(200 * 1024)
+    );
+    let answer = raw_exchange(&app, request.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 431 "), "{:.200}", answer);
+    assert!(!answer.contains("HEADERS_TOO_LARGE"));
+}
+
+#[tokio::test]
+async fn a_body_that_stops_half_way_is_answered_408_and_the_connection_closed() {
+    let settings = agentmessage::service::Settings {
+        body_read_timeout: std::time::Duration::from_millis(300),
+        ..Default::default()
+    };
+    let app = crate::support::TestApp::start_with(crate::support::Backend::Sqlite, settings)
+        .await
+        .unwrap();
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let request = format!(
+        "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"from\"",
+        org.key
+    );
+    let started = std::time::Instant::now();
+    let answer = raw_exchange(&app, request.into_bytes()).await;
+    assert!(answer.starts_with("HTTP/1.1 408 "), "{answer}");
+    assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
+    assert!(started.elapsed() < std::time::Duration::from_secs(5));
+}

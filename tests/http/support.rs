@@ -8,10 +8,6 @@ use agentmessage::{
     service::{Services, Settings},
     store::Store,
 };
-use poem::{
-    listener::{Acceptor, Listener, TcpListener},
-    Server,
-};
 use reqwest::{header::HeaderMap, Method, StatusCode};
 use serde_json::Value;
 
@@ -174,6 +170,16 @@ impl TestApp {
         settings: Settings,
         store_settings: agentmessage::store::StoreSettings,
     ) -> Option<TestApp> {
+        Self::start_full(backend, settings, store_settings, Default::default()).await
+    }
+
+    /// An app served with `server_settings` (timeouts, connection cap).
+    pub async fn start_full(
+        backend: Backend,
+        settings: Settings,
+        store_settings: agentmessage::store::StoreSettings,
+        server_settings: agentmessage::server::ServerSettings,
+    ) -> Option<TestApp> {
         let (database_url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -202,18 +208,17 @@ impl TestApp {
             services.clone(),
             agentmessage::delivery::simulated::DEFAULT_RECEIPT_DELAY,
         ));
-        let acceptor = TcpListener::bind("127.0.0.1:0")
-            .into_acceptor()
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind");
-        let addr: SocketAddr = acceptor.local_addr()[0]
-            .as_socket_addr()
-            .copied()
-            .expect("tcp address");
+        let addr: SocketAddr = listener.local_addr().expect("tcp address");
         let app = agentmessage::app(services.clone());
-        tokio::spawn(async move {
-            let _ = Server::new_with_acceptor(acceptor).run(app).await;
-        });
+        tokio::spawn(agentmessage::server::serve(
+            listener,
+            app,
+            server_settings,
+            std::future::pending(),
+        ));
         Some(TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()

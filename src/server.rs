@@ -1,0 +1,305 @@
+//! The public listener: our own accept loop on hyper (HTTP/1.1), because poem's `Server` offers
+//! only an idle timeout and retries failed accepts silently and at once.
+//!
+//! - Header-read timeout: a client that has not sent a whole request head in time (half a
+//!   request line, or nothing at all on a fresh or kept-alive connection) is disconnected.
+//! - Idle timeout: a kept-alive connection with no request in flight and no traffic is closed.
+//! - Connection cap: past it, new connections wait in the kernel's backlog until one closes —
+//!   the accept loop does not spin.
+//! - Accept errors (descriptors exhausted, …) back off, up to a second, and are logged at most
+//!   every ten seconds.
+//! - Shutdown: stop accepting, let requests in flight finish (bounded), then close.
+//!
+//! Request targets over 8 KiB and headers over 32 KiB get their envelope from the middleware
+//! (414, 431). hyper reads heads up to [`HYPER_MAX_HEAD_BYTES`] and targets up to its own fixed
+//! limit (near 64 KiB); past those it answers a bare 431 or 414 and closes the connection.
+
+use std::{
+    convert::Infallible,
+    future::Future,
+    io,
+    pin::Pin,
+    sync::{
+        atomic::{AtomicU64, AtomicUsize, Ordering},
+        Arc,
+    },
+    task::{Context, Poll},
+    time::{Duration, Instant},
+};
+
+use hyper::{body::Incoming, server::conn::http1};
+use hyper_util::rt::{TokioIo, TokioTimer};
+use poem::{
+    web::{LocalAddr, RemoteAddr},
+    Addr, Endpoint, EndpointExt,
+};
+use tokio::{
+    io::{AsyncRead, AsyncWrite, ReadBuf},
+    net::{TcpListener, TcpStream},
+    sync::Semaphore,
+};
+
+/// How much of a request head hyper buffers; a larger head gets hyper's own bare 431.
+pub const HYPER_MAX_HEAD_BYTES: usize = 128 * 1024;
+
+/// The listener's protections; every one a setting.
+#[derive(Debug, Clone)]
+pub struct ServerSettings {
+    /// How long a client may take to send a whole request head.
+    pub header_read_timeout: Duration,
+    /// How long a kept-alive connection may sit with no request in flight.
+    pub idle_timeout: Duration,
+    /// Most connections served at once; more wait in the backlog.
+    pub max_connections: usize,
+    /// How long a stop waits for requests in flight.
+    pub shutdown_grace: Duration,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        ServerSettings {
+            header_read_timeout: Duration::from_secs(10),
+            idle_timeout: Duration::from_secs(60),
+            max_connections: 1024,
+            shutdown_grace: Duration::from_secs(10),
+        }
+    }
+}
+
+/// Raises the soft limit on open descriptors to the hard limit, so that the connection cap, not
+/// the descriptor limit, is what holds connections back. Returns the limit in force.
+pub fn raise_descriptor_limit() -> io::Result<u64> {
+    // SAFETY: getrlimit and setrlimit only read and write the struct passed to them.
+    unsafe {
+        let mut limit = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut limit) != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        if limit.rlim_cur < limit.rlim_max {
+            let raised = libc::rlimit {
+                rlim_cur: limit.rlim_max,
+                rlim_max: limit.rlim_max,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &raised) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            limit.rlim_cur = limit.rlim_max;
+        }
+        Ok(limit.rlim_cur)
+    }
+}
+
+/// Serves `endpoint` on `listener` until `shutdown` completes, then lets requests in flight
+/// finish for up to the shutdown grace.
+pub async fn serve<E>(
+    listener: TcpListener,
+    endpoint: E,
+    settings: ServerSettings,
+    shutdown: impl Future<Output = ()>,
+) -> io::Result<()>
+where
+    E: Endpoint + 'static,
+{
+    let endpoint = Arc::new(endpoint.map_to_response().boxed());
+    let local = LocalAddr(Addr::SocketAddr(listener.local_addr()?));
+    let slots = Arc::new(Semaphore::new(settings.max_connections));
+    let (stop_tx, stop_rx) = tokio::sync::watch::channel(false);
+    tokio::pin!(shutdown);
+    let mut backoff = Duration::from_millis(10);
+    let mut last_report: Option<Instant> = None;
+    let mut failures = 0u64;
+    loop {
+        let permit = tokio::select! {
+            permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = &mut shutdown => break,
+        };
+        let (stream, remote) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(accepted) => {
+                    backoff = Duration::from_millis(10);
+                    accepted
+                }
+                Err(err) => {
+                    failures += 1;
+                    if last_report.is_none_or(|at| at.elapsed() >= Duration::from_secs(10)) {
+                        tracing::warn!(%err, failures, "cannot accept connections; backing off");
+                        last_report = Some(Instant::now());
+                    }
+                    drop(permit);
+                    tokio::select! {
+                        _ = tokio::time::sleep(backoff) => {}
+                        _ = &mut shutdown => break,
+                    }
+                    backoff = (backoff * 2).min(Duration::from_secs(1));
+                    continue;
+                }
+            },
+            _ = &mut shutdown => break,
+        };
+        let _ = stream.set_nodelay(true);
+        let endpoint = endpoint.clone();
+        let local = local.clone();
+        let settings = settings.clone();
+        let mut stop = stop_rx.clone();
+        tokio::spawn(async move {
+            let _permit = permit;
+            serve_connection(stream, remote, local, endpoint, &settings, &mut stop).await;
+        });
+    }
+    // Stop accepting; let connections finish what they are doing.
+    drop(listener);
+    let _ = stop_tx.send(true);
+    let all = u32::try_from(settings.max_connections).unwrap_or(u32::MAX);
+    if tokio::time::timeout(settings.shutdown_grace, slots.acquire_many(all))
+        .await
+        .is_err()
+    {
+        tracing::warn!("connections still open after the shutdown grace; closing them");
+    }
+    Ok(())
+}
+
+type Shared = Arc<poem::endpoint::BoxEndpoint<'static, poem::Response>>;
+
+async fn serve_connection(
+    stream: TcpStream,
+    remote: std::net::SocketAddr,
+    local: LocalAddr,
+    endpoint: Shared,
+    settings: &ServerSettings,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) {
+    let activity = Arc::new(Activity::default());
+    let io = TokioIo::new(Tracked {
+        inner: stream,
+        activity: activity.clone(),
+    });
+    let remote_addr = RemoteAddr(Addr::SocketAddr(remote));
+    let in_flight = activity.clone();
+    let service = hyper::service::service_fn(move |req: hyper::Request<Incoming>| {
+        let endpoint = endpoint.clone();
+        let local = local.clone();
+        let remote_addr = remote_addr.clone();
+        let in_flight = in_flight.clone();
+        async move {
+            in_flight.requests.fetch_add(1, Ordering::AcqRel);
+            let request: poem::Request =
+                (req, local, remote_addr, poem::http::uri::Scheme::HTTP).into();
+            let response = endpoint.get_response(request).await;
+            in_flight.requests.fetch_sub(1, Ordering::AcqRel);
+            in_flight.touch();
+            Ok::<hyper::Response<_>, Infallible>(response.into())
+        }
+    });
+    let mut builder = http1::Builder::new();
+    builder
+        .timer(TokioTimer::new())
+        .header_read_timeout(settings.header_read_timeout)
+        .max_buf_size(HYPER_MAX_HEAD_BYTES)
+        .keep_alive(true);
+    let connection = builder.serve_connection(io, service);
+    tokio::pin!(connection);
+    let idle = settings.idle_timeout;
+    loop {
+        tokio::select! {
+            _ = connection.as_mut() => return,
+            _ = stop.changed() => {
+                connection.as_mut().graceful_shutdown();
+                let _ = connection.as_mut().await;
+                return;
+            }
+            _ = tokio::time::sleep(activity.idle_left(idle)) => {
+                if activity.idle_for() >= idle {
+                    tracing::debug!(%remote, "closing an idle connection");
+                    return;
+                }
+            }
+        }
+    }
+}
+
+/// When a connection last moved bytes, and how many requests it is serving.
+struct Activity {
+    started: Instant,
+    /// Milliseconds after `started`.
+    last: AtomicU64,
+    requests: AtomicUsize,
+}
+
+impl Default for Activity {
+    fn default() -> Self {
+        Activity {
+            started: Instant::now(),
+            last: AtomicU64::new(0),
+            requests: AtomicUsize::new(0),
+        }
+    }
+}
+
+impl Activity {
+    fn touch(&self) {
+        let now = u64::try_from(self.started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last.store(now, Ordering::Release);
+    }
+
+    /// How long the connection has been idle: zero while a request is in flight.
+    fn idle_for(&self) -> Duration {
+        if self.requests.load(Ordering::Acquire) > 0 {
+            return Duration::ZERO;
+        }
+        let last = Duration::from_millis(self.last.load(Ordering::Acquire));
+        self.started.elapsed().saturating_sub(last)
+    }
+
+    /// How long until the idle timeout could be reached.
+    fn idle_left(&self, idle: Duration) -> Duration {
+        idle.saturating_sub(self.idle_for())
+            .max(Duration::from_millis(10))
+    }
+}
+
+/// A socket that notes when it last moved bytes.
+struct Tracked {
+    inner: TcpStream,
+    activity: Arc<Activity>,
+}
+
+impl AsyncRead for Tracked {
+    fn poll_read(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<io::Result<()>> {
+        let before = buf.filled().len();
+        let result = Pin::new(&mut self.inner).poll_read(cx, buf);
+        if matches!(result, Poll::Ready(Ok(()))) && buf.filled().len() > before {
+            self.activity.touch();
+        }
+        result
+    }
+}
+
+impl AsyncWrite for Tracked {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        let result = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
+            self.activity.touch();
+        }
+        result
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
+    }
+}
