@@ -213,8 +213,8 @@ export interface paths {
         };
         /**
          * List API keys
-         * @description Every key of your organization, newest first, in one page (`has_more` is false). Secrets
-         *     are never shown.
+         * @description Every key of your organization in the calling key's mode, newest first, in one page
+         *     (`has_more` is false). Secrets are never shown.
          *
          *     Requires the `api_keys:read` scope.
          */
@@ -315,6 +315,31 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/test_helpers/inbound": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Simulate an inbound message
+         * @description In test mode, a recipient writes to one of your numbers: the message is stored (direction
+         *     `inbound`, status `received`) and its keyword acts on the sender's test-mode consent
+         *     exactly as a carrier's delivery would in live mode. Test keys only (`am_test_…`); a live
+         *     key is answered 404.
+         *
+         *     Requires the `messages:send` scope.
+         */
+        post: operations["test_helpers_inbound_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/healthz": {
         parameters: {
             query?: never;
@@ -355,6 +380,7 @@ export interface components {
          *       "scopes": [
          *         "messages:read"
          *       ],
+         *       "mode": "live",
          *       "created_at": "2026-04-26T12:00:00Z",
          *       "last_used_at": null,
          *       "revoked_at": null
@@ -372,6 +398,8 @@ export interface components {
             prefix: string;
             /** @description The scopes the key holds. */
             scopes: components["schemas"]["Scope"][];
+            /** @description `live`, or `test` for a key whose messages only reach the simulated carrier. */
+            mode: components["schemas"]["KeyMode"];
             /**
              * Format: date-time
              * @description When the key was created.
@@ -504,6 +532,8 @@ export interface components {
             name?: components["schemas"]["ApiKeyName"];
             /** @description The scopes to grant: at least one, each held by the calling key. */
             scopes: components["schemas"]["ScopeList"];
+            /** @description The key's mode; a key makes keys of its own mode only (the default). */
+            mode?: components["schemas"]["KeyMode"];
         };
         /**
          * @description A position in a listing: the `next_cursor` of the previous page, passed back unchanged. Any value of this form is accepted; one that matches no message simply ends the walk.
@@ -756,6 +786,12 @@ export interface components {
             data: components["schemas"]["InboundView"];
         };
         /**
+         * @description `live` keys send through the deployment's carrier; `test` keys see only test data and their messages only reach the simulated carrier (the test-number table), never a phone.
+         * @example live
+         * @enum {string}
+         */
+        KeyMode: "live" | "test";
+        /**
          * @description The kind of line behind a number.
          * @example mobile
          * @enum {string}
@@ -819,10 +855,25 @@ export interface components {
         /** @description 1 to 10 media URLs; present, the message is sent as MMS. */
         MediaUrls: components["schemas"]["MediaUrl"][];
         /**
-         * @description Your own label for a message: up to 256 characters, no U+0000.
-         * @example order-7421
+         * TestInboundRequest
+         * @description A message a recipient sends to one of your numbers, simulated in test mode.
+         * @example {
+         *       "from": "+15554443333",
+         *       "to": "+15551112222",
+         *       "text": "STOP"
+         *     }
          */
-        Tag: string;
+        TestInboundRequest: {
+            /** @description The recipient who writes. */
+            from: components["schemas"]["PhoneNumber"];
+            /** @description Your organization's number that receives it. */
+            to: components["schemas"]["PhoneNumber"];
+            /**
+             * @description The text. Keywords act as from a real recipient: STOP (and the other opt-out words)
+             *     records an opt-out in test mode, START an opt-in, HELP is recorded.
+             */
+            text: components["schemas"]["MessageText"];
+        };
         /**
          * @description Where the message is: `queued`, `sending`, `sent`, then `delivered` or `undelivered`; `failed` when it could not be sent. `received` for inbound messages. `delivered`, `undelivered`, `failed` and `received` never change again.
          * @example queued
@@ -947,6 +998,7 @@ export interface components {
          *       "scopes": [
          *         "messages:read"
          *       ],
+         *       "mode": "live",
          *       "created_at": "2026-04-26T12:00:00Z"
          *     }
          */
@@ -964,6 +1016,8 @@ export interface components {
             prefix: string;
             /** @description The scopes the key holds. */
             scopes: components["schemas"]["Scope"][];
+            /** @description `live`, or `test` for a key whose messages only reach the simulated carrier. */
+            mode: components["schemas"]["KeyMode"];
             /**
              * Format: date-time
              * @description When the key was created.
@@ -1158,6 +1212,11 @@ export interface components {
             /** @description 1 to 10 http(s) URLs of media to send as MMS. */
             media_urls?: components["schemas"]["MediaUrls"];
         };
+        /**
+         * @description Your own label for a message: up to 256 characters, no U+0000.
+         * @example order-7421
+         */
+        Tag: string;
         /**
          * Format: int64
          * @description Whole seconds to wait before retrying; at least 1.
@@ -3085,6 +3144,185 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *         "message": "unsupported media type",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
+            422: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_FAILED",
+                     *         "message": "validation failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "to": "must be E.164"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    test_helpers_inbound_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["TestInboundRequest"];
+            };
+        };
+        responses: {
+            /** @description Created: the new resource in the success envelope. */
+            201: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["InboundViewEnvelope"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "messages:send"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use agentmessage::{
     config::{DatabaseArgs, ServeArgs, WorkerArgs, WorkerCommandArgs},
     delivery::{SimulatedCarrier, Worker},
+    domain::organization::KeyMode,
     domain::{PhoneNumber, ScopeSet},
     service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
     store::Store,
@@ -70,6 +71,9 @@ enum Admin {
         /// A label for the key.
         #[arg(long)]
         name: Option<String>,
+        /// A test-mode key (`am_test_…`): its messages go to the simulated carrier only.
+        #[arg(long)]
+        test: bool,
         #[command(flatten)]
         database: DatabaseArgs,
     },
@@ -238,6 +242,7 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
             org,
             scopes,
             name,
+            test,
             database,
         } => {
             let scopes = ScopeSet::parse_list(&scopes)?;
@@ -253,7 +258,12 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 Err(err) => return Err(service_error(err)),
             }
             let (row, key) = services
-                .insert_key(org, name.as_deref(), &scopes)
+                .insert_key(
+                    org,
+                    name.as_deref(),
+                    &scopes,
+                    if test { KeyMode::Test } else { KeyMode::Live },
+                )
                 .await
                 .map_err(service_error)?;
             json!({"id": row.id, "key": key})

@@ -79,6 +79,8 @@ pub struct Ctx<'a> {
     pub restricted: Vec<(String, String, Vec<String>)>,
     /// When the run must end.
     pub ends_at: Instant,
+    /// The suite's key is a test-mode key (`am_test_…`).
+    pub test_mode: bool,
 }
 
 /// A fictional North American test number `+1 AAA 555-01XX`.
@@ -110,6 +112,7 @@ impl<'a> Ctx<'a> {
             area: random_area(),
             restricted: Vec::new(),
             ends_at: Instant::now() + options_deadline,
+            test_mode: target.api_key.starts_with("am_test_"),
         }
     }
 
@@ -400,6 +403,30 @@ pub fn generic(ctx: &mut Ctx) {
                 Request::new(&op.method, &path).raw(Some("application/json"), big),
                 code_is("PAYLOAD_TOO_LARGE"),
             );
+        }
+        if op.test_mode_only {
+            if ctx.test_mode {
+                if op.documents(404) {
+                    ctx.matrix.not_provable(
+                        &op.id,
+                        404,
+                        "only a live key gets 404 here; run the suite with a live key too".into(),
+                    );
+                }
+            } else {
+                let r = with_body(Request::new(&op.method, &any_path));
+                ctx.expect("a live key", &op.id, 404, r, code_is("NOT_FOUND"));
+                for status in [201, 400, 415, 422] {
+                    if op.documents(status) {
+                        ctx.matrix.not_provable(
+                            &op.id,
+                            status,
+                            "test keys only: run the suite with a test key (am_test_…)".into(),
+                        );
+                    }
+                }
+                continue;
+            }
         }
         if op.has_body {
             let path = Ctx::path(op, |p| {
@@ -888,34 +915,44 @@ pub fn behaviour(ctx: &mut Ctx) {
                     problems
                 },
             );
-            // The recipient's own STOP locks their consent against API opt-ins.
-            let stopped = fictional(ctx.area, 5);
-            let stop = Request::new("POST", "/v1/carrier/inbound")
-                .auth(Auth::Key(secret.clone()))
-                .json(json!({"from": stopped, "to": ctx.from, "text": "STOP"}));
-            ctx.expect(
-                "an inbound STOP",
-                "carrier_inbound_create",
-                201,
-                stop,
-                |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
-            );
-            let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
-                .json(json!({"source": "web_form", "evidence": "conformance"}));
-            ctx.expect(
-                "an API opt-in after the recipient's STOP",
-                "consents_update",
-                409,
-                locked,
-                code_is("CONSENT_LOCKED"),
-            );
+            // The recipient's own STOP (live: carrier callbacks are live traffic) locks their
+            // consent against API opt-ins; a test key proves it through the test helper.
+            if !ctx.test_mode {
+                // The recipient's own STOP locks their consent against API opt-ins.
+                let stopped = fictional(ctx.area, 5);
+                let stop = Request::new("POST", "/v1/carrier/inbound")
+                    .auth(Auth::Key(secret.clone()))
+                    .json(json!({"from": stopped, "to": ctx.from, "text": "STOP"}));
+                ctx.expect(
+                    "an inbound STOP",
+                    "carrier_inbound_create",
+                    201,
+                    stop,
+                    |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
+                );
+                let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
+                    .json(json!({"source": "web_form", "evidence": "conformance"}));
+                ctx.expect(
+                    "an API opt-in after the recipient's STOP",
+                    "consents_update",
+                    409,
+                    locked,
+                    code_is("CONSENT_LOCKED"),
+                );
+            }
         }
         None => {
             ctx.needs_carrier_secret("carrier_receipts_create", 200);
             ctx.needs_carrier_secret("carrier_inbound_create", 201);
-            // Only the recipient's own keyword locks a consent.
-            ctx.needs_carrier_secret("consents_update", 409);
+            // Only the recipient's own keyword locks a consent; a test key plays the recipient
+            // through the test helper.
+            if !ctx.test_mode {
+                ctx.needs_carrier_secret("consents_update", 409);
+            }
         }
+    }
+    if ctx.test_mode {
+        test_helpers(ctx);
     }
 
     // Keys: listed without secrets.
@@ -1020,6 +1057,51 @@ pub fn rate_limit(ctx: &mut Ctx) {
             format!("no 429 within {budget} sends; the deployment's limit is higher"),
         );
     }
+}
+
+/// With a test key: the recipient's messages through the test helper — HELP recorded, STOP
+/// locking the consent against API opt-ins.
+fn test_helpers(ctx: &mut Ctx) {
+    let from = ctx.from.clone();
+    let help = Request::new("POST", "/v1/test_helpers/inbound")
+        .json(json!({"from": fictional(ctx.area, 7), "to": from, "text": "help"}));
+    ctx.expect(
+        "a simulated inbound HELP",
+        "test_helpers_inbound_create",
+        201,
+        help,
+        |r| {
+            let data = data_of(r);
+            let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
+            problems.extend(expect_fields(
+                &data["message"],
+                &[
+                    ("direction", json!("inbound")),
+                    ("status", json!("received")),
+                ],
+            ));
+            problems
+        },
+    );
+    let stopped = fictional(ctx.area, 8);
+    let stop = Request::new("POST", "/v1/test_helpers/inbound")
+        .json(json!({"from": stopped, "to": from, "text": "STOP"}));
+    ctx.expect(
+        "a simulated inbound STOP",
+        "test_helpers_inbound_create",
+        201,
+        stop,
+        |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
+    );
+    let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
+        .json(json!({"source": "web_form", "evidence": "conformance"}));
+    ctx.expect(
+        "an API opt-in after the recipient's STOP",
+        "consents_update",
+        409,
+        locked,
+        code_is("CONSENT_LOCKED"),
+    );
 }
 
 /// Lookups until one is refused for the rate (429), within the budget.

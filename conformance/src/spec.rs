@@ -33,6 +33,8 @@ pub struct Operation {
     /// The scope named by "Requires the `scope` scope" in the description.
     pub required_scope: Option<String>,
     pub path_params: Vec<String>,
+    /// Answers test keys only (`x-test-mode-only`); a live key gets 404.
+    pub test_mode_only: bool,
 }
 
 impl Operation {
@@ -151,6 +153,7 @@ impl Spec {
                         .and_then(|d| scope_re.captures(d))
                         .map(|c| c[1].to_owned()),
                     path_params,
+                    test_mode_only: op["x-test-mode-only"] == Value::Bool(true),
                 });
             }
         }

@@ -17,7 +17,10 @@ use super::{
     ApiTags,
 };
 use crate::{
-    domain::{organization::ApiKey, rules, Scope, ScopeSet, Timestamp},
+    domain::{
+        organization::{ApiKey, KeyMode},
+        rules, Scope, ScopeSet, Timestamp,
+    },
     service::{Error, Services},
 };
 
@@ -30,6 +33,9 @@ pub struct CreateApiKeyRequest {
     pub name: Option<ApiKeyName>,
     /// The scopes to grant: at least one, each held by the calling key.
     pub scopes: ScopeList,
+    /// The key's mode; a key makes keys of its own mode only (the default).
+    #[oai(skip_serializing_if_is_none)]
+    pub mode: Option<Wire<KeyMode>>,
 }
 
 impl Example for CreateApiKeyRequest {
@@ -37,6 +43,7 @@ impl Example for CreateApiKeyRequest {
         CreateApiKeyRequest {
             name: Some(ApiKeyName("reporting".into())),
             scopes: ScopeList(vec![Wire(Scope::MessagesRead)]),
+            mode: None,
         }
     }
 }
@@ -54,6 +61,8 @@ pub struct ApiKeyView {
     pub prefix: String,
     /// The scopes the key holds.
     pub scopes: Vec<Wire<Scope>>,
+    /// `live`, or `test` for a key whose messages only reach the simulated carrier.
+    pub mode: Wire<KeyMode>,
     /// When the key was created.
     pub created_at: Timestamp,
     /// When the key was last used (updated at most once a minute), or null.
@@ -71,6 +80,7 @@ impl Example for ApiKeyView {
             name: Some("reporting".into()),
             prefix: "am_live_Xk3d".into(),
             scopes: vec![Wire(Scope::MessagesRead)],
+            mode: Wire(KeyMode::Live),
             created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
             last_used_at: None,
             revoked_at: None,
@@ -85,6 +95,7 @@ impl From<ApiKey> for ApiKeyView {
             name: k.name,
             prefix: k.display_prefix,
             scopes: k.scopes.iter().map(Wire).collect(),
+            mode: Wire(k.mode),
             created_at: k.created_at,
             last_used_at: k.last_used_at,
             revoked_at: k.revoked_at,
@@ -107,6 +118,8 @@ pub struct NewApiKeyView {
     pub prefix: String,
     /// The scopes the key holds.
     pub scopes: Vec<Wire<Scope>>,
+    /// `live`, or `test` for a key whose messages only reach the simulated carrier.
+    pub mode: Wire<KeyMode>,
     /// When the key was created.
     pub created_at: Timestamp,
 }
@@ -120,6 +133,7 @@ impl Example for NewApiKeyView {
             name: view.name,
             prefix: view.prefix,
             scopes: view.scopes,
+            mode: view.mode,
             created_at: view.created_at,
         }
     }
@@ -183,9 +197,17 @@ impl ApiKeysApi {
                 },
                 None => None,
             };
+            let mode = f.string("mode", false).and_then(|m| {
+                f.parse(
+                    "mode",
+                    Some(m),
+                    KeyMode::parse,
+                    "must be one of: live, test",
+                )
+            });
             let scopes = f.finish(|| scopes).map_err(Error::Validation)?;
             let (row, secret) = services
-                .create_api_key(&caller, name.as_deref(), &scopes)
+                .create_api_key(&caller, name.as_deref(), &scopes, mode)
                 .await?;
             let view = ApiKeyView::from(row);
             Ok::<_, ApiError>(Envelope(NewApiKeyView {
@@ -194,6 +216,7 @@ impl ApiKeysApi {
                 name: view.name,
                 prefix: view.prefix,
                 scopes: view.scopes,
+                mode: view.mode,
                 created_at: view.created_at,
             }))
         };
@@ -202,8 +225,8 @@ impl ApiKeysApi {
 
     /// List API keys
     ///
-    /// Every key of your organization, newest first, in one page (`has_more` is false). Secrets
-    /// are never shown.
+    /// Every key of your organization in the calling key's mode, newest first, in one page
+    /// (`has_more` is false). Secrets are never shown.
     ///
     /// Requires the `api_keys:read` scope.
     #[oai(path = "/v1/api_keys", method = "get", operation_id = "api_keys_list")]

@@ -31,6 +31,7 @@ pub mod path;
 pub mod query;
 pub mod reply;
 pub mod request_id;
+pub mod test_helpers;
 pub mod types;
 
 use crate::service::Services;
@@ -51,6 +52,8 @@ pub enum ApiTags {
     ApiKeys,
     /// The carrier's callbacks: delivery receipts and inbound messages.
     Carrier,
+    /// Test mode's stand-ins for the outside world (test keys only).
+    TestHelpers,
     /// Liveness.
     Health,
 }
@@ -63,6 +66,7 @@ pub type Api = (
     numbers::NumbersApi,
     api_keys::ApiKeysApi,
     carrier::CarrierApi,
+    test_helpers::TestHelpersApi,
     health::HealthApi,
 );
 
@@ -108,6 +112,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             numbers::NumbersApi,
             api_keys::ApiKeysApi,
             carrier::CarrierApi,
+            test_helpers::TestHelpersApi,
             health::HealthApi,
         ),
         "AgentMessage",
@@ -211,6 +216,11 @@ fn finish_spec(spec: &mut Value) {
         if op.get("security").is_none() {
             op["security"] = json!([]);
         }
+        // Operations that answer test keys only (a live key gets 404): tools and the
+        // conformance suite read this mark.
+        if op["tags"][0] == "TestHelpers" {
+            op["x-test-mode-only"] = json!(true);
+        }
         let scope = required_scope(op);
         for (status, response) in op["responses"].as_object_mut().into_iter().flatten() {
             if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
@@ -224,8 +234,15 @@ fn finish_spec(spec: &mut Value) {
         }
     });
     // Tags in the order people look for them (poem-openapi sorts them by name).
-    const TAG_ORDER: [&str; 7] = [
-        "Messages", "Consents", "Lookups", "Numbers", "ApiKeys", "Carrier", "Health",
+    const TAG_ORDER: [&str; 8] = [
+        "Messages",
+        "Consents",
+        "Lookups",
+        "Numbers",
+        "ApiKeys",
+        "Carrier",
+        "TestHelpers",
+        "Health",
     ];
     if let Some(tags) = spec.get_mut("tags").and_then(Value::as_array_mut) {
         tags.sort_by_key(|t| {

@@ -14,6 +14,7 @@ use crate::domain::{
     lifecycle::{EventKind, MessageErrorCode},
     lookup::LineType,
     message::{Channel, Direction, MessageStatus, Priority},
+    organization::KeyMode,
     rules::{self, RangeRule, TextRule},
     text::Encoding,
     PhoneNumber, Scope, Timestamp,
@@ -472,6 +473,12 @@ impl WireEnum for OptInSource {
     }
 }
 
+wire_enum!(
+    KeyMode,
+    "KeyMode",
+    "`live` keys send through the deployment's carrier; `test` keys see only test data and their messages only reach the simulated carrier (the test-number table), never a phone.",
+    KeyMode::Live
+);
 wire_enum!(
     LineType,
     "LineType",

@@ -39,7 +39,10 @@ impl Default for WorkerSettings {
 /// One worker; several may run against one database.
 pub struct Worker {
     services: Services,
+    /// The live carrier.
     carrier: Arc<dyn Carrier>,
+    /// Test mode's carrier: always a simulated one, never the live carrier.
+    test_carrier: Arc<dyn Carrier>,
     settings: WorkerSettings,
     owner: String,
 }
@@ -48,9 +51,25 @@ impl Worker {
     pub fn new(services: Services, carrier: Arc<dyn Carrier>, settings: WorkerSettings) -> Worker {
         Worker {
             services,
+            test_carrier: carrier.clone(),
             carrier,
             settings,
             owner: format!("worker-{}", ulid::Ulid::new()),
+        }
+    }
+
+    /// The same worker with `carrier` for test-mode messages (by default the live carrier, which
+    /// must then be the simulated one).
+    pub fn with_test_carrier(mut self, carrier: Arc<dyn Carrier>) -> Worker {
+        self.test_carrier = carrier;
+        self
+    }
+
+    /// The carrier a message goes to: test-mode messages never reach the live one.
+    fn carrier_for(&self, message: &Message) -> &Arc<dyn Carrier> {
+        match message.mode {
+            crate::domain::organization::KeyMode::Test => &self.test_carrier,
+            crate::domain::organization::KeyMode::Live => &self.carrier,
         }
     }
 
@@ -111,7 +130,10 @@ impl Worker {
         if !self.attempt(&message).await? {
             return Ok(());
         }
-        let result = self.carrier.submit(&submission(&message)).await;
+        let result = self
+            .carrier_for(&message)
+            .submit(&submission(&message))
+            .await;
         self.record(&message, result).await
     }
 
@@ -128,7 +150,7 @@ impl Worker {
     ) -> Result<(), Error> {
         let outcome = match result {
             Ok(carrier_id) => SubmissionOutcome::Accepted {
-                carrier: self.carrier.name().to_owned(),
+                carrier: self.carrier_for(message).name().to_owned(),
                 carrier_id,
             },
             Err(SubmitError::Refused { code, message }) => {

@@ -23,19 +23,28 @@ impl Services {
         caller: &Caller,
         name: Option<&str>,
         scopes: &ScopeSet,
+        mode: Option<KeyMode>,
     ) -> Result<(ApiKey, String), Error> {
         caller.require_all(scopes)?;
+        // A key works within its own mode: it makes keys of that mode only.
+        if mode.is_some_and(|m| m != caller.mode) {
+            return Err(Error::Validation(super::FieldErrors::single(
+                "mode",
+                &format!("must be the calling key's mode ({})", caller.mode),
+            )));
+        }
         insert_key(&self.tenant(caller), name, scopes).await
     }
 
-    /// Creates a live key for any organization (the admin command line and the demo).
+    /// Creates a key of `mode` for any organization (the admin command line and the demo).
     pub async fn insert_key(
         &self,
         org_id: Uuid,
         name: Option<&str>,
         scopes: &ScopeSet,
+        mode: KeyMode,
     ) -> Result<(ApiKey, String), Error> {
-        insert_key(&self.store.tenant(org_id, KeyMode::Live), name, scopes).await
+        insert_key(&self.store.tenant(org_id, mode), name, scopes).await
     }
 
     pub async fn api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>, Error> {
@@ -65,7 +74,7 @@ async fn insert_key(
     name: Option<&str>,
     scopes: &ScopeSet,
 ) -> Result<(ApiKey, String), Error> {
-    let minted = mint_key();
+    let minted = mint_key(tenant.mode());
     let key = tenant
         .insert_api_key(NewApiKey {
             name,

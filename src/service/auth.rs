@@ -12,7 +12,7 @@ use crate::domain::{organization::KeyMode, Scope, ScopeSet, Timestamp};
 
 /// Every live key starts with this.
 pub const LIVE_PREFIX: &str = "am_live_";
-/// Reserved for a later test mode.
+/// Every test-mode key starts with this.
 pub const TEST_PREFIX: &str = "am_test_";
 /// Random base62 characters after the prefix.
 const SECRET_CHARS: usize = 32;
@@ -69,13 +69,18 @@ pub struct MintedKey {
     pub display_prefix: String,
 }
 
-pub fn mint_key() -> MintedKey {
+/// A new key of `mode`: `am_live_…` or `am_test_…`.
+pub fn mint_key(mode: KeyMode) -> MintedKey {
     let random: String = rand::rng()
         .sample_iter(&Alphanumeric)
         .take(SECRET_CHARS)
         .map(char::from)
         .collect();
-    let secret = format!("{LIVE_PREFIX}{random}");
+    let prefix = match mode {
+        KeyMode::Live => LIVE_PREFIX,
+        KeyMode::Test => TEST_PREFIX,
+    };
+    let secret = format!("{prefix}{random}");
     MintedKey {
         digest: digest(&secret),
         display_prefix: secret[..DISPLAY_CHARS].to_owned(),
@@ -152,14 +157,17 @@ mod tests {
 
     #[test]
     fn minted_keys_have_the_documented_shape() {
-        let key = mint_key();
+        let key = mint_key(KeyMode::Live);
         assert!(key.secret.starts_with("am_live_"));
+        let test = mint_key(KeyMode::Test);
+        assert!(test.secret.starts_with("am_test_") && well_formed(&test.secret));
+        assert!(test.display_prefix.starts_with("am_test_"));
         assert_eq!(key.secret.len(), 8 + 32);
         assert!(well_formed(&key.secret));
         assert_eq!(key.digest, digest(&key.secret));
         assert_eq!(key.digest.len(), 64);
         assert!(key.secret.starts_with(&key.display_prefix));
-        assert_ne!(mint_key().secret, key.secret);
+        assert_ne!(mint_key(KeyMode::Live).secret, key.secret);
     }
 
     #[test]

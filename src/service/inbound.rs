@@ -38,6 +38,44 @@ impl Services {
         })?;
         // Carrier callbacks are live traffic.
         let tenant = self.store.tenant(owner.org_id, KeyMode::Live);
+        self.store_inbound(&tenant, inbound).await
+    }
+
+    /// A test key's simulated inbound message (`POST /v1/test_helpers/inbound`): the same path
+    /// as the carrier's, in test mode, to a number of the caller's own organization. 404 for a
+    /// live key.
+    pub async fn receive_test_inbound(
+        &self,
+        caller: &super::auth::Caller,
+        inbound: Inbound,
+    ) -> Result<(Message, Option<&'static str>), Error> {
+        self.require_test_mode(caller)?;
+        let tenant = self.tenant(caller);
+        if !tenant.owns_number(&inbound.to).await? {
+            return Err(Error::Validation(FieldErrors::single(
+                "to",
+                "must be a number owned by your organization",
+            )));
+        }
+        self.store_inbound(&tenant, inbound).await
+    }
+
+    /// The test helpers exist for test keys only: 404 for a live key.
+    pub fn require_test_mode(&self, caller: &super::auth::Caller) -> Result<(), Error> {
+        if caller.mode == KeyMode::Test {
+            Ok(())
+        } else {
+            Err(Error::NotFound)
+        }
+    }
+
+    /// Stores an inbound message for `tenant` and acts on its keyword.
+    async fn store_inbound(
+        &self,
+        tenant: &crate::store::Tenant,
+        inbound: Inbound,
+    ) -> Result<(Message, Option<&'static str>), Error> {
+        let system = self.system();
         let found = keyword_of(&inbound.text);
         let keyword = found.map(|(word, _)| word);
         let carrier = self.settings.carrier_name.clone();

@@ -89,7 +89,7 @@ impl Services {
                 .await?;
         }
         let (_, key) = self
-            .insert_key(org.id, Some("demo"), &ScopeSet::all())
+            .insert_key(org.id, Some("demo"), &ScopeSet::all(), KeyMode::Live)
             .await?;
         Ok(Demo {
             org_id: org.id,

@@ -26,7 +26,12 @@ async fn a_stopped_database_answers_503_with_retry_after_and_recovers() {
         .await
         .unwrap();
     let (_, key) = services
-        .insert_key(org.id, None, &agentmessage::domain::ScopeSet::all())
+        .insert_key(
+            org.id,
+            None,
+            &agentmessage::domain::ScopeSet::all(),
+            agentmessage::domain::organization::KeyMode::Live,
+        )
         .await
         .unwrap();
     let acceptor = TcpListener::bind("127.0.0.1:0")

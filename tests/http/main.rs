@@ -18,3 +18,4 @@ mod receipts_property;
 mod requests;
 mod send;
 mod spec;
+mod test_mode;

@@ -258,10 +258,30 @@ impl TestApp {
             .expect("org");
         let (_, key) = self
             .services
-            .insert_key(org.id, Some("test"), &ScopeSet::all())
+            .insert_key(
+                org.id,
+                Some("test"),
+                &ScopeSet::all(),
+                agentmessage::domain::organization::KeyMode::Live,
+            )
             .await
             .expect("key");
         Org { id: org.id, key }
+    }
+
+    /// A test-mode key with every scope for `org`.
+    pub async fn test_key(&self, org: &Org) -> String {
+        let (_, key) = self
+            .services
+            .insert_key(
+                org.id,
+                Some("test mode"),
+                &ScopeSet::all(),
+                agentmessage::domain::organization::KeyMode::Test,
+            )
+            .await
+            .expect("test key");
+        key
     }
 
     pub async fn add_number(&self, org: &Org, number: &str) {
