@@ -10,6 +10,7 @@ pub mod organization;
 pub mod phone;
 pub mod rules;
 pub mod scope;
+pub mod submission;
 pub mod test_numbers;
 pub mod text;
 pub mod time;
