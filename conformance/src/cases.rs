@@ -930,15 +930,7 @@ pub fn behaviour(ctx: &mut Ctx) {
                     stop,
                     |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
                 );
-                let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
-                    .json(json!({"source": "web_form", "evidence": "conformance"}));
-                ctx.expect(
-                    "an API opt-in after the recipient's STOP",
-                    "consents_update",
-                    409,
-                    locked,
-                    code_is("CONSENT_LOCKED"),
-                );
+                expect_consent_locked(ctx, &stopped);
             }
         }
         None => {
@@ -1059,6 +1051,19 @@ pub fn rate_limit(ctx: &mut Ctx) {
     }
 }
 
+/// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`.
+fn expect_consent_locked(ctx: &mut Ctx, stopped: &str) {
+    let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
+        .json(json!({"source": "web_form", "evidence": "conformance"}));
+    ctx.expect(
+        "an API opt-in after the recipient's STOP",
+        "consents_update",
+        409,
+        locked,
+        code_is("CONSENT_LOCKED"),
+    );
+}
+
 /// With a test key: the recipient's messages through the test helper — HELP recorded, STOP
 /// locking the consent against API opt-ins.
 fn test_helpers(ctx: &mut Ctx) {
@@ -1093,15 +1098,7 @@ fn test_helpers(ctx: &mut Ctx) {
         stop,
         |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
     );
-    let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
-        .json(json!({"source": "web_form", "evidence": "conformance"}));
-    ctx.expect(
-        "an API opt-in after the recipient's STOP",
-        "consents_update",
-        409,
-        locked,
-        code_is("CONSENT_LOCKED"),
-    );
+    expect_consent_locked(ctx, &stopped);
 }
 
 /// Lookups until one is refused for the rate (429), within the budget.

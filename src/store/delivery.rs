@@ -101,12 +101,25 @@ pub(super) async fn insert_event(
     detail: &EventDetail,
     at: DateTime<Utc>,
 ) -> Result<(), DbErr> {
-    let number = next_event_number(txn, message.id).await?;
+    let of = (message.id, message.org_id);
+    insert_event_of(txn, of, kind, status, detail, at).await
+}
+
+/// Writes one event of the message `(id, org_id)` inside `txn`, numbered next in its history.
+async fn insert_event_of(
+    txn: &DatabaseTransaction,
+    (message_id, org_id): (Uuid, Uuid),
+    kind: EventKind,
+    status: MessageStatus,
+    detail: &EventDetail,
+    at: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let number = next_event_number(txn, message_id).await?;
     let row = message_event::ActiveModel {
         sequence: sea_orm::ActiveValue::NotSet,
         number: Set(number),
-        message_id: Set(message.id),
-        org_id: Set(message.org_id),
+        message_id: Set(message_id),
+        org_id: Set(org_id),
         kind: Set(kind),
         status: Set(status),
         occurred_at: Set(at),
@@ -155,24 +168,9 @@ impl System {
         detail: EventDetail,
     ) -> Result<(), DbErr> {
         let txn = self.db.begin().await?;
-        let number = next_event_number(&txn, message.id).await?;
-        let row = message_event::ActiveModel {
-            sequence: sea_orm::ActiveValue::NotSet,
-            number: Set(number),
-            message_id: Set(message.id),
-            org_id: Set(message.org_id),
-            kind: Set(kind),
-            status: Set(message.status),
-            occurred_at: Set(Timestamp::now().as_datetime()),
-            carrier_message_id: Set(detail.carrier_message_id),
-            stat: Set(detail.stat),
-            carrier_err: Set(detail.err),
-            done_date: Set(detail.done_date),
-            error_code: Set(detail.error_code),
-        };
-        message_event::Entity::insert(row)
-            .exec_without_returning(&txn)
-            .await?;
+        let now = Timestamp::now().as_datetime();
+        let of = (message.id, message.org_id);
+        insert_event_of(&txn, of, kind, message.status, &detail, now).await?;
         txn.commit().await
     }
 
