@@ -16,7 +16,7 @@ use super::{
     ApiTags,
 };
 use crate::{
-    domain::{rules, PhoneNumber},
+    domain::{message::Message, rules, PhoneNumber},
     service::{
         inbound::Inbound,
         receipts::{Receipt, ReceiptOutcome},
@@ -132,6 +132,36 @@ error_set!(
     CarrierErrors: [BadRequest, Unauthorized, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
 );
 
+/// Reads an inbound message (`from`, `to`, `text`, and the carrier's id when `with_carrier_id`),
+/// reporting every failing field at once.
+pub(super) fn read_inbound(mut f: Fields, with_carrier_id: bool) -> Result<Inbound, ApiError> {
+    let from = f.text("from", true, &rules::PHONE_NUMBER);
+    let to = f.text("to", true, &rules::PHONE_NUMBER);
+    let text = f.text("text", true, &rules::MESSAGE_TEXT);
+    let carrier_message_id = with_carrier_id
+        .then(|| carrier_field(&mut f, "carrier_message_id", false))
+        .flatten();
+    Ok(f.finish(|| {
+        Some(Inbound {
+            from: PhoneNumber::parse(&from?)?,
+            to: PhoneNumber::parse(&to?)?,
+            text: text?,
+            carrier_message_id,
+        })
+    })
+    .map_err(Error::Validation)?)
+}
+
+impl InboundView {
+    /// The stored inbound message and its keyword, in the success envelope.
+    pub(super) fn envelope(message: Message, keyword: Option<&str>) -> Envelope<InboundView> {
+        Envelope(InboundView {
+            message: MessageView::from(message),
+            keyword: keyword.map(str::to_owned),
+        })
+    }
+}
+
 fn carrier_field(f: &mut Fields, name: &str, required: bool) -> Option<String> {
     f.text(name, required, &rules::CARRIER_VALUE)
 }
@@ -208,26 +238,9 @@ impl CarrierApi {
     ) -> Reply<201, Envelope<InboundView>, CarrierErrors> {
         let run = async {
             key.authorize(&services)?;
-            let mut f = Fields::new(body.object()?);
-            let from = f.text("from", true, &rules::PHONE_NUMBER);
-            let to = f.text("to", true, &rules::PHONE_NUMBER);
-            let text = f.text("text", true, &rules::MESSAGE_TEXT);
-            let carrier_message_id = carrier_field(&mut f, "carrier_message_id", false);
-            let inbound = f
-                .finish(|| {
-                    Some(Inbound {
-                        from: PhoneNumber::parse(&from?)?,
-                        to: PhoneNumber::parse(&to?)?,
-                        text: text?,
-                        carrier_message_id,
-                    })
-                })
-                .map_err(Error::Validation)?;
+            let inbound = read_inbound(Fields::new(body.object()?), true)?;
             let (message, keyword) = services.receive_inbound(inbound).await?;
-            Ok::<_, ApiError>(Envelope(InboundView {
-                message: MessageView::from(message),
-                keyword: keyword.map(str::to_owned),
-            }))
+            Ok::<_, ApiError>(InboundView::envelope(message, keyword))
         };
         run.await.into()
     }

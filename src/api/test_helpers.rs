@@ -8,18 +8,17 @@ use poem_openapi::{types::Example, Object, OpenApi};
 use super::{
     auth::BearerKey,
     body::JsonBody,
-    carrier::InboundView,
+    carrier::{read_inbound, InboundView},
     envelope::Envelope,
     error::ApiError,
     fields::Fields,
-    messages::MessageView,
     reply::{error_set, Reply},
     types::MessageText,
     ApiTags,
 };
 use crate::{
-    domain::{rules, PhoneNumber, Scope},
-    service::{inbound::Inbound, Error, Services},
+    domain::{PhoneNumber, Scope},
+    service::Services,
 };
 
 /// A message a recipient sends to one of your numbers, simulated in test mode.
@@ -76,25 +75,9 @@ impl TestHelpersApi {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesSend).await?;
             services.require_test_mode(&caller)?;
-            let mut f = Fields::new(body.object()?);
-            let from = f.text("from", true, &rules::PHONE_NUMBER);
-            let to = f.text("to", true, &rules::PHONE_NUMBER);
-            let text = f.text("text", true, &rules::MESSAGE_TEXT);
-            let inbound = f
-                .finish(|| {
-                    Some(Inbound {
-                        from: PhoneNumber::parse(&from?)?,
-                        to: PhoneNumber::parse(&to?)?,
-                        text: text?,
-                        carrier_message_id: None,
-                    })
-                })
-                .map_err(Error::Validation)?;
+            let inbound = read_inbound(Fields::new(body.object()?), false)?;
             let (message, keyword) = services.receive_test_inbound(&caller, inbound).await?;
-            Ok::<_, ApiError>(Envelope(InboundView {
-                message: MessageView::from(message),
-                keyword: keyword.map(str::to_owned),
-            }))
+            Ok::<_, ApiError>(InboundView::envelope(message, keyword))
         };
         run.await.into()
     }
