@@ -918,7 +918,6 @@ pub fn behaviour(ctx: &mut Ctx) {
             // The recipient's own STOP (live: carrier callbacks are live traffic) locks their
             // consent against API opt-ins; a test key proves it through the test helper.
             if !ctx.test_mode {
-                // The recipient's own STOP locks their consent against API opt-ins.
                 let stopped = fictional(ctx.area, 5);
                 let stop = Request::new("POST", "/v1/carrier/inbound")
                     .auth(Auth::Key(secret.clone()))
@@ -971,84 +970,83 @@ pub fn behaviour(ctx: &mut Ctx) {
 }
 
 /// Provokes 429 with sends that are refused after the rate limiter (a `from` the organization
-/// does not own), so that no message is created; gives up after the budget.
+/// does not own), so that no message is created; gives up after the budget. Lookups spend the
+/// same tokens, so right after the sends' 429 a burst of lookups is refused too.
 pub fn rate_limit(ctx: &mut Ctx) {
     let to = fictional(ctx.area, 3);
     let from = fictional(random_area(), 97);
-    let request = Request::new("POST", "/v1/messages")
+    let sends = Request::new("POST", "/v1/messages")
         .json(json!({"from": from, "to": to, "text": "conformance rate limit"}));
+    let Some(refused) = burst(ctx, "messages_create", "a burst of sends", &sends, 422) else {
+        ctx.matrix.not_provable(
+            "lookups_create",
+            429,
+            "the sends gave no 429 to follow with lookups".into(),
+        );
+        return;
+    };
+    let lookups =
+        Request::new("POST", "/v1/lookups").json(json!({"phone_number": fictional(ctx.area, 6)}));
+    burst(
+        ctx,
+        "lookups_create",
+        "a burst of lookups after sends",
+        &lookups,
+        201,
+    );
+    if let Some(wait) = refused
+        .header("retry-after")
+        .and_then(|s| s.parse::<u64>().ok())
+    {
+        std::thread::sleep(std::time::Duration::from_secs(wait.min(5)));
+    }
+}
+
+/// Sends `request` for `op` while it answers `passing`, until it answers 429 (recorded as the
+/// pair, with its body kept as the observation) or anything else (a failure); within the rate
+/// budget and the run's deadline. The 429 answer, when there was one.
+fn burst(ctx: &mut Ctx, op: &str, case: &str, request: &Request, passing: u16) -> Option<Response> {
     for _ in 0..ctx.options.rate_limit_budget {
         if ctx.past_deadline() {
-            ctx.matrix
-                .unfinished("messages_create 429: a burst of sends");
-            return;
+            ctx.matrix.unfinished(&format!("{op} 429: {case}"));
+            return None;
         }
-        match ctx.target.send(&request) {
-            Ok(r) if r.status == 429 => {
-                let problems = check_response(
-                    ctx.spec,
-                    ctx.schemas,
-                    ctx.spec.operation("messages_create"),
-                    &r,
-                );
-                let mut problems = problems;
-                problems.extend(code_is("RATE_LIMITED")(&r));
-                let ok = problems.is_empty();
-                ctx.matrix
-                    .record("messages_create", 429, "a burst of sends", problems);
-                if ok {
-                    if let Some(body) = r.json.clone() {
-                        ctx.observations
-                            .entry(("messages_create".into(), 429))
-                            .or_insert(body);
-                    }
-                }
-                // Lookups spend the same tokens: right after the burst they are refused too (a
-                // token may come back meanwhile, so a few are tried).
-                lookup_burst(ctx);
-                if let Some(wait) = r.header("retry-after").and_then(|s| s.parse::<u64>().ok()) {
-                    std::thread::sleep(std::time::Duration::from_secs(wait.min(5)));
-                }
-                return;
-            }
-            Ok(r) if r.status == 422 => {}
-            Ok(r) => {
-                let problems = check_response(
-                    ctx.spec,
-                    ctx.schemas,
-                    ctx.spec.operation("messages_create"),
-                    &r,
-                );
-                ctx.matrix
-                    .record("messages_create", 429, "a burst of sends", {
-                        let mut p = vec![format!(
-                            "a send from an unowned number answered {}",
-                            r.status
-                        )];
-                        p.extend(problems);
-                        p
-                    });
-                return;
-            }
+        let response = match ctx.target.send(request) {
+            Ok(r) if r.status == passing => continue,
+            Ok(r) => r,
             Err(err) => {
-                ctx.matrix.record(
-                    "messages_create",
-                    429,
-                    "a burst of sends",
-                    vec![format!("{err:#}")],
-                );
-                return;
+                ctx.matrix.record(op, 429, case, vec![format!("{err:#}")]);
+                return None;
+            }
+        };
+        let mut problems = check_response(ctx.spec, ctx.schemas, ctx.spec.operation(op), &response);
+        if response.status != 429 {
+            problems.insert(
+                0,
+                format!(
+                    "{} answered {} in a burst",
+                    request.describe(),
+                    response.status
+                ),
+            );
+        }
+        problems.extend(code_is("RATE_LIMITED")(&response));
+        let kept = problems.is_empty() && response.status == 429;
+        if kept {
+            if let Some(body) = response.json.clone() {
+                ctx.observations.entry((op.into(), 429)).or_insert(body);
             }
         }
+        ctx.matrix.record(op, 429, case, problems);
+        return kept.then_some(response);
     }
     let budget = ctx.options.rate_limit_budget;
-    for op in ["messages_create", "lookups_create"] {
-        ctx.matrix.not_provable(
-            op,
-            429,
-            format!("no 429 within {budget} sends; the deployment's limit is higher"),
-        );
-    }
+    ctx.matrix.not_provable(
+        op,
+        429,
+        format!("no 429 within {budget} requests; the deployment's limit is higher"),
+    );
+    None
 }
 
 /// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`.
@@ -1099,57 +1097,6 @@ fn test_helpers(ctx: &mut Ctx) {
         |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
     );
     expect_consent_locked(ctx, &stopped);
-}
-
-/// Lookups until one is refused for the rate (429), within the budget.
-fn lookup_burst(ctx: &mut Ctx) {
-    let request =
-        Request::new("POST", "/v1/lookups").json(json!({"phone_number": fictional(ctx.area, 6)}));
-    for _ in 0..ctx.options.rate_limit_budget {
-        if ctx.past_deadline() {
-            ctx.matrix
-                .unfinished("lookups_create 429: a burst of lookups");
-            return;
-        }
-        match ctx.target.send(&request) {
-            Ok(r) if r.status == 201 => continue,
-            Ok(r) => {
-                let mut problems = check_response(
-                    ctx.spec,
-                    ctx.schemas,
-                    ctx.spec.operation("lookups_create"),
-                    &r,
-                );
-                if r.status != 429 {
-                    problems.push(format!("a lookup in a burst answered {}", r.status));
-                }
-                problems.extend(code_is("RATE_LIMITED")(&r));
-                if problems.is_empty() {
-                    if let Some(body) = r.json.clone() {
-                        ctx.observations
-                            .entry(("lookups_create".into(), 429))
-                            .or_insert(body);
-                    }
-                }
-                ctx.matrix.record(
-                    "lookups_create",
-                    429,
-                    "a burst of lookups after sends",
-                    problems,
-                );
-                return;
-            }
-            Err(err) => {
-                ctx.matrix.record(
-                    "lookups_create",
-                    429,
-                    "a burst of lookups after sends",
-                    vec![format!("{err:#}")],
-                );
-                return;
-            }
-        }
-    }
 }
 
 /// Revokes the restricted keys; a revoked key then answers 401.

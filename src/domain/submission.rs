@@ -3,7 +3,9 @@
 //! as `segments`, joined by a concatenation header (UDH) with one reference per message; and how
 //! a delivery receipt's text is read. Pure functions: the SMPP carrier adapter uses them.
 
-use super::text::{encoding_of, split_segments, Encoding};
+use super::text::{
+    encoding_of, split_segments, Encoding, GSM7_BASIC as BASIC, GSM7_EXTENSION as EXTENSION,
+};
 
 /// `data_coding` of the GSM 03.38 default alphabet.
 pub const DATA_CODING_GSM7: u8 = 0;
@@ -12,22 +14,6 @@ pub const DATA_CODING_LATIN1: u8 = 3;
 /// `data_coding` of UCS-2, big-endian.
 pub const DATA_CODING_UCS2: u8 = 8;
 
-/// The GSM 03.38 default alphabet in table order, without the escape at 0x1B.
-const BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
-¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-/// The extension table: character and its code after the escape.
-const EXTENSION: [(char, u8); 10] = [
-    ('\u{000C}', 0x0A),
-    ('^', 0x14),
-    ('{', 0x28),
-    ('}', 0x29),
-    ('\\', 0x2F),
-    ('[', 0x3C),
-    ('~', 0x3D),
-    (']', 0x3E),
-    ('|', 0x40),
-    ('€', 0x65),
-];
 const ESCAPE: u8 = 0x1B;
 
 fn basic_code(c: char) -> Option<u8> {
@@ -292,21 +278,7 @@ mod tests {
         assert!(!same_carrier_id("1f", "32"));
     }
 
-    fn gsm_char() -> impl Strategy<Value = char> {
-        let all: Vec<char> = BASIC
-            .chars()
-            .chain(EXTENSION.iter().map(|(c, _)| *c))
-            .collect();
-        proptest::sample::select(all)
-    }
-
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            proptest::collection::vec(gsm_char(), 1..700).prop_map(|v| v.into_iter().collect()),
-            proptest::collection::vec(prop_oneof![gsm_char(), any::<char>(), Just('😀')], 1..400)
-                .prop_map(|v| v.into_iter().collect()),
-        ]
-    }
+    use crate::domain::text::strategies::any_text;
 
     proptest! {
         /// The parts join to the text, number as many as the API's `segments`, fit a short

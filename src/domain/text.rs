@@ -36,15 +36,29 @@ fn part_limit(encoding: Encoding) -> usize {
     }
 }
 
-const GSM7_BASIC: &str = "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
+/// The GSM 03.38 default alphabet in table order, without the escape at 0x1B.
+pub(crate) const GSM7_BASIC: &str =
+    "@£$¥èéùìòÇ\nØø\rÅåΔ_ΦΓΛΩΠΨΣΘΞÆæßÉ !\"#¤%&'()*+,-./0123456789:;<=>?\
 ¡ABCDEFGHIJKLMNOPQRSTUVWXYZÄÖÑÜ§¿abcdefghijklmnopqrstuvwxyzäöñüà";
-const GSM7_EXTENSION: &str = "\u{000C}^{}\\[~]|€";
+/// The GSM 03.38 extension table: each character and its code after the escape.
+pub(crate) const GSM7_EXTENSION: [(char, u8); 10] = [
+    ('\u{000C}', 0x0A),
+    ('^', 0x14),
+    ('{', 0x28),
+    ('}', 0x29),
+    ('\\', 0x2F),
+    ('[', 0x3C),
+    ('~', 0x3D),
+    (']', 0x3E),
+    ('|', 0x40),
+    ('€', 0x65),
+];
 
 /// Septets a character takes in GSM-7: 1 for the default alphabet, 2 for the extension table.
 pub fn gsm7_units(c: char) -> Option<usize> {
     if GSM7_BASIC.contains(c) {
         Some(1)
-    } else if GSM7_EXTENSION.contains(c) {
+    } else if GSM7_EXTENSION.iter().any(|(e, _)| *e == c) {
         Some(2)
     } else {
         None
@@ -200,18 +214,7 @@ mod tests {
         );
     }
 
-    fn gsm_char() -> impl Strategy<Value = char> {
-        let all: Vec<char> = GSM7_BASIC.chars().chain(GSM7_EXTENSION.chars()).collect();
-        proptest::sample::select(all)
-    }
-
-    fn any_text() -> impl Strategy<Value = String> {
-        prop_oneof![
-            proptest::collection::vec(gsm_char(), 1..700).prop_map(|v| v.into_iter().collect()),
-            proptest::collection::vec(prop_oneof![gsm_char(), any::<char>(), Just('😀')], 1..400)
-                .prop_map(|v| v.into_iter().collect()),
-        ]
-    }
+    use super::strategies::{any_text, gsm_char};
 
     proptest! {
         #[test]
@@ -242,5 +245,29 @@ mod tests {
             let text: String = v.into_iter().collect();
             prop_assert_eq!(encoding_of(&text), Encoding::Gsm7);
         }
+    }
+}
+
+/// Texts for property tests: GSM-7 only, or mixed with any character and emoji.
+#[cfg(test)]
+pub(crate) mod strategies {
+    use proptest::prelude::*;
+
+    use super::{GSM7_BASIC, GSM7_EXTENSION};
+
+    pub fn gsm_char() -> impl Strategy<Value = char> {
+        let all: Vec<char> = GSM7_BASIC
+            .chars()
+            .chain(GSM7_EXTENSION.iter().map(|(c, _)| *c))
+            .collect();
+        proptest::sample::select(all)
+    }
+
+    pub fn any_text() -> impl Strategy<Value = String> {
+        prop_oneof![
+            proptest::collection::vec(gsm_char(), 1..700).prop_map(|v| v.into_iter().collect()),
+            proptest::collection::vec(prop_oneof![gsm_char(), any::<char>(), Just('😀')], 1..400)
+                .prop_map(|v| v.into_iter().collect()),
+        ]
     }
 }

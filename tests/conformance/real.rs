@@ -43,6 +43,17 @@ fn assert_passed(report: &conformance::Report) {
     assert_passed_but(report, &TEST_KEYS_ONLY);
 }
 
+/// Starts the server on `database` and runs the suite with `key`, held to the server's own spec.
+fn run_against_own_spec(database: &Database, key: &str) -> conformance::Report {
+    let server = Server::start(database);
+    run_suite(
+        &server.base_url,
+        &format!("{}/openapi.json", server.base_url),
+        key,
+        options(),
+    )
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_suite_passes_with_a_test_key_proving_the_test_helpers() {
     let database = Database::sqlite();
@@ -55,15 +66,7 @@ async fn the_suite_passes_with_a_test_key_proving_the_test_helpers() {
         let key = crate::server::admin(&database, &["create-key", "--org", &org, "--scopes", scopes, "--test"]);
         let key = key["key"].as_str().unwrap().to_owned();
         assert!(key.starts_with("am_test_"));
-        let server = Server::start(&database);
-        let report = run_suite(
-            &server.base_url,
-            &format!("{}/openapi.json", server.base_url),
-            &key,
-            options(),
-        );
-        drop(server);
-        report
+        run_against_own_spec(&database, &key)
     })
     .await
     .unwrap();
@@ -76,15 +79,7 @@ async fn the_suite_passes_against_the_real_server_on_sqlite() {
     let database = Database::sqlite();
     let report = tokio::task::spawn_blocking(move || {
         let key = bootstrap(&database, 50, 100, "+15551112222");
-        let server = Server::start(&database);
-        let report = run_suite(
-            &server.base_url,
-            &format!("{}/openapi.json", server.base_url),
-            &key,
-            options(),
-        );
-        drop(server);
-        report
+        run_against_own_spec(&database, &key)
     })
     .await
     .unwrap();
@@ -164,13 +159,7 @@ async fn the_suite_passes_against_the_real_server_on_postgres() {
     };
     let report = tokio::task::spawn_blocking(move || {
         let key = bootstrap(&database, 50, 100, "+15551112222");
-        let server = Server::start(&database);
-        run_suite(
-            &server.base_url,
-            &format!("{}/openapi.json", server.base_url),
-            &key,
-            options(),
-        )
+        run_against_own_spec(&database, &key)
     })
     .await
     .unwrap();
