@@ -34,6 +34,11 @@ export interface paths {
          *     number lookup classified the recipient as a fixed (landline) line, the send is rejected
          *     with 422 `LINE_TYPE_BLOCKED`.
          *
+         *     A deployment whose carrier is an SMSC (SMPP) cannot carry MMS: there, a send with
+         *     `media_urls` is refused with 422 `VALIDATION_FAILED` and `details.media_urls`
+         *     `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
+         *     A text longer than one segment is sent in parts and delivered as one message.
+         *
          *     Requires the `messages:send` scope.
          */
         post: operations["messages_create"];
@@ -349,8 +354,9 @@ export interface paths {
         };
         /**
          * Check liveness
-         * @description Answers 200 while the process serves requests. It does not touch the database, so it
-         *     says nothing about readiness. Needs no API key.
+         * @description Answers 200 while the process serves requests, with the live carrier's sessions when the
+         *     delivery worker runs in this process. It does not touch the database, so it says nothing
+         *     about readiness. Needs no API key.
          */
         get: operations["health_view"];
         put?: never;
@@ -456,6 +462,29 @@ export interface components {
          * @example DELIVRD
          */
         CarrierValue: string;
+        /**
+         * CarrierView
+         * @description The live carrier's state.
+         * @example {
+         *       "kind": "smpp",
+         *       "sessions": 2,
+         *       "bound": 2
+         *     }
+         */
+        CarrierView: {
+            /** @description `simulated`, or `smpp` for an SMSC. */
+            kind: string;
+            /**
+             * Format: int64
+             * @description Sessions this process keeps (`--smpp-binds`).
+             */
+            sessions: number;
+            /**
+             * Format: int64
+             * @description Sessions bound now and able to submit.
+             */
+            bound: number;
+        };
         /**
          * @description `sms`, or `mms` when the message carries media.
          * @example sms
@@ -623,11 +652,11 @@ export interface components {
          */
         EventCursor: string;
         /**
-         * @description What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an inbound keyword such as STOP).
+         * @description What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).
          * @example receipt
          * @enum {string}
          */
-        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword";
+        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "deferred";
         /**
          * Format: int64
          * @description The event's place in its message's history, from 1.
@@ -701,12 +730,23 @@ export interface components {
          * HealthView
          * @description The server's liveness.
          * @example {
-         *       "status": "ok"
+         *       "status": "ok",
+         *       "carrier": {
+         *         "kind": "smpp",
+         *         "sessions": 2,
+         *         "bound": 2
+         *       }
          *     }
          */
         HealthView: {
             /** @description Always `ok` when the server answers. */
             status: string;
+            /**
+             * @description The live carrier's sessions, when this process runs the delivery worker (absent for an
+             *     API process without one: the carrier's sessions live in the worker processes). While no
+             *     session is bound, sends are still accepted and wait in the queue.
+             */
+            carrier?: components["schemas"]["CarrierView"];
         };
         /** @description A successful response: `success` is true and `data` holds the resource. */
         HealthViewEnvelope: {
@@ -1209,7 +1249,10 @@ export interface components {
             priority?: components["schemas"]["Priority"];
             /** @description Your own label, echoed back and usable to find the message later; up to 256 characters. */
             tag?: components["schemas"]["Tag"];
-            /** @description 1 to 10 http(s) URLs of media to send as MMS. */
+            /**
+             * @description 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
+             *     carrier cannot carry MMS (SMPP).
+             */
             media_urls?: components["schemas"]["MediaUrls"];
         };
         /**

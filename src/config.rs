@@ -86,9 +86,15 @@ pub struct WorkerArgs {
     #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
     pub receipt_delay: Duration,
 
-    /// How long a sent message may wait for a final receipt before it is `undelivered` (EXPIRED).
+    /// How long a message may take, from its creation, to be sent and get its final receipt;
+    /// past it, it is `undelivered` (EXPIRED). SMPP submissions carry the time left.
     #[arg(long, env = "AGENTMESSAGE_VALIDITY", default_value = "48h", value_parser = humantime::parse_duration)]
     pub validity: Duration,
+
+    /// How long a message waits before it is submitted again after the carrier deferred a part
+    /// (throttling, a full queue, a temporary error).
+    #[arg(long, env = "AGENTMESSAGE_RETRY_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]
+    pub retry_backoff: Duration,
 
     /// How long a worker holds a claimed message before another may take it over.
     #[arg(long, env = "AGENTMESSAGE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
@@ -113,9 +119,173 @@ impl WorkerArgs {
             batch_size: self.batch_size,
             lease: self.lease,
             validity: self.validity,
+            retry_backoff: self.retry_backoff,
             poll: self.poll,
             sweep_every: self.sweep_every,
         }
+    }
+}
+
+/// Which carrier the live traffic goes to.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarrierKind {
+    /// Outcomes by test number; no phone is reached.
+    Simulated,
+    /// An SMSC over SMPP 3.4.
+    Smpp,
+}
+
+/// The live carrier. Test-mode messages always go to the simulated carrier.
+#[derive(Args, Debug, Clone)]
+pub struct CarrierArgs {
+    /// `simulated` (no phone is reached) or `smpp` (an SMSC; MMS is then refused with 422).
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_CARRIER",
+        value_enum,
+        default_value = "simulated"
+    )]
+    pub carrier: CarrierKind,
+
+    /// The SMSC's `HOST:PORT`.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_SMPP_ADDRESS",
+        required_if_eq("carrier", "smpp")
+    )]
+    pub smpp_address: Option<String>,
+
+    /// The `system_id` to bind with.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SYSTEM_ID", default_value = "")]
+    pub smpp_system_id: String,
+
+    /// The bind password (set it in the environment; it is never logged).
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_SMPP_PASSWORD",
+        default_value = "",
+        hide_env_values = true,
+        hide_default_value = true
+    )]
+    pub smpp_password: String,
+
+    /// The bind's `system_type`.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SYSTEM_TYPE", default_value = "")]
+    pub smpp_system_type: String,
+
+    /// Connect to the SMSC over TLS (the system's trusted roots verify it).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_TLS")]
+    pub smpp_tls: bool,
+
+    /// Sessions each worker process binds.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_BINDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    pub smpp_binds: u32,
+
+    /// Outstanding `submit_sm` per session.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_WINDOW", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub smpp_window: u32,
+
+    /// `submit_sm` per second per session (0: no limit).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_THROUGHPUT", default_value_t = 0)]
+    pub smpp_throughput: u32,
+
+    /// How often an idle session sends enquire_link.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_ENQUIRE_LINK", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub smpp_enquire_link: Duration,
+
+    /// How long a request (bind, submit_sm, enquire_link) waits for its response; a submit_sm
+    /// without one fails as SUBMISSION_UNCERTAIN.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RESPONSE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    pub smpp_response_timeout: Duration,
+
+    /// The first pause before binding again after a loss; it doubles, with jitter, up to
+    /// `--smpp-reconnect-max`.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub smpp_reconnect_min: Duration,
+
+    /// The longest pause between binds.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MAX", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub smpp_reconnect_max: Duration,
+
+    /// How long a session submits nothing after the SMSC throttled it.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_THROTTLE_PAUSE", default_value = "1s", value_parser = humantime::parse_duration)]
+    pub smpp_throttle_pause: Duration,
+
+    /// How long the parts of an inbound concatenated message are waited for before each is
+    /// stored as it is.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    pub smpp_reassembly_timeout: Duration,
+
+    /// At shutdown, how long a session waits for outstanding responses before it unbinds.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_CLOSE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub smpp_close_timeout: Duration,
+
+    /// Type of number of the source address (1: international).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_TON", default_value_t = 1)]
+    pub smpp_source_ton: u8,
+
+    /// Numbering plan of the source address (1: ISDN/E.164).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_NPI", default_value_t = 1)]
+    pub smpp_source_npi: u8,
+
+    /// Type of number of the destination address (1: international).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_TON", default_value_t = 1)]
+    pub smpp_dest_ton: u8,
+
+    /// Numbering plan of the destination address (1: ISDN/E.164).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_NPI", default_value_t = 1)]
+    pub smpp_dest_npi: u8,
+}
+
+impl CarrierArgs {
+    /// The name receipts and carrier ids are stored under.
+    pub fn carrier_name(&self) -> &'static str {
+        match self.carrier {
+            CarrierKind::Simulated => "simulated",
+            CarrierKind::Smpp => "smpp",
+        }
+    }
+
+    /// The rules' settings as this carrier shapes them (its name; MMS only where it carries it).
+    pub fn apply(&self, settings: Settings) -> Settings {
+        Settings {
+            carrier_name: self.carrier_name().into(),
+            mms_supported: self.carrier == CarrierKind::Simulated,
+            ..settings
+        }
+    }
+
+    /// The SMPP carrier's settings, when it is the live carrier.
+    pub fn smpp(&self) -> Option<crate::delivery::SmppSettings> {
+        if self.carrier != CarrierKind::Smpp {
+            return None;
+        }
+        let mut settings = crate::delivery::SmppSettings::new(
+            self.smpp_address.clone().unwrap_or_default(),
+            self.smpp_system_id.clone(),
+        );
+        settings.password = self.smpp_password.clone();
+        settings.system_type = self.smpp_system_type.clone();
+        settings.tls = self.smpp_tls;
+        settings.binds = self.smpp_binds;
+        settings.window = self.smpp_window;
+        settings.throughput = self.smpp_throughput;
+        settings.enquire_link = self.smpp_enquire_link;
+        settings.response_timeout = self.smpp_response_timeout;
+        settings.reconnect_min = self.smpp_reconnect_min;
+        settings.reconnect_max = self.smpp_reconnect_max;
+        settings.throttle_pause = self.smpp_throttle_pause;
+        settings.reassembly_timeout = self.smpp_reassembly_timeout;
+        settings.close_timeout = self.smpp_close_timeout;
+        settings.source = crate::delivery::smpp::Addressing {
+            ton: self.smpp_source_ton,
+            npi: self.smpp_source_npi,
+        };
+        settings.destination = crate::delivery::smpp::Addressing {
+            ton: self.smpp_dest_ton,
+            npi: self.smpp_dest_npi,
+        };
+        Some(settings)
     }
 }
 
@@ -134,6 +304,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub worker: WorkerArgs,
+
+    #[command(flatten)]
+    pub carrier: CarrierArgs,
 
     /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
     #[arg(long)]
@@ -187,4 +360,7 @@ pub struct WorkerCommandArgs {
 
     #[command(flatten)]
     pub worker: WorkerArgs,
+
+    #[command(flatten)]
+    pub carrier: CarrierArgs,
 }

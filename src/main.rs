@@ -5,8 +5,8 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentmessage::{
-    config::{DatabaseArgs, ServeArgs, WorkerArgs, WorkerCommandArgs},
-    delivery::{SimulatedCarrier, Worker},
+    config::{CarrierArgs, DatabaseArgs, ServeArgs, WorkerArgs, WorkerCommandArgs},
+    delivery::{SimulatedCarrier, SmppCarrier, Worker},
     domain::organization::KeyMode,
     domain::{PhoneNumber, ScopeSet},
     service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
@@ -151,9 +151,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await?,
         Command::Worker(args) => {
             let store = open(&args.database).await?;
-            let services = Services::new(store, args.rules.settings());
-            tracing::info!("AgentMessage delivery worker running");
-            worker(services, &args.worker).run(shutdown_signal()).await;
+            let services = Services::new(store, args.carrier.apply(args.rules.settings()));
+            tracing::info!(
+                carrier = args.carrier.carrier_name(),
+                "AgentMessage delivery worker running"
+            );
+            worker(services, &args.worker, &args.carrier)
+                .run(shutdown_signal())
+                .await;
         }
         Command::Admin(admin) => admin_command(admin).await?,
     }
@@ -164,7 +169,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open(&args.database).await?;
     let settings = agentmessage::service::Settings {
         body_read_timeout: args.body_read_timeout,
-        ..args.rules.settings()
+        ..args.carrier.apply(args.rules.settings())
     };
     let services = Services::new(store, settings);
     if args.demo {
@@ -191,7 +196,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
     let worker_task = (!args.no_worker).then(|| {
-        let worker = worker(services.clone(), &args.worker);
+        let worker = worker(services.clone(), &args.worker, &args.carrier);
         tokio::spawn(worker.run(shutdown_signal()))
     });
     tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
@@ -209,10 +214,22 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// A delivery worker with the simulated carrier of the embedded default.
-fn worker(services: Services, args: &WorkerArgs) -> Worker {
-    let carrier = Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay));
-    Worker::new(services, carrier, args.settings())
+/// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
+/// carrier for live messages and the simulated one (stored as carrier `test`) for test mode.
+fn worker(services: Services, args: &WorkerArgs, carrier: &CarrierArgs) -> Worker {
+    let simulated = Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay));
+    let worker = match carrier.smpp() {
+        None => Worker::new(services.clone(), simulated, args.settings()),
+        Some(smpp) => {
+            tracing::info!(settings = ?smpp, "SMPP carrier starting");
+            let live = SmppCarrier::start(services.clone(), carrier.carrier_name(), smpp);
+            let test =
+                Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay).named("test"));
+            Worker::new(services.clone(), live, args.settings()).with_test_carrier(test)
+        }
+    };
+    services.report_carrier(worker.health_probe());
+    worker
 }
 
 /// Completes on Ctrl-C (every caller gets its own copy of the signal).

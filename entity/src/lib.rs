@@ -9,6 +9,7 @@ pub mod consent;
 pub mod lookup;
 pub mod message;
 pub mod message_event;
+pub mod message_part;
 pub mod organization;
 pub mod phone_number;
 pub mod values;

@@ -41,6 +41,8 @@ pub struct Model {
     pub error_message: Option<String>,
     /// How many events the message has; the next one is numbered one more.
     pub event_count: i32,
+    /// Not claimed again before this time (the carrier deferred one of its parts).
+    pub retry_at: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

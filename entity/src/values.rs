@@ -80,6 +80,25 @@ value_set!(
         SubmissionAttempt => "submission_attempt",
         Receipt => "receipt",
         Keyword => "keyword",
+        /// The carrier refused a part for now (throttling or a temporary error): the message is
+        /// queued again and resubmits only the parts not yet accepted.
+        Deferred => "deferred",
+    }
+);
+
+value_set!(
+    /// Where one part of a message is in its submission to the carrier.
+    PartState {
+        /// Not yet submitted (or deferred by the carrier: it may be submitted again).
+        Pending => "pending",
+        /// Submitted, no answer recorded yet: never submitted again.
+        Submitting => "submitting",
+        /// Accepted under a carrier message id.
+        Accepted => "accepted",
+        /// Refused for good.
+        Refused => "refused",
+        /// Submitted, but no answer could be read: never submitted again.
+        Uncertain => "uncertain",
     }
 );
 

@@ -17,6 +17,7 @@ mod m20261127_000009_create_carrier_receipts;
 mod m20261127_000010_alter_tenant_tables_add_mode;
 mod m20261127_000011_alter_messages_scope_carrier_ids;
 mod m20261127_000012_alter_message_events_add_number;
+mod m20261128_000013_create_message_parts;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -37,6 +38,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000010_alter_tenant_tables_add_mode::Migration),
             Box::new(m20261127_000011_alter_messages_scope_carrier_ids::Migration),
             Box::new(m20261127_000012_alter_message_events_add_number::Migration),
+            Box::new(m20261128_000013_create_message_parts::Migration),
         ]
     }
 }

@@ -1,6 +1,9 @@
 //! `/healthz`: liveness, answered without touching the database.
 
+use poem::web::Data;
 use poem_openapi::types::Example;
+
+use crate::service::Services;
 use poem_openapi::{Object, OpenApi};
 
 use super::{
@@ -15,12 +18,40 @@ use super::{
 pub struct HealthView {
     /// Always `ok` when the server answers.
     pub status: String,
+    /// The live carrier's sessions, when this process runs the delivery worker (absent for an
+    /// API process without one: the carrier's sessions live in the worker processes). While no
+    /// session is bound, sends are still accepted and wait in the queue.
+    #[oai(skip_serializing_if_is_none)]
+    pub carrier: Option<CarrierView>,
+}
+
+/// The live carrier's state.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct CarrierView {
+    /// `simulated`, or `smpp` for an SMSC.
+    pub kind: String,
+    /// Sessions this process keeps (`--smpp-binds`).
+    pub sessions: i64,
+    /// Sessions bound now and able to submit.
+    pub bound: i64,
+}
+
+impl Example for CarrierView {
+    fn example() -> Self {
+        CarrierView {
+            kind: "smpp".into(),
+            sessions: 2,
+            bound: 2,
+        }
+    }
 }
 
 impl Example for HealthView {
     fn example() -> Self {
         HealthView {
             status: "ok".into(),
+            carrier: Some(CarrierView::example()),
         }
     }
 }
@@ -36,12 +67,22 @@ pub struct HealthApi;
 impl HealthApi {
     /// Check liveness
     ///
-    /// Answers 200 while the process serves requests. It does not touch the database, so it
-    /// says nothing about readiness. Needs no API key.
+    /// Answers 200 while the process serves requests, with the live carrier's sessions when the
+    /// delivery worker runs in this process. It does not touch the database, so it says nothing
+    /// about readiness. Needs no API key.
     #[oai(path = "/healthz", method = "get", operation_id = "health_view")]
-    async fn health_view(&self) -> Reply<200, Envelope<HealthView>, HealthErrors> {
+    async fn health_view(
+        &self,
+        services: Data<&Services>,
+    ) -> Reply<200, Envelope<HealthView>, HealthErrors> {
+        let carrier = services.carrier_health().map(|h| CarrierView {
+            kind: h.kind.into(),
+            sessions: i64::from(h.sessions),
+            bound: i64::from(h.bound),
+        });
         Reply::ok(Envelope(HealthView {
             status: "ok".into(),
+            carrier,
         }))
     }
 }

@@ -48,7 +48,8 @@ pub struct SendMessageRequest {
     /// Your own label, echoed back and usable to find the message later; up to 256 characters.
     #[oai(skip_serializing_if_is_none)]
     pub tag: Option<Tag>,
-    /// 1 to 10 http(s) URLs of media to send as MMS.
+    /// 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
+    /// carrier cannot carry MMS (SMPP).
     #[oai(skip_serializing_if_is_none)]
     pub media_urls: Option<MediaUrls>,
 }
@@ -429,6 +430,11 @@ impl MessagesApi {
     /// per organization; bursts return 429 `RATE_LIMITED` with a `Retry-After` header. If a recent
     /// number lookup classified the recipient as a fixed (landline) line, the send is rejected
     /// with 422 `LINE_TYPE_BLOCKED`.
+    ///
+    /// A deployment whose carrier is an SMSC (SMPP) cannot carry MMS: there, a send with
+    /// `media_urls` is refused with 422 `VALIDATION_FAILED` and `details.media_urls`
+    /// `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
+    /// A text longer than one segment is sent in parts and delivered as one message.
     ///
     /// Requires the `messages:send` scope.
     #[oai(

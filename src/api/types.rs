@@ -427,13 +427,13 @@ wire_enum!(
 wire_enum!(
     EventKind,
     "EventKind",
-    "What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt, applied or not) or `keyword` (an inbound keyword such as STOP).",
+    "What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).",
     EventKind::Receipt
 );
 wire_enum!(
     MessageErrorCode,
     "MessageErrorCode",
-    "Why a message is `failed` or `undelivered`: `CONSENT_REVOKED` (the recipient opted out while it was queued), `CARRIER_REFUSED` (the carrier refused it), `SUBMISSION_UNCERTAIN` (the hand-over was attempted but its outcome is unknown; it is never submitted twice), `UNDELIVERED` (the carrier's receipt said it was not delivered) or `EXPIRED` (no final receipt within the validity period).",
+    "Why a message is `failed` or `undelivered`: `CONSENT_REVOKED` (the recipient opted out while it was queued), `CARRIER_REFUSED` (the carrier refused it), `SUBMISSION_UNCERTAIN` (the hand-over was attempted but its outcome is unknown; it is never submitted twice), `UNDELIVERED` (the carrier's receipt said it was not delivered) or `EXPIRED` (its validity period, counted from its creation, ran out before it could be sent or before a final receipt arrived).",
     MessageErrorCode::CarrierRefused
 );
 wire_enum!(

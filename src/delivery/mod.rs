@@ -1,10 +1,13 @@
 //! Delivery: the worker that hands queued messages to a carrier, the [`Carrier`] trait a real
-//! carrier adapter implements, and the simulated carrier of the embedded default.
+//! carrier adapter implements, the simulated carrier of the embedded default (and of test mode),
+//! and the SMPP carrier that reaches phones.
 
 pub mod carrier;
 pub mod simulated;
+pub mod smpp;
 pub mod worker;
 
-pub use carrier::{Carrier, Submission, SubmitError};
+pub use carrier::{Carrier, CarrierHealth, Submission, SubmitError};
 pub use simulated::SimulatedCarrier;
+pub use smpp::{SmppCarrier, SmppSettings};
 pub use worker::{Worker, WorkerSettings};

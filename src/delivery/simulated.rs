@@ -7,9 +7,10 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::carrier::{Carrier, Submission, SubmitError};
+use super::carrier::{Carrier, CarrierHealth, Submission, SubmitError};
 use crate::{
     domain::{
+        message::Part,
         test_numbers::{behaviour, CarrierOutcome},
         PhoneNumber,
     },
@@ -22,6 +23,8 @@ pub const DEFAULT_RECEIPT_DELAY: Duration = Duration::from_millis(500);
 /// The simulated carrier.
 pub struct SimulatedCarrier {
     services: Services,
+    /// The name its receipts and ids are stored under.
+    name: String,
     receipt_delay: Duration,
     submissions: Arc<DashMap<Uuid, u32>>,
 }
@@ -29,10 +32,17 @@ pub struct SimulatedCarrier {
 impl SimulatedCarrier {
     pub fn new(services: Services, receipt_delay: Duration) -> SimulatedCarrier {
         SimulatedCarrier {
+            name: services.settings.carrier_name.clone(),
             services,
             receipt_delay,
             submissions: Arc::default(),
         }
+    }
+
+    /// The same carrier under another name (test mode's beside a live SMPP carrier).
+    pub fn named(mut self, name: &str) -> SimulatedCarrier {
+        self.name = name.to_owned();
+        self
     }
 
     /// How many times a message was submitted (tests hold the worker to at most once).
@@ -56,6 +66,7 @@ impl SimulatedCarrier {
     /// Sends `stat` for `carrier_id` after the receipt delay, through the receipt path.
     fn schedule_receipt(&self, carrier_id: String, stat: &'static str, err: &'static str) {
         let services = self.services.clone();
+        let carrier = self.name.clone();
         let delay = self.receipt_delay;
         let receipt = Receipt {
             carrier_message_id: carrier_id,
@@ -65,7 +76,6 @@ impl SimulatedCarrier {
         };
         tokio::spawn(async move {
             tokio::time::sleep(delay).await;
-            let carrier = services.settings.carrier_name.clone();
             if let Err(err) = services.record_receipt(&carrier, receipt).await {
                 tracing::error!(%err, "the simulated carrier's receipt was not recorded");
             }
@@ -76,10 +86,19 @@ impl SimulatedCarrier {
 #[async_trait]
 impl Carrier for SimulatedCarrier {
     fn name(&self) -> &str {
-        &self.services.settings.carrier_name
+        &self.name
     }
 
-    async fn submit(&self, submission: &Submission) -> Result<String, SubmitError> {
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "simulated",
+            sessions: 1,
+            bound: 1,
+        }
+    }
+
+    /// The whole message is one part.
+    async fn submit(&self, submission: &Submission, _part: &Part) -> Result<String, SubmitError> {
         *self.submissions.entry(submission.message_id).or_insert(0) += 1;
         let outcome = PhoneNumber::parse(&submission.to)
             .map_or(CarrierOutcome::Delivered, |n| behaviour(&n).carrier);

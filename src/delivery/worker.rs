@@ -1,14 +1,21 @@
-//! The delivery worker: claims queued messages under a lease, re-checks consent, records the
-//! submission attempt before calling the carrier, and records the answer. Expired leases go back
-//! to the queue only while no attempt was recorded; after one they fail as
-//! `SUBMISSION_UNCERTAIN`, so no message is ever submitted twice.
+//! The delivery worker: claims queued messages under a lease (only of the modes whose carrier can
+//! take them now), re-checks consent, records the submission attempt of the parts not yet
+//! accepted before calling the carrier, and records the answers. Expired leases go back to the
+//! queue only while no attempt was recorded; after one they fail as `SUBMISSION_UNCERTAIN`, so no
+//! part is ever submitted twice.
 
 use std::{future::Future, sync::Arc, time::Duration};
 
 use super::carrier::{Carrier, Submission, SubmitError};
 use crate::{
-    domain::message::Message,
-    service::{delivery::SubmissionOutcome, Error, Services},
+    domain::{
+        message::{KeyMode, Message, Part, PartState},
+        organization,
+    },
+    service::{
+        delivery::{Attempt, PartOutcome},
+        Error, Services,
+    },
 };
 
 /// How the worker paces itself.
@@ -16,8 +23,11 @@ use crate::{
 pub struct WorkerSettings {
     pub batch_size: u64,
     pub lease: Duration,
-    /// How long a sent message waits for a final receipt before it is `undelivered`.
+    /// How long a message may take, from its creation, to be sent and get its final receipt;
+    /// past it, it is `undelivered` (`EXPIRED`).
     pub validity: Duration,
+    /// How long a message waits before it is submitted again after the carrier deferred a part.
+    pub retry_backoff: Duration,
     /// Pause between polls when the queue is empty.
     pub poll: Duration,
     /// Pause between sweeps (expired leases, validity, stray receipts).
@@ -30,6 +40,7 @@ impl Default for WorkerSettings {
             batch_size: 32,
             lease: Duration::from_secs(30),
             validity: Duration::from_secs(48 * 3600),
+            retry_backoff: Duration::from_secs(5),
             poll: Duration::from_millis(100),
             sweep_every: Duration::from_millis(500),
         }
@@ -65,21 +76,53 @@ impl Worker {
         self
     }
 
+    /// Reads the live carrier's state (for `/healthz`).
+    pub fn health_probe(&self) -> crate::service::HealthProbe {
+        let carrier = self.carrier.clone();
+        Arc::new(move || carrier.health())
+    }
+
     /// The carrier a message goes to: test-mode messages never reach the live one.
     fn carrier_for(&self, message: &Message) -> &Arc<dyn Carrier> {
-        match message.mode {
-            crate::domain::organization::KeyMode::Test => &self.test_carrier,
-            crate::domain::organization::KeyMode::Live => &self.carrier,
+        self.carrier_of(message.mode)
+    }
+
+    fn carrier_of(&self, mode: organization::KeyMode) -> &Arc<dyn Carrier> {
+        match mode {
+            KeyMode::Test => &self.test_carrier,
+            KeyMode::Live => &self.carrier,
         }
+    }
+
+    /// The modes whose carrier can take submissions now: while the live carrier has no session
+    /// bound, live messages wait in the queue (their validity still runs).
+    fn ready_modes(&self) -> Vec<KeyMode> {
+        KeyMode::ALL
+            .iter()
+            .copied()
+            .filter(|mode| self.carrier_of(*mode).health().ready())
+            .collect()
     }
 
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        match self.carrier.recover().await {
-            Ok(0) => {}
-            Ok(n) => tracing::info!(n, "picked up what the carrier owed from before the start"),
-            Err(err) => tracing::warn!(%err, "the carrier could not recover its pending work"),
+        let mut carriers = vec![&self.carrier];
+        if !Arc::ptr_eq(&self.carrier, &self.test_carrier) {
+            carriers.push(&self.test_carrier);
+        }
+        for carrier in carriers {
+            match carrier.recover().await {
+                Ok(0) => {}
+                Ok(n) => tracing::info!(
+                    n,
+                    carrier = carrier.name(),
+                    "picked up what the carrier owed from before the start"
+                ),
+                Err(err) => {
+                    tracing::warn!(%err, carrier = carrier.name(), "the carrier could not recover its pending work")
+                }
+            }
         }
         let mut last_sweep = tokio::time::Instant::now() - self.settings.sweep_every;
         loop {
@@ -89,6 +132,7 @@ impl Worker {
                 }
                 last_sweep = tokio::time::Instant::now();
             }
+            // A tick is never cut short: a part attempted must have its answer recorded.
             let handled = match self.tick().await {
                 Ok(n) => n,
                 Err(err) => {
@@ -96,13 +140,18 @@ impl Worker {
                     0
                 }
             };
-            if handled == 0 {
-                tokio::select! {
-                    _ = &mut shutdown => return,
-                    _ = tokio::time::sleep(self.settings.poll) => {}
-                }
+            let pause = if handled == 0 {
+                self.settings.poll
+            } else {
+                Duration::ZERO
+            };
+            tokio::select! {
+                biased;
+                _ = &mut shutdown => break,
+                _ = tokio::time::sleep(pause) => {}
             }
         }
+        self.carrier.close().await;
     }
 
     /// Claims one batch and delivers it; returns how many messages it claimed.
@@ -120,61 +169,123 @@ impl Worker {
 
     /// Claims a batch; messages whose recipient opted out meanwhile fail instead.
     pub async fn claim(&self) -> Result<Vec<Message>, Error> {
+        let modes = self.ready_modes();
         self.services
-            .claim_messages(&self.owner, self.settings.lease, self.settings.batch_size)
+            .claim_messages(
+                &self.owner,
+                self.settings.lease,
+                self.settings.batch_size,
+                &modes,
+            )
             .await
     }
 
     /// Attempt, submit, record: the whole hand-over of one claimed message.
     pub async fn deliver(&self, message: Message) -> Result<(), Error> {
-        if !self.attempt(&message).await? {
+        let submission = self.submission(&message);
+        let parts = self.parts(&message, &submission).await?;
+        let Some(pending) = self.attempt(&message, &parts).await? else {
             return Ok(());
-        }
-        let result = self
-            .carrier_for(&message)
-            .submit(&submission(&message))
-            .await;
-        self.record(&message, result).await
+        };
+        let carrier = self.carrier_for(&message);
+        let results = futures_util::future::join_all(
+            pending
+                .iter()
+                .map(|part| async { (part.number, carrier.submit(&submission, part).await) }),
+        )
+        .await;
+        self.record(&message, parts, results).await
     }
 
-    /// Records the attempt; `false` when the lease was lost (the carrier must not be called).
-    pub async fn attempt(&self, message: &Message) -> Result<bool, Error> {
-        self.services.record_attempt(message.id, &self.owner).await
+    /// The message's parts as the carrier splits it (written the first time, kept on retries).
+    pub async fn parts(
+        &self,
+        message: &Message,
+        submission: &Submission,
+    ) -> Result<Vec<Part>, Error> {
+        let total = self.carrier_for(message).part_count(submission).max(1);
+        // One reference per message, the same on every retry.
+        let reference = message.id.as_bytes()[15];
+        self.services
+            .message_parts(message.id, total, reference)
+            .await
     }
 
-    /// Records the carrier's answer.
+    /// Records the attempt of the parts not yet accepted and returns them; `None` when the
+    /// lease was lost (the carrier must not be called).
+    pub async fn attempt(
+        &self,
+        message: &Message,
+        parts: &[Part],
+    ) -> Result<Option<Vec<Part>>, Error> {
+        let pending: Vec<Part> = parts
+            .iter()
+            .filter(|p| p.state == PartState::Pending)
+            .cloned()
+            .collect();
+        let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
+        let recorded = self
+            .services
+            .record_attempt(message.id, &self.owner, &numbers)
+            .await?;
+        Ok(recorded.then_some(pending))
+    }
+
+    /// Records the carrier's answers to the parts submitted.
     pub async fn record(
         &self,
         message: &Message,
-        result: Result<String, SubmitError>,
+        parts: Vec<Part>,
+        results: Vec<(u8, Result<String, SubmitError>)>,
     ) -> Result<(), Error> {
-        let outcome = match result {
-            Ok(carrier_id) => SubmissionOutcome::Accepted {
-                carrier: self.carrier_for(message).name().to_owned(),
-                carrier_id,
-            },
-            Err(SubmitError::Refused { code, message }) => {
-                SubmissionOutcome::Refused { code, message }
-            }
-            Err(SubmitError::Uncertain(text)) => SubmissionOutcome::Uncertain(text),
+        let outcomes = results
+            .into_iter()
+            .map(|(number, result)| {
+                let outcome = match result {
+                    Ok(carrier_id) => PartOutcome::Accepted(carrier_id),
+                    Err(SubmitError::Deferred { code, message }) => {
+                        PartOutcome::Deferred { code, message }
+                    }
+                    Err(SubmitError::Refused { code, message }) => {
+                        PartOutcome::Refused { code, message }
+                    }
+                    Err(SubmitError::Uncertain(text)) => PartOutcome::Uncertain(text),
+                };
+                (number, outcome)
+            })
+            .collect();
+        let backoff = chrono::Duration::from_std(self.settings.retry_backoff)
+            .unwrap_or(chrono::Duration::MAX);
+        let attempt = Attempt {
+            carrier: self.carrier_for(message).name().to_owned(),
+            parts,
+            outcomes,
+            retry_at: chrono::Utc::now() + backoff,
         };
         self.services
-            .record_submission(message, &self.owner, outcome)
+            .record_submission(message, &self.owner, attempt)
             .await
+    }
+
+    /// The message as its carrier takes it.
+    pub fn submission(&self, message: &Message) -> Submission {
+        let validity =
+            chrono::Duration::from_std(self.settings.validity).unwrap_or(chrono::Duration::MAX);
+        let created = message.created_at.as_datetime();
+        Submission {
+            message_id: message.id,
+            from: message.from.as_str().to_owned(),
+            to: message.to.as_str().to_owned(),
+            text: message.text.clone(),
+            media_urls: message.media_urls.clone(),
+            valid_until: created
+                .checked_add_signed(validity)
+                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+        }
     }
 
     /// Expired leases, validity expiry, and receipts that raced with `sent`.
     pub async fn sweep(&self) -> Result<(), Error> {
         self.services.sweep(self.settings.validity).await
-    }
-}
-
-fn submission(message: &Message) -> Submission {
-    Submission {
-        message_id: message.id,
-        from: message.from.as_str().to_owned(),
-        to: message.to.as_str().to_owned(),
-        text: message.text.clone(),
-        media_urls: message.media_urls.clone(),
     }
 }

@@ -1,7 +1,8 @@
 //! The message status machine and the meaning of carrier delivery receipts.
 //!
-//! `queued → sending → sent → delivered | undelivered`, and `failed` from any state that is not
-//! terminal. A message whose lease expires before its submission was attempted goes back from
+//! `queued → sending → sent → delivered | undelivered`, `queued → undelivered` when the validity
+//! (counted from creation) runs out before a carrier took the message, and `failed` from any state
+//! that is not terminal. A message whose lease expires before its submission was attempted goes back from
 //! `sending` to `queued`. Terminal states never change. Receipts act only on `sent` messages:
 //! they never move a message backward.
 
@@ -52,6 +53,8 @@ pub fn can_transition(from: MessageStatus, to: MessageStatus) -> bool {
             | (Sending, Sent)
             | (Sent, Delivered)
             | (Sent, Undelivered)
+            // Its validity ran out before a carrier could take it.
+            | (Queued, Undelivered)
             | (Queued | Sending | Sent, Failed)
     )
 }
@@ -124,6 +127,28 @@ pub fn status_after_receipt(current: MessageStatus, stat: &str) -> MessageStatus
     }
 }
 
+/// The status a message of several parts reaches from `current` given each part's final receipt
+/// (`None` while a part has none): `undelivered` when any part's receipt says so, `delivered`
+/// when every part's says delivered, otherwise unchanged. Only a `sent` message moves.
+pub fn status_after_part_receipts(current: MessageStatus, parts: &[Option<&str>]) -> MessageStatus {
+    if current != MessageStatus::Sent || parts.is_empty() {
+        return current;
+    }
+    let effects: Vec<_> = parts.iter().map(|p| p.map(receipt_effect)).collect();
+    if effects.contains(&Some(ReceiptEffect::Undelivered)) {
+        MessageStatus::Undelivered
+    } else if effects.iter().all(|e| *e == Some(ReceiptEffect::Delivered)) {
+        MessageStatus::Delivered
+    } else {
+        current
+    }
+}
+
+/// Whether a receipt's `stat` is final for its part (delivered or not delivered).
+pub fn is_final_stat(stat: &str) -> bool {
+    receipt_effect(stat) != ReceiptEffect::Nothing
+}
+
 /// The rank of a status along the machine, for "never backward" checks.
 pub fn rank(status: MessageStatus) -> u8 {
     use MessageStatus::*;
@@ -166,7 +191,8 @@ mod tests {
 
     /// DESIGN.md's machine written out by hand: `queued → sending → sent → delivered |
     /// undelivered`, `failed` from any state that is not terminal, and `sending → queued` when a
-    /// lease runs out before the attempt. Rows are `from`, columns `to`, in the order queued,
+    /// lease runs out before the attempt; `queued → undelivered` when a message's validity runs
+    /// out before it was sent ("queued or sent past it → `undelivered`/`EXPIRED`"). Rows are `from`, columns `to`, in the order queued,
     /// sending, sent, delivered, undelivered, failed, received.
     #[test]
     fn every_pair_of_statuses_answers_as_the_design_says() {
@@ -181,7 +207,7 @@ mod tests {
         ];
         let table: [[u8; 7]; 7] = [
             // q  s  st d  u  f  r
-            [0, 1, 0, 0, 0, 1, 0], // queued
+            [0, 1, 0, 0, 1, 1, 0], // queued
             [1, 0, 1, 0, 0, 1, 0], // sending
             [0, 0, 0, 1, 1, 1, 0], // sent
             [0, 0, 0, 0, 0, 0, 0], // delivered
@@ -213,6 +239,32 @@ mod tests {
         assert!(!can_transition(Queued, Sent));
         assert!(!can_transition(Sent, Queued));
         assert!(!can_transition(Queued, Delivered));
+        assert!(can_transition(Queued, Undelivered));
+    }
+
+    #[test]
+    fn a_message_of_several_parts_is_delivered_when_every_part_is() {
+        let d = Some("DELIVRD");
+        let u = Some("UNDELIV");
+        assert_eq!(status_after_part_receipts(Sent, &[d, d, d]), Delivered);
+        assert_eq!(status_after_part_receipts(Sent, &[d, None, d]), Sent);
+        assert_eq!(
+            status_after_part_receipts(Sent, &[d, Some("ENROUTE"), d]),
+            Sent
+        );
+        assert_eq!(
+            status_after_part_receipts(Sent, &[None, u, None]),
+            Undelivered
+        );
+        assert_eq!(status_after_part_receipts(Sent, &[d, d, u]), Undelivered);
+        assert_eq!(status_after_part_receipts(Delivered, &[u]), Delivered);
+        for stat in RECEIPT_STATS {
+            assert_eq!(
+                status_after_part_receipts(Sent, &[Some(stat)]),
+                status_after_receipt(Sent, stat),
+                "one part answers as a whole message"
+            );
+        }
     }
 
     proptest! {

@@ -1,7 +1,7 @@
 //! Message attributes and the status values a message moves through. The closed sets are declared
 //! in `entity::values`, where the database's column types must live; they are used from here.
 
-pub use entity::values::{Channel, Direction, KeyMode, MessageStatus, Priority};
+pub use entity::values::{Channel, Direction, KeyMode, MessageStatus, PartState, Priority};
 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
@@ -46,6 +46,20 @@ pub struct Delivery {
     /// Set before the carrier is called: once set, it is never submitted again.
     pub attempted_at: Option<DateTime<Utc>>,
     pub sent_at: Option<DateTime<Utc>>,
+}
+
+/// One part of an outbound message as the carrier takes it (one `submit_sm` over SMPP).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Part {
+    /// From 1.
+    pub number: u8,
+    pub total: u8,
+    /// The concatenation header's reference: the same on every part and every retry.
+    pub reference: u8,
+    pub state: PartState,
+    pub carrier_message_id: Option<String>,
+    /// The final receipt's `stat`, once one arrived.
+    pub receipt_stat: Option<String>,
 }
 
 /// The most media URLs one MMS may carry.

@@ -224,18 +224,57 @@ pub fn read_receipt_text(text: &str) -> Option<ReceiptText> {
     })
 }
 
+/// The form a carrier message id is looked up by: lower case, without leading zeros (SMSCs differ
+/// in both).
+pub fn carrier_id_key(id: &str) -> String {
+    id.trim().trim_start_matches('0').to_ascii_lowercase()
+}
+
+/// The keys a receipt's id may stand for, most likely first: the id as written, then the same
+/// number in the other base (SMSCs write the receipt's id in decimal when `submit_sm_resp` gave
+/// it in hexadecimal, and the reverse).
+pub fn carrier_id_keys(receipted: &str) -> Vec<String> {
+    let written = receipted.trim();
+    let mut keys = vec![carrier_id_key(written)];
+    if !written.is_empty() && written.len() <= 38 && written.bytes().all(|b| b.is_ascii_digit()) {
+        if let Ok(n) = written.parse::<u128>() {
+            keys.push(format!("{n:x}"));
+        }
+    }
+    if !written.is_empty() && written.len() <= 32 && written.bytes().all(|b| b.is_ascii_hexdigit())
+    {
+        if let Ok(n) = u128::from_str_radix(written, 16) {
+            keys.push(n.to_string());
+        }
+    }
+    let mut seen = std::collections::HashSet::new();
+    keys.retain(|k| seen.insert(k.clone()));
+    keys
+}
+
 /// Whether a receipt's id names the message id a `submit_sm_resp` returned: the same text
 /// (case and leading zeros aside), or the same number written in hexadecimal on one side and
-/// decimal on the other (SMSCs differ).
+/// decimal on the other.
 pub fn same_carrier_id(submitted: &str, receipted: &str) -> bool {
-    let normal = |s: &str| s.trim_start_matches('0').to_ascii_lowercase();
-    if normal(submitted) == normal(receipted) {
-        return true;
+    carrier_id_keys(receipted).contains(&carrier_id_key(submitted))
+}
+
+/// How a carrier stands, for `/healthz` and for the worker (which claims a mode's messages only
+/// while its carrier can take them).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CarrierHealth {
+    /// `simulated` or `smpp`.
+    pub kind: &'static str,
+    /// Sessions configured (1 for a carrier without sessions).
+    pub sessions: u32,
+    /// Sessions bound and able to submit now.
+    pub bound: u32,
+}
+
+impl CarrierHealth {
+    pub fn ready(&self) -> bool {
+        self.bound > 0
     }
-    let hex = |s: &str| u128::from_str_radix(s, 16).ok();
-    let dec = |s: &str| s.parse::<u128>().ok();
-    matches!((hex(submitted), dec(receipted)), (Some(a), Some(b)) if a == b)
-        || matches!((dec(submitted), hex(receipted)), (Some(a), Some(b)) if a == b)
 }
 
 #[cfg(test)]

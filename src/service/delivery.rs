@@ -10,34 +10,55 @@ use uuid::Uuid;
 use super::{Error, Services};
 use crate::{
     domain::{
-        lifecycle::MessageErrorCode,
-        message::{Message, MessageStatus},
+        lifecycle::{EventKind, MessageErrorCode},
+        message::{KeyMode, Message, MessageStatus, Part, PartState},
     },
-    store::delivery::{Change, EventDetail},
+    store::delivery::{Change, EventDetail, PartUpdate},
 };
 
-/// What the carrier said to a submission.
+/// What the carrier said to the submission of one part.
 #[derive(Debug, Clone)]
-pub enum SubmissionOutcome {
+pub enum PartOutcome {
     /// Accepted, under this carrier id.
-    Accepted { carrier: String, carrier_id: String },
-    /// Refused: it was not sent.
+    Accepted(String),
+    /// Refused for now (throttling, a full queue, a temporary error): it was not sent, and may be
+    /// submitted again.
+    Deferred { code: String, message: String },
+    /// Refused for good: it was not sent.
     Refused { code: String, message: String },
     /// No answer could be read: it may have been sent, and is never submitted again.
     Uncertain(String),
 }
 
+/// The answers to one attempt at a message: the parts submitted in it and what became of each.
+#[derive(Debug, Clone)]
+pub struct Attempt {
+    /// The carrier the parts went to.
+    pub carrier: String,
+    /// Every part of the message as it stood before the attempt.
+    pub parts: Vec<Part>,
+    /// `(part number, outcome)` for each part submitted in this attempt.
+    pub outcomes: Vec<(u8, PartOutcome)>,
+    /// When deferred parts may be tried again.
+    pub retry_at: chrono::DateTime<Utc>,
+}
+
 impl Services {
-    /// Claims up to `limit` queued messages for `owner` until `lease` from now, and fails those
-    /// whose recipient may no longer be messaged; returns the rest.
+    /// Claims up to `limit` queued messages of the key `modes` whose carrier can take them for
+    /// `owner` until `lease` from now, and fails those whose recipient may no longer be messaged;
+    /// returns the rest.
     pub async fn claim_messages(
         &self,
         owner: &str,
         lease: Duration,
         limit: u64,
+        modes: &[KeyMode],
     ) -> Result<Vec<Message>, Error> {
         let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
-        let claimed = self.system().claim_queued(owner, until, limit).await?;
+        let claimed = self
+            .system()
+            .claim_queued(owner, until, limit, modes)
+            .await?;
         let mut ready = Vec::with_capacity(claimed.len());
         for message in claimed {
             let tenant = self.store.tenant(message.org_id, message.mode);
@@ -61,43 +82,103 @@ impl Services {
         Ok(self.system().sent_through(carrier).await?)
     }
 
-    /// Records that `owner` is about to submit message `id`; `false` when its lease was lost or
-    /// an attempt was already recorded — then the carrier must not be called.
-    pub async fn record_attempt(&self, id: Uuid, owner: &str) -> Result<bool, Error> {
-        Ok(self.system().record_attempt(id, owner).await?)
+    /// The parts of message `id`: `total` parts under `reference` when it has none yet.
+    pub async fn message_parts(
+        &self,
+        id: Uuid,
+        total: u8,
+        reference: u8,
+    ) -> Result<Vec<Part>, Error> {
+        Ok(self.system().ensure_parts(id, total, reference).await?)
     }
 
-    /// Records the carrier's answer to `owner`'s submission of `message`.
+    /// Records that `owner` is about to submit `parts` of message `id`; `false` when its lease
+    /// was lost or an attempt was already recorded — then the carrier must not be called.
+    pub async fn record_attempt(&self, id: Uuid, owner: &str, parts: &[u8]) -> Result<bool, Error> {
+        Ok(self.system().record_attempt(id, owner, parts).await?)
+    }
+
+    /// Records the carrier's answers to `owner`'s attempt at `message`: `sent` once every part is
+    /// accepted; `failed` (`CARRIER_REFUSED`) when a part was refused for good; `failed`
+    /// (`SUBMISSION_UNCERTAIN`) when a part's answer could not be read; otherwise, when a part
+    /// was deferred, back to the queue until `retry_at` with a `deferred` event, keeping the
+    /// parts the carrier accepted.
     pub async fn record_submission(
         &self,
         message: &Message,
         owner: &str,
-        outcome: SubmissionOutcome,
+        attempt: Attempt,
     ) -> Result<(), Error> {
-        let mut change = match outcome {
-            SubmissionOutcome::Accepted {
-                carrier,
-                carrier_id,
-            } => {
-                let mut change = Change::new(MessageStatus::Sending, MessageStatus::Sent)?;
-                change.detail.carrier_message_id = Some(carrier_id.clone());
-                change.carrier = Some((carrier, carrier_id));
-                change
+        let Attempt {
+            carrier,
+            parts,
+            outcomes,
+            retry_at,
+        } = attempt;
+        let mut updates = Vec::with_capacity(outcomes.len());
+        let (mut refused, mut uncertain, mut deferred) = (None, None, None);
+        let mut accepted: Vec<(u8, String)> = parts
+            .iter()
+            .filter(|p| p.state == PartState::Accepted)
+            .filter_map(|p| Some((p.number, p.carrier_message_id.clone()?)))
+            .collect();
+        for (number, outcome) in outcomes {
+            let mut update = PartUpdate {
+                number,
+                state: PartState::Pending,
+                carrier: None,
+                retry_at: None,
+            };
+            match outcome {
+                PartOutcome::Accepted(id) => {
+                    update.state = PartState::Accepted;
+                    update.carrier = Some((carrier.clone(), id.clone()));
+                    accepted.push((number, id));
+                }
+                PartOutcome::Deferred { code, message } => {
+                    update.retry_at = Some(retry_at);
+                    deferred.get_or_insert((code, message));
+                }
+                PartOutcome::Refused { code, message } => {
+                    update.state = PartState::Refused;
+                    refused.get_or_insert((code, message));
+                }
+                PartOutcome::Uncertain(text) => {
+                    update.state = PartState::Uncertain;
+                    uncertain.get_or_insert(text);
+                }
             }
-            SubmissionOutcome::Refused { code, message } => {
-                let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.error_code = Some(MessageErrorCode::CarrierRefused);
-                change.error_message = Some(format!("{code}: {message}"));
-                change.detail.err = Some(code);
-                change
-            }
-            SubmissionOutcome::Uncertain(text) => {
-                let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.error_code = Some(MessageErrorCode::SubmissionUncertain);
-                change.error_message = Some(format!("the carrier did not answer: {text}"));
-                change
-            }
+            updates.push(update);
+        }
+        accepted.sort();
+        let mut change = if let Some((code, text)) = refused {
+            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
+            change.error_code = Some(MessageErrorCode::CarrierRefused);
+            change.error_message = Some(format!("{code}: {text}"));
+            change.detail.err = Some(code);
+            change
+        } else if let Some(text) = uncertain {
+            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
+            change.error_code = Some(MessageErrorCode::SubmissionUncertain);
+            change.error_message = Some(format!("the carrier did not answer: {text}"));
+            change
+        } else if let Some((code, _)) = deferred {
+            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Queued)?;
+            change.kind = EventKind::Deferred;
+            change.detail.err = Some(code);
+            change.retry_at = Some(retry_at);
+            change
+        } else {
+            let first = accepted
+                .first()
+                .map(|(_, id)| id.clone())
+                .unwrap_or_default();
+            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Sent)?;
+            change.detail.carrier_message_id = Some(first.clone());
+            change.carrier = Some((carrier, first));
+            change
         };
+        change.parts = updates;
         change.lease_owner = Some(owner.to_owned());
         change.detail.error_code = change.error_code;
         match self.system().change_status(message.id, change).await? {
@@ -113,7 +194,8 @@ impl Services {
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
-    /// validity expiry of `sent` messages, and receipts that raced with `sent`.
+    /// validity expiry (counted from creation) of `queued` and `sent` messages, and receipts
+    /// that raced with `sent`.
     pub async fn sweep(&self, validity: Duration) -> Result<(), Error> {
         let system = self.system();
         let now = Utc::now();
@@ -137,11 +219,14 @@ impl Services {
             system.change_status(message.id, change).await?;
         }
         let validity = chrono::Duration::from_std(validity).unwrap_or(chrono::Duration::MAX);
-        for message in system.sent_before(now - validity).await? {
-            let mut change = Change::new(MessageStatus::Sent, MessageStatus::Undelivered)?;
+        for message in system.past_validity(now - validity).await? {
+            let mut change = Change::new(message.status, MessageStatus::Undelivered)?;
             change.error_code = Some(MessageErrorCode::Expired);
-            change.error_message =
-                Some("no final delivery receipt arrived within the validity period".into());
+            change.error_message = Some(if message.status == MessageStatus::Queued {
+                "the validity period ran out before the carrier could take the message".into()
+            } else {
+                "no final delivery receipt arrived within the validity period".into()
+            });
             change.detail = EventDetail {
                 error_code: change.error_code,
                 ..Default::default()

@@ -28,11 +28,21 @@ pub struct SendMessage {
     pub media_urls: Vec<String>,
 }
 
+/// The answer to an MMS while the live carrier cannot carry one (SMPP).
+pub const MMS_NOT_SUPPORTED: &str = "mms is not supported by this deployment's carrier";
+
 impl Services {
     /// The send rules, in order: rate limit (429), `from` owned (422), no recent landline lookup
     /// (422 LINE_TYPE_BLOCKED), consent (453); then the message is stored as `queued`. Every call
     /// spends a rate-limit token, even one refused after it.
     pub async fn send_message(&self, caller: &Caller, send: SendMessage) -> Result<Message, Error> {
+        // Test mode mirrors the live carrier's capabilities.
+        if !send.media_urls.is_empty() && !self.settings.mms_supported {
+            return Err(Error::Validation(FieldErrors::single(
+                "media_urls",
+                MMS_NOT_SUPPORTED,
+            )));
+        }
         self.spend_token(caller)?;
         let tenant = self.tenant(caller);
 

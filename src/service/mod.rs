@@ -122,6 +122,8 @@ pub struct Settings {
     pub carrier_name: String,
     /// The bearer token the carrier authenticates with on `/v1/carrier/*`; none disables them.
     pub carrier_secret: Option<String>,
+    /// Whether the live carrier carries MMS (SMPP does not); test mode mirrors it.
+    pub mms_supported: bool,
     /// How long a lookup is reused instead of asking the vendor again.
     pub lookup_reuse: Duration,
     /// How long a request's body may take to arrive.
@@ -134,6 +136,7 @@ impl Default for Settings {
             lookup_max_age: Duration::from_secs(30 * 24 * 3600),
             carrier_name: "simulated".into(),
             carrier_secret: None,
+            mms_supported: true,
             lookup_reuse: Duration::from_secs(24 * 3600),
             body_read_timeout: Duration::from_secs(30),
         }
@@ -151,7 +154,12 @@ pub struct Services {
     /// One lookup at a time per (organization, mode, number), so that parallel requests for
     /// one number make one vendor call.
     lookups_in_flight: Arc<dashmap::DashMap<lookups::InFlightKey, Arc<tokio::sync::Mutex<()>>>>,
+    /// How the live carrier of this process's worker stands, once one runs here.
+    carrier_health: Arc<std::sync::RwLock<Option<HealthProbe>>>,
 }
+
+/// Reads a carrier's state.
+pub type HealthProbe = Arc<dyn Fn() -> crate::domain::submission::CarrierHealth + Send + Sync>;
 
 impl Services {
     pub fn new(store: Store, settings: Settings) -> Self {
@@ -162,7 +170,26 @@ impl Services {
             rate_limits: Arc::new(rate_limit::RateLimits::default()),
             key_usage: Arc::new(auth::KeyUsage::default()),
             lookups_in_flight: Arc::default(),
+            carrier_health: Arc::default(),
         }
+    }
+
+    /// Makes `/healthz` report the live carrier of the worker running in this process.
+    pub fn report_carrier(&self, probe: HealthProbe) {
+        *self
+            .carrier_health
+            .write()
+            .unwrap_or_else(|e| e.into_inner()) = Some(probe);
+    }
+
+    /// The live carrier's state, when a worker runs in this process.
+    pub fn carrier_health(&self) -> Option<crate::domain::submission::CarrierHealth> {
+        let probe = self
+            .carrier_health
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .clone();
+        probe.map(|probe| probe())
     }
 
     /// The same services with another lookup vendor.

@@ -4,9 +4,7 @@
 use super::{Error, Services};
 use crate::{
     domain::{
-        lifecycle::{
-            receipt_effect, status_after_receipt, EventKind, MessageErrorCode, ReceiptEffect,
-        },
+        lifecycle::{is_final_stat, status_after_part_receipts, EventKind, MessageErrorCode},
         message::Message,
     },
     store::delivery::{Change, EventDetail, StoredReceipt},
@@ -53,35 +51,38 @@ impl Services {
         let system = self.system();
         let row = system.insert_receipt(carrier, &receipt.detail()).await?;
         match system
-            .outbound_by_carrier_id(carrier, &receipt.carrier_message_id)
+            .outbound_part_by_carrier_id(carrier, &receipt.carrier_message_id)
             .await?
         {
-            Some(message) => {
-                self.apply_receipt(message, &row).await?;
+            Some((message, part)) => {
+                self.apply_receipt(message, part, &row).await?;
                 Ok(ReceiptOutcome::Matched)
             }
             None => Ok(ReceiptOutcome::Pending),
         }
     }
 
-    /// Applies the receipts that arrived for `message` before its carrier id was stored.
+    /// Applies the receipts that arrived for `message`'s parts before their carrier ids were
+    /// stored.
     pub(crate) async fn match_pending_receipts(&self, message: &Message) -> Result<(), Error> {
-        let (Some(carrier), Some(carrier_id)) = (
-            &message.delivery.carrier,
-            &message.delivery.carrier_message_id,
-        ) else {
+        let Some(carrier) = &message.delivery.carrier else {
             return Ok(());
         };
         let system = self.system();
-        for receipt in system
-            .unmatched_receipts(Some((carrier, carrier_id)))
-            .await?
-        {
-            let current = system
-                .message_by_id(message.id)
+        for part in system.parts_of(message.id).await? {
+            let Some(carrier_id) = &part.carrier_message_id else {
+                continue;
+            };
+            for receipt in system
+                .unmatched_receipts(Some((carrier, carrier_id)))
                 .await?
-                .ok_or(Error::NotFound)?;
-            self.apply_receipt(current, &receipt).await?;
+            {
+                let current = system
+                    .message_by_id(message.id)
+                    .await?
+                    .ok_or(Error::NotFound)?;
+                self.apply_receipt(current, part.number, &receipt).await?;
+            }
         }
         Ok(())
     }
@@ -92,23 +93,42 @@ impl Services {
         let system = self.system();
         let mut matched = 0;
         for receipt in system.unmatched_receipts(None).await? {
-            if let Some(message) = system
-                .outbound_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
+            if let Some((message, part)) = system
+                .outbound_part_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?
             {
-                self.apply_receipt(message, &receipt).await?;
+                self.apply_receipt(message, part, &receipt).await?;
                 matched += 1;
             }
         }
         Ok(matched)
     }
 
-    /// Records the receipt as an event of `message` and moves the status as the machine says.
-    async fn apply_receipt(&self, message: Message, receipt: &StoredReceipt) -> Result<(), Error> {
+    /// Records the receipt of `message`'s part `part` as an event of the message and moves the
+    /// status as the machine says, given every part's final receipt.
+    async fn apply_receipt(
+        &self,
+        message: Message,
+        part: u8,
+        receipt: &StoredReceipt,
+    ) -> Result<(), Error> {
         let system = self.system();
         if !system.mark_receipt_matched(receipt.id, message.id).await? {
             return Ok(()); // another process applied it
         }
+        let finals = if is_final_stat(&receipt.stat) {
+            system
+                .record_part_receipt(message.id, part, &receipt.stat)
+                .await?
+        } else {
+            system
+                .parts_of(message.id)
+                .await?
+                .into_iter()
+                .map(|p| p.receipt_stat)
+                .collect()
+        };
+        let finals: Vec<Option<&str>> = finals.iter().map(|s| s.as_deref()).collect();
         let detail = EventDetail {
             carrier_message_id: Some(receipt.carrier_message_id.clone()),
             stat: Some(receipt.stat.clone()),
@@ -119,7 +139,7 @@ impl Services {
         let mut current = message;
         for _ in 0..3 {
             let status = current.status;
-            let next = status_after_receipt(status, &receipt.stat);
+            let next = status_after_part_receipts(status, &finals);
             if next == status {
                 system
                     .record_event(&current, EventKind::Receipt, detail)
@@ -129,7 +149,7 @@ impl Services {
             let mut change = Change::new(status, next)?;
             change.kind = EventKind::Receipt;
             change.detail = detail.clone();
-            if receipt_effect(&receipt.stat) == ReceiptEffect::Undelivered {
+            if next == crate::domain::message::MessageStatus::Undelivered {
                 change.error_code = Some(MessageErrorCode::Undelivered);
                 change.error_message = Some(format!(
                     "the carrier reported {} (err {})",

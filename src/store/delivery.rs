@@ -3,7 +3,7 @@
 //! with its event in one transaction.
 
 use chrono::{DateTime, Utc};
-use entity::{carrier_receipt, message, message_event};
+use entity::{carrier_receipt, message, message_event, message_part};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
     DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement,
@@ -12,9 +12,10 @@ use sea_orm::{
 use uuid::Uuid;
 
 use super::{rows, System};
+use crate::domain::submission::{carrier_id_key, carrier_id_keys};
 use crate::domain::{
     lifecycle::{sources_of, transition, EventKind, MessageErrorCode, TransitionRefused},
-    message::{Direction, Message, MessageStatus, Priority},
+    message::{Direction, KeyMode, Message, MessageStatus, Part, PartState, Priority},
     Timestamp,
 };
 
@@ -42,6 +43,21 @@ pub struct Change {
     pub carrier: Option<(String, String)>,
     pub kind: EventKind,
     pub detail: EventDetail,
+    /// On `sending → queued`: not claimed again before this time.
+    pub retry_at: Option<DateTime<Utc>>,
+    /// Parts whose submission state changes with the message, in the same transaction.
+    pub parts: Vec<PartUpdate>,
+}
+
+/// A new submission state of one part.
+#[derive(Debug, Clone)]
+pub struct PartUpdate {
+    pub number: u8,
+    pub state: PartState,
+    /// `(carrier, carrier_message_id)` when accepted.
+    pub carrier: Option<(String, String)>,
+    /// When a deferred part may be submitted again.
+    pub retry_at: Option<DateTime<Utc>>,
 }
 
 impl Change {
@@ -56,6 +72,8 @@ impl Change {
             carrier: None,
             kind: EventKind::Transition,
             detail: EventDetail::default(),
+            retry_at: None,
+            parts: Vec::new(),
         })
     }
 
@@ -132,6 +150,36 @@ async fn insert_event_of(
     message_event::Entity::insert(row)
         .exec_without_returning(txn)
         .await?;
+    Ok(())
+}
+
+/// Writes `part`'s new state inside `txn`.
+async fn update_part(
+    txn: &DatabaseTransaction,
+    message_id: Uuid,
+    part: &PartUpdate,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut update = message_part::Entity::update_many()
+        .col_expr(message_part::Column::State, Expr::value(part.state))
+        .col_expr(message_part::Column::RetryAt, Expr::value(part.retry_at))
+        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
+        .filter(message_part::Column::MessageId.eq(message_id))
+        .filter(message_part::Column::PartNumber.eq(i32::from(part.number)));
+    if let Some((carrier, carrier_id)) = &part.carrier {
+        update = update
+            .col_expr(message_part::Column::Carrier, Expr::value(carrier.as_str()))
+            .col_expr(
+                message_part::Column::CarrierMessageId,
+                Expr::value(carrier_id.as_str()),
+            )
+            .col_expr(
+                message_part::Column::CarrierKey,
+                Expr::value(carrier_id_key(carrier_id)),
+            )
+            .col_expr(message_part::Column::SubmittedAt, Expr::value(now));
+    }
+    update.exec(txn).await?;
     Ok(())
 }
 
@@ -215,9 +263,21 @@ impl System {
                 )
                 .col_expr(message::Column::SentAt, Expr::value(now));
         }
+        if change.to == MessageStatus::Queued {
+            // Back to the queue: a later claim attempts it afresh (only its unaccepted parts).
+            update = update
+                .col_expr(
+                    message::Column::AttemptedAt,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(message::Column::RetryAt, Expr::value(change.retry_at));
+        }
         if update.exec(&txn).await?.rows_affected == 0 {
             txn.rollback().await?;
             return Ok(None);
+        }
+        for part in &change.parts {
+            update_part(&txn, id, part, now).await?;
         }
         let model = message::Entity::find_by_id(id)
             .one(&txn)
@@ -236,7 +296,17 @@ impl System {
         owner: &str,
         lease_until: DateTime<Utc>,
         limit: u64,
+        modes: &[KeyMode],
     ) -> Result<Vec<Message>, DbErr> {
+        if modes.is_empty() {
+            return Ok(Vec::new());
+        }
+        // Closed value names, never client text.
+        let modes = modes
+            .iter()
+            .map(|m| format!("'{}'", m.as_str()))
+            .collect::<Vec<_>>()
+            .join(", ");
         // The claim is the machine's `queued → sending`, written as one statement for speed; the
         // statuses in it are the machine's own.
         let (from, to) = (MessageStatus::Queued, MessageStatus::Sending);
@@ -251,16 +321,18 @@ impl System {
             DbBackend::Postgres => format!(
                 "WITH picked AS (\
                    SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
+                   AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= $3) \
                    ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT $4 \
                    FOR UPDATE SKIP LOCKED) \
                  UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
                  FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
             ),
             _ => format!(
-                "UPDATE messages SET status = '{to}', lease_owner = ?, lease_expires_at = ?, updated_at = ? \
+                "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 \
                  WHERE status = '{from}' AND id IN (\
                    SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
-                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT ?) \
+                   AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= ?3) \
+                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT ?4) \
                  RETURNING *"
             ),
         };
@@ -297,7 +369,7 @@ impl System {
 
     /// Records that the submission is being attempted, if the lease is still `owner`'s and no
     /// attempt was recorded before. `false` means: do not call the carrier.
-    pub async fn record_attempt(&self, id: Uuid, owner: &str) -> Result<bool, DbErr> {
+    pub async fn record_attempt(&self, id: Uuid, owner: &str, parts: &[u8]) -> Result<bool, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
         let updated = message::Entity::update_many()
@@ -313,6 +385,17 @@ impl System {
             txn.rollback().await?;
             return Ok(false);
         }
+        message_part::Entity::update_many()
+            .col_expr(
+                message_part::Column::State,
+                Expr::value(PartState::Submitting),
+            )
+            .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
+            .filter(message_part::Column::MessageId.eq(id))
+            .filter(message_part::Column::PartNumber.is_in(parts.iter().map(|n| i32::from(*n))))
+            .filter(message_part::Column::State.eq(PartState::Pending))
+            .exec(&txn)
+            .await?;
         let model = message::Entity::find_by_id(id)
             .one(&txn)
             .await?
@@ -350,14 +433,129 @@ impl System {
         rows::messages(found)
     }
 
-    /// Messages `sent` before `before` (their validity ran out without a final receipt).
-    pub async fn sent_before(&self, before: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
+    /// Outbound messages created before `before` that are still `queued` or `sent`: their
+    /// validity ran out before a carrier took them or before a final receipt arrived.
+    pub async fn past_validity(&self, before: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
         let found = message::Entity::find()
-            .filter(message::Column::Status.eq(MessageStatus::Sent))
-            .filter(message::Column::SentAt.lt(before))
+            .filter(message::Column::Status.is_in([MessageStatus::Queued, MessageStatus::Sent]))
+            .filter(message::Column::Direction.eq(Direction::Outbound))
+            .filter(message::Column::CreatedAt.lt(before))
+            .limit_rows(500)
             .all(&self.db)
             .await?;
         rows::messages(found)
+    }
+
+    /// The parts of message `id`, in order.
+    pub async fn parts_of(&self, id: Uuid) -> Result<Vec<Part>, DbErr> {
+        let found = message_part::Entity::find()
+            .filter(message_part::Column::MessageId.eq(id))
+            .order_by_asc(message_part::Column::PartNumber)
+            .all(&self.db)
+            .await?;
+        Ok(found.into_iter().map(rows::part).collect())
+    }
+
+    /// The parts of message `id`, written as `total` pending parts under `reference` the first
+    /// time (a message keeps its parts and their reference across retries).
+    pub async fn ensure_parts(
+        &self,
+        id: Uuid,
+        total: u8,
+        reference: u8,
+    ) -> Result<Vec<Part>, DbErr> {
+        let existing = self.parts_of(id).await?;
+        if !existing.is_empty() {
+            return Ok(existing);
+        }
+        let now = Timestamp::now().as_datetime();
+        let rows = (1..=total).map(|number| message_part::ActiveModel {
+            id: sea_orm::ActiveValue::NotSet,
+            message_id: Set(id),
+            part_number: Set(i32::from(number)),
+            total_parts: Set(i32::from(total)),
+            reference: Set(i32::from(reference)),
+            state: Set(PartState::Pending),
+            carrier: Set(None),
+            carrier_message_id: Set(None),
+            carrier_key: Set(None),
+            submitted_at: Set(None),
+            receipt_stat: Set(None),
+            retry_at: Set(None),
+            updated_at: Set(now),
+        });
+        message_part::Entity::insert_many(rows)
+            .on_conflict(
+                sea_orm::sea_query::OnConflict::columns([
+                    message_part::Column::MessageId,
+                    message_part::Column::PartNumber,
+                ])
+                .do_nothing()
+                .to_owned(),
+            )
+            .exec_without_returning(&self.db)
+            .await?;
+        self.parts_of(id).await
+    }
+
+    /// The outbound part a receipt for `carrier_message_id` is about, and its message: the newest
+    /// part without a final receipt that the carrier gave that id (SMSCs reuse ids), else the
+    /// newest one with that id (a repeated receipt). The id is looked up as written first, then
+    /// as the same number in the other base ([`carrier_id_keys`]).
+    pub async fn outbound_part_by_carrier_id(
+        &self,
+        carrier: &str,
+        carrier_message_id: &str,
+    ) -> Result<Option<(Message, u8)>, DbErr> {
+        let mut found = None;
+        for key in carrier_id_keys(carrier_message_id) {
+            found = message_part::Entity::find()
+                .filter(message_part::Column::Carrier.eq(carrier))
+                .filter(message_part::Column::CarrierKey.eq(key))
+                .order_by_desc(Expr::cust("receipt_stat IS NULL"))
+                .order_by_desc(message_part::Column::SubmittedAt)
+                .order_by_desc(message_part::Column::Id)
+                .one(&self.db)
+                .await?;
+            if found.is_some() {
+                break;
+            }
+        }
+        let Some(part) = found else {
+            return Ok(None);
+        };
+        let number = u8::try_from(part.part_number).unwrap_or(u8::MAX);
+        Ok(self
+            .message_by_id(part.message_id)
+            .await?
+            .map(|m| (m, number)))
+    }
+
+    /// Stores part `number`'s final receipt `stat` unless it has one; returns every part's final
+    /// receipt after it, in order.
+    pub async fn record_part_receipt(
+        &self,
+        id: Uuid,
+        number: u8,
+        stat: &str,
+    ) -> Result<Vec<Option<String>>, DbErr> {
+        message_part::Entity::update_many()
+            .col_expr(message_part::Column::ReceiptStat, Expr::value(stat))
+            .col_expr(
+                message_part::Column::UpdatedAt,
+                Expr::value(Timestamp::now().as_datetime()),
+            )
+            .filter(message_part::Column::MessageId.eq(id))
+            .filter(message_part::Column::PartNumber.eq(i32::from(number)))
+            .filter(message_part::Column::ReceiptStat.is_null())
+            .exec(&self.db)
+            .await?;
+        Ok(self
+            .parts_of(id)
+            .await?
+            .into_iter()
+            .map(|p| p.receipt_stat)
+            .collect())
     }
 
     /// Stores a receipt as the carrier sent it; returns its row.
@@ -417,26 +615,6 @@ impl System {
             .exec(&self.db)
             .await?;
         Ok(updated.rows_affected == 1)
-    }
-
-    /// The outbound message a receipt for `carrier_message_id` is about: the newest one the
-    /// carrier gave that id (carriers reuse ids; inbound messages are numbered apart and never
-    /// match a receipt).
-    pub async fn outbound_by_carrier_id(
-        &self,
-        carrier: &str,
-        carrier_message_id: &str,
-    ) -> Result<Option<Message>, DbErr> {
-        message::Entity::find()
-            .filter(message::Column::Carrier.eq(carrier))
-            .filter(message::Column::CarrierMessageId.eq(carrier_message_id))
-            .filter(message::Column::Direction.eq(Direction::Outbound))
-            .order_by_desc(message::Column::CreatedAt)
-            .order_by_desc(message::Column::Id)
-            .one(&self.db)
-            .await?
-            .map(rows::message)
-            .transpose()
     }
 
     /// The inbound message already stored for this delivery: the same receiving number,

@@ -81,6 +81,7 @@ impl Tenant {
             sent_at: Set(None),
             error_message: Set(None),
             event_count: Set(0),
+            retry_at: Set(None),
         };
         let txn = self.db.begin().await?;
         let model = message::Entity::insert(row)

@@ -59,6 +59,18 @@ pub fn messages(rows: Vec<message::Model>) -> Result<Vec<Message>, DbErr> {
     rows.into_iter().map(message).collect()
 }
 
+pub fn part(p: entity::message_part::Model) -> crate::domain::message::Part {
+    let byte = |n: i32| u8::try_from(n).unwrap_or(u8::MAX);
+    crate::domain::message::Part {
+        number: byte(p.part_number),
+        total: byte(p.total_parts),
+        reference: byte(p.reference),
+        state: p.state,
+        carrier_message_id: p.carrier_message_id,
+        receipt_stat: p.receipt_stat,
+    }
+}
+
 pub fn event(e: message_event::Model) -> Event {
     Event {
         sequence: i64::from(e.number),

@@ -6,6 +6,9 @@
 #[path = "../common/pg.rs"]
 mod pg;
 mod server;
+#[allow(dead_code)]
+#[path = "../common/tools.rs"]
+mod tools;
 
 mod faults;
 mod liars;

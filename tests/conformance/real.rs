@@ -74,6 +74,102 @@ async fn the_suite_passes_with_a_test_key_proving_the_test_helpers() {
     assert_passed_but(&report, &[("test_helpers_inbound_create", 404)]);
 }
 
+/// The `smpp` npm package's SMSC (`tests/tools/smsc.js`) on loopback: its port, and every report
+/// it printed so far.
+struct NodeSmsc {
+    port: u16,
+    reports: std::sync::Arc<std::sync::Mutex<Vec<serde_json::Value>>>,
+    child: std::process::Child,
+}
+
+impl Drop for NodeSmsc {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl NodeSmsc {
+    fn start() -> NodeSmsc {
+        use std::io::BufRead;
+        let bin = crate::tools::tool_dir("node");
+        let dir = bin.parent().and_then(|p| p.parent()).unwrap().to_owned();
+        let mut child = std::process::Command::new("node")
+            .args(["smsc.js", "0"])
+            .current_dir(dir)
+            .stdin(std::process::Stdio::piped())
+            .stdout(std::process::Stdio::piped())
+            .spawn()
+            .expect("node runs tests/tools/smsc.js");
+        let mut lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+        let first: serde_json::Value =
+            serde_json::from_str(&lines.next().unwrap().unwrap()).unwrap();
+        let port = first["port"].as_u64().expect("the SMSC's port") as u16;
+        let reports = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let sink = reports.clone();
+        std::thread::spawn(move || {
+            for line in lines.map_while(Result::ok) {
+                if let Ok(value) = serde_json::from_str(&line) {
+                    sink.lock().unwrap().push(value);
+                }
+            }
+        });
+        NodeSmsc {
+            port,
+            reports,
+            child,
+        }
+    }
+
+    fn count(&self, event: &str) -> usize {
+        self.reports
+            .lock()
+            .unwrap()
+            .iter()
+            .filter(|r| r["event"] == event)
+            .count()
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suite_passes_with_a_test_key_against_a_server_whose_live_carrier_is_smpp() {
+    let database = Database::sqlite();
+    let smsc = tokio::task::spawn_blocking(NodeSmsc::start).await.unwrap();
+    let address = format!("127.0.0.1:{}", smsc.port);
+    let (report, smsc) = tokio::task::spawn_blocking(move || {
+        bootstrap(&database, 50, 100, "+15551112222");
+        let org = crate::server::admin(&database, &["create-org", "--name", "test mode", "--rate-per-second", "50", "--burst", "100"]);
+        let org = org["id"].as_str().unwrap().to_owned();
+        crate::server::admin(&database, &["add-number", "--org", &org, "--number", "+15551113333"]);
+        let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write";
+        let key = crate::server::admin(&database, &["create-key", "--org", &org, "--scopes", scopes, "--test"]);
+        let key = key["key"].as_str().unwrap().to_owned();
+        // The worker runs: test-mode messages complete through the simulated carrier.
+        let server = Server::start_with(
+            &database,
+            &["--carrier", "smpp", "--smpp-address", &address, "--smpp-system-id", "agentmessage", "--receipt-delay", "50ms", "--poll", "20ms"],
+        );
+        let report = run_suite(&server.base_url, &format!("{}/openapi.json", server.base_url), &key, options());
+        let health: serde_json::Value = reqwest::blocking::get(format!("{}/healthz", server.base_url)).unwrap().json().unwrap();
+        assert_eq!(health["data"]["carrier"]["kind"], "smpp", "{health}");
+        assert_eq!(health["data"]["carrier"]["bound"], 1, "{health}");
+        (report, smsc)
+    })
+    .await
+    .unwrap();
+    print_matrix(
+        "the real server with an SMPP live carrier, with a test key",
+        &report,
+    );
+    assert_passed_but(&report, &[("test_helpers_inbound_create", 404)]);
+    assert_eq!(smsc.count("bind_transceiver"), 1);
+    assert_eq!(
+        smsc.count("submit_sm"),
+        0,
+        "a test-mode message reached the SMSC"
+    );
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_suite_passes_against_the_real_server_on_sqlite() {
     let database = Database::sqlite();

@@ -102,7 +102,14 @@ pub struct Server {
 }
 
 impl Server {
+    /// The API without a worker: statuses and events stay as the send left them, so snapshots
+    /// are stable (the delivery worker has its own tests).
     pub fn start(database: &Database) -> Server {
+        Self::start_with(database, &["--no-worker"])
+    }
+
+    /// The server with `args` added to `serve`.
+    pub fn start_with(database: &Database, args: &[&str]) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -119,11 +126,9 @@ impl Server {
             String::from_utf8_lossy(&migrated.stderr)
         );
         let child = Command::new(BIN)
+            .arg("serve")
+            .args(args)
             .args([
-                "serve",
-                // No worker: statuses and events stay as the send left them, so snapshots are
-                // stable (the delivery worker has its own tests).
-                "--no-worker",
                 "--listen",
                 &format!("127.0.0.1:{port}"),
                 "--database-url",

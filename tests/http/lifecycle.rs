@@ -321,12 +321,11 @@ on_both_backends! {
         let short = agentmessage::delivery::WorkerSettings { lease: Duration::from_millis(300), ..Default::default() };
         let crashed = app.worker(short.clone());
         let claimed = crashed.claim().await.unwrap();
-        assert!(crashed.attempt(&claimed[0]).await.unwrap());
+        let submission = crashed.submission(&claimed[0]);
+        let parts = crashed.parts(&claimed[0], &submission).await.unwrap();
+        let attempted = crashed.attempt(&claimed[0], &parts).await.unwrap().expect("attempt recorded");
         // The carrier gets the submission; the worker stops before it records the answer.
-        let submission = agentmessage::delivery::Submission {
-            message_id: claimed[0].id, from: FROM.into(), to: to.into(), text: "crash after attempt".into(), media_urls: vec![],
-        };
-        app.carrier.submit(&submission).await.unwrap();
+        app.carrier.submit(&submission, &attempted[0]).await.unwrap();
         drop(crashed);
         tokio::time::sleep(Duration::from_millis(400)).await;
         let survivor = app.worker(short);

@@ -48,6 +48,7 @@ async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
             attempted_at: Set(None),
             sent_at: Set(None),
             error_message: Set(None),
+            retry_at: Set(None),
             event_count: Set(0),
         });
         if rows.len() == 500 || i + 1 == count {

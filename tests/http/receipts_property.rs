@@ -5,10 +5,10 @@
 use std::sync::Arc;
 
 use agentmessage::{
-    delivery::{Carrier, Submission, SubmitError, Worker, WorkerSettings},
+    delivery::{Carrier, CarrierHealth, Submission, SubmitError, Worker, WorkerSettings},
     domain::{
         lifecycle::{rank, status_after_receipt, RECEIPT_STATS},
-        message::MessageStatus,
+        message::{MessageStatus, Part},
     },
 };
 use proptest::prelude::*;
@@ -25,7 +25,15 @@ impl Carrier for FixedCarrier {
         "simulated"
     }
 
-    async fn submit(&self, _: &Submission) -> Result<String, SubmitError> {
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "simulated",
+            sessions: 1,
+            bound: 1,
+        }
+    }
+
+    async fn submit(&self, _: &Submission, _: &Part) -> Result<String, SubmitError> {
         Ok(self.0.clone())
     }
 }
@@ -71,7 +79,8 @@ fn run(backend: Backend) {
             let worker = Worker::new(app.services.clone(), Arc::new(FixedCarrier(carrier_id.clone())), WorkerSettings::default());
             let claimed = worker.claim().await.unwrap();
             let message = claimed.into_iter().find(|m| m.id.to_string() == id).expect("claimed");
-            assert!(worker.attempt(&message).await.unwrap());
+            let parts = worker.parts(&message, &worker.submission(&message)).await.unwrap();
+            assert_eq!(worker.attempt(&message, &parts).await.unwrap().map(|p| p.len()), Some(1));
 
             let status_of = |reply: crate::support::Reply| MessageStatus::parse(reply.json["data"]["status"].as_str().unwrap()).unwrap();
             let mut seen = MessageStatus::Sending;
@@ -79,7 +88,7 @@ fn run(backend: Backend) {
             let mut own_receipts = 0;
             for (i, step) in steps.iter().enumerate() {
                 if i == sent_at {
-                    worker.record(&message, Ok(carrier_id.clone())).await.unwrap();
+                    worker.record(&message, parts.clone(), vec![(1, Ok(carrier_id.clone()))]).await.unwrap();
                     expected = MessageStatus::Sent;
                     // Receipts that came before `sent` apply now, in the order they arrived.
                     for early in steps[..i].iter().filter(|s| s.own) {
@@ -100,7 +109,7 @@ fn run(backend: Backend) {
                 seen = now;
             }
             if sent_at == steps.len() {
-                worker.record(&message, Ok(carrier_id.clone())).await.unwrap();
+                worker.record(&message, parts.clone(), vec![(1, Ok(carrier_id.clone()))]).await.unwrap();
                 expected = MessageStatus::Sent;
                 for early in steps.iter().filter(|s| s.own) {
                     expected = status_after_receipt(expected, early.stat);

@@ -1,0 +1,253 @@
+//! The SMPP 3.4 carrier: `--smpp-binds` transceiver sessions to an SMSC, each with a window of
+//! outstanding `submit_sm` and an optional submit rate; a text of several segments goes as one
+//! `submit_sm` per part under a concatenation header. Receipts and messages from recipients
+//! arrive as `deliver_sm` and go through the same paths as the carrier callbacks. The protocol
+//! (PDU encoding, sequence numbers, enquire_link) is rusmpp's and rusmppc's.
+
+pub mod pdu;
+mod session;
+
+use std::{
+    sync::{
+        atomic::{AtomicUsize, Ordering},
+        Arc,
+    },
+    time::Duration,
+};
+
+use async_trait::async_trait;
+use rusmppc::error::Error as SmppError;
+
+use self::{
+    pdu::{refusal, status_name, Refusal, SubmitDefaults},
+    session::Session,
+};
+use super::carrier::{Carrier, CarrierHealth, Submission, SubmitError};
+use crate::{domain::message::Part, service::Services};
+
+pub use pdu::Addressing;
+
+/// How the SMPP carrier connects and paces itself.
+#[derive(Clone)]
+pub struct SmppSettings {
+    /// `HOST:PORT` of the SMSC.
+    pub address: String,
+    pub system_id: String,
+    pub password: String,
+    pub system_type: String,
+    /// Connect over TLS.
+    pub tls: bool,
+    /// Sessions this process binds.
+    pub binds: u32,
+    /// Outstanding `submit_sm` per session.
+    pub window: u32,
+    /// `submit_sm` per second per session; 0 = unlimited.
+    pub throughput: u32,
+    pub enquire_link: Duration,
+    pub response_timeout: Duration,
+    /// Reconnect backoff: first pause, and the most it doubles to (with jitter).
+    pub reconnect_min: Duration,
+    pub reconnect_max: Duration,
+    /// How long a session submits nothing after the SMSC throttled it.
+    pub throttle_pause: Duration,
+    /// How long the parts of an inbound concatenated message are waited for.
+    pub reassembly_timeout: Duration,
+    /// How long closing waits for outstanding responses before it unbinds.
+    pub close_timeout: Duration,
+    pub source: Addressing,
+    pub destination: Addressing,
+}
+
+impl std::fmt::Debug for SmppSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("SmppSettings")
+            .field("address", &self.address)
+            .field("system_id", &self.system_id)
+            .field("password", &"<hidden>")
+            .field("tls", &self.tls)
+            .field("binds", &self.binds)
+            .field("window", &self.window)
+            .field("throughput", &self.throughput)
+            .finish_non_exhaustive()
+    }
+}
+
+impl SmppSettings {
+    /// The settings' defaults for an SMSC at `address`.
+    pub fn new(address: impl Into<String>, system_id: impl Into<String>) -> SmppSettings {
+        SmppSettings {
+            address: address.into(),
+            system_id: system_id.into(),
+            password: String::new(),
+            system_type: String::new(),
+            tls: false,
+            binds: 1,
+            window: 10,
+            throughput: 0,
+            enquire_link: Duration::from_secs(30),
+            response_timeout: Duration::from_secs(30),
+            reconnect_min: Duration::from_secs(1),
+            reconnect_max: Duration::from_secs(60),
+            throttle_pause: Duration::from_secs(1),
+            reassembly_timeout: Duration::from_secs(60),
+            close_timeout: Duration::from_secs(10),
+            source: Addressing::INTERNATIONAL,
+            destination: Addressing::INTERNATIONAL,
+        }
+    }
+
+    fn defaults(&self) -> SubmitDefaults {
+        SubmitDefaults {
+            source: self.source,
+            destination: self.destination,
+        }
+    }
+}
+
+/// The SMPP carrier.
+pub struct SmppCarrier {
+    name: String,
+    settings: SmppSettings,
+    sessions: Vec<Arc<Session>>,
+    next: AtomicUsize,
+    stop: tokio::sync::watch::Sender<bool>,
+    tasks: std::sync::Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl SmppCarrier {
+    /// Starts `settings.binds` sessions (each binds, and rebinds after any loss, in the
+    /// background); receipts and inbound messages go to `services` under the carrier name
+    /// `name`.
+    pub fn start(services: Services, name: &str, settings: SmppSettings) -> Arc<SmppCarrier> {
+        let (stop, _) = tokio::sync::watch::channel(false);
+        let inbound = session::Inbound::new(services, name.to_owned(), &settings);
+        let sessions: Vec<Arc<Session>> = (0..settings.binds.max(1))
+            .map(|index| Arc::new(Session::new(index, &settings)))
+            .collect();
+        let mut tasks = Vec::new();
+        for session in &sessions {
+            tasks.push(tokio::spawn(session::run(
+                session.clone(),
+                settings.clone(),
+                inbound.clone(),
+                stop.subscribe(),
+            )));
+        }
+        tasks.push(tokio::spawn(inbound.clone().expire_parts(stop.subscribe())));
+        Arc::new(SmppCarrier {
+            name: name.to_owned(),
+            settings,
+            sessions,
+            next: AtomicUsize::new(0),
+            stop,
+            tasks: std::sync::Mutex::new(tasks),
+        })
+    }
+
+    /// A bound session, taking turns.
+    fn pick(&self) -> Option<&Arc<Session>> {
+        let n = self.sessions.len();
+        let start = self.next.fetch_add(1, Ordering::Relaxed);
+        (0..n)
+            .map(|i| &self.sessions[(start + i) % n])
+            .find(|s| s.is_bound())
+    }
+}
+
+#[async_trait]
+impl Carrier for SmppCarrier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn part_count(&self, submission: &Submission) -> u8 {
+        let (_, parts) = crate::domain::submission::submit_parts(&submission.text, 0);
+        u8::try_from(parts.len()).unwrap_or(u8::MAX)
+    }
+
+    fn supports_mms(&self) -> bool {
+        false
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "smpp",
+            sessions: u32::try_from(self.sessions.len()).unwrap_or(u32::MAX),
+            bound: u32::try_from(self.sessions.iter().filter(|s| s.is_bound()).count())
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    async fn submit(&self, submission: &Submission, part: &Part) -> Result<String, SubmitError> {
+        let not_bound = || SubmitError::Deferred {
+            code: "NOT_BOUND".into(),
+            message: "no SMPP session is bound".into(),
+        };
+        if !submission.media_urls.is_empty() {
+            return Err(SubmitError::Refused {
+                code: "MMS_NOT_SUPPORTED".into(),
+                message: "SMPP cannot carry MMS".into(),
+            });
+        }
+        let now = chrono::Utc::now();
+        if submission.valid_until <= now {
+            return Err(SubmitError::Deferred {
+                code: "EXPIRED".into(),
+                message: "the validity period ran out before submission".into(),
+            });
+        }
+        let pdu =
+            pdu::submit_sm(&self.settings.defaults(), submission, part, now).map_err(|e| {
+                SubmitError::Refused {
+                    code: "UNWRITABLE".into(),
+                    message: e.0,
+                }
+            })?;
+        let session = self.pick().ok_or_else(not_bound)?;
+        let Some((client, _permit)) = session.ready_to_submit().await else {
+            return Err(not_bound());
+        };
+        match client
+            .response_timeout(self.settings.response_timeout)
+            .submit_sm(pdu)
+            .await
+        {
+            Ok(resp) => Ok(resp.message_id().as_str().to_owned()),
+            Err(SmppError::UnexpectedResponse { response }) => {
+                let status = response.status();
+                let code = status_name(status);
+                match refusal(status) {
+                    Refusal::Temporary => {
+                        session.slow_down(self.settings.throttle_pause);
+                        Err(SubmitError::Deferred {
+                            code,
+                            message: "the SMSC refused the part for now".into(),
+                        })
+                    }
+                    Refusal::Permanent => Err(SubmitError::Refused {
+                        code,
+                        message: "the SMSC refused the part".into(),
+                    }),
+                }
+            }
+            Err(SmppError::Encode(e)) => Err(SubmitError::Refused {
+                code: "UNWRITABLE".into(),
+                message: e.to_string(),
+            }),
+            Err(SmppError::ResponseTimeout { timeout, .. }) => Err(SubmitError::Uncertain(
+                format!("no submit_sm_resp within {timeout:?}"),
+            )),
+            Err(other) => Err(SubmitError::Uncertain(format!(
+                "the session was lost while the submit_sm was outstanding: {other}"
+            ))),
+        }
+    }
+
+    async fn close(&self) {
+        let _ = self.stop.send(true);
+        let tasks = std::mem::take(&mut *self.tasks.lock().unwrap_or_else(|e| e.into_inner()));
+        for task in tasks {
+            let _ = task.await;
+        }
+    }
+}

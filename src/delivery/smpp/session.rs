@@ -1,0 +1,408 @@
+//! One SMPP session: bind as transceiver, keep it (enquire_link both ways, answered by rusmppc),
+//! rebind with exponential backoff and jitter after any loss, answer the SMSC's unbind, and at
+//! shutdown stop submitting, wait (bounded) for outstanding responses and unbind. Every
+//! `deliver_sm` is handed to [`Inbound`] and answered.
+
+use std::{
+    str::FromStr,
+    sync::{
+        atomic::{AtomicBool, Ordering},
+        Arc, Mutex,
+    },
+    time::Duration,
+};
+
+use futures_util::StreamExt;
+use rand::Rng;
+use rusmpp::{
+    pdus::{BindTransceiver, DeliverSm, DeliverSmResp},
+    types::COctetString,
+    values::{InterfaceVersion, Npi, Ton},
+    Command, CommandStatus, Pdu,
+};
+use rusmppc::{Client, ConnectionBuilder, Event};
+use tokio::sync::{watch, OwnedSemaphorePermit, Semaphore};
+
+use super::{
+    pdu::{read_deliver_sm, Delivered},
+    SmppSettings,
+};
+use crate::{
+    domain::{
+        submission::{Reassembled, Reassembly},
+        PhoneNumber,
+    },
+    service::{self, receipts::Receipt, Services},
+};
+
+/// A session's state, shared with the submitters.
+pub(super) struct Session {
+    index: u32,
+    client: Mutex<Option<Client>>,
+    /// Outstanding `submit_sm`.
+    window: Arc<Semaphore>,
+    window_size: u32,
+    limiter: Option<governor::DefaultDirectRateLimiter>,
+    /// No submission before this (the SMSC throttled the session).
+    paused_until: Mutex<tokio::time::Instant>,
+    /// Shutting down: no new submission.
+    closing: AtomicBool,
+}
+
+impl Session {
+    pub(super) fn new(index: u32, settings: &SmppSettings) -> Session {
+        let window_size = settings.window.max(1);
+        let limiter = std::num::NonZeroU32::new(settings.throughput)
+            .map(|rate| governor::RateLimiter::direct(governor::Quota::per_second(rate)));
+        Session {
+            index,
+            client: Mutex::new(None),
+            window: Arc::new(Semaphore::new(window_size as usize)),
+            window_size,
+            limiter,
+            paused_until: Mutex::new(tokio::time::Instant::now()),
+            closing: AtomicBool::new(false),
+        }
+    }
+
+    fn lock_client(&self) -> std::sync::MutexGuard<'_, Option<Client>> {
+        self.client.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    /// Bound and taking submissions.
+    pub(super) fn is_bound(&self) -> bool {
+        !self.closing.load(Ordering::Acquire) && self.lock_client().is_some()
+    }
+
+    /// Waits for room in the window, the end of a throttling pause and the submit rate; then the
+    /// client to submit on, or `None` when the session is not bound (nothing was sent).
+    pub(super) async fn ready_to_submit(&self) -> Option<(Client, OwnedSemaphorePermit)> {
+        let permit = self.window.clone().acquire_owned().await.ok()?;
+        loop {
+            let until = *self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+            if until <= tokio::time::Instant::now() {
+                break;
+            }
+            tokio::time::sleep_until(until).await;
+        }
+        if let Some(limiter) = &self.limiter {
+            limiter.until_ready().await;
+        }
+        let client = self.lock_client().clone()?;
+        if self.closing.load(Ordering::Acquire) || !client.is_active() {
+            return None;
+        }
+        Some((client, permit))
+    }
+
+    /// Submits nothing for `pause` (the SMSC throttled the session).
+    pub(super) fn slow_down(&self, pause: Duration) {
+        let mut until = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
+        *until = (*until).max(tokio::time::Instant::now() + pause);
+    }
+
+    fn set_client(&self, client: Option<Client>) {
+        *self.lock_client() = client;
+    }
+}
+
+/// Connects and binds as a transceiver, SMPP 3.4.
+async fn bind(
+    settings: &SmppSettings,
+) -> anyhow::Result<(Client, impl futures_util::Stream<Item = Event> + Unpin)> {
+    let scheme = if settings.tls { "smpps" } else { "smpp" };
+    let url = format!("{scheme}://{}", settings.address);
+    let connect = ConnectionBuilder::new()
+        .enquire_link_interval(settings.enquire_link)
+        .enquire_link_response_timeout(settings.response_timeout)
+        .response_timeout(settings.response_timeout)
+        // rusmppc speaks SMPP 5 by default; AgentMessage binds as 3.4.
+        .disable_interface_version_check()
+        .connect(url);
+    let (client, events) = tokio::time::timeout(settings.response_timeout, connect)
+        .await
+        .map_err(|_| {
+            anyhow::anyhow!(
+                "connecting took longer than {:?}",
+                settings.response_timeout
+            )
+        })??;
+    let bind = BindTransceiver::builder()
+        .system_id(c_text(&settings.system_id, "system id")?)
+        .password(c_text(&settings.password, "password")?)
+        .system_type(c_text(&settings.system_type, "system type")?)
+        .interface_version(InterfaceVersion::Smpp3_4)
+        .addr_ton(Ton::Unknown)
+        .addr_npi(Npi::Unknown)
+        .address_range(COctetString::empty())
+        .build();
+    if let Err(err) = client.bind_transceiver(bind).await {
+        let _ = client.close().await;
+        return Err(anyhow::anyhow!("bind_transceiver: {err}"));
+    }
+    Ok((client, events))
+}
+
+/// A bind field, at most `N - 1` characters.
+fn c_text<const N: usize>(value: &str, what: &str) -> anyhow::Result<COctetString<1, N>> {
+    COctetString::from_str(value).map_err(|e| anyhow::anyhow!("{what}: {e}"))
+}
+
+/// The pause before the next bind: `backoff` with up to a quarter of it added or taken away.
+fn jittered(backoff: Duration) -> Duration {
+    let quarter = backoff / 4;
+    let spread = rand::rng().random_range(0..=quarter.as_millis() as u64 * 2);
+    (backoff - quarter) + Duration::from_millis(spread)
+}
+
+/// Keeps `session` bound until `stop` says so.
+pub(super) async fn run(
+    session: Arc<Session>,
+    settings: SmppSettings,
+    inbound: Inbound,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = settings.reconnect_min;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        let bound = tokio::select! {
+            bound = bind(&settings) => bound,
+            _ = stop.changed() => return,
+        };
+        match bound {
+            Ok((client, mut events)) => {
+                tracing::info!(session = session.index, address = %settings.address, "SMPP session bound");
+                backoff = settings.reconnect_min;
+                session.set_client(Some(client.clone()));
+                let stopping = loop {
+                    tokio::select! {
+                        event = events.next() => match event {
+                            None => break false,
+                            Some(event) => handle(&client, &inbound, event),
+                        },
+                        _ = stop.changed() => break true,
+                    }
+                };
+                if stopping {
+                    close(&session, &settings, &client, &inbound, &mut events).await;
+                    return;
+                }
+                session.set_client(None);
+                tracing::warn!(session = session.index, "SMPP session lost; binding again");
+            }
+            Err(err) => {
+                tracing::warn!(session = session.index, address = %settings.address, %err, "SMPP bind failed");
+            }
+        }
+        tokio::select! {
+            _ = tokio::time::sleep(jittered(backoff)) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(settings.reconnect_max.max(settings.reconnect_min));
+    }
+}
+
+/// Stops submitting, waits (bounded) for the outstanding responses while still answering the
+/// SMSC, then unbinds and closes.
+async fn close(
+    session: &Session,
+    settings: &SmppSettings,
+    client: &Client,
+    inbound: &Inbound,
+    events: &mut (impl futures_util::Stream<Item = Event> + Unpin),
+) {
+    session.closing.store(true, Ordering::Release);
+    let drained = session
+        .window
+        .clone()
+        .acquire_many_owned(session.window_size);
+    tokio::pin!(drained);
+    let deadline = tokio::time::sleep(settings.close_timeout);
+    tokio::pin!(deadline);
+    loop {
+        tokio::select! {
+            _ = &mut drained => break,
+            _ = &mut deadline => {
+                tracing::warn!(session = session.index, "SMPP responses still outstanding at shutdown");
+                break;
+            }
+            event = events.next() => match event {
+                None => break,
+                Some(event) => handle(client, inbound, event),
+            },
+        }
+    }
+    session.set_client(None);
+    if tokio::time::timeout(settings.response_timeout, client.unbind())
+        .await
+        .is_err()
+    {
+        tracing::warn!(session = session.index, "the SMSC did not answer unbind");
+    }
+    let _ = client.close_and_wait().await;
+    tracing::info!(session = session.index, "SMPP session unbound");
+}
+
+/// Acts on one event of the session.
+fn handle(client: &Client, inbound: &Inbound, event: Event) {
+    match event {
+        Event::Incoming(command) => incoming(client, inbound, command),
+        Event::Error(err) => tracing::warn!(%err, "SMPP session error"),
+    }
+}
+
+fn incoming(client: &Client, inbound: &Inbound, command: Command) {
+    let sequence = command.sequence_number();
+    match command.pdu() {
+        Some(Pdu::DeliverSm(pdu)) => {
+            let (client, inbound, pdu) = (client.clone(), inbound.clone(), pdu.clone());
+            tokio::spawn(async move {
+                // Answered once it is stored; a database failure asks the SMSC to deliver it
+                // again rather than lose it.
+                let status = match inbound.handle(&pdu).await {
+                    Ok(()) => CommandStatus::EsmeRok,
+                    Err(err) => {
+                        tracing::error!(%err, "a deliver_sm could not be stored; the SMSC will deliver it again");
+                        CommandStatus::EsmeRxTAppn
+                    }
+                };
+                if let Err(err) = client
+                    .status(status)
+                    .deliver_sm_resp(sequence, DeliverSmResp::default())
+                    .await
+                {
+                    tracing::warn!(%err, "deliver_sm_resp could not be sent");
+                }
+            });
+        }
+        Some(Pdu::Unbind) => {
+            let client = client.clone();
+            tokio::spawn(async move {
+                tracing::info!("the SMSC unbound the session");
+                let _ = client.unbind_resp(sequence).await;
+                let _ = client.close().await;
+            });
+        }
+        // enquire_link is answered by rusmppc; responses to our requests never reach here.
+        _ => tracing::debug!(id = ?command.id(), "SMPP command ignored"),
+    }
+}
+
+/// Where `deliver_sm` go: receipts to the receipt path, messages (reassembled when in parts) to
+/// the inbound path.
+#[derive(Clone)]
+pub(super) struct Inbound {
+    services: Services,
+    carrier: String,
+    parts: Arc<Mutex<Reassembly>>,
+    timeout: Duration,
+}
+
+impl Inbound {
+    pub(super) fn new(services: Services, carrier: String, settings: &SmppSettings) -> Inbound {
+        Inbound {
+            services,
+            carrier,
+            parts: Arc::default(),
+            timeout: settings.reassembly_timeout,
+        }
+    }
+
+    async fn handle(&self, pdu: &DeliverSm) -> Result<(), service::Error> {
+        match read_deliver_sm(pdu) {
+            Delivered::Receipt {
+                id,
+                stat,
+                err,
+                done_date,
+            } => {
+                let receipt = Receipt {
+                    carrier_message_id: id,
+                    stat,
+                    err,
+                    done_date,
+                };
+                self.services.record_receipt(&self.carrier, receipt).await?;
+                Ok(())
+            }
+            Delivered::Message {
+                from,
+                to,
+                text,
+                part,
+            } => {
+                let whole = match part {
+                    None => text,
+                    Some(at) => {
+                        let added = self.parts.lock().unwrap_or_else(|e| e.into_inner()).add(
+                            &from,
+                            &to,
+                            at,
+                            text,
+                            std::time::Instant::now(),
+                        );
+                        match added {
+                            Reassembled::Whole(text) => text,
+                            Reassembled::Waiting => return Ok(()),
+                        }
+                    }
+                };
+                self.store(&from, &to, whole).await
+            }
+        }
+    }
+
+    /// Stores one message from a recipient through the inbound path (keywords, consent).
+    async fn store(&self, from: &str, to: &str, text: String) -> Result<(), service::Error> {
+        let (Some(from), Some(to)) = (PhoneNumber::parse(from), PhoneNumber::parse(to)) else {
+            tracing::warn!(
+                from,
+                to,
+                "a deliver_sm with an address that is not E.164 was dropped"
+            );
+            return Ok(());
+        };
+        let inbound = service::inbound::Inbound {
+            from,
+            to,
+            text,
+            carrier_message_id: None,
+        };
+        match self.services.receive_inbound(inbound).await {
+            Ok(_) => Ok(()),
+            Err(service::Error::Validation(errors)) => {
+                tracing::warn!(
+                    ?errors,
+                    "a deliver_sm for a number no organization owns was dropped"
+                );
+                Ok(())
+            }
+            Err(err) => Err(err),
+        }
+    }
+
+    /// Stores, each as it is, the parts of messages that did not complete within the timeout.
+    pub(super) async fn expire_parts(self, mut stop: watch::Receiver<bool>) {
+        let every = (self.timeout / 4).max(Duration::from_millis(50));
+        loop {
+            tokio::select! {
+                _ = tokio::time::sleep(every) => {}
+                _ = stop.changed() => return,
+            }
+            let stale = self
+                .parts
+                .lock()
+                .unwrap_or_else(|e| e.into_inner())
+                .expire(self.timeout, std::time::Instant::now());
+            for (from, to, texts) in stale {
+                for text in texts {
+                    if let Err(err) = self.store(&from, &to, text).await {
+                        tracing::error!(%err, "an incomplete inbound message could not be stored");
+                    }
+                }
+            }
+        }
+    }
+}

@@ -1,0 +1,126 @@
+// An SMSC for AgentMessage's SMPP interoperability test, built on the `smpp` npm package (an
+// implementation AgentMessage did not write). It binds any transceiver, accepts every submit_sm
+// with a fresh message id, reports each PDU as one JSON line on stdout (the short message as the
+// package decodes it), sends a delivery receipt for each accepted part, and sends a message from a
+// recipient when told so on stdin: {"inbound": {"from": "15550001111", "to": "15551112222",
+// "text": "STOP"}}.
+//
+//   node smsc.js [PORT] [--no-receipts] [--quiet]
+//     PORT 0 or nothing: any free port; the first line says which.
+//     --no-receipts: accept without sending receipts (the SMPP throughput benchmark).
+//     --quiet: report only binds, unbinds and a count of submit_sm every second.
+'use strict';
+const readline = require('readline');
+const smpp = require('smpp');
+
+const args = process.argv.slice(2);
+const sendReceipts = !args.includes('--no-receipts');
+const quiet = args.includes('--quiet');
+const port = Number(args.find((a) => !a.startsWith('--')) || 0);
+const sessions = new Set();
+let submits = 0;
+if (quiet) {
+  setInterval(() => report({ event: 'submits', count: submits }), 1000).unref();
+}
+let nextId = 0x1000;
+
+function report(event) {
+  process.stdout.write(JSON.stringify(event) + '\n');
+}
+
+function pad(n) {
+  return String(n).padStart(2, '0');
+}
+
+function smppDate(d) {
+  return pad(d.getUTCFullYear() % 100) + pad(d.getUTCMonth() + 1) + pad(d.getUTCDate()) +
+    pad(d.getUTCHours()) + pad(d.getUTCMinutes());
+}
+
+const server = smpp.createServer({ debug: false }, (session) => {
+  session.on('error', (err) => report({ event: 'error', message: String(err) }));
+  session.on('bind_transceiver', (pdu) => {
+    sessions.add(session);
+    report({ event: 'bind_transceiver', system_id: pdu.system_id, interface_version: pdu.interface_version });
+    session.send(pdu.response());
+  });
+  session.on('enquire_link', (pdu) => session.send(pdu.response()));
+  session.on('unbind', (pdu) => {
+    report({ event: 'unbind' });
+    session.send(pdu.response());
+    sessions.delete(session);
+    session.close();
+  });
+  session.on('close', () => sessions.delete(session));
+  session.on('deliver_sm_resp', (pdu) => report({ event: 'deliver_sm_resp', command_status: pdu.command_status }));
+  session.on('submit_sm', (pdu) => {
+    const id = nextId++;
+    // Hexadecimal in submit_sm_resp; the receipt text writes it in decimal for odd ids, as some
+    // SMSCs do.
+    const messageId = id.toString(16).toUpperCase();
+    const sm = pdu.short_message || {};
+    submits += 1;
+    if (!quiet) report({
+      event: 'submit_sm',
+      message_id: messageId,
+      source_addr_ton: pdu.source_addr_ton,
+      source_addr_npi: pdu.source_addr_npi,
+      source_addr: pdu.source_addr,
+      dest_addr_ton: pdu.dest_addr_ton,
+      dest_addr_npi: pdu.dest_addr_npi,
+      destination_addr: pdu.destination_addr,
+      esm_class: pdu.esm_class,
+      data_coding: pdu.data_coding,
+      registered_delivery: pdu.registered_delivery,
+      validity_period: pdu.validity_period,
+      udh: (sm.udh || []).map((u) => Buffer.from(u).toString('hex')),
+      message: typeof sm.message === 'string' ? sm.message : Buffer.from(sm.message || []).toString('hex'),
+    });
+    session.send(pdu.response({ message_id: messageId }));
+    if (!sendReceipts) return;
+    setTimeout(() => {
+      const now = new Date();
+      const written = id % 2 === 1 ? String(id) : messageId;
+      const receipt = {
+        source_addr: pdu.destination_addr,
+        destination_addr: pdu.source_addr,
+        esm_class: 0x04,
+        short_message: `id:${written} sub:001 dlvrd:001 submit date:${smppDate(now)} done date:${smppDate(now)} stat:DELIVRD err:000 text:`,
+      };
+      if (id % 2 === 0) {
+        receipt.receipted_message_id = messageId;
+        receipt.message_state = 2; // DELIVERED
+      }
+      session.deliver_sm(receipt);
+    }, 20);
+  });
+});
+
+server.listen(port, '127.0.0.1', () => {
+  report({ event: 'listening', port: server.address().port });
+});
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  let command;
+  try {
+    command = JSON.parse(line);
+  } catch (err) {
+    report({ event: 'error', message: `not JSON: ${line}` });
+    return;
+  }
+  if (command.inbound) {
+    for (const session of sessions) {
+      session.deliver_sm({
+        source_addr_ton: 1,
+        source_addr_npi: 1,
+        source_addr: command.inbound.from,
+        dest_addr_ton: 1,
+        dest_addr_npi: 1,
+        destination_addr: command.inbound.to,
+        short_message: command.inbound.text,
+      });
+      report({ event: 'inbound_sent' });
+      break;
+    }
+  }
+});
