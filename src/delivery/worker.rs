@@ -124,47 +124,99 @@ impl Worker {
                 }
             }
         }
-        let mut last_sweep = tokio::time::Instant::now() - self.settings.sweep_every;
-        loop {
-            if last_sweep.elapsed() >= self.settings.sweep_every {
-                if let Err(err) = self.sweep().await {
-                    tracing::warn!(%err, "sweep failed");
+        // Two lanes claim and deliver batches side by side, so that one batch's database writes
+        // overlap the other's submissions; leases keep them from taking the same message.
+        let stopping = std::sync::atomic::AtomicBool::new(false);
+        let stop = tokio::sync::Notify::new();
+        let watch = async {
+            shutdown.await;
+            stopping.store(true, std::sync::atomic::Ordering::Release);
+            stop.notify_waiters();
+        };
+        let this = &self;
+        let lane = |sweeps: bool| {
+            let (stopping, stop) = (&stopping, &stop);
+            async move {
+                let mut last_sweep = tokio::time::Instant::now() - this.settings.sweep_every;
+                loop {
+                    if sweeps && last_sweep.elapsed() >= this.settings.sweep_every {
+                        if let Err(err) = this.sweep().await {
+                            tracing::warn!(%err, "sweep failed");
+                        }
+                        last_sweep = tokio::time::Instant::now();
+                    }
+                    // A tick is never cut short: a part attempted must have its answer recorded.
+                    let handled = match this.tick().await {
+                        Ok(n) => n,
+                        Err(err) => {
+                            tracing::warn!(%err, "delivery tick failed");
+                            0
+                        }
+                    };
+                    let pause = if handled == 0 {
+                        this.settings.poll
+                    } else {
+                        Duration::ZERO
+                    };
+                    let stopped = stop.notified();
+                    if stopping.load(std::sync::atomic::Ordering::Acquire) {
+                        break;
+                    }
+                    tokio::select! {
+                        _ = stopped => break,
+                        _ = tokio::time::sleep(pause) => {}
+                    }
                 }
-                last_sweep = tokio::time::Instant::now();
             }
-            // A tick is never cut short: a part attempted must have its answer recorded.
-            let handled = match self.tick().await {
-                Ok(n) => n,
-                Err(err) => {
-                    tracing::warn!(%err, "delivery tick failed");
-                    0
-                }
-            };
-            let pause = if handled == 0 {
-                self.settings.poll
-            } else {
-                Duration::ZERO
-            };
-            tokio::select! {
-                biased;
-                _ = &mut shutdown => break,
-                _ = tokio::time::sleep(pause) => {}
-            }
-        }
+        };
+        tokio::join!(watch, lane(true), lane(false));
         self.carrier.close().await;
     }
 
-    /// Claims one batch and delivers it; returns how many messages it claimed.
+    /// Claims one batch and delivers it; returns how many messages it claimed. The batch's
+    /// parts and attempts are written in one transaction, its parts submitted together (each
+    /// carrier keeps to its own window), and the answers recorded in one transaction.
     pub async fn tick(&self) -> Result<usize, Error> {
         let claimed = self.claim().await?;
         let count = claimed.len();
-        let deliveries = claimed.into_iter().map(|m| async move {
-            if let Err(err) = self.deliver(m).await {
-                tracing::warn!(%err, "delivery failed");
-            }
-        });
-        futures_util::future::join_all(deliveries).await;
+        if claimed.is_empty() {
+            return Ok(0);
+        }
+        let submissions: Vec<Submission> = claimed.iter().map(|m| self.submission(m)).collect();
+        let items: Vec<_> = claimed
+            .iter()
+            .zip(&submissions)
+            .map(|(m, s)| (m.id, self.part_count(m, s), reference_of(m)))
+            .collect();
+        let timer = std::time::Instant::now();
+        let begun = self.services.begin_attempts(&self.owner, &items).await?;
+        let begun_in = timer.elapsed();
+        let deliveries = claimed.iter().zip(&submissions).zip(begun).filter_map(
+            |((message, submission), begun)| {
+                let (parts, pending) = begun?;
+                Some(async move {
+                    let carrier = self.carrier_for(message);
+                    let results =
+                        futures_util::future::join_all(pending.iter().map(|part| async {
+                            (part.number, carrier.submit(submission, part).await)
+                        }))
+                        .await;
+                    (message.clone(), self.attempt_of(message, parts, results))
+                })
+            },
+        );
+        let answered = futures_util::future::join_all(deliveries).await;
+        let submitted_in = timer.elapsed();
+        self.services
+            .record_submissions(&self.owner, answered)
+            .await?;
+        tracing::debug!(count, ?begun_in, ?submitted_in, total = ?timer.elapsed(), "tick");
         Ok(count)
+    }
+
+    /// How many parts the message's carrier makes of it.
+    fn part_count(&self, message: &Message, submission: &Submission) -> u8 {
+        self.carrier_for(message).part_count(submission).max(1)
     }
 
     /// Claims a batch; messages whose recipient opted out meanwhile fail instead.
@@ -203,11 +255,9 @@ impl Worker {
         message: &Message,
         submission: &Submission,
     ) -> Result<Vec<Part>, Error> {
-        let total = self.carrier_for(message).part_count(submission).max(1);
-        // One reference per message, the same on every retry.
-        let reference = message.id.as_bytes()[15];
+        let total = self.part_count(message, submission);
         self.services
-            .message_parts(message.id, total, reference)
+            .message_parts(message.id, total, reference_of(message))
             .await
     }
 
@@ -238,6 +288,19 @@ impl Worker {
         parts: Vec<Part>,
         results: Vec<(u8, Result<String, SubmitError>)>,
     ) -> Result<(), Error> {
+        let attempt = self.attempt_of(message, parts, results);
+        self.services
+            .record_submission(message, &self.owner, attempt)
+            .await
+    }
+
+    /// The carrier's answers as an attempt to record.
+    fn attempt_of(
+        &self,
+        message: &Message,
+        parts: Vec<Part>,
+        results: Vec<(u8, Result<String, SubmitError>)>,
+    ) -> Attempt {
         let outcomes = results
             .into_iter()
             .map(|(number, result)| {
@@ -256,15 +319,12 @@ impl Worker {
             .collect();
         let backoff = chrono::Duration::from_std(self.settings.retry_backoff)
             .unwrap_or(chrono::Duration::MAX);
-        let attempt = Attempt {
+        Attempt {
             carrier: self.carrier_for(message).name().to_owned(),
             parts,
             outcomes,
             retry_at: chrono::Utc::now() + backoff,
-        };
-        self.services
-            .record_submission(message, &self.owner, attempt)
-            .await
+        }
     }
 
     /// The message as its carrier takes it.
@@ -288,4 +348,9 @@ impl Worker {
     pub async fn sweep(&self) -> Result<(), Error> {
         self.services.sweep(self.settings.validity).await
     }
+}
+
+/// The concatenation reference of a message's parts: one per message, the same on every retry.
+fn reference_of(message: &Message) -> u8 {
+    message.id.as_bytes()[15]
 }

@@ -98,99 +98,51 @@ impl Services {
         Ok(self.system().record_attempt(id, owner, parts).await?)
     }
 
-    /// Records the carrier's answers to `owner`'s attempt at `message`: `sent` once every part is
-    /// accepted; `failed` (`CARRIER_REFUSED`) when a part was refused for good; `failed`
-    /// (`SUBMISSION_UNCERTAIN`) when a part's answer could not be read; otherwise, when a part
-    /// was deferred, back to the queue until `retry_at` with a `deferred` event, keeping the
-    /// parts the carrier accepted.
+    /// Records the carrier's answers to `owner`'s attempt at `message` (see [`change_after`]).
     pub async fn record_submission(
         &self,
         message: &Message,
         owner: &str,
         attempt: Attempt,
     ) -> Result<(), Error> {
-        let Attempt {
-            carrier,
-            parts,
-            outcomes,
-            retry_at,
-        } = attempt;
-        let mut updates = Vec::with_capacity(outcomes.len());
-        let (mut refused, mut uncertain, mut deferred) = (None, None, None);
-        let mut accepted: Vec<(u8, String)> = parts
-            .iter()
-            .filter(|p| p.state == PartState::Accepted)
-            .filter_map(|p| Some((p.number, p.carrier_message_id.clone()?)))
-            .collect();
-        for (number, outcome) in outcomes {
-            let mut update = PartUpdate {
-                number,
-                state: PartState::Pending,
-                carrier: None,
-                retry_at: None,
-            };
-            match outcome {
-                PartOutcome::Accepted(id) => {
-                    update.state = PartState::Accepted;
-                    update.carrier = Some((carrier.clone(), id.clone()));
-                    accepted.push((number, id));
-                }
-                PartOutcome::Deferred { code, message } => {
-                    update.retry_at = Some(retry_at);
-                    deferred.get_or_insert((code, message));
-                }
-                PartOutcome::Refused { code, message } => {
-                    update.state = PartState::Refused;
-                    refused.get_or_insert((code, message));
-                }
-                PartOutcome::Uncertain(text) => {
-                    update.state = PartState::Uncertain;
-                    uncertain.get_or_insert(text);
-                }
-            }
-            updates.push(update);
+        self.record_submissions(owner, vec![(message.clone(), attempt)])
+            .await
+    }
+
+    /// Writes the parts and begins the attempt of a batch of claimed messages in one
+    /// transaction: for each `(id, parts, reference)`, every part and the parts to submit now, or
+    /// `None` when the lease was lost.
+    pub async fn begin_attempts(
+        &self,
+        owner: &str,
+        items: &[(Uuid, u8, u8)],
+    ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, Error> {
+        Ok(self.system().begin_attempts(owner, items).await?)
+    }
+
+    /// Records the answers to a batch of attempts in one transaction.
+    pub async fn record_submissions(
+        &self,
+        owner: &str,
+        attempts: Vec<(Message, Attempt)>,
+    ) -> Result<(), Error> {
+        let mut changes = Vec::with_capacity(attempts.len());
+        for (message, attempt) in attempts {
+            changes.push((message.id, change_after(owner, attempt)?));
         }
-        accepted.sort();
-        let mut change = if let Some((code, text)) = refused {
-            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-            change.error_code = Some(MessageErrorCode::CarrierRefused);
-            change.error_message = Some(format!("{code}: {text}"));
-            change.detail.err = Some(code);
-            change
-        } else if let Some(text) = uncertain {
-            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-            change.error_code = Some(MessageErrorCode::SubmissionUncertain);
-            change.error_message = Some(format!("the carrier did not answer: {text}"));
-            change
-        } else if let Some((code, _)) = deferred {
-            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Queued)?;
-            change.kind = EventKind::Deferred;
-            change.detail.err = Some(code);
-            change.retry_at = Some(retry_at);
-            change
-        } else {
-            let first = accepted
-                .first()
-                .map(|(_, id)| id.clone())
-                .unwrap_or_default();
-            let mut change = Change::new(MessageStatus::Sending, MessageStatus::Sent)?;
-            change.detail.carrier_message_id = Some(first.clone());
-            change.carrier = Some((carrier, first));
-            change
-        };
-        change.parts = updates;
-        change.lease_owner = Some(owner.to_owned());
-        change.detail.error_code = change.error_code;
-        match self.system().change_status(message.id, change).await? {
-            Some(updated) if updated.status == MessageStatus::Sent => {
-                self.match_pending_receipts(&updated).await
-            }
-            Some(_) => Ok(()),
-            None => {
-                tracing::warn!(message_id = %message.id, "the lease was lost before the carrier's answer was recorded");
-                Ok(())
+        let changed = self.system().change_statuses(&changes).await?;
+        for ((id, _), updated) in changes.iter().zip(changed) {
+            match updated {
+                Some(updated) if updated.status == MessageStatus::Sent => {
+                    self.match_pending_receipts(&updated).await?
+                }
+                Some(_) => {}
+                None => {
+                    tracing::warn!(message_id = %id, "the lease was lost before the carrier's answer was recorded");
+                }
             }
         }
+        Ok(())
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
@@ -236,4 +188,85 @@ impl Services {
         self.match_unmatched_receipts().await?;
         Ok(())
     }
+}
+
+/// The status change `owner`'s attempt at a message leads to: `sent` once every part is
+/// accepted; `failed` (`CARRIER_REFUSED`) when a part was refused for good; `failed`
+/// (`SUBMISSION_UNCERTAIN`) when a part's answer could not be read; otherwise, when a part was
+/// deferred, back to the queue until `retry_at` with a `deferred` event, keeping the parts the
+/// carrier accepted.
+fn change_after(owner: &str, attempt: Attempt) -> Result<Change, Error> {
+    let Attempt {
+        carrier,
+        parts,
+        outcomes,
+        retry_at,
+    } = attempt;
+    let mut updates = Vec::with_capacity(outcomes.len());
+    let (mut refused, mut uncertain, mut deferred) = (None, None, None);
+    let mut accepted: Vec<(u8, String)> = parts
+        .iter()
+        .filter(|p| p.state == PartState::Accepted)
+        .filter_map(|p| Some((p.number, p.carrier_message_id.clone()?)))
+        .collect();
+    for (number, outcome) in outcomes {
+        let mut update = PartUpdate {
+            number,
+            state: PartState::Pending,
+            carrier: None,
+            retry_at: None,
+        };
+        match outcome {
+            PartOutcome::Accepted(id) => {
+                update.state = PartState::Accepted;
+                update.carrier = Some((carrier.clone(), id.clone()));
+                accepted.push((number, id));
+            }
+            PartOutcome::Deferred { code, message } => {
+                update.retry_at = Some(retry_at);
+                deferred.get_or_insert((code, message));
+            }
+            PartOutcome::Refused { code, message } => {
+                update.state = PartState::Refused;
+                refused.get_or_insert((code, message));
+            }
+            PartOutcome::Uncertain(text) => {
+                update.state = PartState::Uncertain;
+                uncertain.get_or_insert(text);
+            }
+        }
+        updates.push(update);
+    }
+    accepted.sort();
+    let mut change = if let Some((code, text)) = refused {
+        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
+        change.error_code = Some(MessageErrorCode::CarrierRefused);
+        change.error_message = Some(format!("{code}: {text}"));
+        change.detail.err = Some(code);
+        change
+    } else if let Some(text) = uncertain {
+        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
+        change.error_code = Some(MessageErrorCode::SubmissionUncertain);
+        change.error_message = Some(format!("the carrier did not answer: {text}"));
+        change
+    } else if let Some((code, _)) = deferred {
+        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Queued)?;
+        change.kind = EventKind::Deferred;
+        change.detail.err = Some(code);
+        change.retry_at = Some(retry_at);
+        change
+    } else {
+        let first = accepted
+            .first()
+            .map(|(_, id)| id.clone())
+            .unwrap_or_default();
+        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Sent)?;
+        change.detail.carrier_message_id = Some(first.clone());
+        change.carrier = Some((carrier, first));
+        change
+    };
+    change.parts = updates;
+    change.lease_owner = Some(owner.to_owned());
+    change.detail.error_code = change.error_code;
+    Ok(change)
 }

@@ -153,6 +153,57 @@ async fn insert_event_of(
     Ok(())
 }
 
+/// The parts of message `id`, in order.
+async fn parts_in(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Part>, DbErr> {
+    let found = message_part::Entity::find()
+        .filter(message_part::Column::MessageId.eq(id))
+        .order_by_asc(message_part::Column::PartNumber)
+        .all(db)
+        .await?;
+    Ok(found.into_iter().map(rows::part).collect())
+}
+
+/// The parts of message `id`, written as `total` pending parts under `reference` the first time.
+async fn ensure_parts_in(
+    db: &impl ConnectionTrait,
+    id: Uuid,
+    total: u8,
+    reference: u8,
+    now: DateTime<Utc>,
+) -> Result<Vec<Part>, DbErr> {
+    let existing = parts_in(db, id).await?;
+    if !existing.is_empty() {
+        return Ok(existing);
+    }
+    let rows = (1..=total).map(|number| message_part::ActiveModel {
+        id: sea_orm::ActiveValue::NotSet,
+        message_id: Set(id),
+        part_number: Set(i32::from(number)),
+        total_parts: Set(i32::from(total)),
+        reference: Set(i32::from(reference)),
+        state: Set(PartState::Pending),
+        carrier: Set(None),
+        carrier_message_id: Set(None),
+        carrier_key: Set(None),
+        submitted_at: Set(None),
+        receipt_stat: Set(None),
+        retry_at: Set(None),
+        updated_at: Set(now),
+    });
+    message_part::Entity::insert_many(rows)
+        .on_conflict(
+            sea_orm::sea_query::OnConflict::columns([
+                message_part::Column::MessageId,
+                message_part::Column::PartNumber,
+            ])
+            .do_nothing()
+            .to_owned(),
+        )
+        .exec_without_returning(db)
+        .await?;
+    parts_in(db, id).await
+}
+
 /// Writes `part`'s new state inside `txn`.
 async fn update_part(
     txn: &DatabaseTransaction,
@@ -227,67 +278,131 @@ impl System {
     pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
-        let mut update = message::Entity::update_many()
-            .col_expr(message::Column::Status, Expr::value(change.to))
-            .col_expr(message::Column::UpdatedAt, Expr::value(now))
-            .filter(message::Column::Id.eq(id))
-            .filter(message::Column::Status.eq(change.from))
-            // The guard the machine gives, whatever the caller expected.
-            .filter(message::Column::Status.is_in(sources_of(change.to)));
-        if let Some(owner) = &change.lease_owner {
-            update = update.filter(message::Column::LeaseOwner.eq(owner.as_str()));
-        }
-        if change.to != MessageStatus::Sending {
-            update = update
-                .col_expr(
-                    message::Column::LeaseOwner,
-                    Expr::value(Option::<String>::None),
-                )
-                .col_expr(
-                    message::Column::LeaseExpiresAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                );
-        }
-        if let Some(code) = change.error_code {
-            update = update.col_expr(message::Column::ErrorCode, Expr::value(code));
-        }
-        if let Some(text) = &change.error_message {
-            update = update.col_expr(message::Column::ErrorMessage, Expr::value(text.as_str()));
-        }
-        if let Some((carrier, carrier_id)) = &change.carrier {
-            update = update
-                .col_expr(message::Column::Carrier, Expr::value(carrier.as_str()))
-                .col_expr(
-                    message::Column::CarrierMessageId,
-                    Expr::value(carrier_id.as_str()),
-                )
-                .col_expr(message::Column::SentAt, Expr::value(now));
-        }
-        if change.to == MessageStatus::Queued {
-            // Back to the queue: a later claim attempts it afresh (only its unaccepted parts).
-            update = update
-                .col_expr(
-                    message::Column::AttemptedAt,
-                    Expr::value(Option::<DateTime<Utc>>::None),
-                )
-                .col_expr(message::Column::RetryAt, Expr::value(change.retry_at));
-        }
-        if update.exec(&txn).await?.rows_affected == 0 {
-            txn.rollback().await?;
-            return Ok(None);
-        }
-        for part in &change.parts {
-            update_part(&txn, id, part, now).await?;
-        }
-        let model = message::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(DbErr::RecordNotFound("message".into()))?;
-        insert_event(&txn, &model, change.kind, change.to, &change.detail, now).await?;
+        let changed = change_status_in(&txn, id, &change, now).await?;
         txn.commit().await?;
-        rows::message(model).map(Some)
+        changed.map(rows::message).transpose()
     }
 
+    /// Applies each change as [`System::change_status`] does, all in one transaction (a worker's
+    /// batch); `None` for each one that was not made.
+    pub async fn change_statuses(
+        &self,
+        changes: &[(Uuid, Change)],
+    ) -> Result<Vec<Option<Message>>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let txn = self.db.begin().await?;
+        let mut changed = Vec::with_capacity(changes.len());
+        for (id, change) in changes {
+            changed.push(change_status_in(&txn, *id, change, now).await?);
+        }
+        txn.commit().await?;
+        changed
+            .into_iter()
+            .map(|m| m.map(rows::message).transpose())
+            .collect()
+    }
+
+    /// Writes each message's parts the first time (`total` under `reference`) and records the
+    /// attempt of those not yet accepted, as [`System::record_attempt`] does, all in one
+    /// transaction. For each message: every part and the parts to submit now, or `None` when its
+    /// lease was lost (the carrier must not be called).
+    pub async fn begin_attempts(
+        &self,
+        owner: &str,
+        items: &[(Uuid, u8, u8)],
+    ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let txn = self.db.begin().await?;
+        let mut begun = Vec::with_capacity(items.len());
+        for (id, total, reference) in items {
+            // The write first (see `mark_attempted`).
+            if !mark_attempted(&txn, *id, owner, now).await? {
+                begun.push(None);
+                continue;
+            }
+            let parts = ensure_parts_in(&txn, *id, *total, *reference, now).await?;
+            let pending: Vec<Part> = parts
+                .iter()
+                .filter(|p| p.state == PartState::Pending)
+                .cloned()
+                .collect();
+            let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
+            mark_submitting(&txn, *id, &numbers, now).await?;
+            begun.push(Some((parts, pending)));
+        }
+        txn.commit().await?;
+        Ok(begun)
+    }
+}
+
+/// The guarded update of [`System::change_status`] inside `txn`; the row after it, or `None`
+/// when the message was not in `change.from` (or not leased to `change.lease_owner`).
+async fn change_status_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    change: &Change,
+    now: DateTime<Utc>,
+) -> Result<Option<message::Model>, DbErr> {
+    let mut update = message::Entity::update_many()
+        .col_expr(message::Column::Status, Expr::value(change.to))
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq(change.from))
+        // The guard the machine gives, whatever the caller expected.
+        .filter(message::Column::Status.is_in(sources_of(change.to)));
+    if let Some(owner) = &change.lease_owner {
+        update = update.filter(message::Column::LeaseOwner.eq(owner.as_str()));
+    }
+    if change.to != MessageStatus::Sending {
+        update = update
+            .col_expr(
+                message::Column::LeaseOwner,
+                Expr::value(Option::<String>::None),
+            )
+            .col_expr(
+                message::Column::LeaseExpiresAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            );
+    }
+    if let Some(code) = change.error_code {
+        update = update.col_expr(message::Column::ErrorCode, Expr::value(code));
+    }
+    if let Some(text) = &change.error_message {
+        update = update.col_expr(message::Column::ErrorMessage, Expr::value(text.as_str()));
+    }
+    if let Some((carrier, carrier_id)) = &change.carrier {
+        update = update
+            .col_expr(message::Column::Carrier, Expr::value(carrier.as_str()))
+            .col_expr(
+                message::Column::CarrierMessageId,
+                Expr::value(carrier_id.as_str()),
+            )
+            .col_expr(message::Column::SentAt, Expr::value(now));
+    }
+    if change.to == MessageStatus::Queued {
+        // Back to the queue: a later claim attempts it afresh (only its unaccepted parts).
+        update = update
+            .col_expr(
+                message::Column::AttemptedAt,
+                Expr::value(Option::<DateTime<Utc>>::None),
+            )
+            .col_expr(message::Column::RetryAt, Expr::value(change.retry_at));
+    }
+    if update.exec(txn).await?.rows_affected == 0 {
+        return Ok(None);
+    }
+    for part in &change.parts {
+        update_part(txn, id, part, now).await?;
+    }
+    let model = message::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(DbErr::RecordNotFound("message".into()))?;
+    insert_event(txn, &model, change.kind, change.to, &change.detail, now).await?;
+    Ok(Some(model))
+}
+
+impl System {
     /// Claims up to `limit` queued outbound messages (high priority first, then oldest) for
     /// `owner` until `lease_until`, marking them `sending`. PostgreSQL skips rows other workers
     /// hold; SQLite serializes writers.
@@ -372,47 +487,86 @@ impl System {
     pub async fn record_attempt(&self, id: Uuid, owner: &str, parts: &[u8]) -> Result<bool, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
-        let updated = message::Entity::update_many()
-            .col_expr(message::Column::AttemptedAt, Expr::value(now))
-            .filter(message::Column::Id.eq(id))
-            .filter(message::Column::Status.eq(MessageStatus::Sending))
-            .filter(message::Column::LeaseOwner.eq(owner))
-            .filter(message::Column::AttemptedAt.is_null())
-            .filter(message::Column::LeaseExpiresAt.gt(now))
-            .exec(&txn)
-            .await?;
-        if updated.rows_affected == 0 {
+        if !attempt_in(&txn, id, owner, parts, now).await? {
             txn.rollback().await?;
             return Ok(false);
         }
-        message_part::Entity::update_many()
-            .col_expr(
-                message_part::Column::State,
-                Expr::value(PartState::Submitting),
-            )
-            .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-            .filter(message_part::Column::MessageId.eq(id))
-            .filter(message_part::Column::PartNumber.is_in(parts.iter().map(|n| i32::from(*n))))
-            .filter(message_part::Column::State.eq(PartState::Pending))
-            .exec(&txn)
-            .await?;
-        let model = message::Entity::find_by_id(id)
-            .one(&txn)
-            .await?
-            .ok_or(DbErr::RecordNotFound("message".into()))?;
-        insert_event(
-            &txn,
-            &model,
-            EventKind::SubmissionAttempt,
-            MessageStatus::Sending,
-            &EventDetail::default(),
-            now,
-        )
-        .await?;
         txn.commit().await?;
         Ok(true)
     }
+}
 
+/// The attempt of `parts` of message `id` inside `txn`: `false` when the lease is not
+/// `owner`'s any more or an attempt was already recorded.
+async fn attempt_in(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    owner: &str,
+    parts: &[u8],
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    if !mark_attempted(txn, id, owner, now).await? {
+        return Ok(false);
+    }
+    mark_submitting(txn, id, parts, now).await?;
+    Ok(true)
+}
+
+/// Sets the message's `attempted_at` if the lease is still `owner`'s and no attempt was
+/// recorded: a write, so that a transaction that starts with it holds SQLite's write lock from
+/// its first statement (a read first would make the later write fail on a stale snapshot).
+async fn mark_attempted(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    owner: &str,
+    now: DateTime<Utc>,
+) -> Result<bool, DbErr> {
+    let updated = message::Entity::update_many()
+        .col_expr(message::Column::AttemptedAt, Expr::value(now))
+        .filter(message::Column::Id.eq(id))
+        .filter(message::Column::Status.eq(MessageStatus::Sending))
+        .filter(message::Column::LeaseOwner.eq(owner))
+        .filter(message::Column::AttemptedAt.is_null())
+        .filter(message::Column::LeaseExpiresAt.gt(now))
+        .exec(txn)
+        .await?;
+    Ok(updated.rows_affected == 1)
+}
+
+/// Marks `parts` submitting and writes the `submission_attempt` event.
+async fn mark_submitting(
+    txn: &DatabaseTransaction,
+    id: Uuid,
+    parts: &[u8],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    message_part::Entity::update_many()
+        .col_expr(
+            message_part::Column::State,
+            Expr::value(PartState::Submitting),
+        )
+        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
+        .filter(message_part::Column::MessageId.eq(id))
+        .filter(message_part::Column::PartNumber.is_in(parts.iter().map(|n| i32::from(*n))))
+        .filter(message_part::Column::State.eq(PartState::Pending))
+        .exec(txn)
+        .await?;
+    let model = message::Entity::find_by_id(id)
+        .one(txn)
+        .await?
+        .ok_or(DbErr::RecordNotFound("message".into()))?;
+    insert_event(
+        txn,
+        &model,
+        EventKind::SubmissionAttempt,
+        MessageStatus::Sending,
+        &EventDetail::default(),
+        now,
+    )
+    .await
+}
+
+impl System {
     /// Messages still `sending` whose lease ran out.
     pub async fn expired_leases(&self, now: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
         let found = message::Entity::find()
@@ -464,38 +618,8 @@ impl System {
         total: u8,
         reference: u8,
     ) -> Result<Vec<Part>, DbErr> {
-        let existing = self.parts_of(id).await?;
-        if !existing.is_empty() {
-            return Ok(existing);
-        }
         let now = Timestamp::now().as_datetime();
-        let rows = (1..=total).map(|number| message_part::ActiveModel {
-            id: sea_orm::ActiveValue::NotSet,
-            message_id: Set(id),
-            part_number: Set(i32::from(number)),
-            total_parts: Set(i32::from(total)),
-            reference: Set(i32::from(reference)),
-            state: Set(PartState::Pending),
-            carrier: Set(None),
-            carrier_message_id: Set(None),
-            carrier_key: Set(None),
-            submitted_at: Set(None),
-            receipt_stat: Set(None),
-            retry_at: Set(None),
-            updated_at: Set(now),
-        });
-        message_part::Entity::insert_many(rows)
-            .on_conflict(
-                sea_orm::sea_query::OnConflict::columns([
-                    message_part::Column::MessageId,
-                    message_part::Column::PartNumber,
-                ])
-                .do_nothing()
-                .to_owned(),
-            )
-            .exec_without_returning(&self.db)
-            .await?;
-        self.parts_of(id).await
+        ensure_parts_in(&self.db, id, total, reference, now).await
     }
 
     /// The outbound part a receipt for `carrier_message_id` is about, and its message: the newest

@@ -204,14 +204,28 @@ impl Carrier for SmppCarrier {
                 }
             })?;
         let session = self.pick().ok_or_else(not_bound)?;
-        let Some((client, _permit)) = session.ready_to_submit().await else {
+        // Waiting for room in the window is bounded too: nothing was sent yet.
+        let ready = tokio::time::timeout(self.settings.response_timeout, session.ready_to_submit());
+        let Ok(Some((client, _permit))) = ready.await else {
             return Err(not_bound());
         };
-        match client
-            .response_timeout(self.settings.response_timeout)
-            .submit_sm(pdu)
-            .await
-        {
+        // rusmppc times the response out on its connection; should the connection itself stall,
+        // this bound still ends the wait (the part may have been sent).
+        let bound = self.settings.response_timeout + Duration::from_secs(1);
+        let _in_flight = session.in_flight();
+        let answer = tokio::time::timeout(
+            bound,
+            client
+                .response_timeout(self.settings.response_timeout)
+                .submit_sm(pdu),
+        )
+        .await;
+        let Ok(answer) = answer else {
+            return Err(SubmitError::Uncertain(format!(
+                "no submit_sm_resp within {bound:?}"
+            )));
+        };
+        match answer {
             Ok(resp) => Ok(resp.message_id().as_str().to_owned()),
             Err(SmppError::UnexpectedResponse { response }) => {
                 let status = response.status();

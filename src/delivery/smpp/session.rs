@@ -6,7 +6,7 @@
 use std::{
     str::FromStr,
     sync::{
-        atomic::{AtomicBool, Ordering},
+        atomic::{AtomicBool, AtomicUsize, Ordering},
         Arc, Mutex,
     },
     time::Duration,
@@ -47,6 +47,8 @@ pub(super) struct Session {
     paused_until: Mutex<tokio::time::Instant>,
     /// Shutting down: no new submission.
     closing: AtomicBool,
+    /// `submit_sm` handed to the connection and not answered yet.
+    in_flight: Arc<AtomicUsize>,
 }
 
 impl Session {
@@ -62,6 +64,7 @@ impl Session {
             limiter,
             paused_until: Mutex::new(tokio::time::Instant::now()),
             closing: AtomicBool::new(false),
+            in_flight: Arc::default(),
         }
     }
 
@@ -95,6 +98,12 @@ impl Session {
         Some((client, permit))
     }
 
+    /// Counts a `submit_sm` in flight until the guard is dropped.
+    pub(super) fn in_flight(&self) -> InFlight {
+        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        InFlight(self.in_flight.clone())
+    }
+
     /// Submits nothing for `pause` (the SMSC throttled the session).
     pub(super) fn slow_down(&self, pause: Duration) {
         let mut until = self.paused_until.lock().unwrap_or_else(|e| e.into_inner());
@@ -106,9 +115,49 @@ impl Session {
     }
 }
 
+/// A `submit_sm` in flight, counted while it lives.
+pub(super) struct InFlight(Arc<AtomicUsize>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
+/// The connection future of rusmppc, polled again every millisecond while submissions are in
+/// flight. rusmppc 0.4 takes at most five requests from its queue per poll and can then wait
+/// for its next wake-up (an incoming PDU or its enquire_link timer) with requests still queued:
+/// with a full window that stalled submissions for up to the enquire_link interval.
+struct Nudged<F> {
+    connection: std::pin::Pin<Box<F>>,
+    in_flight: Arc<AtomicUsize>,
+    nudge: std::pin::Pin<Box<tokio::time::Sleep>>,
+}
+
+impl<F: std::future::Future<Output = ()>> std::future::Future for Nudged<F> {
+    type Output = ();
+
+    fn poll(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<()> {
+        if self.connection.as_mut().poll(cx).is_ready() {
+            return std::task::Poll::Ready(());
+        }
+        if self.in_flight.load(Ordering::Acquire) > 0 {
+            let at = tokio::time::Instant::now() + Duration::from_millis(1);
+            self.nudge.as_mut().reset(at);
+            // Registers the timer's wake-up.
+            let _ = self.nudge.as_mut().poll(cx);
+        }
+        std::task::Poll::Pending
+    }
+}
+
 /// Connects and binds as a transceiver, SMPP 3.4.
 async fn bind(
     settings: &SmppSettings,
+    in_flight: Arc<AtomicUsize>,
 ) -> anyhow::Result<(Client, impl futures_util::Stream<Item = Event> + Unpin)> {
     let scheme = if settings.tls { "smpps" } else { "smpp" };
     let url = format!("{scheme}://{}", settings.address);
@@ -118,8 +167,9 @@ async fn bind(
         .response_timeout(settings.response_timeout)
         // rusmppc speaks SMPP 5 by default; AgentMessage binds as 3.4.
         .disable_interface_version_check()
+        .no_spawn()
         .connect(url);
-    let (client, events) = tokio::time::timeout(settings.response_timeout, connect)
+    let (client, events, connection) = tokio::time::timeout(settings.response_timeout, connect)
         .await
         .map_err(|_| {
             anyhow::anyhow!(
@@ -127,6 +177,11 @@ async fn bind(
                 settings.response_timeout
             )
         })??;
+    tokio::spawn(Nudged {
+        connection: Box::pin(connection),
+        in_flight,
+        nudge: Box::pin(tokio::time::sleep(Duration::ZERO)),
+    });
     let bind = BindTransceiver::builder()
         .system_id(c_text(&settings.system_id, "system id")?)
         .password(c_text(&settings.password, "password")?)
@@ -168,7 +223,7 @@ pub(super) async fn run(
             return;
         }
         let bound = tokio::select! {
-            bound = bind(&settings) => bound,
+            bound = bind(&settings, session.in_flight.clone()) => bound,
             _ = stop.changed() => return,
         };
         match bound {
