@@ -9,7 +9,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use super::carrier::{Carrier, Submission, SubmitError};
 use crate::{
     domain::{
-        message::{KeyMode, Message, Part, PartState},
+        message::{KeyMode, Message, Part},
         organization,
     },
     service::{
@@ -268,11 +268,7 @@ impl Worker {
         message: &Message,
         parts: &[Part],
     ) -> Result<Option<Vec<Part>>, Error> {
-        let pending: Vec<Part> = parts
-            .iter()
-            .filter(|p| p.state == PartState::Pending)
-            .cloned()
-            .collect();
+        let pending = crate::domain::message::pending_parts(parts);
         let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
         let recorded = self
             .services

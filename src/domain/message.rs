@@ -62,6 +62,15 @@ pub struct Part {
     pub receipt_stat: Option<String>,
 }
 
+/// The parts still to submit (never submitted, or deferred by the carrier), in order.
+pub fn pending_parts(parts: &[Part]) -> Vec<Part> {
+    parts
+        .iter()
+        .filter(|p| p.state == PartState::Pending)
+        .cloned()
+        .collect()
+}
+
 /// The most media URLs one MMS may carry.
 pub const MAX_MEDIA_URLS: usize = 10;
 /// The most characters a tag may have.

@@ -321,11 +321,7 @@ impl System {
                 continue;
             }
             let parts = ensure_parts_in(&txn, *id, *total, *reference, now).await?;
-            let pending: Vec<Part> = parts
-                .iter()
-                .filter(|p| p.state == PartState::Pending)
-                .cloned()
-                .collect();
+            let pending = crate::domain::message::pending_parts(&parts);
             let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
             mark_submitting(&txn, *id, &numbers, now).await?;
             begun.push(Some((parts, pending)));

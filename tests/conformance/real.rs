@@ -54,17 +54,40 @@ fn run_against_own_spec(database: &Database, key: &str) -> conformance::Report {
     )
 }
 
+/// A live organization (as the other runs have) and a second one with a test key holding every
+/// scope: returns that key.
+fn test_mode_key(database: &Database) -> String {
+    bootstrap(database, 50, 100, "+15551112222");
+    let org = crate::server::admin(
+        database,
+        &[
+            "create-org",
+            "--name",
+            "test mode",
+            "--rate-per-second",
+            "50",
+            "--burst",
+            "100",
+        ],
+    );
+    let org = org["id"].as_str().unwrap().to_owned();
+    crate::server::admin(
+        database,
+        &["add-number", "--org", &org, "--number", "+15551113333"],
+    );
+    let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write";
+    let key = crate::server::admin(
+        database,
+        &["create-key", "--org", &org, "--scopes", scopes, "--test"],
+    );
+    key["key"].as_str().unwrap().to_owned()
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_suite_passes_with_a_test_key_proving_the_test_helpers() {
     let database = Database::sqlite();
     let report = tokio::task::spawn_blocking(move || {
-        bootstrap(&database, 50, 100, "+15551112222");
-        let org = crate::server::admin(&database, &["create-org", "--name", "test mode", "--rate-per-second", "50", "--burst", "100"]);
-        let org = org["id"].as_str().unwrap().to_owned();
-        crate::server::admin(&database, &["add-number", "--org", &org, "--number", "+15551113333"]);
-        let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write";
-        let key = crate::server::admin(&database, &["create-key", "--org", &org, "--scopes", scopes, "--test"]);
-        let key = key["key"].as_str().unwrap().to_owned();
+        let key = test_mode_key(&database);
         assert!(key.starts_with("am_test_"));
         run_against_own_spec(&database, &key)
     })
@@ -137,20 +160,34 @@ async fn the_suite_passes_with_a_test_key_against_a_server_whose_live_carrier_is
     let smsc = tokio::task::spawn_blocking(NodeSmsc::start).await.unwrap();
     let address = format!("127.0.0.1:{}", smsc.port);
     let (report, smsc) = tokio::task::spawn_blocking(move || {
-        bootstrap(&database, 50, 100, "+15551112222");
-        let org = crate::server::admin(&database, &["create-org", "--name", "test mode", "--rate-per-second", "50", "--burst", "100"]);
-        let org = org["id"].as_str().unwrap().to_owned();
-        crate::server::admin(&database, &["add-number", "--org", &org, "--number", "+15551113333"]);
-        let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write";
-        let key = crate::server::admin(&database, &["create-key", "--org", &org, "--scopes", scopes, "--test"]);
-        let key = key["key"].as_str().unwrap().to_owned();
+        let key = test_mode_key(&database);
         // The worker runs: test-mode messages complete through the simulated carrier.
         let server = Server::start_with(
             &database,
-            &["--carrier", "smpp", "--smpp-address", &address, "--smpp-system-id", "agentmessage", "--receipt-delay", "50ms", "--poll", "20ms"],
+            &[
+                "--carrier",
+                "smpp",
+                "--smpp-address",
+                &address,
+                "--smpp-system-id",
+                "agentmessage",
+                "--receipt-delay",
+                "50ms",
+                "--poll",
+                "20ms",
+            ],
         );
-        let report = run_suite(&server.base_url, &format!("{}/openapi.json", server.base_url), &key, options());
-        let health: serde_json::Value = reqwest::blocking::get(format!("{}/healthz", server.base_url)).unwrap().json().unwrap();
+        let report = run_suite(
+            &server.base_url,
+            &format!("{}/openapi.json", server.base_url),
+            &key,
+            options(),
+        );
+        let health: serde_json::Value =
+            reqwest::blocking::get(format!("{}/healthz", server.base_url))
+                .unwrap()
+                .json()
+                .unwrap();
         assert_eq!(health["data"]["carrier"]["kind"], "smpp", "{health}");
         assert_eq!(health["data"]["carrier"]["bound"], 1, "{health}");
         (report, smsc)

@@ -116,6 +116,20 @@ impl NodeSmsc {
 
 const TO: &str = "+15554443333";
 
+/// The organization's inbound messages, newest first.
+async fn inbound(app: &SmppApp, key: &str) -> Vec<Value> {
+    let reply = app
+        .app
+        .call(
+            reqwest::Method::GET,
+            "/v1/messages?direction=inbound",
+            Some(key),
+            None,
+        )
+        .await;
+    reply.assert_success(200).as_array().unwrap().clone()
+}
+
 /// The carrier id on a message's `sent` event and on its first receipt event.
 async fn carrier_ids(app: &SmppApp, key: &str, id: &str) -> (Value, Value) {
     let events = app
@@ -269,19 +283,7 @@ async fn the_smpp_npm_server_receives_what_was_sent_and_its_receipts_and_stop_ap
     // Answered once stored: wait for the inbound message; every deliver_sm (five receipts, one
     // per part, then the STOP) was answered ESME_ROK.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let listed = app
-            .app
-            .call(
-                reqwest::Method::GET,
-                "/v1/messages?direction=inbound",
-                Some(&org.key),
-                None,
-            )
-            .await;
-        if !listed.assert_success(200).as_array().unwrap().is_empty() {
-            break;
-        }
+    while inbound(&app, &org.key).await.is_empty() {
         assert!(
             tokio::time::Instant::now() < deadline,
             "the STOP was not stored"
@@ -301,17 +303,8 @@ async fn the_smpp_npm_server_receives_what_was_sent_and_its_receipts_and_stop_ap
         )
         .await;
     reply.assert_error(453, "CONSENT_REQUIRED");
-    let inbound = app
-        .app
-        .call(
-            reqwest::Method::GET,
-            "/v1/messages?direction=inbound",
-            Some(&org.key),
-            None,
-        )
-        .await;
-    let listed = inbound.assert_success(200);
-    assert_eq!(listed[0]["text"], json!("STOP"), "{listed}");
+    let listed = inbound(&app, &org.key).await;
+    assert_eq!(listed[0]["text"], json!("STOP"), "{listed:?}");
     assert_eq!(listed[0]["from"], json!(TO));
 
     app.shut_down().await;
