@@ -177,6 +177,11 @@ pub struct CarrierArgs {
     #[arg(long, env = "AGENTMESSAGE_SMPP_TLS")]
     pub smpp_tls: bool,
 
+    /// With `--smpp-tls`: a PEM file of the CA certificates that verify the SMSC, instead of the
+    /// system's trusted roots (for an SMSC with a private CA).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_TLS_CA")]
+    pub smpp_tls_ca: Option<std::path::PathBuf>,
+
     /// Sessions each worker process binds.
     #[arg(long, env = "AGENTMESSAGE_SMPP_BINDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub smpp_binds: u32,
@@ -267,6 +272,7 @@ impl CarrierArgs {
         settings.password = self.smpp_password.clone();
         settings.system_type = self.smpp_system_type.clone();
         settings.tls = self.smpp_tls;
+        settings.tls_ca = self.smpp_tls_ca.clone();
         settings.binds = self.smpp_binds;
         settings.window = self.smpp_window;
         settings.throughput = self.smpp_throughput;

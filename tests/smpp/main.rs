@@ -15,6 +15,7 @@ mod inbound;
 mod interop;
 mod smsc;
 mod test_mode;
+mod tls;
 
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 

@@ -67,6 +67,7 @@ struct State {
 pub struct Smsc {
     pub addr: SocketAddr,
     state: Arc<State>,
+    tls: Option<tokio_rustls::TlsAcceptor>,
 }
 
 impl Drop for Smsc {
@@ -77,6 +78,15 @@ impl Drop for Smsc {
 
 impl Smsc {
     pub async fn start() -> Smsc {
+        Self::start_with(None).await
+    }
+
+    /// An SMSC that speaks TLS with `acceptor`'s certificate.
+    pub async fn start_tls(acceptor: tokio_rustls::TlsAcceptor) -> Smsc {
+        Self::start_with(Some(acceptor)).await
+    }
+
+    async fn start_with(tls: Option<tokio_rustls::TlsAcceptor>) -> Smsc {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().unwrap();
         let state = Arc::new(State {
@@ -84,16 +94,27 @@ impl Smsc {
             next_sequence: AtomicU32::new(0x7200_0000),
             ..Default::default()
         });
-        let smsc = Smsc { addr, state };
+        let smsc = Smsc { addr, state, tls };
         smsc.serve(listener);
         smsc
     }
 
     fn serve(&self, listener: TcpListener) {
-        let state = self.state.clone();
+        let (state, tls) = (self.state.clone(), self.tls.clone());
         let task = tokio::spawn(async move {
             while let Ok((stream, _)) = listener.accept().await {
-                let session = tokio::spawn(session(state.clone(), stream));
+                let state2 = state.clone();
+                let tls = tls.clone();
+                let session = tokio::spawn(async move {
+                    match tls {
+                        None => session(state2, stream).await,
+                        Some(acceptor) => {
+                            if let Ok(stream) = acceptor.accept(stream).await {
+                                session(state2, stream).await
+                            }
+                        }
+                    }
+                });
                 state.tasks.lock().unwrap().push(session);
             }
         });
@@ -184,7 +205,10 @@ pub fn receipt(to: &SubmitSm, id: &str, with_tlvs: bool) -> DeliverSm {
     builder.build()
 }
 
-async fn session(state: Arc<State>, stream: tokio::net::TcpStream) {
+async fn session<S>(state: Arc<State>, stream: S)
+where
+    S: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
     let framed = Framed::new(stream, CommandCodec::new());
     let (mut sink, mut commands) = framed.split();
     let (out, mut outgoing) = mpsc::unbounded_channel::<Command>();

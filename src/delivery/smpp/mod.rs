@@ -37,6 +37,8 @@ pub struct SmppSettings {
     pub system_type: String,
     /// Connect over TLS.
     pub tls: bool,
+    /// A PEM file of the CA certificates that verify the SMSC instead of the system's roots.
+    pub tls_ca: Option<std::path::PathBuf>,
     /// Sessions this process binds.
     pub binds: u32,
     /// Outstanding `submit_sm` per session.
@@ -65,6 +67,7 @@ impl std::fmt::Debug for SmppSettings {
             .field("system_id", &self.system_id)
             .field("password", &"<hidden>")
             .field("tls", &self.tls)
+            .field("tls_ca", &self.tls_ca)
             .field("binds", &self.binds)
             .field("window", &self.window)
             .field("throughput", &self.throughput)
@@ -81,6 +84,7 @@ impl SmppSettings {
             password: String::new(),
             system_type: String::new(),
             tls: false,
+            tls_ca: None,
             binds: 1,
             window: 10,
             throughput: 0,
@@ -119,6 +123,9 @@ impl SmppCarrier {
     /// background); receipts and inbound messages go to `services` under the carrier name
     /// `name`.
     pub fn start(services: Services, name: &str, settings: SmppSettings) -> Arc<SmppCarrier> {
+        // Several crates of the build enable rustls's crypto back ends, so rustls needs the
+        // process's choice before a TLS session is made (it is made at most once).
+        let _ = rustls::crypto::ring::default_provider().install_default();
         let (stop, _) = tokio::sync::watch::channel(false);
         let inbound = session::Inbound::new(services, name.to_owned(), &settings);
         let sessions: Vec<Arc<Session>> = (0..settings.binds.max(1))

@@ -161,7 +161,11 @@ async fn bind(
 ) -> anyhow::Result<(Client, impl futures_util::Stream<Item = Event> + Unpin)> {
     let scheme = if settings.tls { "smpps" } else { "smpp" };
     let url = format!("{scheme}://{}", settings.address);
-    let connect = ConnectionBuilder::new()
+    let mut builder = ConnectionBuilder::new();
+    if let (true, Some(path)) = (settings.tls, &settings.tls_ca) {
+        builder = builder.rustls_config(tls_config(path)?);
+    }
+    let connect = builder
         .enquire_link_interval(settings.enquire_link)
         .enquire_link_response_timeout(settings.response_timeout)
         .response_timeout(settings.response_timeout)
@@ -196,6 +200,24 @@ async fn bind(
         return Err(anyhow::anyhow!("bind_transceiver: {err}"));
     }
     Ok((client, events))
+}
+
+/// A TLS configuration that trusts the CA certificates of the PEM file at `path` (and only them).
+fn tls_config(path: &std::path::Path) -> anyhow::Result<rustls::ClientConfig> {
+    use rustls_pki_types::{pem::PemObject, CertificateDer};
+    let mut roots = rustls::RootCertStore::empty();
+    for cert in CertificateDer::pem_file_iter(path)
+        .map_err(|e| anyhow::anyhow!("--smpp-tls-ca {}: {e}", path.display()))?
+    {
+        let cert = cert.map_err(|e| anyhow::anyhow!("--smpp-tls-ca {}: {e}", path.display()))?;
+        roots.add(cert)?;
+    }
+    if roots.is_empty() {
+        anyhow::bail!("--smpp-tls-ca {} holds no certificate", path.display());
+    }
+    Ok(rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth())
 }
 
 /// A bind field, at most `N - 1` characters.
