@@ -39,6 +39,14 @@ export interface paths {
          *     `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
          *     A text longer than one segment is sent in parts and delivered as one message.
          *
+         *     With an `Idempotency-Key`, a retry with the same key and the same body (compared as
+         *     RFC 8785 canonical JSON) gets the first answer again — its 202, or the 422/453 its rules
+         *     gave — byte for byte, with the first `X-Request-Id` and `Idempotent-Replayed: true`, and
+         *     never sends twice. The same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`; while
+         *     the first request still runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Answers given
+         *     before the send ran (400, 401, 403, 413, 415, 422 for malformed fields) and 429/5xx are
+         *     not recorded. Keys are kept 24 hours; replays spend no rate-limit token.
+         *
          *     Requires the `messages:send` scope.
          */
         post: operations["messages_create"];
@@ -620,7 +628,7 @@ export interface components {
          * @description Every error code the server answers with; each has exactly one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description `{"success": false, "error": {…}}`: the body of every error response.
@@ -759,6 +767,11 @@ export interface components {
             /** @description The resource. */
             data: components["schemas"]["HealthView"];
         };
+        /**
+         * @description Your key for this request, 1 to 255 printable ASCII characters (a UUID is a good choice). A retry with the same key and the same body gets the first answer again instead of running twice; see the operation's description.
+         * @example 5f0c7a1e-8a43-4c3e-9b0e-2f1d7c9a6b11
+         */
+        IdempotencyKey: string;
         /**
          * InboundRequest
          * @description A message a recipient sent to one of your numbers.
@@ -1406,7 +1419,13 @@ export interface operations {
     messages_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the send safe to retry: a retry with the same key and the same body gets the
+                 *     first answer again (`Idempotent-Replayed: true`) and never sends twice.
+                 */
+                "Idempotency-Key"?: components["schemas"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -1419,6 +1438,8 @@ export interface operations {
             /** @description Accepted: the resource in the success envelope; processing continues. */
             202: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1493,6 +1514,29 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. */
+                    "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_CONFLICT",
+                     *         "message": "a request with this idempotency key is in progress",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
             413: {
                 headers: {
@@ -1539,9 +1583,13 @@ export interface operations {
              * @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it.
              *
              *     `LINE_TYPE_BLOCKED`: a recent lookup classified the recipient as a landline.
+             *
+             *     `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.
              */
             422: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1576,6 +1624,8 @@ export interface operations {
             /** @description `CONSENT_REQUIRED`: the recipient has not opted in to this organization, or has opted out. */
             453: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;

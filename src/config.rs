@@ -61,6 +61,11 @@ pub struct RuleArgs {
     #[arg(long, env = "AGENTMESSAGE_LOOKUP_REUSE", default_value = "24h", value_parser = humantime::parse_duration)]
     pub lookup_reuse: Duration,
 
+    /// How long the answer recorded for an `Idempotency-Key` is kept (a retry after it runs
+    /// afresh).
+    #[arg(long, env = "AGENTMESSAGE_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub idempotency_retention: Duration,
+
     /// The bearer token the carrier sends to `/v1/carrier/receipts` and `/v1/carrier/inbound`
     /// (unset: those endpoints answer 401).
     #[arg(long, env = "AGENTMESSAGE_CARRIER_SECRET", hide_env_values = true)]
@@ -73,6 +78,7 @@ impl RuleArgs {
             lookup_max_age: self.lookup_max_age,
             lookup_reuse: self.lookup_reuse,
             carrier_secret: self.carrier_secret.clone(),
+            idempotency_retention: self.idempotency_retention,
             ..Settings::default()
         }
     }

@@ -823,6 +823,8 @@ pub fn behaviour(ctx: &mut Ctx) {
         },
     );
 
+    idempotency(ctx, &to);
+
     // Listing and events.
     let sent_id = ctx
         .observations
@@ -1047,6 +1049,125 @@ fn burst(ctx: &mut Ctx, op: &str, case: &str, request: &Request, passing: u16) -
         format!("no 429 within {budget} requests; the deployment's limit is higher"),
     );
     None
+}
+
+/// `Idempotency-Key` on a send: a retry with the key and the same body (keys in another order)
+/// gets the first answer again, byte for byte, with the first request's `X-Request-Id` and
+/// `Idempotent-Replayed: true`; another body under the key is 422 `IDEMPOTENCY_KEY_REUSED`; a
+/// malformed key is 400 naming the header; requests overlapping one still running are 409
+/// `IDEMPOTENCY_CONFLICT` with `Retry-After`.
+fn idempotency(ctx: &mut Ctx, to: &str) {
+    let key = format!("conformance-{}", uuid::Uuid::new_v4());
+    let from = ctx.from.clone();
+    let keyed = |key: &str, body: String| {
+        Request::new("POST", "/v1/messages")
+            .header("Idempotency-Key", key)
+            .raw(Some("application/json"), body)
+    };
+    let body = format!(r#"{{"from":"{from}","to":"{to}","text":"conformance idempotency"}}"#);
+    let reordered =
+        format!(r#"{{ "text": "conformance idempotency", "to": "{to}", "from": "{from}" }}"#);
+    let Some(first) = ctx.expect(
+        "send with an Idempotency-Key",
+        "messages_create",
+        202,
+        keyed(&key, body),
+        no_extra,
+    ) else {
+        return;
+    };
+    ctx.expect(
+        "the same send again under its Idempotency-Key",
+        "messages_create",
+        202,
+        keyed(&key, reordered),
+        move |r| {
+            let mut problems = vec![];
+            if r.text != first.text {
+                problems.push(format!(
+                    "the replay's body differs: {} then {}",
+                    first.text, r.text
+                ));
+            }
+            if r.header("idempotent-replayed") != Some("true") {
+                problems.push("no `Idempotent-Replayed: true` on the replay".into());
+            }
+            if r.header("x-request-id") != first.header("x-request-id") {
+                problems.push("the replay does not carry the first request's X-Request-Id".into());
+            }
+            problems
+        },
+    );
+    ctx.expect(
+        "the same Idempotency-Key with another body",
+        "messages_create",
+        422,
+        keyed(
+            &key,
+            format!(r#"{{"from":"{from}","to":"{to}","text":"another body"}}"#),
+        ),
+        code_is("IDEMPOTENCY_KEY_REUSED"),
+    );
+    ctx.expect(
+        "a malformed Idempotency-Key",
+        "messages_create",
+        400,
+        keyed(
+            &"k".repeat(300),
+            format!(r#"{{"from":"{from}","to":"{to}","text":"x"}}"#),
+        ),
+        details_name("Idempotency-Key"),
+    );
+    // Overlapping requests: several rounds of simultaneous sends, each round under a fresh key.
+    let case = "simultaneous sends under one Idempotency-Key";
+    for _ in 0..5 {
+        if ctx.past_deadline() {
+            ctx.matrix
+                .unfinished(&format!("messages_create 409: {case}"));
+            return;
+        }
+        let request = keyed(
+            &format!("conformance-{}", uuid::Uuid::new_v4()),
+            format!(r#"{{"from":"{from}","to":"{to}","text":"conformance overlap"}}"#),
+        );
+        let target = &ctx.target;
+        let answers: Vec<_> = std::thread::scope(|scope| {
+            let sends: Vec<_> = (0..12)
+                .map(|_| scope.spawn(|| target.send(&request)))
+                .collect();
+            sends.into_iter().filter_map(|s| s.join().ok()).collect()
+        });
+        let Some(conflict) = answers.into_iter().flatten().find(|r| r.status != 202) else {
+            continue;
+        };
+        let mut problems = check_response(
+            ctx.spec,
+            ctx.schemas,
+            ctx.spec.operation("messages_create"),
+            &conflict,
+        );
+        if conflict.status != 409 {
+            problems.insert(
+                0,
+                format!("a simultaneous send answered {}", conflict.status),
+            );
+        }
+        problems.extend(code_is("IDEMPOTENCY_CONFLICT")(&conflict));
+        if problems.is_empty() {
+            if let Some(body) = conflict.json.clone() {
+                ctx.observations
+                    .entry(("messages_create".into(), 409))
+                    .or_insert(body);
+            }
+        }
+        ctx.matrix.record("messages_create", 409, case, problems);
+        return;
+    }
+    ctx.matrix.not_provable(
+        "messages_create",
+        409,
+        "no two of 60 simultaneous sends overlapped under one key".into(),
+    );
 }
 
 /// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`.

@@ -247,10 +247,14 @@ pub enum ErrorCode {
     RequestTimeout,
     /// 409: an opt-in for a recipient whose latest record is their own keyword opt-out.
     ConsentLocked,
+    /// 409: a request with this `Idempotency-Key` is still running; see `Retry-After`.
+    IdempotencyConflict,
     /// 422: one or more fields are invalid; `details` names each.
     ValidationFailed,
     /// 422: a recent lookup classified the recipient as a landline.
     LineTypeBlocked,
+    /// 422: this `Idempotency-Key` was used with a different request.
+    IdempotencyKeyReused,
     /// 429: the organization's send rate was exceeded; see `Retry-After`.
     RateLimited,
     /// 453: the recipient has not opted in to this organization, or opted out.
@@ -262,7 +266,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 17] = [
+    pub const ALL: [ErrorCode; 19] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -274,8 +278,10 @@ impl ErrorCode {
         ErrorCode::UnsupportedMediaType,
         ErrorCode::RequestTimeout,
         ErrorCode::ConsentLocked,
+        ErrorCode::IdempotencyConflict,
         ErrorCode::ValidationFailed,
         ErrorCode::LineTypeBlocked,
+        ErrorCode::IdempotencyKeyReused,
         ErrorCode::RateLimited,
         ErrorCode::ConsentRequired,
         ErrorCode::InternalError,
@@ -295,8 +301,10 @@ impl ErrorCode {
             ErrorCode::HeadersTooLarge => 431,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::ConsentLocked => 409,
-            ErrorCode::ValidationFailed | ErrorCode::LineTypeBlocked => 422,
+            ErrorCode::ConsentLocked | ErrorCode::IdempotencyConflict => 409,
+            ErrorCode::ValidationFailed
+            | ErrorCode::LineTypeBlocked
+            | ErrorCode::IdempotencyKeyReused => 422,
             ErrorCode::RateLimited => 429,
             ErrorCode::ConsentRequired => 453,
             ErrorCode::InternalError => 500,
@@ -326,6 +334,8 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "request body timed out",
             ErrorCode::UnsupportedMediaType => "unsupported media type",
             ErrorCode::ConsentLocked => "consent locked",
+            ErrorCode::IdempotencyConflict => "a request with this idempotency key is in progress",
+            ErrorCode::IdempotencyKeyReused => "idempotency key reused with a different request",
             ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::LineTypeBlocked => "recipient line type is blocked",
             ErrorCode::RateLimited => "rate limited",
@@ -349,6 +359,8 @@ impl ErrorCode {
             ErrorCode::RequestTimeout => "REQUEST_TIMEOUT",
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::ConsentLocked => "CONSENT_LOCKED",
+            ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::LineTypeBlocked => "LINE_TYPE_BLOCKED",
             ErrorCode::RateLimited => "RATE_LIMITED",

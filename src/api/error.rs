@@ -136,6 +136,11 @@ impl From<service::Error> for ApiError {
             E::LineTypeBlocked => ApiError::new(ErrorCode::LineTypeBlocked),
             E::ConsentRequired => ApiError::new(ErrorCode::ConsentRequired),
             E::ConsentLocked => ApiError::new(ErrorCode::ConsentLocked),
+            E::IdempotencyConflict { retry_after_secs } => ApiError {
+                retry_after: Some(retry_after_secs.max(1)),
+                ..ApiError::new(ErrorCode::IdempotencyConflict)
+            },
+            E::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             E::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..ApiError::new(ErrorCode::RateLimited)

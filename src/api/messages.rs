@@ -1,7 +1,7 @@
 //! `/v1/messages`: send a message and read it back.
 
 use poem::web::Data;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Object, OpenApi};
 use uuid::Uuid;
 
@@ -11,6 +11,7 @@ use super::{
     envelope::{Envelope, ErrorCode, ListEnvelope},
     error::ApiError,
     fields::Fields,
+    idempotency::{self, KeyHeader},
     path::Path,
     query::Query,
     reply::{error_set, Reply},
@@ -188,7 +189,7 @@ fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<Send
 
 error_set!(
     /// What sending can answer besides 202.
-    SendErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed, LineTypeBlocked, RateLimited, ConsentRequired]
+    SendErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, IdempotencyConflict, ValidationFailed, LineTypeBlocked, IdempotencyKeyReused, RateLimited, ConsentRequired]
 );
 error_set!(
     /// What reading one message can answer besides 200.
@@ -436,6 +437,14 @@ impl MessagesApi {
     /// `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
     /// A text longer than one segment is sent in parts and delivered as one message.
     ///
+    /// With an `Idempotency-Key`, a retry with the same key and the same body (compared as
+    /// RFC 8785 canonical JSON) gets the first answer again — its 202, or the 422/453 its rules
+    /// gave — byte for byte, with the first `X-Request-Id` and `Idempotent-Replayed: true`, and
+    /// never sends twice. The same key with another body is 422 `IDEMPOTENCY_KEY_REUSED`; while
+    /// the first request still runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Answers given
+    /// before the send ran (400, 401, 403, 413, 415, 422 for malformed fields) and 429/5xx are
+    /// not recorded. Keys are kept 24 hours; replays spend no rate-limit token.
+    ///
     /// Requires the `messages:send` scope.
     #[oai(
         path = "/v1/messages",
@@ -446,15 +455,35 @@ impl MessagesApi {
         &self,
         key: BearerKey,
         services: Data<&Services>,
+        /// Makes the send safe to retry: a retry with the same key and the same body gets the
+        /// first answer again (`Idempotent-Replayed: true`) and never sends twice.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: KeyHeader,
         body: JsonBody<SendMessageRequest>,
     ) -> Reply<202, Envelope<MessageView>, SendErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::MessagesSend).await?;
-            let send = parse_send(body.object()?)?;
-            let message = services.send_message(&caller, send).await?;
-            Ok::<_, ApiError>(Envelope(MessageView::from(message)))
+            let object = body.object()?;
+            let idempotency = idempotency_key.key()?;
+            let send = parse_send(object.clone())?;
+            let (services, caller) = (&*services, &caller);
+            idempotency::run(
+                services,
+                caller,
+                "messages_create",
+                idempotency,
+                &object,
+                202,
+                |m: &Message| Envelope(MessageView::from(m.clone())).to_json_string(),
+                |completion| async move {
+                    services
+                        .send_message_completing(caller, send, completion.as_ref())
+                        .await
+                },
+            )
+            .await
         };
-        run.await.into()
+        Reply::answer(run.await, |m| Envelope(MessageView::from(m)))
     }
 
     /// List messages

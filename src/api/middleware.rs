@@ -159,8 +159,11 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let id = request_id::generate();
         let mut response = request_id::scope(id.clone(), self.handle(req)).await;
-        if let Ok(value) = HeaderValue::from_str(&id) {
-            response.headers_mut().insert(request_id::HEADER, value);
+        // A replayed answer keeps the id of the request that first gave it.
+        if !response.headers().contains_key(request_id::HEADER) {
+            if let Ok(value) = HeaderValue::from_str(&id) {
+                response.headers_mut().insert(request_id::HEADER, value);
+            }
         }
         Ok(response)
     }

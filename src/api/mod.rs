@@ -23,6 +23,7 @@ pub mod envelope;
 pub mod error;
 pub mod fields;
 pub mod health;
+pub mod idempotency;
 pub mod lookups;
 pub mod messages;
 pub mod middleware;
@@ -90,7 +91,8 @@ answer is a bare 414 or 431 and the connection is closed;
 id) and 503 `SERVICE_UNAVAILABLE` with `Retry-After` when the database cannot be reached.
 
 Checks run in this order: route, size, API key (401), scope (403), content type (415), JSON \
-syntax (400), fields (422, every failing field at once), then the operation's own rules.
+syntax (400), the `Idempotency-Key` header where an operation takes one (400), fields (422, every \
+failing field at once), then the operation's own rules.
 
 Status 453 is not a registered HTTP status: it is sent as `453 Consent Required`, and some \
 generated clients cannot represent it, so read the numeric status and `error.code`.
@@ -222,7 +224,18 @@ fn finish_spec(spec: &mut Value) {
             op["x-test-mode-only"] = json!(true);
         }
         let scope = required_scope(op);
+        let idempotent = op["parameters"]
+            .as_array()
+            .is_some_and(|ps| ps.iter().any(|p| p["name"] == idempotency::HEADER));
         for (status, response) in op["responses"].as_object_mut().into_iter().flatten() {
+            // The answers an Idempotency-Key records (success, 422, 453) can come back replayed.
+            if idempotent && (status.starts_with('2') || status == "422" || status == "453") {
+                response["headers"][idempotency::REPLAYED_HEADER] = json!({
+                    "description": "`true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise.",
+                    "required": false,
+                    "schema": {"type": "string", "enum": ["true"], "example": "true"},
+                });
+            }
             if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {
                 if let Some(header) = headers.remove("X-REQUEST-ID") {
                     headers.insert(request_id::HEADER_NAME.into(), header);

@@ -57,6 +57,8 @@ fn documented_codes<E: ErrorSet>() -> Vec<ErrorCode> {
 /// A response with success status `STATUS` and body `B`, or one of `E`'s errors.
 pub struct Reply<const STATUS: u16, B, E: ErrorSet> {
     result: Result<B, ApiError>,
+    /// An answer recorded under an `Idempotency-Key`, sent again byte for byte.
+    replay: Option<crate::domain::idempotency::Recorded>,
     _errors: PhantomData<E>,
 }
 
@@ -64,6 +66,7 @@ impl<const STATUS: u16, B, E: ErrorSet> Reply<STATUS, B, E> {
     pub fn ok(body: B) -> Self {
         Reply {
             result: Ok(body),
+            replay: None,
             _errors: PhantomData,
         }
     }
@@ -71,7 +74,31 @@ impl<const STATUS: u16, B, E: ErrorSet> Reply<STATUS, B, E> {
     pub fn error(error: impl Into<ApiError>) -> Self {
         Reply {
             result: Err(error.into()),
+            replay: None,
             _errors: PhantomData,
+        }
+    }
+
+    /// The answer recorded under an `Idempotency-Key`, with the original `X-Request-Id` and
+    /// `Idempotent-Replayed: true`.
+    pub fn replayed(recorded: crate::domain::idempotency::Recorded) -> Self {
+        Reply {
+            result: Err(ApiError::new(ErrorCode::InternalError)),
+            replay: Some(recorded),
+            _errors: PhantomData,
+        }
+    }
+
+    /// An operation's answer under an `Idempotency-Key`: the resource it made (rendered by
+    /// `view`) or the recorded one.
+    pub fn answer<T>(
+        answer: Result<super::idempotency::Answer<T>, ApiError>,
+        view: impl FnOnce(T) -> B,
+    ) -> Self {
+        match answer {
+            Ok(super::idempotency::Answer::Made(made)) => Reply::ok(view(made)),
+            Ok(super::idempotency::Answer::Replayed(recorded)) => Reply::replayed(recorded),
+            Err(error) => Reply::error(error),
         }
     }
 }
@@ -89,6 +116,26 @@ impl<const STATUS: u16, B, E: ErrorSet, X: Into<ApiError>> From<Result<B, X>>
 
 impl<const STATUS: u16, B: ToJSON, E: ErrorSet> IntoResponse for Reply<STATUS, B, E> {
     fn into_response(self) -> Response {
+        if let Some(recorded) = self.replay {
+            let status =
+                StatusCode::from_u16(recorded.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+            let mut response = Response::builder()
+                .status(status)
+                .content_type("application/json; charset=utf-8")
+                .header(super::idempotency::REPLAYED_HEADER, "true")
+                .header(super::request_id::HEADER, recorded.request_id.as_str())
+                .body(recorded.body);
+            if let Some(phrase) = ErrorCode::ALL
+                .into_iter()
+                .find(|c| c.status() == recorded.status)
+                .and_then(|c| c.reason_phrase())
+            {
+                response
+                    .extensions_mut()
+                    .insert(hyper::ext::ReasonPhrase::from_static(phrase.as_bytes()));
+            }
+            return response;
+        }
         match self.result {
             Ok(body) => Response::builder()
                 .status(StatusCode::from_u16(STATUS).expect("a valid success status"))
@@ -145,6 +192,8 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::HeadersTooLarge => "the request's headers are larger than 32 KiB.",
         ErrorCode::RequestTimeout => "the request body did not arrive within the server's body timeout.",
         ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json`.",
+        ErrorCode::IdempotencyConflict => "a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.",
+        ErrorCode::IdempotencyKeyReused => "the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.",
         ErrorCode::ConsentLocked => "the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START.",
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
         ErrorCode::LineTypeBlocked => "a recent lookup classified the recipient as a landline.",
@@ -192,6 +241,7 @@ impl<const STATUS: u16, B: Type + ToJSON, E: ErrorSet> ApiResponse for Reply<STA
                 .collect();
             let headers = if codes.contains(&ErrorCode::RateLimited)
                 || codes.contains(&ErrorCode::ServiceUnavailable)
+                || codes.contains(&ErrorCode::IdempotencyConflict)
             {
                 vec![retry_after_header()]
             } else {

@@ -182,6 +182,13 @@ rule_newtype!(
     "hello from agentmessage"
 );
 rule_newtype!(
+    /// A client's key that makes a creating request safe to retry.
+    IdempotencyKey,
+    rules::IDEMPOTENCY_KEY,
+    "Your key for this request, 1 to 255 printable ASCII characters (a UUID is a good choice). A retry with the same key and the same body gets the first answer again instead of running twice; see the operation's description.",
+    "5f0c7a1e-8a43-4c3e-9b0e-2f1d7c9a6b11"
+);
+rule_newtype!(
     /// A client's own label for a message.
     Tag,
     rules::TAG,

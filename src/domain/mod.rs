@@ -1,6 +1,7 @@
 //! Plain domain types with no I/O. Values are parsed once at the boundary and trusted inside.
 
 pub mod consent;
+pub mod idempotency;
 pub mod keywords;
 pub mod lifecycle;
 pub mod listing;

@@ -185,6 +185,19 @@ pub const CARRIER_VALUE: TextRule = TextRule {
     pattern_message: NO_NUL,
 };
 
+pub const IDEMPOTENCY_KEY: TextRule = TextRule {
+    name: "IdempotencyKey",
+    min_chars: 1,
+    max_chars: Some(255),
+    pattern: r"^[\x20-\x7E]*$",
+    matches: is_printable_ascii,
+    pattern_message: "must be printable ASCII",
+};
+
+fn is_printable_ascii(s: &str) -> bool {
+    s.bytes().all(|b| (0x20..=0x7E).contains(&b))
+}
+
 pub const CURSOR: TextRule = TextRule {
     name: "Cursor",
     min_chars: 0,
@@ -243,7 +256,7 @@ pub const RETRY_AFTER: RangeRule = RangeRule {
     default: None,
 };
 
-pub const TEXT_RULES: [TextRule; 9] = [
+pub const TEXT_RULES: [TextRule; 10] = [
     PHONE_NUMBER,
     MESSAGE_TEXT,
     TAG,
@@ -251,6 +264,7 @@ pub const TEXT_RULES: [TextRule; 9] = [
     EVIDENCE,
     KEY_NAME,
     CARRIER_VALUE,
+    IDEMPOTENCY_KEY,
     CURSOR,
     EVENT_CURSOR,
 ];

@@ -4,6 +4,7 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{auth::Caller, Error, FieldErrors, Services};
+use crate::domain::idempotency::Completion;
 use crate::{
     domain::{
         lifecycle::Event,
@@ -36,6 +37,17 @@ impl Services {
     /// (422 LINE_TYPE_BLOCKED), consent (453); then the message is stored as `queued`. Every call
     /// spends a rate-limit token, even one refused after it.
     pub async fn send_message(&self, caller: &Caller, send: SendMessage) -> Result<Message, Error> {
+        self.send_message_completing(caller, send, None).await
+    }
+
+    /// [`Services::send_message`], recording `completion` (an `Idempotency-Key`'s outcome) with
+    /// the message.
+    pub async fn send_message_completing(
+        &self,
+        caller: &Caller,
+        send: SendMessage,
+        completion: Option<&Completion<Message>>,
+    ) -> Result<Message, Error> {
         // Test mode mirrors the live carrier's capabilities.
         if !send.media_urls.is_empty() && !self.settings.mms_supported {
             return Err(Error::Validation(FieldErrors::single(
@@ -86,7 +98,18 @@ impl Services {
             media_urls: send.media_urls,
             carrier: None,
         };
-        Ok(tenant.insert_message(new, EventDetail::default()).await?)
+        match tenant
+            .insert_message_completing(new, EventDetail::default(), completion)
+            .await
+        {
+            Ok(message) => Ok(message),
+            Err(sea_orm::DbErr::Custom(text)) if text == crate::store::idempotency::TAKEN_OVER => {
+                Err(Error::IdempotencyConflict {
+                    retry_after_secs: 1,
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
     }
 
     /// One of the caller's messages; 404 for one it cannot see.

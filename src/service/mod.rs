@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod consents;
 pub mod delivery;
+pub mod idempotency;
 pub mod inbound;
 pub mod lookups;
 pub mod messages;
@@ -89,6 +90,12 @@ pub enum Error {
     ConsentRequired,
     #[error("consent locked by the recipient's keyword opt-out")]
     ConsentLocked,
+    /// The same `Idempotency-Key` and request are still running elsewhere.
+    #[error("a request with this idempotency key is in progress")]
+    IdempotencyConflict { retry_after_secs: u64 },
+    /// The `Idempotency-Key` was used with a different request.
+    #[error("idempotency key reused with a different request")]
+    IdempotencyKeyReused,
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
@@ -124,6 +131,10 @@ pub struct Settings {
     pub carrier_secret: Option<String>,
     /// Whether the live carrier carries MMS (SMPP does not); test mode mirrors it.
     pub mms_supported: bool,
+    /// How long an `Idempotency-Key`'s outcome is kept.
+    pub idempotency_retention: Duration,
+    /// How long a request may hold its key without an outcome before a retry takes it over.
+    pub idempotency_takeover: Duration,
     /// How long a lookup is reused instead of asking the vendor again.
     pub lookup_reuse: Duration,
     /// How long a request's body may take to arrive.
@@ -137,6 +148,8 @@ impl Default for Settings {
             carrier_name: "simulated".into(),
             carrier_secret: None,
             mms_supported: true,
+            idempotency_retention: crate::domain::idempotency::DEFAULT_RETENTION,
+            idempotency_takeover: crate::domain::idempotency::TAKEOVER_AFTER,
             lookup_reuse: Duration::from_secs(24 * 3600),
             body_read_timeout: Duration::from_secs(30),
         }

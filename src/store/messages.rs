@@ -10,6 +10,7 @@ use uuid::Uuid;
 
 use super::{delivery::insert_event, rows, Tenant};
 use crate::domain::{
+    idempotency::Completion,
     lifecycle::{Event, EventKind, INITIAL_STATUSES},
     listing::{ListPosition, MessageFilter},
     message::{Channel, Direction, Message, MessageStatus, Priority},
@@ -44,6 +45,18 @@ impl Tenant {
         &self,
         new: NewMessage,
         detail: EventDetail,
+    ) -> Result<Message, DbErr> {
+        self.insert_message_completing(new, detail, None).await
+    }
+
+    /// [`Tenant::insert_message`], recording `completion` (an `Idempotency-Key`'s outcome) in
+    /// the same transaction: the message and the answer a retry gets are stored together or not
+    /// at all.
+    pub async fn insert_message_completing(
+        &self,
+        new: NewMessage,
+        detail: EventDetail,
+        completion: Option<&Completion<Message>>,
     ) -> Result<Message, DbErr> {
         if !INITIAL_STATUSES.contains(&new.status) {
             return Err(DbErr::Custom(format!(
@@ -96,8 +109,14 @@ impl Tenant {
             model.created_at,
         )
         .await?;
+        let message = rows::message(model)?;
+        if let Some(completion) = completion {
+            let body = (completion.render)(&message);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
         txn.commit().await?;
-        rows::message(model)
+        Ok(message)
     }
 
     fn messages(&self) -> sea_orm::Select<message::Entity> {

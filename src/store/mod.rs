@@ -17,6 +17,7 @@ use sea_orm::{
 pub mod api_keys;
 pub mod consents;
 pub mod delivery;
+pub mod idempotency;
 pub mod lookups;
 pub mod messages;
 pub mod numbers;

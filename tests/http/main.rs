@@ -11,6 +11,7 @@ mod cli;
 mod consents_lookups;
 mod docs;
 mod faults;
+mod idempotency;
 mod isolation;
 mod lifecycle;
 mod listing;
