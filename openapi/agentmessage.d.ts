@@ -163,6 +163,11 @@ export interface paths {
          *     number ask it once. Each lookup spends one of the organization's rate-limit tokens, like a
          *     send: past them, 429 `RATE_LIMITED` with `Retry-After`.
          *
+         *     With an `Idempotency-Key`, a retry with the same key and body gets the first 201 again
+         *     byte for byte (`Idempotent-Replayed: true`, the first `X-Request-Id`), spending no token;
+         *     another body under the key is 422 `IDEMPOTENCY_KEY_REUSED`, and while the first request
+         *     runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Keys are kept 24 hours.
+         *
          *     Requires the `lookups:write` scope.
          */
         post: operations["lookups_create"];
@@ -2308,7 +2313,13 @@ export interface operations {
     lookups_create: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the lookup safe to retry: a retry with the same key and the same body gets the
+                 *     first answer again (`Idempotent-Replayed: true`) and spends no rate-limit token.
+                 */
+                "Idempotency-Key"?: components["schemas"]["IdempotencyKey"];
+            };
             path?: never;
             cookie?: never;
         };
@@ -2321,6 +2332,8 @@ export interface operations {
             /** @description Created: the new resource in the success envelope. */
             201: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2395,6 +2408,29 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. */
+                    "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_CONFLICT",
+                     *         "message": "a request with this idempotency key is in progress",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
             413: {
                 headers: {
@@ -2437,27 +2473,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
+            /**
+             * @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it.
+             *
+             *     `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.
+             */
             422: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": false,
-                     *       "error": {
-                     *         "code": "VALIDATION_FAILED",
-                     *         "message": "validation failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
-                     *         "details": {
-                     *           "to": "must be E.164"
-                     *         }
-                     *       }
-                     *     }
-                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };

@@ -1051,36 +1051,82 @@ fn burst(ctx: &mut Ctx, op: &str, case: &str, request: &Request, passing: u16) -
     None
 }
 
-/// `Idempotency-Key` on a send: a retry with the key and the same body (keys in another order)
-/// gets the first answer again, byte for byte, with the first request's `X-Request-Id` and
-/// `Idempotent-Replayed: true`; another body under the key is 422 `IDEMPOTENCY_KEY_REUSED`; a
-/// malformed key is 400 naming the header; requests overlapping one still running are 409
-/// `IDEMPOTENCY_CONFLICT` with `Retry-After`.
+/// `Idempotency-Key` on the creating operations that take it (a send, a lookup).
 fn idempotency(ctx: &mut Ctx, to: &str) {
-    let key = format!("conformance-{}", uuid::Uuid::new_v4());
     let from = ctx.from.clone();
-    let keyed = |key: &str, body: String| {
-        Request::new("POST", "/v1/messages")
-            .header("Idempotency-Key", key)
-            .raw(Some("application/json"), body)
-    };
-    let body = format!(r#"{{"from":"{from}","to":"{to}","text":"conformance idempotency"}}"#);
-    let reordered =
+    let send = |text: &str| format!(r#"{{"from":"{from}","to":"{to}","text":"{text}"}}"#);
+    let send_reordered =
         format!(r#"{{ "text": "conformance idempotency", "to": "{to}", "from": "{from}" }}"#);
-    let Some(first) = ctx.expect(
-        "send with an Idempotency-Key",
+    idempotent_operation(
+        ctx,
         "messages_create",
+        "/v1/messages",
         202,
-        keyed(&key, body),
+        [
+            send("conformance idempotency"),
+            send_reordered,
+            send("another body"),
+        ],
+        &send("conformance overlap"),
+    );
+    // Numbers no other case uses (the lookups must not change what other cases see).
+    let number = fictional(ctx.area, 35);
+    let other = fictional(ctx.area, 36);
+    let look = |n: &str| format!(r#"{{"phone_number":"{n}"}}"#);
+    idempotent_operation(
+        ctx,
+        "lookups_create",
+        "/v1/lookups",
+        201,
+        [
+            look(&number),
+            format!(r#"{{ "phone_number" : "{number}" }}"#),
+            look(&other),
+        ],
+        &look(&fictional(ctx.area, 37)),
+    );
+}
+
+/// One operation under `Idempotency-Key`: `bodies[0]` and `bodies[1]` are the same request
+/// written differently, `bodies[2]` another. A retry gets the first answer again, byte for byte,
+/// with the first request's `X-Request-Id` and `Idempotent-Replayed: true`; another body under the
+/// key is 422 `IDEMPOTENCY_KEY_REUSED`; a malformed key is 400 naming the header; requests
+/// overlapping one still running (`overlap` sent at once under a fresh key) are 409
+/// `IDEMPOTENCY_CONFLICT` with `Retry-After`.
+/// How many requests each round sends at once, and how many rounds may run before a 409 is
+/// called not provable.
+const SIMULTANEOUS: usize = 16;
+const ROUNDS: usize = 8;
+
+fn idempotent_operation(
+    ctx: &mut Ctx,
+    op: &str,
+    path: &str,
+    success: u16,
+    bodies: [String; 3],
+    overlap: &str,
+) {
+    let keyed = |key: &str, body: &str| {
+        Request::new("POST", path)
+            .header("Idempotency-Key", key)
+            .raw(Some("application/json"), body.as_bytes().to_vec())
+    };
+    let key = format!("conformance-{}", uuid::Uuid::new_v4());
+    let [body, reordered, another] = bodies;
+    let Some(first) = ctx.expect(
+        "a request with an Idempotency-Key",
+        op,
+        success,
+        keyed(&key, &body),
         no_extra,
     ) else {
         return;
     };
     ctx.expect(
-        "the same send again under its Idempotency-Key",
-        "messages_create",
-        202,
-        keyed(&key, reordered),
+        "the same request again under its Idempotency-Key",
+        op,
+        success,
+        keyed(&key, &reordered),
         move |r| {
             let mut problems = vec![];
             if r.text != first.text {
@@ -1100,73 +1146,66 @@ fn idempotency(ctx: &mut Ctx, to: &str) {
     );
     ctx.expect(
         "the same Idempotency-Key with another body",
-        "messages_create",
+        op,
         422,
-        keyed(
-            &key,
-            format!(r#"{{"from":"{from}","to":"{to}","text":"another body"}}"#),
-        ),
+        keyed(&key, &another),
         code_is("IDEMPOTENCY_KEY_REUSED"),
     );
     ctx.expect(
         "a malformed Idempotency-Key",
-        "messages_create",
+        op,
         400,
-        keyed(
-            &"k".repeat(300),
-            format!(r#"{{"from":"{from}","to":"{to}","text":"x"}}"#),
-        ),
+        keyed(&"k".repeat(300), &body),
         details_name("Idempotency-Key"),
     );
-    // Overlapping requests: several rounds of simultaneous sends, each round under a fresh key.
-    let case = "simultaneous sends under one Idempotency-Key";
-    for _ in 0..5 {
+    // Overlapping requests: several rounds of simultaneous ones, each round under a fresh key.
+    let case = "simultaneous requests under one Idempotency-Key";
+    for _ in 0..ROUNDS {
         if ctx.past_deadline() {
-            ctx.matrix
-                .unfinished(&format!("messages_create 409: {case}"));
+            ctx.matrix.unfinished(&format!("{op} 409: {case}"));
             return;
         }
-        let request = keyed(
-            &format!("conformance-{}", uuid::Uuid::new_v4()),
-            format!(r#"{{"from":"{from}","to":"{to}","text":"conformance overlap"}}"#),
-        );
+        let request = keyed(&format!("conformance-{}", uuid::Uuid::new_v4()), overlap);
         let target = &ctx.target;
+        // Released together, so that they reach the server while the first still runs.
+        let start = std::sync::Barrier::new(SIMULTANEOUS);
         let answers: Vec<_> = std::thread::scope(|scope| {
-            let sends: Vec<_> = (0..12)
-                .map(|_| scope.spawn(|| target.send(&request)))
+            let sends: Vec<_> = (0..SIMULTANEOUS)
+                .map(|_| {
+                    scope.spawn(|| {
+                        start.wait();
+                        target.send(&request)
+                    })
+                })
                 .collect();
             sends.into_iter().filter_map(|s| s.join().ok()).collect()
         });
-        let Some(conflict) = answers.into_iter().flatten().find(|r| r.status != 202) else {
+        let Some(conflict) = answers.into_iter().flatten().find(|r| r.status != success) else {
             continue;
         };
-        let mut problems = check_response(
-            ctx.spec,
-            ctx.schemas,
-            ctx.spec.operation("messages_create"),
-            &conflict,
-        );
+        let mut problems = check_response(ctx.spec, ctx.schemas, ctx.spec.operation(op), &conflict);
         if conflict.status != 409 {
             problems.insert(
                 0,
-                format!("a simultaneous send answered {}", conflict.status),
+                format!("a simultaneous request answered {}", conflict.status),
             );
         }
         problems.extend(code_is("IDEMPOTENCY_CONFLICT")(&conflict));
         if problems.is_empty() {
             if let Some(body) = conflict.json.clone() {
-                ctx.observations
-                    .entry(("messages_create".into(), 409))
-                    .or_insert(body);
+                ctx.observations.entry((op.into(), 409)).or_insert(body);
             }
         }
-        ctx.matrix.record("messages_create", 409, case, problems);
+        ctx.matrix.record(op, 409, case, problems);
         return;
     }
     ctx.matrix.not_provable(
-        "messages_create",
+        op,
         409,
-        "no two of 60 simultaneous sends overlapped under one key".into(),
+        format!(
+            "no two of {} simultaneous requests overlapped under one key",
+            ROUNDS * SIMULTANEOUS
+        ),
     );
 }
 

@@ -141,7 +141,7 @@ where
     let completion = Completion {
         hold: hold.clone(),
         status,
-        render: Box::new(render),
+        render: std::sync::Arc::new(render),
     };
     match run(Some(completion)).await {
         Ok(made) => Ok(Answer::Made(made)),

@@ -1,7 +1,7 @@
 //! `/v1/lookups`: classify a number's line type, and read the newest result.
 
 use poem::web::Data;
-use poem_openapi::types::Example;
+use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Object, OpenApi};
 
 use super::{
@@ -10,6 +10,7 @@ use super::{
     envelope::Envelope,
     error::ApiError,
     fields::Fields,
+    idempotency::{self, KeyHeader},
     path::Path,
     reply::{error_set, Reply},
     types::Wire,
@@ -88,7 +89,7 @@ impl From<LookupResult> for LookupView {
 
 error_set!(
     /// Running a lookup.
-    LookupCreateErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed, RateLimited]
+    LookupCreateErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, IdempotencyConflict, ValidationFailed, IdempotencyKeyReused, RateLimited]
 );
 error_set!(
     /// Reading a lookup.
@@ -109,24 +110,55 @@ impl LookupsApi {
     /// number ask it once. Each lookup spends one of the organization's rate-limit tokens, like a
     /// send: past them, 429 `RATE_LIMITED` with `Retry-After`.
     ///
+    /// With an `Idempotency-Key`, a retry with the same key and body gets the first 201 again
+    /// byte for byte (`Idempotent-Replayed: true`, the first `X-Request-Id`), spending no token;
+    /// another body under the key is 422 `IDEMPOTENCY_KEY_REUSED`, and while the first request
+    /// runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Keys are kept 24 hours.
+    ///
     /// Requires the `lookups:write` scope.
     #[oai(path = "/v1/lookups", method = "post", operation_id = "lookups_create")]
     async fn lookups_create(
         &self,
         key: BearerKey,
         services: Data<&Services>,
+        /// Makes the lookup safe to retry: a retry with the same key and the same body gets the
+        /// first answer again (`Idempotent-Replayed: true`) and spends no rate-limit token.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: KeyHeader,
         body: JsonBody<LookupRequest>,
     ) -> Reply<201, Envelope<LookupView>, LookupCreateErrors> {
         let run = async {
             let caller = key.authorize(&services, Scope::LookupsWrite).await?;
-            let mut f = Fields::new(body.object()?);
+            let object = body.object()?;
+            let idempotency = idempotency_key.key()?;
+            let mut f = Fields::new(object.clone());
             let number = f.string("phone_number", true);
             let number = f.parse("phone_number", number, PhoneNumber::parse, "must be E.164");
             let number = f.finish(|| number).map_err(Error::Validation)?;
-            let lookup = services.look_up(&caller, &number).await?;
-            Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
+            let (services, caller) = (&*services, &caller);
+            idempotency::run(
+                services,
+                caller,
+                "lookups_create",
+                idempotency,
+                &object,
+                201,
+                |r: &LookupResult| {
+                    Envelope(LookupView::from(LookupResult {
+                        lookup: r.lookup.clone(),
+                        cached: r.cached,
+                    }))
+                    .to_json_string()
+                },
+                |completion| async move {
+                    services
+                        .look_up_completing(caller, &number, completion.as_ref())
+                        .await
+                },
+            )
+            .await
         };
-        run.await.into()
+        Reply::answer(run.await, |r| Envelope(LookupView::from(r)))
     }
 
     /// Retrieve the latest lookup

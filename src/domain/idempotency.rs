@@ -55,7 +55,7 @@ pub enum Begun {
 pub struct Completion<T> {
     pub hold: Hold,
     pub status: u16,
-    pub render: Box<dyn Fn(&T) -> String + Send + Sync>,
+    pub render: std::sync::Arc<dyn Fn(&T) -> String + Send + Sync>,
 }
 
 #[cfg(test)]

@@ -14,6 +14,7 @@ use uuid::Uuid;
 
 use super::{auth::Caller, Error, Services};
 use crate::domain::{
+    idempotency::Completion,
     lookup::{LineType, Lookup},
     organization::KeyMode,
     test_numbers, PhoneNumber,
@@ -63,6 +64,17 @@ impl Services {
         caller: &Caller,
         number: &PhoneNumber,
     ) -> Result<LookupResult, Error> {
+        self.look_up_completing(caller, number, None).await
+    }
+
+    /// [`Services::look_up`], recording `completion` (an `Idempotency-Key`'s outcome): with the
+    /// new lookup in its transaction, or alone when a recent lookup is returned again.
+    pub async fn look_up_completing(
+        &self,
+        caller: &Caller,
+        number: &PhoneNumber,
+        completion: Option<&Completion<LookupResult>>,
+    ) -> Result<LookupResult, Error> {
         self.spend_token(caller)?;
         let tenant = self.tenant(caller);
         let gate = self
@@ -79,10 +91,17 @@ impl Services {
                     if Utc::now().signed_duration_since(lookup.looked_up_at.as_datetime())
                         < reuse =>
                 {
-                    LookupResult {
+                    let result = LookupResult {
                         lookup,
                         cached: true,
+                    };
+                    if let Some(completion) = completion {
+                        let body = (completion.render)(&result);
+                        tenant
+                            .complete_idempotent_alone(&completion.hold, completion.status, &body)
+                            .await?;
                     }
+                    result
                 }
                 _ => {
                     let line_type = self
@@ -90,8 +109,25 @@ impl Services {
                         .line_type(number)
                         .await
                         .map_err(Error::Internal)?;
+                    // The new lookup renders as a fresh one.
+                    let fresh = completion.map(|c| {
+                        let render = c.render.clone();
+                        Completion {
+                            hold: c.hold.clone(),
+                            status: c.status,
+                            render: Arc::new(move |lookup: &Lookup| {
+                                render(&LookupResult {
+                                    lookup: lookup.clone(),
+                                    cached: false,
+                                })
+                            })
+                                as Arc<dyn Fn(&Lookup) -> String + Send + Sync>,
+                        }
+                    });
                     LookupResult {
-                        lookup: tenant.insert_lookup(number, line_type).await?,
+                        lookup: tenant
+                            .insert_lookup_completing(number, line_type, fresh.as_ref())
+                            .await?,
                         cached: false,
                     }
                 }

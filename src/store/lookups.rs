@@ -1,11 +1,14 @@
 //! Number lookups per organization and mode.
 
 use entity::lookup;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::{rows, Tenant};
 use crate::domain::{
+    idempotency::Completion,
     lookup::{LineType, Lookup},
     PhoneNumber, Timestamp,
 };
@@ -16,6 +19,17 @@ impl Tenant {
         number: &PhoneNumber,
         line_type: LineType,
     ) -> Result<Lookup, DbErr> {
+        self.insert_lookup_completing(number, line_type, None).await
+    }
+
+    /// [`Tenant::insert_lookup`], recording `completion` (an `Idempotency-Key`'s outcome) in the
+    /// same transaction.
+    pub async fn insert_lookup_completing(
+        &self,
+        number: &PhoneNumber,
+        line_type: LineType,
+        completion: Option<&Completion<Lookup>>,
+    ) -> Result<Lookup, DbErr> {
         let row = lookup::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(self.org_id),
@@ -24,10 +38,19 @@ impl Tenant {
             line_type: Set(line_type),
             looked_up_at: Set(Timestamp::now().as_datetime()),
         };
-        let stored = lookup::Entity::insert(row)
-            .exec_with_returning(&self.db)
-            .await?;
-        Ok(rows::lookup(stored))
+        let txn = self.db.begin().await?;
+        let stored = rows::lookup(
+            lookup::Entity::insert(row)
+                .exec_with_returning(&txn)
+                .await?,
+        );
+        if let Some(completion) = completion {
+            let body = (completion.render)(&stored);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(stored)
     }
 
     /// The newest lookup of `number`.

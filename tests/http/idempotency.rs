@@ -272,4 +272,47 @@ both!(
     rule_refusals_are_recorded_but_rate_limits_are_not,
     a_hundred_concurrent_sends_with_one_key_make_one_message,
     after_the_retention_the_key_sends_again_and_a_dead_holder_is_taken_over,
+    a_lookup_is_replayed_and_its_replays_spend_no_token,
 );
+
+/// `POST /v1/lookups` with `Idempotency-Key`.
+async fn look_up_keyed(app: &TestApp, api_key: &str, idempotency: &str, number: &str) -> Reply {
+    let response = app
+        .client
+        .post(format!("{}/v1/lookups", app.base))
+        .bearer_auth(api_key)
+        .header("Idempotency-Key", idempotency)
+        .json(&json!({"phone_number": number}))
+        .send()
+        .await
+        .expect("request");
+    read(response).await
+}
+
+async fn a_lookup_is_replayed_and_its_replays_spend_no_token(backend: Backend) {
+    let Some(app) = app_with(backend, Settings::default()).await else {
+        return;
+    };
+    let org = app.org_with_rate(1, 2).await;
+    let first = look_up_keyed(&app, &org.key, "lookup-1", "+12125550120").await;
+    first.assert_success(201);
+    for _ in 0..3 {
+        let again = look_up_keyed(&app, &org.key, "lookup-1", "+12125550120").await;
+        assert_eq!(
+            (again.status.as_u16(), again.text.as_str()),
+            (201, first.text.as_str())
+        );
+        assert_eq!(again.header("idempotent-replayed"), Some("true"));
+    }
+    look_up_keyed(&app, &org.key, "lookup-1", "+12125550121")
+        .await
+        .assert_error(422, "IDEMPOTENCY_KEY_REUSED");
+    // One token left after the first lookup: the replays and the refusal spent none.
+    look_up_keyed(&app, &org.key, "lookup-2", "+12125550121")
+        .await
+        .assert_success(201);
+    look_up_keyed(&app, &org.key, "lookup-3", "+12125550122")
+        .await
+        .assert_error(429, "RATE_LIMITED");
+    assert_eq!(app.lookups.calls(), 2, "the vendor was asked twice");
+}
