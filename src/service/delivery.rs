@@ -146,8 +146,8 @@ impl Services {
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
-    /// validity expiry (counted from creation) of `queued` and `sent` messages, and receipts
-    /// that raced with `sent`.
+    /// validity expiry (counted from creation) of `queued` and `sent` messages, receipts that
+    /// raced with `sent`, and `Idempotency-Key` records past their retention.
     pub async fn sweep(&self, validity: Duration) -> Result<(), Error> {
         let system = self.system();
         let now = Utc::now();
@@ -186,6 +186,7 @@ impl Services {
             system.change_status(message.id, change).await?;
         }
         self.match_unmatched_receipts().await?;
+        system.purge_idempotency(now, 1000).await?;
         Ok(())
     }
 }

@@ -6,7 +6,7 @@ use entity::idempotency_record as record;
 use sea_orm::{
     sea_query::{Expr, OnConflict},
     ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter,
+    ColumnTrait, ConnectionTrait, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 
 use super::Tenant;
@@ -23,6 +23,30 @@ pub struct Attempt<'a> {
 
 /// A hold was lost: its record was taken over (the request ran past the takeover time).
 pub const TAKEN_OVER: &str = "the idempotency record was taken over by a retry";
+
+impl super::System {
+    /// Deletes up to `limit` records past their retention (a retry with such a key runs afresh
+    /// anyway); the worker's sweep calls it so the table holds about one retention's keys.
+    pub async fn purge_idempotency(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, DbErr> {
+        let expired: Vec<i64> = record::Entity::find()
+            .select_only()
+            .column(record::Column::Id)
+            .filter(record::Column::ExpiresAt.lt(now))
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if expired.is_empty() {
+            return Ok(0);
+        }
+        let deleted = record::Entity::delete_many()
+            .filter(record::Column::Id.is_in(expired))
+            .filter(record::Column::ExpiresAt.lt(now))
+            .exec(&self.db)
+            .await?;
+        Ok(deleted.rows_affected)
+    }
+}
 
 impl Tenant {
     fn record(&self, attempt: &Attempt<'_>) -> sea_orm::Select<record::Entity> {

@@ -226,6 +226,18 @@ async fn after_the_retention_the_key_sends_again_and_a_dead_holder_is_taken_over
         "a new message after the retention"
     );
     assert_eq!(message_count(&app, &org.key).await, 2);
+    // The worker's sweep deletes records past their retention.
+    let records = || async {
+        use sea_orm::{EntityTrait, PaginatorTrait};
+        entity::idempotency_record::Entity::find()
+            .count(app.store.connection())
+            .await
+            .unwrap()
+    };
+    assert_eq!(records().await, 1);
+    tokio::time::sleep(Duration::from_millis(450)).await;
+    app.worker(Default::default()).sweep().await.unwrap();
+    assert_eq!(records().await, 0, "purged after the retention");
 
     // A request that took a key and died without an outcome: 409 until the takeover time, then a
     // retry runs.
