@@ -20,3 +20,4 @@ mod requests;
 mod send;
 mod spec;
 mod test_mode;
+mod webhook_signatures;
