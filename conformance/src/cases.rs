@@ -904,18 +904,7 @@ pub fn behaviour(ctx: &mut Ctx) {
                 "carrier_inbound_create",
                 201,
                 inbound,
-                |r| {
-                    let data = data_of(r);
-                    let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
-                    problems.extend(expect_fields(
-                        &data["message"],
-                        &[
-                            ("direction", json!("inbound")),
-                            ("status", json!("received")),
-                        ],
-                    ));
-                    problems
-                },
+                a_recorded_help,
             );
             // The recipient's own STOP (live: carrier callbacks are live traffic) locks their
             // consent against API opt-ins; a test key proves it through the test helper.
@@ -1222,6 +1211,21 @@ fn expect_consent_locked(ctx: &mut Ctx, stopped: &str) {
     );
 }
 
+/// An inbound HELP as the carrier's and the test helper's answers show it: the keyword, and the
+/// message stored inbound and received.
+fn a_recorded_help(r: &Response) -> Vec<String> {
+    let data = data_of(r);
+    let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
+    problems.extend(expect_fields(
+        &data["message"],
+        &[
+            ("direction", json!("inbound")),
+            ("status", json!("received")),
+        ],
+    ));
+    problems
+}
+
 /// With a test key: the recipient's messages through the test helper — HELP recorded, STOP
 /// locking the consent against API opt-ins.
 fn test_helpers(ctx: &mut Ctx) {
@@ -1233,18 +1237,7 @@ fn test_helpers(ctx: &mut Ctx) {
         "test_helpers_inbound_create",
         201,
         help,
-        |r| {
-            let data = data_of(r);
-            let mut problems = expect_fields(&data, &[("keyword", json!("HELP"))]);
-            problems.extend(expect_fields(
-                &data["message"],
-                &[
-                    ("direction", json!("inbound")),
-                    ("status", json!("received")),
-                ],
-            ));
-            problems
-        },
+        a_recorded_help,
     );
     let stopped = fictional(ctx.area, 8);
     let stop = Request::new("POST", "/v1/test_helpers/inbound")

@@ -134,9 +134,10 @@ where
     let hold = match services.begin_idempotent(caller, &keyed).await? {
         Begun::Replay(recorded) => return Ok(Answer::Replayed(recorded)),
         Begun::Run(hold) => hold,
-        Begun::Running { .. } | Begun::Reused => {
-            unreachable!("refused by begin_idempotent")
+        Begun::Running { retry_after_secs } => {
+            return Err(Error::IdempotencyConflict { retry_after_secs }.into())
         }
+        Begun::Reused => return Err(Error::IdempotencyKeyReused.into()),
     };
     let completion = Completion {
         hold: hold.clone(),

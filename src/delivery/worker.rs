@@ -183,13 +183,8 @@ impl Worker {
             return Ok(0);
         }
         let submissions: Vec<Submission> = claimed.iter().map(|m| self.submission(m)).collect();
-        let items: Vec<_> = claimed
-            .iter()
-            .zip(&submissions)
-            .map(|(m, s)| (m.id, self.part_count(m, s), reference_of(m)))
-            .collect();
         let timer = std::time::Instant::now();
-        let begun = self.services.begin_attempts(&self.owner, &items).await?;
+        let begun = self.begin(&claimed).await?;
         let begun_in = timer.elapsed();
         let deliveries = claimed.iter().zip(&submissions).zip(begun).filter_map(
             |((message, submission), begun)| {
@@ -232,49 +227,24 @@ impl Worker {
             .await
     }
 
-    /// Attempt, submit, record: the whole hand-over of one claimed message.
-    pub async fn deliver(&self, message: Message) -> Result<(), Error> {
-        let submission = self.submission(&message);
-        let parts = self.parts(&message, &submission).await?;
-        let Some(pending) = self.attempt(&message, &parts).await? else {
-            return Ok(());
-        };
-        let carrier = self.carrier_for(&message);
-        let results = futures_util::future::join_all(
-            pending
-                .iter()
-                .map(|part| async { (part.number, carrier.submit(&submission, part).await) }),
-        )
-        .await;
-        self.record(&message, parts, results).await
-    }
-
-    /// The message's parts as the carrier splits it (written the first time, kept on retries).
-    pub async fn parts(
+    /// Writes the parts of claimed `messages` and records the attempt of those not yet accepted,
+    /// in one transaction: for each message, every part and the parts to submit now, or `None`
+    /// when its lease was lost (the carrier must not be called).
+    pub async fn begin(
         &self,
-        message: &Message,
-        submission: &Submission,
-    ) -> Result<Vec<Part>, Error> {
-        let total = self.part_count(message, submission);
-        self.services
-            .message_parts(message.id, total, reference_of(message))
-            .await
-    }
-
-    /// Records the attempt of the parts not yet accepted and returns them; `None` when the
-    /// lease was lost (the carrier must not be called).
-    pub async fn attempt(
-        &self,
-        message: &Message,
-        parts: &[Part],
-    ) -> Result<Option<Vec<Part>>, Error> {
-        let pending = crate::domain::message::pending_parts(parts);
-        let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
-        let recorded = self
-            .services
-            .record_attempt(message.id, &self.owner, &numbers)
-            .await?;
-        Ok(recorded.then_some(pending))
+        messages: &[Message],
+    ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, Error> {
+        let items: Vec<_> = messages
+            .iter()
+            .map(|m| {
+                (
+                    m.id,
+                    self.part_count(m, &self.submission(m)),
+                    reference_of(m),
+                )
+            })
+            .collect();
+        self.services.begin_attempts(&self.owner, &items).await
     }
 
     /// Records the carrier's answers to the parts submitted.

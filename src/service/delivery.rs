@@ -13,6 +13,7 @@ use crate::{
         lifecycle::{EventKind, MessageErrorCode},
         message::{KeyMode, Message, MessageStatus, Part, PartState},
     },
+    service::receipts::SentPart,
     store::delivery::{Change, EventDetail, PartUpdate},
 };
 
@@ -59,10 +60,15 @@ impl Services {
             .system()
             .claim_queued(owner, until, limit, modes)
             .await?;
-        let mut ready = Vec::with_capacity(claimed.len());
-        for message in claimed {
+        // The batch's consent checks run together (they are reads).
+        let allowed = futures_util::future::join_all(claimed.iter().map(|message| async move {
             let tenant = self.store.tenant(message.org_id, message.mode);
-            if self.may_message(&tenant, &message.to).await? {
+            self.may_message(&tenant, &message.to).await
+        }))
+        .await;
+        let mut ready = Vec::with_capacity(claimed.len());
+        for (message, allowed) in claimed.into_iter().zip(allowed) {
+            if allowed? {
                 ready.push(message);
             } else {
                 let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
@@ -80,22 +86,6 @@ impl Services {
     /// Messages still `sent` through `carrier`, waiting for a final receipt.
     pub async fn sent_messages(&self, carrier: &str) -> Result<Vec<Message>, Error> {
         Ok(self.system().sent_through(carrier).await?)
-    }
-
-    /// The parts of message `id`: `total` parts under `reference` when it has none yet.
-    pub async fn message_parts(
-        &self,
-        id: Uuid,
-        total: u8,
-        reference: u8,
-    ) -> Result<Vec<Part>, Error> {
-        Ok(self.system().ensure_parts(id, total, reference).await?)
-    }
-
-    /// Records that `owner` is about to submit `parts` of message `id`; `false` when its lease
-    /// was lost or an attempt was already recorded — then the carrier must not be called.
-    pub async fn record_attempt(&self, id: Uuid, owner: &str, parts: &[u8]) -> Result<bool, Error> {
-        Ok(self.system().record_attempt(id, owner, parts).await?)
     }
 
     /// Records the carrier's answers to `owner`'s attempt at `message` (see [`change_after`]).
@@ -127,14 +117,25 @@ impl Services {
         attempts: Vec<(Message, Attempt)>,
     ) -> Result<(), Error> {
         let mut changes = Vec::with_capacity(attempts.len());
+        let mut accepted = Vec::with_capacity(attempts.len());
         for (message, attempt) in attempts {
-            changes.push((message.id, change_after(owner, attempt)?));
+            let carrier = attempt.carrier.clone();
+            let (change, parts) = change_after(owner, attempt)?;
+            changes.push((message.id, change));
+            accepted.push((carrier, parts));
         }
         let changed = self.system().change_statuses(&changes).await?;
-        for ((id, _), updated) in changes.iter().zip(changed) {
+        // The parts of the messages now `sent`, whose receipts may have come first.
+        let mut sent = Vec::new();
+        for (((id, _), updated), (carrier, parts)) in changes.iter().zip(changed).zip(accepted) {
             match updated {
                 Some(updated) if updated.status == MessageStatus::Sent => {
-                    self.match_pending_receipts(&updated).await?
+                    sent.extend(parts.into_iter().map(|(number, carrier_id)| SentPart {
+                        message_id: *id,
+                        number,
+                        carrier: carrier.clone(),
+                        carrier_id,
+                    }));
                 }
                 Some(_) => {}
                 None => {
@@ -142,7 +143,7 @@ impl Services {
                 }
             }
         }
-        Ok(())
+        self.match_pending_receipts(&sent).await
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
@@ -191,12 +192,13 @@ impl Services {
     }
 }
 
-/// The status change `owner`'s attempt at a message leads to: `sent` once every part is
+/// The status change `owner`'s attempt at a message leads to, and every part the carrier has
+/// accepted so far (number and carrier id): `sent` once every part is
 /// accepted; `failed` (`CARRIER_REFUSED`) when a part was refused for good; `failed`
 /// (`SUBMISSION_UNCERTAIN`) when a part's answer could not be read; otherwise, when a part was
 /// deferred, back to the queue until `retry_at` with a `deferred` event, keeping the parts the
 /// carrier accepted.
-fn change_after(owner: &str, attempt: Attempt) -> Result<Change, Error> {
+fn change_after(owner: &str, attempt: Attempt) -> Result<(Change, Vec<(u8, String)>), Error> {
     let Attempt {
         carrier,
         parts,
@@ -269,5 +271,5 @@ fn change_after(owner: &str, attempt: Attempt) -> Result<Change, Error> {
     change.parts = updates;
     change.lease_owner = Some(owner.to_owned());
     change.detail.error_code = change.error_code;
-    Ok(change)
+    Ok((change, accepted))
 }

@@ -18,9 +18,9 @@ pub struct Keyed<'a> {
 }
 
 impl Services {
-    /// What the caller's key says about this request: run it, replay the recorded answer, or
-    /// refuse (409 while the same request runs, 422 for another body under the key). Spends no
-    /// rate-limit token.
+    /// What the caller's key says about this request: run it, replay the recorded answer, wait
+    /// (the same request runs) or refuse (another body under the key). Spends no rate-limit
+    /// token.
     pub async fn begin_idempotent(
         &self,
         caller: &Caller,
@@ -32,21 +32,14 @@ impl Services {
             fingerprint: keyed.fingerprint,
             request_id: keyed.request_id,
         };
-        let begun = self
+        Ok(self
             .tenant(caller)
             .begin_idempotent(
                 &attempt,
                 self.settings.idempotency_retention,
                 self.settings.idempotency_takeover,
             )
-            .await?;
-        match begun {
-            Begun::Running { retry_after_secs } => {
-                Err(Error::IdempotencyConflict { retry_after_secs })
-            }
-            Begun::Reused => Err(Error::IdempotencyKeyReused),
-            other => Ok(other),
-        }
+            .await?)
     }
 
     /// Records an answer the operation's rules gave without making a resource (422, 453).

@@ -31,6 +31,15 @@ impl Receipt {
     }
 }
 
+/// A part the carrier accepted, of a message now `sent`.
+#[derive(Debug, Clone)]
+pub struct SentPart {
+    pub message_id: uuid::Uuid,
+    pub number: u8,
+    pub carrier: String,
+    pub carrier_id: String,
+}
+
 /// What became of a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOutcome {
@@ -62,27 +71,28 @@ impl Services {
         }
     }
 
-    /// Applies the receipts that arrived for `message`'s parts before their carrier ids were
-    /// stored.
-    pub(crate) async fn match_pending_receipts(&self, message: &Message) -> Result<(), Error> {
-        let Some(carrier) = &message.delivery.carrier else {
+    /// Applies the receipts that arrived for `sent` parts before their carrier ids were stored:
+    /// one query for a whole batch (usually finding none).
+    pub(crate) async fn match_pending_receipts(&self, sent: &[SentPart]) -> Result<(), Error> {
+        if sent.is_empty() {
             return Ok(());
-        };
+        }
         let system = self.system();
-        for part in system.parts_of(message.id).await? {
-            let Some(carrier_id) = &part.carrier_message_id else {
+        let wanted: Vec<(&str, &str)> = sent
+            .iter()
+            .map(|p| (p.carrier.as_str(), p.carrier_id.as_str()))
+            .collect();
+        for receipt in system.unmatched_receipts_for(&wanted).await? {
+            let Some(part) = sent.iter().find(|p| {
+                p.carrier == receipt.carrier && p.carrier_id == receipt.carrier_message_id
+            }) else {
                 continue;
             };
-            for receipt in system
-                .unmatched_receipts(Some((carrier, carrier_id)))
+            let current = system
+                .message_by_id(part.message_id)
                 .await?
-            {
-                let current = system
-                    .message_by_id(message.id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                self.apply_receipt(current, part.number, &receipt).await?;
-            }
+                .ok_or(Error::NotFound)?;
+            self.apply_receipt(current, part.number, &receipt).await?;
         }
         Ok(())
     }
@@ -92,7 +102,7 @@ impl Services {
     pub async fn match_unmatched_receipts(&self) -> Result<usize, Error> {
         let system = self.system();
         let mut matched = 0;
-        for receipt in system.unmatched_receipts(None).await? {
+        for receipt in system.unmatched_receipts().await? {
             if let Some((message, part)) = system
                 .outbound_part_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?

@@ -303,7 +303,8 @@ impl System {
     }
 
     /// Writes each message's parts the first time (`total` under `reference`) and records the
-    /// attempt of those not yet accepted, as [`System::record_attempt`] does, all in one
+    /// attempt of those not yet accepted (`attempted_at` set, the parts `submitting`, a
+    /// `submission_attempt` event), all in one
     /// transaction. For each message: every part and the parts to submit now, or `None` when its
     /// lease was lost (the carrier must not be called).
     pub async fn begin_attempts(
@@ -477,35 +478,6 @@ impl System {
         txn.commit().await?;
         rows::messages(claimed)
     }
-
-    /// Records that the submission is being attempted, if the lease is still `owner`'s and no
-    /// attempt was recorded before. `false` means: do not call the carrier.
-    pub async fn record_attempt(&self, id: Uuid, owner: &str, parts: &[u8]) -> Result<bool, DbErr> {
-        let now = Timestamp::now().as_datetime();
-        let txn = self.db.begin().await?;
-        if !attempt_in(&txn, id, owner, parts, now).await? {
-            txn.rollback().await?;
-            return Ok(false);
-        }
-        txn.commit().await?;
-        Ok(true)
-    }
-}
-
-/// The attempt of `parts` of message `id` inside `txn`: `false` when the lease is not
-/// `owner`'s any more or an attempt was already recorded.
-async fn attempt_in(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    owner: &str,
-    parts: &[u8],
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    if !mark_attempted(txn, id, owner, now).await? {
-        return Ok(false);
-    }
-    mark_submitting(txn, id, parts, now).await?;
-    Ok(true)
 }
 
 /// Sets the message's `attempted_at` if the lease is still `owner`'s and no attempt was
@@ -606,18 +578,6 @@ impl System {
         Ok(found.into_iter().map(rows::part).collect())
     }
 
-    /// The parts of message `id`, written as `total` pending parts under `reference` the first
-    /// time (a message keeps its parts and their reference across retries).
-    pub async fn ensure_parts(
-        &self,
-        id: Uuid,
-        total: u8,
-        reference: u8,
-    ) -> Result<Vec<Part>, DbErr> {
-        let now = Timestamp::now().as_datetime();
-        ensure_parts_in(&self.db, id, total, reference, now).await
-    }
-
     /// The outbound part a receipt for `carrier_message_id` is about, and its message: the newest
     /// part without a final receipt that the carrier gave that id (SMSCs reuse ids), else the
     /// newest one with that id (a repeated receipt). The id is looked up as written first, then
@@ -700,18 +660,35 @@ impl System {
             .into())
     }
 
-    /// Receipts not matched to a message yet, oldest first, optionally for one carrier id.
-    pub async fn unmatched_receipts(
+    /// Receipts not matched to a message yet for any of the `(carrier, carrier id)` pairs,
+    /// oldest first.
+    pub async fn unmatched_receipts_for(
         &self,
-        carrier: Option<(&str, &str)>,
+        wanted: &[(&str, &str)],
     ) -> Result<Vec<StoredReceipt>, DbErr> {
-        let mut query =
+        let mut carriers: Vec<&str> = wanted.iter().map(|(carrier, _)| *carrier).collect();
+        carriers.sort_unstable();
+        carriers.dedup();
+        let ids: Vec<&str> = wanted.iter().map(|(_, id)| *id).collect();
+        // Both columns of the (carrier, carrier id) index; the exact pairs are kept below.
+        let found = carrier_receipt::Entity::find()
+            .filter(carrier_receipt::Column::MessageId.is_null())
+            .filter(carrier_receipt::Column::Carrier.is_in(carriers))
+            .filter(carrier_receipt::Column::CarrierMessageId.is_in(ids))
+            .order_by_asc(carrier_receipt::Column::Id)
+            .all(&self.db)
+            .await?;
+        Ok(found
+            .into_iter()
+            .map(StoredReceipt::from)
+            .filter(|r| wanted.contains(&(r.carrier.as_str(), r.carrier_message_id.as_str())))
+            .collect())
+    }
+
+    /// Receipts not matched to a message yet, oldest first.
+    pub async fn unmatched_receipts(&self) -> Result<Vec<StoredReceipt>, DbErr> {
+        let query =
             carrier_receipt::Entity::find().filter(carrier_receipt::Column::MessageId.is_null());
-        if let Some((carrier, id)) = carrier {
-            query = query
-                .filter(carrier_receipt::Column::Carrier.eq(carrier))
-                .filter(carrier_receipt::Column::CarrierMessageId.eq(id));
-        }
         Ok(query
             .order_by_asc(carrier_receipt::Column::Id)
             .limit_rows(500)

@@ -267,18 +267,7 @@ async fn after_the_retention_the_key_sends_again_and_a_dead_holder_is_taken_over
     assert_eq!(message_count(&app, &org.key).await, 3);
 }
 
-macro_rules! both {
-    ($($name:ident),* $(,)?) => {
-        mod sqlite {
-            $(#[tokio::test] async fn $name() { super::$name(crate::support::Backend::Sqlite).await })*
-        }
-        mod postgres {
-            $(#[tokio::test] async fn $name() { super::$name(crate::support::Backend::Postgres).await })*
-        }
-    };
-}
-
-both!(
+crate::support::for_each_backend!(
     a_retry_gets_the_first_answer_byte_for_byte_whatever_the_key_order,
     a_malformed_key_is_400_naming_the_header_and_runs_nothing,
     rule_refusals_are_recorded_but_rate_limits_are_not,

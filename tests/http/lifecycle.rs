@@ -322,8 +322,7 @@ on_both_backends! {
         let crashed = app.worker(short.clone());
         let claimed = crashed.claim().await.unwrap();
         let submission = crashed.submission(&claimed[0]);
-        let parts = crashed.parts(&claimed[0], &submission).await.unwrap();
-        let attempted = crashed.attempt(&claimed[0], &parts).await.unwrap().expect("attempt recorded");
+        let (_, attempted) = crashed.begin(&claimed[..1]).await.unwrap().remove(0).expect("attempt recorded");
         // The carrier gets the submission; the worker stops before it records the answer.
         app.carrier.submit(&submission, &attempted[0]).await.unwrap();
         drop(crashed);

@@ -79,8 +79,8 @@ fn run(backend: Backend) {
             let worker = Worker::new(app.services.clone(), Arc::new(FixedCarrier(carrier_id.clone())), WorkerSettings::default());
             let claimed = worker.claim().await.unwrap();
             let message = claimed.into_iter().find(|m| m.id.to_string() == id).expect("claimed");
-            let parts = worker.parts(&message, &worker.submission(&message)).await.unwrap();
-            assert_eq!(worker.attempt(&message, &parts).await.unwrap().map(|p| p.len()), Some(1));
+            let (parts, pending) = worker.begin(std::slice::from_ref(&message)).await.unwrap().remove(0).expect("attempt recorded");
+            assert_eq!(pending.len(), 1);
 
             let status_of = |reply: crate::support::Reply| MessageStatus::parse(reply.json["data"]["status"].as_str().unwrap()).unwrap();
             let mut seen = MessageStatus::Sending;

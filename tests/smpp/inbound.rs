@@ -10,9 +10,7 @@ use rusmpp::{
     CommandStatus,
 };
 
-use crate::{
-    on_both_backends, quick_settings, quick_worker, smsc::Smsc, support::json, SmppApp, FROM,
-};
+use crate::{quick_settings, quick_worker, smsc::Smsc, support::json, SmppApp, FROM};
 
 const SENDER: &str = "+12125550177";
 
@@ -70,36 +68,74 @@ async fn wait_for_answers(smsc: &Smsc, n: usize) -> Vec<CommandStatus> {
     }
 }
 
-on_both_backends! {
-    async fn a_stop_in_two_parts_is_reassembled_before_the_keyword_applies(backend) {
-        let smsc = Smsc::start().await;
-        let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else { return };
-        let org = app.app.sender(FROM, SENDER).await;
-        // The second part first.
-        smsc.deliver(part(9, 2, 2, b"OP"));
-        smsc.deliver(part(9, 2, 1, b"ST"));
-        assert_eq!(wait_for_answers(&smsc, 2).await, vec![CommandStatus::EsmeRok; 2]);
-        let reply = app.app.send(&org.key, json!({"from": FROM, "to": SENDER, "text": "after STOP"})).await;
-        reply.assert_error(453, "CONSENT_REQUIRED");
-        assert_eq!(inbound_texts(&app, &org.key).await, vec!["STOP".to_owned()]);
-    }
-
-    async fn texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept(backend) {
-        let smsc = Smsc::start().await;
-        let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else { return };
-        let org = app.app.sender(FROM, SENDER).await;
-        smsc.deliver(mo(0, 0, &[0x48, 0x69, 0x1B, 0x65])); // "Hi€" in GSM 03.38
-        smsc.deliver(mo(3, 0, &[0x63, 0x61, 0x66, 0xE9])); // "café" in Latin-1
-        let ucs2: Vec<u8> = "Привет 👋".encode_utf16().flat_map(|u| u.to_be_bytes()).collect();
-        smsc.deliver(mo(8, 0, &ucs2));
-        // One part of three, never completed: kept as it is after the reassembly timeout.
-        smsc.deliver(part(4, 3, 1, b"first part "));
-        // A receipt for an id nobody has: answered and kept.
-        smsc.deliver(crate::smsc::receipt(&rusmpp::pdus::SubmitSm::builder().source_addr(COctetString::from_str("15551112222").unwrap()).destination_addr(COctetString::from_str("12125550177").unwrap()).build(), "FFFF01", true));
-        assert_eq!(wait_for_answers(&smsc, 5).await, vec![CommandStatus::EsmeRok; 5]);
-        tokio::time::sleep(Duration::from_millis(900)).await;
-        let mut expected = vec!["Hi€".to_owned(), "café".to_owned(), "Привет 👋".to_owned(), "first part ".to_owned()];
-        expected.sort();
-        assert_eq!(inbound_texts(&app, &org.key).await, expected);
-    }
+async fn a_stop_in_two_parts_is_reassembled_before_the_keyword_applies(
+    backend: crate::support::Backend,
+) {
+    let smsc = Smsc::start().await;
+    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
+        return;
+    };
+    let org = app.app.sender(FROM, SENDER).await;
+    // The second part first.
+    smsc.deliver(part(9, 2, 2, b"OP"));
+    smsc.deliver(part(9, 2, 1, b"ST"));
+    assert_eq!(
+        wait_for_answers(&smsc, 2).await,
+        vec![CommandStatus::EsmeRok; 2]
+    );
+    let reply = app
+        .app
+        .send(
+            &org.key,
+            json!({"from": FROM, "to": SENDER, "text": "after STOP"}),
+        )
+        .await;
+    reply.assert_error(453, "CONSENT_REQUIRED");
+    assert_eq!(inbound_texts(&app, &org.key).await, vec!["STOP".to_owned()]);
 }
+
+async fn texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept(
+    backend: crate::support::Backend,
+) {
+    let smsc = Smsc::start().await;
+    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
+        return;
+    };
+    let org = app.app.sender(FROM, SENDER).await;
+    smsc.deliver(mo(0, 0, &[0x48, 0x69, 0x1B, 0x65])); // "Hi€" in GSM 03.38
+    smsc.deliver(mo(3, 0, &[0x63, 0x61, 0x66, 0xE9])); // "café" in Latin-1
+    let ucs2: Vec<u8> = "Привет 👋"
+        .encode_utf16()
+        .flat_map(|u| u.to_be_bytes())
+        .collect();
+    smsc.deliver(mo(8, 0, &ucs2));
+    // One part of three, never completed: kept as it is after the reassembly timeout.
+    smsc.deliver(part(4, 3, 1, b"first part "));
+    // A receipt for an id nobody has: answered and kept.
+    smsc.deliver(crate::smsc::receipt(
+        &rusmpp::pdus::SubmitSm::builder()
+            .source_addr(COctetString::from_str("15551112222").unwrap())
+            .destination_addr(COctetString::from_str("12125550177").unwrap())
+            .build(),
+        "FFFF01",
+        true,
+    ));
+    assert_eq!(
+        wait_for_answers(&smsc, 5).await,
+        vec![CommandStatus::EsmeRok; 5]
+    );
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    let mut expected = vec![
+        "Hi€".to_owned(),
+        "café".to_owned(),
+        "Привет 👋".to_owned(),
+        "first part ".to_owned(),
+    ];
+    expected.sort();
+    assert_eq!(inbound_texts(&app, &org.key).await, expected);
+}
+
+crate::support::for_each_backend!(
+    a_stop_in_two_parts_is_reassembled_before_the_keyword_applies,
+    texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept,
+);

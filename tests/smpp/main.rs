@@ -4,6 +4,7 @@
 //! sessions and timers neither disturb nor are disturbed by the rest of the suite.
 
 #[allow(dead_code, unused_macros, unused_imports)]
+#[macro_use]
 #[path = "../http/support.rs"]
 mod support;
 #[allow(dead_code)]
@@ -188,33 +189,4 @@ impl SmppApp {
             })
             .collect()
     }
-}
-
-/// Runs `test` on SQLite and on PostgreSQL (when configured; CI always is).
-#[macro_export]
-macro_rules! on_both_backends {
-    ($(async fn $name:ident($backend:ident) $body:block)*) => {
-        mod sqlite {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let $backend = $crate::support::Backend::Sqlite;
-                    $body
-                }
-            )*
-        }
-        mod postgres {
-            #[allow(unused_imports)]
-            use super::*;
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $name() {
-                    let $backend = $crate::support::Backend::Postgres;
-                    $body
-                }
-            )*
-        }
-    };
 }

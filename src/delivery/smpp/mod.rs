@@ -168,8 +168,9 @@ impl Carrier for SmppCarrier {
     }
 
     fn part_count(&self, submission: &Submission) -> u8 {
-        let (_, parts) = crate::domain::submission::submit_parts(&submission.text, 0);
-        u8::try_from(parts.len()).unwrap_or(u8::MAX)
+        // One submit_sm per segment the API reported.
+        let segments = crate::domain::text::split_segments(&submission.text).len();
+        u8::try_from(segments).unwrap_or(u8::MAX)
     }
 
     fn supports_mms(&self) -> bool {
