@@ -279,6 +279,152 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook_endpoints": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List webhook endpoints
+         * @description Every endpoint of your organization in the calling key's mode, newest first, in one page
+         *     (`has_more` is false). Secrets are never shown.
+         *
+         *     Requires the `webhooks:read` scope.
+         */
+        get: operations["webhook_endpoints_list"];
+        put?: never;
+        /**
+         * Register a webhook endpoint
+         * @description Registers a URL to receive the chosen events of the calling key's mode, signed per the
+         *     Standard Webhooks specification. The answer shows the signing secret once.
+         *
+         *     The URL must be http or https; loopback, private, link-local and cloud metadata addresses
+         *     (and host names that resolve to them) are refused with 422 `details.url`, at creation and
+         *     again at each delivery, unless the deployment allows private destinations. A deployment
+         *     without `AGENTMESSAGE_SECRET_KEY` cannot store secrets and answers 501
+         *     `WEBHOOKS_NOT_CONFIGURED`.
+         *
+         *     With an `Idempotency-Key`, a retry with the same key and body gets the first answer again
+         *     (secret included) with `Idempotent-Replayed: true`, and registers nothing twice; the rules
+         *     are those of `POST /v1/messages`.
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        post: operations["webhook_endpoints_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Get a webhook endpoint
+         * @description Requires the `webhooks:read` scope.
+         */
+        get: operations["webhook_endpoints_get"];
+        put?: never;
+        post?: never;
+        /**
+         * Delete a webhook endpoint
+         * @description Deletes the endpoint and its pending deliveries; the answer shows it as it was.
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        delete: operations["webhook_endpoints_delete"];
+        options?: never;
+        head?: never;
+        /**
+         * Change a webhook endpoint
+         * @description Changes the URL (checked as at creation), the event types, the description, or whether
+         *     it is enabled. Enabling an endpoint the server disabled (for a 410 Gone) resumes its
+         *     pending deliveries.
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        patch: operations["webhook_endpoints_update"];
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}/rotate_secret": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Rotate a webhook endpoint's secret
+         * @description Makes a new signing secret and shows it once. For 24 hours the old secret keeps signing
+         *     beside the new one: `webhook-signature` then holds two space-separated signatures, and a
+         *     receiver accepts a delivery when either verifies.
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        post: operations["webhook_endpoints_rotate_secret"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}/deliveries": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * List an endpoint's deliveries
+         * @description Each event's delivery to the endpoint, newest first, in pages of `limit` (default 20):
+         *     its state, attempts, the last attempt's status code or error, and when the next attempt
+         *     is due. Pass `next_cursor` as `cursor` for the next page.
+         *
+         *     Requires the `webhooks:read` scope.
+         */
+        get: operations["webhook_deliveries_list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/webhook_endpoints/{id}/deliveries/{delivery_id}/retry": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Retry a delivery
+         * @description Makes the delivery due now with a fresh retry schedule, whatever its state: a failed one
+         *     is attempted again, a delivered one is sent again (with the same `webhook-id`, so a
+         *     receiver that already processed it can tell).
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        post: operations["webhook_deliveries_retry"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/carrier/receipts": {
         parameters: {
             query?: never;
@@ -578,10 +724,34 @@ export interface components {
             mode?: components["schemas"]["KeyMode"];
         };
         /**
+         * CreateWebhookEndpointRequest
+         * @description An endpoint to register.
+         * @example {
+         *       "url": "https://example.com/agentmessage/webhooks",
+         *       "events": [
+         *         "message.delivered",
+         *         "message.undelivered"
+         *       ]
+         *     }
+         */
+        CreateWebhookEndpointRequest: {
+            /** @description Where events are POSTed. */
+            url: components["schemas"]["WebhookUrl"];
+            /** @description The event types to receive. */
+            events: components["schemas"]["WebhookEventTypes"];
+            /** @description Your own note about the endpoint. */
+            description?: components["schemas"]["WebhookDescription"];
+        };
+        /**
          * @description A position in a listing: the `next_cursor` of the previous page, passed back unchanged. Any value of this form is accepted; one that matches no message simply ends the walk.
          * @example 1777204800000000.0196f1a23b4c7d5e8f60718293a4b5c6
          */
         Cursor: string;
+        /**
+         * @description The `next_cursor` of the previous page of deliveries.
+         * @example 0196f1a2-3b4c-7d5e-8f60-718293a4b5c8
+         */
+        DeliveryCursor: string;
         /**
          * @description `outbound` for messages your organization sent, `inbound` for messages sent to your numbers.
          * @example outbound
@@ -633,7 +803,7 @@ export interface components {
          * @description Every error code the server answers with; each has exactly one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "WEBHOOKS_NOT_CONFIGURED" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description `{"success": false, "error": {…}}`: the body of every error response.
@@ -913,24 +1083,57 @@ export interface components {
         /** @description 1 to 10 media URLs; present, the message is sent as MMS. */
         MediaUrls: components["schemas"]["MediaUrl"][];
         /**
-         * TestInboundRequest
-         * @description A message a recipient sends to one of your numbers, simulated in test mode.
+         * MessageWebhookEvent
+         * @description The body of a message event (`message.sent`, `message.delivered`, `message.undelivered`,
+         *     `message.failed`, `message.received`), POSTed to each subscribed endpoint.
          * @example {
-         *       "from": "+15554443333",
-         *       "to": "+15551112222",
-         *       "text": "STOP"
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c9",
+         *       "type": "message.delivered",
+         *       "created_at": "2026-04-26T12:00:03Z",
+         *       "data": {
+         *         "id": "8f3a2b1c-1c2d-4e5f-9a8b-0c1d2e3f4a5b",
+         *         "from": "+15551112222",
+         *         "to": "+15554443333",
+         *         "text": "hello from agentmessage",
+         *         "channel": "sms",
+         *         "priority": "default",
+         *         "status": "delivered",
+         *         "tag": "order-7421",
+         *         "media_urls": null,
+         *         "segments": 1,
+         *         "encoding": "gsm7",
+         *         "direction": "outbound",
+         *         "error_code": null,
+         *         "error_message": null,
+         *         "created_at": "2026-04-26T12:00:00Z",
+         *         "updated_at": "2026-04-26T12:00:00Z"
+         *       },
+         *       "sequence": 5
          *     }
          */
-        TestInboundRequest: {
-            /** @description The recipient who writes. */
-            from: components["schemas"]["PhoneNumber"];
-            /** @description Your organization's number that receives it. */
-            to: components["schemas"]["PhoneNumber"];
+        MessageWebhookEvent: {
             /**
-             * @description The text. Keywords act as from a real recipient: STOP (and the other opt-out words)
-             *     records an opt-out in test mode, START an opt-in, HELP is recorded.
+             * Format: uuid
+             * @description The event's id, also sent as the `webhook-id` header: the same on every attempt, so a
+             *     receiver can drop an event it has already processed.
              */
-            text: components["schemas"]["MessageText"];
+            id: string;
+            /** @description The event's type. */
+            type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: date-time
+             * @description When the change happened.
+             * @example 2026-04-26T12:00:00Z
+             */
+            created_at: string;
+            /** @description The message as `GET /v1/messages/{id}` showed it right after the change. */
+            data: components["schemas"]["MessageView"];
+            /**
+             * @description The change's `sequence` among the message's events (`GET /v1/messages/{id}/events`).
+             *     One endpoint receives one message's events in this order; not every event of a message is
+             *     a webhook event, so the numbers it sees can have gaps.
+             */
+            sequence: components["schemas"]["EventSequence"];
         };
         /**
          * @description Where the message is: `queued`, `sending`, `sent`, then `delivered` or `undelivered`; `failed` when it could not be sent. `received` for inbound messages. `delivered`, `undelivered`, `failed` and `received` never change again.
@@ -1233,7 +1436,7 @@ export interface components {
          * @example messages:send
          * @enum {string}
          */
-        Scope: "messages:send" | "messages:read" | "consents:read" | "consents:write" | "lookups:read" | "lookups:write" | "numbers:read" | "api_keys:read" | "api_keys:write";
+        Scope: "messages:send" | "messages:read" | "consents:read" | "consents:write" | "lookups:read" | "lookups:write" | "numbers:read" | "api_keys:read" | "api_keys:write" | "webhooks:read" | "webhooks:write";
         /** @description Scopes to grant: at least one, none repeated. */
         ScopeList: components["schemas"]["Scope"][];
         /**
@@ -1278,6 +1481,356 @@ export interface components {
          * @example order-7421
          */
         Tag: string;
+        /**
+         * TestInboundRequest
+         * @description A message a recipient sends to one of your numbers, simulated in test mode.
+         * @example {
+         *       "from": "+15554443333",
+         *       "to": "+15551112222",
+         *       "text": "STOP"
+         *     }
+         */
+        TestInboundRequest: {
+            /** @description The recipient who writes. */
+            from: components["schemas"]["PhoneNumber"];
+            /** @description Your organization's number that receives it. */
+            to: components["schemas"]["PhoneNumber"];
+            /**
+             * @description The text. Keywords act as from a real recipient: STOP (and the other opt-out words)
+             *     records an opt-out in test mode, START an opt-in, HELP is recorded.
+             */
+            text: components["schemas"]["MessageText"];
+        };
+        /**
+         * UpdateWebhookEndpointRequest
+         * @description Changes to an endpoint; fields left out stay as they are.
+         * @example {
+         *       "enabled": true
+         *     }
+         */
+        UpdateWebhookEndpointRequest: {
+            /** @description A new URL, checked as at creation. */
+            url?: components["schemas"]["WebhookUrl"];
+            /** @description The event types to receive from now on. */
+            events?: components["schemas"]["WebhookEventTypes"];
+            /**
+             * @description `false` pauses deliveries (events are not recorded for a disabled endpoint); `true`
+             *     resumes them, also after the server disabled the endpoint for a 410 Gone.
+             */
+            enabled?: boolean;
+            /** @description A new note; an empty string removes it. */
+            description?: components["schemas"]["WebhookDescription"];
+        };
+        /**
+         * @description `pending` (an attempt is due or scheduled), `delivered` (the endpoint answered 2xx) or `failed` (every attempt of the schedule failed, or the endpoint answered 410 Gone).
+         * @example delivered
+         * @enum {string}
+         */
+        WebhookDeliveryState: "pending" | "delivered" | "failed";
+        /**
+         * WebhookDeliveryView
+         * @description One event's delivery to one endpoint.
+         * @example {
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c8",
+         *       "event_id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c9",
+         *       "event_type": "message.delivered",
+         *       "endpoint_id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+         *       "state": "delivered",
+         *       "attempts": 1,
+         *       "last_status_code": 204,
+         *       "last_error": null,
+         *       "next_attempt_at": null,
+         *       "created_at": "2026-04-26T12:00:03Z",
+         *       "delivered_at": "2026-04-26T12:00:03Z"
+         *     }
+         */
+        WebhookDeliveryView: {
+            /**
+             * Format: uuid
+             * @description The delivery's id.
+             */
+            id: string;
+            /**
+             * Format: uuid
+             * @description The event's id: the `webhook-id` header of every attempt, and the payload's `id`.
+             */
+            event_id: string;
+            /** @description The event's type. */
+            event_type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             */
+            endpoint_id: string;
+            /** @description Where the delivery stands. */
+            state: components["schemas"]["WebhookDeliveryState"];
+            /**
+             * Format: int64
+             * @description Attempts made so far.
+             */
+            attempts: number;
+            /**
+             * Format: int64
+             * @description The HTTP status of the last attempt, or null (none yet, or no answer).
+             */
+            last_status_code: number | null;
+            /**
+             * @description Why the last attempt failed when it got no answer (a timeout, a refused connection, a
+             *     destination not allowed), or null.
+             */
+            last_error: string | null;
+            /**
+             * Format: date-time
+             * @description When the next attempt is due, or null when none is.
+             * @example 2026-04-26T12:00:00Z
+             */
+            next_attempt_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the event was written.
+             * @example 2026-04-26T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When the endpoint acknowledged it, or null.
+             * @example 2026-04-26T12:00:00Z
+             */
+            delivered_at: string | null;
+        };
+        /** @description A successful response: `success` is true and `data` holds the resource. */
+        WebhookDeliveryViewEnvelope: {
+            /**
+             * @description Always `true` on a successful response.
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
+            /** @description The resource. */
+            data: components["schemas"]["WebhookDeliveryView"];
+        };
+        /** @description One page of a list, newest first unless the operation says otherwise. */
+        WebhookDeliveryViewList: {
+            /**
+             * @description Always `true` on a successful response.
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
+            /** @description The items on this page. */
+            data: components["schemas"]["WebhookDeliveryView"][];
+            /**
+             * @description Whether more items follow this page.
+             * @example false
+             */
+            has_more: boolean;
+            /**
+             * @description Pass as `cursor` to fetch the next page; null when `has_more` is false.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * @description Your own note about the endpoint: up to 256 characters, no U+0000.
+         * @example order status to the fulfilment service
+         */
+        WebhookDescription: string;
+        /**
+         * WebhookEndpointView
+         * @description A registered webhook endpoint. Its signing secret is shown only when it is created or
+         *     rotated.
+         * @example {
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+         *       "url": "https://example.com/agentmessage/webhooks",
+         *       "description": null,
+         *       "events": [
+         *         "message.delivered",
+         *         "message.undelivered"
+         *       ],
+         *       "enabled": true,
+         *       "disabled_reason": null,
+         *       "mode": "live",
+         *       "created_at": "2026-04-26T12:00:00Z",
+         *       "updated_at": "2026-04-26T12:00:00Z"
+         *     }
+         */
+        WebhookEndpointView: {
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             */
+            id: string;
+            /** @description Where events are POSTed. */
+            url: string;
+            /** @description Your note, or null. */
+            description: string | null;
+            /** @description The event types it receives. */
+            events: components["schemas"]["WebhookEventType"][];
+            /** @description Whether events are recorded and delivered to it. */
+            enabled: boolean;
+            /** @description Why the server disabled it (it answered 410 Gone), or null. */
+            disabled_reason: string | null;
+            /** @description The mode of the events it receives: a test key's endpoints receive test-mode events only. */
+            mode: components["schemas"]["KeyMode"];
+            /**
+             * Format: date-time
+             * @description When it was registered.
+             * @example 2026-04-26T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             * @example 2026-04-26T12:00:00Z
+             */
+            updated_at: string;
+        };
+        /** @description A successful response: `success` is true and `data` holds the resource. */
+        WebhookEndpointViewEnvelope: {
+            /**
+             * @description Always `true` on a successful response.
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
+            /** @description The resource. */
+            data: components["schemas"]["WebhookEndpointView"];
+        };
+        /** @description One page of a list, newest first unless the operation says otherwise. */
+        WebhookEndpointViewList: {
+            /**
+             * @description Always `true` on a successful response.
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
+            /** @description The items on this page. */
+            data: components["schemas"]["WebhookEndpointView"][];
+            /**
+             * @description Whether more items follow this page.
+             * @example false
+             */
+            has_more: boolean;
+            /**
+             * @description Pass as `cursor` to fetch the next page; null when `has_more` is false.
+             * @example null
+             */
+            next_cursor: string | null;
+        };
+        /**
+         * WebhookEndpointWithSecretView
+         * @description An endpoint with its signing secret, shown this once.
+         * @example {
+         *       "secret": "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw",
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+         *       "url": "https://example.com/agentmessage/webhooks",
+         *       "description": null,
+         *       "events": [
+         *         "message.delivered"
+         *       ],
+         *       "enabled": true,
+         *       "disabled_reason": null,
+         *       "mode": "live",
+         *       "created_at": "2026-04-26T12:00:00Z",
+         *       "updated_at": "2026-04-26T12:00:00Z"
+         *     }
+         */
+        WebhookEndpointWithSecretView: {
+            /**
+             * @description The signing secret (`whsec_` and the base64 of 32 random bytes). Store it now: it is
+             *     never shown again. Verify each delivery's `webhook-signature` with it (Standard Webhooks).
+             */
+            secret: string;
+            /**
+             * Format: uuid
+             * @description The endpoint's id.
+             */
+            id: string;
+            /** @description Where events are POSTed. */
+            url: string;
+            /** @description Your note, or null. */
+            description: string | null;
+            /** @description The event types it receives. */
+            events: components["schemas"]["WebhookEventType"][];
+            /** @description Whether events are recorded and delivered to it. */
+            enabled: boolean;
+            /** @description Why the server disabled it (it answered 410 Gone), or null. */
+            disabled_reason: string | null;
+            /** @description The mode of the events it receives. */
+            mode: components["schemas"]["KeyMode"];
+            /**
+             * Format: date-time
+             * @description When it was registered.
+             * @example 2026-04-26T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * Format: date-time
+             * @description When it last changed.
+             * @example 2026-04-26T12:00:00Z
+             */
+            updated_at: string;
+        };
+        /** @description A successful response: `success` is true and `data` holds the resource. */
+        WebhookEndpointWithSecretViewEnvelope: {
+            /**
+             * @description Always `true` on a successful response.
+             * @example true
+             * @enum {boolean}
+             */
+            success: true;
+            /** @description The resource. */
+            data: components["schemas"]["WebhookEndpointWithSecretView"];
+        };
+        /**
+         * @description What a webhook event reports: `message.sent` (the carrier accepted an outbound message), `message.delivered` and `message.undelivered` (the carrier's final receipt, or the validity running out), `message.failed` (refused or failed before delivery), `message.received` (an inbound message to one of your numbers), `consent.updated` (an opt-in or opt-out, through the API or by the recipient's keyword).
+         * @example message.delivered
+         * @enum {string}
+         */
+        WebhookEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "consent.updated";
+        /** @description The event types to receive: at least one, none repeated. */
+        WebhookEventTypes: components["schemas"]["WebhookEventType"][];
+        /**
+         * @description An absolute `http` or `https` URL, up to 2048 characters. Loopback, private, link-local and cloud metadata addresses (and host names resolving to them) are refused unless the deployment allows private destinations.
+         * @example https://example.com/agentmessage/webhooks
+         */
+        WebhookUrl: string;
+        /**
+         * ConsentWebhookEvent
+         * @description The body of a `consent.updated` event, POSTed to each subscribed endpoint.
+         * @example {
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5ca",
+         *       "type": "consent.updated",
+         *       "created_at": "2026-04-26T12:00:00Z",
+         *       "data": {
+         *         "phone_number": "+15554443333",
+         *         "status": "opted_in",
+         *         "source": "web_form",
+         *         "evidence": "signup form #5521, 2026-04-20",
+         *         "updated_at": "2026-04-26T12:00:00Z"
+         *       }
+         *     }
+         */
+        ConsentWebhookEvent: {
+            /**
+             * Format: uuid
+             * @description The event's id, also sent as the `webhook-id` header.
+             */
+            id: string;
+            /** @description `consent.updated`. */
+            type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: date-time
+             * @description When the consent was recorded.
+             * @example 2026-04-26T12:00:00Z
+             */
+            created_at: string;
+            /**
+             * @description The recipient's consent as `GET /v1/consents/{phone_number}` showed it right after the
+             *     change. One endpoint receives one number's consent events in the order they were made.
+             */
+            data: components["schemas"]["ConsentView"];
+        };
         /**
          * Format: int64
          * @description Whole seconds to wait before retrying; at least 1.
@@ -3022,6 +3575,1088 @@ export interface operations {
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
                      *         "details": {
                      *           "required_scope": "api_keys:write"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointViewList"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:read"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_create: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the registration safe to retry: a retry with the same key and the same body
+                 *     gets the first answer again (`Idempotent-Replayed: true`).
+                 */
+                "Idempotency-Key"?: components["schemas"]["IdempotencyKey"];
+            };
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["CreateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description Created: the new resource in the success envelope. */
+            201: {
+                headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecretViewEnvelope"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
+            409: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. */
+                    "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_CONFLICT",
+                     *         "message": "a request with this idempotency key is in progress",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *         "message": "unsupported media type",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /**
+             * @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it.
+             *
+             *     `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.
+             */
+            422: {
+                headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `WEBHOOKS_NOT_CONFIGURED`: this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints. */
+            501: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "WEBHOOKS_NOT_CONFIGURED",
+                     *         "message": "webhooks are not configured on this deployment",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_get: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:read"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_delete: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_update: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["UpdateWebhookEndpointRequest"];
+            };
+        };
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            415: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNSUPPORTED_MEDIA_TYPE",
+                     *         "message": "unsupported media type",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
+            422: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "VALIDATION_FAILED",
+                     *         "message": "validation failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "to": "must be E.164"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_rotate_secret: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookEndpointWithSecretViewEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `WEBHOOKS_NOT_CONFIGURED`: this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints. */
+            501: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "WEBHOOKS_NOT_CONFIGURED",
+                     *         "message": "webhooks are not configured on this deployment",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_deliveries_list: {
+        parameters: {
+            query?: {
+                /** @description Items per page, 1 to 100 (default 20). */
+                limit?: components["schemas"]["PageLimit"];
+                /** @description The `next_cursor` of the previous page. */
+                cursor?: components["schemas"]["DeliveryCursor"];
+            };
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryViewList"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:read"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_deliveries_retry: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+                /** @description The delivery's id. */
+                delivery_id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryViewEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            401: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
                      *         }
                      *       }
                      *     }

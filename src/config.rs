@@ -128,6 +128,98 @@ impl WorkerArgs {
             retry_backoff: self.retry_backoff,
             poll: self.poll,
             sweep_every: self.sweep_every,
+            webhooks: Default::default(),
+        }
+    }
+}
+
+/// Webhooks: the key secrets are sealed under, where they may be sent, and the dispatcher.
+#[derive(Args, Debug, Clone)]
+pub struct WebhookArgs {
+    /// The key webhook signing secrets are stored under: 32 random bytes, base64
+    /// (`openssl rand -base64 32`). Several, comma-separated, newest first, while changing keys:
+    /// the first seals new secrets, each opens what it sealed. Unset: endpoints cannot be
+    /// created (501 `WEBHOOKS_NOT_CONFIGURED`).
+    #[arg(long, env = "AGENTMESSAGE_SECRET_KEY", hide_env_values = true)]
+    pub secret_key: Option<String>,
+
+    /// Allow webhook URLs on loopback, private and link-local addresses (a private deployment,
+    /// tests). Metadata addresses are link-local, so this allows them too.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE")]
+    pub webhook_allow_private: bool,
+
+    /// How long one delivery attempt may take.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    pub webhook_timeout: Duration,
+
+    /// The waits after each failed attempt, comma-separated (the Standard Webhooks schedule);
+    /// after the last, the delivery is `failed`.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = parse_schedule)]
+    pub webhook_schedule: Schedule,
+
+    /// How long events whose deliveries are finished are kept.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    pub webhook_retention: Duration,
+
+    /// How long a rotated-out secret keeps signing beside the new one.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SECRET_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
+    pub webhook_secret_overlap: Duration,
+
+    /// Most delivery attempts in flight at once, per worker.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    pub webhook_concurrency: u64,
+
+    /// Most delivery attempts in flight to one endpoint, per worker.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_PER_ENDPOINT", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    pub webhook_per_endpoint: u64,
+
+    /// How long an idle dispatcher waits before it looks for due deliveries again.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_POLL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    pub webhook_poll: Duration,
+}
+
+/// A retry schedule.
+#[derive(Debug, Clone)]
+pub struct Schedule(pub Vec<Duration>);
+
+fn parse_schedule(text: &str) -> Result<Schedule, String> {
+    text.split(',')
+        .map(|d| humantime::parse_duration(d.trim()).map_err(|e| format!("{d:?}: {e}")))
+        .collect::<Result<Vec<_>, _>>()
+        .map(Schedule)
+}
+
+impl WebhookArgs {
+    /// The service's webhook rules; an unreadable key is an error at start-up.
+    pub fn apply(&self, settings: Settings) -> anyhow::Result<Settings> {
+        let sealing = match &self.secret_key {
+            None => None,
+            Some(text) => Some(std::sync::Arc::new(
+                crate::domain::webhooks::SealingKeys::from_setting(text)
+                    .map_err(|e| anyhow::anyhow!("AGENTMESSAGE_SECRET_KEY: {e}"))?,
+            )),
+        };
+        Ok(Settings {
+            webhooks: crate::service::webhooks::WebhookRules {
+                sealing,
+                allow_private: self.webhook_allow_private,
+                secret_overlap: self.webhook_secret_overlap,
+            },
+            ..settings
+        })
+    }
+
+    /// The dispatcher's settings.
+    pub fn dispatcher(&self) -> crate::delivery::WebhookSettings {
+        crate::delivery::WebhookSettings {
+            timeout: self.webhook_timeout,
+            schedule: self.webhook_schedule.0.clone(),
+            poll: self.webhook_poll,
+            concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(256),
+            per_endpoint: usize::try_from(self.webhook_per_endpoint).unwrap_or(32),
+            allow_private: self.webhook_allow_private,
+            retention: self.webhook_retention,
+            ..Default::default()
         }
     }
 }
@@ -320,6 +412,9 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub carrier: CarrierArgs,
 
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
+
     /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
     #[arg(long)]
     pub no_worker: bool,
@@ -375,4 +470,7 @@ pub struct WorkerCommandArgs {
 
     #[command(flatten)]
     pub carrier: CarrierArgs,
+
+    #[command(flatten)]
+    pub webhooks: WebhookArgs,
 }

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 
 use agentmessage::{
-    config::{CarrierArgs, DatabaseArgs, ServeArgs, WorkerArgs, WorkerCommandArgs},
+    config::{CarrierArgs, DatabaseArgs, ServeArgs, WebhookArgs, WorkerArgs, WorkerCommandArgs},
     delivery::{SimulatedCarrier, SmppCarrier, Worker},
     domain::organization::KeyMode,
     domain::{PhoneNumber, ScopeSet},
@@ -151,12 +151,16 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await?,
         Command::Worker(args) => {
             let store = open(&args.database).await?;
-            let services = Services::new(store, args.carrier.apply(args.rules.settings()));
+            let settings = args
+                .webhooks
+                .apply(args.carrier.apply(args.rules.settings()))?;
+            let services = Services::new(store, settings);
+            agentmessage::api::install_renderer(&services);
             tracing::info!(
                 carrier = args.carrier.carrier_name(),
                 "AgentMessage delivery worker running"
             );
-            worker(services, &args.worker, &args.carrier)
+            worker(services, &args.worker, &args.carrier, &args.webhooks)
                 .run(shutdown_signal())
                 .await;
         }
@@ -169,7 +173,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     let store = open(&args.database).await?;
     let settings = agentmessage::service::Settings {
         body_read_timeout: args.body_read_timeout,
-        ..args.carrier.apply(args.rules.settings())
+        ..args
+            .webhooks
+            .apply(args.carrier.apply(args.rules.settings()))?
     };
     let services = Services::new(store, settings);
     if args.demo {
@@ -196,7 +202,12 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
     let worker_task = (!args.no_worker).then(|| {
-        let worker = worker(services.clone(), &args.worker, &args.carrier);
+        let worker = worker(
+            services.clone(),
+            &args.worker,
+            &args.carrier,
+            &args.webhooks,
+        );
         tokio::spawn(worker.run(shutdown_signal()))
     });
     tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
@@ -216,16 +227,25 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
 
 /// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
 /// carrier for live messages and the simulated one (stored as carrier `test`) for test mode.
-fn worker(services: Services, args: &WorkerArgs, carrier: &CarrierArgs) -> Worker {
+fn worker(
+    services: Services,
+    args: &WorkerArgs,
+    carrier: &CarrierArgs,
+    webhooks: &WebhookArgs,
+) -> Worker {
+    let settings = agentmessage::delivery::WorkerSettings {
+        webhooks: webhooks.dispatcher(),
+        ..args.settings()
+    };
     let simulated = Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay));
     let worker = match carrier.smpp() {
-        None => Worker::new(services.clone(), simulated, args.settings()),
+        None => Worker::new(services.clone(), simulated, settings),
         Some(smpp) => {
             tracing::info!(settings = ?smpp, "SMPP carrier starting");
             let live = SmppCarrier::start(services.clone(), carrier.carrier_name(), smpp);
             let test =
                 Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay).named("test"));
-            Worker::new(services.clone(), live, args.settings()).with_test_carrier(test)
+            Worker::new(services.clone(), live, settings).with_test_carrier(test)
         }
     };
     services.report_carrier(worker.health_probe());

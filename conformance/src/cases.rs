@@ -45,6 +45,10 @@ pub struct Options {
     /// The deployment's body-read timeout, when known: the suite then proves 408 with a body
     /// that stalls. Unknown, 408 is not provable.
     pub body_timeout: Option<Duration>,
+    /// Where to receive the suite's own webhook events (an address the deployment reaches).
+    pub webhook_listen: Option<std::net::SocketAddr>,
+    /// How long, at the end, the suite waits for its events' deliveries to finish.
+    pub webhook_wait: Duration,
 }
 
 impl Default for Options {
@@ -58,6 +62,8 @@ impl Default for Options {
             deadline: Duration::from_secs(300),
             max_shrink_iters: 16,
             body_timeout: None,
+            webhook_listen: None,
+            webhook_wait: Duration::from_secs(30),
         }
     }
 }
@@ -81,6 +87,8 @@ pub struct Ctx<'a> {
     pub ends_at: Instant,
     /// The suite's key is a test-mode key (`am_test_…`).
     pub test_mode: bool,
+    /// The webhook endpoints' run: the listener, its endpoint.
+    pub webhooks: crate::webhooks::WebhookRun,
 }
 
 /// A fictional North American test number `+1 AAA 555-01XX`.
@@ -113,6 +121,7 @@ impl<'a> Ctx<'a> {
             restricted: Vec::new(),
             ends_at: Instant::now() + options_deadline,
             test_mode: target.api_key.starts_with("am_test_"),
+            webhooks: Default::default(),
         }
     }
 
@@ -492,12 +501,17 @@ pub fn generic(ctx: &mut Ctx) {
             );
         }
         if op.documents(404) && !op.path_params.is_empty() {
+            // With the body's example when it has one, so that only the id is wrong.
+            let request = |path: &str| match &op.body_example {
+                Some(example) => Request::new(&op.method, path).json(example.clone()),
+                None => Request::new(&op.method, path),
+            };
             let path = Ctx::path(op, |p| ctx.absent_value(p));
             ctx.expect(
                 "a resource that does not exist",
                 &op.id,
                 404,
-                Request::new(&op.method, &path),
+                request(&path),
                 code_is("NOT_FOUND"),
             );
             let path = Ctx::path(op, |_| "not-an-id".to_owned());
@@ -505,7 +519,7 @@ pub fn generic(ctx: &mut Ctx) {
                 "a malformed id",
                 &op.id,
                 404,
-                Request::new(&op.method, &path),
+                request(&path),
                 code_is("NOT_FOUND"),
             );
         }
@@ -1087,7 +1101,7 @@ fn idempotency(ctx: &mut Ctx, to: &str) {
 const SIMULTANEOUS: usize = 16;
 const ROUNDS: usize = 8;
 
-fn idempotent_operation(
+pub(crate) fn idempotent_operation(
     ctx: &mut Ctx,
     op: &str,
     path: &str,

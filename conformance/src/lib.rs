@@ -6,11 +6,13 @@
 pub mod cases;
 pub mod check;
 pub mod client;
+pub mod listener;
 pub mod matrix;
 pub mod properties;
 pub mod report;
 pub mod schema;
 pub mod spec;
+pub mod webhooks;
 
 use std::collections::BTreeMap;
 
@@ -55,17 +57,21 @@ pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
     let mut ctx = cases::Ctx::new(target, spec, &schemas, options);
     let setup_error = match cases::setup(&mut ctx) {
         Ok(()) => {
+            webhooks::begin(&mut ctx);
             cases::generic(&mut ctx);
             cases::server_wide(&mut ctx);
             cases::behaviour(&mut ctx);
             properties::run(&mut ctx);
             properties::parameters(&mut ctx);
+            webhooks::cases(&mut ctx);
             cases::rate_limit(&mut ctx);
+            webhooks::verify_listener(&mut ctx);
             None
         }
         Err(err) => Some(format!("{err:#}")),
     };
     cases::cleanup(&mut ctx);
+    webhooks::cleanup(&mut ctx);
     Report {
         matrix: ctx.matrix,
         observations: ctx.observations,

@@ -52,6 +52,15 @@ struct Cli {
     /// When the run stops: what is unfinished then is reported `not finished`, and the run fails.
     #[arg(long, default_value = "5m", value_parser = humantime::parse_duration)]
     deadline: std::time::Duration,
+    /// Receive the suite's own webhook events on ADDR (which the deployment must reach, and a
+    /// worker must serve): the suite registers an endpoint there, then checks every event's
+    /// signature and order. The deployment must allow the address (loopback and private ones
+    /// need AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE).
+    #[arg(long, value_name = "ADDR")]
+    webhook_listen: Option<std::net::SocketAddr>,
+    /// How long the suite waits at the end for its events to be delivered to --webhook-listen.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    webhook_wait: std::time::Duration,
 }
 
 fn main() -> ExitCode {
@@ -72,6 +81,8 @@ fn main() -> ExitCode {
             deadline: cli.deadline,
             max_shrink_iters: cli.max_shrink_iters,
             body_timeout: cli.body_timeout,
+            webhook_listen: cli.webhook_listen,
+            webhook_wait: cli.webhook_wait,
         };
         let report = conformance::run(&target, &spec, options);
         print!("{}", report.render());

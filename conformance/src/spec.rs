@@ -27,6 +27,8 @@ pub struct Operation {
     pub path: String,
     pub responses: BTreeMap<u16, Documented>,
     pub has_body: bool,
+    /// The request body's example (from its schema), when it has one.
+    pub body_example: Option<Value>,
     pub secured: bool,
     /// The name of the operation's security scheme (`ApiKeyAuth`, `CarrierAuth`), if any.
     pub security_scheme: Option<String>,
@@ -144,6 +146,11 @@ impl Spec {
                     path: path.clone(),
                     responses,
                     has_body: op.get("requestBody").is_some(),
+                    body_example: op["requestBody"]["content"]
+                        .as_object()
+                        .and_then(|c| c.values().next())
+                        .map(|media| resolve(&media["schema"], &doc))
+                        .and_then(|schema| schema.get("example").cloned()),
                     secured: op["security"].as_array().is_some_and(|s| !s.is_empty()),
                     security_scheme: op["security"][0]
                         .as_object()

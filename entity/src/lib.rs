@@ -14,3 +14,6 @@ pub mod message_part;
 pub mod organization;
 pub mod phone_number;
 pub mod values;
+pub mod webhook_delivery;
+pub mod webhook_endpoint;
+pub mod webhook_event;

@@ -146,6 +146,36 @@ value_set!(
     KeyMode { Live => "live", Test => "test" }
 );
 
+value_set!(
+    /// What a webhook event reports.
+    WebhookEventType {
+        /// The carrier accepted an outbound message.
+        MessageSent => "message.sent",
+        /// The carrier's receipt says the message reached the handset.
+        MessageDelivered => "message.delivered",
+        /// The carrier's receipt says the message was not delivered (or its validity ran out).
+        MessageUndelivered => "message.undelivered",
+        /// The message failed before or at submission.
+        MessageFailed => "message.failed",
+        /// An inbound message arrived on one of the organization's numbers.
+        MessageReceived => "message.received",
+        /// A recipient's consent changed (through the API or by keyword).
+        ConsentUpdated => "consent.updated",
+    }
+);
+
+value_set!(
+    /// Where one webhook delivery stands.
+    DeliveryState {
+        /// Not yet acknowledged: an attempt is due or will be.
+        Pending => "pending",
+        /// The endpoint answered 2xx.
+        Delivered => "delivered",
+        /// Every attempt failed, or the endpoint answered 410 Gone.
+        Failed => "failed",
+    }
+);
+
 // The enum is declared by `value_set!`, which has no room for `#[default]`.
 #[allow(clippy::derivable_impls)]
 impl Default for Priority {

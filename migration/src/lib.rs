@@ -19,6 +19,7 @@ mod m20261127_000011_alter_messages_scope_carrier_ids;
 mod m20261127_000012_alter_message_events_add_number;
 mod m20261128_000013_create_message_parts;
 mod m20261128_000014_create_idempotency_records;
+mod m20261128_000015_create_webhooks;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -41,6 +42,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261127_000012_alter_message_events_add_number::Migration),
             Box::new(m20261128_000013_create_message_parts::Migration),
             Box::new(m20261128_000014_create_idempotency_records::Migration),
+            Box::new(m20261128_000015_create_webhooks::Migration),
         ]
     }
 }

@@ -261,12 +261,14 @@ pub enum ErrorCode {
     ConsentRequired,
     /// 500: an unexpected fault; the request id finds its cause in the server log.
     InternalError,
+    /// 501: this deployment cannot sign webhooks: its operator has not set a secret key.
+    WebhooksNotConfigured,
     /// 503: the database cannot be reached; see `Retry-After`.
     ServiceUnavailable,
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 19] = [
+    pub const ALL: [ErrorCode; 20] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -285,6 +287,7 @@ impl ErrorCode {
         ErrorCode::RateLimited,
         ErrorCode::ConsentRequired,
         ErrorCode::InternalError,
+        ErrorCode::WebhooksNotConfigured,
         ErrorCode::ServiceUnavailable,
     ];
 
@@ -308,6 +311,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => 429,
             ErrorCode::ConsentRequired => 453,
             ErrorCode::InternalError => 500,
+            ErrorCode::WebhooksNotConfigured => 501,
             ErrorCode::ServiceUnavailable => 503,
         }
     }
@@ -341,6 +345,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "rate limited",
             ErrorCode::ConsentRequired => "consent required",
             ErrorCode::InternalError => "internal error",
+            ErrorCode::WebhooksNotConfigured => "webhooks are not configured on this deployment",
             ErrorCode::ServiceUnavailable => "service unavailable",
         }
     }
@@ -366,6 +371,7 @@ impl ErrorCode {
             ErrorCode::RateLimited => "RATE_LIMITED",
             ErrorCode::ConsentRequired => "CONSENT_REQUIRED",
             ErrorCode::InternalError => "INTERNAL_ERROR",
+            ErrorCode::WebhooksNotConfigured => "WEBHOOKS_NOT_CONFIGURED",
             ErrorCode::ServiceUnavailable => "SERVICE_UNAVAILABLE",
         }
     }

@@ -141,6 +141,7 @@ impl From<service::Error> for ApiError {
                 ..ApiError::new(ErrorCode::IdempotencyConflict)
             },
             E::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
+            E::WebhooksNotConfigured => ApiError::new(ErrorCode::WebhooksNotConfigured),
             E::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..ApiError::new(ErrorCode::RateLimited)

@@ -60,6 +60,17 @@ impl Fields {
         }
     }
 
+    /// A boolean field.
+    pub fn boolean(&mut self, field: &str, required: bool) -> Option<bool> {
+        match self.value(field, required)? {
+            Value::Bool(b) => Some(b),
+            _ => {
+                self.error(field, "must be true or false");
+                None
+            }
+        }
+    }
+
     /// A string field that must keep `rule` (its length and pattern).
     pub fn text(&mut self, field: &str, required: bool, rule: &TextRule) -> Option<String> {
         let value = self.string(field, required)?;

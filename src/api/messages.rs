@@ -266,7 +266,7 @@ impl From<Event> for EventView {
 }
 
 /// The `limit` query parameter, or 400 naming what is wrong with it.
-fn page_limit(
+pub(super) fn page_limit(
     limit: &Query<PageLimit>,
     errors: &mut std::collections::BTreeMap<String, String>,
 ) -> u64 {

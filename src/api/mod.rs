@@ -34,6 +34,7 @@ pub mod reply;
 pub mod request_id;
 pub mod test_helpers;
 pub mod types;
+pub mod webhooks;
 
 use crate::service::Services;
 use envelope::ErrorCode;
@@ -51,6 +52,8 @@ pub enum ApiTags {
     Numbers,
     /// Make, list and revoke API keys.
     ApiKeys,
+    /// Receive signed events, and see how each was delivered.
+    Webhooks,
     /// The carrier's callbacks: delivery receipts and inbound messages.
     Carrier,
     /// Test mode's stand-ins for the outside world (test keys only).
@@ -66,6 +69,7 @@ pub type Api = (
     lookups::LookupsApi,
     numbers::NumbersApi,
     api_keys::ApiKeysApi,
+    webhooks::WebhooksApi,
     carrier::CarrierApi,
     test_helpers::TestHelpersApi,
     health::HealthApi,
@@ -113,6 +117,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             lookups::LookupsApi,
             numbers::NumbersApi,
             api_keys::ApiKeysApi,
+            webhooks::WebhooksApi,
             carrier::CarrierApi,
             test_helpers::TestHelpersApi,
             health::HealthApi,
@@ -163,6 +168,18 @@ pub fn spec_yaml() -> String {
 /// - `servers`, licence and contact; `security: []` on operations that need no credential;
 ///   response headers spelled as they are sent.
 fn finish_spec(spec: &mut Value) {
+    // The webhook events' bodies: no operation references them, so they are registered here
+    // and referenced from `x-webhooks` (the OpenAPI 3.0 extension; `webhooks` is 3.1's).
+    let mut events = poem_openapi::registry::Registry::new();
+    webhooks::MessageWebhookEvent::register(&mut events);
+    webhooks::ConsentWebhookEvent::register(&mut events);
+    for (name, schema) in events.schemas {
+        if spec["components"]["schemas"].get(&name).is_none() {
+            spec["components"]["schemas"][name] =
+                serde_json::to_value(schema).expect("a schema serializes");
+        }
+    }
+    spec["x-webhooks"] = webhooks::spec_section();
     if let Some(schemas) = spec
         .pointer_mut("/components/schemas")
         .and_then(Value::as_object_mut)
@@ -247,12 +264,13 @@ fn finish_spec(spec: &mut Value) {
         }
     });
     // Tags in the order people look for them (poem-openapi sorts them by name).
-    const TAG_ORDER: [&str; 8] = [
+    const TAG_ORDER: [&str; 9] = [
         "Messages",
         "Consents",
         "Lookups",
         "Numbers",
         "ApiKeys",
+        "Webhooks",
         "Carrier",
         "TestHelpers",
         "Health",
@@ -475,9 +493,16 @@ fn rename_media_types(value: &mut Value) {
     }
 }
 
+/// Lets the store render webhook events' `data` as the API shows the resources; every process
+/// that changes messages or consent (API, worker) installs it.
+pub fn install_renderer(services: &Services) {
+    services.install_renderer(Arc::new(webhooks::ApiRender));
+}
+
 /// The whole server: the API, the spec, Swagger UI at `/docs`, inside the middleware that keeps
 /// every answer in the envelope.
 pub fn app(services: Services) -> impl Endpoint<Output = Response> {
+    install_renderer(&services);
     let body_read_timeout = services.settings.body_read_timeout;
     let service = api_service();
     let raw_spec = service.spec();

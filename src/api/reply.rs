@@ -200,6 +200,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::RateLimited => "the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds.",
         ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out.",
         ErrorCode::InternalError => "an unexpected fault; the server log holds its cause under the request id.",
+        ErrorCode::WebhooksNotConfigured => "this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints.",
         ErrorCode::ServiceUnavailable => "the database cannot be reached, is locked by another process, or has no free connection in time; retry after `Retry-After` seconds.",
     }
 }

@@ -17,6 +17,7 @@ use crate::domain::{
     organization::KeyMode,
     rules::{self, RangeRule, TextRule},
     text::Encoding,
+    webhooks::{DeliveryState, WebhookEventType},
     PhoneNumber, Scope, Timestamp,
 };
 
@@ -304,6 +305,34 @@ rule_list!(
     rules::MEDIA_URLS,
     "1 to 10 media URLs; present, the message is sent as MMS."
 );
+rule_newtype!(
+    /// Where a webhook endpoint receives events.
+    WebhookUrl,
+    rules::WEBHOOK_URL,
+    "An absolute `http` or `https` URL, up to 2048 characters. Loopback, private, link-local and cloud metadata addresses (and host names resolving to them) are refused unless the deployment allows private destinations.",
+    "https://example.com/agentmessage/webhooks"
+);
+rule_newtype!(
+    /// The cursor of an endpoint's deliveries.
+    DeliveryCursor,
+    rules::DELIVERY_CURSOR,
+    "The `next_cursor` of the previous page of deliveries.",
+    "0196f1a2-3b4c-7d5e-8f60-718293a4b5c8"
+);
+rule_newtype!(
+    /// A webhook endpoint's label.
+    WebhookDescription,
+    rules::WEBHOOK_DESCRIPTION,
+    "Your own note about the endpoint: up to 256 characters, no U+0000.",
+    "order status to the fulfilment service"
+);
+rule_list!(
+    /// The event types of an endpoint.
+    WebhookEventTypes,
+    Wire<WebhookEventType>,
+    rules::WEBHOOK_EVENTS,
+    "The event types to receive: at least one, none repeated."
+);
 rule_list!(
     /// The scopes of an API key.
     ScopeList,
@@ -491,6 +520,18 @@ wire_enum!(
     "LineType",
     "The kind of line behind a number.",
     LineType::Mobile
+);
+wire_enum!(
+    WebhookEventType,
+    "WebhookEventType",
+    "What a webhook event reports: `message.sent` (the carrier accepted an outbound message), `message.delivered` and `message.undelivered` (the carrier's final receipt, or the validity running out), `message.failed` (refused or failed before delivery), `message.received` (an inbound message to one of your numbers), `consent.updated` (an opt-in or opt-out, through the API or by the recipient's keyword).",
+    WebhookEventType::MessageDelivered
+);
+wire_enum!(
+    DeliveryState,
+    "WebhookDeliveryState",
+    "`pending` (an attempt is due or scheduled), `delivered` (the endpoint answered 2xx) or `failed` (every attempt of the schedule failed, or the endpoint answered 410 Gone).",
+    DeliveryState::Delivered
 );
 wire_enum!(
     Scope,

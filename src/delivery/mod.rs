@@ -5,9 +5,11 @@
 pub mod carrier;
 pub mod simulated;
 pub mod smpp;
+pub mod webhooks;
 pub mod worker;
 
 pub use carrier::{Carrier, CarrierHealth, Submission, SubmitError};
 pub use simulated::SimulatedCarrier;
 pub use smpp::{SmppCarrier, SmppSettings};
+pub use webhooks::{Dispatcher, WebhookSettings};
 pub use worker::{Worker, WorkerSettings};

@@ -32,6 +32,8 @@ pub struct WorkerSettings {
     pub poll: Duration,
     /// Pause between sweeps (expired leases, validity, stray receipts).
     pub sweep_every: Duration,
+    /// The webhook dispatcher that runs beside the lanes.
+    pub webhooks: super::webhooks::WebhookSettings,
 }
 
 impl Default for WorkerSettings {
@@ -43,6 +45,7 @@ impl Default for WorkerSettings {
             retry_backoff: Duration::from_secs(5),
             poll: Duration::from_millis(100),
             sweep_every: Duration::from_millis(500),
+            webhooks: Default::default(),
         }
     }
 }
@@ -169,7 +172,19 @@ impl Worker {
                 }
             }
         };
-        tokio::join!(watch, lane(true), lane(false));
+        // Webhook deliveries run beside the lanes and stop with them.
+        let dispatcher =
+            super::webhooks::Dispatcher::new(self.services.clone(), self.settings.webhooks.clone());
+        let dispatch = dispatcher.run(async {
+            loop {
+                let stopped = stop.notified();
+                if stopping.load(std::sync::atomic::Ordering::Acquire) {
+                    break;
+                }
+                stopped.await;
+            }
+        });
+        tokio::join!(watch, lane(true), lane(false), dispatch);
         self.carrier.close().await;
     }
 

@@ -256,7 +256,54 @@ pub const RETRY_AFTER: RangeRule = RangeRule {
     default: None,
 };
 
-pub const TEXT_RULES: [TextRule; 10] = [
+/// The cursor of an endpoint's deliveries: the id of the last delivery of the previous page.
+pub const DELIVERY_CURSOR: TextRule = TextRule {
+    name: "DeliveryCursor",
+    min_chars: 0,
+    max_chars: None,
+    pattern: UUID_PATTERN,
+    matches: is_uuid,
+    pattern_message: "is not a cursor this server returned",
+};
+
+/// A UUID in its hyphenated form.
+pub const UUID_PATTERN: &str =
+    r"^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
+}
+
+/// A webhook endpoint's URL: absolute http(s), as a media URL, up to 2048 characters.
+pub const WEBHOOK_URL: TextRule = TextRule {
+    name: "WebhookUrl",
+    min_chars: 0,
+    max_chars: Some(MAX_MEDIA_URL_CHARS),
+    pattern: MEDIA_URL_PATTERN,
+    matches: is_media_url,
+    pattern_message: "must be an absolute http or https URL",
+};
+
+/// A webhook endpoint's description.
+pub const WEBHOOK_DESCRIPTION: TextRule = TextRule {
+    name: "WebhookDescription",
+    min_chars: 0,
+    max_chars: Some(MAX_TAG_CHARS),
+    pattern: NO_NUL_PATTERN,
+    matches: has_no_nul,
+    pattern_message: NO_NUL,
+};
+
+/// The event types an endpoint subscribes to.
+pub const WEBHOOK_EVENTS: ListRule = ListRule {
+    name: "WebhookEventTypes",
+    min_items: 1,
+    max_items: super::webhooks::WebhookEventType::ALL.len(),
+    unique: true,
+    noun: "event types",
+};
+
+pub const TEXT_RULES: [TextRule; 13] = [
     PHONE_NUMBER,
     MESSAGE_TEXT,
     TAG,
@@ -267,8 +314,11 @@ pub const TEXT_RULES: [TextRule; 10] = [
     IDEMPOTENCY_KEY,
     CURSOR,
     EVENT_CURSOR,
+    WEBHOOK_URL,
+    WEBHOOK_DESCRIPTION,
+    DELIVERY_CURSOR,
 ];
-pub const LIST_RULES: [ListRule; 2] = [MEDIA_URLS, SCOPES];
+pub const LIST_RULES: [ListRule; 3] = [MEDIA_URLS, SCOPES, WEBHOOK_EVENTS];
 /// How many segments a message takes: at least 1.
 pub const SEGMENT_COUNT: RangeRule = RangeRule {
     name: "SegmentCount",

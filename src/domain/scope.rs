@@ -14,10 +14,12 @@ pub enum Scope {
     NumbersRead,
     ApiKeysRead,
     ApiKeysWrite,
+    WebhooksRead,
+    WebhooksWrite,
 }
 
 impl Scope {
-    pub const ALL: [Scope; 9] = [
+    pub const ALL: [Scope; 11] = [
         Scope::MessagesSend,
         Scope::MessagesRead,
         Scope::ConsentsRead,
@@ -27,6 +29,8 @@ impl Scope {
         Scope::NumbersRead,
         Scope::ApiKeysRead,
         Scope::ApiKeysWrite,
+        Scope::WebhooksRead,
+        Scope::WebhooksWrite,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -40,6 +44,8 @@ impl Scope {
             Scope::NumbersRead => "numbers:read",
             Scope::ApiKeysRead => "api_keys:read",
             Scope::ApiKeysWrite => "api_keys:write",
+            Scope::WebhooksRead => "webhooks:read",
+            Scope::WebhooksWrite => "webhooks:write",
         }
     }
 }

@@ -162,9 +162,230 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
     }
 }
 
+pub use entity::values::{DeliveryState, WebhookEventType};
+
+/// The operator's sealing keys: the first seals new secrets, every one opens (so that secrets
+/// sealed before a key change still sign).
+pub struct SealingKeys(Vec<SealingKey>);
+
+impl SealingKeys {
+    /// Keys from the operator's setting: one or more base64 keys, comma-separated, newest first.
+    pub fn from_setting(text: &str) -> Result<SealingKeys, String> {
+        let keys = text
+            .split(',')
+            .filter(|k| !k.trim().is_empty())
+            .map(SealingKey::from_base64)
+            .collect::<Result<Vec<_>, _>>()?;
+        if keys.is_empty() {
+            return Err("no key given".into());
+        }
+        Ok(SealingKeys(keys))
+    }
+
+    pub fn seal(&self, plaintext: &str) -> String {
+        self.0[0].seal(plaintext)
+    }
+
+    pub fn open(&self, sealed: &str) -> Result<String, Unseal> {
+        let id = sealed.split('.').nth(1).unwrap_or_default();
+        match self.0.iter().find(|k| k.id == id) {
+            Some(key) => key.open(sealed),
+            None => Err(Unseal::UnknownKey(id.to_owned())),
+        }
+    }
+}
+
+impl std::fmt::Debug for SealingKeys {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let ids: Vec<&str> = self.0.iter().map(|k| k.id.as_str()).collect();
+        f.debug_struct("SealingKeys").field("ids", &ids).finish()
+    }
+}
+
+/// A registered webhook endpoint (its secret is never part of it).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookEndpoint {
+    pub id: uuid::Uuid,
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<WebhookEventType>,
+    pub enabled: bool,
+    /// Why the server disabled it (the endpoint answered 410 Gone), if it did.
+    pub disabled_reason: Option<String>,
+    pub mode: super::organization::KeyMode,
+    pub created_at: super::Timestamp,
+    pub updated_at: super::Timestamp,
+}
+
+/// An endpoint with its signing secret, as shown once (at creation and at rotation).
+#[derive(Debug, Clone)]
+pub struct CreatedEndpoint {
+    pub endpoint: WebhookEndpoint,
+    pub secret: String,
+}
+
+/// One event's delivery to one endpoint, as the API shows it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct WebhookDelivery {
+    pub id: uuid::Uuid,
+    pub event_id: uuid::Uuid,
+    pub event_type: WebhookEventType,
+    pub endpoint_id: uuid::Uuid,
+    pub state: DeliveryState,
+    pub attempts: u32,
+    pub last_status_code: Option<u16>,
+    pub last_error: Option<String>,
+    pub next_attempt_at: Option<super::Timestamp>,
+    pub created_at: super::Timestamp,
+    pub delivered_at: Option<super::Timestamp>,
+}
+
+/// A delivery leased for an attempt, with what the attempt needs (secrets opened).
+#[derive(Debug, Clone)]
+pub struct DueDelivery {
+    pub id: uuid::Uuid,
+    pub endpoint_id: uuid::Uuid,
+    pub url: String,
+    /// The secrets that sign: the current one, and the previous one during a rotation.
+    pub secrets: Vec<String>,
+    pub event_id: uuid::Uuid,
+    pub payload: String,
+    pub attempts: u32,
+    pub schedule_base: u32,
+    /// Why no attempt can be made from this server (its secret cannot be opened), if so.
+    pub fault: Option<String>,
+}
+
+/// How one attempt ended.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AttemptResult {
+    /// 2xx.
+    Delivered { status: u16 },
+    /// Another status, a timeout or a refused connection: the schedule decides what next.
+    Refused {
+        status: Option<u16>,
+        error: Option<String>,
+        retry_after: Option<std::time::Duration>,
+    },
+    /// 410 Gone: the endpoint is disabled and the delivery failed.
+    Gone,
+}
+
+/// Changes to an endpoint; `None` keeps a field.
+#[derive(Debug, Clone, Default)]
+pub struct EndpointChanges {
+    pub url: Option<String>,
+    pub description: Option<Option<String>>,
+    pub events: Option<Vec<WebhookEventType>>,
+    pub enabled: Option<bool>,
+}
+
+/// One attempt's outcome to record.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub id: uuid::Uuid,
+    pub endpoint_id: uuid::Uuid,
+    pub result: AttemptResult,
+    /// For a refusal: when to try again, or `None` when the schedule is spent (failed).
+    pub retry_at: Option<chrono::DateTime<chrono::Utc>>,
+}
+
+/// The event a status change reports, if it reports one.
+pub fn event_for_status(status: super::message::MessageStatus) -> Option<WebhookEventType> {
+    use super::message::MessageStatus as S;
+    match status {
+        S::Sent => Some(WebhookEventType::MessageSent),
+        S::Delivered => Some(WebhookEventType::MessageDelivered),
+        S::Undelivered => Some(WebhookEventType::MessageUndelivered),
+        S::Failed => Some(WebhookEventType::MessageFailed),
+        S::Received => Some(WebhookEventType::MessageReceived),
+        S::Queued | S::Sending => None,
+    }
+}
+
+/// Renders a resource exactly as the API shows it (the `data` of an event). The API layer
+/// provides it; the store calls it when it writes an event.
+pub trait RenderResource: Send + Sync {
+    fn message(&self, message: &super::message::Message) -> serde_json::Value;
+    fn consent(&self, consent: &super::consent::Consent) -> serde_json::Value;
+}
+
+/// The body sent to endpoints: `{"id", "type", "created_at", "data"}`, and for message events
+/// the message's event `sequence`.
+pub fn payload(
+    id: uuid::Uuid,
+    kind: WebhookEventType,
+    created_at: super::Timestamp,
+    data: serde_json::Value,
+    sequence: Option<i64>,
+) -> String {
+    let mut body = serde_json::Map::new();
+    body.insert("id".into(), id.to_string().into());
+    body.insert("type".into(), kind.as_str().into());
+    body.insert("created_at".into(), created_at.to_wire().into());
+    body.insert("data".into(), data);
+    if let Some(sequence) = sequence {
+        body.insert("sequence".into(), sequence.into());
+    }
+    serde_json::Value::Object(body).to_string()
+}
+
+/// The Standard Webhooks retry schedule: the waits after the first, second, … failed attempt.
+pub const DEFAULT_SCHEDULE: [std::time::Duration; 9] = {
+    use std::time::Duration as D;
+    [
+        D::from_secs(5),
+        D::from_secs(5 * 60),
+        D::from_secs(30 * 60),
+        D::from_secs(2 * 3600),
+        D::from_secs(5 * 3600),
+        D::from_secs(10 * 3600),
+        D::from_secs(14 * 3600),
+        D::from_secs(20 * 3600),
+        D::from_secs(24 * 3600),
+    ]
+};
+
+/// The longest `Retry-After` an endpoint may ask for; longer asks wait this long.
+pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
+
+/// When to try again after `failures` failed attempts in a row (counted from the schedule's
+/// start), or `None` when the schedule is spent. The endpoint's `Retry-After`, when it gave one,
+/// replaces the schedule's wait (up to [`MAX_RETRY_AFTER`]).
+pub fn next_wait(
+    schedule: &[std::time::Duration],
+    failures: u32,
+    retry_after: Option<std::time::Duration>,
+) -> Option<std::time::Duration> {
+    let index = usize::try_from(failures.checked_sub(1)?).ok()?;
+    let planned = *schedule.get(index)?;
+    Some(retry_after.map_or(planned, |asked| asked.min(MAX_RETRY_AFTER)))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_schedule_runs_out_after_its_last_wait() {
+        let s = &DEFAULT_SCHEDULE;
+        assert_eq!(
+            next_wait(s, 1, None),
+            Some(std::time::Duration::from_secs(5))
+        );
+        assert_eq!(
+            next_wait(s, 9, None),
+            Some(std::time::Duration::from_secs(24 * 3600))
+        );
+        assert_eq!(next_wait(s, 10, None), None);
+        assert_eq!(next_wait(s, 0, None), None);
+        let asked = std::time::Duration::from_secs(90);
+        assert_eq!(next_wait(s, 2, Some(asked)), Some(asked));
+        assert_eq!(
+            next_wait(s, 2, Some(std::time::Duration::from_secs(9e6 as u64))),
+            Some(MAX_RETRY_AFTER)
+        );
+    }
 
     #[test]
     fn the_specifications_example_signature() {

@@ -24,6 +24,7 @@ pub mod numbers;
 pub mod organizations;
 pub mod rate_limit;
 pub mod receipts;
+pub mod webhooks;
 
 /// Seconds a client is asked to wait when the database is unreachable.
 pub const UNAVAILABLE_RETRY_AFTER_SECS: u64 = 5;
@@ -96,6 +97,9 @@ pub enum Error {
     /// The `Idempotency-Key` was used with a different request.
     #[error("idempotency key reused with a different request")]
     IdempotencyKeyReused,
+    /// No operator key to seal webhook secrets under.
+    #[error("webhooks are not configured (no AGENTMESSAGE_SECRET_KEY)")]
+    WebhooksNotConfigured,
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
@@ -139,6 +143,8 @@ pub struct Settings {
     pub lookup_reuse: Duration,
     /// How long a request's body may take to arrive.
     pub body_read_timeout: Duration,
+    /// Webhook endpoints' rules.
+    pub webhooks: webhooks::WebhookRules,
 }
 
 impl Default for Settings {
@@ -152,6 +158,7 @@ impl Default for Settings {
             idempotency_takeover: crate::domain::idempotency::TAKEOVER_AFTER,
             lookup_reuse: Duration::from_secs(24 * 3600),
             body_read_timeout: Duration::from_secs(30),
+            webhooks: webhooks::WebhookRules::default(),
         }
     }
 }
@@ -185,6 +192,11 @@ impl Services {
             lookups_in_flight: Arc::default(),
             carrier_health: Arc::default(),
         }
+    }
+
+    /// Installs the renderer of webhook events' `data` (the API's form of each resource).
+    pub fn install_renderer(&self, render: Arc<dyn crate::domain::webhooks::RenderResource>) {
+        self.store.install_renderer(render);
     }
 
     /// Makes `/healthz` report the live carrier of the worker running in this process.

@@ -1,7 +1,9 @@
 //! Consent history per organization, mode and recipient; the newest record is the current state.
 
 use entity::consent;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
+};
 use uuid::Uuid;
 
 use super::{rows, Tenant};
@@ -28,10 +30,16 @@ impl Tenant {
             evidence: Set(evidence.map(str::to_owned)),
             recorded_at: Set(Timestamp::now().as_datetime()),
         };
-        let stored = consent::Entity::insert(row)
-            .exec_with_returning(&self.db)
-            .await?;
-        Ok(rows::consent(stored))
+        let txn = self.db.begin().await?;
+        let stored = rows::consent(
+            consent::Entity::insert(row)
+                .exec_with_returning(&txn)
+                .await?,
+        );
+        self.write_consent_event(&txn, &stored).await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        Ok(stored)
     }
 
     /// The newest consent record, if any was ever made.

@@ -16,6 +16,7 @@ use crate::domain::submission::{carrier_id_key, carrier_id_keys};
 use crate::domain::{
     lifecycle::{sources_of, transition, EventKind, MessageErrorCode, TransitionRefused},
     message::{Direction, KeyMode, Message, MessageStatus, Part, PartState, Priority},
+    webhooks::event_for_status,
     Timestamp,
 };
 
@@ -118,7 +119,7 @@ pub(super) async fn insert_event(
     status: MessageStatus,
     detail: &EventDetail,
     at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<i32, DbErr> {
     let of = (message.id, message.org_id);
     insert_event_of(txn, of, kind, status, detail, at).await
 }
@@ -131,7 +132,7 @@ async fn insert_event_of(
     status: MessageStatus,
     detail: &EventDetail,
     at: DateTime<Utc>,
-) -> Result<(), DbErr> {
+) -> Result<i32, DbErr> {
     let number = next_event_number(txn, message_id).await?;
     let row = message_event::ActiveModel {
         sequence: sea_orm::ActiveValue::NotSet,
@@ -150,7 +151,7 @@ async fn insert_event_of(
     message_event::Entity::insert(row)
         .exec_without_returning(txn)
         .await?;
-    Ok(())
+    Ok(number)
 }
 
 /// The parts of message `id`, in order.
@@ -278,8 +279,9 @@ impl System {
     pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
-        let changed = change_status_in(&txn, id, &change, now).await?;
+        let changed = change_status_in(&txn, &self.hooks, id, &change, now).await?;
         txn.commit().await?;
+        self.hooks.committed();
         changed.map(rows::message).transpose()
     }
 
@@ -293,9 +295,10 @@ impl System {
         let txn = self.db.begin().await?;
         let mut changed = Vec::with_capacity(changes.len());
         for (id, change) in changes {
-            changed.push(change_status_in(&txn, *id, change, now).await?);
+            changed.push(change_status_in(&txn, &self.hooks, *id, change, now).await?);
         }
         txn.commit().await?;
+        self.hooks.committed();
         changed
             .into_iter()
             .map(|m| m.map(rows::message).transpose())
@@ -336,6 +339,7 @@ impl System {
 /// when the message was not in `change.from` (or not leased to `change.lease_owner`).
 async fn change_status_in(
     txn: &DatabaseTransaction,
+    hooks: &super::webhooks::Hooks,
     id: Uuid,
     change: &Change,
     now: DateTime<Utc>,
@@ -395,7 +399,13 @@ async fn change_status_in(
         .one(txn)
         .await?
         .ok_or(DbErr::RecordNotFound("message".into()))?;
-    insert_event(txn, &model, change.kind, change.to, &change.detail, now).await?;
+    let number = insert_event(txn, &model, change.kind, change.to, &change.detail, now).await?;
+    if let Some(kind) = event_for_status(change.to) {
+        let message = rows::message(model.clone())?;
+        let of = (message.org_id, message.mode);
+        let subject = super::webhooks::Subject::Message(&message, number);
+        super::webhooks::write_event(txn, hooks, of, kind, subject, now).await?;
+    }
     Ok(Some(model))
 }
 
@@ -531,7 +541,8 @@ async fn mark_submitting(
         &EventDetail::default(),
         now,
     )
-    .await
+    .await?;
+    Ok(())
 }
 
 impl System {

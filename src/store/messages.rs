@@ -15,6 +15,7 @@ use crate::domain::{
     listing::{ListPosition, MessageFilter},
     message::{Channel, Direction, Message, MessageStatus, Priority},
     text::Encoding,
+    webhooks::event_for_status,
     PhoneNumber, Timestamp,
 };
 
@@ -100,7 +101,7 @@ impl Tenant {
         let model = message::Entity::insert(row)
             .exec_with_returning(&txn)
             .await?;
-        insert_event(
+        let number = insert_event(
             &txn,
             &model,
             EventKind::Transition,
@@ -110,12 +111,19 @@ impl Tenant {
         )
         .await?;
         let message = rows::message(model)?;
+        if let Some(kind) = event_for_status(message.status) {
+            let subject = super::webhooks::Subject::Message(&message, number);
+            let of = (self.org_id, self.mode);
+            let at = message.created_at.as_datetime();
+            super::webhooks::write_event(&txn, &self.hooks, of, kind, subject, at).await?;
+        }
         if let Some(completion) = completion {
             let body = (completion.render)(&message);
             self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
                 .await?;
         }
         txn.commit().await?;
+        self.hooks.committed();
         Ok(message)
     }
 

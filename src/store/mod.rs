@@ -23,6 +23,7 @@ pub mod messages;
 pub mod numbers;
 pub mod organizations;
 mod rows;
+pub mod webhooks;
 
 use uuid::Uuid;
 
@@ -34,6 +35,7 @@ pub struct Store {
     db: DatabaseConnection,
     url: String,
     settings: StoreSettings,
+    hooks: webhooks::Hooks,
 }
 
 /// How the store waits on the database: every wait is a setting.
@@ -91,6 +93,7 @@ pub struct Tenant {
     db: DatabaseConnection,
     org_id: Uuid,
     mode: KeyMode,
+    hooks: webhooks::Hooks,
 }
 
 impl Tenant {
@@ -107,6 +110,7 @@ impl Tenant {
 #[derive(Clone, Debug)]
 pub struct System {
     db: DatabaseConnection,
+    hooks: webhooks::Hooks,
 }
 
 /// Whether an error means the database could not be reached (as opposed to a query that failed).
@@ -173,6 +177,7 @@ impl Store {
             db,
             url: url.to_owned(),
             settings,
+            hooks: webhooks::Hooks::default(),
         })
     }
 
@@ -201,6 +206,20 @@ impl Store {
         options
     }
 
+    /// Installs the renderer of webhook event payloads (the resources' API form) for every
+    /// handle of this store.
+    pub fn install_renderer(
+        &self,
+        render: std::sync::Arc<dyn crate::domain::webhooks::RenderResource>,
+    ) {
+        self.hooks.install(render);
+    }
+
+    /// Completes when this process commits a webhook event.
+    pub async fn webhook_event_committed(&self) {
+        self.hooks.event_committed().await;
+    }
+
     /// The raw connection, for tests that seed or damage rows directly.
     pub fn connection(&self) -> &DatabaseConnection {
         &self.db
@@ -212,6 +231,7 @@ impl Store {
             db: self.db.clone(),
             org_id,
             mode,
+            hooks: self.hooks.clone(),
         }
     }
 
@@ -219,6 +239,7 @@ impl Store {
     pub fn system(&self) -> System {
         System {
             db: self.db.clone(),
+            hooks: self.hooks.clone(),
         }
     }
 

@@ -89,11 +89,14 @@ pub fn bootstrap(database: &Database, rate: u32, burst: u32, number: &str) -> St
         ],
     );
     let org = org["id"].as_str().unwrap().to_owned();
-    let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write";
+    let scopes = "messages:send,messages:read,consents:read,consents:write,lookups:read,lookups:write,numbers:read,api_keys:read,api_keys:write,webhooks:read,webhooks:write";
     let key = admin(database, &["create-key", "--org", &org, "--scopes", scopes]);
     admin(database, &["add-number", "--org", &org, "--number", number]);
     key["key"].as_str().unwrap().to_owned()
 }
+
+/// The operator key of the servers these tests start (32 bytes, base64).
+pub const SECRET_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
 
 /// The server process; killed when dropped.
 pub struct Server {
@@ -108,8 +111,14 @@ impl Server {
         Self::start_with(database, &["--no-worker"])
     }
 
-    /// The server with `args` added to `serve`.
+    /// The server with `args` added to `serve`, with webhooks configured (a secret key; private
+    /// destinations allowed, for the suite's own receiver on loopback).
     pub fn start_with(database: &Database, args: &[&str]) -> Server {
+        Self::start_configured(database, args, true)
+    }
+
+    /// The server with `args`; `webhooks` false leaves out the secret key (endpoints are 501).
+    pub fn start_configured(database: &Database, args: &[&str], webhooks: bool) -> Server {
         let port = std::net::TcpListener::bind("127.0.0.1:0")
             .unwrap()
             .local_addr()
@@ -125,7 +134,16 @@ impl Server {
             "{}",
             String::from_utf8_lossy(&migrated.stderr)
         );
-        let child = Command::new(BIN)
+        let mut command = Command::new(BIN);
+        if webhooks {
+            command
+                .env("AGENTMESSAGE_SECRET_KEY", SECRET_KEY)
+                .env("AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE", "true")
+                .env("AGENTMESSAGE_WEBHOOK_SCHEDULE", "100ms,200ms,400ms");
+        } else {
+            command.env_remove("AGENTMESSAGE_SECRET_KEY");
+        }
+        let child = command
             .arg("serve")
             .args(args)
             .args([

@@ -64,13 +64,13 @@ on_both_backends! {
         let reader = mint(json!(["messages:read", "api_keys:write"])).await;
         // The org's own key holds every scope: the narrow key cannot revoke it.
         let keys = app.call(Method::GET, "/v1/api_keys", Some(&org.key), None).await;
-        let strong = keys.json["data"].as_array().unwrap().iter().find(|k| k["scopes"].as_array().unwrap().len() == 9).unwrap()["id"].as_str().unwrap().to_owned();
+        let strong = keys.json["data"].as_array().unwrap().iter().find(|k| k["scopes"].as_array().unwrap().len() == agentmessage::domain::Scope::ALL.len()).unwrap()["id"].as_str().unwrap().to_owned();
         let reply = app.call(Method::DELETE, &format!("/v1/api_keys/{strong}"), Some(&narrow_key), None).await;
         let error = reply.assert_error(403, "FORBIDDEN");
         assert_eq!(error["details"]["required_scope"], json!("messages:send"));
         assert_eq!(
             error["details"]["missing_scopes"],
-            json!("messages:send messages:read consents:read consents:write lookups:read lookups:write numbers:read api_keys:read")
+            json!("messages:send messages:read consents:read consents:write lookups:read lookups:write numbers:read api_keys:read webhooks:read webhooks:write")
         );
         app.call(Method::GET, "/v1/numbers", Some(&org.key), None).await.assert_success(200);
         let reply = app.call(Method::DELETE, &format!("/v1/api_keys/{}", reader["id"].as_str().unwrap()), Some(&narrow_key), None).await;

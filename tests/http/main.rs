@@ -2,6 +2,9 @@
 
 #[path = "../common/pg.rs"]
 mod pg;
+#[path = "../common/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
 mod support;
 #[path = "../common/tools.rs"]
 mod tools;
@@ -21,3 +24,4 @@ mod send;
 mod spec;
 mod test_mode;
 mod webhook_signatures;
+mod webhooks;

@@ -40,6 +40,12 @@ impl Drop for RunningWorker {
     }
 }
 
+impl RunningWorker {
+    pub fn spawn(worker: agentmessage::delivery::Worker) -> RunningWorker {
+        RunningWorker(tokio::spawn(worker.run(std::future::pending())))
+    }
+}
+
 impl TestApp {
     /// A worker with these settings over this app's simulated carrier.
     pub fn worker(

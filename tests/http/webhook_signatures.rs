@@ -12,7 +12,7 @@ use crate::tools;
 
 /// Runs the package's `Webhook.verify` over `cases` (secret, id, timestamp, body, signature
 /// header); `true` for each one it accepts.
-fn verify_with_standardwebhooks(cases: &[Value]) -> Vec<bool> {
+pub(crate) fn verify_with_standardwebhooks(cases: &[Value]) -> Vec<bool> {
     let bin = tools::tool_dir("node");
     let dir = bin.parent().and_then(|p| p.parent()).unwrap().to_owned();
     let script = r#"

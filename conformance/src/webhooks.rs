@@ -1,0 +1,474 @@
+//! Webhook endpoints' cases — register (with `Idempotency-Key`), list, read, change, rotate,
+//! deliveries and retry, delete — and, with `--webhook-listen`, the suite's own events received
+//! on a listener of its own: each signed (Standard Webhooks), each `webhook-id` once, each
+//! message's events in `sequence` order, each number's consent events in time order.
+
+use std::{collections::HashMap, time::Instant};
+
+use serde_json::{json, Value};
+
+use crate::{
+    cases::{code_is, data_of, details_name, fictional, Ctx},
+    client::Request,
+    listener::{signature_verifies, Listener},
+};
+
+const CREATE: &str = "webhook_endpoints_create";
+/// The description of every endpoint the suite registers (cleanup deletes them by it).
+pub const MARK: &str = "agentmessage conformance";
+/// Where the suite's endpoints point when no listener is given (never called: nothing the
+/// suite subscribes them to is delivered without a worker, and a delivery there is harmless).
+const NOWHERE: &str = "https://example.com/agentmessage-conformance/webhooks";
+
+/// What the run keeps about webhooks.
+#[derive(Default)]
+pub struct WebhookRun {
+    pub listener: Option<Listener>,
+    /// The listener's endpoint and its secret.
+    pub endpoint: Option<(String, String)>,
+    /// Whether the deployment can register endpoints at all (false: 501).
+    pub configured: bool,
+}
+
+fn every_event() -> Value {
+    json!([
+        "message.sent",
+        "message.delivered",
+        "message.undelivered",
+        "message.failed",
+        "message.received",
+        "consent.updated"
+    ])
+}
+
+/// Registers the listener's endpoint (subscribed to everything) before the other cases run, so
+/// that their changes become its events. Without a listener, only probes the deployment.
+pub fn begin(ctx: &mut Ctx) {
+    let probe = Request::new("GET", "/v1/webhook_endpoints");
+    ctx.webhooks.configured = ctx.target.send(&probe).is_ok_and(|r| r.status == 200);
+    let Some(addr) = ctx.options.webhook_listen else {
+        return;
+    };
+    let listener = match Listener::start(addr) {
+        Ok(l) => l,
+        Err(err) => {
+            ctx.matrix.record(
+                CREATE,
+                201,
+                "register the --webhook-listen receiver",
+                vec![format!("{err:#}")],
+            );
+            return;
+        }
+    };
+    let create = Request::new("POST", "/v1/webhook_endpoints")
+        .json(json!({"url": listener.url, "events": every_event(), "description": MARK}));
+    if let Some(made) = ctx.expect(
+        "register the --webhook-listen receiver",
+        CREATE,
+        201,
+        create,
+        secret_shown,
+    ) {
+        let data = data_of(&made);
+        if let (Some(id), Some(secret)) = (data["id"].as_str(), data["secret"].as_str()) {
+            ctx.webhooks.endpoint = Some((id.to_owned(), secret.to_owned()));
+        }
+    }
+    ctx.webhooks.listener = Some(listener);
+}
+
+/// The secret is shown once, in the documented form.
+fn secret_shown(r: &crate::client::Response) -> Vec<String> {
+    let secret = data_of(r)["secret"].as_str().unwrap_or_default().to_owned();
+    if secret.starts_with("whsec_") && secret.len() > 6 {
+        vec![]
+    } else {
+        vec![format!("the secret {secret:?} is not `whsec_` and base64")]
+    }
+}
+
+/// The operations' own cases.
+pub fn cases(ctx: &mut Ctx) {
+    let register = |body: Value| Request::new("POST", "/v1/webhook_endpoints").json(body);
+    let body = json!({"url": NOWHERE, "events": ["consent.updated"], "description": MARK});
+    let Ok(probe) = ctx.target.send(&register(body.clone())) else {
+        return;
+    };
+    if probe.status == 501 {
+        ctx.expect(
+            "register without the operator's secret key",
+            CREATE,
+            501,
+            register(body),
+            code_is("WEBHOOKS_NOT_CONFIGURED"),
+        );
+        let reason = "the deployment has no AGENTMESSAGE_SECRET_KEY: it makes no endpoints";
+        for (op, status) in [
+            (CREATE, 201),
+            (CREATE, 409),
+            ("webhook_endpoints_list", 200),
+            ("webhook_endpoints_get", 200),
+            ("webhook_endpoints_update", 200),
+            ("webhook_endpoints_delete", 200),
+            ("webhook_endpoints_rotate_secret", 200),
+            ("webhook_endpoints_rotate_secret", 501),
+            ("webhook_deliveries_list", 200),
+            ("webhook_deliveries_list", 400),
+            ("webhook_deliveries_retry", 200),
+        ] {
+            ctx.matrix.not_provable(op, status, reason.into());
+        }
+        return;
+    }
+    ctx.matrix.not_provable(
+        CREATE,
+        501,
+        "the deployment has a secret key (AGENTMESSAGE_SECRET_KEY)".into(),
+    );
+    ctx.matrix.not_provable(
+        "webhook_endpoints_rotate_secret",
+        501,
+        "needs a deployment whose secret key was removed after its endpoints were made".into(),
+    );
+    let Some(made) = ctx.expect(
+        "register an endpoint",
+        CREATE,
+        201,
+        register(body),
+        secret_shown,
+    ) else {
+        return;
+    };
+    let data = data_of(&made);
+    let id = data["id"].as_str().unwrap_or_default().to_owned();
+    let secret = data["secret"].as_str().unwrap_or_default().to_owned();
+
+    let listed = secret.clone();
+    let wanted = id.clone();
+    ctx.expect(
+        "list endpoints",
+        "webhook_endpoints_list",
+        200,
+        Request::new("GET", "/v1/webhook_endpoints"),
+        move |r| {
+            let mut problems = vec![];
+            if r.text.contains(&listed) {
+                problems.push("a listed endpoint shows its secret".to_owned());
+            }
+            if !r.text.contains(&wanted) {
+                problems.push(format!("endpoint {wanted} is not listed"));
+            }
+            problems
+        },
+    );
+    let path = format!("/v1/webhook_endpoints/{id}");
+    let shown = secret.clone();
+    ctx.expect(
+        "read an endpoint",
+        "webhook_endpoints_get",
+        200,
+        Request::new("GET", path.clone()),
+        move |r| {
+            if r.text.contains(&shown) {
+                vec!["the endpoint shows its secret".to_owned()]
+            } else {
+                vec![]
+            }
+        },
+    );
+    let changed = format!("{MARK} (changed)");
+    let expected = changed.clone();
+    ctx.expect(
+        "change an endpoint",
+        "webhook_endpoints_update",
+        200,
+        Request::new("PATCH", path.clone())
+            .json(json!({"description": changed, "events": ["consent.updated", "message.failed"]})),
+        move |r| {
+            let data = data_of(r);
+            if data["description"] == json!(expected)
+                && data["events"] == json!(["consent.updated", "message.failed"])
+            {
+                vec![]
+            } else {
+                vec![format!("the change is not shown: {data}")]
+            }
+        },
+    );
+    ctx.expect(
+        "rotate an endpoint's secret",
+        "webhook_endpoints_rotate_secret",
+        200,
+        Request::new("POST", format!("{path}/rotate_secret")),
+        move |r| {
+            let mut problems = secret_shown(r);
+            if data_of(r)["secret"] == json!(secret) {
+                problems.push("the rotated secret is the old one".into());
+            }
+            problems
+        },
+    );
+    // An event for it: a consent change.
+    let number = fictional(ctx.area, 41);
+    ctx.expect(
+        "record an opt-in (an event for the endpoint)",
+        "consents_update",
+        200,
+        Request::new("PUT", format!("/v1/consents/{number}")).json(json!({"source": "web_form"})),
+        |_| vec![],
+    );
+    let deliveries = ctx.expect(
+        "list an endpoint's deliveries",
+        "webhook_deliveries_list",
+        200,
+        Request::new("GET", format!("{path}/deliveries")),
+        |r| {
+            let list = r
+                .json
+                .as_ref()
+                .and_then(|b| b["data"].as_array().cloned())
+                .unwrap_or_default();
+            if list.iter().any(|d| d["event_type"] == "consent.updated") {
+                vec![]
+            } else {
+                vec!["the consent change made no delivery to the subscribed endpoint".into()]
+            }
+        },
+    );
+    ctx.expect(
+        "a cursor the server did not return",
+        "webhook_deliveries_list",
+        400,
+        Request::new("GET", format!("{path}/deliveries?cursor=not-a-cursor")),
+        details_name("cursor"),
+    );
+    let delivery = deliveries
+        .and_then(|r| r.json)
+        .and_then(|b| b["data"][0]["id"].as_str().map(str::to_owned));
+    match delivery {
+        Some(delivery) => {
+            ctx.expect(
+                "retry a delivery",
+                "webhook_deliveries_retry",
+                200,
+                Request::new("POST", format!("{path}/deliveries/{delivery}/retry")),
+                |r| {
+                    if data_of(r)["state"] == "pending" {
+                        vec![]
+                    } else {
+                        vec!["a retried delivery is not pending".into()]
+                    }
+                },
+            );
+        }
+        None => ctx.matrix.not_provable(
+            "webhook_deliveries_retry",
+            200,
+            "no delivery was listed".into(),
+        ),
+    }
+    // Under an Idempotency-Key, as every creating operation.
+    let keyed = |url: &str, events: &str| {
+        format!(r#"{{"url":"{url}","events":[{events}],"description":"{MARK}"}}"#)
+    };
+    crate::cases::idempotent_operation(
+        ctx,
+        CREATE,
+        "/v1/webhook_endpoints",
+        201,
+        [
+            keyed(NOWHERE, r#""consent.updated""#),
+            format!(
+                r#"{{ "description": "{MARK}", "events": [ "consent.updated" ], "url": "{NOWHERE}" }}"#
+            ),
+            keyed(NOWHERE, r#""message.sent""#),
+        ],
+        &keyed(NOWHERE, r#""message.failed""#),
+    );
+    ctx.expect(
+        "delete an endpoint",
+        "webhook_endpoints_delete",
+        200,
+        Request::new("DELETE", path.clone()),
+        |_| vec![],
+    );
+    ctx.expect(
+        "a deleted endpoint",
+        "webhook_endpoints_get",
+        404,
+        Request::new("GET", path),
+        code_is("NOT_FOUND"),
+    );
+}
+
+/// With `--webhook-listen`: waits for the listener's deliveries to finish, then checks what it
+/// got — recorded as the pair (`x-webhooks`, 200).
+pub fn verify_listener(ctx: &mut Ctx) {
+    let (Some(listener), Some((id, secret))) =
+        (&ctx.webhooks.listener, ctx.webhooks.endpoint.clone())
+    else {
+        return;
+    };
+    let deadline = Instant::now() + ctx.options.webhook_wait;
+    let mut problems = vec![];
+    let listed = loop {
+        let listed = all_deliveries(ctx, &id);
+        let pending = listed.iter().filter(|d| d["state"] == "pending").count();
+        if pending == 0 {
+            break listed;
+        }
+        if Instant::now() >= deadline {
+            problems.push(format!(
+                "{pending} deliveries still pending after {} (does a worker run?)",
+                humantime::format_duration(ctx.options.webhook_wait)
+            ));
+            break listed;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(200));
+    };
+    let got = listener.got();
+    if listed.is_empty() {
+        problems.push("the suite's changes made no event for the receiver".into());
+    }
+    let mut times: HashMap<String, u32> = HashMap::new();
+    for g in &got {
+        *times.entry(g.id.clone()).or_default() += 1;
+    }
+    for d in &listed {
+        let event = d["event_id"].as_str().unwrap_or_default();
+        if d["state"] == "delivered" && !times.contains_key(event) {
+            problems.push(format!(
+                "event {event} is listed as delivered but never arrived"
+            ));
+        }
+        if d["state"] == "failed" {
+            problems.push(format!("the delivery of event {event} failed: {d}"));
+        }
+    }
+    if let Some((event, n)) = times.iter().find(|(_, n)| **n > 1) {
+        problems.push(format!("event {event} arrived {n} times"));
+    }
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or_default();
+    let mut sequences: HashMap<String, i64> = HashMap::new();
+    let mut consent_times: HashMap<String, String> = HashMap::new();
+    for g in &got {
+        if !signature_verifies(g, std::slice::from_ref(&secret)) {
+            problems.push(format!("event {}: webhook-signature does not verify", g.id));
+        }
+        if g.timestamp
+            .parse::<i64>()
+            .map_or(true, |t| (t - now).abs() > 300)
+        {
+            problems.push(format!(
+                "event {}: webhook-timestamp {:?} is not now",
+                g.id, g.timestamp
+            ));
+        }
+        let Ok(body) = serde_json::from_str::<Value>(&g.body) else {
+            problems.push(format!("event {}: the body is not JSON", g.id));
+            continue;
+        };
+        if body["id"] != json!(g.id) {
+            problems.push(format!("event {}: the body's id is {}", g.id, body["id"]));
+        }
+        let schema = if body["type"] == "consent.updated" {
+            "ConsentWebhookEvent"
+        } else {
+            "MessageWebhookEvent"
+        };
+        let reference = json!({"$ref": format!("#/components/schemas/{schema}")});
+        problems.extend(
+            ctx.schemas
+                .validate(&reference, &body)
+                .into_iter()
+                .map(|p| format!("event {}: {p}", g.id)),
+        );
+        if let (Some(message), Some(sequence)) =
+            (body["data"]["id"].as_str(), body["sequence"].as_i64())
+        {
+            let before = sequences.insert(message.to_owned(), sequence).unwrap_or(0);
+            if sequence <= before {
+                problems.push(format!(
+                    "message {message}: event {sequence} arrived after {before}"
+                ));
+            }
+        }
+        if let (Some(number), Some(at)) = (
+            body["data"]["phone_number"].as_str(),
+            body["data"]["updated_at"].as_str(),
+        ) {
+            if let Some(before) = consent_times.insert(number.to_owned(), at.to_owned()) {
+                if at < before.as_str() {
+                    problems.push(format!(
+                        "consent of {number}: the change of {at} arrived after that of {before}"
+                    ));
+                }
+            }
+        }
+    }
+    problems.truncate(8);
+    let messages = sequences.len();
+    let case = format!(
+        "the suite's own {} events ({messages} messages') reach --webhook-listen signed, once each, in order",
+        got.len()
+    );
+    ctx.matrix.record("x-webhooks", 200, &case, problems);
+}
+
+/// Every delivery of endpoint `id`, walking the pages.
+fn all_deliveries(ctx: &Ctx, id: &str) -> Vec<Value> {
+    let mut all = vec![];
+    let mut cursor: Option<String> = None;
+    loop {
+        let path = match &cursor {
+            None => format!("/v1/webhook_endpoints/{id}/deliveries?limit=100"),
+            Some(c) => format!("/v1/webhook_endpoints/{id}/deliveries?limit=100&cursor={c}"),
+        };
+        let Ok(r) = ctx.target.send(&Request::new("GET", path)) else {
+            return all;
+        };
+        let Some(body) = r.json else {
+            return all;
+        };
+        all.extend(body["data"].as_array().cloned().unwrap_or_default());
+        match body["next_cursor"].as_str() {
+            Some(c) if body["has_more"] == true => cursor = Some(c.to_owned()),
+            _ => return all,
+        }
+    }
+}
+
+/// Deletes every endpoint the suite registered.
+pub fn cleanup(ctx: &mut Ctx) {
+    if !ctx.webhooks.configured {
+        return;
+    }
+    let Ok(list) = ctx
+        .target
+        .send(&Request::new("GET", "/v1/webhook_endpoints"))
+    else {
+        return;
+    };
+    let ids: Vec<String> = list
+        .json
+        .and_then(|b| b["data"].as_array().cloned())
+        .unwrap_or_default()
+        .into_iter()
+        .filter(|e| {
+            e["description"]
+                .as_str()
+                .is_some_and(|d| d.starts_with(MARK))
+        })
+        .filter_map(|e| e["id"].as_str().map(str::to_owned))
+        .collect();
+    for id in ids {
+        let _ = ctx.target.send(&Request::new(
+            "DELETE",
+            format!("/v1/webhook_endpoints/{id}"),
+        ));
+    }
+}

@@ -1,0 +1,344 @@
+//! The webhook dispatcher: it leases due deliveries, POSTs each event signed per the Standard
+//! Webhooks specification, and records the outcomes in batches.
+//!
+//! - Order: a delivery is due only when no earlier event of the same subject (a message, or a
+//!   phone number for consent events) is still pending for the same endpoint; the store's claim
+//!   checks it.
+//! - Isolation: at most `per_endpoint` attempts run per endpoint, so a slow or dead endpoint
+//!   holds up only its own deliveries.
+//! - Destinations: host names are resolved by a resolver that refuses loopback, private,
+//!   link-local and metadata addresses (unless allowed), so the address checked is the address
+//!   connected to; address literals are checked before sending; redirects are not followed and no
+//!   proxy is used.
+
+use std::{
+    collections::HashMap,
+    future::Future,
+    net::SocketAddr,
+    sync::{Arc, Mutex},
+    time::Duration,
+};
+
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use uuid::Uuid;
+
+use crate::{
+    domain::{
+        webhooks::{
+            forbidden_destination, next_wait, signature_header, AttemptResult, DueDelivery,
+            Outcome, DEFAULT_SCHEDULE,
+        },
+        Timestamp,
+    },
+    service::Services,
+};
+
+/// The dispatcher's timers and limits; every one a setting.
+#[derive(Debug, Clone)]
+pub struct WebhookSettings {
+    /// How long one attempt may take.
+    pub timeout: Duration,
+    /// The waits after each failed attempt; past the last, the delivery is `failed`.
+    pub schedule: Vec<Duration>,
+    /// How often the dispatcher looks for due deliveries when idle.
+    pub poll: Duration,
+    /// Most attempts in flight at once.
+    pub concurrency: usize,
+    /// Most attempts in flight to one endpoint.
+    pub per_endpoint: usize,
+    /// Whether private destinations may be reached (checked again at each attempt).
+    pub allow_private: bool,
+    /// How long finished events are kept.
+    pub retention: Duration,
+    /// Pause between purges of finished events.
+    pub sweep_every: Duration,
+}
+
+impl Default for WebhookSettings {
+    fn default() -> Self {
+        WebhookSettings {
+            timeout: Duration::from_secs(15),
+            schedule: DEFAULT_SCHEDULE.to_vec(),
+            poll: Duration::from_millis(100),
+            concurrency: 256,
+            per_endpoint: 32,
+            allow_private: false,
+            retention: Duration::from_secs(30 * 24 * 3600),
+            sweep_every: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A destination refused by the resolver.
+#[derive(Debug, thiserror::Error)]
+#[error("the destination {0} is not allowed ({1})")]
+struct Blocked(std::net::IpAddr, &'static str);
+
+/// Resolves host names, refusing forbidden addresses.
+struct GuardedResolver {
+    allow_private: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_private = self.allow_private;
+        Box::pin(async move {
+            let found: Vec<SocketAddr> =
+                tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
+            if !allow_private {
+                for address in &found {
+                    if let Some(why) = forbidden_destination(address.ip()) {
+                        return Err(Box::new(Blocked(address.ip(), why)) as _);
+                    }
+                }
+            }
+            Ok(Box::new(found.into_iter()) as Addrs)
+        })
+    }
+}
+
+/// Delivers webhook events; several may run against one database.
+pub struct Dispatcher {
+    services: Services,
+    settings: WebhookSettings,
+    client: reqwest::Client,
+    /// Attempts in flight per endpoint.
+    busy: Arc<Mutex<HashMap<Uuid, u64>>>,
+}
+
+impl Dispatcher {
+    pub fn new(services: Services, settings: WebhookSettings) -> Dispatcher {
+        let client = reqwest::Client::builder()
+            .redirect(reqwest::redirect::Policy::none())
+            .no_proxy()
+            .dns_resolver(Arc::new(GuardedResolver {
+                allow_private: settings.allow_private,
+            }))
+            .user_agent(concat!("AgentMessage-Webhooks/", env!("CARGO_PKG_VERSION")))
+            .pool_max_idle_per_host(settings.per_endpoint)
+            .build()
+            .expect("the webhook client's settings are valid");
+        Dispatcher {
+            services,
+            settings,
+            client,
+            busy: Arc::default(),
+        }
+    }
+
+    /// Runs until `shutdown` completes; attempts in flight then finish and are recorded.
+    pub async fn run(self, shutdown: impl Future<Output = ()>) {
+        tokio::pin!(shutdown);
+        let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
+        let mut in_flight = 0usize;
+        let mut stopping = false;
+        let mut last_sweep = tokio::time::Instant::now();
+        loop {
+            if !stopping && in_flight < self.settings.concurrency {
+                match self.claim(self.settings.concurrency - in_flight).await {
+                    Ok(due) => {
+                        for delivery in due {
+                            in_flight += 1;
+                            let (client, tx) = (self.client.clone(), done_tx.clone());
+                            let settings = self.settings.clone();
+                            tokio::spawn(async move {
+                                let outcome = attempt(&client, &settings, delivery).await;
+                                let _ = tx.send(outcome);
+                            });
+                        }
+                    }
+                    Err(err) => tracing::warn!(%err, "claiming webhook deliveries failed"),
+                }
+            }
+            if !stopping && last_sweep.elapsed() >= self.settings.sweep_every {
+                last_sweep = tokio::time::Instant::now();
+                self.sweep().await;
+            }
+            if stopping && in_flight == 0 {
+                break;
+            }
+            let first = tokio::select! {
+                outcome = done_rx.recv() => outcome,
+                _ = &mut shutdown, if !stopping => { stopping = true; None }
+                _ = tokio::time::sleep(self.settings.poll), if !stopping => None,
+                _ = self.services.webhook_event_committed(), if !stopping => None,
+            };
+            let mut outcomes: Vec<Outcome> = first.into_iter().collect();
+            while let Ok(more) = done_rx.try_recv() {
+                outcomes.push(more);
+            }
+            if outcomes.is_empty() {
+                continue;
+            }
+            in_flight -= outcomes.len();
+            self.record(&outcomes).await;
+        }
+    }
+
+    /// Leases up to `room` due deliveries, keeping each endpoint within its share.
+    async fn claim(&self, room: usize) -> Result<Vec<DueDelivery>, crate::service::Error> {
+        if self.services.settings.webhooks.sealing.is_none() {
+            return Ok(Vec::new());
+        }
+        // Twice the attempt timeout: an attempt that outlives it was cut short.
+        let lease = self.settings.timeout * 2;
+        let until = Timestamp::now().as_datetime()
+            + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
+        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone();
+        let due = self
+            .services
+            .claim_webhook_deliveries(self.settings.per_endpoint as u64, room as u64, until, &busy)
+            .await?;
+        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+        for d in &due {
+            *busy.entry(d.endpoint_id).or_default() += 1;
+        }
+        Ok(due)
+    }
+
+    /// Records outcomes together; a failed write leaves the deliveries leased, to be attempted
+    /// again when the lease runs out (the receiver sees the same `webhook-id`).
+    async fn record(&self, outcomes: &[Outcome]) {
+        {
+            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
+            for o in outcomes {
+                if let Some(n) = busy.get_mut(&o.endpoint_id) {
+                    *n = n.saturating_sub(1);
+                    if *n == 0 {
+                        busy.remove(&o.endpoint_id);
+                    }
+                }
+            }
+        }
+        if let Err(err) = self.services.record_webhook_outcomes(outcomes).await {
+            tracing::warn!(%err, n = outcomes.len(), "recording webhook outcomes failed");
+        }
+    }
+
+    async fn sweep(&self) {
+        let before = Timestamp::now().as_datetime()
+            - chrono::Duration::from_std(self.settings.retention)
+                .unwrap_or(chrono::Duration::days(30));
+        match self.services.purge_webhook_events(before, 1000).await {
+            Ok(0) => {}
+            Ok(n) => tracing::debug!(n, "purged finished webhook events"),
+            Err(err) => tracing::warn!(%err, "purging webhook events failed"),
+        }
+    }
+}
+
+/// One attempt, and what to record of it.
+async fn attempt(
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    due: DueDelivery,
+) -> Outcome {
+    let result = send(client, settings, &due).await;
+    let retry_at = match &result {
+        AttemptResult::Refused { retry_after, .. } => {
+            let failures = (due.attempts + 1).saturating_sub(due.schedule_base);
+            next_wait(&settings.schedule, failures, *retry_after).map(|wait| {
+                Timestamp::now().as_datetime()
+                    + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::days(1))
+            })
+        }
+        _ => None,
+    };
+    if let AttemptResult::Refused { status, error, .. } = &result {
+        tracing::debug!(delivery = %due.id, ?status, ?error, "webhook attempt refused");
+    }
+    Outcome {
+        id: due.id,
+        endpoint_id: due.endpoint_id,
+        result,
+        retry_at,
+    }
+}
+
+async fn send(
+    client: &reqwest::Client,
+    settings: &WebhookSettings,
+    due: &DueDelivery,
+) -> AttemptResult {
+    let refused = |error: String| AttemptResult::Refused {
+        status: None,
+        error: Some(error),
+        retry_after: None,
+    };
+    if let Some(fault) = &due.fault {
+        return refused(fault.clone());
+    }
+    if !settings.allow_private {
+        if let Some(why) = literal_forbidden(&due.url) {
+            return refused(why);
+        }
+    }
+    let id = due.event_id.to_string();
+    let timestamp = Timestamp::now().as_datetime().timestamp();
+    let secrets: Vec<&str> = due.secrets.iter().map(String::as_str).collect();
+    let Some(signature) = signature_header(&secrets, &id, timestamp, &due.payload) else {
+        return refused("the endpoint's signing secret is malformed".into());
+    };
+    let sent = client
+        .post(&due.url)
+        .header("content-type", "application/json")
+        .header("webhook-id", &id)
+        .header("webhook-timestamp", timestamp.to_string())
+        .header("webhook-signature", signature)
+        .body(due.payload.clone())
+        .timeout(settings.timeout)
+        .send()
+        .await;
+    match sent {
+        Ok(response) => {
+            let status = response.status().as_u16();
+            let retry_after = response
+                .headers()
+                .get("retry-after")
+                .and_then(|v| v.to_str().ok())
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .map(Duration::from_secs);
+            // The body is not read: the status is the answer.
+            drop(response);
+            match status {
+                200..=299 => AttemptResult::Delivered { status },
+                410 => AttemptResult::Gone,
+                _ => AttemptResult::Refused {
+                    status: Some(status),
+                    error: None,
+                    retry_after,
+                },
+            }
+        }
+        Err(err) => refused(describe(&err, settings.timeout)),
+    }
+}
+
+/// Why an address literal may not be reached, if it may not.
+fn literal_forbidden(url: &str) -> Option<String> {
+    let parsed = url::Url::parse(url).ok()?;
+    let ip: std::net::IpAddr = match parsed.host()? {
+        url::Host::Ipv4(ip) => ip.into(),
+        url::Host::Ipv6(ip) => ip.into(),
+        url::Host::Domain(_) => return None,
+    };
+    forbidden_destination(ip).map(|why| Blocked(ip, why).to_string())
+}
+
+/// What a client is told about an attempt that got no answer.
+fn describe(err: &reqwest::Error, timeout: Duration) -> String {
+    let mut source: Option<&(dyn std::error::Error + 'static)> = Some(err);
+    while let Some(e) = source {
+        if let Some(blocked) = e.downcast_ref::<Blocked>() {
+            return blocked.to_string();
+        }
+        source = e.source();
+    }
+    if err.is_timeout() {
+        format!("no answer within {}", humantime::format_duration(timeout))
+    } else if err.is_connect() {
+        "the connection could not be made".into()
+    } else {
+        "the request could not be sent".into()
+    }
+}

@@ -1,0 +1,307 @@
+//! Webhook endpoints: registering them (the destination checked, the secret sealed), rotating
+//! their secrets, and the deliveries the dispatcher makes and clients inspect.
+
+use std::{sync::Arc, time::Duration};
+
+use chrono::{DateTime, Utc};
+use uuid::Uuid;
+
+use super::{auth::Caller, Error, FieldErrors, Services};
+use crate::{
+    domain::{
+        idempotency::Completion,
+        webhooks::{
+            forbidden_destination, new_secret, CreatedEndpoint, DueDelivery, EndpointChanges,
+            Outcome, SealingKeys, WebhookDelivery, WebhookEndpoint, WebhookEventType,
+        },
+        Timestamp,
+    },
+    store::webhooks::NewEndpoint,
+};
+
+/// The operator's rules for webhook endpoints.
+#[derive(Debug, Clone)]
+pub struct WebhookRules {
+    /// The keys signing secrets are sealed under; without one, endpoints cannot be created.
+    pub sealing: Option<Arc<SealingKeys>>,
+    /// Whether loopback, private and link-local destinations are allowed (tests, private
+    /// deployments).
+    pub allow_private: bool,
+    /// How long a rotated-out secret keeps signing beside the new one.
+    pub secret_overlap: Duration,
+}
+
+impl Default for WebhookRules {
+    fn default() -> Self {
+        WebhookRules {
+            sealing: None,
+            allow_private: false,
+            secret_overlap: Duration::from_secs(24 * 3600),
+        }
+    }
+}
+
+/// A new endpoint as a client asks for it.
+#[derive(Debug, Clone)]
+pub struct CreateEndpoint {
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<WebhookEventType>,
+}
+
+/// Where a webhook may be sent: `Err` says why not, as a client is told it.
+///
+/// The URL is http or https with a host; an address literal, or every address a host name
+/// resolves to, must not be loopback, private, link-local or a metadata address unless the
+/// operator allows private destinations.
+pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), String> {
+    let parsed =
+        url::Url::parse(url).map_err(|_| "must be an absolute http or https URL".to_owned())?;
+    if !matches!(parsed.scheme(), "http" | "https") {
+        return Err("must be an http or https URL".into());
+    }
+    if !parsed.username().is_empty() || parsed.password().is_some() {
+        return Err("must not carry credentials".into());
+    }
+    let host = match parsed.host() {
+        Some(host) => host,
+        None => return Err("must name a host".into()),
+    };
+    if allow_private {
+        return Ok(());
+    }
+    let port = parsed.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = match host {
+        url::Host::Ipv4(ip) => vec![ip.into()],
+        url::Host::Ipv6(ip) => vec![ip.into()],
+        url::Host::Domain(name) => tokio::net::lookup_host((name, port))
+            .await
+            .map_err(|_| "has a host name that does not resolve".to_owned())?
+            .map(|a| a.ip())
+            .collect(),
+    };
+    if addresses.is_empty() {
+        return Err("has a host name that does not resolve".into());
+    }
+    for ip in addresses {
+        if let Some(why) = forbidden_destination(ip) {
+            return Err(format!("must not point to {why} ({ip})"));
+        }
+    }
+    Ok(())
+}
+
+impl Services {
+    fn sealing(&self) -> Result<&SealingKeys, Error> {
+        self.settings
+            .webhooks
+            .sealing
+            .as_deref()
+            .ok_or(Error::WebhooksNotConfigured)
+    }
+
+    async fn destination(&self, url: &str) -> Result<(), Error> {
+        check_destination(url, self.settings.webhooks.allow_private)
+            .await
+            .map_err(|why| Error::Validation(FieldErrors::single("url", &why)))
+    }
+
+    /// Registers an endpoint with a fresh secret, sealed at rest; the secret is returned this
+    /// once. Under an `Idempotency-Key` the answer (secret included) is recorded with it.
+    pub async fn create_webhook_endpoint(
+        &self,
+        caller: &Caller,
+        new: CreateEndpoint,
+        completion: Option<&Completion<CreatedEndpoint>>,
+    ) -> Result<CreatedEndpoint, Error> {
+        let sealing = self.sealing()?;
+        self.destination(&new.url).await?;
+        let secret = new_secret();
+        let row = NewEndpoint {
+            url: new.url,
+            description: new.description,
+            events: new.events,
+            secret: sealing.seal(&secret),
+        };
+        Ok(self
+            .tenant(caller)
+            .insert_webhook_endpoint(row, secret, completion)
+            .await?)
+    }
+
+    pub async fn webhook_endpoints(&self, caller: &Caller) -> Result<Vec<WebhookEndpoint>, Error> {
+        Ok(self.tenant(caller).webhook_endpoints().await?)
+    }
+
+    pub async fn webhook_endpoint(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<WebhookEndpoint, Error> {
+        self.tenant(caller)
+            .webhook_endpoint(id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Changes an endpoint; a new URL is checked as at creation.
+    pub async fn update_webhook_endpoint(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        changes: EndpointChanges,
+    ) -> Result<WebhookEndpoint, Error> {
+        self.webhook_endpoint(caller, id).await?;
+        if let Some(url) = &changes.url {
+            self.destination(url).await?;
+        }
+        self.tenant(caller)
+            .update_webhook_endpoint(id, changes)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    pub async fn delete_webhook_endpoint(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<WebhookEndpoint, Error> {
+        self.tenant(caller)
+            .delete_webhook_endpoint(id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// A new secret for the endpoint; the old one keeps signing beside it for the overlap.
+    pub async fn rotate_webhook_secret(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+    ) -> Result<CreatedEndpoint, Error> {
+        self.webhook_endpoint(caller, id).await?;
+        let sealing = self.sealing()?;
+        let secret = new_secret();
+        let until = Timestamp::now().as_datetime()
+            + chrono::Duration::from_std(self.settings.webhooks.secret_overlap)
+                .unwrap_or(chrono::Duration::days(1));
+        let endpoint = self
+            .tenant(caller)
+            .rotate_webhook_secret(id, sealing.seal(&secret), until)
+            .await?
+            .ok_or(Error::NotFound)?;
+        Ok(CreatedEndpoint { endpoint, secret })
+    }
+
+    /// Deliveries to one endpoint, newest first.
+    pub async fn webhook_deliveries(
+        &self,
+        caller: &Caller,
+        endpoint_id: Uuid,
+        limit: u64,
+        before: Option<Uuid>,
+    ) -> Result<Vec<WebhookDelivery>, Error> {
+        self.webhook_endpoint(caller, endpoint_id).await?;
+        Ok(self
+            .tenant(caller)
+            .webhook_deliveries(endpoint_id, limit, before)
+            .await?)
+    }
+
+    /// Makes a delivery due now, with a fresh retry schedule.
+    pub async fn retry_webhook_delivery(
+        &self,
+        caller: &Caller,
+        endpoint_id: Uuid,
+        id: Uuid,
+    ) -> Result<WebhookDelivery, Error> {
+        self.tenant(caller)
+            .retry_webhook_delivery(endpoint_id, id)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
+    /// Leases up to `limit` due deliveries (at most `per_endpoint` per endpoint, leaving out
+    /// `busy` endpoints' share) until `until`, with their secrets opened.
+    pub async fn claim_webhook_deliveries(
+        &self,
+        per_endpoint: u64,
+        limit: u64,
+        until: DateTime<Utc>,
+        busy: &std::collections::HashMap<Uuid, u64>,
+    ) -> Result<Vec<DueDelivery>, Error> {
+        let now = Timestamp::now().as_datetime();
+        let system = self.system();
+        let candidates = system
+            .due_webhook_deliveries(now, per_endpoint, limit)
+            .await?;
+        let mut taken: std::collections::HashMap<Uuid, u64> = Default::default();
+        let ids: Vec<Uuid> = candidates
+            .into_iter()
+            .filter(|(_, endpoint)| {
+                let count = taken
+                    .entry(*endpoint)
+                    .or_insert_with(|| busy.get(endpoint).copied().unwrap_or(0));
+                *count += 1;
+                *count <= per_endpoint
+            })
+            .map(|(id, _)| id)
+            .collect();
+        let leased = system.lease_webhook_deliveries(&ids, now, until).await?;
+        let Some(sealing) = self.settings.webhooks.sealing.as_deref() else {
+            return Err(Error::WebhooksNotConfigured);
+        };
+        let mut due = Vec::with_capacity(leased.len());
+        for l in leased {
+            let opened = l
+                .secrets
+                .iter()
+                .map(|s| sealing.open(s))
+                .collect::<Result<Vec<_>, _>>();
+            let (secrets, fault) = match opened {
+                Ok(secrets) => (secrets, None),
+                Err(e) => {
+                    tracing::error!(endpoint = %l.endpoint_id, cause = %e, "a webhook secret cannot be opened");
+                    (
+                        Vec::new(),
+                        Some(
+                            "the endpoint's signing secret cannot be opened on this server"
+                                .to_owned(),
+                        ),
+                    )
+                }
+            };
+            due.push(DueDelivery {
+                fault,
+                id: l.id,
+                endpoint_id: l.endpoint_id,
+                url: l.url,
+                secrets,
+                event_id: l.event_id,
+                payload: l.payload,
+                attempts: l.attempts,
+                schedule_base: l.schedule_base,
+            });
+        }
+        Ok(due)
+    }
+
+    /// Completes when this process commits a webhook event (the dispatcher's wake-up; other
+    /// processes' events are found by its poll).
+    pub async fn webhook_event_committed(&self) {
+        self.store.webhook_event_committed().await;
+    }
+
+    /// Records attempts' outcomes together.
+    pub async fn record_webhook_outcomes(&self, outcomes: &[Outcome]) -> Result<(), Error> {
+        Ok(self.system().record_webhook_outcomes(outcomes).await?)
+    }
+
+    /// Deletes finished events older than `before`.
+    pub async fn purge_webhook_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, Error> {
+        Ok(self.system().purge_webhook_events(before, limit).await?)
+    }
+}

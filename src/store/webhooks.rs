@@ -1,0 +1,744 @@
+//! Webhook endpoints (per organization and key mode), the events written inside the transaction
+//! of the change that causes them, and their deliveries.
+
+use std::sync::{Arc, OnceLock};
+
+use chrono::{DateTime, Utc};
+use entity::{webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use sea_orm::{
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
+    QueryOrder, QuerySelect, Statement, TransactionTrait,
+};
+use uuid::Uuid;
+
+use super::{System, Tenant};
+use crate::domain::{
+    consent::Consent,
+    idempotency::Completion,
+    message::Message,
+    organization::KeyMode,
+    webhooks::{
+        payload, AttemptResult, CreatedEndpoint, DeliveryState, EndpointChanges, Outcome,
+        RenderResource, WebhookDelivery, WebhookEndpoint, WebhookEventType,
+    },
+    Timestamp,
+};
+
+/// The renderer of event payloads, installed once by the process's composition (the API layer
+/// owns the resources' JSON form); shared by every handle of a store.
+#[derive(Clone, Default)]
+pub struct Hooks(Arc<HooksInner>);
+
+#[derive(Default)]
+struct HooksInner {
+    render: OnceLock<Arc<dyn RenderResource>>,
+    /// Set when an event was written, until the writer's commit wakes the dispatcher.
+    written: std::sync::atomic::AtomicBool,
+    wake: tokio::sync::Notify,
+}
+
+impl std::fmt::Debug for Hooks {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Hooks")
+            .field("installed", &self.0.render.get().is_some())
+            .finish()
+    }
+}
+
+impl Hooks {
+    pub fn install(&self, render: Arc<dyn RenderResource>) {
+        // The first installation stands; every one is the same renderer.
+        let _ = self.0.render.set(render);
+    }
+
+    /// Called after a transaction commits: wakes this process's dispatcher when an event was
+    /// written (another transaction's event, not yet committed, only costs it an early look).
+    pub fn committed(&self) {
+        if self
+            .0
+            .written
+            .swap(false, std::sync::atomic::Ordering::AcqRel)
+        {
+            self.0.wake.notify_waiters();
+        }
+    }
+
+    /// Completes when this process commits an event (the dispatcher's wake-up).
+    pub async fn event_committed(&self) {
+        self.0.wake.notified().await;
+    }
+
+    fn render(&self) -> Result<&Arc<dyn RenderResource>, DbErr> {
+        self.0
+            .render
+            .get()
+            .ok_or_else(|| DbErr::Custom("no webhook renderer is installed in this process".into()))
+    }
+}
+
+/// What an event is about.
+pub(super) enum Subject<'a> {
+    /// A message event with its number in the message's history.
+    Message(&'a Message, i32),
+    Consent(&'a Consent),
+}
+
+/// Writes the event `kind` about `subject` inside `db` (the transaction of the change), with one
+/// delivery per enabled endpoint of the organization and mode subscribed to it. Nothing is
+/// written when no endpoint subscribes.
+pub(super) async fn write_event(
+    db: &impl ConnectionTrait,
+    hooks: &Hooks,
+    (org_id, mode): (Uuid, KeyMode),
+    kind: WebhookEventType,
+    subject: Subject<'_>,
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let endpoints: Vec<(Uuid, String)> = endpoint::Entity::find()
+        .select_only()
+        .column(endpoint::Column::Id)
+        .column(endpoint::Column::Events)
+        .filter(endpoint::Column::OrgId.eq(org_id))
+        .filter(endpoint::Column::Mode.eq(mode))
+        .filter(endpoint::Column::Enabled.eq(true))
+        .into_tuple()
+        .all(db)
+        .await?;
+    let subscribed: Vec<Uuid> = endpoints
+        .into_iter()
+        .filter(|(_, events)| events.split(' ').any(|e| e == kind.as_str()))
+        .map(|(id, _)| id)
+        .collect();
+    if subscribed.is_empty() {
+        return Ok(());
+    }
+    let render = hooks.render()?;
+    hooks
+        .0
+        .written
+        .store(true, std::sync::atomic::Ordering::Release);
+    let (data, key, position, sequence) = match subject {
+        Subject::Message(m, number) => (
+            render.message(m),
+            m.id.to_string(),
+            i64::from(number),
+            Some(i64::from(number)),
+        ),
+        Subject::Consent(c) => (
+            render.consent(c),
+            c.phone_number.as_str().to_owned(),
+            c.recorded_at.as_datetime().timestamp_micros(),
+            None,
+        ),
+    };
+    let id = Uuid::now_v7();
+    let body = payload(id, kind, Timestamp::from_datetime(now), data, sequence);
+    event::Entity::insert(event::ActiveModel {
+        id: Set(id),
+        org_id: Set(org_id),
+        mode: Set(mode),
+        event_type: Set(kind),
+        subject: Set(key.clone()),
+        position: Set(position),
+        payload: Set(body),
+        created_at: Set(now),
+    })
+    .exec_without_returning(db)
+    .await?;
+    let rows = subscribed
+        .into_iter()
+        .map(|endpoint_id| delivery::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(id),
+            endpoint_id: Set(endpoint_id),
+            org_id: Set(org_id),
+            mode: Set(mode),
+            subject: Set(key.clone()),
+            position: Set(position),
+            state: Set(DeliveryState::Pending),
+            attempts: Set(0),
+            schedule_base: Set(0),
+            next_attempt_at: Set(Some(now)),
+            lease_until: Set(None),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            delivered_at: Set(None),
+        });
+    delivery::Entity::insert_many(rows)
+        .exec_without_returning(db)
+        .await?;
+    Ok(())
+}
+
+fn endpoint_of(row: endpoint::Model) -> Result<WebhookEndpoint, DbErr> {
+    let events = row
+        .events
+        .split(' ')
+        .filter(|e| !e.is_empty())
+        .map(|e| {
+            WebhookEventType::parse(e).ok_or_else(|| {
+                DbErr::Custom(format!(
+                    "unreadable event type {e:?} of endpoint {}",
+                    row.id
+                ))
+            })
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    Ok(WebhookEndpoint {
+        id: row.id,
+        url: row.url,
+        description: row.description,
+        events,
+        enabled: row.enabled,
+        disabled_reason: row.disabled_reason,
+        mode: row.mode,
+        created_at: row.created_at.into(),
+        updated_at: row.updated_at.into(),
+    })
+}
+
+/// The stored form of a subscription: names separated by single spaces.
+fn events_stored(events: &[WebhookEventType]) -> String {
+    events
+        .iter()
+        .map(|e| e.as_str())
+        .collect::<Vec<_>>()
+        .join(" ")
+}
+
+fn delivery_of(row: delivery::Model, kind: WebhookEventType) -> WebhookDelivery {
+    WebhookDelivery {
+        id: row.id,
+        event_id: row.event_id,
+        event_type: kind,
+        endpoint_id: row.endpoint_id,
+        state: row.state,
+        attempts: u32::try_from(row.attempts).unwrap_or(0),
+        last_status_code: row.last_status_code.and_then(|c| u16::try_from(c).ok()),
+        last_error: row.last_error,
+        next_attempt_at: row.next_attempt_at.map(Into::into),
+        created_at: row.created_at.into(),
+        delivered_at: row.delivered_at.map(Into::into),
+    }
+}
+
+/// A new endpoint.
+#[derive(Debug, Clone)]
+pub struct NewEndpoint {
+    pub url: String,
+    pub description: Option<String>,
+    pub events: Vec<WebhookEventType>,
+    /// The signing secret, sealed.
+    pub secret: String,
+}
+
+impl Tenant {
+    fn endpoints(&self) -> sea_orm::Select<endpoint::Entity> {
+        endpoint::Entity::find()
+            .filter(endpoint::Column::OrgId.eq(self.org_id))
+            .filter(endpoint::Column::Mode.eq(self.mode))
+    }
+
+    /// Stores a new endpoint; `completion` (an `Idempotency-Key`'s outcome, rendered with the
+    /// plaintext `secret` shown this once) in the same transaction.
+    pub async fn insert_webhook_endpoint(
+        &self,
+        new: NewEndpoint,
+        secret: String,
+        completion: Option<&Completion<CreatedEndpoint>>,
+    ) -> Result<CreatedEndpoint, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let row = endpoint::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
+            url: Set(new.url),
+            description: Set(new.description),
+            events: Set(events_stored(&new.events)),
+            enabled: Set(true),
+            disabled_reason: Set(None),
+            secret: Set(new.secret),
+            previous_secret: Set(None),
+            previous_secret_until: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+        };
+        let txn = self.db.begin().await?;
+        let endpoint = endpoint_of(
+            endpoint::Entity::insert(row)
+                .exec_with_returning(&txn)
+                .await?,
+        )?;
+        let created = CreatedEndpoint { endpoint, secret };
+        if let Some(completion) = completion {
+            let body = (completion.render)(&created);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(created)
+    }
+
+    /// Every endpoint, newest first.
+    pub async fn webhook_endpoints(&self) -> Result<Vec<WebhookEndpoint>, DbErr> {
+        self.endpoints()
+            .order_by_desc(endpoint::Column::CreatedAt)
+            .order_by_desc(endpoint::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(endpoint_of)
+            .collect()
+    }
+
+    pub async fn webhook_endpoint(&self, id: Uuid) -> Result<Option<WebhookEndpoint>, DbErr> {
+        self.endpoints()
+            .filter(endpoint::Column::Id.eq(id))
+            .one(&self.db)
+            .await?
+            .map(endpoint_of)
+            .transpose()
+    }
+
+    /// Applies `changes`; enabling an endpoint clears the reason the server disabled it.
+    pub async fn update_webhook_endpoint(
+        &self,
+        id: Uuid,
+        changes: EndpointChanges,
+    ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let mut update = endpoint::Entity::update_many()
+            .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
+            .filter(endpoint::Column::Id.eq(id))
+            .filter(endpoint::Column::OrgId.eq(self.org_id))
+            .filter(endpoint::Column::Mode.eq(self.mode));
+        if let Some(url) = changes.url {
+            update = update.col_expr(endpoint::Column::Url, Expr::value(url));
+        }
+        if let Some(description) = changes.description {
+            update = update.col_expr(endpoint::Column::Description, Expr::value(description));
+        }
+        if let Some(events) = changes.events {
+            update = update.col_expr(
+                endpoint::Column::Events,
+                Expr::value(events_stored(&events)),
+            );
+        }
+        if let Some(enabled) = changes.enabled {
+            update = update.col_expr(endpoint::Column::Enabled, Expr::value(enabled));
+            if enabled {
+                update = update.col_expr(
+                    endpoint::Column::DisabledReason,
+                    Expr::value(Option::<String>::None),
+                );
+            }
+        }
+        update.exec(&self.db).await?;
+        self.webhook_endpoint(id).await
+    }
+
+    /// Deletes an endpoint with its deliveries; the endpoint as it was.
+    pub async fn delete_webhook_endpoint(
+        &self,
+        id: Uuid,
+    ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let txn = self.db.begin().await?;
+        let found = self
+            .endpoints()
+            .filter(endpoint::Column::Id.eq(id))
+            .one(&txn)
+            .await?;
+        let Some(found) = found else {
+            return Ok(None);
+        };
+        delivery::Entity::delete_many()
+            .filter(delivery::Column::EndpointId.eq(id))
+            .exec(&txn)
+            .await?;
+        endpoint::Entity::delete_by_id(id).exec(&txn).await?;
+        txn.commit().await?;
+        endpoint_of(found).map(Some)
+    }
+
+    /// Makes `sealed` the signing secret; the one it replaces keeps signing until `until`.
+    pub async fn rotate_webhook_secret(
+        &self,
+        id: Uuid,
+        sealed: String,
+        until: DateTime<Utc>,
+    ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        endpoint::Entity::update_many()
+            .col_expr(
+                endpoint::Column::PreviousSecret,
+                Expr::col(endpoint::Column::Secret),
+            )
+            .col_expr(endpoint::Column::PreviousSecretUntil, Expr::value(until))
+            .col_expr(endpoint::Column::Secret, Expr::value(sealed))
+            .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
+            .filter(endpoint::Column::Id.eq(id))
+            .filter(endpoint::Column::OrgId.eq(self.org_id))
+            .filter(endpoint::Column::Mode.eq(self.mode))
+            .exec(&self.db)
+            .await?;
+        self.webhook_endpoint(id).await
+    }
+
+    /// Deliveries to endpoint `id`, newest first, up to `limit`, those older than `before` when
+    /// given (a cursor).
+    pub async fn webhook_deliveries(
+        &self,
+        id: Uuid,
+        limit: u64,
+        before: Option<Uuid>,
+    ) -> Result<Vec<WebhookDelivery>, DbErr> {
+        let mut query = delivery::Entity::find()
+            .filter(delivery::Column::EndpointId.eq(id))
+            .filter(delivery::Column::OrgId.eq(self.org_id))
+            .filter(delivery::Column::Mode.eq(self.mode));
+        if let Some(before) = before {
+            query = query.filter(delivery::Column::Id.lt(before));
+        }
+        let rows = query
+            .order_by_desc(delivery::Column::Id)
+            .limit(limit)
+            .all(&self.db)
+            .await?;
+        with_types(&self.db, rows).await
+    }
+
+    /// Makes a delivery due now with a fresh retry schedule (whatever its state).
+    pub async fn retry_webhook_delivery(
+        &self,
+        endpoint_id: Uuid,
+        id: Uuid,
+    ) -> Result<Option<WebhookDelivery>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        delivery::Entity::update_many()
+            .col_expr(delivery::Column::State, Expr::value(DeliveryState::Pending))
+            .col_expr(delivery::Column::NextAttemptAt, Expr::value(now))
+            .col_expr(
+                delivery::Column::ScheduleBase,
+                Expr::col(delivery::Column::Attempts),
+            )
+            .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+            .filter(delivery::Column::Id.eq(id))
+            .filter(delivery::Column::EndpointId.eq(endpoint_id))
+            .filter(delivery::Column::OrgId.eq(self.org_id))
+            .filter(delivery::Column::Mode.eq(self.mode))
+            .exec(&self.db)
+            .await?;
+        let row = delivery::Entity::find_by_id(id)
+            .filter(delivery::Column::EndpointId.eq(endpoint_id))
+            .filter(delivery::Column::OrgId.eq(self.org_id))
+            .filter(delivery::Column::Mode.eq(self.mode))
+            .one(&self.db)
+            .await?;
+        Ok(with_types(&self.db, row.into_iter().collect()).await?.pop())
+    }
+
+    /// Stores a consent record and its `consent.updated` event in one transaction.
+    pub(super) async fn write_consent_event(
+        &self,
+        db: &impl ConnectionTrait,
+        consent: &Consent,
+    ) -> Result<(), DbErr> {
+        write_event(
+            db,
+            &self.hooks,
+            (self.org_id, self.mode),
+            WebhookEventType::ConsentUpdated,
+            Subject::Consent(consent),
+            consent.recorded_at.as_datetime(),
+        )
+        .await
+    }
+}
+
+/// The deliveries with their events' types.
+async fn with_types(
+    db: &impl ConnectionTrait,
+    rows: Vec<delivery::Model>,
+) -> Result<Vec<WebhookDelivery>, DbErr> {
+    let ids: Vec<Uuid> = rows.iter().map(|d| d.event_id).collect();
+    let types: std::collections::HashMap<Uuid, WebhookEventType> = event::Entity::find()
+        .select_only()
+        .column(event::Column::Id)
+        .column(event::Column::EventType)
+        .filter(event::Column::Id.is_in(ids))
+        .into_tuple::<(Uuid, WebhookEventType)>()
+        .all(db)
+        .await?
+        .into_iter()
+        .collect();
+    rows.into_iter()
+        .map(|row| {
+            let kind = *types.get(&row.event_id).ok_or_else(|| {
+                DbErr::RecordNotFound(format!("event {} of delivery {}", row.event_id, row.id))
+            })?;
+            Ok(delivery_of(row, kind))
+        })
+        .collect()
+}
+
+/// A delivery leased for an attempt, sealed secrets and all.
+#[derive(Debug, Clone)]
+pub struct Leased {
+    pub id: Uuid,
+    pub endpoint_id: Uuid,
+    pub url: String,
+    /// Sealed: the current secret, then the previous one while it still signs.
+    pub secrets: Vec<String>,
+    pub event_id: Uuid,
+    pub payload: String,
+    pub attempts: u32,
+    pub schedule_base: u32,
+}
+
+#[derive(Debug, FromQueryResult)]
+struct Candidate {
+    id: Uuid,
+    endpoint_id: Uuid,
+}
+
+impl System {
+    /// Up to `limit` deliveries due at `now`, at most `per_endpoint` per endpoint, oldest due
+    /// first: pending, not leased, to an enabled endpoint, and with no earlier pending delivery
+    /// of the same subject to the same endpoint (order within a subject).
+    pub async fn due_webhook_deliveries(
+        &self,
+        now: DateTime<Utc>,
+        per_endpoint: u64,
+        limit: u64,
+    ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+        let backend = self.db.get_database_backend();
+        let (a, b, c) = match backend {
+            DbBackend::Postgres => ("$1", "$2", "$3"),
+            _ => ("?1", "?2", "?3"),
+        };
+        let pending = DeliveryState::Pending.as_str();
+        let sql = format!(
+            "SELECT id, endpoint_id FROM (\
+               SELECT d.id, d.endpoint_id, d.next_attempt_at, ROW_NUMBER() OVER (\
+                 PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.position) AS rn \
+               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
+               WHERE d.state = '{pending}' AND d.next_attempt_at <= {a} \
+               AND (d.lease_until IS NULL OR d.lease_until < {a}) AND e.enabled \
+               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
+                 WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject \
+                 AND p.state = '{pending}' AND p.position < d.position)\
+             ) ranked WHERE rn <= {b} ORDER BY next_attempt_at LIMIT {c}"
+        );
+        let statement = Statement::from_sql_and_values(
+            backend,
+            sql,
+            [
+                now.into(),
+                (per_endpoint as i64).into(),
+                (limit as i64).into(),
+            ],
+        );
+        Ok(Candidate::find_by_statement(statement)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|c| (c.id, c.endpoint_id))
+            .collect())
+    }
+
+    /// Leases `ids` until `until` (those still pending and unleased at `now`) and returns what
+    /// their attempts need.
+    pub async fn lease_webhook_deliveries(
+        &self,
+        ids: &[Uuid],
+        now: DateTime<Utc>,
+        until: DateTime<Utc>,
+    ) -> Result<Vec<Leased>, DbErr> {
+        if ids.is_empty() {
+            return Ok(Vec::new());
+        }
+        // One statement: the rows still pending and unleased are leased and returned.
+        let leased = delivery::Entity::update_many()
+            .col_expr(delivery::Column::LeaseUntil, Expr::value(until))
+            .filter(delivery::Column::Id.is_in(ids.iter().copied()))
+            .filter(delivery::Column::State.eq(DeliveryState::Pending))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(delivery::Column::LeaseUntil.is_null())
+                    .add(delivery::Column::LeaseUntil.lt(now)),
+            )
+            .exec_with_returning(&self.db)
+            .await?;
+        if leased.is_empty() {
+            return Ok(Vec::new());
+        }
+        let events: std::collections::HashMap<Uuid, String> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .column(event::Column::Payload)
+            .filter(event::Column::Id.is_in(leased.iter().map(|d| d.event_id)))
+            .into_tuple::<(Uuid, String)>()
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .collect();
+        let endpoints: std::collections::HashMap<Uuid, endpoint::Model> = endpoint::Entity::find()
+            .filter(endpoint::Column::Id.is_in(leased.iter().map(|d| d.endpoint_id)))
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(|e| (e.id, e))
+            .collect();
+        Ok(leased
+            .into_iter()
+            .filter_map(|d| {
+                let endpoint = endpoints.get(&d.endpoint_id)?;
+                let payload = events.get(&d.event_id)?.clone();
+                let mut secrets = vec![endpoint.secret.clone()];
+                if let (Some(previous), Some(until)) =
+                    (&endpoint.previous_secret, endpoint.previous_secret_until)
+                {
+                    if until > now {
+                        secrets.push(previous.clone());
+                    }
+                }
+                Some(Leased {
+                    id: d.id,
+                    endpoint_id: d.endpoint_id,
+                    url: endpoint.url.clone(),
+                    secrets,
+                    event_id: d.event_id,
+                    payload,
+                    attempts: u32::try_from(d.attempts).unwrap_or(0),
+                    schedule_base: u32::try_from(d.schedule_base).unwrap_or(0),
+                })
+            })
+            .collect())
+    }
+
+    /// Records attempts' outcomes, all in one transaction: delivered, due again, or failed;
+    /// a 410 also disables its endpoint.
+    pub async fn record_webhook_outcomes(&self, outcomes: &[Outcome]) -> Result<(), DbErr> {
+        if outcomes.is_empty() {
+            return Ok(());
+        }
+        let now = Timestamp::now().as_datetime();
+        // Outcomes that write the same values go in one statement (a batch of 2xx is one).
+        type Written = (
+            DeliveryState,
+            Option<u16>,
+            Option<String>,
+            Option<DateTime<Utc>>,
+        );
+        let mut groups: Vec<(Written, Vec<Uuid>)> = Vec::new();
+        let mut gone: Vec<Uuid> = Vec::new();
+        for outcome in outcomes {
+            let written: Written = match &outcome.result {
+                AttemptResult::Delivered { status } => {
+                    (DeliveryState::Delivered, Some(*status), None, None)
+                }
+                AttemptResult::Gone => {
+                    gone.push(outcome.endpoint_id);
+                    (
+                        DeliveryState::Failed,
+                        Some(410),
+                        Some("the endpoint answered 410 Gone and was disabled".to_owned()),
+                        None,
+                    )
+                }
+                AttemptResult::Refused { status, error, .. } => match outcome.retry_at {
+                    Some(at) => (DeliveryState::Pending, *status, error.clone(), Some(at)),
+                    None => (DeliveryState::Failed, *status, error.clone(), None),
+                },
+            };
+            match groups.iter_mut().find(|(w, _)| *w == written) {
+                Some((_, ids)) => ids.push(outcome.id),
+                None => groups.push((written, vec![outcome.id])),
+            }
+        }
+        let txn = self.db.begin().await?;
+        for ((state, status, error, next), ids) in groups {
+            let mut update = delivery::Entity::update_many()
+                .col_expr(
+                    delivery::Column::Attempts,
+                    Expr::col(delivery::Column::Attempts).add(1),
+                )
+                .col_expr(
+                    delivery::Column::LeaseUntil,
+                    Expr::value(Option::<DateTime<Utc>>::None),
+                )
+                .col_expr(delivery::Column::UpdatedAt, Expr::value(now))
+                .col_expr(delivery::Column::State, Expr::value(state))
+                .col_expr(
+                    delivery::Column::LastStatusCode,
+                    Expr::value(status.map(i32::from)),
+                )
+                .col_expr(delivery::Column::LastError, Expr::value(error))
+                .col_expr(delivery::Column::NextAttemptAt, Expr::value(next))
+                .filter(delivery::Column::Id.is_in(ids))
+                .filter(delivery::Column::State.eq(DeliveryState::Pending));
+            if state == DeliveryState::Delivered {
+                update = update.col_expr(delivery::Column::DeliveredAt, Expr::value(now));
+            }
+            update.exec(&txn).await?;
+        }
+        if !gone.is_empty() {
+            endpoint::Entity::update_many()
+                .col_expr(endpoint::Column::Enabled, Expr::value(false))
+                .col_expr(
+                    endpoint::Column::DisabledReason,
+                    Expr::value("the endpoint answered 410 Gone"),
+                )
+                .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
+                .filter(endpoint::Column::Id.is_in(gone))
+                .exec(&txn)
+                .await?;
+        }
+        txn.commit().await
+    }
+
+    /// Deletes up to `limit` events written before `before` whose deliveries are all finished
+    /// (their deliveries go with them).
+    pub async fn purge_webhook_events(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, DbErr> {
+        let old: Vec<Uuid> = event::Entity::find()
+            .select_only()
+            .column(event::Column::Id)
+            .filter(event::Column::CreatedAt.lt(before))
+            .filter(
+                event::Column::Id.not_in_subquery(
+                    sea_orm::sea_query::Query::select()
+                        .column(delivery::Column::EventId)
+                        .from(delivery::Entity)
+                        .and_where(delivery::Column::State.eq(DeliveryState::Pending))
+                        .to_owned(),
+                ),
+            )
+            .order_by_asc(event::Column::CreatedAt)
+            .limit(limit)
+            .into_tuple()
+            .all(&self.db)
+            .await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let txn = self.db.begin().await?;
+        delivery::Entity::delete_many()
+            .filter(delivery::Column::EventId.is_in(old.iter().copied()))
+            .exec(&txn)
+            .await?;
+        let deleted = event::Entity::delete_many()
+            .filter(event::Column::Id.is_in(old))
+            .exec(&txn)
+            .await?;
+        txn.commit().await?;
+        Ok(deleted.rows_affected)
+    }
+}

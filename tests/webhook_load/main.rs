@@ -1,0 +1,165 @@
+//! Webhook delivery under load, in its own test binary (timing-sensitive; nothing else runs
+//! beside it): while a dead endpoint (it never answers) holds 1,000 pending deliveries, a healthy
+//! endpoint of the same organization still gets each event within a second of the status change
+//! (p99), on SQLite and on PostgreSQL. The figures are printed.
+
+#[path = "../common/pg.rs"]
+#[allow(dead_code)]
+mod pg;
+#[path = "../common/receiver.rs"]
+#[allow(dead_code)]
+mod receiver;
+#[path = "../http/support.rs"]
+#[allow(dead_code, unused_macros, unused_imports)]
+mod support;
+
+use std::time::Duration;
+
+use agentmessage::{
+    delivery::{WebhookSettings, WorkerSettings},
+    service::{webhooks::WebhookRules, Settings},
+};
+use futures_util::StreamExt;
+use reqwest::Method;
+use sea_orm::{ConnectionTrait, Statement};
+
+use receiver::{Answer, Receiver};
+use support::{json, Backend, RunningWorker, TestApp};
+
+const FROM: &str = "+15551112222";
+const TO: &str = "+12125550100";
+const SECRET_KEY: &str = "q83vEjRWeJCrze8SNFZ4kKvN7xI0VniQq83vEjRWeJA=";
+const MESSAGES: usize = 500;
+
+async fn a_dead_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
+    let settings = Settings {
+        webhooks: WebhookRules {
+            sealing: Some(std::sync::Arc::new(
+                agentmessage::domain::webhooks::SealingKeys::from_setting(SECRET_KEY).unwrap(),
+            )),
+            allow_private: true,
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let Some(app) = TestApp::start_with(backend, settings).await else {
+        return;
+    };
+    let dead = Receiver::start(Answer::Hang).await;
+    let healthy = Receiver::start(Answer::Accept).await;
+    let org = app.sender(FROM, TO).await;
+    let events = ["message.sent", "message.delivered"];
+    let mut endpoints = vec![];
+    for url in [&dead.url, &healthy.url] {
+        let reply = app
+            .call(
+                Method::POST,
+                "/v1/webhook_endpoints",
+                Some(&org.key),
+                Some(json!({"url": url, "events": events})),
+            )
+            .await;
+        endpoints.push(reply.assert_success(201)["id"].as_str().unwrap().to_owned());
+    }
+    // The production defaults but a shorter attempt timeout: the dead endpoint holds its share
+    // of attempts for the whole timeout each time.
+    let worker = app.worker(WorkerSettings {
+        webhooks: WebhookSettings {
+            timeout: Duration::from_secs(5),
+            allow_private: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let _worker = RunningWorker::spawn(worker);
+    let started = std::time::Instant::now();
+    // A steady 100 sends a second (200 status changes a second, each an event for both
+    // endpoints): what is measured is the dead endpoint's effect, not the machine's ceiling
+    // (the benchmark measures that, in a release build).
+    let mut tick = tokio::time::interval(Duration::from_millis(10));
+    let mut sends = futures_util::stream::FuturesUnordered::new();
+    for n in 0..MESSAGES {
+        tick.tick().await;
+        let (app, key) = (&app, &org.key);
+        sends.push(async move {
+            app.call(
+                Method::POST,
+                "/v1/messages",
+                Some(key),
+                Some(json!({"from": FROM, "to": TO, "text": format!("load {n}")})),
+            )
+            .await
+            .assert_success(202);
+        });
+        while let Some(()) = futures_util::FutureExt::now_or_never(sends.next()).flatten() {}
+    }
+    while sends.next().await.is_some() {}
+    let sent_in = started.elapsed();
+    let got = healthy
+        .wait_until(Duration::from_secs(120), |got| got.len() >= 2 * MESSAGES)
+        .await;
+    // When each event was written (the status change), from the database.
+    let rows = app
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            app.store.connection().get_database_backend(),
+            "SELECT id, created_at FROM webhook_events",
+        ))
+        .await
+        .unwrap();
+    let written: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
+        .iter()
+        .map(|r| {
+            let id: uuid::Uuid = r.try_get("", "id").unwrap();
+            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
+            (id.to_string(), at)
+        })
+        .collect();
+    let mut delays: Vec<Duration> = got
+        .iter()
+        .map(|r| {
+            let arrived: chrono::DateTime<chrono::Utc> = r.wall.into();
+            (arrived - written[&r.id]).to_std().unwrap_or_default()
+        })
+        .collect();
+    delays.sort();
+    let at = |q: f64| delays[((delays.len() as f64 * q).ceil() as usize).min(delays.len()) - 1];
+    let pending_dead = app
+        .store
+        .connection()
+        .query_one_raw(Statement::from_sql_and_values(
+            app.store.connection().get_database_backend(),
+            match backend {
+                Backend::Postgres => "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE endpoint_id = $1 AND state = 'pending'",
+                Backend::Sqlite => "SELECT COUNT(*) AS n FROM webhook_deliveries WHERE endpoint_id = ?1 AND state = 'pending'",
+            },
+            [uuid::Uuid::parse_str(&endpoints[0]).unwrap().into()],
+        ))
+        .await
+        .unwrap()
+        .unwrap()
+        .try_get::<i64>("", "n")
+        .unwrap();
+    eprintln!(
+        "{backend:?}: {MESSAGES} messages sent in {sent_in:?}; healthy endpoint got {} events, delay from status change p50 {:?} p99 {:?} max {:?}; dead endpoint: {pending_dead} deliveries pending, {} attempts hanging",
+        got.len(),
+        at(0.50),
+        at(0.99),
+        at(1.0),
+        dead.got().len(),
+    );
+    assert_eq!(got.len(), 2 * MESSAGES, "each event once");
+    assert!(
+        pending_dead >= 1000,
+        "the dead endpoint holds {pending_dead} pending deliveries"
+    );
+    assert!(at(0.99) <= Duration::from_secs(1), "p99 {:?}", at(0.99));
+}
+
+/// One test, so that the two backends' runs never overlap.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn on_sqlite_then_postgresql_a_dead_endpoint_does_not_delay_a_healthy_one() {
+    a_dead_endpoint_does_not_delay_a_healthy_one(Backend::Sqlite).await;
+    a_dead_endpoint_does_not_delay_a_healthy_one(Backend::Postgres).await;
+}
