@@ -17,58 +17,79 @@ pub struct Got {
     pub timestamp: String,
     pub signature: String,
     pub body: String,
+    /// When it arrived.
+    pub at: std::time::Instant,
 }
 
-/// The receiver: answers 204 to every POST and keeps what it got.
+/// The receiver: answers 204 to every request and keeps what it got. It runs on a runtime of
+/// its own (the suite itself is synchronous), on poem.
 pub struct Listener {
     pub url: String,
     got: Arc<Mutex<Vec<Got>>>,
-    server: Arc<tiny_http::Server>,
+    stop: Option<tokio::sync::oneshot::Sender<()>>,
 }
 
 impl Listener {
     /// Listens on `addr`, which the deployment must be able to reach.
     pub fn start(addr: SocketAddr) -> anyhow::Result<Listener> {
-        let server = Arc::new(
-            tiny_http::Server::http(addr)
-                .map_err(|e| anyhow::anyhow!("listening on {addr} for webhooks: {e}"))?,
-        );
-        let bound = server
-            .server_addr()
-            .to_ip()
-            .ok_or_else(|| anyhow::anyhow!("the webhook listener has no IP address"))?;
+        let listener = std::net::TcpListener::bind(addr)
+            .map_err(|e| anyhow::anyhow!("listening on {addr} for webhooks: {e}"))?;
+        listener.set_nonblocking(true)?;
+        let bound = listener.local_addr()?;
         let got: Arc<Mutex<Vec<Got>>> = Arc::default();
-        let (serving, kept) = (server.clone(), got.clone());
+        let kept = got.clone();
+        let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()?;
         std::thread::spawn(move || {
-            for mut request in serving.incoming_requests() {
-                let header = |name: &str| {
-                    request
-                        .headers()
-                        .iter()
-                        .find(|h| h.field.as_str().as_str().eq_ignore_ascii_case(name))
-                        .map(|h| h.value.as_str().to_owned())
-                        .unwrap_or_default()
-                };
-                let (id, timestamp, signature) = (
-                    header("webhook-id"),
-                    header("webhook-timestamp"),
-                    header("webhook-signature"),
-                );
-                let mut body = String::new();
-                let _ = request.as_reader().read_to_string(&mut body);
-                kept.lock().unwrap_or_else(|e| e.into_inner()).push(Got {
-                    id,
-                    timestamp,
-                    signature,
-                    body,
+            runtime.block_on(async move {
+                let endpoint = poem::endpoint::make(move |mut request: poem::Request| {
+                    let kept = kept.clone();
+                    async move {
+                        let header = |name: &str| {
+                            request
+                                .headers()
+                                .get(name)
+                                .and_then(|v| v.to_str().ok())
+                                .unwrap_or_default()
+                                .to_owned()
+                        };
+                        let (id, timestamp, signature) = (
+                            header("webhook-id"),
+                            header("webhook-timestamp"),
+                            header("webhook-signature"),
+                        );
+                        let body = request.take_body().into_string().await.unwrap_or_default();
+                        kept.lock().unwrap_or_else(|e| e.into_inner()).push(Got {
+                            id,
+                            timestamp,
+                            signature,
+                            body,
+                            at: std::time::Instant::now(),
+                        });
+                        poem::http::StatusCode::NO_CONTENT
+                    }
                 });
-                let _ = request.respond(tiny_http::Response::empty(204));
-            }
+                let Ok(acceptor) = poem::listener::TcpAcceptor::from_std(listener) else {
+                    return;
+                };
+                let _ = poem::Server::new_with_acceptor(acceptor)
+                    .run_with_graceful_shutdown(
+                        endpoint,
+                        async {
+                            let _ = stopped.await;
+                        },
+                        None,
+                    )
+                    .await;
+            });
         });
         Ok(Listener {
             url: format!("http://{bound}/agentmessage-conformance/webhooks"),
             got,
-            server,
+            stop: Some(stop),
         })
     }
 
@@ -80,7 +101,9 @@ impl Listener {
 
 impl Drop for Listener {
     fn drop(&mut self) {
-        self.server.unblock();
+        if let Some(stop) = self.stop.take() {
+            let _ = stop.send(());
+        }
     }
 }
 

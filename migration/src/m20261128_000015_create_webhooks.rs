@@ -167,25 +167,28 @@ impl MigrationTrait for Migration {
                     .to_owned(),
             )
             .await?;
-        // The dispatcher's claim: pending deliveries due now.
+        // The dispatcher's claim: one endpoint's pending deliveries, due first.
         manager
             .create_index(
                 Index::create()
                     .name("idx_webhook_deliveries_due")
                     .table(WebhookDeliveries::Table)
+                    .col(WebhookDeliveries::EndpointId)
                     .col(WebhookDeliveries::State)
                     .col(WebhookDeliveries::NextAttemptAt)
                     .to_owned(),
             )
             .await?;
-        // The order check: an earlier pending delivery of the same subject to the same endpoint.
+        // The order check: an earlier pending delivery of the same subject to the same endpoint
+        // (the subject first: it narrows to a handful of rows).
         manager
             .create_index(
                 Index::create()
                     .name("idx_webhook_deliveries_order")
                     .table(WebhookDeliveries::Table)
-                    .col(WebhookDeliveries::EndpointId)
                     .col(WebhookDeliveries::Subject)
+                    .col(WebhookDeliveries::EndpointId)
+                    .col(WebhookDeliveries::State)
                     .col(WebhookDeliveries::Position)
                     .to_owned(),
             )

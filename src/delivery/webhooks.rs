@@ -11,13 +11,7 @@
 //!   connected to; address literals are checked before sending; redirects are not followed and no
 //!   proxy is used.
 
-use std::{
-    collections::HashMap,
-    future::Future,
-    net::SocketAddr,
-    sync::{Arc, Mutex},
-    time::Duration,
-};
+use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use uuid::Uuid;
@@ -102,8 +96,6 @@ pub struct Dispatcher {
     services: Services,
     settings: WebhookSettings,
     client: reqwest::Client,
-    /// Attempts in flight per endpoint.
-    busy: Arc<Mutex<HashMap<Uuid, u64>>>,
 }
 
 impl Dispatcher {
@@ -122,23 +114,33 @@ impl Dispatcher {
             services,
             settings,
             client,
-            busy: Arc::default(),
         }
     }
 
     /// Runs until `shutdown` completes; attempts in flight then finish and are recorded.
+    ///
+    /// Attempts, claims and the recording of outcomes overlap: an attempt's slot (and its
+    /// endpoint's share) is free as soon as its answer arrives, and outcomes are written by one
+    /// recorder at a time, in batches, while the next claims and attempts go on.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
-        let mut in_flight = 0usize;
+        let mut attempting = 0usize;
+        let mut busy: HashMap<Uuid, u64> = HashMap::new();
+        let mut unrecorded: Vec<Outcome> = Vec::new();
+        let mut recorder: Option<tokio::task::JoinHandle<()>> = None;
         let mut stopping = false;
         let mut last_sweep = tokio::time::Instant::now();
         loop {
-            if !stopping && in_flight < self.settings.concurrency {
-                match self.claim(self.settings.concurrency - in_flight).await {
+            if !stopping && attempting < self.settings.concurrency {
+                match self
+                    .claim(self.settings.concurrency - attempting, &busy)
+                    .await
+                {
                     Ok(due) => {
                         for delivery in due {
-                            in_flight += 1;
+                            attempting += 1;
+                            *busy.entry(delivery.endpoint_id).or_default() += 1;
                             let (client, tx) = (self.client.clone(), done_tx.clone());
                             let settings = self.settings.clone();
                             tokio::spawn(async move {
@@ -154,29 +156,55 @@ impl Dispatcher {
                 last_sweep = tokio::time::Instant::now();
                 self.sweep().await;
             }
-            if stopping && in_flight == 0 {
+            if recorder.is_none() && !unrecorded.is_empty() {
+                let (services, batch) = (self.services.clone(), std::mem::take(&mut unrecorded));
+                recorder = Some(tokio::spawn(async move {
+                    // A failed write leaves the deliveries leased: they are attempted again when
+                    // the lease runs out (the receiver sees the same `webhook-id`).
+                    if let Err(err) = services.record_webhook_outcomes(&batch).await {
+                        tracing::warn!(%err, n = batch.len(), "recording webhook outcomes failed");
+                    }
+                }));
+            }
+            if stopping && attempting == 0 && unrecorded.is_empty() && recorder.is_none() {
                 break;
             }
-            let first = tokio::select! {
-                outcome = done_rx.recv() => outcome,
-                _ = &mut shutdown, if !stopping => { stopping = true; None }
-                _ = tokio::time::sleep(self.settings.poll), if !stopping => None,
-                _ = self.services.webhook_event_committed(), if !stopping => None,
+            let recorded = async {
+                match recorder.as_mut() {
+                    Some(task) => {
+                        let _ = task.await;
+                    }
+                    None => std::future::pending().await,
+                }
             };
-            let mut outcomes: Vec<Outcome> = first.into_iter().collect();
-            while let Ok(more) = done_rx.try_recv() {
-                outcomes.push(more);
+            tokio::select! {
+                outcome = done_rx.recv() => {
+                    for outcome in outcome.into_iter().chain(std::iter::from_fn(|| done_rx.try_recv().ok())) {
+                        attempting -= 1;
+                        if let Some(n) = busy.get_mut(&outcome.endpoint_id) {
+                            *n = n.saturating_sub(1);
+                            if *n == 0 {
+                                busy.remove(&outcome.endpoint_id);
+                            }
+                        }
+                        unrecorded.push(outcome);
+                    }
+                }
+                _ = recorded => recorder = None,
+                _ = &mut shutdown, if !stopping => stopping = true,
+                _ = tokio::time::sleep(self.settings.poll), if !stopping => {}
+                _ = self.services.webhook_event_committed(), if !stopping => {}
             }
-            if outcomes.is_empty() {
-                continue;
-            }
-            in_flight -= outcomes.len();
-            self.record(&outcomes).await;
         }
     }
 
-    /// Leases up to `room` due deliveries, keeping each endpoint within its share.
-    async fn claim(&self, room: usize) -> Result<Vec<DueDelivery>, crate::service::Error> {
+    /// Leases up to `room` due deliveries, keeping each endpoint within its share (`busy`: the
+    /// attempts running per endpoint).
+    async fn claim(
+        &self,
+        room: usize,
+        busy: &HashMap<Uuid, u64>,
+    ) -> Result<Vec<DueDelivery>, crate::service::Error> {
         if self.services.settings.webhooks.sealing.is_none() {
             return Ok(Vec::new());
         }
@@ -184,35 +212,9 @@ impl Dispatcher {
         let lease = self.settings.timeout * 2;
         let until = Timestamp::now().as_datetime()
             + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
-        let busy = self.busy.lock().unwrap_or_else(|e| e.into_inner()).clone();
-        let due = self
-            .services
-            .claim_webhook_deliveries(self.settings.per_endpoint as u64, room as u64, until, &busy)
-            .await?;
-        let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-        for d in &due {
-            *busy.entry(d.endpoint_id).or_default() += 1;
-        }
-        Ok(due)
-    }
-
-    /// Records outcomes together; a failed write leaves the deliveries leased, to be attempted
-    /// again when the lease runs out (the receiver sees the same `webhook-id`).
-    async fn record(&self, outcomes: &[Outcome]) {
-        {
-            let mut busy = self.busy.lock().unwrap_or_else(|e| e.into_inner());
-            for o in outcomes {
-                if let Some(n) = busy.get_mut(&o.endpoint_id) {
-                    *n = n.saturating_sub(1);
-                    if *n == 0 {
-                        busy.remove(&o.endpoint_id);
-                    }
-                }
-            }
-        }
-        if let Err(err) = self.services.record_webhook_outcomes(outcomes).await {
-            tracing::warn!(%err, n = outcomes.len(), "recording webhook outcomes failed");
-        }
+        self.services
+            .claim_webhook_deliveries(self.settings.per_endpoint as u64, room as u64, until, busy)
+            .await
     }
 
     async fn sweep(&self) {

@@ -506,9 +506,10 @@ struct Candidate {
 }
 
 impl System {
-    /// Up to `limit` deliveries due at `now`, at most `per_endpoint` per endpoint, oldest due
-    /// first: pending, not leased, to an enabled endpoint, and with no earlier pending delivery
-    /// of the same subject to the same endpoint (order within a subject).
+    /// Up to `limit` deliveries due at `now`, at most `per_endpoint` per enabled endpoint, each
+    /// endpoint's oldest due first: pending, not leased, and with no earlier pending delivery of
+    /// the same subject to the same endpoint (order within a subject). One statement; each
+    /// endpoint's part is an index range that stops at `per_endpoint` rows, whatever the backlog.
     pub async fn due_webhook_deliveries(
         &self,
         now: DateTime<Utc>,
@@ -521,18 +522,30 @@ impl System {
             _ => ("?1", "?2", "?3"),
         };
         let pending = DeliveryState::Pending.as_str();
-        let sql = format!(
-            "SELECT id, endpoint_id FROM (\
-               SELECT d.id, d.endpoint_id, d.next_attempt_at, ROW_NUMBER() OVER (\
-                 PARTITION BY d.endpoint_id ORDER BY d.next_attempt_at, d.position) AS rn \
-               FROM webhook_deliveries d JOIN webhook_endpoints e ON e.id = d.endpoint_id \
-               WHERE d.state = '{pending}' AND d.next_attempt_at <= {a} \
-               AND (d.lease_until IS NULL OR d.lease_until < {a}) AND e.enabled \
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p \
-                 WHERE p.endpoint_id = d.endpoint_id AND p.subject = d.subject \
-                 AND p.state = '{pending}' AND p.position < d.position)\
-             ) ranked WHERE rn <= {b} ORDER BY next_attempt_at LIMIT {c}"
+        // One endpoint's due deliveries, in order, up to its share.
+        let per_endpoint_due = format!(
+            "SELECT p.id, p.endpoint_id FROM webhook_deliveries p \
+             WHERE p.endpoint_id = e.id AND p.state = '{pending}' AND p.next_attempt_at <= {a} \
+             AND (p.lease_until IS NULL OR p.lease_until < {a}) \
+             AND NOT EXISTS (SELECT 1 FROM webhook_deliveries q \
+               WHERE q.endpoint_id = p.endpoint_id AND q.subject = p.subject \
+               AND q.state = '{pending}' AND q.position < p.position) \
+             ORDER BY p.next_attempt_at LIMIT {b}"
         );
+        // PostgreSQL runs the per-endpoint part once per endpoint as a lateral join; SQLite has
+        // no LATERAL, but runs a correlated `IN` once per endpoint and looks the rows up by key.
+        let sql = match backend {
+            DbBackend::Postgres => format!(
+                "SELECT d.id, d.endpoint_id FROM webhook_endpoints e \
+                 CROSS JOIN LATERAL ({per_endpoint_due}) d WHERE e.enabled LIMIT {c}"
+            ),
+            _ => format!(
+                "SELECT d.id, d.endpoint_id FROM webhook_endpoints e \
+                 JOIN webhook_deliveries d ON d.id IN (\
+                   SELECT id FROM ({per_endpoint_due})) \
+                 WHERE e.enabled LIMIT {c}"
+            ),
+        };
         let statement = Statement::from_sql_and_values(
             backend,
             sql,

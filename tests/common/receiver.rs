@@ -39,6 +39,8 @@ pub enum Answer {
     Always(u16),
     /// No answer: the request hangs.
     Hang,
+    /// 503 with `Retry-After: seconds` to the first request, then 204.
+    RetryAfter { seconds: u64 },
 }
 
 #[derive(Clone)]
@@ -69,9 +71,15 @@ impl Receiver {
                     header("webhook-signature"),
                 );
                 let body = req.take_body().into_string().await.unwrap_or_default();
+                let mut retry_after = None;
                 let status = {
                     let mut plan = answer.lock().unwrap();
                     match *plan {
+                        Answer::RetryAfter { seconds } => {
+                            *plan = Answer::Accept;
+                            retry_after = Some(seconds);
+                            503
+                        }
                         Answer::Accept => 204,
                         Answer::Always(status) => status,
                         Answer::Hang => 0,
@@ -101,9 +109,12 @@ impl Receiver {
                 if hang {
                     tokio::time::sleep(Duration::from_secs(3600)).await;
                 }
-                Response::builder()
-                    .status(poem::http::StatusCode::from_u16(status.max(200)).unwrap())
-                    .finish()
+                let mut response = Response::builder()
+                    .status(poem::http::StatusCode::from_u16(status.max(200)).unwrap());
+                if let Some(seconds) = retry_after {
+                    response = response.header("retry-after", seconds.to_string());
+                }
+                response.finish()
             }
         });
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();

@@ -27,7 +27,7 @@ const EVERYTHING: [&str; 6] = [
     "consent.updated",
 ];
 
-fn settings(allow_private: bool) -> Settings {
+pub(crate) fn settings(allow_private: bool) -> Settings {
     Settings {
         webhooks: WebhookRules {
             sealing: Some(std::sync::Arc::new(
@@ -41,7 +41,7 @@ fn settings(allow_private: bool) -> Settings {
 }
 
 /// A worker whose dispatcher retries within milliseconds.
-fn run_worker(app: &TestApp, allow_private: bool) -> RunningWorker {
+pub(crate) fn run_worker(app: &TestApp, allow_private: bool) -> RunningWorker {
     let settings = WorkerSettings {
         poll: Duration::from_millis(20),
         sweep_every: Duration::from_millis(100),
@@ -58,7 +58,12 @@ fn run_worker(app: &TestApp, allow_private: bool) -> RunningWorker {
     RunningWorker::spawn(worker)
 }
 
-async fn register(app: &TestApp, key: &str, url: &str, events: &[&str]) -> (String, String) {
+pub(crate) async fn register(
+    app: &TestApp,
+    key: &str,
+    url: &str,
+    events: &[&str],
+) -> (String, String) {
     let reply = app
         .call(
             Method::POST,
@@ -688,7 +693,92 @@ async fn gone_disables_the_endpoint_and_a_delivery_can_be_retried(backend: Backe
     .assert_error(400, "BAD_REQUEST");
 }
 
+/// A `Retry-After` replaces the schedule's wait; after the schedule's last wait the delivery is
+/// `failed`; and once finished past the retention, an event and its deliveries are deleted.
+async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(backend: Backend) {
+    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
+        return;
+    };
+    let receiver = Receiver::start(Answer::Always(500)).await;
+    let slow = Receiver::start(Answer::RetryAfter { seconds: 1 }).await;
+    let org = app.sender(FROM, TO).await;
+    let (failing, _) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
+    let (asking, _) = register(&app, &org.key, &slow.url, &["message.sent"]).await;
+    let worker = app.worker(WorkerSettings {
+        poll: Duration::from_millis(20),
+        webhooks: WebhookSettings {
+            timeout: Duration::from_secs(2),
+            schedule: vec![Duration::from_millis(20), Duration::from_millis(20)],
+            poll: Duration::from_millis(20),
+            allow_private: true,
+            retention: Duration::from_secs(1),
+            sweep_every: Duration::from_millis(100),
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let _worker = RunningWorker::spawn(worker);
+    send(&app, &org, "retried").await;
+    // Three attempts (the first and one per wait of the schedule), then failed.
+    let path = format!("/v1/webhook_endpoints/{failing}/deliveries");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    let failed = loop {
+        let list = app.call(Method::GET, &path, Some(&org.key), None).await;
+        let first = list
+            .assert_success(200)
+            .as_array()
+            .unwrap()
+            .first()
+            .cloned();
+        if let Some(d) = first.filter(|d| d["state"] == "failed") {
+            break d;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the delivery never failed"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    };
+    assert_eq!(
+        (
+            failed["attempts"].clone(),
+            failed["last_status_code"].clone(),
+            failed["next_attempt_at"].clone()
+        ),
+        (json!(3), json!(500), Value::Null)
+    );
+    assert_eq!(receiver.got().len(), 3);
+    // The endpoint that asked for a second waited a second, not the schedule's 20 ms.
+    let got = slow
+        .wait_until(Duration::from_secs(20), |got| !got.is_empty())
+        .await;
+    let all = slow.got();
+    assert!(
+        all.len() >= 2 && all[1].at.duration_since(all[0].at) >= Duration::from_millis(950),
+        "{:?}",
+        all.iter().map(|r| r.at).collect::<Vec<_>>()
+    );
+    assert_eq!(got.len(), 1);
+    // Past the retention, the finished events are deleted with their deliveries.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    for endpoint in [&failing, &asking] {
+        let path = format!("/v1/webhook_endpoints/{endpoint}/deliveries");
+        loop {
+            let list = app.call(Method::GET, &path, Some(&org.key), None).await;
+            if list.assert_success(200).as_array().unwrap().is_empty() {
+                break;
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "old deliveries stayed"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+}
+
 crate::support::for_each_backend!(
+    retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go,
     endpoints_are_registered_listed_changed_rotated_and_deleted,
     private_and_metadata_destinations_are_refused_unless_allowed,
     the_destination_is_checked_again_at_delivery,

@@ -37,6 +37,17 @@ struct Cli {
     /// The server's process id, to report its memory (Linux /proc).
     #[arg(long)]
     pid: Option<u32>,
+    /// Webhook endpoints to register, each subscribed to every event, each a receiver of this
+    /// tool's own on loopback (the deployment must allow private destinations, and the key
+    /// needs webhooks:write). The run then also waits for and reports their deliveries.
+    #[arg(long, default_value_t = 0)]
+    webhook_endpoints: usize,
+    /// Sends per second to offer (spread evenly); unset, as fast as the connections go.
+    #[arg(long)]
+    rate: Option<f64>,
+    /// How long to wait, after the sends, for the webhook deliveries.
+    #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
+    webhook_wait: Duration,
 }
 
 /// `VmHWM` (peak) and `VmRSS` (now) of a process, in KiB.
@@ -117,6 +128,22 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .error_for_status()?;
     }
 
+    let mut receivers = Vec::new();
+    for _ in 0..cli.webhook_endpoints {
+        let receiver = conformance::listener::Listener::start("127.0.0.1:0".parse()?)?;
+        http.post(format!("{base}/v1/webhook_endpoints"))
+            .bearer_auth(&cli.api_key)
+            .json(&json!({
+                "url": receiver.url,
+                "events": ["message.sent", "message.delivered", "message.undelivered", "message.failed", "message.received", "consent.updated"],
+                "description": "agentmessage-load"
+            }))
+            .send()
+            .await?
+            .error_for_status()?;
+        receivers.push(receiver);
+    }
+
     let sender = Sender {
         http: http.clone(),
         base: base.clone(),
@@ -135,12 +162,17 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         let next = next.clone();
         let sender = sender.clone();
         let total = cli.requests;
+        let rate = cli.rate;
         tasks.push(tokio::spawn(async move {
             let mut results = Vec::new();
             loop {
                 let i = next.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
                     return results;
+                }
+                if let Some(rate) = rate {
+                    let slot = started + Duration::from_secs_f64(i as f64 / rate);
+                    tokio::time::sleep_until(slot.into()).await;
                 }
                 let at = Instant::now();
                 let status = sender.send(i).await;
@@ -196,6 +228,34 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             peak as f64 / 1024.0,
             now as f64 / 1024.0
         );
+    }
+    if !receivers.is_empty() {
+        // Each message makes two events (sent, delivered) for every endpoint.
+        let expected = 2 * (results.len() + 200);
+        let deadline = Instant::now() + cli.webhook_wait;
+        while Instant::now() < deadline && receivers.iter().any(|r| r.got().len() < expected) {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        let sends_ended = started + elapsed;
+        for (n, receiver) in receivers.iter().enumerate() {
+            let arrivals: Vec<Instant> = receiver.got().iter().map(|g| g.at).collect();
+            let during = arrivals.iter().filter(|a| **a <= sends_ended).count();
+            let last = arrivals.iter().max().copied().unwrap_or(sends_ended);
+            println!(
+                "webhook endpoint {}: {} of {} events; {:.0}/s while sending; the last {:.2} s after the sends ended",
+                n + 1,
+                arrivals.len(),
+                expected,
+                during as f64 / elapsed.as_secs_f64(),
+                last.saturating_duration_since(sends_ended).as_secs_f64()
+            );
+        }
+        if receivers.iter().any(|r| r.got().len() < expected) {
+            anyhow::bail!(
+                "webhook deliveries were missing after {:?}",
+                cli.webhook_wait
+            );
+        }
     }
     if accepted != results.len() {
         anyhow::bail!(
