@@ -20,6 +20,10 @@ pub fn fingerprint(body: &serde_json::Value) -> String {
     hex::encode(Sha256::digest(canonical.as_bytes()))
 }
 
+/// The start of a recorded body stored sealed under the operator's key (an answer that holds a
+/// secret: a new webhook endpoint's signing secret); the rest is the sealed text.
+pub const SEALED_PREFIX: &str = "sealed:";
+
 /// A key held by the request that runs the operation.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Hold {

@@ -3,7 +3,7 @@
 
 use super::{auth::Caller, Error, Services};
 use crate::{
-    domain::idempotency::{Begun, Hold},
+    domain::idempotency::{Begun, Hold, Recorded, SEALED_PREFIX},
     store::idempotency::Attempt,
 };
 
@@ -32,14 +32,35 @@ impl Services {
             fingerprint: keyed.fingerprint,
             request_id: keyed.request_id,
         };
-        Ok(self
+        let begun = self
             .tenant(caller)
             .begin_idempotent(
                 &attempt,
                 self.settings.idempotency_retention,
                 self.settings.idempotency_takeover,
             )
-            .await?)
+            .await?;
+        match begun {
+            Begun::Replay(recorded) => Ok(Begun::Replay(self.unsealed(recorded)?)),
+            other => Ok(other),
+        }
+    }
+
+    /// A recorded answer as it was sent: one kept sealed (it holds a secret) is opened.
+    fn unsealed(&self, recorded: Recorded) -> Result<Recorded, Error> {
+        let Some(sealed) = recorded.body.strip_prefix(SEALED_PREFIX) else {
+            return Ok(recorded);
+        };
+        let keys = self
+            .settings
+            .webhooks
+            .sealing
+            .as_deref()
+            .ok_or(Error::WebhooksNotConfigured)?;
+        let body = keys
+            .open(sealed)
+            .map_err(|e| Error::Internal(anyhow::anyhow!("a recorded answer: {e}")))?;
+        Ok(Recorded { body, ..recorded })
     }
 
     /// Records an answer the operation's rules gave without making a resource (422, 453).

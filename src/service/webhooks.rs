@@ -9,7 +9,7 @@ use uuid::Uuid;
 use super::{auth::Caller, Error, FieldErrors, Services};
 use crate::{
     domain::{
-        idempotency::Completion,
+        idempotency::{Completion, SEALED_PREFIX},
         webhooks::{
             forbidden_destination, new_secret, CreatedEndpoint, DueDelivery, EndpointChanges,
             Outcome, SealingKeys, WebhookDelivery, WebhookEndpoint, WebhookEventType,
@@ -123,9 +123,24 @@ impl Services {
             events: new.events,
             secret: sealing.seal(&secret),
         };
+        // The recorded answer holds the secret: it is kept sealed too, and opened for a replay.
+        let sealed = completion.map(|c| {
+            let (render, keys) = (c.render.clone(), self.settings.webhooks.sealing.clone());
+            Completion {
+                hold: c.hold.clone(),
+                status: c.status,
+                render: Arc::new(move |made: &CreatedEndpoint| {
+                    let body = render(made);
+                    match &keys {
+                        Some(keys) => format!("{SEALED_PREFIX}{}", keys.seal(&body)),
+                        None => body,
+                    }
+                }),
+            }
+        });
         Ok(self
             .tenant(caller)
-            .insert_webhook_endpoint(row, secret, completion)
+            .insert_webhook_endpoint(row, secret, sealed.as_ref())
             .await?)
     }
 

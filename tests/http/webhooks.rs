@@ -144,6 +144,35 @@ async fn endpoints_are_registered_listed_changed_rotated_and_deleted(backend: Ba
     )
     .await
     .assert_error(422, "IDEMPOTENCY_KEY_REUSED");
+    // Nothing in the database holds the secret in the clear: not the endpoint, not the answer
+    // recorded for the key (the replay above showed it, opened).
+    {
+        use sea_orm::ConnectionTrait;
+        let db = app.store.connection();
+        for (table, column) in [
+            ("webhook_endpoints", "secret"),
+            ("idempotency_records", "response_body"),
+        ] {
+            let rows = db
+                .query_all_raw(sea_orm::Statement::from_string(
+                    db.get_database_backend(),
+                    format!("SELECT {column} AS stored FROM {table}"),
+                ))
+                .await
+                .unwrap();
+            let stored: Vec<String> = rows
+                .iter()
+                .map(|r| r.try_get::<String>("", "stored").unwrap())
+                .collect();
+            assert!(!stored.is_empty(), "{table}");
+            assert!(
+                stored
+                    .iter()
+                    .all(|v| !v.contains(&secret[6..]) && !v.contains("whsec_")),
+                "{table} holds the secret in the clear: {stored:?}"
+            );
+        }
+    }
 
     let id = made["id"].as_str().unwrap();
     let list = app
