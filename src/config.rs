@@ -415,6 +415,14 @@ pub struct ServeArgs {
     #[command(flatten)]
     pub webhooks: WebhookArgs,
 
+    /// Where operators read `/healthz`, `/readyz` and `/metrics` (Prometheus); keep it private.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_OPS_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
+    pub ops_listen: SocketAddr,
+
     /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
     #[arg(long)]
     pub no_worker: bool,
@@ -473,4 +481,16 @@ pub struct WorkerCommandArgs {
 
     #[command(flatten)]
     pub webhooks: WebhookArgs,
+
+    /// Where operators read `/healthz`, `/readyz` and `/metrics` (Prometheus); keep it private.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_OPS_LISTEN",
+        default_value = "127.0.0.1:9090"
+    )]
+    pub ops_listen: SocketAddr,
+
+    /// How long a stopping worker may take to finish what it holds before it exits.
+    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
 }

@@ -7,6 +7,7 @@ pub mod api;
 pub mod config;
 pub mod delivery;
 pub mod domain;
+pub mod ops;
 pub mod server;
 pub mod service;
 pub mod store;

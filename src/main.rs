@@ -3,6 +3,7 @@
 use std::process::ExitCode;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use agentmessage::{
     config::{CarrierArgs, DatabaseArgs, ServeArgs, WebhookArgs, WorkerArgs, WorkerCommandArgs},
@@ -98,13 +99,21 @@ enum Admin {
 
 #[tokio::main]
 async fn main() -> ExitCode {
-    tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
-                .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info")),
-        )
-        .with_writer(std::io::stderr)
-        .init();
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // `AGENTMESSAGE_LOG_FORMAT=json`: one JSON object a line; a request's lines carry its
+    // `request_id` (the request's span).
+    if std::env::var("AGENTMESSAGE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
+        logs.json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init();
+    } else {
+        logs.init();
+    }
     match run(Cli::parse()).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
@@ -156,13 +165,33 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 .apply(args.carrier.apply(args.rules.settings()))?;
             let services = Services::new(store, settings);
             agentmessage::api::install_renderer(&services);
+            let ops = ops_listener(args.ops_listen).await?;
             tracing::info!(
                 carrier = args.carrier.carrier_name(),
+                ops = %args.ops_listen,
                 "AgentMessage delivery worker running"
             );
-            worker(services, &args.worker, &args.carrier, &args.webhooks)
-                .run(shutdown_signal())
-                .await;
+            let worker = worker(
+                services.clone(),
+                &args.worker,
+                &args.carrier,
+                &args.webhooks,
+            );
+            let ops = tokio::spawn(agentmessage::ops::serve(
+                ops,
+                services,
+                agentmessage::ops::Role::Worker,
+                shutdown_signal(),
+            ));
+            let stopped = async {
+                shutdown_signal().await;
+                tokio::time::sleep(args.shutdown_grace).await;
+            };
+            tokio::select! {
+                _ = worker.run(shutdown_signal()) => {}
+                _ = stopped => tracing::warn!("the worker did not stop within the shutdown grace"),
+            }
+            let _ = ops.await;
         }
         Command::Admin(admin) => admin_command(admin).await?,
     }
@@ -210,6 +239,24 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         );
         tokio::spawn(worker.run(shutdown_signal()))
     });
+    let role = if args.no_worker {
+        agentmessage::ops::Role::Api
+    } else {
+        agentmessage::ops::Role::Worker
+    };
+    let signalled = Arc::new(std::sync::OnceLock::new());
+    let noted = signalled.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        let _ = noted.set(std::time::Instant::now());
+    });
+    let ops = ops_listener(args.ops_listen).await?;
+    let ops_task = tokio::spawn(agentmessage::ops::serve(
+        ops,
+        services.clone(),
+        role,
+        shutdown_signal(),
+    ));
     tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
     agentmessage::server::serve(
         listener,
@@ -219,10 +266,28 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     )
     .await
     .context("serving")?;
+    // The listener has stopped and its requests are answered; the worker finishes what it
+    // holds (its answers recorded, its carrier sessions closed) within what is left of the
+    // grace, counted from the signal: the whole stop takes at most the grace.
+    let left = args
+        .shutdown_grace
+        .saturating_sub(signalled.get().map_or(Duration::ZERO, |at| at.elapsed()));
     if let Some(task) = worker_task {
-        let _ = task.await;
+        if tokio::time::timeout(left, task).await.is_err() {
+            tracing::warn!("the worker did not stop within the shutdown grace");
+        }
     }
+    let _ = ops_task.await;
     Ok(())
+}
+
+/// Binds the operations listener.
+async fn ops_listener(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::TcpListener> {
+    let listener = tokio::net::TcpListener::bind(addr).await.with_context(|| {
+        format!("listening on {addr} for /healthz, /readyz and /metrics (--ops-listen)")
+    })?;
+    tracing::info!(ops = %listener.local_addr()?, "operations listener");
+    Ok(listener)
 }
 
 /// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
@@ -252,9 +317,23 @@ fn worker(
     worker
 }
 
-/// Completes on Ctrl-C (every caller gets its own copy of the signal).
+/// Completes on SIGTERM or Ctrl-C (every caller gets its own copy of the signal).
 async fn shutdown_signal() {
-    let _ = tokio::signal::ctrl_c().await;
+    let terminate = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut signal) => {
+                signal.recv().await;
+            }
+            Err(err) => {
+                tracing::warn!(%err, "SIGTERM cannot be watched; stop with Ctrl-C");
+                std::future::pending::<()>().await
+            }
+        }
+    };
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = terminate => {}
+    }
 }
 
 async fn admin_command(admin: Admin) -> anyhow::Result<()> {

@@ -11,6 +11,7 @@ use poem::{
 };
 use serde_json::Value;
 use tokio::io::AsyncReadExt;
+use tracing::Instrument;
 
 use super::{envelope::ErrorCode, error::ApiError, request_id};
 
@@ -28,7 +29,8 @@ pub const EXTRA_ROUTES: [&str; 5] = [
 
 /// Every path template the server answers, with its methods.
 pub struct RouteTable {
-    routes: Vec<(Vec<Segment>, BTreeSet<&'static str>)>,
+    /// Each path's segments, methods and template (as the spec writes it).
+    routes: Vec<(Vec<Segment>, BTreeSet<&'static str>, String)>,
 }
 
 #[derive(Debug, PartialEq)]
@@ -40,7 +42,8 @@ enum Segment {
 /// What the route table says of a request.
 #[derive(Debug, PartialEq)]
 pub enum RouteCheck {
-    Found,
+    /// The route's template, as the spec writes it (`/v1/messages/{id}`).
+    Found(String),
     NotFound,
     /// The path exists with these methods (for `Allow`).
     MethodNotAllowed(String),
@@ -79,11 +82,15 @@ impl RouteTable {
                 if methods.contains("GET") {
                     methods.insert("HEAD");
                 }
-                routes.push((parse_template(template), methods));
+                routes.push((parse_template(template), methods, template.clone()));
             }
         }
         for path in EXTRA_ROUTES {
-            routes.push((parse_template(path), BTreeSet::from(["GET", "HEAD"])));
+            routes.push((
+                parse_template(path),
+                BTreeSet::from(["GET", "HEAD"]),
+                (*path).to_owned(),
+            ));
         }
         RouteTable { routes }
     }
@@ -98,10 +105,10 @@ impl RouteTable {
                 })
         };
         let mut allowed: BTreeSet<&'static str> = BTreeSet::new();
-        for (template, methods) in &self.routes {
+        for (template, methods, name) in &self.routes {
             if matches(template) {
                 if methods.contains(method.as_str()) {
-                    return RouteCheck::Found;
+                    return RouteCheck::Found(name.clone());
                 }
                 allowed.extend(methods.iter().copied());
             }
@@ -158,7 +165,36 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
 
     async fn call(&self, req: Request) -> poem::Result<Response> {
         let id = request_id::generate();
-        let mut response = request_id::scope(id.clone(), self.handle(req)).await;
+        let started = std::time::Instant::now();
+        let method = req.method().clone();
+        let route = match self.routes.check(&method, req.uri().path()) {
+            RouteCheck::Found(template) => format!("{method} {template}"),
+            _ => "unmatched".to_owned(),
+        };
+        // Every log line of the request carries its id (the span's field).
+        let span = tracing::info_span!("request", request_id = %id);
+        let mut response = request_id::scope(id.clone(), self.handle(req))
+            .instrument(span.clone())
+            .await;
+        let status = response.status().as_u16();
+        let elapsed = started.elapsed();
+        metrics::counter!(
+            "agentmessage_http_requests_total",
+            "operation" => route.clone(),
+            "status" => status.to_string()
+        )
+        .increment(1);
+        metrics::histogram!("agentmessage_http_request_duration_seconds", "operation" => route.clone())
+            .record(elapsed.as_secs_f64());
+        span.in_scope(|| {
+            tracing::info!(
+                target: "agentmessage::access",
+                operation = %route,
+                status,
+                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                "answered"
+            )
+        });
         // A replayed answer keeps the id of the request that first gave it.
         if !response.headers().contains_key(request_id::HEADER) {
             if let Ok(value) = HeaderValue::from_str(&id) {
@@ -184,7 +220,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             return closing(ErrorCode::HeadersTooLarge);
         }
         match self.routes.check(req.method(), req.uri().path()) {
-            RouteCheck::Found => {}
+            RouteCheck::Found(_) => {}
             RouteCheck::NotFound => return ApiError::new(ErrorCode::NotFound).into_response(),
             RouteCheck::MethodNotAllowed(allow) => {
                 return ApiError {
@@ -269,13 +305,22 @@ mod tests {
     #[test]
     fn known_paths_and_methods() {
         let t = table();
-        assert_eq!(t.check(&Method::POST, "/v1/messages"), RouteCheck::Found);
-        assert_eq!(t.check(&Method::GET, "/v1/messages/abc"), RouteCheck::Found);
+        assert_eq!(
+            t.check(&Method::POST, "/v1/messages"),
+            RouteCheck::Found("/v1/messages".into())
+        );
+        assert_eq!(
+            t.check(&Method::GET, "/v1/messages/abc"),
+            RouteCheck::Found("/v1/messages/{id}".into())
+        );
         assert_eq!(
             t.check(&Method::HEAD, "/v1/messages/abc"),
-            RouteCheck::Found
+            RouteCheck::Found("/v1/messages/{id}".into())
         );
-        assert_eq!(t.check(&Method::GET, "/openapi.json"), RouteCheck::Found);
+        assert_eq!(
+            t.check(&Method::GET, "/openapi.json"),
+            RouteCheck::Found("/openapi.json".into())
+        );
     }
 
     #[test]

@@ -236,6 +236,12 @@ async fn attempt(
     due: DueDelivery,
 ) -> Outcome {
     let result = send(client, settings, &due).await;
+    let counted = match &result {
+        AttemptResult::Delivered { .. } => "delivered",
+        AttemptResult::Refused { .. } => "refused",
+        AttemptResult::Gone => "gone",
+    };
+    metrics::counter!("agentmessage_webhook_attempts_total", "result" => counted).increment(1);
     let retry_at = match &result {
         AttemptResult::Refused { retry_after, .. } => {
             let failures = (due.attempts + 1).saturating_sub(due.schedule_base);

@@ -197,6 +197,7 @@ impl Worker {
         if claimed.is_empty() {
             return Ok(0);
         }
+        metrics::counter!("agentmessage_worker_claimed_total").increment(count as u64);
         let submissions: Vec<Submission> = claimed.iter().map(|m| self.submission(m)).collect();
         let timer = std::time::Instant::now();
         let begun = self.begin(&claimed).await?;
@@ -208,7 +209,20 @@ impl Worker {
                     let carrier = self.carrier_for(message);
                     let results =
                         futures_util::future::join_all(pending.iter().map(|part| async {
-                            (part.number, carrier.submit(submission, part).await)
+                            let result = carrier.submit(submission, part).await;
+                            let outcome = match &result {
+                                Ok(_) => "accepted",
+                                Err(super::SubmitError::Deferred { .. }) => "deferred",
+                                Err(super::SubmitError::Refused { .. }) => "refused",
+                                Err(super::SubmitError::Uncertain(_)) => "uncertain",
+                            };
+                            metrics::counter!(
+                                "agentmessage_carrier_submits_total",
+                                "carrier" => carrier.name().to_owned(),
+                                "result" => outcome
+                            )
+                            .increment(1);
+                            (part.number, result)
                         }))
                         .await;
                     (message.clone(), self.attempt_of(message, parts, results))

@@ -250,4 +250,19 @@ impl Services {
     pub async fn ping(&self) -> Result<(), Error> {
         Ok(self.store.ping().await?)
     }
+
+    /// Whether every migration this build knows is applied.
+    pub async fn migrated(&self) -> Result<bool, Error> {
+        Ok(self.store.migrated().await?)
+    }
+
+    /// Queued outbound messages and the oldest one's wait.
+    pub async fn queue_stats(&self) -> Result<(u64, Duration), Error> {
+        Ok(self.system().queue_stats().await?)
+    }
+
+    /// The database pool's connections: open, and idle among them.
+    pub fn pool_use(&self) -> (u32, u32) {
+        self.store.pool_use()
+    }
 }

@@ -5,9 +5,10 @@
 use chrono::{DateTime, Utc};
 use entity::{carrier_receipt, message, message_event, message_part};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction,
-    DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter, QueryOrder, Statement,
-    TransactionTrait,
+    sea_query::{Expr, ExprTrait},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -19,6 +20,13 @@ use crate::domain::{
     webhooks::event_for_status,
     Timestamp,
 };
+
+/// Counts messages entering `status` (`agentmessage_messages_total`), after the commit.
+pub(super) fn count_status(status: MessageStatus, n: u64) {
+    if n > 0 {
+        metrics::counter!("agentmessage_messages_total", "status" => status.as_str()).increment(n);
+    }
+}
 
 /// What an event carries besides its kind and status.
 #[derive(Debug, Clone, Default)]
@@ -282,6 +290,9 @@ impl System {
         let changed = change_status_in(&txn, &self.hooks, id, &change, now).await?;
         txn.commit().await?;
         self.hooks.committed();
+        if changed.is_some() {
+            count_status(change.to(), 1);
+        }
         changed.map(rows::message).transpose()
     }
 
@@ -299,6 +310,11 @@ impl System {
         }
         txn.commit().await?;
         self.hooks.committed();
+        for ((_, change), made) in changes.iter().zip(&changed) {
+            if made.is_some() {
+                count_status(change.to(), 1);
+            }
+        }
         changed
             .into_iter()
             .map(|m| m.map(rows::message).transpose())
@@ -486,6 +502,7 @@ impl System {
             .await?;
         }
         txn.commit().await?;
+        count_status(MessageStatus::Sending, claimed.len() as u64);
         rows::messages(claimed)
     }
 }
@@ -546,6 +563,36 @@ async fn mark_submitting(
 }
 
 impl System {
+    /// How many outbound messages are queued, and how long the oldest has waited (from the
+    /// queue's index: the cost follows the queue, not the table).
+    pub async fn queue_stats(&self) -> Result<(u64, std::time::Duration), DbErr> {
+        #[derive(FromQueryResult)]
+        struct Stats {
+            depth: i64,
+            oldest: Option<DateTime<Utc>>,
+        }
+        let stats = message::Entity::find()
+            .select_only()
+            .column_as(Expr::col(message::Column::Id).count(), "depth")
+            .column_as(Expr::col(message::Column::CreatedAt).min(), "oldest")
+            .filter(message::Column::Status.eq(MessageStatus::Queued))
+            .into_model::<Stats>()
+            .one(&self.db)
+            .await?;
+        let Some(stats) = stats else {
+            return Ok((0, std::time::Duration::ZERO));
+        };
+        let age = stats
+            .oldest
+            .map(|at| {
+                (Timestamp::now().as_datetime() - at)
+                    .to_std()
+                    .unwrap_or_default()
+            })
+            .unwrap_or_default();
+        Ok((u64::try_from(stats.depth).unwrap_or(0), age))
+    }
+
     /// Messages still `sending` whose lease ran out.
     pub async fn expired_leases(&self, now: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
         let found = message::Entity::find()

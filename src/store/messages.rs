@@ -124,6 +124,7 @@ impl Tenant {
         }
         txn.commit().await?;
         self.hooks.committed();
+        super::delivery::count_status(message.status, 1);
         Ok(message)
     }
 

@@ -299,6 +299,33 @@ impl Store {
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
     }
+
+    /// Whether every migration this build knows is applied (read only).
+    pub async fn migrated(&self) -> Result<bool, DbErr> {
+        Ok(Migrator::get_pending_migrations_read_only(&self.db)
+            .await?
+            .is_empty())
+    }
+
+    /// The connection pool's connections: open, and idle among them.
+    pub fn pool_use(&self) -> (u32, u32) {
+        match self.db.get_database_backend() {
+            DbBackend::Postgres => {
+                let pool = self.db.get_postgres_connection_pool();
+                (
+                    pool.size(),
+                    u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                )
+            }
+            _ => {
+                let pool = self.db.get_sqlite_connection_pool();
+                (
+                    pool.size(),
+                    u32::try_from(pool.num_idle()).unwrap_or(u32::MAX),
+                )
+            }
+        }
+    }
 }
 
 /// The file behind a `sqlite:` URL, if it names one (not an in-memory database).

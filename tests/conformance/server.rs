@@ -64,6 +64,7 @@ pub fn admin(database: &Database, args: &[&str]) -> Value {
         .args(args)
         .args(["--database-url", &database.url])
         .env("AGENTMESSAGE_LOG", "warn")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(
@@ -127,6 +128,7 @@ impl Server {
         let migrated = Command::new(BIN)
             .args(["migrate", "--database-url", &database.url])
             .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .output()
             .unwrap();
         assert!(
@@ -153,6 +155,7 @@ impl Server {
                 &database.url,
             ])
             .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .env("AGENTMESSAGE_CARRIER_SECRET", CARRIER_SECRET)
             .env("AGENTMESSAGE_BODY_READ_TIMEOUT", "1s")
             .stdout(Stdio::null())

@@ -47,6 +47,7 @@ impl Served {
             .arg(format!("sqlite://{}/hardening.db", dir.path().display()))
             .args(["--header-read-timeout", "2s", "--idle-timeout", "3s"])
             .env("AGENTMESSAGE_LOG", "info")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
             .spawn()

@@ -15,6 +15,7 @@ fn run(args: &[&str], database_url: &str) -> Result<Value, String> {
         .args(args)
         .env("AGENTMESSAGE_DATABASE_URL", database_url)
         .env("AGENTMESSAGE_LOG", "warn")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
         .output()
         .expect("run agentmessage");
     if output.status.success() {
@@ -195,6 +196,7 @@ async fn serve_demo_prints_a_key_and_a_curl_command_that_sends_the_seed_example(
         .current_dir(dir.path())
         .env_remove("AGENTMESSAGE_DATABASE_URL")
         .env("AGENTMESSAGE_LOG", "warn")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
         .spawn()
@@ -337,6 +339,7 @@ async fn a_separate_worker_process_delivers_what_an_api_only_server_accepted() {
             .args(args)
             .env("AGENTMESSAGE_DATABASE_URL", &url)
             .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -420,6 +423,7 @@ fn sqlite_files_are_created_for_their_owner_only() {
     let output = Command::new(BIN)
         .args(["migrate", "--database-url", &url])
         .env("AGENTMESSAGE_LOG", "warn")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     assert!(
@@ -456,6 +460,7 @@ fn serve_says_it_listens_only_once_it_does() {
             &url,
         ])
         .env("AGENTMESSAGE_LOG", "info")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
         .output()
         .unwrap();
     let said = format!(

@@ -18,6 +18,7 @@ mod idempotency;
 mod isolation;
 mod lifecycle;
 mod listing;
+mod ops;
 mod readme_webhooks;
 mod receipts_property;
 mod requests;

@@ -878,6 +878,7 @@ async fn an_event_written_before_a_kill_is_delivered_after_the_restart() {
             .args(["serve", "--database-url", &url, "--listen", &format!("127.0.0.1:{port}")])
             .args(if demo { vec!["--demo"] } else { vec![] })
             .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .env("AGENTMESSAGE_SECRET_KEY", SECRET_KEY)
             .env("AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE", "true")
             .env("AGENTMESSAGE_WEBHOOK_SCHEDULE", "200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms,200ms")
@@ -890,19 +891,23 @@ async fn an_event_written_before_a_kill_is_delivered_after_the_restart() {
     let first_port = port();
     let mut first = start(first_port, true);
     let stdout = first.stdout.take().unwrap();
-    let key = tokio::task::spawn_blocking(move || {
+    // The whole of standard output is read (a closed pipe would fail the server's next print).
+    let (found, key) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
         use std::io::BufRead;
-        std::io::BufReader::new(stdout)
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .find_map(|l| {
-                l.strip_prefix("Demo API key (every scope; shown once): ")
-                    .map(str::to_owned)
-            })
-            .expect("the demo key is printed")
-    })
-    .await
-    .unwrap();
+        {
+            if let Some(key) = line.strip_prefix("Demo API key (every scope; shown once): ") {
+                if let Some(found) = found.take() {
+                    let _ = found.send(key.to_owned());
+                }
+            }
+        }
+    });
+    let key = key.await.expect("the demo key is printed");
     let client = reqwest::Client::new();
     let base = format!("http://127.0.0.1:{first_port}");
     let mut created = None;

@@ -1,0 +1,348 @@
+//! The operations listener: `/metrics` scraped and parsed with counters moving as sends happen,
+//! `/readyz` through a database outage and an unbound carrier, and the real binary stopped by
+//! SIGTERM under load — every request it accepted answered — with JSON logs whose lines carry
+//! their request's id.
+
+use std::{collections::HashMap, sync::Arc, time::Duration};
+
+use agentmessage::{domain::submission::CarrierHealth, ops::Role, service::Services};
+use reqwest::Method;
+use serde_json::{json, Value};
+
+use crate::support::{Backend, TestApp};
+
+/// A scrape's samples, by name and sorted labels.
+type Samples = HashMap<(String, Vec<(String, String)>), f64>;
+
+/// Serves the operations endpoints of `services` on a free port; its base URL.
+async fn ops(services: Services, role: Role) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(agentmessage::ops::serve(
+        listener,
+        services,
+        role,
+        std::future::pending(),
+    ));
+    base
+}
+
+/// Every sample of a scrape, by name and labels.
+async fn scrape(base: &str) -> Samples {
+    let response = reqwest::get(format!("{base}/metrics")).await.unwrap();
+    assert_eq!(response.status(), 200);
+    assert!(response.headers()["content-type"]
+        .to_str()
+        .unwrap()
+        .starts_with("text/plain"));
+    let text = response.text().await.unwrap();
+    let parsed = prometheus_parse::Scrape::parse(text.lines().map(|l| Ok(l.to_owned()))).unwrap();
+    parsed
+        .samples
+        .into_iter()
+        .map(|s| {
+            let mut labels: Vec<(String, String)> = s
+                .labels
+                .iter()
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
+            labels.sort();
+            let value = match s.value {
+                prometheus_parse::Value::Counter(v)
+                | prometheus_parse::Value::Gauge(v)
+                | prometheus_parse::Value::Untyped(v) => v,
+                prometheus_parse::Value::Histogram(buckets) => {
+                    buckets.last().map_or(0.0, |b| b.count)
+                }
+                prometheus_parse::Value::Summary(_) => 0.0,
+            };
+            ((s.metric, labels), value)
+        })
+        .collect()
+}
+
+fn sample(samples: &Samples, name: &str, labels: &[(&str, &str)]) -> f64 {
+    let mut wanted: Vec<(String, String)> = labels
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.to_string()))
+        .collect();
+    wanted.sort();
+    samples
+        .get(&(name.to_owned(), wanted))
+        .copied()
+        .unwrap_or(0.0)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_are_prometheus_text_and_move_as_sends_happen() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let base = ops(app.services.clone(), Role::Api).await;
+    let org = app.sender("+15551112222", "+12125550100").await;
+    let before = scrape(&base).await;
+    for n in 0..3 {
+        app.call(Method::POST, "/v1/messages", Some(&org.key), Some(json!({"from": "+15551112222", "to": "+12125550100", "text": format!("metrics {n}")})))
+            .await
+            .assert_success(202);
+    }
+    app.call(Method::GET, "/v1/nowhere", Some(&org.key), None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+    let after = scrape(&base).await;
+    let sends = [("operation", "POST /v1/messages"), ("status", "202")];
+    // Other tests of this binary share the process's counters: at least ours moved them.
+    assert!(
+        sample(&after, "agentmessage_http_requests_total", &sends)
+            - sample(&before, "agentmessage_http_requests_total", &sends)
+            >= 3.0
+    );
+    let unmatched = [("operation", "unmatched"), ("status", "404")];
+    assert!(
+        sample(&after, "agentmessage_http_requests_total", &unmatched)
+            > sample(&before, "agentmessage_http_requests_total", &unmatched)
+    );
+    let queued = [("status", "queued")];
+    assert!(
+        sample(&after, "agentmessage_messages_total", &queued)
+            - sample(&before, "agentmessage_messages_total", &queued)
+            >= 3.0
+    );
+    // No worker runs for this app: its three messages wait in the queue.
+    assert!(sample(&after, "agentmessage_queue_depth", &[]) >= 3.0);
+    assert!(sample(&after, "agentmessage_queue_oldest_age_seconds", &[]) >= 0.0);
+    assert!(after.keys().any(|(name, labels)| name
+        == "agentmessage_http_request_duration_seconds_count"
+        && labels.contains(&("operation".into(), "POST /v1/messages".into()))));
+    assert!(after.contains_key(&(
+        "agentmessage_db_pool_connections".to_owned(),
+        vec![("state".to_owned(), "idle".to_owned())]
+    )));
+    let health = reqwest::get(format!("{base}/healthz")).await.unwrap();
+    assert_eq!(health.status(), 200);
+    // Not part of the public API.
+    app.call(Method::GET, "/metrics", None, None)
+        .await
+        .assert_error(404, "NOT_FOUND");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_worker_is_ready_only_with_a_bound_carrier_and_an_api_process_regardless() {
+    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let bound = Arc::new(std::sync::atomic::AtomicU32::new(0));
+    let reported = bound.clone();
+    app.services.report_carrier(Arc::new(move || CarrierHealth {
+        kind: "smpp",
+        sessions: 1,
+        bound: reported.load(std::sync::atomic::Ordering::Relaxed),
+    }));
+    let worker = ops(app.services.clone(), Role::Worker).await;
+    let api = ops(app.services.clone(), Role::Api).await;
+    let ready = |base: String| async move {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let (status, body) = ready(worker.clone()).await;
+    assert_eq!(
+        (status, body["checks"]["carrier"].clone()),
+        (503, json!("not bound"))
+    );
+    assert_eq!(
+        ready(api.clone()).await.0,
+        200,
+        "an API process keeps accepting while the carrier is down"
+    );
+    bound.store(1, std::sync::atomic::Ordering::Relaxed);
+    let (status, body) = ready(worker).await;
+    assert_eq!(
+        (status, body),
+        (
+            200,
+            json!({"ready": true, "checks": {"database": "ok", "migrations": "ok", "carrier": "bound"}})
+        )
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn readyz_fails_while_the_database_is_down_and_recovers() {
+    let Some((cluster, _dir)) = crate::pg::Cluster::create() else {
+        return;
+    };
+    let url = format!("postgres://postgres@127.0.0.1:{}/postgres", cluster.port);
+    let store = agentmessage::store::Store::connect_with(
+        &url,
+        agentmessage::store::StoreSettings {
+            acquire_timeout: Duration::from_secs(1),
+            connect_timeout: Duration::from_secs(1),
+            ..Default::default()
+        },
+    )
+    .await
+    .unwrap();
+    store.migrate().await.unwrap();
+    let base = ops(Services::new(store, Default::default()), Role::Api).await;
+    let ready = || async {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    assert_eq!(ready().await.0, 200);
+    cluster.stop();
+    let (status, body) = ready().await;
+    assert_eq!(
+        (
+            status,
+            body["checks"]["database"].clone(),
+            body["ready"].clone()
+        ),
+        (503, json!("unreachable"), json!(false))
+    );
+    cluster.start();
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    while ready().await.0 != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz did not recover"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// The binary under load gets SIGTERM: it stops accepting, answers every request it accepted,
+/// and exits within the grace; its JSON log lines carry each request's id.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigterm_under_load_answers_every_accepted_request_and_exits_in_time() {
+    use std::io::BufRead;
+    use std::process::{Command, Stdio};
+    let dir = tempfile::tempdir().unwrap();
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_agentmessage"))
+        .args([
+            "serve",
+            "--demo",
+            "--listen",
+            &format!("127.0.0.1:{port}"),
+            "--shutdown-grace",
+            "5s",
+        ])
+        .arg("--database-url")
+        .arg(format!("sqlite://{}/ops.db", dir.path().display()))
+        .env("AGENTMESSAGE_LOG", "info")
+        .env("AGENTMESSAGE_LOG_FORMAT", "json")
+        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stdout = child.stdout.take().unwrap();
+    // The whole of standard output is read (a closed pipe would fail the server's next print).
+    let (found, key) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        use std::io::BufRead;
+        let mut found = Some(found);
+        for line in std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+        {
+            if let Some(key) = line.strip_prefix("Demo API key (every scope; shown once): ") {
+                if let Some(found) = found.take() {
+                    let _ = found.send(key.to_owned());
+                }
+            }
+        }
+    });
+    let key = key.await.expect("the demo key is printed");
+    let stderr = child.stderr.take().unwrap();
+    let logs = std::thread::spawn(move || {
+        std::io::BufReader::new(stderr)
+            .lines()
+            .map_while(Result::ok)
+            .collect::<Vec<String>>()
+    });
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    for _ in 0..100 {
+        if client.get(format!("{base}/healthz")).send().await.is_ok() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let mut senders = Vec::new();
+    for _ in 0..16 {
+        let (client, base, key, stop) = (client.clone(), base.clone(), key.clone(), stop.clone());
+        senders.push(tokio::spawn(async move {
+            let mut answered: Vec<(u16, String)> = Vec::new();
+            let mut refused = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let sent = client
+                    .post(format!("{base}/v1/messages"))
+                    .bearer_auth(&key)
+                    .json(&json!({"from": "+15551112222", "to": "+15554443333", "text": "before the stop"}))
+                    .send()
+                    .await;
+                match sent {
+                    Ok(response) => {
+                        let status = response.status().as_u16();
+                        let id = response.headers().get("x-request-id").and_then(|v| v.to_str().ok()).unwrap_or_default().to_owned();
+                        response.bytes().await.expect("an accepted request's answer arrives whole");
+                        answered.push((status, id));
+                    }
+                    Err(err) => {
+                        // Only a connection the stopped server no longer accepts (or closed while
+                        // idle, before a request went out on it) may fail.
+                        assert!(err.is_connect() || err.is_request(), "a request was cut: {err:?}");
+                        refused += 1;
+                        tokio::time::sleep(Duration::from_millis(10)).await;
+                    }
+                }
+            }
+            (answered, refused)
+        }));
+    }
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let stopped_at = std::time::Instant::now();
+    // SAFETY: kill sends a signal to the child this test started.
+    unsafe {
+        libc::kill(child.id() as libc::pid_t, libc::SIGTERM);
+    }
+    let status = tokio::task::spawn_blocking(move || child.wait().unwrap())
+        .await
+        .unwrap();
+    let took = stopped_at.elapsed();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let mut answered = Vec::new();
+    for sender in senders {
+        answered.extend(sender.await.unwrap().0);
+    }
+    assert!(status.success(), "{status:?}");
+    assert!(took <= Duration::from_secs(15), "stopping took {took:?}");
+    assert!(answered.len() > 16, "{} answers", answered.len());
+    // The demo organization's rate limit (10/s) answers most of them 429: an answer all the same.
+    assert!(answered.iter().any(|(status, _)| *status == 202));
+    assert!(
+        answered
+            .iter()
+            .all(|(status, _)| [202, 429].contains(status)),
+        "{:?}",
+        answered
+            .iter()
+            .filter(|(s, _)| ![202, 429].contains(s))
+            .collect::<Vec<_>>()
+    );
+    // JSON logs: every line an object; each request's access line carries its id.
+    let lines = logs.join().unwrap();
+    let parsed: Vec<Value> = lines
+        .iter()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|_| panic!("not JSON: {l}")))
+        .collect();
+    let ids: std::collections::HashSet<&str> = parsed
+        .iter()
+        .filter(|l| l["target"] == "agentmessage::access")
+        .filter_map(|l| l["span"]["request_id"].as_str())
+        .collect();
+    for (_, id) in &answered {
+        assert!(ids.contains(id.as_str()), "no log line of request {id}");
+    }
+}
