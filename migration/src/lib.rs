@@ -20,6 +20,7 @@ mod m20261127_000012_alter_message_events_add_number;
 mod m20261128_000013_create_message_parts;
 mod m20261128_000014_create_idempotency_records;
 mod m20261128_000015_create_webhooks;
+mod m20261128_000016_create_key_revision;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -43,6 +44,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000013_create_message_parts::Migration),
             Box::new(m20261128_000014_create_idempotency_records::Migration),
             Box::new(m20261128_000015_create_webhooks::Migration),
+            Box::new(m20261128_000016_create_key_revision::Migration),
         ]
     }
 }

@@ -57,15 +57,21 @@ impl Services {
         let tenant = self.tenant(caller);
         let target = tenant.api_key(id).await?.ok_or(Error::NotFound)?;
         caller.require_all(&target.scopes)?;
-        tenant.revoke_api_key(id).await?.ok_or(Error::NotFound)
+        let revoked = tenant.revoke_api_key(id).await?.ok_or(Error::NotFound)?;
+        // Refused at once by this process; other processes see the revision move.
+        self.key_cache.clear();
+        Ok(revoked)
     }
 
     /// Revokes any organization's key (the admin command line).
     pub async fn revoke_any_api_key(&self, id: Uuid) -> Result<ApiKey, Error> {
-        self.system()
+        let revoked = self
+            .system()
             .revoke_api_key(id)
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or(Error::NotFound)?;
+        self.key_cache.clear();
+        Ok(revoked)
     }
 }
 

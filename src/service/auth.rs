@@ -107,29 +107,98 @@ pub struct KeyUsage {
     written: DashMap<Uuid, Instant>,
 }
 
+/// The keys this process has authenticated, by digest, so that a request with a known key makes
+/// no query for it. Any revocation raises a revision in the database; the cache is dropped when
+/// the revision it was filled under is no longer the current one, which is read at most once per
+/// check interval — so a key revoked anywhere is refused here within that interval (at once
+/// when revoked through this process).
+pub struct KeyCache {
+    callers: DashMap<String, Caller>,
+    state: std::sync::Mutex<CacheState>,
+    /// How often the revision is read.
+    pub check_every: std::time::Duration,
+}
+
+struct CacheState {
+    revision: Option<i64>,
+    checked_at: Option<Instant>,
+}
+
+impl Default for KeyCache {
+    fn default() -> Self {
+        KeyCache {
+            callers: DashMap::new(),
+            state: std::sync::Mutex::new(CacheState {
+                revision: None,
+                checked_at: None,
+            }),
+            check_every: std::time::Duration::from_millis(250),
+        }
+    }
+}
+
+impl KeyCache {
+    /// Forgets every key (a revocation through this process).
+    pub fn clear(&self) {
+        self.callers.clear();
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state.checked_at = None;
+    }
+
+    /// Whether the revision is due to be read again.
+    fn due(&self) -> bool {
+        let state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        state
+            .checked_at
+            .is_none_or(|at| at.elapsed() >= self.check_every)
+    }
+
+    /// Notes the revision just read; drops the cache when it moved.
+    fn saw(&self, revision: i64) {
+        let mut state = self.state.lock().unwrap_or_else(|e| e.into_inner());
+        if state.revision != Some(revision) {
+            self.callers.clear();
+            state.revision = Some(revision);
+        }
+        state.checked_at = Some(Instant::now());
+    }
+}
+
 impl Services {
     /// The caller a bearer token identifies: 401 for a malformed, unknown or revoked key.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
         if !well_formed(token) {
             return Err(Error::Unauthorized);
         }
+        let cache = &self.key_cache;
+        if cache.due() {
+            let revision = self.system().key_revision().await?;
+            cache.saw(revision);
+        }
+        let digest = digest(token);
+        if let Some(caller) = cache.callers.get(&digest).map(|c| c.clone()) {
+            self.note_key_used(caller.key_id);
+            return Ok(caller);
+        }
         let (key, org) = self
             .system()
-            .api_key_by_digest(&digest(token))
+            .api_key_by_digest(&digest)
             .await?
             .ok_or(Error::Unauthorized)?;
         if key.revoked_at.is_some() {
             return Err(Error::Unauthorized);
         }
         self.note_key_used(key.id);
-        Ok(Caller {
+        let caller = Caller {
             org_id: org.id,
             mode: key.mode,
             key_id: key.id,
             scopes: key.scopes,
             rate_per_second: org.rate_per_second,
             burst: org.burst,
-        })
+        };
+        cache.callers.insert(digest, caller.clone());
+        Ok(caller)
     }
 
     /// Updates `last_used_at` off the request path, at most once a minute per key.

@@ -171,6 +171,8 @@ pub struct Services {
     pub lookups: Arc<dyn lookups::LookupProvider>,
     pub rate_limits: Arc<rate_limit::RateLimits>,
     pub key_usage: Arc<auth::KeyUsage>,
+    /// The keys this process has authenticated (see [`auth::KeyCache`]).
+    pub key_cache: Arc<auth::KeyCache>,
     /// One lookup at a time per (organization, mode, number), so that parallel requests for
     /// one number make one vendor call.
     lookups_in_flight: Arc<dashmap::DashMap<lookups::InFlightKey, Arc<tokio::sync::Mutex<()>>>>,
@@ -189,6 +191,7 @@ impl Services {
             lookups: Arc::new(lookups::SimulatedLookups::default()),
             rate_limits: Arc::new(rate_limit::RateLimits::default()),
             key_usage: Arc::new(auth::KeyUsage::default()),
+            key_cache: Arc::new(auth::KeyCache::default()),
             lookups_in_flight: Arc::default(),
             carrier_health: Arc::default(),
         }

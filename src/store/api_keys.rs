@@ -2,7 +2,8 @@
 
 use entity::{api_key, organization};
 use sea_orm::{
-    sea_query::Expr, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
+    QueryFilter, QueryOrder, Statement, TransactionTrait,
 };
 use uuid::Uuid;
 
@@ -72,7 +73,8 @@ impl Tenant {
     /// Marks one of this tenant's keys revoked (once: a second revocation keeps the first
     /// time). `None` when there is no such key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
-        api_key::Entity::update_many()
+        let txn = self.db.begin().await?;
+        let revoked = api_key::Entity::update_many()
             .col_expr(
                 api_key::Column::RevokedAt,
                 Expr::value(Timestamp::now().as_datetime()),
@@ -81,8 +83,12 @@ impl Tenant {
             .filter(api_key::Column::OrgId.eq(self.org_id))
             .filter(api_key::Column::Mode.eq(self.mode))
             .filter(api_key::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if revoked.rows_affected > 0 {
+            raise_key_revision(&txn).await?;
+        }
+        txn.commit().await?;
         self.keys()
             .filter(api_key::Column::Id.eq(id))
             .one(&self.db)
@@ -92,7 +98,28 @@ impl Tenant {
     }
 }
 
+/// Raises the key revision (in the revocation's transaction): every process's key cache is
+/// dropped when it sees the revision move.
+async fn raise_key_revision(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+    db.execute_unprepared("UPDATE key_revision SET revision = revision + 1 WHERE id = 1")
+        .await?;
+    Ok(())
+}
+
 impl System {
+    /// The current key revision (see [`raise_key_revision`]).
+    pub async fn key_revision(&self) -> Result<i64, DbErr> {
+        let row = self
+            .db
+            .query_one_raw(Statement::from_string(
+                self.db.get_database_backend(),
+                "SELECT revision FROM key_revision WHERE id = 1",
+            ))
+            .await?
+            .ok_or_else(|| DbErr::RecordNotFound("the key revision".into()))?;
+        row.try_get("", "revision")
+    }
+
     /// The key with this digest and its organization, revoked or not.
     pub async fn api_key_by_digest(
         &self,
@@ -111,15 +138,20 @@ impl System {
 
     /// Revokes any organization's key (the admin command line). `None` when there is no such key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
-        api_key::Entity::update_many()
+        let txn = self.db.begin().await?;
+        let revoked = api_key::Entity::update_many()
             .col_expr(
                 api_key::Column::RevokedAt,
                 Expr::value(Timestamp::now().as_datetime()),
             )
             .filter(api_key::Column::Id.eq(id))
             .filter(api_key::Column::RevokedAt.is_null())
-            .exec(&self.db)
+            .exec(&txn)
             .await?;
+        if revoked.rows_affected > 0 {
+            raise_key_revision(&txn).await?;
+        }
+        txn.commit().await?;
         api_key::Entity::find_by_id(id)
             .one(&self.db)
             .await?

@@ -16,6 +16,7 @@ mod docs;
 mod faults;
 mod idempotency;
 mod isolation;
+mod key_cache;
 mod lifecycle;
 mod listing;
 mod ops;
