@@ -21,6 +21,7 @@ mod m20261128_000013_create_message_parts;
 mod m20261128_000014_create_idempotency_records;
 mod m20261128_000015_create_webhooks;
 mod m20261128_000016_create_key_revision;
+mod m20261128_000017_create_rate_buckets;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -45,6 +46,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000014_create_idempotency_records::Migration),
             Box::new(m20261128_000015_create_webhooks::Migration),
             Box::new(m20261128_000016_create_key_revision::Migration),
+            Box::new(m20261128_000017_create_rate_buckets::Migration),
         ]
     }
 }

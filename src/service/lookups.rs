@@ -75,7 +75,7 @@ impl Services {
         number: &PhoneNumber,
         completion: Option<&Completion<LookupResult>>,
     ) -> Result<LookupResult, Error> {
-        self.spend_token(caller)?;
+        self.spend_token(caller).await?;
         let tenant = self.tenant(caller);
         let gate = self
             .lookups_in_flight

@@ -55,7 +55,7 @@ impl Services {
                 MMS_NOT_SUPPORTED,
             )));
         }
-        self.spend_token(caller)?;
+        self.spend_token(caller).await?;
         let tenant = self.tenant(caller);
 
         if !tenant.owns_number(&send.from).await? {

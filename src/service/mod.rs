@@ -227,16 +227,40 @@ impl Services {
     }
 
     /// Spends one of the caller's organization's rate-limit tokens (sends and lookups share
-    /// them); 429 when they are used up.
-    fn spend_token(&self, caller: &auth::Caller) -> Result<(), Error> {
-        self.rate_limits
-            .check(
-                caller.org_id,
-                caller.mode,
-                caller.rate_per_second,
-                caller.burst,
-            )
-            .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs })
+    /// them); 429 when they are used up. On PostgreSQL the allowance is shared by every API
+    /// process (tokens leased a few at a time from the organization's bucket); on SQLite, one
+    /// process, it is kept in memory.
+    async fn spend_token(&self, caller: &auth::Caller) -> Result<(), Error> {
+        if !self.store.is_postgres() {
+            return self
+                .rate_limits
+                .check(
+                    caller.org_id,
+                    caller.mode,
+                    caller.rate_per_second,
+                    caller.burst,
+                )
+                .map_err(|retry_after_secs| Error::RateLimited { retry_after_secs });
+        }
+        let slot = self.rate_limits.leased(caller.org_id, caller.mode);
+        let mut local = slot.lock().await;
+        if local.take() {
+            return Ok(());
+        }
+        let rate = f64::from(caller.rate_per_second.max(1));
+        let burst = f64::from(caller.burst.max(1));
+        let want = rate_limit::lease_size(rate, burst);
+        let (granted, available) = self
+            .system()
+            .lease_rate_tokens(caller.org_id, caller.mode, rate, burst, want)
+            .await?;
+        local.fill(granted);
+        if local.take() {
+            Ok(())
+        } else {
+            let retry_after_secs = ((1.0 - available.max(0.0)) / rate).ceil().max(1.0) as u64;
+            Err(Error::RateLimited { retry_after_secs })
+        }
     }
 
     /// The store handle for the caller's organization and key mode.

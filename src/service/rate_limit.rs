@@ -16,9 +16,62 @@ use crate::domain::organization::KeyMode;
 #[derive(Default)]
 pub struct RateLimits {
     limiters: DashMap<(Uuid, KeyMode), (u32, u32, DefaultDirectRateLimiter)>,
+    /// Tokens this process leased from the shared buckets (PostgreSQL).
+    leases: DashMap<(Uuid, KeyMode), std::sync::Arc<tokio::sync::Mutex<Lease>>>,
+}
+
+/// Tokens leased from an organization's shared bucket, spent here without a round trip. They
+/// lapse after [`LEASE_LIFETIME`], so that an idle process cannot save them up.
+#[derive(Debug)]
+pub struct Lease {
+    tokens: f64,
+    leased_at: Option<std::time::Instant>,
+}
+
+/// How long leased tokens stay spendable.
+pub const LEASE_LIFETIME: std::time::Duration = std::time::Duration::from_secs(1);
+
+impl Lease {
+    /// Spends one leased token, if one is left and fresh.
+    pub fn take(&mut self) -> bool {
+        let fresh = self
+            .leased_at
+            .is_some_and(|at| at.elapsed() < LEASE_LIFETIME);
+        if fresh && self.tokens >= 1.0 {
+            self.tokens -= 1.0;
+            true
+        } else {
+            false
+        }
+    }
+
+    /// Replaces what is left with a new lease of `granted` tokens.
+    pub fn fill(&mut self, granted: f64) {
+        self.tokens = granted;
+        self.leased_at = Some(std::time::Instant::now());
+    }
+}
+
+/// How many tokens a process leases at once: a twentieth of a second's allowance (so that a
+/// process holds little that others could have used), at least one, at most the burst.
+pub fn lease_size(rate: f64, burst: f64) -> f64 {
+    (rate / 20.0).ceil().clamp(1.0, burst.max(1.0))
 }
 
 impl RateLimits {
+    /// This process's lease on the organization's shared bucket.
+    pub fn leased(&self, org_id: Uuid, mode: KeyMode) -> std::sync::Arc<tokio::sync::Mutex<Lease>> {
+        self.leases
+            .entry((org_id, mode))
+            .or_insert_with(|| {
+                std::sync::Arc::new(tokio::sync::Mutex::new(Lease {
+                    tokens: 0.0,
+                    leased_at: None,
+                }))
+            })
+            .clone()
+    }
+
     /// Spends one send of the organization's allowance; `Err(seconds)` (at least 1) when the
     /// allowance is used up.
     pub fn check(

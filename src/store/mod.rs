@@ -295,6 +295,11 @@ impl Store {
         (!file.is_empty()).then(|| PathBuf::from(format!("{file}.migrate-lock")))
     }
 
+    /// Whether this is a PostgreSQL database (several processes may share it).
+    pub fn is_postgres(&self) -> bool {
+        self.db.get_database_backend() == DbBackend::Postgres
+    }
+
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await

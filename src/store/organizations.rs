@@ -44,3 +44,52 @@ impl System {
             .transpose()
     }
 }
+
+impl super::System {
+    /// Takes up to `want` whole tokens from the organization's shared bucket (PostgreSQL),
+    /// refilled at `rate` a second up to `burst` since it was last touched: the tokens granted,
+    /// and the tokens that were available (for the wait when none was).
+    pub async fn lease_rate_tokens(
+        &self,
+        org_id: uuid::Uuid,
+        mode: crate::domain::organization::KeyMode,
+        rate: f64,
+        burst: f64,
+        want: f64,
+    ) -> Result<(f64, f64), sea_orm::DbErr> {
+        use sea_orm::{ConnectionTrait, Statement};
+        let backend = self.db.get_database_backend();
+        let values = || -> Vec<sea_orm::Value> {
+            vec![
+                org_id.into(),
+                mode.as_str().into(),
+                rate.into(),
+                burst.into(),
+                want.into(),
+            ]
+        };
+        self.db
+            .execute_raw(Statement::from_sql_and_values(
+                backend,
+                "INSERT INTO rate_buckets (org_id, mode, tokens, refilled_at) \
+                 VALUES ($1, $2, $3, clock_timestamp()) ON CONFLICT DO NOTHING",
+                [org_id.into(), mode.as_str().into(), burst.into()],
+            ))
+            .await?;
+        let row = self
+            .db
+            .query_one_raw(Statement::from_sql_and_values(
+                backend,
+                "WITH b AS (\
+                   SELECT org_id, mode, LEAST($4, tokens + $3 * EXTRACT(EPOCH FROM (clock_timestamp() - refilled_at))) AS available \
+                   FROM rate_buckets WHERE org_id = $1 AND mode = $2 FOR UPDATE) \
+                 UPDATE rate_buckets r SET tokens = b.available - FLOOR(LEAST(b.available, $5)), refilled_at = clock_timestamp() \
+                 FROM b WHERE r.org_id = b.org_id AND r.mode = b.mode \
+                 RETURNING FLOOR(LEAST(b.available, $5))::float8 AS granted, b.available::float8 AS available",
+                values(),
+            ))
+            .await?
+            .ok_or_else(|| sea_orm::DbErr::RecordNotFound("the rate bucket".into()))?;
+        Ok((row.try_get("", "granted")?, row.try_get("", "available")?))
+    }
+}
