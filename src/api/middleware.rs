@@ -167,13 +167,15 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
         let id = request_id::generate();
         let started = std::time::Instant::now();
         let method = req.method().clone();
-        let route = match self.routes.check(&method, req.uri().path()) {
+        // Matched once: the answer for an unknown route and the operation label of the metrics.
+        let check = self.routes.check(&method, req.uri().path());
+        let route = match &check {
             RouteCheck::Found(template) => format!("{method} {template}"),
             _ => "unmatched".to_owned(),
         };
         // Every log line of the request carries its id (the span's field).
         let span = tracing::info_span!("request", request_id = %id);
-        let mut response = request_id::scope(id.clone(), self.handle(req))
+        let mut response = request_id::scope(id.clone(), self.handle(req, check))
             .instrument(span.clone())
             .await;
         let status = response.status().as_u16();
@@ -206,7 +208,7 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
 }
 
 impl<E: Endpoint<Output = Response>> Guard<E> {
-    async fn handle(&self, mut req: Request) -> Response {
+    async fn handle(&self, mut req: Request, check: RouteCheck) -> Response {
         let target = req.uri().path_and_query().map_or(0, |p| p.as_str().len());
         if target > MAX_TARGET_BYTES {
             return closing(ErrorCode::UriTooLong);
@@ -219,7 +221,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
         if header_bytes > MAX_HEADER_BYTES {
             return closing(ErrorCode::HeadersTooLarge);
         }
-        match self.routes.check(req.method(), req.uri().path()) {
+        match check {
             RouteCheck::Found(_) => {}
             RouteCheck::NotFound => return ApiError::new(ErrorCode::NotFound).into_response(),
             RouteCheck::MethodNotAllowed(allow) => {

@@ -287,7 +287,8 @@ impl System {
     pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
-        let changed = change_status_in(&txn, &self.hooks, id, &change, now).await?;
+        let mut endpoints = super::webhooks::EnabledEndpoints::default();
+        let changed = change_status_in(&txn, &self.hooks, id, &change, now, &mut endpoints).await?;
         txn.commit().await?;
         self.hooks.committed();
         if changed.is_some() {
@@ -305,8 +306,10 @@ impl System {
         let now = Timestamp::now().as_datetime();
         let txn = self.db.begin().await?;
         let mut changed = Vec::with_capacity(changes.len());
+        let mut endpoints = super::webhooks::EnabledEndpoints::default();
         for (id, change) in changes {
-            changed.push(change_status_in(&txn, &self.hooks, *id, change, now).await?);
+            changed
+                .push(change_status_in(&txn, &self.hooks, *id, change, now, &mut endpoints).await?);
         }
         txn.commit().await?;
         self.hooks.committed();
@@ -359,6 +362,7 @@ async fn change_status_in(
     id: Uuid,
     change: &Change,
     now: DateTime<Utc>,
+    endpoints: &mut super::webhooks::EnabledEndpoints,
 ) -> Result<Option<message::Model>, DbErr> {
     let mut update = message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(change.to))
@@ -420,7 +424,7 @@ async fn change_status_in(
         let message = rows::message(model.clone())?;
         let of = (message.org_id, message.mode);
         let subject = super::webhooks::Subject::Message(&message, number);
-        super::webhooks::write_event(txn, hooks, of, kind, subject, now).await?;
+        super::webhooks::write_event(txn, hooks, of, kind, subject, now, endpoints).await?;
     }
     Ok(Some(model))
 }

@@ -115,7 +115,9 @@ impl Tenant {
             let subject = super::webhooks::Subject::Message(&message, number);
             let of = (self.org_id, self.mode);
             let at = message.created_at.as_datetime();
-            super::webhooks::write_event(&txn, &self.hooks, of, kind, subject, at).await?;
+            let mut endpoints = super::webhooks::EnabledEndpoints::default();
+            super::webhooks::write_event(&txn, &self.hooks, of, kind, subject, at, &mut endpoints)
+                .await?;
         }
         if let Some(completion) = completion {
             let body = (completion.render)(&message);

@@ -78,6 +78,11 @@ impl Hooks {
     }
 }
 
+/// The enabled endpoints of each organization and mode, read once per transaction (a worker's
+/// batch changes many messages of one organization).
+#[derive(Default)]
+pub(super) struct EnabledEndpoints(std::collections::HashMap<(Uuid, KeyMode), Vec<(Uuid, String)>>);
+
 /// What an event is about.
 pub(super) enum Subject<'a> {
     /// A message event with its number in the message's history.
@@ -95,18 +100,26 @@ pub(super) async fn write_event(
     kind: WebhookEventType,
     subject: Subject<'_>,
     now: DateTime<Utc>,
+    endpoints: &mut EnabledEndpoints,
 ) -> Result<(), DbErr> {
-    let endpoints: Vec<(Uuid, String)> = endpoint::Entity::find()
-        .select_only()
-        .column(endpoint::Column::Id)
-        .column(endpoint::Column::Events)
-        .filter(endpoint::Column::OrgId.eq(org_id))
-        .filter(endpoint::Column::Mode.eq(mode))
-        .filter(endpoint::Column::Enabled.eq(true))
-        .into_tuple()
-        .all(db)
-        .await?;
-    let subscribed: Vec<Uuid> = endpoints
+    let enabled = match endpoints.0.get(&(org_id, mode)) {
+        Some(found) => found.clone(),
+        None => {
+            let found: Vec<(Uuid, String)> = endpoint::Entity::find()
+                .select_only()
+                .column(endpoint::Column::Id)
+                .column(endpoint::Column::Events)
+                .filter(endpoint::Column::OrgId.eq(org_id))
+                .filter(endpoint::Column::Mode.eq(mode))
+                .filter(endpoint::Column::Enabled.eq(true))
+                .into_tuple()
+                .all(db)
+                .await?;
+            endpoints.0.insert((org_id, mode), found.clone());
+            found
+        }
+    };
+    let subscribed: Vec<Uuid> = enabled
         .into_iter()
         .filter(|(_, events)| events.split(' ').any(|e| e == kind.as_str()))
         .map(|(id, _)| id)
@@ -346,22 +359,15 @@ impl Tenant {
         &self,
         id: Uuid,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let txn = self.db.begin().await?;
-        let found = self
-            .endpoints()
+        // One statement (its deliveries go with it, by the foreign key's cascade): a transaction
+        // that read first and wrote second could fail on SQLite against a concurrent writer.
+        let deleted = endpoint::Entity::delete_many()
             .filter(endpoint::Column::Id.eq(id))
-            .one(&txn)
+            .filter(endpoint::Column::OrgId.eq(self.org_id))
+            .filter(endpoint::Column::Mode.eq(self.mode))
+            .exec_with_returning(&self.db)
             .await?;
-        let Some(found) = found else {
-            return Ok(None);
-        };
-        delivery::Entity::delete_many()
-            .filter(delivery::Column::EndpointId.eq(id))
-            .exec(&txn)
-            .await?;
-        endpoint::Entity::delete_by_id(id).exec(&txn).await?;
-        txn.commit().await?;
-        endpoint_of(found).map(Some)
+        deleted.into_iter().next().map(endpoint_of).transpose()
     }
 
     /// Makes `sealed` the signing secret; the one it replaces keeps signing until `until`.
@@ -454,6 +460,7 @@ impl Tenant {
             WebhookEventType::ConsentUpdated,
             Subject::Consent(consent),
             consent.recorded_at.as_datetime(),
+            &mut EnabledEndpoints::default(),
         )
         .await
     }

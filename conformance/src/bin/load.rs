@@ -45,6 +45,10 @@ struct Cli {
     /// Sends per second to offer (spread evenly); unset, as fast as the connections go.
     #[arg(long)]
     rate: Option<f64>,
+    /// The server's `/metrics` (its operations listener): with it, the run also reports how fast
+    /// the worker delivered while the sends arrived (drain ÷ intake).
+    #[arg(long)]
+    metrics_url: Option<String>,
     /// How long to wait, after the sends, for the webhook deliveries.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     webhook_wait: Duration,
@@ -97,6 +101,22 @@ impl Sender {
             Err(_) => 0,
         }
     }
+}
+
+/// The server's count of messages that reached `delivered`, from its `/metrics`.
+async fn delivered(http: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
+    let text = http
+        .get(url)
+        .send()
+        .await?
+        .error_for_status()?
+        .text()
+        .await?;
+    Ok(text
+        .lines()
+        .find_map(|l| l.strip_prefix("agentmessage_messages_total{status=\"delivered\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0))
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -155,6 +175,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         sender.send(i).await;
     }
 
+    let delivered_before = match &cli.metrics_url {
+        Some(url) => Some(delivered(&http, url).await?),
+        None => None,
+    };
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -185,6 +209,10 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         results.extend(task.await?);
     }
     let elapsed = started.elapsed();
+    let delivered_during = match (&cli.metrics_url, delivered_before) {
+        (Some(url), Some(before)) => Some(delivered(&http, url).await? - before),
+        _ => None,
+    };
 
     let mut latencies: Vec<Duration> = results.iter().map(|(_, d)| *d).collect();
     latencies.sort();
@@ -222,6 +250,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .collect::<Vec<_>>()
             .join(" ")
     );
+    if let Some(drained) = delivered_during {
+        let intake = accepted as f64 / elapsed.as_secs_f64();
+        let drain = drained / elapsed.as_secs_f64();
+        println!(
+            "drain: {drain:.0} delivered/s while {intake:.0} sends/s arrived (drain ÷ intake {:.2})",
+            drain / intake.max(f64::MIN_POSITIVE)
+        );
+    }
     if let Some((peak, now)) = cli.pid.and_then(memory) {
         println!(
             "server memory: peak {:.1} MiB, now {:.1} MiB",
