@@ -70,6 +70,11 @@ pub struct RuleArgs {
     /// (unset: those endpoints answer 401).
     #[arg(long, env = "AGENTMESSAGE_CARRIER_SECRET", hide_env_values = true)]
     pub carrier_secret: Option<String>,
+
+    /// The most concurrent sends committed together in one transaction (group commit). A send
+    /// waits for nothing but the batch committing before it; 1 commits each send alone.
+    #[arg(long, env = "AGENTMESSAGE_SEND_BATCH_MAX", default_value_t = crate::service::DEFAULT_SEND_BATCH_MAX, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
+    pub send_batch_max: usize,
 }
 
 impl RuleArgs {
@@ -79,6 +84,7 @@ impl RuleArgs {
             lookup_reuse: self.lookup_reuse,
             carrier_secret: self.carrier_secret.clone(),
             idempotency_retention: self.idempotency_retention,
+            send_batch_max: self.send_batch_max,
             ..Settings::default()
         }
     }

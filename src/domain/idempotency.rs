@@ -62,6 +62,16 @@ pub struct Completion<T> {
     pub render: std::sync::Arc<dyn Fn(&T) -> String + Send + Sync>,
 }
 
+impl<T> Clone for Completion<T> {
+    fn clone(&self) -> Self {
+        Completion {
+            hold: self.hold.clone(),
+            status: self.status,
+            render: self.render.clone(),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

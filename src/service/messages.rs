@@ -3,7 +3,8 @@
 use chrono::Utc;
 use uuid::Uuid;
 
-use super::{auth::Caller, Error, FieldErrors, Services};
+use super::{auth::Caller, Error, FieldErrors, Services, Settings};
+use crate::domain::consent::may_receive;
 use crate::domain::idempotency::Completion;
 use crate::{
     domain::{
@@ -14,7 +15,10 @@ use crate::{
         text::MessageText,
         PhoneNumber,
     },
-    store::{delivery::EventDetail, messages::NewMessage},
+    store::{
+        messages::NewMessage,
+        sends::{QueuedSend, SendFacts, SendOutcome},
+    },
 };
 
 /// A send request whose fields have all been parsed.
@@ -56,59 +60,23 @@ impl Services {
             )));
         }
         self.spend_token(caller).await?;
-        let tenant = self.tenant(caller);
-
-        if !tenant.owns_number(&send.from).await? {
-            return Err(Error::Validation(FieldErrors::single(
-                "from",
-                "must be a number owned by your organization",
-            )));
-        }
-
-        if let Some(lookup) = tenant.latest_lookup(&send.to).await? {
-            let max_age = chrono::Duration::from_std(self.settings.lookup_max_age)
-                .unwrap_or(chrono::Duration::MAX);
-            let recent =
-                Utc::now().signed_duration_since(lookup.looked_up_at.as_datetime()) <= max_age;
-            if recent && lookup.line_type == LineType::Landline {
-                return Err(Error::LineTypeBlocked);
-            }
-        }
-
-        if !self.may_message(&tenant, &send.to).await? {
-            return Err(Error::ConsentRequired);
-        }
-
-        let channel = if send.media_urls.is_empty() {
-            Channel::Sms
-        } else {
-            Channel::Mms
+        let queued = QueuedSend {
+            org_id: caller.org_id,
+            mode: caller.mode,
+            from: send.from.clone(),
+            to: send.to.clone(),
+            decide: {
+                let settings = self.settings.clone();
+                Box::new(move |facts: &SendFacts| send_rules(&settings, &send, facts))
+            },
+            completion: completion.cloned(),
         };
-        let new = NewMessage {
-            direction: Direction::Outbound,
-            from: send.from,
-            to: send.to,
-            segments: u32::try_from(send.text.segments()).unwrap_or(u32::MAX),
-            encoding: send.text.encoding(),
-            text: send.text.as_str().to_owned(),
-            channel,
-            priority: send.priority,
-            status: MessageStatus::Queued,
-            tag: send.tag,
-            media_urls: send.media_urls,
-            carrier: None,
-        };
-        match tenant
-            .insert_message_completing(new, EventDetail::default(), completion)
-            .await
-        {
-            Ok(message) => Ok(message),
-            Err(sea_orm::DbErr::Custom(text)) if text == crate::store::idempotency::TAKEN_OVER => {
-                Err(Error::IdempotencyConflict {
-                    retry_after_secs: 1,
-                })
-            }
-            Err(err) => Err(err.into()),
+        match self.commit_send(queued).await? {
+            SendOutcome::Stored(message) => Ok(message),
+            SendOutcome::Refused(refusal) => Err(refusal),
+            SendOutcome::TakenOver => Err(Error::IdempotencyConflict {
+                retry_after_secs: 1,
+            }),
         }
     }
 
@@ -119,6 +87,52 @@ impl Services {
             .await?
             .ok_or(Error::NotFound)
     }
+}
+
+/// The send rules after the rate limit, in order, on the facts read in the send's transaction:
+/// `from` owned (422), no recent landline lookup (422 LINE_TYPE_BLOCKED), consent (453). What
+/// passes is the message to store as `queued`.
+fn send_rules(
+    settings: &Settings,
+    send: &SendMessage,
+    facts: &SendFacts,
+) -> Result<NewMessage, Error> {
+    if !facts.owns_from {
+        return Err(Error::Validation(FieldErrors::single(
+            "from",
+            "must be a number owned by your organization",
+        )));
+    }
+    if let Some(lookup) = &facts.lookup {
+        let max_age =
+            chrono::Duration::from_std(settings.lookup_max_age).unwrap_or(chrono::Duration::MAX);
+        let recent = Utc::now().signed_duration_since(lookup.looked_up_at.as_datetime()) <= max_age;
+        if recent && lookup.line_type == LineType::Landline {
+            return Err(Error::LineTypeBlocked);
+        }
+    }
+    if !may_receive(facts.consent.as_ref()) {
+        return Err(Error::ConsentRequired);
+    }
+    let channel = if send.media_urls.is_empty() {
+        Channel::Sms
+    } else {
+        Channel::Mms
+    };
+    Ok(NewMessage {
+        direction: Direction::Outbound,
+        from: send.from.clone(),
+        to: send.to.clone(),
+        segments: u32::try_from(send.text.segments()).unwrap_or(u32::MAX),
+        encoding: send.text.encoding(),
+        text: send.text.as_str().to_owned(),
+        channel,
+        priority: send.priority,
+        status: MessageStatus::Queued,
+        tag: send.tag.clone(),
+        media_urls: send.media_urls.clone(),
+        carrier: None,
+    })
 }
 
 /// One page of messages.

@@ -16,6 +16,7 @@ pub mod api_keys;
 pub mod auth;
 pub mod consents;
 pub mod delivery;
+mod group_commit;
 pub mod idempotency;
 pub mod inbound;
 pub mod lookups;
@@ -124,6 +125,9 @@ impl From<crate::domain::lifecycle::TransitionRefused> for Error {
     }
 }
 
+/// The most sends committed in one transaction unless configured.
+pub const DEFAULT_SEND_BATCH_MAX: usize = 256;
+
 /// Tunable rules.
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -145,6 +149,8 @@ pub struct Settings {
     pub body_read_timeout: Duration,
     /// Webhook endpoints' rules.
     pub webhooks: webhooks::WebhookRules,
+    /// The most sends committed in one transaction (group commit).
+    pub send_batch_max: usize,
 }
 
 impl Default for Settings {
@@ -159,6 +165,7 @@ impl Default for Settings {
             lookup_reuse: Duration::from_secs(24 * 3600),
             body_read_timeout: Duration::from_secs(30),
             webhooks: webhooks::WebhookRules::default(),
+            send_batch_max: DEFAULT_SEND_BATCH_MAX,
         }
     }
 }
@@ -178,6 +185,8 @@ pub struct Services {
     lookups_in_flight: Arc<dashmap::DashMap<lookups::InFlightKey, Arc<tokio::sync::Mutex<()>>>>,
     /// How the live carrier of this process's worker stands, once one runs here.
     carrier_health: Arc<std::sync::RwLock<Option<HealthProbe>>>,
+    /// Sends waiting for their group commit.
+    send_queue: Arc<group_commit::SendQueue>,
 }
 
 /// Reads a carrier's state.
@@ -194,6 +203,7 @@ impl Services {
             key_cache: Arc::new(auth::KeyCache::default()),
             lookups_in_flight: Arc::default(),
             carrier_health: Arc::default(),
+            send_queue: Arc::default(),
         }
     }
 

@@ -3,7 +3,6 @@
 use entity::{message, message_event};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
-    ActiveValue::Set,
     ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
 };
 use uuid::Uuid;
@@ -11,7 +10,7 @@ use uuid::Uuid;
 use super::{delivery::insert_event, rows, Tenant};
 use crate::domain::{
     idempotency::Completion,
-    lifecycle::{Event, EventKind, INITIAL_STATUSES},
+    lifecycle::{Event, EventKind},
     listing::{ListPosition, MessageFilter},
     message::{Channel, Direction, Message, MessageStatus, Priority},
     text::Encoding,
@@ -59,44 +58,8 @@ impl Tenant {
         detail: EventDetail,
         completion: Option<&Completion<Message>>,
     ) -> Result<Message, DbErr> {
-        if !INITIAL_STATUSES.contains(&new.status) {
-            return Err(DbErr::Custom(format!(
-                "a message cannot start as {}",
-                new.status
-            )));
-        }
         let now = Timestamp::now().as_datetime();
-        let media_urls = (!new.media_urls.is_empty())
-            .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
-        let (carrier, carrier_message_id) = new.carrier.unzip();
-        let row = message::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            org_id: Set(self.org_id),
-            mode: Set(self.mode),
-            direction: Set(new.direction),
-            from_number: Set(new.from.as_str().to_owned()),
-            to_number: Set(new.to.as_str().to_owned()),
-            body: Set(new.text),
-            channel: Set(new.channel),
-            priority: Set(new.priority),
-            status: Set(new.status),
-            tag: Set(new.tag),
-            media_urls: Set(media_urls),
-            segments: Set(i32::try_from(new.segments).unwrap_or(i32::MAX)),
-            encoding: Set(new.encoding),
-            error_code: Set(None),
-            carrier: Set(carrier),
-            carrier_message_id: Set(carrier_message_id),
-            created_at: Set(now),
-            updated_at: Set(now),
-            lease_owner: Set(None),
-            lease_expires_at: Set(None),
-            attempted_at: Set(None),
-            sent_at: Set(None),
-            error_message: Set(None),
-            event_count: Set(0),
-            retry_at: Set(None),
-        };
+        let row = super::sends::message_row(self.org_id, self.mode, new, now, 0)?;
         let txn = self.db.begin().await?;
         let model = message::Entity::insert(row)
             .exec_with_returning(&txn)

@@ -23,6 +23,7 @@ pub mod messages;
 pub mod numbers;
 pub mod organizations;
 mod rows;
+pub mod sends;
 pub mod webhooks;
 
 use uuid::Uuid;

@@ -298,3 +298,72 @@ async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
     tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
     app.send(&org.key, seed_request()).await.assert_success(202);
 }
+
+mod group_commit {
+    use super::*;
+
+    on_both_backends! {
+        async fn concurrent_sends_are_committed_together_and_each_gets_its_own_rules_answer(app) {
+            // Four kinds of send at once: accepted, no consent (453), a recent landline lookup
+            // (422 LINE_TYPE_BLOCKED) and a `from` the organization does not own (422 details.from).
+            let landline = "+12125550121";
+            let org = app.sender(FROM, TO).await;
+            app.opt_in(&org, landline).await;
+            let lookup = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": landline}))).await;
+            assert_eq!(lookup.assert_success(201)["line_type"], json!("landline"));
+            let body = |i: usize| {
+                let mut body = seed_request();
+                body["tag"] = json!(format!("n{i}"));
+                match i % 4 {
+                    0 => {}
+                    1 => body["to"] = json!("+15554440001"),
+                    2 => body["to"] = json!(landline),
+                    _ => body["from"] = json!("+15551113333"),
+                }
+                body
+            };
+            let replies = futures_util::future::join_all((0..80).map(|i| {
+                let (app, key) = (&app, org.key.clone());
+                async move { (i, app.send(&key, body(i)).await) }
+            }))
+            .await;
+            for (i, reply) in &replies {
+                match i % 4 {
+                    0 => {
+                        let data = reply.assert_success(202);
+                        assert_eq!(data["tag"], json!(format!("n{i}")), "each send gets its own message");
+                        assert_eq!(data["to"], json!(TO));
+                    }
+                    1 => {
+                        reply.assert_error(453, "CONSENT_REQUIRED");
+                    }
+                    2 => {
+                        reply.assert_error(422, "LINE_TYPE_BLOCKED");
+                    }
+                    _ => {
+                        let error = reply.assert_error(422, "VALIDATION_FAILED");
+                        assert!(error["details"]["from"].is_string(), "{error}");
+                    }
+                }
+            }
+            // Exactly the accepted sends were stored, and sends shared transactions: a batch's
+            // messages carry its commit's one creation time.
+            let conn = app.single_connection().await;
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+            let rows = sea_orm::ConnectionTrait::query_all_raw(
+                &conn,
+                sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM messages GROUP BY created_at",
+                ),
+            )
+            .await
+            .expect("count");
+            let sizes: Vec<i64> = rows.iter().map(|r| r.try_get("", "n").expect("n")).collect();
+            assert_eq!(sizes.iter().sum::<i64>(), 20, "{sizes:?}");
+            assert!(sizes.iter().any(|n| *n > 1), "every send committed alone: {sizes:?}");
+            let listed = app.call(Method::GET, "/v1/messages?limit=100", Some(&org.key), None).await;
+            assert_eq!(listed.assert_success(200).as_array().map(Vec::len), Some(20));
+        }
+    }
+}

@@ -1,0 +1,355 @@
+//! The send path's group commit: the rule reads and the inserts of a batch of concurrent sends in
+//! one transaction, with a constant number of statements per batch (not per send).
+
+use std::collections::HashMap;
+
+use entity::{consent, lookup, message, message_event, phone_number};
+use sea_orm::{
+    sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
+    ActiveValue::Set,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
+    QuerySelect, QueryTrait, SqliteTransactionMode, TransactionOptions, TransactionTrait,
+    TryIntoModel,
+};
+use uuid::Uuid;
+
+use super::{messages::NewMessage, rows, System, Tenant};
+use crate::domain::{
+    consent::Consent,
+    idempotency::Completion,
+    lifecycle::{EventKind, INITIAL_STATUSES},
+    lookup::Lookup,
+    message::Message,
+    organization::KeyMode,
+    webhooks::event_for_status,
+    PhoneNumber, Timestamp,
+};
+
+/// What the send rules read about one send, inside its batch's transaction.
+#[derive(Debug, Clone, Default)]
+pub struct SendFacts {
+    /// Whether the sending organization owns `from`.
+    pub owns_from: bool,
+    /// The newest lookup of `to` made in the organization and mode, if any.
+    pub lookup: Option<Lookup>,
+    /// The newest consent record of `to` in the organization and mode, if any.
+    pub consent: Option<Consent>,
+}
+
+/// The rules' verdict on one send: the message to store, or the refusal `R` to answer.
+pub type Decide<R> = Box<dyn Fn(&SendFacts) -> Result<NewMessage, R> + Send + Sync>;
+
+/// One send waiting for its batch.
+pub struct QueuedSend<R> {
+    pub org_id: Uuid,
+    pub mode: KeyMode,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    /// Applies the send rules to the facts read for this send.
+    pub decide: Decide<R>,
+    /// The `Idempotency-Key` outcome to record with the message.
+    pub completion: Option<Completion<Message>>,
+}
+
+/// How one send of a batch ended.
+#[allow(clippy::large_enum_variant)] // short-lived, one per send
+pub enum SendOutcome<R> {
+    /// Stored as `queued`; the batch committed.
+    Stored(Message),
+    /// The rules refused it; nothing was stored for it.
+    Refused(R),
+    /// Its `Idempotency-Key` was taken over by a retry meanwhile; nothing was stored for it.
+    TakenOver,
+}
+
+/// SQLite allows at most 500 terms in one compound select; batches read their facts in chunks
+/// below that.
+const UNION_CHUNK: usize = 200;
+
+/// Builds the row of a new message (its first event counted when `first_event` is set).
+pub(super) fn message_row(
+    org_id: Uuid,
+    mode: KeyMode,
+    new: NewMessage,
+    now: chrono::DateTime<chrono::Utc>,
+    event_count: i32,
+) -> Result<message::ActiveModel, DbErr> {
+    if !INITIAL_STATUSES.contains(&new.status) {
+        return Err(DbErr::Custom(format!(
+            "a message cannot start as {}",
+            new.status
+        )));
+    }
+    let media_urls = (!new.media_urls.is_empty())
+        .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
+    let (carrier, carrier_message_id) = new.carrier.unzip();
+    Ok(message::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        org_id: Set(org_id),
+        mode: Set(mode),
+        direction: Set(new.direction),
+        from_number: Set(new.from.as_str().to_owned()),
+        to_number: Set(new.to.as_str().to_owned()),
+        body: Set(new.text),
+        channel: Set(new.channel),
+        priority: Set(new.priority),
+        status: Set(new.status),
+        tag: Set(new.tag),
+        media_urls: Set(media_urls),
+        segments: Set(i32::try_from(new.segments).unwrap_or(i32::MAX)),
+        encoding: Set(new.encoding),
+        error_code: Set(None),
+        carrier: Set(carrier),
+        carrier_message_id: Set(carrier_message_id),
+        created_at: Set(now),
+        updated_at: Set(now),
+        lease_owner: Set(None),
+        lease_expires_at: Set(None),
+        attempted_at: Set(None),
+        sent_at: Set(None),
+        error_message: Set(None),
+        event_count: Set(event_count),
+        retry_at: Set(None),
+    })
+}
+
+type Recipient = (Uuid, KeyMode, String);
+
+/// `SELECT * FROM (member) AS tN UNION ALL …`: one statement for the newest row of several keys.
+fn union_of(members: Vec<SelectStatement>) -> Option<SelectStatement> {
+    let mut wrapped = members.into_iter().enumerate().map(|(i, member)| {
+        Query::select()
+            .column(Asterisk)
+            .from_subquery(member, Alias::new(format!("t{i}")))
+            .to_owned()
+    });
+    let mut first = wrapped.next()?;
+    for next in wrapped {
+        first.union(UnionType::All, next);
+    }
+    Some(first)
+}
+
+/// The newest lookup of each recipient.
+async fn latest_lookups(
+    txn: &DatabaseTransaction,
+    recipients: &[Recipient],
+) -> Result<HashMap<Recipient, Lookup>, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut found = HashMap::new();
+    for chunk in recipients.chunks(UNION_CHUNK) {
+        let members = chunk.iter().map(|(org, mode, number)| {
+            lookup::Entity::find()
+                .filter(lookup::Column::OrgId.eq(*org))
+                .filter(lookup::Column::Mode.eq(*mode))
+                .filter(lookup::Column::PhoneNumber.eq(number.as_str()))
+                .order_by_desc(lookup::Column::LookedUpAt)
+                .order_by_desc(lookup::Column::Id)
+                .limit(1)
+                .into_query()
+        });
+        let Some(query) = union_of(members.collect()) else {
+            continue;
+        };
+        let rows = lookup::Entity::find()
+            .from_raw_sql(backend.build(&query))
+            .all(txn)
+            .await?;
+        for row in rows {
+            let key = (row.org_id, row.mode, row.phone_number.clone());
+            found.insert(key, rows::lookup(row));
+        }
+    }
+    Ok(found)
+}
+
+/// The newest consent record of each recipient.
+async fn latest_consents(
+    txn: &DatabaseTransaction,
+    recipients: &[Recipient],
+) -> Result<HashMap<Recipient, Consent>, DbErr> {
+    let backend = txn.get_database_backend();
+    let mut found = HashMap::new();
+    for chunk in recipients.chunks(UNION_CHUNK) {
+        let members = chunk.iter().map(|(org, mode, number)| {
+            consent::Entity::find()
+                .filter(consent::Column::OrgId.eq(*org))
+                .filter(consent::Column::Mode.eq(*mode))
+                .filter(consent::Column::PhoneNumber.eq(number.as_str()))
+                .order_by_desc(consent::Column::RecordedAt)
+                .order_by_desc(consent::Column::Id)
+                .limit(1)
+                .into_query()
+        });
+        let Some(query) = union_of(members.collect()) else {
+            continue;
+        };
+        let rows = consent::Entity::find()
+            .from_raw_sql(backend.build(&query))
+            .all(txn)
+            .await?;
+        for row in rows {
+            let key = (row.org_id, row.mode, row.phone_number.clone());
+            found.insert(key, rows::consent(row));
+        }
+    }
+    Ok(found)
+}
+
+/// Who owns each of `numbers`.
+async fn owners(
+    txn: &DatabaseTransaction,
+    numbers: Vec<String>,
+) -> Result<HashMap<String, Uuid>, DbErr> {
+    let mut found = HashMap::new();
+    for chunk in numbers.chunks(UNION_CHUNK) {
+        let rows: Vec<(String, Uuid)> = phone_number::Entity::find()
+            .select_only()
+            .column(phone_number::Column::PhoneNumber)
+            .column(phone_number::Column::OrgId)
+            .filter(phone_number::Column::PhoneNumber.is_in(chunk.iter().cloned()))
+            .into_tuple()
+            .all(txn)
+            .await?;
+        found.extend(rows);
+    }
+    Ok(found)
+}
+
+impl System {
+    /// Commits a batch of sends: reads every send's facts, applies each send's rules, and stores
+    /// the accepted ones (message, first event, webhook event, `Idempotency-Key` outcome), all
+    /// in one transaction. The outcomes are in the order of `sends`; on an error nothing of the
+    /// batch is stored.
+    pub async fn commit_sends<R>(
+        &self,
+        sends: &[QueuedSend<R>],
+    ) -> Result<Vec<SendOutcome<R>>, DbErr> {
+        let txn = self
+            .db
+            .begin_with_options(TransactionOptions {
+                // Take SQLite's write lock first: a transaction that reads and then writes could
+                // otherwise find its snapshot outdated by another writer and fail at once.
+                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
+                ..Default::default()
+            })
+            .await?;
+
+        let mut froms: Vec<String> = sends.iter().map(|s| s.from.as_str().to_owned()).collect();
+        froms.sort_unstable();
+        froms.dedup();
+        let owners = owners(&txn, froms).await?;
+        let mut recipients: Vec<Recipient> = sends
+            .iter()
+            .map(|s| (s.org_id, s.mode, s.to.as_str().to_owned()))
+            .collect();
+        recipients
+            .sort_unstable_by(|a, b| (a.0, a.1.as_str(), &a.2).cmp(&(b.0, b.1.as_str(), &b.2)));
+        recipients.dedup();
+        let lookups = latest_lookups(&txn, &recipients).await?;
+        let consents = latest_consents(&txn, &recipients).await?;
+
+        let now = Timestamp::now().as_datetime();
+        let mut outcomes = Vec::with_capacity(sends.len());
+        let mut message_rows = Vec::new();
+        let mut event_rows = Vec::new();
+        for send in sends {
+            let key = (send.org_id, send.mode, send.to.as_str().to_owned());
+            let facts = SendFacts {
+                owns_from: owners.get(send.from.as_str()) == Some(&send.org_id),
+                lookup: lookups.get(&key).cloned(),
+                consent: consents.get(&key).cloned(),
+            };
+            let new = match (send.decide)(&facts) {
+                Ok(new) => new,
+                Err(refusal) => {
+                    outcomes.push(SendOutcome::Refused(refusal));
+                    continue;
+                }
+            };
+            let row = message_row(send.org_id, send.mode, new, now, 1)?;
+            let model = row.clone().try_into_model()?;
+            let message = rows::message(model)?;
+            if let Some(completion) = &send.completion {
+                let tenant = Tenant {
+                    db: self.db.clone(),
+                    org_id: send.org_id,
+                    mode: send.mode,
+                    hooks: self.hooks.clone(),
+                };
+                let body = (completion.render)(&message);
+                match tenant
+                    .complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                    .await
+                {
+                    Ok(()) => {}
+                    Err(DbErr::Custom(text)) if text == super::idempotency::TAKEN_OVER => {
+                        outcomes.push(SendOutcome::TakenOver);
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                }
+            }
+            event_rows.push(message_event::ActiveModel {
+                sequence: sea_orm::ActiveValue::NotSet,
+                number: Set(1),
+                message_id: Set(message.id),
+                org_id: Set(message.org_id),
+                kind: Set(EventKind::Transition),
+                status: Set(message.status),
+                occurred_at: Set(now),
+                carrier_message_id: Set(None),
+                stat: Set(None),
+                carrier_err: Set(None),
+                done_date: Set(None),
+                error_code: Set(None),
+            });
+            message_rows.push(row);
+            outcomes.push(SendOutcome::Stored(message));
+        }
+
+        // Row-count chunks keep every statement under both databases' bound-parameter limits.
+        for chunk in message_rows.chunks(UNION_CHUNK) {
+            message::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        for chunk in event_rows.chunks(UNION_CHUNK) {
+            message_event::Entity::insert_many(chunk.to_vec())
+                .exec_without_returning(&txn)
+                .await?;
+        }
+        let mut endpoints = super::webhooks::EnabledEndpoints::default();
+        for outcome in &outcomes {
+            let SendOutcome::Stored(message) = outcome else {
+                continue;
+            };
+            if let Some(kind) = event_for_status(message.status) {
+                let subject = super::webhooks::Subject::Message(message, 1);
+                let of = (message.org_id, message.mode);
+                super::webhooks::write_event(
+                    &txn,
+                    &self.hooks,
+                    of,
+                    kind,
+                    subject,
+                    now,
+                    &mut endpoints,
+                )
+                .await?;
+            }
+        }
+        txn.commit().await?;
+        self.hooks.committed();
+        let mut stored = HashMap::new();
+        for outcome in &outcomes {
+            if let SendOutcome::Stored(message) = outcome {
+                *stored.entry(message.status).or_insert(0u64) += 1;
+            }
+        }
+        for (status, n) in stored {
+            super::delivery::count_status(status, n);
+        }
+        Ok(outcomes)
+    }
+}
