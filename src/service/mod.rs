@@ -186,7 +186,16 @@ pub struct Services {
     /// How the live carrier of this process's worker stands, once one runs here.
     carrier_health: Arc<std::sync::RwLock<Option<HealthProbe>>>,
     /// Sends waiting for their group commit.
-    send_queue: Arc<group_commit::SendQueue>,
+    send_queue: Arc<
+        group_commit::BatchQueue<
+            crate::store::sends::QueuedSend<Error>,
+            crate::store::sends::SendOutcome<Error>,
+        >,
+    >,
+    /// Carrier receipts waiting for their group commit.
+    receipt_queue: Arc<
+        group_commit::BatchQueue<crate::store::receipts::IncomingReceipt, receipts::ReceiptOutcome>,
+    >,
 }
 
 /// Reads a carrier's state.
@@ -204,6 +213,7 @@ impl Services {
             lookups_in_flight: Arc::default(),
             carrier_health: Arc::default(),
             send_queue: Arc::default(),
+            receipt_queue: Arc::default(),
         }
     }
 

@@ -1,13 +1,17 @@
 //! Delivery receipts: stored as the carrier sent them, matched to their message (now, or when
 //! `sent` is recorded), and applied by the status machine — never moving a message backward.
 
+use super::group_commit::each_alone_on_failure;
 use super::{Error, Services};
 use crate::{
     domain::{
         lifecycle::{is_final_stat, status_after_part_receipts, EventKind, MessageErrorCode},
         message::Message,
     },
-    store::delivery::{Change, EventDetail, StoredReceipt},
+    store::{
+        delivery::{Change, EventDetail, StoredReceipt},
+        receipts::IncomingReceipt,
+    },
 };
 
 /// A receipt in the SMPP delivery-receipt vocabulary.
@@ -51,24 +55,42 @@ pub enum ReceiptOutcome {
 
 impl Services {
     /// Stores a receipt from `carrier` and applies it if its message is known. Unknown ids,
-    /// duplicates and late receipts are accepted: a carrier is never made to retry.
+    /// duplicates and late receipts are accepted: a carrier is never made to retry. Concurrent
+    /// receipts are committed together ([`crate::store::System::record_receipts`]).
     pub async fn record_receipt(
         &self,
         carrier: &str,
         receipt: Receipt,
     ) -> Result<ReceiptOutcome, Error> {
+        let incoming = IncomingReceipt {
+            carrier: carrier.to_owned(),
+            detail: receipt.detail(),
+        };
         let system = self.system();
-        let row = system.insert_receipt(carrier, &receipt.detail()).await?;
-        match system
-            .outbound_part_by_carrier_id(carrier, &receipt.carrier_message_id)
-            .await?
-        {
-            Some((message, part)) => {
-                self.apply_receipt(message, part, &row).await?;
-                Ok(ReceiptOutcome::Matched)
-            }
-            None => Ok(ReceiptOutcome::Pending),
-        }
+        self.receipt_queue
+            .submit(incoming, self.settings.send_batch_max, move |receipts| {
+                let system = system.clone();
+                async move {
+                    each_alone_on_failure("receipts", &receipts, |some| {
+                        let system = system.clone();
+                        Box::pin(async move {
+                            let matched = system.record_receipts(some, &receipt_change).await?;
+                            Ok(matched
+                                .into_iter()
+                                .map(|m| {
+                                    if m {
+                                        ReceiptOutcome::Matched
+                                    } else {
+                                        ReceiptOutcome::Pending
+                                    }
+                                })
+                                .collect())
+                        })
+                    })
+                    .await
+                }
+            })
+            .await
     }
 
     /// Applies the receipts that arrived for `sent` parts before their carrier ids were stored:
@@ -148,26 +170,14 @@ impl Services {
         };
         let mut current = message;
         for _ in 0..3 {
-            let status = current.status;
-            let next = status_after_part_receipts(status, &finals);
-            if next == status {
+            let Some(change) = receipt_change(&current, &finals, &detail)
+                .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?
+            else {
                 system
                     .record_event(&current, EventKind::Receipt, detail)
                     .await?;
                 return Ok(());
-            }
-            let mut change = Change::new(status, next)?;
-            change.kind = EventKind::Receipt;
-            change.detail = detail.clone();
-            if next == crate::domain::message::MessageStatus::Undelivered {
-                change.error_code = Some(MessageErrorCode::Undelivered);
-                change.error_message = Some(format!(
-                    "the carrier reported {} (err {})",
-                    receipt.stat,
-                    receipt.err.as_deref().unwrap_or("none")
-                ));
-                change.detail.error_code = change.error_code;
-            }
+            };
             match system.change_status(current.id, change).await? {
                 Some(_) => return Ok(()),
                 // The status moved meanwhile: read it again and decide again.
@@ -184,4 +194,32 @@ impl Services {
             current.id
         )))
     }
+}
+
+/// The status rule for a receipt: given the message as it stands, every part's final receipt (in
+/// part order) and the receipt, the status change to make — `None` records the receipt as an
+/// event only. Every receipt, one at a time or in a batch, goes through it.
+pub(crate) fn receipt_change(
+    current: &Message,
+    finals: &[Option<&str>],
+    receipt: &EventDetail,
+) -> Result<Option<Change>, String> {
+    let status = current.status;
+    let next = status_after_part_receipts(status, finals);
+    if next == status {
+        return Ok(None);
+    }
+    let mut change = Change::new(status, next).map_err(|e| e.to_string())?;
+    change.kind = EventKind::Receipt;
+    change.detail = receipt.clone();
+    if next == crate::domain::message::MessageStatus::Undelivered {
+        change.error_code = Some(MessageErrorCode::Undelivered);
+        change.error_message = Some(format!(
+            "the carrier reported {} (err {})",
+            receipt.stat.as_deref().unwrap_or_default(),
+            receipt.err.as_deref().unwrap_or("none")
+        ));
+        change.detail.error_code = change.error_code;
+    }
+    Ok(Some(change))
 }

@@ -22,6 +22,7 @@ pub mod lookups;
 pub mod messages;
 pub mod numbers;
 pub mod organizations;
+pub mod receipts;
 mod rows;
 pub mod sends;
 pub mod webhooks;

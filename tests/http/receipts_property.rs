@@ -135,3 +135,191 @@ fn random_receipt_sequences_on_sqlite() {
 fn random_receipt_sequences_on_postgres() {
     run(Backend::Postgres);
 }
+
+/// A carrier that answers each submission with a new id, `batch-<n>`.
+struct CountingCarrier(std::sync::atomic::AtomicUsize);
+
+#[async_trait::async_trait]
+impl Carrier for CountingCarrier {
+    fn name(&self) -> &str {
+        "simulated"
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "simulated",
+            sessions: 1,
+            bound: 1,
+        }
+    }
+
+    async fn submit(&self, _: &Submission, _: &Part) -> Result<String, SubmitError> {
+        let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Ok(format!("batch-{n}"))
+    }
+}
+
+/// Receipts arriving together are committed together: each still matches its own message (or
+/// none), duplicates add an event and change nothing, and every message's events stay numbered
+/// 1, 2, 3… without a gap or a repeat.
+async fn concurrent_receipts(backend: Backend) {
+    let Some(app) = TestApp::start(backend).await else {
+        return;
+    };
+    let org = app.sender("+15551112222", "+12125550106").await;
+    let mut ids = Vec::new();
+    for _ in 0..30 {
+        let body = json!({"from": "+15551112222", "to": "+12125550106", "text": "receipts"});
+        ids.push(
+            app.send(&org.key, body).await.assert_success(202)["id"]
+                .as_str()
+                .unwrap()
+                .to_owned(),
+        );
+    }
+    let carrier = Arc::new(CountingCarrier(std::sync::atomic::AtomicUsize::new(0)));
+    let worker = Worker::new(
+        app.services.clone(),
+        carrier,
+        WorkerSettings {
+            batch_size: 64,
+            ..WorkerSettings::default()
+        },
+    );
+    assert_eq!(worker.tick().await.unwrap(), 30);
+
+    // Each message's carrier id, from its `sent` event.
+    let mut carrier_ids = std::collections::HashMap::new();
+    for id in &ids {
+        let events = app
+            .call(
+                Method::GET,
+                &format!("/v1/messages/{id}/events"),
+                Some(&org.key),
+                None,
+            )
+            .await;
+        let sent = events.json["data"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["status"] == "sent")
+            .expect("sent")
+            .clone();
+        carrier_ids.insert(
+            id.clone(),
+            sent["carrier_message_id"]
+                .as_str()
+                .expect("carrier id")
+                .to_owned(),
+        );
+    }
+    // Every message's receipt twice (DELIVRD for the even ones, UNDELIV for the odd ones) and
+    // ten for ids nobody has, all at once.
+    let mut calls = Vec::new();
+    for (i, id) in ids.iter().enumerate() {
+        let stat = if i % 2 == 0 { "DELIVRD" } else { "UNDELIV" };
+        for _ in 0..2 {
+            calls.push((
+                json!({"carrier_message_id": carrier_ids[id], "stat": stat, "err": "000"}),
+                true,
+            ));
+        }
+    }
+    for n in 0..10 {
+        calls.push((
+            json!({"carrier_message_id": format!("nobody-{n}"), "stat": "DELIVRD"}),
+            false,
+        ));
+    }
+    let replies = futures_util::future::join_all(
+        calls
+            .iter()
+            .map(|(body, _)| app.carrier_call("/v1/carrier/receipts", body.clone())),
+    )
+    .await;
+    for ((_, own), reply) in calls.iter().zip(&replies) {
+        assert_eq!(
+            reply.assert_success(200)["matched"],
+            json!(*own),
+            "{}",
+            reply.text
+        );
+    }
+    for (i, id) in ids.iter().enumerate() {
+        let message = app
+            .call(
+                Method::GET,
+                &format!("/v1/messages/{id}"),
+                Some(&org.key),
+                None,
+            )
+            .await;
+        let data = message.assert_success(200);
+        if i % 2 == 0 {
+            assert_eq!(data["status"], json!("delivered"), "{data}");
+        } else {
+            assert_eq!(data["status"], json!("undelivered"), "{data}");
+            assert_eq!(data["error_code"], json!("UNDELIVERED"), "{data}");
+        }
+        let events = app
+            .call(
+                Method::GET,
+                &format!("/v1/messages/{id}/events"),
+                Some(&org.key),
+                None,
+            )
+            .await;
+        let events = events.json["data"].as_array().unwrap().clone();
+        let numbers: Vec<i64> = events
+            .iter()
+            .map(|e| e["sequence"].as_i64().unwrap())
+            .collect();
+        assert_eq!(
+            numbers,
+            (1..=numbers.len() as i64).collect::<Vec<_>>(),
+            "{events:?}"
+        );
+        assert_eq!(
+            events.iter().filter(|e| e["kind"] == "receipt").count(),
+            2,
+            "{events:?}"
+        );
+        let finals = events
+            .iter()
+            .filter(|e| e["status"] == "delivered" || e["status"] == "undelivered")
+            .count();
+        assert!(finals >= 1);
+    }
+    // Receipts shared transactions: a batch's rows carry its commit's one time.
+    let conn = app.single_connection().await;
+    let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+    let rows = sea_orm::ConnectionTrait::query_all_raw(
+        &conn,
+        sea_orm::Statement::from_string(
+            backend,
+            "SELECT COUNT(*) AS n FROM carrier_receipts GROUP BY received_at",
+        ),
+    )
+    .await
+    .expect("count");
+    let sizes: Vec<i64> = rows
+        .iter()
+        .map(|r| r.try_get("", "n").expect("n"))
+        .collect();
+    assert_eq!(sizes.iter().sum::<i64>(), 70, "{sizes:?}");
+    assert!(
+        sizes.iter().any(|n| *n > 1),
+        "every receipt committed alone: {sizes:?}"
+    );
+}
+
+#[tokio::test]
+async fn concurrent_receipts_on_sqlite() {
+    concurrent_receipts(Backend::Sqlite).await;
+}
+
+#[tokio::test]
+async fn concurrent_receipts_on_postgres() {
+    concurrent_receipts(Backend::Postgres).await;
+}
