@@ -121,7 +121,7 @@ pub struct WorkerArgs {
     pub sweep_every: Duration,
 
     /// How many queued messages a worker claims at once.
-    #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
 }
 

@@ -1099,7 +1099,7 @@ fn idempotency(ctx: &mut Ctx, to: &str) {
 /// How many requests each round sends at once, and how many rounds may run before a 409 is
 /// called not provable.
 const SIMULTANEOUS: usize = 16;
-const ROUNDS: usize = 8;
+const ROUNDS: usize = 32;
 
 pub(crate) fn idempotent_operation(
     ctx: &mut Ctx,

@@ -39,7 +39,7 @@ pub struct WorkerSettings {
 impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
-            batch_size: 32,
+            batch_size: 128,
             lease: Duration::from_secs(30),
             validity: Duration::from_secs(48 * 3600),
             retry_backoff: Duration::from_secs(5),

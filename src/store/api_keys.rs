@@ -3,7 +3,7 @@
 use entity::{api_key, organization};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Statement, TransactionTrait,
+    QueryFilter, QueryOrder, Statement,
 };
 use uuid::Uuid;
 
@@ -73,7 +73,7 @@ impl Tenant {
     /// Marks one of this tenant's keys revoked (once: a second revocation keeps the first
     /// time). `None` when there is no such key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let revoked = api_key::Entity::update_many()
             .col_expr(
                 api_key::Column::RevokedAt,
@@ -138,7 +138,7 @@ impl System {
 
     /// Revokes any organization's key (the admin command line). `None` when there is no such key.
     pub async fn revoke_api_key(&self, id: Uuid) -> Result<Option<ApiKey>, DbErr> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let revoked = api_key::Entity::update_many()
             .col_expr(
                 api_key::Column::RevokedAt,

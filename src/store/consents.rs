@@ -1,9 +1,7 @@
 //! Consent history per organization, mode and recipient; the newest record is the current state.
 
 use entity::consent;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{rows, Tenant};
@@ -30,7 +28,7 @@ impl Tenant {
             evidence: Set(evidence.map(str::to_owned)),
             recorded_at: Set(Timestamp::now().as_datetime()),
         };
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let stored = rows::consent(
             consent::Entity::insert(row)
                 .exec_with_returning(&txn)

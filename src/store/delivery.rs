@@ -8,7 +8,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement, TransactionTrait,
+    FromQueryResult, QueryFilter, QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -162,57 +162,6 @@ async fn insert_event_of(
     Ok(number)
 }
 
-/// The parts of message `id`, in order.
-async fn parts_in(db: &impl ConnectionTrait, id: Uuid) -> Result<Vec<Part>, DbErr> {
-    let found = message_part::Entity::find()
-        .filter(message_part::Column::MessageId.eq(id))
-        .order_by_asc(message_part::Column::PartNumber)
-        .all(db)
-        .await?;
-    Ok(found.into_iter().map(rows::part).collect())
-}
-
-/// The parts of message `id`, written as `total` pending parts under `reference` the first time.
-async fn ensure_parts_in(
-    db: &impl ConnectionTrait,
-    id: Uuid,
-    total: u8,
-    reference: u8,
-    now: DateTime<Utc>,
-) -> Result<Vec<Part>, DbErr> {
-    let existing = parts_in(db, id).await?;
-    if !existing.is_empty() {
-        return Ok(existing);
-    }
-    let rows = (1..=total).map(|number| message_part::ActiveModel {
-        id: sea_orm::ActiveValue::NotSet,
-        message_id: Set(id),
-        part_number: Set(i32::from(number)),
-        total_parts: Set(i32::from(total)),
-        reference: Set(i32::from(reference)),
-        state: Set(PartState::Pending),
-        carrier: Set(None),
-        carrier_message_id: Set(None),
-        carrier_key: Set(None),
-        submitted_at: Set(None),
-        receipt_stat: Set(None),
-        retry_at: Set(None),
-        updated_at: Set(now),
-    });
-    message_part::Entity::insert_many(rows)
-        .on_conflict(
-            sea_orm::sea_query::OnConflict::columns([
-                message_part::Column::MessageId,
-                message_part::Column::PartNumber,
-            ])
-            .do_nothing()
-            .to_owned(),
-        )
-        .exec_without_returning(db)
-        .await?;
-    parts_in(db, id).await
-}
-
 /// Writes `part`'s new state inside `txn`.
 async fn update_part(
     txn: &DatabaseTransaction,
@@ -275,7 +224,7 @@ impl System {
         kind: EventKind,
         detail: EventDetail,
     ) -> Result<(), DbErr> {
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let now = Timestamp::now().as_datetime();
         let of = (message.id, message.org_id);
         insert_event_of(&txn, of, kind, message.status, &detail, now).await?;
@@ -285,16 +234,7 @@ impl System {
     /// Applies `change` if the message is still in `change.from` (and, when given, still leased
     /// to `change.lease_owner`). `None` when it was not.
     pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
-        let now = Timestamp::now().as_datetime();
-        let txn = self.db.begin().await?;
-        let mut endpoints = super::webhooks::EnabledEndpoints::default();
-        let changed = change_status_in(&txn, &self.hooks, id, &change, now, &mut endpoints).await?;
-        txn.commit().await?;
-        self.hooks.committed();
-        if changed.is_some() {
-            count_status(change.to(), 1);
-        }
-        changed.map(rows::message).transpose()
+        Ok(self.change_statuses(&[(id, change)]).await?.pop().flatten())
     }
 
     /// Applies each change as [`System::change_status`] does, all in one transaction (a worker's
@@ -304,13 +244,9 @@ impl System {
         changes: &[(Uuid, Change)],
     ) -> Result<Vec<Option<Message>>, DbErr> {
         let now = Timestamp::now().as_datetime();
-        let txn = self.db.begin().await?;
-        let mut changed = Vec::with_capacity(changes.len());
-        let mut endpoints = super::webhooks::EnabledEndpoints::default();
-        for (id, change) in changes {
-            changed
-                .push(change_status_in(&txn, &self.hooks, *id, change, now, &mut endpoints).await?);
-        }
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let borrowed: Vec<(Uuid, &Change)> = changes.iter().map(|(id, c)| (*id, c)).collect();
+        let changed = change_statuses_in(&txn, &self.hooks, &borrowed, now).await?;
         txn.commit().await?;
         self.hooks.committed();
         for ((_, change), made) in changes.iter().zip(&changed) {
@@ -335,38 +271,143 @@ impl System {
         items: &[(Uuid, u8, u8)],
     ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, DbErr> {
         let now = Timestamp::now().as_datetime();
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        // The attempt of every message still leased to `owner` and not attempted, with its
+        // `submission_attempt` event counted on the row, in one statement.
+        let began: Vec<message::Model> = message::Entity::update_many()
+            .col_expr(message::Column::AttemptedAt, Expr::value(now))
+            .col_expr(
+                message::Column::EventCount,
+                Expr::col(message::Column::EventCount).add(1),
+            )
+            .filter(message::Column::Id.is_in(items.iter().map(|(id, _, _)| *id)))
+            .filter(message::Column::Status.eq(MessageStatus::Sending))
+            .filter(message::Column::LeaseOwner.eq(owner))
+            .filter(message::Column::AttemptedAt.is_null())
+            .filter(message::Column::LeaseExpiresAt.gt(now))
+            .exec_with_returning(&txn)
+            .await?;
+        let began: std::collections::HashMap<Uuid, message::Model> =
+            began.into_iter().map(|m| (m.id, m)).collect();
+        let ids: Vec<Uuid> = began.keys().copied().collect();
+        let mut parts = parts_of_all(&txn, &ids).await?;
+        // Parts are written the first time a message is attempted.
+        let missing: Vec<message_part::ActiveModel> = items
+            .iter()
+            .filter(|(id, _, _)| began.contains_key(id) && !parts.contains_key(id))
+            .flat_map(|(id, total, reference)| {
+                (1..=*total).map(move |number| message_part::ActiveModel {
+                    id: sea_orm::ActiveValue::NotSet,
+                    message_id: Set(*id),
+                    part_number: Set(i32::from(number)),
+                    total_parts: Set(i32::from(*total)),
+                    reference: Set(i32::from(*reference)),
+                    state: Set(PartState::Pending),
+                    carrier: Set(None),
+                    carrier_message_id: Set(None),
+                    carrier_key: Set(None),
+                    submitted_at: Set(None),
+                    receipt_stat: Set(None),
+                    retry_at: Set(None),
+                    updated_at: Set(now),
+                })
+            })
+            .collect();
+        if !missing.is_empty() {
+            for chunk in missing.chunks(200) {
+                message_part::Entity::insert_many(chunk.to_vec())
+                    .on_conflict(
+                        sea_orm::sea_query::OnConflict::columns([
+                            message_part::Column::MessageId,
+                            message_part::Column::PartNumber,
+                        ])
+                        .do_nothing()
+                        .to_owned(),
+                    )
+                    .exec_without_returning(&txn)
+                    .await?;
+            }
+            parts = parts_of_all(&txn, &ids).await?;
+        }
         let mut begun = Vec::with_capacity(items.len());
-        for (id, total, reference) in items {
-            // The write first (see `mark_attempted`).
-            if !mark_attempted(&txn, *id, owner, now).await? {
+        let mut submitting = Vec::new();
+        let mut events = Vec::new();
+        for (id, _, _) in items {
+            let (Some(model), Some(rows)) = (began.get(id), parts.get(id)) else {
                 begun.push(None);
                 continue;
-            }
-            let parts = ensure_parts_in(&txn, *id, *total, *reference, now).await?;
-            let pending = crate::domain::message::pending_parts(&parts);
-            let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
-            mark_submitting(&txn, *id, &numbers, now).await?;
-            begun.push(Some((parts, pending)));
+            };
+            submitting.extend(
+                rows.iter()
+                    .filter(|p| p.state == PartState::Pending)
+                    .map(|p| p.id),
+            );
+            events.push(event_row(
+                (model.id, model.org_id),
+                model.event_count,
+                EventKind::SubmissionAttempt,
+                MessageStatus::Sending,
+                &EventDetail::default(),
+                now,
+            ));
+            let all: Vec<Part> = rows.iter().cloned().map(rows::part).collect();
+            let pending = crate::domain::message::pending_parts(&all);
+            begun.push(Some((all, pending)));
         }
+        for chunk in submitting.chunks(200) {
+            message_part::Entity::update_many()
+                .col_expr(
+                    message_part::Column::State,
+                    Expr::value(PartState::Submitting),
+                )
+                .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
+                .filter(message_part::Column::Id.is_in(chunk.iter().copied()))
+                .filter(message_part::Column::State.eq(PartState::Pending))
+                .exec(&txn)
+                .await?;
+        }
+        insert_events(&txn, events).await?;
         txn.commit().await?;
         Ok(begun)
     }
 }
 
-/// The guarded update of [`System::change_status`] inside `txn`; the row after it, or `None`
-/// when the message was not in `change.from` (or not leased to `change.lease_owner`).
-async fn change_status_in(
+/// The parts of each of `ids`, in part order.
+async fn parts_of_all(
     txn: &DatabaseTransaction,
-    hooks: &super::webhooks::Hooks,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<message_part::Model>>, DbErr> {
+    let mut found: std::collections::HashMap<Uuid, Vec<message_part::Model>> =
+        std::collections::HashMap::new();
+    for chunk in ids.chunks(200) {
+        let rows = message_part::Entity::find()
+            .filter(message_part::Column::MessageId.is_in(chunk.iter().copied()))
+            .order_by_asc(message_part::Column::PartNumber)
+            .all(txn)
+            .await?;
+        for row in rows {
+            found.entry(row.message_id).or_default().push(row);
+        }
+    }
+    Ok(found)
+}
+
+/// The guarded update of [`System::change_status`] inside `txn`, counting the change's event on
+/// the row in the same statement; the row after it with the event's number, or `None` when the
+/// message was not in `change.from` (or not leased to `change.lease_owner`).
+async fn guarded_update(
+    txn: &DatabaseTransaction,
     id: Uuid,
     change: &Change,
     now: DateTime<Utc>,
-    endpoints: &mut super::webhooks::EnabledEndpoints,
 ) -> Result<Option<message::Model>, DbErr> {
     let mut update = message::Entity::update_many()
         .col_expr(message::Column::Status, Expr::value(change.to))
         .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            message::Column::EventCount,
+            Expr::col(message::Column::EventCount).add(1),
+        )
         .filter(message::Column::Id.eq(id))
         .filter(message::Column::Status.eq(change.from))
         // The guard the machine gives, whatever the caller expected.
@@ -409,24 +450,87 @@ async fn change_status_in(
             )
             .col_expr(message::Column::RetryAt, Expr::value(change.retry_at));
     }
-    if update.exec(txn).await?.rows_affected == 0 {
-        return Ok(None);
+    Ok(update.exec_with_returning(txn).await?.pop())
+}
+
+/// Applies `changes` inside `txn`: one guarded update per message (with its parts), then every
+/// event in one insert and the webhook events. `None` for each change that was not made.
+async fn change_statuses_in(
+    txn: &DatabaseTransaction,
+    hooks: &super::webhooks::Hooks,
+    changes: &[(Uuid, &Change)],
+    now: DateTime<Utc>,
+) -> Result<Vec<Option<message::Model>>, DbErr> {
+    let mut changed = Vec::with_capacity(changes.len());
+    let mut events = Vec::new();
+    for (id, change) in changes {
+        let Some(model) = guarded_update(txn, *id, change, now).await? else {
+            changed.push(None);
+            continue;
+        };
+        for part in &change.parts {
+            update_part(txn, *id, part, now).await?;
+        }
+        events.push(event_row(
+            (model.id, model.org_id),
+            model.event_count,
+            change.kind,
+            change.to,
+            &change.detail,
+            now,
+        ));
+        changed.push(Some(model));
     }
-    for part in &change.parts {
-        update_part(txn, id, part, now).await?;
-    }
-    let model = message::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .ok_or(DbErr::RecordNotFound("message".into()))?;
-    let number = insert_event(txn, &model, change.kind, change.to, &change.detail, now).await?;
-    if let Some(kind) = event_for_status(change.to) {
+    insert_events(txn, events).await?;
+    let mut endpoints = super::webhooks::EnabledEndpoints::default();
+    for ((_, change), model) in changes.iter().zip(&changed) {
+        let (Some(model), Some(kind)) = (model, event_for_status(change.to)) else {
+            continue;
+        };
         let message = rows::message(model.clone())?;
         let of = (message.org_id, message.mode);
-        let subject = super::webhooks::Subject::Message(&message, number);
-        super::webhooks::write_event(txn, hooks, of, kind, subject, now, endpoints).await?;
+        let subject = super::webhooks::Subject::Message(&message, model.event_count);
+        super::webhooks::write_event(txn, hooks, of, kind, subject, now, &mut endpoints).await?;
     }
-    Ok(Some(model))
+    Ok(changed)
+}
+
+/// The row of event number `number` of the message `(id, org_id)`.
+fn event_row(
+    (message_id, org_id): (Uuid, Uuid),
+    number: i32,
+    kind: EventKind,
+    status: MessageStatus,
+    detail: &EventDetail,
+    at: DateTime<Utc>,
+) -> message_event::ActiveModel {
+    message_event::ActiveModel {
+        sequence: sea_orm::ActiveValue::NotSet,
+        number: Set(number),
+        message_id: Set(message_id),
+        org_id: Set(org_id),
+        kind: Set(kind),
+        status: Set(status),
+        occurred_at: Set(at),
+        carrier_message_id: Set(detail.carrier_message_id.clone()),
+        stat: Set(detail.stat.clone()),
+        carrier_err: Set(detail.err.clone()),
+        done_date: Set(detail.done_date.clone()),
+        error_code: Set(detail.error_code),
+    }
+}
+
+/// Inserts `events`, a few hundred rows per statement.
+async fn insert_events(
+    txn: &DatabaseTransaction,
+    events: Vec<message_event::ActiveModel>,
+) -> Result<(), DbErr> {
+    for chunk in events.chunks(200) {
+        message_event::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    Ok(())
 }
 
 impl System {
@@ -466,19 +570,19 @@ impl System {
                    AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= $3) \
                    ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT $4 \
                    FOR UPDATE SKIP LOCKED) \
-                 UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3 \
-                 FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
+                 UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
+                 event_count = messages.event_count + 1 FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
             ),
             _ => format!(
-                "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3 \
-                 WHERE status = '{from}' AND id IN (\
+                "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3, \
+                 event_count = event_count + 1 WHERE status = '{from}' AND id IN (\
                    SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
                    AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= ?3) \
                    ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT ?4) \
                  RETURNING *"
             ),
         };
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let statement = Statement::from_sql_and_values(
             backend,
             sql,
@@ -494,76 +598,24 @@ impl System {
             .await?;
         // RETURNING has no order: hand them over high priority first, then oldest.
         claimed.sort_by_key(|m| (m.priority != Priority::High, m.created_at, m.id));
-        for m in &claimed {
-            insert_event(
-                &txn,
-                m,
-                EventKind::Transition,
-                MessageStatus::Sending,
-                &EventDetail::default(),
-                now,
-            )
-            .await?;
-        }
+        let events = claimed
+            .iter()
+            .map(|m| {
+                event_row(
+                    (m.id, m.org_id),
+                    m.event_count,
+                    EventKind::Transition,
+                    MessageStatus::Sending,
+                    &EventDetail::default(),
+                    now,
+                )
+            })
+            .collect();
+        insert_events(&txn, events).await?;
         txn.commit().await?;
         count_status(MessageStatus::Sending, claimed.len() as u64);
         rows::messages(claimed)
     }
-}
-
-/// Sets the message's `attempted_at` if the lease is still `owner`'s and no attempt was
-/// recorded: a write, so that a transaction that starts with it holds SQLite's write lock from
-/// its first statement (a read first would make the later write fail on a stale snapshot).
-async fn mark_attempted(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    owner: &str,
-    now: DateTime<Utc>,
-) -> Result<bool, DbErr> {
-    let updated = message::Entity::update_many()
-        .col_expr(message::Column::AttemptedAt, Expr::value(now))
-        .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.eq(MessageStatus::Sending))
-        .filter(message::Column::LeaseOwner.eq(owner))
-        .filter(message::Column::AttemptedAt.is_null())
-        .filter(message::Column::LeaseExpiresAt.gt(now))
-        .exec(txn)
-        .await?;
-    Ok(updated.rows_affected == 1)
-}
-
-/// Marks `parts` submitting and writes the `submission_attempt` event.
-async fn mark_submitting(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    parts: &[u8],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    message_part::Entity::update_many()
-        .col_expr(
-            message_part::Column::State,
-            Expr::value(PartState::Submitting),
-        )
-        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-        .filter(message_part::Column::MessageId.eq(id))
-        .filter(message_part::Column::PartNumber.is_in(parts.iter().map(|n| i32::from(*n))))
-        .filter(message_part::Column::State.eq(PartState::Pending))
-        .exec(txn)
-        .await?;
-    let model = message::Entity::find_by_id(id)
-        .one(txn)
-        .await?
-        .ok_or(DbErr::RecordNotFound("message".into()))?;
-    insert_event(
-        txn,
-        &model,
-        EventKind::SubmissionAttempt,
-        MessageStatus::Sending,
-        &EventDetail::default(),
-        now,
-    )
-    .await?;
-    Ok(())
 }
 
 impl System {

@@ -1,9 +1,7 @@
 //! Number lookups per organization and mode.
 
 use entity::lookup;
-use sea_orm::{
-    ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, TransactionTrait,
-};
+use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
 use uuid::Uuid;
 
 use super::{rows, Tenant};
@@ -38,7 +36,7 @@ impl Tenant {
             line_type: Set(line_type),
             looked_up_at: Set(Timestamp::now().as_datetime()),
         };
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let stored = rows::lookup(
             lookup::Entity::insert(row)
                 .exec_with_returning(&txn)

@@ -3,7 +3,7 @@
 use entity::{message, message_event};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect, TransactionTrait,
+    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -60,7 +60,7 @@ impl Tenant {
     ) -> Result<Message, DbErr> {
         let now = Timestamp::now().as_datetime();
         let row = super::sends::message_row(self.org_id, self.mode, new, now, 0)?;
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let model = message::Entity::insert(row)
             .exec_with_returning(&txn)
             .await?;

@@ -8,8 +8,7 @@ use entity::{carrier_receipt, message, message_event, message_part};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
-    ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect, SqliteTransactionMode,
-    TransactionOptions, TransactionTrait,
+    ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -63,13 +62,7 @@ impl System {
         rule: &ReceiptRule<'_>,
     ) -> Result<Vec<bool>, DbErr> {
         let backend = self.db.get_database_backend();
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let now = Timestamp::now().as_datetime();
 
         // Every part any receipt's id may name, in one query per chunk.

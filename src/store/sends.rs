@@ -8,8 +8,7 @@ use sea_orm::{
     sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
-    QuerySelect, QueryTrait, SqliteTransactionMode, TransactionOptions, TransactionTrait,
-    TryIntoModel,
+    QuerySelect, QueryTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
@@ -225,15 +224,7 @@ impl System {
         &self,
         sends: &[QueuedSend<R>],
     ) -> Result<Vec<SendOutcome<R>>, DbErr> {
-        let txn = self
-            .db
-            .begin_with_options(TransactionOptions {
-                // Take SQLite's write lock first: a transaction that reads and then writes could
-                // otherwise find its snapshot outdated by another writer and fail at once.
-                sqlite_transaction_mode: Some(SqliteTransactionMode::Immediate),
-                ..Default::default()
-            })
-            .await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
 
         let mut froms: Vec<String> = sends.iter().map(|s| s.from.as_str().to_owned()).collect();
         froms.sort_unstable();
@@ -276,6 +267,7 @@ impl System {
                     org_id: send.org_id,
                     mode: send.mode,
                     hooks: self.hooks.clone(),
+                    gate: self.gate.clone(),
                 };
                 let body = (completion.render)(&message);
                 match tenant

@@ -9,7 +9,7 @@ use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DbBackend, DbErr, EntityTrait, FromQueryResult, QueryFilter,
-    QueryOrder, QuerySelect, Statement, TransactionTrait,
+    QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
@@ -280,7 +280,7 @@ impl Tenant {
             created_at: Set(now),
             updated_at: Set(now),
         };
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let endpoint = endpoint_of(
             endpoint::Entity::insert(row)
                 .exec_with_returning(&txn)
@@ -680,7 +680,7 @@ impl System {
                 None => groups.push((written, vec![outcome.id])),
             }
         }
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         for ((state, status, error, next), ids) in groups {
             let mut update = delivery::Entity::update_many()
                 .col_expr(
@@ -749,7 +749,7 @@ impl System {
         if old.is_empty() {
             return Ok(0);
         }
-        let txn = self.db.begin().await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         delivery::Entity::delete_many()
             .filter(delivery::Column::EventId.is_in(old.iter().copied()))
             .exec(&txn)

@@ -21,9 +21,10 @@ use serde_json::{json, Value};
     about = "Load-test the send path of an AgentMessage deployment"
 )]
 struct Cli {
-    /// The deployment, e.g. http://127.0.0.1:8080.
-    #[arg(long)]
-    base_url: String,
+    /// The deployment, e.g. http://127.0.0.1:8080; repeated for several API processes of one
+    /// deployment, which then take the sends in turn.
+    #[arg(long, required = true)]
+    base_url: Vec<String>,
     /// A key with messages:send, consents:write and numbers:read, of an organization that owns
     /// a number and whose rate limit is above the load.
     #[arg(long, env = "AGENTMESSAGE_LOAD_API_KEY")]
@@ -49,6 +50,11 @@ struct Cli {
     /// the worker delivered while the sends arrived (drain ÷ intake).
     #[arg(long)]
     metrics_url: Option<String>,
+    /// With `--metrics-url` (of the process that runs the worker): how long, at most, every
+    /// message sent may take after the sends to reach a final status (delivered, undelivered or
+    /// failed); the run reports how long it took and fails past it. Unset: not waited for.
+    #[arg(long, value_parser = humantime::parse_duration)]
+    final_wait: Option<Duration>,
     /// How long to wait, after the sends, for the webhook deliveries.
     #[arg(long, default_value = "120s", value_parser = humantime::parse_duration)]
     webhook_wait: Duration,
@@ -71,7 +77,7 @@ fn memory(pid: u32) -> Option<(u64, u64)> {
 #[derive(Clone)]
 struct Sender {
     http: reqwest::Client,
-    base: String,
+    bases: Vec<String>,
     key: String,
     from: String,
     recipients: Vec<String>,
@@ -87,7 +93,7 @@ impl Sender {
         });
         match self
             .http
-            .post(format!("{}/v1/messages", self.base))
+            .post(format!("{}/v1/messages", self.bases[i % self.bases.len()]))
             .bearer_auth(&self.key)
             .json(&body)
             .send()
@@ -103,8 +109,9 @@ impl Sender {
     }
 }
 
-/// The server's count of messages that reached `delivered`, from its `/metrics`.
-async fn delivered(http: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
+/// One sample of the server's `/metrics`, summed over the series named `name` whose line
+/// starts with one of `series` (label sets included).
+async fn metric(http: &reqwest::Client, url: &str, series: &[&str]) -> anyhow::Result<f64> {
     let text = http
         .get(url)
         .send()
@@ -114,9 +121,37 @@ async fn delivered(http: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
         .await?;
     Ok(text
         .lines()
-        .find_map(|l| l.strip_prefix("agentmessage_messages_total{status=\"delivered\"} "))
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0))
+        .filter_map(|l| {
+            series
+                .iter()
+                .find_map(|s| l.strip_prefix(s).and_then(|v| v.strip_prefix(' ')))
+        })
+        .filter_map(|v| v.trim().parse::<f64>().ok())
+        .sum())
+}
+
+/// The server's count of messages that reached `delivered`.
+async fn delivered(http: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
+    metric(
+        http,
+        url,
+        &["agentmessage_messages_total{status=\"delivered\"}"],
+    )
+    .await
+}
+
+/// The server's count of messages that reached a final status.
+async fn finished(http: &reqwest::Client, url: &str) -> anyhow::Result<f64> {
+    metric(
+        http,
+        url,
+        &[
+            "agentmessage_messages_total{status=\"delivered\"}",
+            "agentmessage_messages_total{status=\"undelivered\"}",
+            "agentmessage_messages_total{status=\"failed\"}",
+        ],
+    )
+    .await
 }
 
 async fn run(cli: Cli) -> anyhow::Result<()> {
@@ -124,7 +159,12 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         .pool_max_idle_per_host(cli.concurrency)
         .timeout(Duration::from_secs(30))
         .build()?;
-    let base = cli.base_url.trim_end_matches('/').to_owned();
+    let bases: Vec<String> = cli
+        .base_url
+        .iter()
+        .map(|b| b.trim_end_matches('/').to_owned())
+        .collect();
+    let base = bases[0].clone();
     let numbers: Value = http
         .get(format!("{base}/v1/numbers"))
         .bearer_auth(&cli.api_key)
@@ -166,10 +206,14 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 
     let sender = Sender {
         http: http.clone(),
-        base: base.clone(),
+        bases: bases.clone(),
         key: cli.api_key.clone(),
         from,
         recipients,
+    };
+    let finished_before = match &cli.metrics_url {
+        Some(url) => finished(&http, url).await?,
+        None => 0.0,
     };
     for i in 0..200 {
         sender.send(i).await;
@@ -179,6 +223,21 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Some(url) => Some(delivered(&http, url).await?),
         None => None,
     };
+    // The queue's depth, sampled every half second while the sends go on.
+    let sampling = Arc::new(std::sync::atomic::AtomicBool::new(true));
+    let sampler = cli.metrics_url.clone().map(|url| {
+        let (http, sampling) = (http.clone(), sampling.clone());
+        tokio::spawn(async move {
+            let mut depths = Vec::new();
+            while sampling.load(Ordering::Relaxed) {
+                if let Ok(depth) = metric(&http, &url, &["agentmessage_queue_depth"]).await {
+                    depths.push(depth);
+                }
+                tokio::time::sleep(Duration::from_millis(500)).await;
+            }
+            depths
+        })
+    });
     let next = Arc::new(AtomicUsize::new(0));
     let started = Instant::now();
     let mut tasks = Vec::new();
@@ -209,6 +268,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         results.extend(task.await?);
     }
     let elapsed = started.elapsed();
+    sampling.store(false, Ordering::Relaxed);
+    let depths = match sampler {
+        Some(task) => task.await?,
+        None => Vec::new(),
+    };
     let delivered_during = match (&cli.metrics_url, delivered_before) {
         (Some(url), Some(before)) => Some(delivered(&http, url).await? - before),
         _ => None,
@@ -256,6 +320,40 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         println!(
             "drain: {drain:.0} delivered/s while {intake:.0} sends/s arrived (drain ÷ intake {:.2})",
             drain / intake.max(f64::MIN_POSITIVE)
+        );
+    }
+    if !depths.is_empty() {
+        let third = depths.len() / 3;
+        let max = |d: &[f64]| d.iter().copied().fold(0.0, f64::max);
+        println!(
+            "queue depth while sending: max {:.0}; max in the first third {:.0}, in the last third {:.0} ({} samples)",
+            max(&depths),
+            max(&depths[..third.max(1).min(depths.len())]),
+            max(&depths[depths.len() - third.max(1).min(depths.len())..]),
+            depths.len()
+        );
+    }
+    if let (Some(url), Some(bound)) = (&cli.metrics_url, cli.final_wait) {
+        // Every message sent, the warm-up's included, reaches a final status.
+        let expected = (accepted + 200) as f64;
+        let ended = Instant::now();
+        let mut done = finished(&http, url).await? - finished_before;
+        while done < expected && ended.elapsed() < bound {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            done = finished(&http, url).await? - finished_before;
+        }
+        if done < expected {
+            anyhow::bail!(
+                "{} of {} messages had no final status {:?} after the sends",
+                expected - done,
+                expected,
+                bound
+            );
+        }
+        println!(
+            "final status: all {} messages within {:.1} s after the sends ended",
+            expected,
+            ended.elapsed().as_secs_f64()
         );
     }
     if let Some((peak, now)) = cli.pid.and_then(memory) {
