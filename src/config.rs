@@ -123,12 +123,17 @@ pub struct WorkerArgs {
     /// How many queued messages a worker claims at once.
     #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
+
+    /// How many batches a worker claims and delivers side by side.
+    #[arg(long, env = "AGENTMESSAGE_LANES", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    pub lanes: usize,
 }
 
 impl WorkerArgs {
     pub fn settings(&self) -> WorkerSettings {
         WorkerSettings {
             batch_size: self.batch_size,
+            lanes: self.lanes,
             lease: self.lease,
             validity: self.validity,
             retry_backoff: self.retry_backoff,

@@ -99,6 +99,7 @@ enum Admin {
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    agentmessage::server::limit_allocator_arenas();
     let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
         .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
     let logs = tracing_subscriber::fmt()

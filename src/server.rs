@@ -66,6 +66,18 @@ impl Default for ServerSettings {
     }
 }
 
+/// Keeps glibc's allocator to two arenas. By default it gives busy threads arenas of their own
+/// (up to eight per core); under load that held about a fifth of the server's peak memory
+/// (measured with `scripts/bench`: 108 MiB peak with the default, 87 MiB with two), for no
+/// measurable speed.
+pub fn limit_allocator_arenas() {
+    #[cfg(target_env = "gnu")]
+    // SAFETY: mallopt only sets one of the allocator's parameters.
+    unsafe {
+        libc::mallopt(libc::M_ARENA_MAX, 2);
+    }
+}
+
 /// Raises the soft limit on open descriptors to the hard limit, so that the connection cap, not
 /// the descriptor limit, is what holds connections back. Returns the limit in force.
 pub fn raise_descriptor_limit() -> io::Result<u64> {

@@ -22,6 +22,8 @@ use crate::{
 #[derive(Debug, Clone)]
 pub struct WorkerSettings {
     pub batch_size: u64,
+    /// Batches claimed and delivered side by side (one of them also sweeps).
+    pub lanes: usize,
     pub lease: Duration,
     /// How long a message may take, from its creation, to be sent and get its final receipt;
     /// past it, it is `undelivered` (`EXPIRED`).
@@ -40,6 +42,7 @@ impl Default for WorkerSettings {
     fn default() -> Self {
         WorkerSettings {
             batch_size: 128,
+            lanes: 8,
             lease: Duration::from_secs(30),
             validity: Duration::from_secs(48 * 3600),
             retry_backoff: Duration::from_secs(5),
@@ -127,8 +130,8 @@ impl Worker {
                 }
             }
         }
-        // Two lanes claim and deliver batches side by side, so that one batch's database writes
-        // overlap the other's submissions; leases keep them from taking the same message.
+        // Lanes claim and deliver batches side by side, so that one batch's database writes
+        // overlap another's submissions; leases keep them from taking the same message.
         let stopping = std::sync::atomic::AtomicBool::new(false);
         let stop = tokio::sync::Notify::new();
         let watch = async {
@@ -184,7 +187,9 @@ impl Worker {
                 stopped.await;
             }
         });
-        tokio::join!(watch, lane(true), lane(false), dispatch);
+        let lanes =
+            futures_util::future::join_all((0..self.settings.lanes.max(1)).map(|n| lane(n == 0)));
+        tokio::join!(watch, lanes, dispatch);
         self.carrier.close().await;
     }
 

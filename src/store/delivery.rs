@@ -453,6 +453,232 @@ async fn guarded_update(
     Ok(update.exec_with_returning(txn).await?.pop())
 }
 
+/// `CASE id WHEN … THEN …` over `changes`: each message's own value where `value` gives one,
+/// `otherwise` for the rest.
+fn per_message(
+    changes: &[(Uuid, &Change)],
+    value: impl Fn(&Change) -> Option<sea_orm::sea_query::SimpleExpr>,
+    otherwise: sea_orm::sea_query::SimpleExpr,
+) -> sea_orm::sea_query::SimpleExpr {
+    let mut case = sea_orm::sea_query::CaseStatement::new();
+    let mut any = false;
+    for (id, change) in changes {
+        if let Some(v) = value(change) {
+            case = case.case(message::Column::Id.eq(*id), v);
+            any = true;
+        }
+    }
+    if any {
+        case.finally(otherwise).into()
+    } else {
+        otherwise
+    }
+}
+
+/// The guarded updates of [`guarded_update`] for several distinct messages in one statement:
+/// each row changes only under its own guard. Returns the rows changed.
+async fn guarded_updates(
+    txn: &DatabaseTransaction,
+    changes: &[(Uuid, &Change)],
+    now: DateTime<Utc>,
+) -> Result<Vec<message::Model>, DbErr> {
+    use sea_orm::sea_query::{Condition, SimpleExpr};
+    let keep = |c: message::Column| -> SimpleExpr { Expr::col(c) };
+    let null_time = || -> SimpleExpr { Expr::value(Option::<DateTime<Utc>>::None) };
+    let mut guard = Condition::any();
+    for (id, change) in changes {
+        let mut one = Condition::all()
+            .add(message::Column::Id.eq(*id))
+            .add(message::Column::Status.eq(change.from))
+            .add(message::Column::Status.is_in(sources_of(change.to)));
+        if let Some(owner) = &change.lease_owner {
+            one = one.add(message::Column::LeaseOwner.eq(owner.as_str()));
+        }
+        guard = guard.add(one);
+    }
+    let update = message::Entity::update_many()
+        .col_expr(
+            message::Column::Status,
+            per_message(
+                changes,
+                |c| Some(Expr::value(c.to)),
+                keep(message::Column::Status),
+            ),
+        )
+        .col_expr(message::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            message::Column::EventCount,
+            Expr::col(message::Column::EventCount).add(1),
+        )
+        .col_expr(
+            message::Column::LeaseOwner,
+            per_message(
+                changes,
+                |c| (c.to != MessageStatus::Sending).then(|| Expr::value(Option::<String>::None)),
+                keep(message::Column::LeaseOwner),
+            ),
+        )
+        .col_expr(
+            message::Column::LeaseExpiresAt,
+            per_message(
+                changes,
+                |c| (c.to != MessageStatus::Sending).then(null_time),
+                keep(message::Column::LeaseExpiresAt),
+            ),
+        )
+        .col_expr(
+            message::Column::ErrorCode,
+            per_message(
+                changes,
+                |c| c.error_code.map(Expr::value),
+                keep(message::Column::ErrorCode),
+            ),
+        )
+        .col_expr(
+            message::Column::ErrorMessage,
+            per_message(
+                changes,
+                |c| c.error_message.as_deref().map(Expr::value),
+                keep(message::Column::ErrorMessage),
+            ),
+        )
+        .col_expr(
+            message::Column::Carrier,
+            per_message(
+                changes,
+                |c| {
+                    c.carrier
+                        .as_ref()
+                        .map(|(carrier, _)| Expr::value(carrier.as_str()))
+                },
+                keep(message::Column::Carrier),
+            ),
+        )
+        .col_expr(
+            message::Column::CarrierMessageId,
+            per_message(
+                changes,
+                |c| c.carrier.as_ref().map(|(_, id)| Expr::value(id.as_str())),
+                keep(message::Column::CarrierMessageId),
+            ),
+        )
+        .col_expr(
+            message::Column::SentAt,
+            per_message(
+                changes,
+                |c| c.carrier.as_ref().map(|_| Expr::value(now)),
+                keep(message::Column::SentAt),
+            ),
+        )
+        .col_expr(
+            message::Column::AttemptedAt,
+            per_message(
+                changes,
+                |c| (c.to == MessageStatus::Queued).then(null_time),
+                keep(message::Column::AttemptedAt),
+            ),
+        )
+        .col_expr(
+            message::Column::RetryAt,
+            per_message(
+                changes,
+                |c| (c.to == MessageStatus::Queued).then(|| Expr::value(c.retry_at)),
+                keep(message::Column::RetryAt),
+            ),
+        )
+        .filter(message::Column::Id.is_in(changes.iter().map(|(id, _)| *id)))
+        .filter(guard);
+    update.exec_with_returning(txn).await
+}
+
+/// [`update_part`] for several parts (of distinct messages or numbers) in one statement.
+async fn update_parts(
+    txn: &DatabaseTransaction,
+    parts: &[(Uuid, &PartUpdate)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    use sea_orm::sea_query::{CaseStatement, Condition, SimpleExpr};
+    if parts.is_empty() {
+        return Ok(());
+    }
+    let which = |id: Uuid, part: &PartUpdate| {
+        Condition::all()
+            .add(message_part::Column::MessageId.eq(id))
+            .add(message_part::Column::PartNumber.eq(i32::from(part.number)))
+    };
+    let per_part = |value: &dyn Fn(&PartUpdate) -> Option<SimpleExpr>,
+                    column: message_part::Column|
+     -> SimpleExpr {
+        let mut case = CaseStatement::new();
+        let mut any = false;
+        for (id, part) in parts {
+            if let Some(v) = value(part) {
+                case = case.case(which(*id, part), v);
+                any = true;
+            }
+        }
+        if any {
+            case.finally(Expr::col(column)).into()
+        } else {
+            Expr::col(column)
+        }
+    };
+    let mut all = Condition::any();
+    for (id, part) in parts {
+        all = all.add(which(*id, part));
+    }
+    message_part::Entity::update_many()
+        .col_expr(
+            message_part::Column::State,
+            per_part(&|p| Some(Expr::value(p.state)), message_part::Column::State),
+        )
+        .col_expr(
+            message_part::Column::RetryAt,
+            per_part(
+                &|p| Some(Expr::value(p.retry_at)),
+                message_part::Column::RetryAt,
+            ),
+        )
+        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
+        .col_expr(
+            message_part::Column::Carrier,
+            per_part(
+                &|p| p.carrier.as_ref().map(|(c, _)| Expr::value(c.as_str())),
+                message_part::Column::Carrier,
+            ),
+        )
+        .col_expr(
+            message_part::Column::CarrierMessageId,
+            per_part(
+                &|p| p.carrier.as_ref().map(|(_, id)| Expr::value(id.as_str())),
+                message_part::Column::CarrierMessageId,
+            ),
+        )
+        .col_expr(
+            message_part::Column::CarrierKey,
+            per_part(
+                &|p| {
+                    p.carrier
+                        .as_ref()
+                        .map(|(_, id)| Expr::value(carrier_id_key(id)))
+                },
+                message_part::Column::CarrierKey,
+            ),
+        )
+        .col_expr(
+            message_part::Column::SubmittedAt,
+            per_part(
+                &|p| p.carrier.as_ref().map(|_| Expr::value(now)),
+                message_part::Column::SubmittedAt,
+            ),
+        )
+        .filter(message_part::Column::MessageId.is_in(parts.iter().map(|(id, _)| *id)))
+        .filter(all)
+        .exec(txn)
+        .await?;
+    Ok(())
+}
+
 /// Applies `changes` inside `txn`: one guarded update per message (with its parts), then every
 /// event in one insert and the webhook events. `None` for each change that was not made.
 async fn change_statuses_in(
@@ -463,14 +689,54 @@ async fn change_statuses_in(
 ) -> Result<Vec<Option<message::Model>>, DbErr> {
     let mut changed = Vec::with_capacity(changes.len());
     let mut events = Vec::new();
-    for (id, change) in changes {
-        let Some(model) = guarded_update(txn, *id, change, now).await? else {
+    let mut ids: Vec<Uuid> = changes.iter().map(|(id, _)| *id).collect();
+    ids.sort_unstable();
+    ids.dedup();
+    let mut made = if changes.len() > 1 && ids.len() == changes.len() {
+        // Several messages, each once: every guarded update in one statement, every part in
+        // another.
+        // Chunks keep each statement's expression within SQLite's depth limit.
+        let mut made: std::collections::HashMap<Uuid, message::Model> =
+            std::collections::HashMap::new();
+        for chunk in changes.chunks(200) {
+            made.extend(
+                guarded_updates(txn, chunk, now)
+                    .await?
+                    .into_iter()
+                    .map(|m| (m.id, m)),
+            );
+        }
+        let parts: Vec<(Uuid, &PartUpdate)> = changes
+            .iter()
+            .filter(|(id, _)| made.contains_key(id))
+            .flat_map(|(id, change)| change.parts.iter().map(move |p| (*id, p)))
+            .collect();
+        for chunk in parts.chunks(200) {
+            update_parts(txn, chunk, now).await?;
+        }
+        changes
+            .iter()
+            .map(|(id, _)| made.remove(id))
+            .collect::<Vec<_>>()
+    } else {
+        let mut made = Vec::with_capacity(changes.len());
+        for (id, change) in changes {
+            let model = guarded_update(txn, *id, change, now).await?;
+            if model.is_some() {
+                for part in &change.parts {
+                    update_part(txn, *id, part, now).await?;
+                }
+            }
+            made.push(model);
+        }
+        made
+    }
+    .into_iter();
+    for (_, change) in changes {
+        let Some(model) = made.next().flatten() else {
             changed.push(None);
             continue;
         };
-        for part in &change.parts {
-            update_part(txn, *id, part, now).await?;
-        }
         events.push(event_row(
             (model.id, model.org_id),
             model.event_count,

@@ -336,7 +336,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
     if let (Some(url), Some(bound)) = (&cli.metrics_url, cli.final_wait) {
         // Every message sent, the warm-up's included, reaches a final status.
         let expected = (accepted + 200) as f64;
-        let ended = Instant::now();
+        let ended = started + elapsed;
         let mut done = finished(&http, url).await? - finished_before;
         while done < expected && ended.elapsed() < bound {
             tokio::time::sleep(Duration::from_millis(100)).await;
