@@ -22,6 +22,7 @@ mod m20261128_000014_create_idempotency_records;
 mod m20261128_000015_create_webhooks;
 mod m20261128_000016_create_key_revision;
 mod m20261128_000017_create_rate_buckets;
+mod m20261128_000018_queue_order_index;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -47,6 +48,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261128_000015_create_webhooks::Migration),
             Box::new(m20261128_000016_create_key_revision::Migration),
             Box::new(m20261128_000017_create_rate_buckets::Migration),
+            Box::new(m20261128_000018_queue_order_index::Migration),
         ]
     }
 }

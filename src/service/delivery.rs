@@ -10,6 +10,7 @@ use uuid::Uuid;
 use super::{Error, Services};
 use crate::{
     domain::{
+        consent::may_receive,
         lifecycle::{EventKind, MessageErrorCode},
         message::{KeyMode, Message, MessageStatus, Part, PartState},
     },
@@ -60,15 +61,18 @@ impl Services {
             .system()
             .claim_queued(owner, until, limit, modes)
             .await?;
-        // The batch's consent checks run together (they are reads).
-        let allowed = futures_util::future::join_all(claimed.iter().map(|message| async move {
-            let tenant = self.store.tenant(message.org_id, message.mode);
-            self.may_message(&tenant, &message.to).await
-        }))
-        .await;
+        // The batch's consent checks in one read, the consent rule applied to each; those
+        // refused fail together.
+        let recipients: Vec<_> = claimed
+            .iter()
+            .map(|m| (m.org_id, m.mode, m.to.clone()))
+            .collect();
+        let latest = self.system().latest_consents(&recipients).await?;
         let mut ready = Vec::with_capacity(claimed.len());
-        for (message, allowed) in claimed.into_iter().zip(allowed) {
-            if allowed? {
+        let mut refused = Vec::new();
+        for message in claimed {
+            let consent = latest.get(&(message.org_id, message.mode, message.to.clone()));
+            if may_receive(consent) {
                 ready.push(message);
             } else {
                 let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
@@ -77,8 +81,11 @@ impl Services {
                 change.error_message =
                     Some("the recipient opted out before the message was sent".into());
                 change.detail.error_code = change.error_code;
-                self.system().change_status(message.id, change).await?;
+                refused.push((message.id, change));
             }
+        }
+        if !refused.is_empty() {
+            self.system().change_statuses(&refused).await?;
         }
         Ok(ready)
     }

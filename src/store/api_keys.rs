@@ -24,6 +24,7 @@ pub struct NewApiKey<'a> {
 impl Tenant {
     /// Stores a key of this organization in this handle's mode.
     pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<ApiKey, DbErr> {
+        let _turn = self.gate.turn().await;
         let row = api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(self.org_id),
@@ -160,6 +161,7 @@ impl System {
     }
 
     pub async fn touch_api_key(&self, id: Uuid, at: Timestamp) -> Result<(), DbErr> {
+        let _turn = self.gate.turn().await;
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(at.as_datetime()))
             .filter(api_key::Column::Id.eq(id))

@@ -824,44 +824,62 @@ impl System {
         let (from, to) = (MessageStatus::Queued, MessageStatus::Sending);
         transition(from, to).map_err(|e| DbErr::Custom(e.to_string()))?;
         let (from, to) = (from.as_str(), to.as_str());
-        let (outbound, high) = (Direction::Outbound.as_str(), Priority::High.as_str());
+        let outbound = Direction::Outbound.as_str();
         let backend = self.db.get_database_backend();
         let now = Timestamp::now().as_datetime();
-        // PostgreSQL: the CTE is evaluated once, and SKIP LOCKED passes over rows other workers
-        // are claiming. SQLite: one statement, writers serialized by the database lock.
-        let sql = match backend {
+        // One statement per priority, high first, each reading the queue index in its order
+        // (status, priority, created_at, id): a claim costs the rows it takes, however long the
+        // queue. PostgreSQL: the CTE is evaluated once, and SKIP LOCKED passes over rows other
+        // workers are claiming. SQLite: writers take turns.
+        let claim = |priority: &str| {
+            match backend {
             DbBackend::Postgres => format!(
                 "WITH picked AS (\
-                   SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
-                   AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= $3) \
-                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT $4 \
-                   FOR UPDATE SKIP LOCKED) \
+                   SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
+                   AND direction = '{outbound}' AND mode IN ({modes}) \
+                   AND (retry_at IS NULL OR retry_at <= $3) \
+                   ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
                  UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
                  event_count = messages.event_count + 1 FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
             ),
             _ => format!(
                 "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3, \
                  event_count = event_count + 1 WHERE status = '{from}' AND id IN (\
-                   SELECT id FROM messages WHERE status = '{from}' AND direction = '{outbound}' \
-                   AND mode IN ({modes}) AND (retry_at IS NULL OR retry_at <= ?3) \
-                   ORDER BY CASE priority WHEN '{high}' THEN 0 ELSE 1 END, created_at, id LIMIT ?4) \
+                   SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
+                   AND direction = '{outbound}' AND mode IN ({modes}) \
+                   AND (retry_at IS NULL OR retry_at <= ?3) \
+                   ORDER BY created_at, id LIMIT ?4) \
                  RETURNING *"
             ),
+        }
         };
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                owner.into(),
-                lease_until.into(),
-                now.into(),
-                (limit as i64).into(),
-            ],
-        );
-        let mut claimed = message::Model::find_by_statement(statement)
-            .all(&txn)
-            .await?;
+        let mut claimed = Vec::new();
+        // Every priority, high first (the match stops compiling when a priority is added).
+        let _every = |p: Priority| match p {
+            Priority::High | Priority::Default => (),
+        };
+        for priority in [Priority::High, Priority::Default] {
+            let left = limit.saturating_sub(claimed.len() as u64);
+            if left == 0 {
+                break;
+            }
+            let statement = Statement::from_sql_and_values(
+                backend,
+                claim(priority.as_str()),
+                [
+                    owner.into(),
+                    lease_until.into(),
+                    now.into(),
+                    (left as i64).into(),
+                ],
+            );
+            claimed.extend(
+                message::Model::find_by_statement(statement)
+                    .all(&txn)
+                    .await?,
+            );
+        }
         // RETURNING has no order: hand them over high priority first, then oldest.
         claimed.sort_by_key(|m| (m.priority != Priority::High, m.created_at, m.id));
         let events = claimed
@@ -999,6 +1017,7 @@ impl System {
         number: u8,
         stat: &str,
     ) -> Result<Vec<Option<String>>, DbErr> {
+        let _turn = self.gate.turn().await;
         message_part::Entity::update_many()
             .col_expr(message_part::Column::ReceiptStat, Expr::value(stat))
             .col_expr(
@@ -1024,6 +1043,7 @@ impl System {
         carrier: &str,
         detail: &EventDetail,
     ) -> Result<StoredReceipt, DbErr> {
+        let _turn = self.gate.turn().await;
         let row = carrier_receipt::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             carrier: Set(carrier.to_owned()),
@@ -1085,6 +1105,7 @@ impl System {
         receipt_id: i64,
         message_id: Uuid,
     ) -> Result<bool, DbErr> {
+        let _turn = self.gate.turn().await;
         let updated = carrier_receipt::Entity::update_many()
             .col_expr(carrier_receipt::Column::MessageId, Expr::value(message_id))
             .filter(carrier_receipt::Column::Id.eq(receipt_id))

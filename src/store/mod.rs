@@ -130,6 +130,16 @@ impl WriteGate {
     fn for_url(url: &str) -> WriteGate {
         WriteGate(url.starts_with("sqlite:").then(Default::default))
     }
+
+    /// Waits for this process's turn to write (SQLite), held until dropped. A write outside a
+    /// transaction takes it too: one that polled SQLite's lock instead could wait behind the
+    /// gate's queue for seconds.
+    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
+        match &self.0 {
+            Some(gate) => Some(gate.clone().lock_owned().await),
+            None => None,
+        }
+    }
 }
 
 /// A write transaction and its turn at the gate (held until dropped, after the commit). On
@@ -145,10 +155,7 @@ async fn begin_write(
     ),
     DbErr,
 > {
-    let turn = match &gate.0 {
-        Some(gate) => Some(gate.clone().lock_owned().await),
-        None => None,
-    };
+    let turn = gate.turn().await;
     let txn = db
         .begin_with_options(sea_orm::TransactionOptions {
             sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),

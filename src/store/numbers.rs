@@ -38,6 +38,7 @@ impl System {
         org_id: Uuid,
         number: &PhoneNumber,
     ) -> Result<OwnedNumber, DbErr> {
+        let _turn = self.gate.turn().await;
         let row = phone_number::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org_id),

@@ -14,6 +14,7 @@ impl System {
         rate_per_second: u32,
         burst: u32,
     ) -> Result<Organization, DbErr> {
+        let _turn = self.gate.turn().await;
         let row = organization::ActiveModel {
             id: Set(Uuid::now_v7()),
             name: Set(name.to_owned()),

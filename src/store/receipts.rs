@@ -6,7 +6,7 @@ use std::collections::HashMap;
 
 use entity::{carrier_receipt, message, message_event, message_part};
 use sea_orm::{
-    sea_query::{Expr, ExprTrait},
+    sea_query::{CaseStatement, Condition, Expr, ExprTrait, SimpleExpr},
     ActiveValue::Set,
     ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
@@ -49,6 +49,111 @@ struct Touched {
     /// Which of `events` is the status change's.
     change_event: Option<usize>,
     parts: Vec<message_part::Model>,
+}
+
+/// `CASE id WHEN … THEN …` over `touched`: each message's own value where `value` gives one,
+/// the column as it is for the rest.
+fn per_message(
+    touched: &[&Touched],
+    value: impl Fn(&Touched) -> Option<SimpleExpr>,
+    column: message::Column,
+) -> SimpleExpr {
+    let mut case = CaseStatement::new();
+    let mut any = false;
+    for t in touched {
+        if let Some(v) = value(t) {
+            case = case.case(message::Column::Id.eq(t.model.id), v);
+            any = true;
+        }
+    }
+    if any {
+        case.finally(Expr::col(column)).into()
+    } else {
+        Expr::col(column)
+    }
+}
+
+/// Writes what a batch's receipts did to each of `touched`: its events counted, and its new
+/// status with its error when it changed; each row only if still in the status it was read in.
+async fn guarded_receipt_updates(
+    txn: &sea_orm::DatabaseTransaction,
+    touched: &[&Touched],
+    now: chrono::DateTime<chrono::Utc>,
+) -> Result<Vec<message::Model>, DbErr> {
+    let changed = |t: &Touched| t.change.is_some();
+    let mut guard = Condition::any();
+    for t in touched {
+        guard = guard.add(
+            Condition::all()
+                .add(message::Column::Id.eq(t.model.id))
+                .add(message::Column::Status.eq(t.read_status)),
+        );
+    }
+    message::Entity::update_many()
+        .col_expr(
+            message::Column::EventCount,
+            Expr::col(message::Column::EventCount).add(per_message(
+                touched,
+                |t| {
+                    Some(Expr::value(
+                        i32::try_from(t.events.len()).unwrap_or(i32::MAX),
+                    ))
+                },
+                message::Column::EventCount,
+            )),
+        )
+        .col_expr(
+            message::Column::Status,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(t.model.status)),
+                message::Column::Status,
+            ),
+        )
+        .col_expr(
+            message::Column::UpdatedAt,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(now)),
+                message::Column::UpdatedAt,
+            ),
+        )
+        .col_expr(
+            message::Column::LeaseOwner,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(Option::<String>::None)),
+                message::Column::LeaseOwner,
+            ),
+        )
+        .col_expr(
+            message::Column::LeaseExpiresAt,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None)),
+                message::Column::LeaseExpiresAt,
+            ),
+        )
+        .col_expr(
+            message::Column::ErrorCode,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(t.model.error_code)),
+                message::Column::ErrorCode,
+            ),
+        )
+        .col_expr(
+            message::Column::ErrorMessage,
+            per_message(
+                touched,
+                |t| changed(t).then(|| Expr::value(t.model.error_message.clone())),
+                message::Column::ErrorMessage,
+            ),
+        )
+        .filter(message::Column::Id.is_in(touched.iter().map(|t| t.model.id)))
+        .filter(guard)
+        .exec_with_returning(txn)
+        .await
 }
 
 impl System {
@@ -216,40 +321,19 @@ impl System {
             }
         }
 
-        // One guarded update per message touched: its new status (if any) and its event count.
+        // The messages touched, each under its own guard (the status it was read in), in one
+        // statement per chunk: its new status (if any) and its event count.
         let mut event_rows = Vec::new();
         let mut changed: Vec<(Message, i32)> = Vec::new();
-        for t in touched.values() {
-            if t.events.is_empty() {
-                continue;
-            }
+        let busy: Vec<&Touched> = touched.values().filter(|t| !t.events.is_empty()).collect();
+        let mut after_of: HashMap<Uuid, message::Model> = HashMap::new();
+        for chunk in busy.chunks(CHUNK) {
+            let rows = guarded_receipt_updates(&txn, chunk, now).await?;
+            after_of.extend(rows.into_iter().map(|m| (m.id, m)));
+        }
+        for t in busy {
             let added = i32::try_from(t.events.len()).unwrap_or(i32::MAX);
-            let mut update = message::Entity::update_many()
-                .col_expr(
-                    message::Column::EventCount,
-                    Expr::col(message::Column::EventCount).add(added),
-                )
-                .filter(message::Column::Id.eq(t.model.id))
-                .filter(message::Column::Status.eq(t.read_status));
-            if t.change.is_some() {
-                update = update
-                    .col_expr(message::Column::Status, Expr::value(t.model.status))
-                    .col_expr(message::Column::UpdatedAt, Expr::value(now))
-                    .col_expr(
-                        message::Column::LeaseOwner,
-                        Expr::value(Option::<String>::None),
-                    )
-                    .col_expr(
-                        message::Column::LeaseExpiresAt,
-                        Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None),
-                    )
-                    .col_expr(message::Column::ErrorCode, Expr::value(t.model.error_code))
-                    .col_expr(
-                        message::Column::ErrorMessage,
-                        Expr::value(t.model.error_message.clone()),
-                    );
-            }
-            let Some(after) = update.exec_with_returning(&txn).await?.pop() else {
+            let Some(after) = after_of.remove(&t.model.id) else {
                 return Err(DbErr::Custom(format!(
                     "message {} changed while its receipts were applied",
                     t.model.id

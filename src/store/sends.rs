@@ -164,7 +164,7 @@ async fn latest_lookups(
 
 /// The newest consent record of each recipient.
 async fn latest_consents(
-    txn: &DatabaseTransaction,
+    txn: &impl ConnectionTrait,
     recipients: &[Recipient],
 ) -> Result<HashMap<Recipient, Consent>, DbErr> {
     let backend = txn.get_database_backend();
@@ -216,6 +216,28 @@ async fn owners(
 }
 
 impl System {
+    /// The newest consent record of each of `recipients` (organization, mode, number), in one
+    /// query per few hundred: the worker's consent re-check of a claimed batch.
+    pub async fn latest_consents(
+        &self,
+        recipients: &[(Uuid, KeyMode, PhoneNumber)],
+    ) -> Result<HashMap<(Uuid, KeyMode, PhoneNumber), Consent>, DbErr> {
+        let mut keys: Vec<Recipient> = recipients
+            .iter()
+            .map(|(org, mode, number)| (*org, *mode, number.as_str().to_owned()))
+            .collect();
+        keys.sort_unstable_by(|a, b| (a.0, a.1.as_str(), &a.2).cmp(&(b.0, b.1.as_str(), &b.2)));
+        keys.dedup();
+        let found = latest_consents(&self.db, &keys).await?;
+        Ok(recipients
+            .iter()
+            .filter_map(|(org, mode, number)| {
+                let consent = found.get(&(*org, *mode, number.as_str().to_owned()))?;
+                Some(((*org, *mode, number.clone()), consent.clone()))
+            })
+            .collect())
+    }
+
     /// Commits a batch of sends: reads every send's facts, applies each send's rules, and stores
     /// the accepted ones (message, first event, webhook event, `Idempotency-Key` outcome), all
     /// in one transaction. The outcomes are in the order of `sends`; on an error nothing of the

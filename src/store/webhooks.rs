@@ -323,6 +323,7 @@ impl Tenant {
         id: Uuid,
         changes: EndpointChanges,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let _turn = self.gate.turn().await;
         let now = Timestamp::now().as_datetime();
         let mut update = endpoint::Entity::update_many()
             .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
@@ -359,6 +360,7 @@ impl Tenant {
         &self,
         id: Uuid,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let _turn = self.gate.turn().await;
         // One statement (its deliveries go with it, by the foreign key's cascade): a transaction
         // that read first and wrote second could fail on SQLite against a concurrent writer.
         let deleted = endpoint::Entity::delete_many()
@@ -377,6 +379,7 @@ impl Tenant {
         sealed: String,
         until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
+        let _turn = self.gate.turn().await;
         let now = Timestamp::now().as_datetime();
         endpoint::Entity::update_many()
             .col_expr(
@@ -423,6 +426,7 @@ impl Tenant {
         endpoint_id: Uuid,
         id: Uuid,
     ) -> Result<Option<WebhookDelivery>, DbErr> {
+        let _turn = self.gate.turn().await;
         let now = Timestamp::now().as_datetime();
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(DeliveryState::Pending))
@@ -578,6 +582,7 @@ impl System {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<Leased>, DbErr> {
+        let _turn = self.gate.turn().await;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
