@@ -248,7 +248,11 @@ impl Store {
                     .synchronous(SqliteSynchronous::Normal)
                     .busy_timeout(busy)
                     .foreign_keys(true)
-            });
+            })
+            // A plan for each execution of a prepared statement, never one generic plan kept
+            // from the first executions: the queue and the parts table grow from empty, and a
+            // plan made for a small table (a sequential scan) would stay as they grow.
+            .map_sqlx_postgres_opts(|o| o.options([("plan_cache_mode", "force_custom_plan")]));
         if url.starts_with("sqlite:") {
             options
                 .max_connections(sqlite_connections)

@@ -197,10 +197,18 @@ on_both_backends! {
         }
 
         // Rows written before events were numbered per message get numbers by migration: undo
-        // the numbering migration (dropping the numbers) and apply it again.
+        // the numbering migration and those after it (dropping the numbers) and apply them
+        // again, with the worker stopped.
+        drop(_worker);
         use migration::MigratorTrait;
+        let since_numbering = migration::Migrator::migrations()
+            .iter()
+            .rev()
+            .position(|m| m.name() == "m20261127_000012_alter_message_events_add_number")
+            .expect("the numbering migration")
+            + 1;
         let single = app.single_connection().await;
-        migration::Migrator::down(&single, Some(1)).await.unwrap();
+        migration::Migrator::down(&single, Some(since_numbering as u32)).await.unwrap();
         migration::Migrator::up(&single, None).await.unwrap();
         drop(single);
         for (key, id) in &sent {
