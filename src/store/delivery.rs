@@ -142,20 +142,7 @@ async fn insert_event_of(
     at: DateTime<Utc>,
 ) -> Result<i32, DbErr> {
     let number = next_event_number(txn, message_id).await?;
-    let row = message_event::ActiveModel {
-        sequence: sea_orm::ActiveValue::NotSet,
-        number: Set(number),
-        message_id: Set(message_id),
-        org_id: Set(org_id),
-        kind: Set(kind),
-        status: Set(status),
-        occurred_at: Set(at),
-        carrier_message_id: Set(detail.carrier_message_id.clone()),
-        stat: Set(detail.stat.clone()),
-        carrier_err: Set(detail.err.clone()),
-        done_date: Set(detail.done_date.clone()),
-        error_code: Set(detail.error_code),
-    };
+    let row = event_row((message_id, org_id), number, kind, status, detail, at);
     message_event::Entity::insert(row)
         .exec_without_returning(txn)
         .await?;
@@ -453,18 +440,17 @@ async fn guarded_update(
     Ok(update.exec_with_returning(txn).await?.pop())
 }
 
-/// `CASE id WHEN … THEN …` over `changes`: each message's own value where `value` gives one,
-/// `otherwise` for the rest.
-fn per_message(
-    changes: &[(Uuid, &Change)],
-    value: impl Fn(&Change) -> Option<sea_orm::sea_query::SimpleExpr>,
+/// `CASE id WHEN … THEN … ELSE otherwise END` over messages: each one's own value where it has
+/// one (`otherwise` alone when none has).
+pub(super) fn case_by_message(
+    values: impl IntoIterator<Item = (Uuid, Option<sea_orm::sea_query::SimpleExpr>)>,
     otherwise: sea_orm::sea_query::SimpleExpr,
 ) -> sea_orm::sea_query::SimpleExpr {
     let mut case = sea_orm::sea_query::CaseStatement::new();
     let mut any = false;
-    for (id, change) in changes {
-        if let Some(v) = value(change) {
-            case = case.case(message::Column::Id.eq(*id), v);
+    for (id, value) in values {
+        if let Some(v) = value {
+            case = case.case(message::Column::Id.eq(id), v);
             any = true;
         }
     }
@@ -473,6 +459,15 @@ fn per_message(
     } else {
         otherwise
     }
+}
+
+/// [`case_by_message`] over `changes`.
+fn per_message(
+    changes: &[(Uuid, &Change)],
+    value: impl Fn(&Change) -> Option<sea_orm::sea_query::SimpleExpr>,
+    otherwise: sea_orm::sea_query::SimpleExpr,
+) -> sea_orm::sea_query::SimpleExpr {
+    case_by_message(changes.iter().map(|(id, c)| (*id, value(c))), otherwise)
 }
 
 /// The guarded updates of [`guarded_update`] for several distinct messages in one statement:
@@ -748,21 +743,36 @@ async fn change_statuses_in(
         changed.push(Some(model));
     }
     insert_events(txn, events).await?;
-    let mut endpoints = super::webhooks::EnabledEndpoints::default();
-    for ((_, change), model) in changes.iter().zip(&changed) {
-        let (Some(model), Some(kind)) = (model, event_for_status(change.to)) else {
-            continue;
-        };
-        let message = rows::message(model.clone())?;
-        let of = (message.org_id, message.mode);
-        let subject = super::webhooks::Subject::Message(&message, model.event_count);
-        super::webhooks::write_event(txn, hooks, of, kind, subject, now, &mut endpoints).await?;
+    let mut entered = Vec::new();
+    for model in changed.iter().flatten() {
+        entered.push((rows::message(model.clone())?, model.event_count));
     }
+    status_webhooks(txn, hooks, &entered, now).await?;
     Ok(changed)
 }
 
+/// The webhook events of messages that entered a status with an event type (`message.sent`,
+/// `message.delivered`, …): each `(message as it now stands, its event's number)`, inside `txn`.
+pub(super) async fn status_webhooks(
+    txn: &DatabaseTransaction,
+    hooks: &super::webhooks::Hooks,
+    entered: &[(Message, i32)],
+    now: DateTime<Utc>,
+) -> Result<(), DbErr> {
+    let mut endpoints = super::webhooks::EnabledEndpoints::default();
+    for (message, number) in entered {
+        let Some(kind) = event_for_status(message.status) else {
+            continue;
+        };
+        let of = (message.org_id, message.mode);
+        let subject = super::webhooks::Subject::Message(message, *number);
+        super::webhooks::write_event(txn, hooks, of, kind, subject, now, &mut endpoints).await?;
+    }
+    Ok(())
+}
+
 /// The row of event number `number` of the message `(id, org_id)`.
-fn event_row(
+pub(super) fn event_row(
     (message_id, org_id): (Uuid, Uuid),
     number: i32,
     kind: EventKind,
@@ -787,7 +797,7 @@ fn event_row(
 }
 
 /// Inserts `events`, a few hundred rows per statement.
-async fn insert_events(
+pub(super) async fn insert_events(
     txn: &DatabaseTransaction,
     events: Vec<message_event::ActiveModel>,
 ) -> Result<(), DbErr> {

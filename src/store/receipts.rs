@@ -4,23 +4,22 @@
 
 use std::collections::HashMap;
 
-use entity::{carrier_receipt, message, message_event, message_part};
+use entity::{carrier_receipt, message, message_part};
 use sea_orm::{
-    sea_query::{CaseStatement, Condition, Expr, ExprTrait, SimpleExpr},
+    sea_query::{Condition, Expr, ExprTrait, SimpleExpr},
     ActiveValue::Set,
     ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::{
-    delivery::{count_status, Change, EventDetail},
+    delivery::{count_status, event_row, insert_events, status_webhooks, Change, EventDetail},
     rows, System,
 };
 use crate::domain::{
     lifecycle::{is_final_stat, EventKind},
     message::{Message, MessageStatus},
     submission::carrier_id_keys,
-    webhooks::event_for_status,
     Timestamp,
 };
 
@@ -51,26 +50,16 @@ struct Touched {
     parts: Vec<message_part::Model>,
 }
 
-/// `CASE id WHEN … THEN …` over `touched`: each message's own value where `value` gives one,
-/// the column as it is for the rest.
+/// [`super::delivery::case_by_message`] over `touched`, the column as it is for the rest.
 fn per_message(
     touched: &[&Touched],
     value: impl Fn(&Touched) -> Option<SimpleExpr>,
     column: message::Column,
 ) -> SimpleExpr {
-    let mut case = CaseStatement::new();
-    let mut any = false;
-    for t in touched {
-        if let Some(v) = value(t) {
-            case = case.case(message::Column::Id.eq(t.model.id), v);
-            any = true;
-        }
-    }
-    if any {
-        case.finally(Expr::col(column)).into()
-    } else {
-        Expr::col(column)
-    }
+    super::delivery::case_by_message(
+        touched.iter().map(|t| (t.model.id, value(t))),
+        Expr::col(column),
+    )
 }
 
 /// Writes what a batch's receipts did to each of `touched`: its events counted, and its new
@@ -342,47 +331,21 @@ impl System {
             let first = after.event_count - added + 1;
             for (i, (kind, status, detail)) in t.events.iter().enumerate() {
                 let number = first + i32::try_from(i).unwrap_or(i32::MAX);
-                event_rows.push(message_event::ActiveModel {
-                    sequence: sea_orm::ActiveValue::NotSet,
-                    number: Set(number),
-                    message_id: Set(after.id),
-                    org_id: Set(after.org_id),
-                    kind: Set(*kind),
-                    status: Set(*status),
-                    occurred_at: Set(now),
-                    carrier_message_id: Set(detail.carrier_message_id.clone()),
-                    stat: Set(detail.stat.clone()),
-                    carrier_err: Set(detail.err.clone()),
-                    done_date: Set(detail.done_date.clone()),
-                    error_code: Set(detail.error_code),
-                });
+                event_rows.push(event_row(
+                    (after.id, after.org_id),
+                    number,
+                    *kind,
+                    *status,
+                    detail,
+                    now,
+                ));
                 if t.change_event == Some(i) {
                     changed.push((rows::message(after.clone())?, number));
                 }
             }
         }
-        for chunk in event_rows.chunks(CHUNK) {
-            message_event::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let mut endpoints = super::webhooks::EnabledEndpoints::default();
-        for (message, number) in &changed {
-            if let Some(kind) = event_for_status(message.status) {
-                let of = (message.org_id, message.mode);
-                let subject = super::webhooks::Subject::Message(message, *number);
-                super::webhooks::write_event(
-                    &txn,
-                    &self.hooks,
-                    of,
-                    kind,
-                    subject,
-                    now,
-                    &mut endpoints,
-                )
-                .await?;
-            }
-        }
+        insert_events(&txn, event_rows).await?;
+        status_webhooks(&txn, &self.hooks, &changed, now).await?;
         txn.commit().await?;
         self.hooks.committed();
         for (message, _) in &changed {

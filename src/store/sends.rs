@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 
-use entity::{consent, lookup, message, message_event, phone_number};
+use entity::{consent, lookup, message, phone_number};
 use sea_orm::{
     sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
     ActiveValue::Set,
@@ -20,7 +20,6 @@ use crate::domain::{
     lookup::Lookup,
     message::Message,
     organization::KeyMode,
-    webhooks::event_for_status,
     PhoneNumber, Timestamp,
 };
 
@@ -304,20 +303,14 @@ impl System {
                     Err(err) => return Err(err),
                 }
             }
-            event_rows.push(message_event::ActiveModel {
-                sequence: sea_orm::ActiveValue::NotSet,
-                number: Set(1),
-                message_id: Set(message.id),
-                org_id: Set(message.org_id),
-                kind: Set(EventKind::Transition),
-                status: Set(message.status),
-                occurred_at: Set(now),
-                carrier_message_id: Set(None),
-                stat: Set(None),
-                carrier_err: Set(None),
-                done_date: Set(None),
-                error_code: Set(None),
-            });
+            event_rows.push(super::delivery::event_row(
+                (message.id, message.org_id),
+                1,
+                EventKind::Transition,
+                message.status,
+                &super::delivery::EventDetail::default(),
+                now,
+            ));
             message_rows.push(row);
             outcomes.push(SendOutcome::Stored(message));
         }
@@ -328,31 +321,15 @@ impl System {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        for chunk in event_rows.chunks(UNION_CHUNK) {
-            message_event::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
-                .await?;
-        }
-        let mut endpoints = super::webhooks::EnabledEndpoints::default();
-        for outcome in &outcomes {
-            let SendOutcome::Stored(message) = outcome else {
-                continue;
-            };
-            if let Some(kind) = event_for_status(message.status) {
-                let subject = super::webhooks::Subject::Message(message, 1);
-                let of = (message.org_id, message.mode);
-                super::webhooks::write_event(
-                    &txn,
-                    &self.hooks,
-                    of,
-                    kind,
-                    subject,
-                    now,
-                    &mut endpoints,
-                )
-                .await?;
-            }
-        }
+        super::delivery::insert_events(&txn, event_rows).await?;
+        let entered: Vec<(Message, i32)> = outcomes
+            .iter()
+            .filter_map(|o| match o {
+                SendOutcome::Stored(message) => Some((message.clone(), 1)),
+                _ => None,
+            })
+            .collect();
+        super::delivery::status_webhooks(&txn, &self.hooks, &entered, now).await?;
         txn.commit().await?;
         self.hooks.committed();
         let mut stored = HashMap::new();
