@@ -64,6 +64,19 @@ async fn up(client: &reqwest::Client, base: &str) {
     panic!("the server did not start");
 }
 
+/// `GET url` with the key; the JSON answer.
+async fn get(client: &reqwest::Client, key: &str, url: &str) -> Value {
+    client
+        .get(url)
+        .bearer_auth(key)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap()
+}
+
 async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String) {
     let migrated = Command::new(BIN)
         .args(["migrate", "--database-url", &url])
@@ -155,15 +168,7 @@ async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     for id in &accepted {
         loop {
-            let shown: Value = client
-                .get(format!("{base}/v1/messages/{id}"))
-                .bearer_auth(&key)
-                .send()
-                .await
-                .unwrap()
-                .json()
-                .await
-                .unwrap();
+            let shown = get(&client, &key, &format!("{base}/v1/messages/{id}")).await;
             assert_eq!(
                 shown["success"], true,
                 "message {id} answered 202 was lost: {shown}"
@@ -186,15 +191,12 @@ async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String
             );
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        let events: Value = client
-            .get(format!("{base}/v1/messages/{id}/events?limit=100"))
-            .bearer_auth(&key)
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let events = get(
+            &client,
+            &key,
+            &format!("{base}/v1/messages/{id}/events?limit=100"),
+        )
+        .await;
         let attempts = events["data"]
             .as_array()
             .unwrap()

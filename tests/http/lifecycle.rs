@@ -398,3 +398,67 @@ async fn workers_claiming_together_never_take_the_same_message() {
         assert_eq!(unique.len(), 60, "{backend:?}: no message claimed twice");
     }
 }
+
+mod batched_answers {
+    use super::*;
+    use agentmessage::{
+        domain::organization::KeyMode,
+        service::delivery::{Attempt, PartOutcome},
+    };
+
+    on_both_backends! {
+        async fn a_batch_of_answers_changes_only_the_messages_whose_lease_is_still_held(app) {
+            // Three messages claimed and attempted together; another worker takes one lease over
+            // before the answers are recorded in one statement: that one must stay as the other
+            // worker left it, the two others become `sent`.
+            let to = "+12125550107";
+            let org = app.sender(FROM, to).await;
+            let mut ids = Vec::new();
+            for n in 0..3 {
+                let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": format!("batch {n}")})).await;
+                ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
+            }
+            let claimed = app.services.claim_messages("lane-a", Duration::from_secs(30), 10, &[KeyMode::Live]).await.unwrap();
+            assert_eq!(claimed.len(), 3);
+            let items: Vec<_> = claimed.iter().map(|m| (m.id, 1u8, 7u8)).collect();
+            let begun = app.services.begin_attempts("lane-a", &items).await.unwrap();
+            let taken = claimed[1].id;
+            let conn = app.single_connection().await;
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+            let sql = match backend {
+                sea_orm::DbBackend::Postgres => "UPDATE messages SET lease_owner = 'lane-b' WHERE id = $1",
+                _ => "UPDATE messages SET lease_owner = 'lane-b' WHERE id = ?",
+            };
+            sea_orm::ConnectionTrait::execute_raw(&conn, sea_orm::Statement::from_sql_and_values(backend, sql, [taken.into()]))
+                .await
+                .unwrap();
+            let attempts = claimed
+                .iter()
+                .zip(begun)
+                .map(|(message, begun)| {
+                    let (parts, _) = begun.expect("attempt recorded");
+                    let attempt = Attempt {
+                        carrier: "simulated".into(),
+                        parts,
+                        outcomes: vec![(1, PartOutcome::Accepted(format!("batch-{}", message.id.simple())))],
+                        retry_at: chrono::Utc::now(),
+                    };
+                    (message.clone(), attempt)
+                })
+                .collect();
+            app.services.record_submissions("lane-a", attempts).await.unwrap();
+            for message in &claimed {
+                let id = message.id.to_string();
+                let shown = app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&org.key), None).await;
+                let steps = events(&app, &org.key, &id).await;
+                if message.id == taken {
+                    assert_eq!(shown.assert_success(200)["status"], json!("sending"));
+                    assert!(!steps.iter().any(|(_, status)| status == "sent"), "{steps:?}");
+                } else {
+                    assert_eq!(shown.assert_success(200)["status"], json!("sent"));
+                    assert_eq!(steps.last().unwrap(), &("transition".to_owned(), "sent".to_owned()));
+                }
+            }
+        }
+    }
+}
