@@ -16,9 +16,7 @@ fn spec_of(server: &Server) -> (Target, Spec) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn fault_only_statuses_keep_the_contract_under_fault_injection() {
-    let Some((cluster, _dir)) = Cluster::create() else {
-        return;
-    };
+    let (cluster, _dir) = Cluster::create();
     let matrix = tokio::task::spawn_blocking(move || {
         // 503: the database stops answering.
         let database = Database {

@@ -31,16 +31,11 @@ impl Database {
         }
     }
 
-    /// A fresh database on the test PostgreSQL server; `None` outside CI when there is none.
-    pub async fn postgres() -> Option<Database> {
-        let Ok(base) = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL") else {
-            assert!(
-                std::env::var("CI").is_err(),
-                "CI must run the PostgreSQL conformance run"
-            );
-            eprintln!("AGENTMESSAGE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run");
-            return None;
-        };
+    /// A fresh database on the test PostgreSQL server; without one the test fails.
+    pub async fn postgres() -> Database {
+        let base = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL").expect(
+            "AGENTMESSAGE_TEST_POSTGRES_URL names the PostgreSQL test server: run the tests with scripts/test (or under scripts/with-postgres)",
+        );
         let name = format!("am_conf_{}", uuid::Uuid::now_v7().simple());
         let admin = agentmessage::store::Store::connect(&base).await.unwrap();
         use sea_orm::ConnectionTrait;
@@ -50,10 +45,10 @@ impl Database {
             .await
             .unwrap();
         let (prefix, _) = base.rsplit_once('/').unwrap();
-        Some(Database {
+        Database {
             url: format!("{prefix}/{name}"),
             _dir: None,
-        })
+        }
     }
 }
 

@@ -200,16 +200,18 @@ async fn serve_demo_prints_a_key_and_a_curl_command_that_sends_the_seed_example(
         .local_addr()
         .unwrap()
         .port();
-    let mut child = Command::new(BIN)
-        .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
-        .current_dir(dir.path())
-        .env_remove("AGENTMESSAGE_DATABASE_URL")
-        .env("AGENTMESSAGE_LOG", "warn")
-        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut child = crate::child::Reaped(
+        Command::new(BIN)
+            .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
+            .current_dir(dir.path())
+            .env_remove("AGENTMESSAGE_DATABASE_URL")
+            .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let stdout = child.stdout.take().unwrap();
     let lines: Vec<String> = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
@@ -290,9 +292,7 @@ fn migrations_started_together_apply_once() {
 
 #[tokio::test]
 async fn postgres_migrations_started_together_apply_once() {
-    let Some(url) = crate::support::fresh_postgres_database().await else {
-        return;
-    };
+    let url = crate::support::fresh_postgres_database().await;
     let mut stores = Vec::new();
     for _ in 0..4 {
         stores.push(agentmessage::store::Store::connect(&url).await.unwrap());
@@ -344,15 +344,17 @@ async fn a_separate_worker_process_delivers_what_an_api_only_server_accepted() {
         .unwrap()
         .port();
     let spawn = |args: &[&str]| {
-        Command::new(BIN)
-            .args(args)
-            .env("AGENTMESSAGE_DATABASE_URL", &url)
-            .env("AGENTMESSAGE_LOG", "warn")
-            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap()
+        crate::child::Reaped(
+            Command::new(BIN)
+                .args(args)
+                .env("AGENTMESSAGE_DATABASE_URL", &url)
+                .env("AGENTMESSAGE_LOG", "warn")
+                .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .unwrap(),
+        )
     };
     let mut server = spawn(&[
         "serve",
@@ -371,13 +373,14 @@ async fn a_separate_worker_process_delivers_what_an_api_only_server_accepted() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(up, "the server starts");
-    client
+    let opted_in = client
         .put(format!("{base}/v1/consents/+12125550111"))
         .bearer_auth(&key)
         .json(&serde_json::json!({"source": "api"}))
         .send()
         .await
         .unwrap();
+    assert_eq!(opted_in.status(), 200, "the opt-in is recorded");
     let sent: Value = client
         .post(format!("{base}/v1/messages"))
         .bearer_auth(&key)
@@ -517,20 +520,22 @@ async fn a_key_revoked_by_the_command_line_is_refused_by_a_running_server_within
         .local_addr()
         .unwrap()
         .port();
-    let mut server = Command::new(BIN)
-        .args([
-            "serve",
-            "--no-worker",
-            "--listen",
-            &format!("127.0.0.1:{port}"),
-        ])
-        .env("AGENTMESSAGE_DATABASE_URL", &url)
-        .env("AGENTMESSAGE_LOG", "warn")
-        .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
+    let mut server = crate::child::Reaped(
+        Command::new(BIN)
+            .args([
+                "serve",
+                "--no-worker",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+            ])
+            .env("AGENTMESSAGE_DATABASE_URL", &url)
+            .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
     let client = reqwest::Client::new();
     let numbers = || {
         client

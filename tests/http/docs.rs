@@ -11,7 +11,7 @@ use crate::{
 
 #[tokio::test]
 async fn the_typescript_definitions_are_served_as_checked_in() {
-    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let app = TestApp::start(Backend::Sqlite).await;
     let reply = app.call(Method::GET, "/openapi.d.ts", None, None).await;
     assert_eq!(reply.status.as_u16(), 200);
     let checked_in = std::fs::read_to_string(repo().join("openapi/agentmessage.d.ts")).unwrap();
@@ -21,7 +21,7 @@ async fn the_typescript_definitions_are_served_as_checked_in() {
 
 #[tokio::test]
 async fn the_reference_renders_the_send_operation_with_a_curl_sample_and_nothing_from_outside() {
-    let app = TestApp::start(Backend::Sqlite).await.unwrap();
+    let app = TestApp::start(Backend::Sqlite).await;
     let page = app.call(Method::GET, "/reference", None, None).await;
     assert_eq!(page.status.as_u16(), 200);
     assert!(page

@@ -33,14 +33,12 @@ async fn message_count(app: &TestApp, key: &str) -> usize {
     reply.assert_success(200).as_array().unwrap().len()
 }
 
-async fn app_with(backend: Backend, settings: Settings) -> Option<TestApp> {
+async fn app_with(backend: Backend, settings: Settings) -> TestApp {
     TestApp::start_with(backend, settings).await
 }
 
 async fn a_retry_gets_the_first_answer_byte_for_byte_whatever_the_key_order(backend: Backend) {
-    let Some(app) = app_with(backend, Settings::default()).await else {
-        return;
-    };
+    let app = app_with(backend, Settings::default()).await;
     let org = app.sender(FROM, TO).await;
     let first = send_raw(
         &app,
@@ -99,9 +97,7 @@ async fn a_retry_gets_the_first_answer_byte_for_byte_whatever_the_key_order(back
 }
 
 async fn a_malformed_key_is_400_naming_the_header_and_runs_nothing(backend: Backend) {
-    let Some(app) = app_with(backend, Settings::default()).await else {
-        return;
-    };
+    let app = app_with(backend, Settings::default()).await;
     let org = app.sender(FROM, TO).await;
     let body = r#"{"from":"+15551112222","to":"+12125550100","text":"hi"}"#;
     for bad in ["x".repeat(256), "tab\there".to_owned()] {
@@ -123,9 +119,7 @@ async fn a_malformed_key_is_400_naming_the_header_and_runs_nothing(backend: Back
 }
 
 async fn rule_refusals_are_recorded_but_rate_limits_are_not(backend: Backend) {
-    let Some(app) = app_with(backend, Settings::default()).await else {
-        return;
-    };
+    let app = app_with(backend, Settings::default()).await;
     let org = app.org_with_rate(1, 2).await;
     app.add_number(&org, FROM).await;
     // 453 is the operation's own answer: recorded, and replayed even after the opt-in.
@@ -170,9 +164,7 @@ async fn rule_refusals_are_recorded_but_rate_limits_are_not(backend: Backend) {
 }
 
 async fn a_hundred_concurrent_sends_with_one_key_make_one_message(backend: Backend) {
-    let Some(app) = app_with(backend, Settings::default()).await else {
-        return;
-    };
+    let app = app_with(backend, Settings::default()).await;
     let org = app.sender(FROM, TO).await;
     let body = r#"{"from":"+15551112222","to":"+12125550100","text":"exactly once"}"#;
     let replies =
@@ -211,9 +203,7 @@ async fn after_the_retention_the_key_sends_again_and_a_dead_holder_is_taken_over
         idempotency_takeover: Duration::from_millis(300),
         ..Settings::default()
     };
-    let Some(app) = app_with(backend, settings).await else {
-        return;
-    };
+    let app = app_with(backend, settings).await;
     let org = app.sender(FROM, TO).await;
     let body = r#"{"from":"+15551112222","to":"+12125550100","text":"kept a while"}"#;
     let first = send_raw(&app, &org.key, "short-lived", body).await;
@@ -291,9 +281,7 @@ async fn look_up_keyed(app: &TestApp, api_key: &str, idempotency: &str, number: 
 }
 
 async fn a_lookup_is_replayed_and_its_replays_spend_no_token(backend: Backend) {
-    let Some(app) = app_with(backend, Settings::default()).await else {
-        return;
-    };
+    let app = app_with(backend, Settings::default()).await;
     let org = app.org_with_rate(1, 2).await;
     let first = look_up_keyed(&app, &org.key, "lookup-1", "+12125550120").await;
     first.assert_success(201);

@@ -279,9 +279,7 @@ on_both_backends! {
 #[tokio::test]
 async fn sqlite_lists_pages_through_the_listing_index() {
     use sea_orm::{ConnectionTrait, Statement};
-    let app = TestApp::start(crate::support::Backend::Sqlite)
-        .await
-        .unwrap();
+    let app = TestApp::start(crate::support::Backend::Sqlite).await;
     let plan = app.store
         .connection()
         .query_all_raw(Statement::from_string(

@@ -1,5 +1,9 @@
-//! HTTP tests against the real app on an ephemeral port, each on SQLite and on PostgreSQL.
+//! HTTP tests against the real app on an ephemeral port. Tests written with `on_both_backends!`
+//! or `for_each_backend!` run on SQLite and on PostgreSQL; the rest run where their behaviour
+//! lives (tests/README.md lists which and why).
 
+#[path = "../common/child.rs"]
+mod child;
 #[path = "../common/pg.rs"]
 mod pg;
 #[path = "../common/receiver.rs"]

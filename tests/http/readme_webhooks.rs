@@ -40,9 +40,7 @@ fn readme_example(language: &str) -> String {
 
 /// A real delivery: the secret, the body and the headers as the receiver got them.
 async fn a_delivery() -> (String, String, Value) {
-    let app = TestApp::start_with(Backend::Sqlite, crate::webhooks::settings(true))
-        .await
-        .unwrap();
+    let app = TestApp::start_with(Backend::Sqlite, crate::webhooks::settings(true)).await;
     let receiver = Receiver::start(Answer::Accept).await;
     let org = app.sender("+15551112222", "+12125550100").await;
     let (_, secret) =

@@ -198,9 +198,7 @@ async fn raw_exchange(app: &crate::support::TestApp, request: Vec<u8>) -> String
 
 #[tokio::test]
 async fn long_targets_and_large_headers_get_the_envelope_up_to_the_hard_limit() {
-    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite)
-        .await
-        .unwrap();
+    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite).await;
     for (size, status, code) in [
         (9 * 1024, 414, "URI_TOO_LONG"),
         (60 * 1024, 414, "URI_TOO_LONG"),
@@ -253,9 +251,7 @@ async fn a_body_that_stops_half_way_is_answered_408_and_the_connection_closed() 
         body_read_timeout: std::time::Duration::from_millis(300),
         ..Default::default()
     };
-    let app = crate::support::TestApp::start_with(crate::support::Backend::Sqlite, settings)
-        .await
-        .unwrap();
+    let app = crate::support::TestApp::start_with(crate::support::Backend::Sqlite, settings).await;
     let org = app.sender("+15551112222", "+15554443333").await;
     let request = format!(
         "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{{\"from\"",

@@ -269,8 +269,7 @@ async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
             ..Default::default()
         },
     )
-    .await
-    .unwrap();
+    .await;
     let org = app.sender(FROM, TO).await;
     let to = PhoneNumber::parse(TO).unwrap();
     app.store

@@ -161,12 +161,12 @@ pub enum Backend {
 }
 
 impl TestApp {
-    /// A fresh app on `backend`; `None` for PostgreSQL when no server is configured outside CI.
-    pub async fn start(backend: Backend) -> Option<TestApp> {
+    /// A fresh app on `backend`.
+    pub async fn start(backend: Backend) -> TestApp {
         Self::start_with(backend, Settings::default()).await
     }
 
-    pub async fn start_with(backend: Backend, settings: Settings) -> Option<TestApp> {
+    pub async fn start_with(backend: Backend, settings: Settings) -> TestApp {
         Self::start_with_store(backend, settings, Default::default()).await
     }
 
@@ -175,7 +175,7 @@ impl TestApp {
         backend: Backend,
         settings: Settings,
         store_settings: agentmessage::store::StoreSettings,
-    ) -> Option<TestApp> {
+    ) -> TestApp {
         Self::start_full(backend, settings, store_settings, Default::default()).await
     }
 
@@ -185,7 +185,7 @@ impl TestApp {
         settings: Settings,
         store_settings: agentmessage::store::StoreSettings,
         server_settings: agentmessage::server::ServerSettings,
-    ) -> Option<TestApp> {
+    ) -> TestApp {
         let (database_url, dir) = match backend {
             Backend::Sqlite => {
                 let dir = tempfile::tempdir().expect("temp dir");
@@ -194,7 +194,7 @@ impl TestApp {
                     Some(dir),
                 )
             }
-            Backend::Postgres => (fresh_postgres_database().await?, None),
+            Backend::Postgres => (fresh_postgres_database().await, None),
         };
         let store = Store::connect_with(&database_url, store_settings)
             .await
@@ -225,7 +225,7 @@ impl TestApp {
             server_settings,
             std::future::pending(),
         ));
-        Some(TestApp {
+        TestApp {
             base: format!("http://{addr}"),
             client: reqwest::Client::builder()
                 .timeout(Duration::from_secs(30))
@@ -237,7 +237,7 @@ impl TestApp {
             lookups,
             carrier,
             _dir: dir,
-        })
+        }
     }
 
     /// A second handle on the app's database with a single connection, for schema changes that
@@ -375,18 +375,13 @@ pub async fn read(response: reqwest::Response) -> Reply {
     }
 }
 
-/// A new, empty database on the configured PostgreSQL server.
-pub async fn fresh_postgres_database() -> Option<String> {
-    let Ok(base) = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL") else {
-        assert!(
-            std::env::var("CI").is_err(),
-            "CI must run the PostgreSQL tests: set AGENTMESSAGE_TEST_POSTGRES_URL (.ci/run does)"
-        );
-        eprintln!(
-            "AGENTMESSAGE_TEST_POSTGRES_URL is not set: skipping the PostgreSQL run of this test"
-        );
-        return None;
-    };
+/// A new, empty database on the configured PostgreSQL server. Without one the test fails (it
+/// never skips): `scripts/test` and `scripts/with-postgres` start a server and name it in
+/// `AGENTMESSAGE_TEST_POSTGRES_URL`.
+pub async fn fresh_postgres_database() -> String {
+    let base = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL").expect(
+        "AGENTMESSAGE_TEST_POSTGRES_URL names the PostgreSQL test server: run the tests with scripts/test (or under scripts/with-postgres)",
+    );
     let name = format!("am_test_{}", ulid::Ulid::new().to_string().to_lowercase());
     let admin = Store::connect(&base)
         .await
@@ -400,7 +395,7 @@ pub async fn fresh_postgres_database() -> Option<String> {
     let (prefix, _) = base
         .rsplit_once('/')
         .expect("a database URL ends with /NAME");
-    Some(format!("{prefix}/{name}"))
+    format!("{prefix}/{name}")
 }
 
 /// Writes each test once and runs it on SQLite and on PostgreSQL.
@@ -412,7 +407,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let $app = $crate::support::TestApp::start($crate::support::Backend::Sqlite).await.expect("sqlite app");
+                    let $app = $crate::support::TestApp::start($crate::support::Backend::Sqlite).await;
                     $body
                 }
             )*
@@ -423,7 +418,7 @@ macro_rules! on_both_backends {
             $(
                 #[tokio::test]
                 async fn $name() {
-                    let Some($app) = $crate::support::TestApp::start($crate::support::Backend::Postgres).await else { return };
+                    let $app = $crate::support::TestApp::start($crate::support::Backend::Postgres).await;
                     $body
                 }
             )*

@@ -105,9 +105,7 @@ fn verified_by_standardwebhooks(got: &[Received], secrets: &[&str]) -> Vec<bool>
 }
 
 async fn endpoints_are_registered_listed_changed_rotated_and_deleted(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let org = app.org().await;
     let create = json!({"url": "https://example.com/hooks", "events": ["message.delivered"], "description": "fulfilment"});
     let keyed = |body: Value| {
@@ -306,9 +304,7 @@ async fn endpoints_are_registered_listed_changed_rotated_and_deleted(backend: Ba
 }
 
 async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(false)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(false)).await;
     let org = app.org().await;
     for url in [
         "http://127.0.0.1/",
@@ -351,17 +347,13 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
         &json!([])
     );
     // A deployment that allows private destinations takes them.
-    let Some(open) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let open = TestApp::start_with(backend, settings(true)).await;
     let org = open.org().await;
     for url in ["http://127.0.0.1/", "http://localhost:8080/hooks"] {
         register(&open, &org.key, url, &["message.sent"]).await;
     }
     // Without an operator key, the server refuses and says why.
-    let Some(bare) = TestApp::start_with(backend, Settings::default()).await else {
-        return;
-    };
+    let bare = TestApp::start_with(backend, Settings::default()).await;
     let org = bare.org().await;
     bare.call(
         Method::POST,
@@ -376,9 +368,7 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
 /// A destination allowed when it was registered is checked again at each attempt: the
 /// dispatcher of a deployment that does not allow private addresses never connects to one.
 async fn the_destination_is_checked_again_at_delivery(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::Accept).await;
     let org = app.sender(FROM, TO).await;
     let (endpoint, _) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
@@ -437,9 +427,7 @@ fn assert_once_each_and_in_order(acknowledged: &[Received]) {
 }
 
 async fn a_receiver_that_refuses_at_first_gets_every_event_once_in_order(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::FailFirst {
         count: 5,
         status: 503,
@@ -521,9 +509,7 @@ async fn a_receiver_that_refuses_at_first_gets_every_event_once_in_order(backend
 }
 
 async fn during_a_rotation_both_secrets_sign_and_either_verifies(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::Accept).await;
     let org = app.sender(FROM, TO).await;
     let (endpoint, old) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
@@ -560,9 +546,7 @@ async fn during_a_rotation_both_secrets_sign_and_either_verifies(backend: Backen
 }
 
 async fn consent_inbound_and_test_mode_events_reach_their_own_endpoints(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let live = Receiver::start(Answer::Accept).await;
     let test = Receiver::start(Answer::Accept).await;
     let org = app.org().await;
@@ -633,9 +617,7 @@ async fn consent_inbound_and_test_mode_events_reach_their_own_endpoints(backend:
 }
 
 async fn gone_disables_the_endpoint_and_a_delivery_can_be_retried(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::Always(410)).await;
     let org = app.sender(FROM, TO).await;
     let (endpoint, _) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
@@ -725,9 +707,7 @@ async fn gone_disables_the_endpoint_and_a_delivery_can_be_retried(backend: Backe
 /// A `Retry-After` replaces the schedule's wait; after the schedule's last wait the delivery is
 /// `failed`; and once finished past the retention, an event and its deliveries are deleted.
 async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(backend: Backend) {
-    let Some(app) = TestApp::start_with(backend, settings(true)).await else {
-        return;
-    };
+    let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::Always(500)).await;
     let slow = Receiver::start(Answer::RetryAfter { seconds: 1 }).await;
     let org = app.sender(FROM, TO).await;
@@ -821,9 +801,7 @@ crate::support::for_each_backend!(
 /// its secret is `WEBHOOKS_NOT_CONFIGURED` (501), and its deliveries are not attempted.
 #[tokio::test]
 async fn rotating_without_the_secret_key_is_refused_as_not_configured() {
-    let app = TestApp::start_with(Backend::Sqlite, settings(true))
-        .await
-        .unwrap();
+    let app = TestApp::start_with(Backend::Sqlite, settings(true)).await;
     let org = app.org().await;
     let (endpoint, _) = register(
         &app,
@@ -886,7 +864,7 @@ async fn an_event_written_before_a_kill_is_delivered_after_the_restart() {
             .env("AGENTMESSAGE_RECEIPT_DELAY", "50ms")
             .stdout(Stdio::piped())
             .stderr(Stdio::null());
-        command.spawn().unwrap()
+        crate::child::Reaped(command.spawn().unwrap())
     };
     let first_port = port();
     let mut first = start(first_port, true);

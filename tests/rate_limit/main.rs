@@ -29,9 +29,7 @@ const SECONDS: u64 = 10;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn two_api_processes_on_postgresql_share_one_organizations_limit() {
-    let Some(app) = TestApp::start(Backend::Postgres).await else {
-        return;
-    };
+    let app = TestApp::start(Backend::Postgres).await;
     // The second process: its own pool and its own limiter state, on the same database.
     let other = Services::new(
         Store::connect(&app.database_url).await.unwrap(),

@@ -24,9 +24,7 @@ fn three_segments() -> String {
 async fn a_throttled_submission_is_requeued_then_sent_once(backend: crate::support::Backend) {
     let smsc = Smsc::start().await;
     smsc.script(&[Answer::Refuse(CommandStatus::EsmeRthrottled)]);
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "throttled first").await;
     let data = app.final_status(&org.key, &id).await;
@@ -74,9 +72,7 @@ async fn a_permanent_refusal_fails_the_message_with_the_status_name(
 ) {
     let smsc = Smsc::start().await;
     smsc.script(&[Answer::Refuse(CommandStatus::EsmeRinvdstadr)]);
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "refused").await;
     let data = app.final_status(&org.key, &id).await;
@@ -101,9 +97,7 @@ async fn no_response_is_submission_uncertain_and_never_submitted_again(
     let mut settings = quick_settings(smsc.addr);
     settings.response_timeout = Duration::from_millis(400);
     settings.enquire_link = Duration::from_secs(60);
-    let Some(app) = SmppApp::start(backend, settings, quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, settings, quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "into the void").await;
     let data = app.final_status(&org.key, &id).await;
@@ -116,9 +110,7 @@ async fn no_response_is_submission_uncertain_and_never_submitted_again(
 async fn a_receipt_before_the_submit_response_is_matched(backend: crate::support::Backend) {
     let smsc = Smsc::start().await;
     smsc.script(&[Answer::ReceiptFirst]);
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "early receipt").await;
     let data = app.final_status(&org.key, &id).await;
@@ -135,9 +127,7 @@ async fn a_throttled_part_is_the_only_one_submitted_again_with_the_same_referenc
         Answer::Refuse(CommandStatus::EsmeRmsgqful),
         Answer::Accept,
     ]);
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let text = three_segments();
     let id = app.send(&org.key, TO, &text).await;
@@ -195,9 +185,7 @@ async fn a_restarted_smsc_is_bound_again_and_the_queue_drains_without_a_second_s
     backend: crate::support::Backend,
 ) {
     let smsc = Smsc::start().await;
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let mut ids = Vec::new();
     for i in 0..30 {
@@ -243,9 +231,7 @@ async fn while_no_session_is_bound_sends_wait_and_expire_by_their_validity(
         validity: Duration::from_millis(800),
         ..quick_worker()
     };
-    let Some(app) = SmppApp::start_with(backend, quick_settings(addr), worker, false).await else {
-        return;
-    };
+    let app = SmppApp::start_with(backend, quick_settings(addr), worker, false).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "nobody bound").await;
     let health = app
@@ -282,10 +268,7 @@ async fn an_smsc_that_comes_up_later_takes_the_queue_and_the_validity_left(
     let smsc = Smsc::start().await;
     let addr = smsc.addr;
     smsc.stop();
-    let Some(app) = SmppApp::start_with(backend, quick_settings(addr), quick_worker(), false).await
-    else {
-        return;
-    };
+    let app = SmppApp::start_with(backend, quick_settings(addr), quick_worker(), false).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "late bind").await;
     smsc.restart(Duration::from_millis(200)).await;
@@ -316,9 +299,7 @@ async fn the_smsc_unbinding_is_answered_and_the_session_binds_again(
     backend: crate::support::Backend,
 ) {
     let smsc = Smsc::start().await;
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     smsc.unbind_all();
     let deadline = tokio::time::Instant::now() + Duration::from_secs(5);
     while smsc.binds() < 2 {
@@ -341,9 +322,7 @@ async fn at_shutdown_outstanding_answers_are_awaited_then_the_session_unbinds(
     backend: crate::support::Backend,
 ) {
     let smsc = Smsc::start().await;
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, TO).await;
     let id = app.send(&org.key, TO, "before shutdown").await;
     assert_eq!(

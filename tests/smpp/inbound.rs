@@ -72,9 +72,7 @@ async fn a_stop_in_two_parts_is_reassembled_before_the_keyword_applies(
     backend: crate::support::Backend,
 ) {
     let smsc = Smsc::start().await;
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, SENDER).await;
     // The second part first.
     smsc.deliver(part(9, 2, 2, b"OP"));
@@ -98,9 +96,7 @@ async fn texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept(
     backend: crate::support::Backend,
 ) {
     let smsc = Smsc::start().await;
-    let Some(app) = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await else {
-        return;
-    };
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
     let org = app.app.sender(FROM, SENDER).await;
     smsc.deliver(mo(0, 0, &[0x48, 0x69, 0x1B, 0x65])); // "Hi€" in GSM 03.38
     smsc.deliver(mo(3, 0, &[0x63, 0x61, 0x66, 0xE9])); // "café" in Latin-1

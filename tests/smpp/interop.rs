@@ -165,8 +165,7 @@ async fn the_smpp_npm_server_receives_what_was_sent_and_its_receipts_and_stop_ap
         quick_settings(addr),
         quick_worker(),
     )
-    .await
-    .unwrap();
+    .await;
     let bind = smsc.next("bind_transceiver").await;
     assert_eq!(bind["system_id"], json!("agentmessage"));
     assert_eq!(bind["interface_version"], json!(0x34), "binds as SMPP 3.4");

@@ -70,11 +70,7 @@ pub fn quick_worker() -> WorkerSettings {
 }
 
 impl SmppApp {
-    pub async fn start(
-        backend: Backend,
-        smpp: SmppSettings,
-        worker: WorkerSettings,
-    ) -> Option<SmppApp> {
+    pub async fn start(backend: Backend, smpp: SmppSettings, worker: WorkerSettings) -> SmppApp {
         Self::start_with(backend, smpp, worker, true).await
     }
 
@@ -84,7 +80,7 @@ impl SmppApp {
         smpp: SmppSettings,
         worker: WorkerSettings,
         wait_bound: bool,
-    ) -> Option<SmppApp> {
+    ) -> SmppApp {
         let _ = tracing_subscriber::fmt()
             .with_env_filter(tracing_subscriber::EnvFilter::from_env(
                 "AGENTMESSAGE_TEST_LOG",
@@ -96,7 +92,7 @@ impl SmppApp {
             mms_supported: false,
             ..Settings::default()
         };
-        let app = TestApp::start_with(backend, settings).await?;
+        let app = TestApp::start_with(backend, settings).await;
         let carrier = SmppCarrier::start(app.services.clone(), "smpp", smpp);
         let test = Arc::new(
             SimulatedCarrier::new(app.services.clone(), Duration::from_millis(50)).named("test"),
@@ -117,7 +113,7 @@ impl SmppApp {
         if wait_bound {
             smpp_app.wait_bound(1).await;
         }
-        Some(smpp_app)
+        smpp_app
     }
 
     /// Waits until `n` sessions are bound.

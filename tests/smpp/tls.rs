@@ -35,9 +35,7 @@ async fn a_tls_session_binds_to_an_smsc_of_the_configured_ca_and_delivers() {
     let mut settings = quick_settings(smsc.addr);
     settings.tls = true;
     settings.tls_ca = Some(ca);
-    let app = SmppApp::start(crate::support::Backend::Sqlite, settings, quick_worker())
-        .await
-        .unwrap();
+    let app = SmppApp::start(crate::support::Backend::Sqlite, settings, quick_worker()).await;
     let to = "+12125550100";
     let org = app.app.sender(FROM, to).await;
     let id = app.send(&org.key, to, "over TLS").await;
@@ -65,8 +63,7 @@ async fn an_smsc_whose_certificate_the_ca_did_not_sign_is_never_bound() {
         quick_worker(),
         false,
     )
-    .await
-    .unwrap();
+    .await;
     tokio::time::sleep(Duration::from_millis(800)).await;
     assert_eq!(app.carrier.health().bound, 0);
     assert_eq!(smsc.binds(), 0, "no bind reached the SMSC");

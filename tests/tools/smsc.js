@@ -2,7 +2,8 @@
 // implementation AgentMessage did not write). It binds any transceiver, accepts every submit_sm
 // with a fresh message id, reports each PDU as one JSON line on stdout (the short message as the
 // package decodes it), sends a delivery receipt for each accepted part, and sends a message from a
-// recipient when told so on stdin: {"inbound": {"from": "15550001111", "to": "15551112222",
+// recipient when told so on stdin. Like an SMSC, it keeps a receipt until a deliver_sm_resp
+// acknowledges it: one whose session closed first goes out again on the next bound session: {"inbound": {"from": "15550001111", "to": "15551112222",
 // "text": "STOP"}}.
 //
 //   node smsc.js [PORT] [--no-receipts] [--quiet]
@@ -19,6 +20,28 @@ const quiet = args.includes('--quiet');
 const port = Number(args.find((a) => !a.startsWith('--')) || 0);
 const sessions = new Set();
 let submits = 0;
+// Receipts waiting for a bound session, and those sent but not yet acknowledged, per session.
+const waiting = [];
+const unacknowledged = new Map();
+
+function deliverReceipt(preferred, receipt) {
+  const session = sessions.has(preferred) ? preferred : sessions.values().next().value;
+  if (!session) {
+    waiting.push(receipt);
+    return;
+  }
+  const open = unacknowledged.get(session) || new Set();
+  unacknowledged.set(session, open);
+  open.add(receipt);
+  session.deliver_sm(receipt, () => open.delete(receipt));
+}
+
+function sessionGone(session) {
+  sessions.delete(session);
+  const open = unacknowledged.get(session);
+  unacknowledged.delete(session);
+  if (open) for (const receipt of open) deliverReceipt(null, receipt);
+}
 if (quiet) {
   setInterval(() => report({ event: 'submits', count: submits }), 1000).unref();
 }
@@ -43,15 +66,16 @@ const server = smpp.createServer({ debug: false }, (session) => {
     sessions.add(session);
     report({ event: 'bind_transceiver', system_id: pdu.system_id, interface_version: pdu.interface_version });
     session.send(pdu.response());
+    for (const receipt of waiting.splice(0)) deliverReceipt(session, receipt);
   });
   session.on('enquire_link', (pdu) => session.send(pdu.response()));
   session.on('unbind', (pdu) => {
     report({ event: 'unbind' });
     session.send(pdu.response());
-    sessions.delete(session);
+    sessionGone(session);
     session.close();
   });
-  session.on('close', () => sessions.delete(session));
+  session.on('close', () => sessionGone(session));
   session.on('deliver_sm_resp', (pdu) => report({ event: 'deliver_sm_resp', command_status: pdu.command_status }));
   session.on('submit_sm', (pdu) => {
     const id = nextId++;
@@ -91,7 +115,7 @@ const server = smpp.createServer({ debug: false }, (session) => {
         receipt.receipted_message_id = messageId;
         receipt.message_state = 2; // DELIVERED
       }
-      session.deliver_sm(receipt);
+      deliverReceipt(session, receipt);
     }, 20);
   });
 });
