@@ -198,6 +198,8 @@ async fn serve_connection(
         let in_flight = in_flight.clone();
         async move {
             in_flight.requests.fetch_add(1, Ordering::AcqRel);
+            in_flight.begun.store(true, Ordering::Release);
+            in_flight.first_request.notify_one();
             let request: poem::Request =
                 (req, local, remote_addr, poem::http::uri::Scheme::HTTP).into();
             let response = endpoint.get_response(request).await;
@@ -219,6 +221,18 @@ async fn serve_connection(
         tokio::select! {
             _ = connection.as_mut() => return,
             _ = stop.changed() => {
+                // A connection accepted before the stop may have its first request on the way
+                // (or already read into hyper's buffer, not yet parsed): closing it now would
+                // leave that request unanswered, and a client cannot tell whether it was
+                // processed. Wait for that request to begin (within the header-read timeout),
+                // then let it finish and close.
+                if !activity.begun.load(Ordering::Acquire) {
+                    tokio::select! {
+                        _ = connection.as_mut() => return,
+                        _ = activity.first_request.notified() => {}
+                        _ = tokio::time::sleep(settings.header_read_timeout) => {}
+                    }
+                }
                 connection.as_mut().graceful_shutdown();
                 let _ = connection.as_mut().await;
                 return;
@@ -239,6 +253,10 @@ struct Activity {
     /// Milliseconds after `started`.
     last: AtomicU64,
     requests: AtomicUsize,
+    /// Whether a request has begun on this connection.
+    begun: std::sync::atomic::AtomicBool,
+    /// Notified when a request begins.
+    first_request: tokio::sync::Notify,
 }
 
 impl Default for Activity {
@@ -247,6 +265,8 @@ impl Default for Activity {
             started: Instant::now(),
             last: AtomicU64::new(0),
             requests: AtomicUsize::new(0),
+            begun: std::sync::atomic::AtomicBool::new(false),
+            first_request: tokio::sync::Notify::new(),
         }
     }
 }
