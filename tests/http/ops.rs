@@ -79,6 +79,7 @@ async fn metrics_are_prometheus_text_and_move_as_sends_happen() {
     let base = ops(app.services.clone(), Role::Api).await;
     let org = app.sender("+15551112222", "+12125550100").await;
     let before = scrape(&base).await;
+    let first_send = std::time::Instant::now();
     for n in 0..3 {
         app.call(Method::POST, "/v1/messages", Some(&org.key), Some(json!({"from": "+15551112222", "to": "+12125550100", "text": format!("metrics {n}")})))
             .await
@@ -108,7 +109,16 @@ async fn metrics_are_prometheus_text_and_move_as_sends_happen() {
     );
     // No worker runs for this app: its three messages wait in the queue.
     assert!(sample(&after, "agentmessage_queue_depth", &[]) >= 3.0);
-    assert!(sample(&after, "agentmessage_queue_oldest_age_seconds", &[]) >= 0.0);
+    // The oldest queued message is ours (a fresh database): its age is exported, more than zero
+    // and no more than the time since it was sent.
+    let age = *after
+        .get(&("agentmessage_queue_oldest_age_seconds".to_owned(), vec![]))
+        .expect("the queue's oldest age is exported");
+    assert!(
+        age > 0.0 && age <= first_send.elapsed().as_secs_f64() + 0.01,
+        "oldest queued message {age} s old, sent {:?} ago",
+        first_send.elapsed()
+    );
     assert!(after.keys().any(|(name, labels)| name
         == "agentmessage_http_request_duration_seconds_count"
         && labels.contains(&("operation".into(), "POST /v1/messages".into()))));

@@ -54,6 +54,8 @@ struct State {
     binds: AtomicUsize,
     /// The status of every deliver_sm_resp.
     answers: Mutex<Vec<CommandStatus>>,
+    /// TLS handshakes that failed (a client that refused our certificate).
+    failed_handshakes: AtomicUsize,
     next_id: AtomicU32,
     sessions: Mutex<Vec<mpsc::UnboundedSender<Command>>>,
     /// Receipts not answered yet, by sequence number: sent again after every bind, as an SMSC
@@ -108,11 +110,12 @@ impl Smsc {
                 let session = tokio::spawn(async move {
                     match tls {
                         None => session(state2, stream).await,
-                        Some(acceptor) => {
-                            if let Ok(stream) = acceptor.accept(stream).await {
-                                session(state2, stream).await
+                        Some(acceptor) => match acceptor.accept(stream).await {
+                            Ok(stream) => session(state2, stream).await,
+                            Err(_) => {
+                                state2.failed_handshakes.fetch_add(1, Ordering::SeqCst);
                             }
-                        }
+                        },
                     }
                 });
                 state.tasks.lock().unwrap().push(session);
@@ -137,6 +140,11 @@ impl Smsc {
     /// The statuses the ESME answered our deliver_sm with, in order.
     pub fn deliver_answers(&self) -> Vec<CommandStatus> {
         self.state.answers.lock().unwrap().clone()
+    }
+
+    /// TLS handshakes that failed.
+    pub fn failed_handshakes(&self) -> usize {
+        self.state.failed_handshakes.load(Ordering::SeqCst)
     }
 
     pub fn binds(&self) -> usize {

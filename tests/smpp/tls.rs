@@ -64,7 +64,16 @@ async fn an_smsc_whose_certificate_the_ca_did_not_sign_is_never_bound() {
         false,
     )
     .await;
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // The carrier tried: a TLS handshake reached the SMSC and failed (twice, so a retry too).
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while smsc.failed_handshakes() < 2 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the carrier did not try to connect ({} failed handshakes)",
+            smsc.failed_handshakes()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     assert_eq!(app.carrier.health().bound, 0);
     assert_eq!(smsc.binds(), 0, "no bind reached the SMSC");
 }

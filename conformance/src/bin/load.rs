@@ -43,6 +43,12 @@ struct Cli {
     /// needs webhooks:write). The run then also waits for and reports their deliveries.
     #[arg(long, default_value_t = 0)]
     webhook_endpoints: usize,
+    /// Webhook endpoints to register besides those, subscribed to every event, at a loopback
+    /// address that accepts connections and never answers: with them the run measures what a
+    /// dead endpoint costs the healthy ones (`scripts/bench --webhooks N` reports the healthy
+    /// deliveries' delays).
+    #[arg(long, default_value_t = 0)]
+    dead_webhook_endpoints: usize,
     /// Sends per second to offer (spread evenly); unset, as fast as the connections go.
     #[arg(long)]
     rate: Option<f64>,
@@ -202,6 +208,30 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             .await?
             .error_for_status()?;
         receivers.push(receiver);
+    }
+
+    // Dead endpoints: one listener that takes every connection and never answers.
+    if cli.dead_webhook_endpoints > 0 {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        let url = format!("http://{}/dead", listener.local_addr()?);
+        std::thread::spawn(move || {
+            let mut held = Vec::new();
+            for stream in listener.incoming().map_while(Result::ok) {
+                held.push(stream);
+            }
+        });
+        for n in 0..cli.dead_webhook_endpoints {
+            http.post(format!("{base}/v1/webhook_endpoints"))
+                .bearer_auth(&cli.api_key)
+                .json(&json!({
+                    "url": format!("{url}/{n}"),
+                    "events": ["message.sent", "message.delivered", "message.undelivered", "message.failed", "message.received", "consent.updated"],
+                    "description": "agentmessage-load: never answers"
+                }))
+                .send()
+                .await?
+                .error_for_status()?;
+        }
     }
 
     let sender = Sender {
