@@ -103,16 +103,46 @@ pub fn cases(ctx: &mut Ctx) {
             register(body),
             code_is("WEBHOOKS_NOT_CONFIGURED"),
         );
+        // Endpoints made before the secret key was removed are still listed; rotating one
+        // needs the key, so it answers 501 too.
+        let listed = ctx.expect(
+            "list endpoints without the operator's secret key",
+            "webhook_endpoints_list",
+            200,
+            Request::new("GET", "/v1/webhook_endpoints"),
+            |_| vec![],
+        );
+        let existing = listed.as_ref().and_then(|r| {
+            data_of(r)
+                .as_array()
+                .and_then(|a| a.first())
+                .and_then(|e| e["id"].as_str())
+                .map(str::to_owned)
+        });
+        match existing {
+            Some(id) => {
+                ctx.expect(
+                    "rotate an endpoint's secret without the operator's secret key",
+                    "webhook_endpoints_rotate_secret",
+                    501,
+                    Request::new("POST", format!("/v1/webhook_endpoints/{id}/rotate_secret")),
+                    code_is("WEBHOOKS_NOT_CONFIGURED"),
+                );
+            }
+            None => ctx.matrix.not_provable(
+                "webhook_endpoints_rotate_secret",
+                501,
+                "the deployment has no AGENTMESSAGE_SECRET_KEY and no endpoint made before it was removed".into(),
+            ),
+        }
         let reason = "the deployment has no AGENTMESSAGE_SECRET_KEY: it makes no endpoints";
         for (op, status) in [
             (CREATE, 201),
             (CREATE, 409),
-            ("webhook_endpoints_list", 200),
             ("webhook_endpoints_get", 200),
             ("webhook_endpoints_update", 200),
             ("webhook_endpoints_delete", 200),
             ("webhook_endpoints_rotate_secret", 200),
-            ("webhook_endpoints_rotate_secret", 501),
             ("webhook_deliveries_list", 200),
             ("webhook_deliveries_list", 400),
             ("webhook_deliveries_retry", 200),

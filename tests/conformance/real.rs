@@ -41,9 +41,9 @@ const TEST_KEYS_ONLY: [(&str, u16); 4] = [
     ("test_helpers_inbound_create", 422),
 ];
 
-/// The 501s of a deployment without a secret key, which every other run has: registering is
-/// proven by the run against such a deployment (`the_suite_proves_501_without_a_secret_key`); a
-/// rotation's 501 needs a key removed after endpoints were made (a service test proves it).
+/// The 501s of a deployment without a secret key, which every other run has: both are proven by
+/// the run against a deployment whose key was removed after an endpoint was made
+/// (`the_suite_proves_501_without_a_secret_key_*`).
 const WITHOUT_SECRET_KEY_ONLY: [(&str, u16); 2] = [
     ("webhook_endpoints_create", 501),
     ("webhook_endpoints_rotate_secret", 501),
@@ -93,43 +93,48 @@ fn test_mode_key(database: &Database) -> String {
     key["key"].as_str().unwrap().to_owned()
 }
 
-#[tokio::test(flavor = "multi_thread")]
-async fn the_suite_passes_with_a_test_key_proving_the_test_helpers() {
-    let database = Database::sqlite();
-    let report = tokio::task::spawn_blocking(move || {
-        let key = test_mode_key(&database);
-        assert!(key.starts_with("am_test_"));
-        run_against_own_spec(&database, &key)
-    })
-    .await
-    .unwrap();
+fn the_suite_passes_with_a_test_key_proving_the_test_helpers(database: Database) {
+    let key = test_mode_key(&database);
+    assert!(key.starts_with("am_test_"));
+    let report = run_against_own_spec(&database, &key);
     print_matrix("the real server with a test key", &report);
     assert_passed_but(&report, &[("test_helpers_inbound_create", 404)]);
 }
 
-/// A deployment without `AGENTMESSAGE_SECRET_KEY`: registering an endpoint is 501
+/// A deployment whose `AGENTMESSAGE_SECRET_KEY` was removed after an endpoint was made:
+/// registering an endpoint and rotating the existing one's secret are 501
 /// `WEBHOOKS_NOT_CONFIGURED`, and the webhook operations' other answers are not provable.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_suite_proves_501_without_a_secret_key() {
-    let database = Database::sqlite();
-    let report = tokio::task::spawn_blocking(move || {
-        let key = bootstrap(&database, 50, 100, "+15551112222");
-        let server = Server::start_configured(&database, &["--no-worker"], false);
-        run_suite(
-            &server.base_url,
-            &format!("{}/openapi.json", server.base_url),
-            &key,
-            options(),
-        )
-    })
-    .await
-    .unwrap();
+fn the_suite_proves_501_without_a_secret_key(database: Database) {
+    let key = bootstrap(&database, 50, 100, "+15551112222");
+    {
+        let with_key = Server::start_with(&database, &["--no-worker"]);
+        let made = reqwest::blocking::Client::new()
+            .post(format!("{}/v1/webhook_endpoints", with_key.base_url))
+            .bearer_auth(&key)
+            .json(&serde_json::json!({"url": "https://hooks.example.com/agentmessage", "events": ["message.delivered"]}))
+            .send()
+            .unwrap();
+        assert_eq!(made.status(), 201, "{:?}", made.text());
+    }
+    let server = Server::start_configured(&database, &["--no-worker"], false);
+    let report = run_suite(
+        &server.base_url,
+        &format!("{}/openapi.json", server.base_url),
+        &key,
+        options(),
+    );
     print_matrix("the real server without a secret key", &report);
     assert!(!report.failed(), "conformance failed:\n{}", report.render());
-    assert!(matches!(
-        report.matrix.verdict("webhook_endpoints_create", 501),
-        Some(Verdict::Passed { .. })
-    ));
+    for pair in WITHOUT_SECRET_KEY_ONLY {
+        assert!(
+            matches!(
+                report.matrix.verdict(pair.0, pair.1),
+                Some(Verdict::Passed { .. })
+            ),
+            "{pair:?}: {:?}",
+            report.matrix.verdict(pair.0, pair.1)
+        );
+    }
     for ((op, status), verdict) in &report.matrix.rows {
         match verdict {
             Verdict::Passed { .. } | Verdict::NeedsFaultInjection => {}
@@ -143,29 +148,23 @@ async fn the_suite_proves_501_without_a_secret_key() {
 
 /// `--webhook-listen`: the suite registers a receiver of its own on a server with a worker, and
 /// checks that the events of its own requests arrive signed, once each, and in order.
-#[tokio::test(flavor = "multi_thread")]
-async fn the_suite_receives_its_own_events_with_webhook_listen() {
-    let database = Database::sqlite();
-    let report = tokio::task::spawn_blocking(move || {
-        let key = bootstrap(&database, 50, 100, "+15551112222");
-        let server = Server::start_with(&database, &["--receipt-delay", "50ms"]);
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .unwrap()
-            .local_addr()
-            .unwrap()
-            .port();
-        run_suite(
-            &server.base_url,
-            &format!("{}/openapi.json", server.base_url),
-            &key,
-            Options {
-                webhook_listen: Some(format!("127.0.0.1:{port}").parse().unwrap()),
-                ..options()
-            },
-        )
-    })
-    .await
-    .unwrap();
+fn the_suite_receives_its_own_events_with_webhook_listen(database: Database) {
+    let key = bootstrap(&database, 50, 100, "+15551112222");
+    let server = Server::start_with(&database, &["--receipt-delay", "50ms"]);
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let report = run_suite(
+        &server.base_url,
+        &format!("{}/openapi.json", server.base_url),
+        &key,
+        Options {
+            webhook_listen: Some(format!("127.0.0.1:{port}").parse().unwrap()),
+            ..options()
+        },
+    );
     print_matrix("the real server, receiving its events", &report);
     assert!(!report.failed(), "conformance failed:\n{}", report.render());
     assert!(
@@ -177,6 +176,36 @@ async fn the_suite_receives_its_own_events_with_webhook_listen() {
         report.matrix.verdict("x-webhooks", 200)
     );
 }
+
+/// Runs each named `fn(Database)` on a fresh SQLite database and on a fresh PostgreSQL one.
+macro_rules! on_both_databases {
+    ($($name:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let database = crate::server::Database::sqlite();
+                    tokio::task::spawn_blocking(move || super::$name(database)).await.unwrap();
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread")]
+                async fn $name() {
+                    let database = crate::server::Database::postgres().await;
+                    tokio::task::spawn_blocking(move || super::$name(database)).await.unwrap();
+                }
+            )*
+        }
+    };
+}
+
+on_both_databases!(
+    the_suite_passes_with_a_test_key_proving_the_test_helpers,
+    the_suite_proves_501_without_a_secret_key,
+    the_suite_receives_its_own_events_with_webhook_listen,
+);
 
 /// The `smpp` npm package's SMSC (`tests/tools/smsc.js`) on loopback: its port, and every report
 /// it printed so far.

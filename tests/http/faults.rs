@@ -1,5 +1,6 @@
-//! Fault injection: a database that stops answering gives 503 with `Retry-After`, a broken query
-//! gives 500, and neither leaks internal text to the client.
+//! Fault injection: a database that stops answering (PostgreSQL), stays locked (SQLite) or has no
+//! connection left (PostgreSQL) gives 503 with `Retry-After`, a broken query gives 500 (both
+//! backends), and neither leaks internal text to the client.
 
 use std::time::Duration;
 
@@ -80,14 +81,16 @@ async fn a_stopped_database_answers_503_with_retry_after_and_recovers() {
     cluster.stop();
 }
 
-#[tokio::test]
-async fn a_failing_query_answers_500_without_leaking_internals() {
-    let app = TestApp::start(Backend::Sqlite).await;
+async fn a_failing_query_answers_500_without_leaking_internals(backend: Backend) {
+    let app = TestApp::start(backend).await;
     let org = app.sender("+15551112222", "+15554443333").await;
     use sea_orm::ConnectionTrait;
     app.store
         .connection()
-        .execute_unprepared("DROP TABLE messages")
+        .execute_unprepared(match backend {
+            Backend::Sqlite => "DROP TABLE messages",
+            Backend::Postgres => "DROP TABLE messages CASCADE",
+        })
         .await
         .unwrap();
     let reply = app
@@ -99,7 +102,7 @@ async fn a_failing_query_answers_500_without_leaking_internals() {
     let error = reply.assert_error(500, "INTERNAL_ERROR");
     assert_eq!(error["message"], json!("internal error"));
     assert!(error.get("details").is_none());
-    for leak in ["messages", "table", "sql", "insert"] {
+    for leak in ["messages", "table", "sql", "insert", "relation"] {
         assert!(
             !reply.text.to_lowercase().contains(leak),
             "{leak} leaked: {}",
@@ -166,3 +169,5 @@ async fn an_exhausted_postgres_pool_answers_503_and_recovers() {
     tokio::time::sleep(Duration::from_millis(100)).await;
     app.send(&org.key, body).await.assert_success(202);
 }
+
+crate::support::for_each_backend!(a_failing_query_answers_500_without_leaking_internals);
