@@ -259,43 +259,52 @@ on_both_backends! {
     }
 }
 
-#[tokio::test]
-async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block() {
-    use agentmessage::domain::{lookup::LineType, PhoneNumber};
-    let app = crate::support::TestApp::start_with(
-        crate::support::Backend::Sqlite,
-        agentmessage::service::Settings {
-            lookup_max_age: std::time::Duration::from_secs(2),
-            ..Default::default()
-        },
-    )
-    .await;
-    let org = app.sender(FROM, TO).await;
-    let to = PhoneNumber::parse(TO).unwrap();
-    app.store
-        .tenant(org.id, entity::values::KeyMode::Live)
-        .insert_lookup(&to, LineType::Landline)
-        .await
-        .unwrap();
-    app.send(&org.key, seed_request())
-        .await
-        .assert_error(422, "LINE_TYPE_BLOCKED");
-    app.store
-        .tenant(org.id, entity::values::KeyMode::Live)
-        .insert_lookup(&to, LineType::Mobile)
-        .await
-        .unwrap();
-    app.send(&org.key, seed_request()).await.assert_success(202);
-    app.store
-        .tenant(org.id, entity::values::KeyMode::Live)
-        .insert_lookup(&to, LineType::Landline)
-        .await
-        .unwrap();
-    app.send(&org.key, seed_request())
-        .await
-        .assert_error(422, "LINE_TYPE_BLOCKED");
-    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
-    app.send(&org.key, seed_request()).await.assert_success(202);
+/// The lookup rule on both backends: a landline lookup older than the maximum age, or one
+/// followed by a newer mobile lookup, does not block.
+mod lookup_age {
+    use super::*;
+
+    async fn an_old_landline_lookup_or_a_newer_mobile_one_does_not_block(
+        backend: crate::support::Backend,
+    ) {
+        use agentmessage::domain::{lookup::LineType, PhoneNumber};
+        let app = crate::support::TestApp::start_with(
+            backend,
+            agentmessage::service::Settings {
+                lookup_max_age: std::time::Duration::from_secs(2),
+                ..Default::default()
+            },
+        )
+        .await;
+        let org = app.sender(FROM, TO).await;
+        let to = PhoneNumber::parse(TO).unwrap();
+        app.store
+            .tenant(org.id, entity::values::KeyMode::Live)
+            .insert_lookup(&to, LineType::Landline)
+            .await
+            .unwrap();
+        app.send(&org.key, seed_request())
+            .await
+            .assert_error(422, "LINE_TYPE_BLOCKED");
+        app.store
+            .tenant(org.id, entity::values::KeyMode::Live)
+            .insert_lookup(&to, LineType::Mobile)
+            .await
+            .unwrap();
+        app.send(&org.key, seed_request()).await.assert_success(202);
+        app.store
+            .tenant(org.id, entity::values::KeyMode::Live)
+            .insert_lookup(&to, LineType::Landline)
+            .await
+            .unwrap();
+        app.send(&org.key, seed_request())
+            .await
+            .assert_error(422, "LINE_TYPE_BLOCKED");
+        tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+        app.send(&org.key, seed_request()).await.assert_success(202);
+    }
+
+    crate::support::for_each_backend!(an_old_landline_lookup_or_a_newer_mobile_one_does_not_block);
 }
 
 mod group_commit {

@@ -795,13 +795,14 @@ crate::support::for_each_backend!(
     during_a_rotation_both_secrets_sign_and_either_verifies,
     consent_inbound_and_test_mode_events_reach_their_own_endpoints,
     gone_disables_the_endpoint_and_a_delivery_can_be_retried,
+    rotating_without_the_secret_key_is_refused_as_not_configured,
 );
 
-/// An endpoint made under a secret key, on a deployment whose key was then removed: rotating
-/// its secret is `WEBHOOKS_NOT_CONFIGURED` (501), and its deliveries are not attempted.
-#[tokio::test]
-async fn rotating_without_the_secret_key_is_refused_as_not_configured() {
-    let app = TestApp::start_with(Backend::Sqlite, settings(true)).await;
+/// An endpoint made under a secret key, on a deployment whose key was then removed: through
+/// HTTP, rotating its secret is `WEBHOOKS_NOT_CONFIGURED` (501), and an unknown endpoint is still
+/// 404 first.
+async fn rotating_without_the_secret_key_is_refused_as_not_configured(backend: Backend) {
+    let app = TestApp::start_with(backend, settings(true)).await;
     let org = app.org().await;
     let (endpoint, _) = register(
         &app,
@@ -810,29 +811,35 @@ async fn rotating_without_the_secret_key_is_refused_as_not_configured() {
         &["message.sent"],
     )
     .await;
+    // The same database served again without the secret key.
     let keyless = agentmessage::service::Services::new(app.store.clone(), Settings::default());
-    let caller = keyless.authenticate(&org.key).await.unwrap();
-    let id = uuid::Uuid::parse_str(&endpoint).unwrap();
-    let refused = keyless
-        .rotate_webhook_secret(&caller, id)
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let base = format!("http://{}", listener.local_addr().unwrap());
+    tokio::spawn(agentmessage::server::serve(
+        listener,
+        agentmessage::app(keyless),
+        Default::default(),
+        std::future::pending(),
+    ));
+    let rotate = |id: String| {
+        let (client, base, key) = (app.client.clone(), base.clone(), org.key.clone());
+        async move {
+            crate::support::read(
+                client
+                    .post(format!("{base}/v1/webhook_endpoints/{id}/rotate_secret"))
+                    .bearer_auth(key)
+                    .send()
+                    .await
+                    .unwrap(),
+            )
+            .await
+        }
+    };
+    let refused = rotate(endpoint).await;
+    refused.assert_error(501, "WEBHOOKS_NOT_CONFIGURED");
+    rotate(uuid::Uuid::now_v7().to_string())
         .await
-        .unwrap_err();
-    assert!(
-        matches!(refused, agentmessage::service::Error::WebhooksNotConfigured),
-        "{refused:?}"
-    );
-    // The one mapping to HTTP gives it its status and code.
-    let answer = agentmessage::api::error::ApiError::from(refused);
-    assert_eq!(
-        (answer.code.status(), answer.code.as_str()),
-        (501, "WEBHOOKS_NOT_CONFIGURED")
-    );
-    // A missing endpoint is still 404 first.
-    let missing = keyless
-        .rotate_webhook_secret(&caller, uuid::Uuid::now_v7())
-        .await
-        .unwrap_err();
-    assert!(matches!(missing, agentmessage::service::Error::NotFound));
+        .assert_error(404, "NOT_FOUND");
 }
 
 /// The real binary, killed with SIGKILL after a status change whose event is not yet delivered
