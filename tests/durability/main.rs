@@ -259,10 +259,14 @@ async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String
                 "message {id} answered 202 was lost: {shown}"
             );
             let status = shown["data"]["status"].as_str().unwrap().to_owned();
+            let times = smsc.times_submitted(text);
+            assert!(
+                times <= 1,
+                "message {id} ({status}) reached the SMSC {times} times"
+            );
             if status == "delivered" || status == "failed" {
                 // A part whose hand-over was cut by the kill is failed (SUBMISSION_UNCERTAIN),
                 // never sent again.
-                let times = smsc.times_submitted(text);
                 if status == "failed" {
                     assert_eq!(
                         shown["data"]["error_code"], "SUBMISSION_UNCERTAIN",

@@ -1,6 +1,6 @@
 //! Webhook delivery beside a dead endpoint, in its own test binary (nothing else runs beside it):
 //! while an endpoint that never answers holds 1,000 pending deliveries, a healthy endpoint of the
-//! same organization gets every event, each before a single attempt at the dead endpoint could
+//! same organization gets every event, each before half of one attempt at the dead endpoint could
 //! have timed out — so none waited behind the dead endpoint's attempts — on SQLite and on
 //! PostgreSQL. The delays are printed, not asserted: `scripts/bench --webhooks 1
 //! --dead-webhook-endpoints 1` measures them in a release build.
@@ -156,9 +156,11 @@ async fn a_dead_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
         pending_dead >= 1000,
         "the dead endpoint holds {pending_dead} pending deliveries"
     );
+    // Held up behind the dead endpoint, events wait for its attempts to time out (most of
+    // ATTEMPT_TIMEOUT); not held up, they wait for the worker alone.
     assert!(
-        at(1.0) < ATTEMPT_TIMEOUT,
-        "an event waited {:?} for the healthy endpoint: as long as an attempt at the dead one",
+        at(1.0) < ATTEMPT_TIMEOUT / 2,
+        "an event waited {:?} for the healthy endpoint: held up behind the dead one's attempts",
         at(1.0)
     );
 }
