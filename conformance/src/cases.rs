@@ -1212,15 +1212,39 @@ pub(crate) fn idempotent_operation(
     );
 }
 
-/// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`.
+/// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`; the
+/// organization's own opt-out is recorded without lifting the lock (it shows `locked`), and an
+/// opt-in after that is refused too.
 fn expect_consent_locked(ctx: &mut Ctx, stopped: &str) {
-    let locked = Request::new("PUT", format!("/v1/consents/{stopped}"))
-        .json(json!({"source": "web_form", "evidence": "conformance"}));
+    let opt_in = || {
+        Request::new("PUT", format!("/v1/consents/{stopped}"))
+            .json(json!({"source": "web_form", "evidence": "conformance"}))
+    };
     ctx.expect(
         "an API opt-in after the recipient's STOP",
         "consents_update",
         409,
-        locked,
+        opt_in(),
+        code_is("CONSENT_LOCKED"),
+    );
+    ctx.expect(
+        "an API opt-out after the recipient's STOP keeps the lock",
+        "consents_delete",
+        200,
+        Request::new("DELETE", format!("/v1/consents/{stopped}")),
+        |r| {
+            if data_of(r)["locked"] == json!(true) {
+                vec![]
+            } else {
+                vec![format!("the lock is not shown: {}", data_of(r))]
+            }
+        },
+    );
+    ctx.expect(
+        "an API opt-in after the recipient's STOP and an API opt-out",
+        "consents_update",
+        409,
+        opt_in(),
         code_is("CONSENT_LOCKED"),
     );
 }

@@ -17,7 +17,7 @@ use super::{
 };
 use crate::{
     domain::{
-        consent::{Consent, ConsentSource, ConsentStatus, API_SOURCES},
+        consent::{ConsentSource, ConsentState, ConsentStatus, API_SOURCES},
         rules, PhoneNumber, Scope, Timestamp,
     },
     service::{consents::source_message, Error, FieldErrors, Services},
@@ -58,6 +58,11 @@ pub struct ConsentView {
     pub evidence: Option<String>,
     /// When the newest record was made.
     pub updated_at: Timestamp,
+    /// True while the recipient's own keyword opt-out (STOP, …) stands: whatever your
+    /// organization records after it, the recipient cannot be messaged (sends answer 453) and
+    /// an opt-in through the API answers 409 `CONSENT_LOCKED`. Only the recipient lifts it, by
+    /// texting START (or UNSTOP).
+    pub locked: bool,
 }
 
 impl Example for ConsentView {
@@ -68,20 +73,32 @@ impl Example for ConsentView {
             source: Wire(ConsentSource::WebForm),
             evidence: Some("signup form #5521, 2026-04-20".into()),
             updated_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+            locked: false,
         }
     }
 }
 
-impl From<Consent> for ConsentView {
-    fn from(c: Consent) -> Self {
-        ConsentView {
+impl ConsentView {
+    /// The view of a recipient's state: its newest record and the lock; `None` when nothing
+    /// was ever recorded.
+    pub fn of(state: &ConsentState) -> Option<ConsentView> {
+        let c = state.latest.clone()?;
+        Some(ConsentView {
             phone_number: c.phone_number,
             status: Wire(c.status),
             source: Wire(c.source),
             evidence: c.evidence,
             updated_at: c.recorded_at,
-        }
+            locked: state.locked(),
+        })
     }
+}
+
+/// The answer of a consent operation: the state's view, or 404 when nothing was recorded.
+fn answer(state: &ConsentState) -> Result<Envelope<ConsentView>, ApiError> {
+    ConsentView::of(state)
+        .map(Envelope)
+        .ok_or_else(|| Error::NotFound.into())
 }
 
 /// A path number for a write: 422 when it is not E.164.
@@ -109,9 +126,10 @@ impl ConsentsApi {
     /// Record an opt-in
     ///
     /// Records that the recipient opted in to messages from your organization, with how the
-    /// consent was collected. Earlier records are kept as history; the newest decides. A
-    /// recipient whose latest record is their own keyword opt-out (they texted STOP) cannot be
-    /// opted back in through the API: 409 `CONSENT_LOCKED`; only their own START lifts it.
+    /// consent was collected. Earlier records are kept as history; the newest decides, except
+    /// that a recipient whose latest keyword record is an opt-out (they texted STOP) cannot be
+    /// opted back in through the API, whatever was recorded after it: 409 `CONSENT_LOCKED`;
+    /// only their own START lifts it.
     ///
     /// Requires the `consents:write` scope.
     #[oai(
@@ -155,7 +173,7 @@ impl ConsentsApi {
                     evidence.as_deref(),
                 )
                 .await?;
-            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+            answer(&record)
         };
         run.await.into()
     }
@@ -163,7 +181,8 @@ impl ConsentsApi {
     /// Record an opt-out
     ///
     /// Records that the recipient opted out of messages from your organization (source `api`).
-    /// Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded.
+    /// Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded. It
+    /// does not lift the recipient's own keyword opt-out (`locked` stays true).
     ///
     /// Requires the `consents:write` scope.
     #[oai(
@@ -190,7 +209,7 @@ impl ConsentsApi {
                     None,
                 )
                 .await?;
-            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+            answer(&record)
         };
         run.await.into()
     }
@@ -216,8 +235,8 @@ impl ConsentsApi {
         let run = async {
             let caller = key.authorize(&services, Scope::ConsentsRead).await?;
             let number = phone_number.phone_number().ok_or(Error::NotFound)?;
-            let record = services.consent(&caller, &number).await?;
-            Ok::<_, ApiError>(Envelope(ConsentView::from(record)))
+            let state = services.consent(&caller, &number).await?;
+            answer(&state)
         };
         run.await.into()
     }

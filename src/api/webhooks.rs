@@ -23,7 +23,7 @@ use super::{
 };
 use crate::{
     domain::{
-        consent::Consent,
+        consent::ConsentState,
         message::Message,
         organization::KeyMode,
         rules,
@@ -46,9 +46,9 @@ impl RenderResource for ApiRender {
             .unwrap_or_default()
     }
 
-    fn consent(&self, consent: &Consent) -> serde_json::Value {
-        ConsentView::from(consent.clone())
-            .to_json()
+    fn consent(&self, state: &ConsentState) -> serde_json::Value {
+        ConsentView::of(state)
+            .and_then(|view| view.to_json())
             .unwrap_or_default()
     }
 }

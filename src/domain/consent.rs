@@ -24,18 +24,41 @@ pub const API_SOURCES: [ConsentSource; 5] = [
     ConsentSource::Import,
 ];
 
-/// Whether an organization may record an opt-in through the API after `latest`: not while the
-/// recipient's own keyword opt-out stands (carrier rules and the FCC's 2024 TCPA order make it
-/// binding until the recipient opts back in themselves).
-pub fn api_may_opt_in(latest: Option<&Consent>) -> bool {
-    !latest
-        .is_some_and(|c| c.status == ConsentStatus::OptedOut && c.source == ConsentSource::Keyword)
+/// What the consent rules read about one recipient of one organization (and mode): the newest
+/// record of any source, and the newest record the recipient made themselves, by keyword.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ConsentState {
+    /// The newest record, if any was ever made.
+    pub latest: Option<Consent>,
+    /// The newest keyword record (STOP, START, …), if the recipient ever sent one.
+    pub keyword: Option<Consent>,
 }
 
-/// The one consent rule: a recipient may be messaged only while their newest record is an
-/// opt-in. No record, or an opt-out, means no.
-pub fn may_receive(latest: Option<&Consent>) -> bool {
-    latest.is_some_and(|c| c.status == ConsentStatus::OptedIn)
+impl ConsentState {
+    /// The lock: the recipient's newest keyword record is an opt-out. Carrier rules and the FCC's
+    /// 2024 TCPA order make a keyword opt-out binding until the recipient opts back in
+    /// themselves (START), whatever the organization records through the API after it.
+    pub fn locked(&self) -> bool {
+        self.keyword
+            .as_ref()
+            .is_some_and(|c| c.status == ConsentStatus::OptedOut)
+    }
+
+    /// Whether an organization may record an opt-in through the API: not while the lock holds
+    /// (an opt-out it may always record).
+    pub fn api_may_opt_in(&self) -> bool {
+        !self.locked()
+    }
+
+    /// The one consent rule: a recipient may be messaged only while their newest record is an
+    /// opt-in and no keyword opt-out of theirs stands. No record means no.
+    pub fn may_receive(&self) -> bool {
+        !self.locked()
+            && self
+                .latest
+                .as_ref()
+                .is_some_and(|c| c.status == ConsentStatus::OptedIn)
+    }
 }
 
 /// The most characters consent evidence may have.

@@ -307,7 +307,8 @@ pub fn event_for_status(status: super::message::MessageStatus) -> Option<Webhook
 /// provides it; the store calls it when it writes an event.
 pub trait RenderResource: Send + Sync {
     fn message(&self, message: &super::message::Message) -> serde_json::Value;
-    fn consent(&self, consent: &super::consent::Consent) -> serde_json::Value;
+    /// A consent change: `state.latest` is the record just made.
+    fn consent(&self, state: &super::consent::ConsentState) -> serde_json::Value;
 }
 
 /// The body sent to endpoints: `{"id", "type", "created_at", "data"}`, and for message events

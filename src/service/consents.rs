@@ -4,9 +4,7 @@
 use super::{auth::Caller, Error, Services};
 use crate::{
     domain::{
-        consent::{
-            api_may_opt_in, may_receive, Consent, ConsentSource, ConsentStatus, API_SOURCES,
-        },
+        consent::{ConsentSource, ConsentState, ConsentStatus, API_SOURCES},
         PhoneNumber,
     },
     store::Tenant,
@@ -23,40 +21,42 @@ impl Services {
         status: ConsentStatus,
         source: ConsentSource,
         evidence: Option<&str>,
-    ) -> Result<Consent, Error> {
+    ) -> Result<ConsentState, Error> {
         if !API_SOURCES.contains(&source) {
             return Err(Error::Validation(super::FieldErrors::single(
                 "source",
                 &source_message(),
             )));
         }
-        let tenant = self.tenant(caller);
-        if status == ConsentStatus::OptedIn
-            && !api_may_opt_in(tenant.latest_consent(number).await?.as_ref())
-        {
-            return Err(Error::ConsentLocked);
-        }
-        Ok(tenant
-            .insert_consent(number, status, source, evidence)
-            .await?)
-    }
-
-    /// The current consent state; 404 when nothing was ever recorded.
-    pub async fn consent(&self, caller: &Caller, number: &PhoneNumber) -> Result<Consent, Error> {
+        // The lock is checked in the transaction that writes.
         self.tenant(caller)
-            .latest_consent(number)
+            .record_api_consent(number, status, source, evidence)
             .await?
-            .ok_or(Error::NotFound)
+            .ok_or(Error::ConsentLocked)
     }
 
-    /// May `tenant` message `to` now? The one consent rule ([`may_receive`]), used by the send
-    /// path, the worker's claim and the demo set-up.
+    /// The current consent state (the newest record and the lock); 404 when nothing was ever
+    /// recorded.
+    pub async fn consent(
+        &self,
+        caller: &Caller,
+        number: &PhoneNumber,
+    ) -> Result<ConsentState, Error> {
+        let state = self.tenant(caller).consent_state(number).await?;
+        if state.latest.is_none() {
+            return Err(Error::NotFound);
+        }
+        Ok(state)
+    }
+
+    /// May `tenant` message `to` now? The one consent rule ([`ConsentState::may_receive`]), as
+    /// the send path and the worker's claim apply it.
     pub(crate) async fn may_message(
         &self,
         tenant: &Tenant,
         to: &PhoneNumber,
     ) -> Result<bool, Error> {
-        Ok(may_receive(tenant.latest_consent(to).await?.as_ref()))
+        Ok(tenant.consent_state(to).await?.may_receive())
     }
 }
 

@@ -10,7 +10,6 @@ use uuid::Uuid;
 use super::{Error, Services};
 use crate::{
     domain::{
-        consent::may_receive,
         lifecycle::{EventKind, MessageErrorCode},
         message::{KeyMode, Message, MessageStatus, Part, PartState},
     },
@@ -67,12 +66,14 @@ impl Services {
             .iter()
             .map(|m| (m.org_id, m.mode, m.to.clone()))
             .collect();
-        let latest = self.system().latest_consents(&recipients).await?;
+        let states = self.system().consent_states(&recipients).await?;
         let mut ready = Vec::with_capacity(claimed.len());
         let mut refused = Vec::new();
         for message in claimed {
-            let consent = latest.get(&(message.org_id, message.mode, message.to.clone()));
-            if may_receive(consent) {
+            let receivable = states
+                .get(&(message.org_id, message.mode, message.to.clone()))
+                .is_some_and(|state| state.may_receive());
+            if receivable {
                 ready.push(message);
             } else {
                 let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;

@@ -4,7 +4,6 @@ use chrono::Utc;
 use uuid::Uuid;
 
 use super::{auth::Caller, Error, FieldErrors, Services, Settings};
-use crate::domain::consent::may_receive;
 use crate::domain::idempotency::Completion;
 use crate::{
     domain::{
@@ -111,7 +110,7 @@ fn send_rules(
             return Err(Error::LineTypeBlocked);
         }
     }
-    if !may_receive(facts.consent.as_ref()) {
+    if !facts.consent.may_receive() {
         return Err(Error::ConsentRequired);
     }
     let channel = if send.media_urls.is_empty() {

@@ -79,8 +79,9 @@ impl Services {
         self.add_number(org.id, &from).await?;
         let tenant = self.store.tenant(org.id, KeyMode::Live);
         if !self.may_message(&tenant, &to).await? {
+            // Through the lock check: a recipient who texted STOP stays opted out.
             tenant
-                .insert_consent(
+                .record_api_consent(
                     &to,
                     ConsentStatus::OptedIn,
                     ConsentSource::Api,

@@ -1,23 +1,104 @@
-//! Consent history per organization, mode and recipient; the newest record is the current state.
+//! Consent history per organization, mode and recipient; the newest record is the current state,
+//! and the newest keyword record decides the lock.
 
 use entity::consent;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder};
+use sea_orm::{
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QueryOrder, Statement,
+};
 use uuid::Uuid;
 
 use super::{rows, Tenant};
 use crate::domain::{
-    consent::{Consent, ConsentSource, ConsentStatus},
+    consent::{ConsentSource, ConsentState, ConsentStatus},
     PhoneNumber, Timestamp,
 };
 
 impl Tenant {
+    /// Records a keyword's consent change (the recipient's own STOP or START), or a set-up's.
+    /// API changes go through [`Tenant::record_api_consent`], which checks the lock.
     pub async fn insert_consent(
         &self,
         number: &PhoneNumber,
         status: ConsentStatus,
         source: ConsentSource,
         evidence: Option<&str>,
-    ) -> Result<Consent, DbErr> {
+    ) -> Result<ConsentState, DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        self.serialize_recipient(&txn, number).await?;
+        let before = self.state_on(&txn, number).await?;
+        let after = self
+            .insert_on(&txn, number, status, source, evidence, before)
+            .await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        Ok(after)
+    }
+
+    /// Records an opt-in or opt-out made through the API, after reading the recipient's state in
+    /// the same transaction: `None`, with nothing written, when an opt-in meets the recipient's
+    /// own keyword opt-out (the lock).
+    pub async fn record_api_consent(
+        &self,
+        number: &PhoneNumber,
+        status: ConsentStatus,
+        source: ConsentSource,
+        evidence: Option<&str>,
+    ) -> Result<Option<ConsentState>, DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        self.serialize_recipient(&txn, number).await?;
+        let before = self.state_on(&txn, number).await?;
+        if status == ConsentStatus::OptedIn && !before.api_may_opt_in() {
+            return Ok(None);
+        }
+        let after = self
+            .insert_on(&txn, number, status, source, evidence, before)
+            .await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        Ok(Some(after))
+    }
+
+    /// The recipient's consent state: the newest record and the newest keyword record.
+    pub async fn consent_state(&self, number: &PhoneNumber) -> Result<ConsentState, DbErr> {
+        self.state_on(&self.db, number).await
+    }
+
+    /// On PostgreSQL, consent writes for one recipient take turns (a transaction-scoped advisory
+    /// lock), so a check and the write after it cannot interleave with another write. SQLite's
+    /// write transactions already take turns.
+    async fn serialize_recipient(
+        &self,
+        txn: &DatabaseTransaction,
+        number: &PhoneNumber,
+    ) -> Result<(), DbErr> {
+        if txn.get_database_backend() == DbBackend::Postgres {
+            let key = format!(
+                "consent:{}:{}:{}",
+                self.org_id,
+                self.mode.as_str(),
+                number.as_str()
+            );
+            txn.execute_raw(Statement::from_sql_and_values(
+                DbBackend::Postgres,
+                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                [key.into()],
+            ))
+            .await?;
+        }
+        Ok(())
+    }
+
+    /// Stores a record and its event; the state after it.
+    async fn insert_on(
+        &self,
+        txn: &DatabaseTransaction,
+        number: &PhoneNumber,
+        status: ConsentStatus,
+        source: ConsentSource,
+        evidence: Option<&str>,
+        before: ConsentState,
+    ) -> Result<ConsentState, DbErr> {
         let row = consent::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(self.org_id),
@@ -28,28 +109,50 @@ impl Tenant {
             evidence: Set(evidence.map(str::to_owned)),
             recorded_at: Set(Timestamp::now().as_datetime()),
         };
-        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let stored = rows::consent(
             consent::Entity::insert(row)
-                .exec_with_returning(&txn)
+                .exec_with_returning(txn)
                 .await?,
         );
-        self.write_consent_event(&txn, &stored).await?;
-        txn.commit().await?;
-        self.hooks.committed();
-        Ok(stored)
+        let at = stored.recorded_at.as_datetime();
+        let after = ConsentState {
+            keyword: if source == ConsentSource::Keyword {
+                Some(stored.clone())
+            } else {
+                before.keyword
+            },
+            latest: Some(stored),
+        };
+        self.write_consent_event(txn, &after, at).await?;
+        Ok(after)
     }
 
-    /// The newest consent record, if any was ever made.
-    pub async fn latest_consent(&self, number: &PhoneNumber) -> Result<Option<Consent>, DbErr> {
-        Ok(consent::Entity::find()
-            .filter(consent::Column::OrgId.eq(self.org_id))
-            .filter(consent::Column::Mode.eq(self.mode))
-            .filter(consent::Column::PhoneNumber.eq(number.as_str()))
-            .order_by_desc(consent::Column::RecordedAt)
-            .order_by_desc(consent::Column::Id)
-            .one(&self.db)
-            .await?
-            .map(rows::consent))
+    async fn state_on(
+        &self,
+        conn: &impl ConnectionTrait,
+        number: &PhoneNumber,
+    ) -> Result<ConsentState, DbErr> {
+        let newest = || {
+            consent::Entity::find()
+                .filter(consent::Column::OrgId.eq(self.org_id))
+                .filter(consent::Column::Mode.eq(self.mode))
+                .filter(consent::Column::PhoneNumber.eq(number.as_str()))
+                .order_by_desc(consent::Column::RecordedAt)
+                .order_by_desc(consent::Column::Id)
+        };
+        let latest = newest().one(conn).await?;
+        let keyword = match &latest {
+            Some(l) if l.source == ConsentSource::Keyword => Some(l.clone()),
+            _ => {
+                newest()
+                    .filter(consent::Column::Source.eq(ConsentSource::Keyword))
+                    .one(conn)
+                    .await?
+            }
+        };
+        Ok(ConsentState {
+            latest: latest.map(rows::consent),
+            keyword: keyword.map(rows::consent),
+        })
     }
 }

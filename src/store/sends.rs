@@ -14,7 +14,7 @@ use uuid::Uuid;
 
 use super::{messages::NewMessage, rows, System, Tenant};
 use crate::domain::{
-    consent::Consent,
+    consent::{ConsentSource, ConsentState},
     idempotency::Completion,
     lifecycle::{EventKind, INITIAL_STATUSES},
     lookup::Lookup,
@@ -30,8 +30,8 @@ pub struct SendFacts {
     pub owns_from: bool,
     /// The newest lookup of `to` made in the organization and mode, if any.
     pub lookup: Option<Lookup>,
-    /// The newest consent record of `to` in the organization and mode, if any.
-    pub consent: Option<Consent>,
+    /// The consent state of `to` in the organization and mode.
+    pub consent: ConsentState,
 }
 
 /// The rules' verdict on one send: the message to store, or the refusal `R` to answer.
@@ -161,23 +161,34 @@ async fn latest_lookups(
     Ok(found)
 }
 
-/// The newest consent record of each recipient.
-async fn latest_consents(
+/// The consent state of each recipient: its newest record and its newest keyword record, two
+/// index seeks per recipient in one union per few hundred.
+async fn consent_states(
     txn: &impl ConnectionTrait,
     recipients: &[Recipient],
-) -> Result<HashMap<Recipient, Consent>, DbErr> {
+) -> Result<HashMap<Recipient, ConsentState>, DbErr> {
     let backend = txn.get_database_backend();
-    let mut found = HashMap::new();
-    for chunk in recipients.chunks(UNION_CHUNK) {
-        let members = chunk.iter().map(|(org, mode, number)| {
-            consent::Entity::find()
-                .filter(consent::Column::OrgId.eq(*org))
-                .filter(consent::Column::Mode.eq(*mode))
-                .filter(consent::Column::PhoneNumber.eq(number.as_str()))
-                .order_by_desc(consent::Column::RecordedAt)
-                .order_by_desc(consent::Column::Id)
-                .limit(1)
-                .into_query()
+    let mut found: HashMap<Recipient, ConsentState> = HashMap::new();
+    // The (recorded_at, id) of each state's records, to keep the newest of each kind.
+    let mut newest: HashMap<(Recipient, bool), (chrono::DateTime<chrono::Utc>, Uuid)> =
+        HashMap::new();
+    for chunk in recipients.chunks(UNION_CHUNK / 2) {
+        let members = chunk.iter().flat_map(|(org, mode, number)| {
+            let newest = || {
+                consent::Entity::find()
+                    .filter(consent::Column::OrgId.eq(*org))
+                    .filter(consent::Column::Mode.eq(*mode))
+                    .filter(consent::Column::PhoneNumber.eq(number.as_str()))
+                    .order_by_desc(consent::Column::RecordedAt)
+                    .order_by_desc(consent::Column::Id)
+                    .limit(1)
+            };
+            [
+                newest().into_query(),
+                newest()
+                    .filter(consent::Column::Source.eq(ConsentSource::Keyword))
+                    .into_query(),
+            ]
         });
         let Some(query) = union_of(members.collect()) else {
             continue;
@@ -188,7 +199,24 @@ async fn latest_consents(
             .await?;
         for row in rows {
             let key = (row.org_id, row.mode, row.phone_number.clone());
-            found.insert(key, rows::consent(row));
+            let at = (row.recorded_at, row.id);
+            let state = found.entry(key.clone()).or_default();
+            let is_keyword = row.source == ConsentSource::Keyword;
+            if is_keyword
+                && newest
+                    .get(&(key.clone(), true))
+                    .is_none_or(|seen| at > *seen)
+            {
+                newest.insert((key.clone(), true), at);
+                state.keyword = Some(rows::consent(row.clone()));
+            }
+            if newest
+                .get(&(key.clone(), false))
+                .is_none_or(|seen| at > *seen)
+            {
+                newest.insert((key, false), at);
+                state.latest = Some(rows::consent(row));
+            }
         }
     }
     Ok(found)
@@ -215,24 +243,28 @@ async fn owners(
 }
 
 impl System {
-    /// The newest consent record of each of `recipients` (organization, mode, number), in one
-    /// query per few hundred: the worker's consent re-check of a claimed batch.
-    pub async fn latest_consents(
+    /// The consent state of each of `recipients` (organization, mode, number), in one query per
+    /// few hundred: the worker's consent re-check of a claimed batch. A recipient with no record
+    /// has the empty state.
+    pub async fn consent_states(
         &self,
         recipients: &[(Uuid, KeyMode, PhoneNumber)],
-    ) -> Result<HashMap<(Uuid, KeyMode, PhoneNumber), Consent>, DbErr> {
+    ) -> Result<HashMap<(Uuid, KeyMode, PhoneNumber), ConsentState>, DbErr> {
         let mut keys: Vec<Recipient> = recipients
             .iter()
             .map(|(org, mode, number)| (*org, *mode, number.as_str().to_owned()))
             .collect();
         keys.sort_unstable_by(|a, b| (a.0, a.1.as_str(), &a.2).cmp(&(b.0, b.1.as_str(), &b.2)));
         keys.dedup();
-        let found = latest_consents(&self.db, &keys).await?;
+        let found = consent_states(&self.db, &keys).await?;
         Ok(recipients
             .iter()
-            .filter_map(|(org, mode, number)| {
-                let consent = found.get(&(*org, *mode, number.as_str().to_owned()))?;
-                Some(((*org, *mode, number.clone()), consent.clone()))
+            .map(|(org, mode, number)| {
+                let state = found
+                    .get(&(*org, *mode, number.as_str().to_owned()))
+                    .cloned()
+                    .unwrap_or_default();
+                ((*org, *mode, number.clone()), state)
             })
             .collect())
     }
@@ -259,7 +291,7 @@ impl System {
             .sort_unstable_by(|a, b| (a.0, a.1.as_str(), &a.2).cmp(&(b.0, b.1.as_str(), &b.2)));
         recipients.dedup();
         let lookups = latest_lookups(&txn, &recipients).await?;
-        let consents = latest_consents(&txn, &recipients).await?;
+        let consents = consent_states(&txn, &recipients).await?;
 
         let now = Timestamp::now().as_datetime();
         let mut outcomes = Vec::with_capacity(sends.len());
@@ -270,7 +302,7 @@ impl System {
             let facts = SendFacts {
                 owns_from: owners.get(send.from.as_str()) == Some(&send.org_id),
                 lookup: lookups.get(&key).cloned(),
-                consent: consents.get(&key).cloned(),
+                consent: consents.get(&key).cloned().unwrap_or_default(),
             };
             let new = match (send.decide)(&facts) {
                 Ok(new) => new,

@@ -15,7 +15,7 @@ use uuid::Uuid;
 
 use super::{System, Tenant};
 use crate::domain::{
-    consent::Consent,
+    consent::ConsentState,
     idempotency::Completion,
     message::Message,
     organization::KeyMode,
@@ -87,7 +87,8 @@ pub(super) struct EnabledEndpoints(std::collections::HashMap<(Uuid, KeyMode), Ve
 pub(super) enum Subject<'a> {
     /// A message event with its number in the message's history.
     Message(&'a Message, i32),
-    Consent(&'a Consent),
+    /// A consent change: `latest` is the record just made.
+    Consent(&'a ConsentState),
 }
 
 /// Writes the event `kind` about `subject` inside `db` (the transaction of the change), with one
@@ -139,12 +140,17 @@ pub(super) async fn write_event(
             i64::from(number),
             Some(i64::from(number)),
         ),
-        Subject::Consent(c) => (
-            render.consent(c),
-            c.phone_number.as_str().to_owned(),
-            c.recorded_at.as_datetime().timestamp_micros(),
-            None,
-        ),
+        Subject::Consent(state) => {
+            let Some(c) = &state.latest else {
+                return Ok(());
+            };
+            (
+                render.consent(state),
+                c.phone_number.as_str().to_owned(),
+                c.recorded_at.as_datetime().timestamp_micros(),
+                None,
+            )
+        }
     };
     let id = Uuid::now_v7();
     let body = payload(id, kind, Timestamp::from_datetime(now), data, sequence);
@@ -451,19 +457,21 @@ impl Tenant {
         Ok(with_types(&self.db, row.into_iter().collect()).await?.pop())
     }
 
-    /// Stores a consent record and its `consent.updated` event in one transaction.
+    /// The `consent.updated` event of a consent record, in the transaction that stores it
+    /// (`state.latest` is that record).
     pub(super) async fn write_consent_event(
         &self,
         db: &impl ConnectionTrait,
-        consent: &Consent,
+        state: &ConsentState,
+        at: chrono::DateTime<chrono::Utc>,
     ) -> Result<(), DbErr> {
         write_event(
             db,
             &self.hooks,
             (self.org_id, self.mode),
             WebhookEventType::ConsentUpdated,
-            Subject::Consent(consent),
-            consent.recorded_at.as_datetime(),
+            Subject::Consent(state),
+            at,
             &mut EnabledEndpoints::default(),
         )
         .await

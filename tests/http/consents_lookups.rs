@@ -62,6 +62,71 @@ on_both_backends! {
         app.call(Method::PUT, &path, Some(&org.key), Some(json!({"source": "web_form"}))).await.assert_success(200);
     }
 
+    async fn no_sequence_of_api_calls_undoes_a_recipients_stop(app) {
+        let (from, to) = ("+15551112222", "+12125550104");
+        let org = app.sender(from, to).await;
+        let path = format!("/v1/consents/{to}");
+        let send = || app.send(&org.key, json!({"from": from, "to": to, "text": "hi"}));
+        let put = |source: &'static str| app.call(Method::PUT, &path, Some(&org.key), Some(json!({"source": source})));
+        // A message waiting in the queue when the recipient texts STOP.
+        let waiting = send().await.assert_success(202)["id"].as_str().unwrap().to_owned();
+        app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": from, "text": "STOP"})).await.assert_success(201);
+        let shown = app.call(Method::GET, &path, Some(&org.key), None).await;
+        assert_eq!(shown.assert_success(200)["locked"], json!(true));
+
+        // PUT with every source the API takes.
+        for source in ["web_form", "paper_form", "verbal", "api", "import"] {
+            put(source).await.assert_error(409, "CONSENT_LOCKED");
+        }
+        // DELETE records the organization's own opt-out without lifting the lock…
+        let deleted = app.call(Method::DELETE, &path, Some(&org.key), None).await;
+        let deleted = deleted.assert_success(200);
+        assert_eq!((deleted["status"].clone(), deleted["source"].clone(), deleted["locked"].clone()), (json!("opted_out"), json!("api"), json!(true)));
+        // …so a PUT after it is refused too, and so are concurrent ones.
+        put("web_form").await.assert_error(409, "CONSENT_LOCKED");
+        let concurrent = futures_util::future::join_all((0..8).map(|_| put("api"))).await;
+        for reply in &concurrent {
+            reply.assert_error(409, "CONSENT_LOCKED");
+        }
+        // A test-mode key records in its own mode: the live recipient stays locked.
+        let test = app.test_key(&org).await;
+        app.call(Method::PUT, &path, Some(&test), Some(json!({"source": "web_form"}))).await.assert_success(200);
+        send().await.assert_error(453, "CONSENT_REQUIRED");
+        let shown = app.call(Method::GET, &path, Some(&org.key), None).await;
+        let shown = shown.assert_success(200);
+        assert_eq!((shown["status"].clone(), shown["locked"].clone()), (json!("opted_out"), json!(true)));
+        // The message that was waiting is not sent: the worker's claim re-checks the same rule.
+        app.worker(Default::default()).tick().await.unwrap();
+        let message = app.call(Method::GET, &format!("/v1/messages/{waiting}"), Some(&org.key), None).await;
+        let message = message.assert_success(200);
+        assert_eq!((message["status"].clone(), message["error_code"].clone()), (json!("failed"), json!("CONSENT_REVOKED")));
+
+        // Only the recipient lifts it.
+        app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": from, "text": "START"})).await.assert_success(201);
+        let shown = app.call(Method::GET, &path, Some(&org.key), None).await;
+        assert_eq!(shown.assert_success(200)["locked"], json!(false));
+        send().await.assert_success(202);
+        put("web_form").await.assert_success(200);
+    }
+
+    async fn an_api_opt_in_stored_after_a_stop_does_not_make_the_recipient_receivable(app) {
+        // Records an earlier release could write (an opt-in stored after the recipient's STOP):
+        // the lock, not the newest record, decides.
+        let (from, to) = ("+15551112222", "+12125550105");
+        let org = app.sender(from, to).await;
+        app.carrier_call("/v1/carrier/inbound", json!({"from": to, "to": from, "text": "STOP"})).await.assert_success(201);
+        let number = agentmessage::domain::PhoneNumber::parse(to).unwrap();
+        app.store
+            .tenant(org.id, entity::values::KeyMode::Live)
+            .insert_consent(&number, entity::values::ConsentStatus::OptedIn, entity::values::ConsentSource::Api, None)
+            .await
+            .unwrap();
+        let shown = app.call(Method::GET, &format!("/v1/consents/{to}"), Some(&org.key), None).await;
+        let shown = shown.assert_success(200);
+        assert_eq!((shown["status"].clone(), shown["locked"].clone()), (json!("opted_in"), json!(true)));
+        app.send(&org.key, json!({"from": from, "to": to, "text": "hi"})).await.assert_error(453, "CONSENT_REQUIRED");
+    }
+
     async fn consent_opt_in_opt_out_and_current_state(app) {
         let org = app.org().await;
         let path = "/v1/consents/+15554443333";
@@ -73,6 +138,7 @@ on_both_backends! {
         assert_eq!(data["source"], json!("paper_form"));
         assert_eq!(data["evidence"], json!("form 12"));
         assert!(data["updated_at"].as_str().unwrap().ends_with('Z'));
+        assert_eq!(data["locked"], json!(false));
         assert_eq!(app.call(Method::GET, path, Some(&org.key), None).await.assert_success(200), &data);
 
         let out = app.call(Method::DELETE, path, Some(&org.key), None).await;
