@@ -123,9 +123,10 @@ export interface paths {
         /**
          * Record an opt-in
          * @description Records that the recipient opted in to messages from your organization, with how the
-         *     consent was collected. Earlier records are kept as history; the newest decides. A
-         *     recipient whose latest record is their own keyword opt-out (they texted STOP) cannot be
-         *     opted back in through the API: 409 `CONSENT_LOCKED`; only their own START lifts it.
+         *     consent was collected. Earlier records are kept as history; the newest decides, except
+         *     that a recipient whose latest keyword record is an opt-out (they texted STOP) cannot be
+         *     opted back in through the API, whatever was recorded after it: 409 `CONSENT_LOCKED`;
+         *     only their own START lifts it.
          *
          *     Requires the `consents:write` scope.
          */
@@ -134,7 +135,8 @@ export interface paths {
         /**
          * Record an opt-out
          * @description Records that the recipient opted out of messages from your organization (source `api`).
-         *     Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded.
+         *     Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded. It
+         *     does not lift the recipient's own keyword opt-out (`locked` stays true).
          *
          *     Requires the `consents:write` scope.
          */
@@ -675,7 +677,8 @@ export interface components {
          *       "status": "opted_in",
          *       "source": "web_form",
          *       "evidence": "signup form #5521, 2026-04-20",
-         *       "updated_at": "2026-04-26T12:00:00Z"
+         *       "updated_at": "2026-04-26T12:00:00Z",
+         *       "locked": false
          *     }
          */
         ConsentView: {
@@ -693,6 +696,13 @@ export interface components {
              * @example 2026-04-26T12:00:00Z
              */
             updated_at: string;
+            /**
+             * @description True while the recipient's own keyword opt-out (STOP, …) stands: whatever your
+             *     organization records after it, the recipient cannot be messaged (sends answer 453) and
+             *     an opt-in through the API answers 409 `CONSENT_LOCKED`. Only the recipient lifts it, by
+             *     texting START (or UNSTOP).
+             */
+            locked: boolean;
         };
         /** @description A successful response: `success` is true and `data` holds the resource. */
         ConsentViewEnvelope: {
@@ -1807,7 +1817,8 @@ export interface components {
          *         "status": "opted_in",
          *         "source": "web_form",
          *         "evidence": "signup form #5521, 2026-04-20",
-         *         "updated_at": "2026-04-26T12:00:00Z"
+         *         "updated_at": "2026-04-26T12:00:00Z",
+         *         "locked": false
          *       }
          *     }
          */

@@ -3,15 +3,17 @@
 use super::{Error, FieldErrors, Services};
 use crate::{
     domain::{
-        consent::{ConsentSource, ConsentStatus},
+        consent::ConsentStatus,
         keywords::{keyword_of, KeywordAction},
-        lifecycle::EventKind,
         message::{Channel, Direction, Message, MessageStatus, Priority},
         organization::KeyMode,
         text::{encoding_of, split_segments},
         PhoneNumber,
     },
-    store::{delivery::EventDetail, messages::NewMessage},
+    store::{
+        delivery::EventDetail,
+        messages::{KeywordEffect, NewMessage},
+    },
 };
 
 /// An inbound message as the carrier delivers it.
@@ -75,7 +77,6 @@ impl Services {
         tenant: &crate::store::Tenant,
         inbound: Inbound,
     ) -> Result<(Message, Option<&'static str>), Error> {
-        let system = self.system();
         let found = keyword_of(&inbound.text);
         let keyword = found.map(|(word, _)| word);
         let carrier = self.settings.carrier_name.clone();
@@ -100,44 +101,17 @@ impl Services {
             carrier_message_id: inbound.carrier_message_id.clone(),
             ..Default::default()
         };
-        let stored = match tenant.insert_message(new, detail).await {
-            Ok(stored) => stored,
-            // The carrier delivered the same inbound message again: answer with the first copy.
-            Err(err) if crate::store::is_unique_violation(&err) => {
-                let id = inbound.carrier_message_id.as_deref().unwrap_or_default();
-                let existing = system
-                    .inbound_by_carrier_id(&inbound.to, &carrier, id)
-                    .await?
-                    .ok_or(Error::NotFound)?;
-                return Ok((existing, keyword));
-            }
-            Err(err) => return Err(err.into()),
-        };
-        if let Some((word, action)) = found {
-            let change = match action {
+        let effect = found.map(|(word, action)| KeywordEffect {
+            word,
+            consent: match action {
                 KeywordAction::OptOut => Some(ConsentStatus::OptedOut),
                 KeywordAction::OptIn => Some(ConsentStatus::OptedIn),
                 KeywordAction::Help => None,
-            };
-            if let Some(status) = change {
-                let evidence = format!("inbound message {} said {word}", stored.id);
-                tenant
-                    .insert_consent(
-                        &inbound.from,
-                        status,
-                        ConsentSource::Keyword,
-                        Some(&evidence),
-                    )
-                    .await?;
-            }
-            let detail = EventDetail {
-                stat: Some(word.to_owned()),
-                ..Default::default()
-            };
-            system
-                .record_event(&stored, EventKind::Keyword, detail)
-                .await?;
-        }
+            },
+        });
+        // The message, its keyword's consent change and their events in one transaction; a
+        // true redelivery answers with the first copy and changes nothing.
+        let (stored, _redelivered) = tenant.receive_inbound(new, detail, effect).await?;
         Ok((stored, keyword))
     }
 }

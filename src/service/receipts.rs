@@ -5,11 +5,11 @@ use super::group_commit::each_alone_on_failure;
 use super::{Error, Services};
 use crate::{
     domain::{
-        lifecycle::{is_final_stat, status_after_part_receipts, EventKind, MessageErrorCode},
+        lifecycle::{status_after_part_receipts, EventKind, MessageErrorCode},
         message::Message,
     },
     store::{
-        delivery::{Change, EventDetail, StoredReceipt},
+        delivery::{Change, EventDetail},
         receipts::IncomingReceipt,
     },
 };
@@ -65,6 +65,7 @@ impl Services {
         let incoming = IncomingReceipt {
             carrier: carrier.to_owned(),
             detail: receipt.detail(),
+            received_at: None,
         };
         let system = self.system();
         self.receipt_queue
@@ -94,7 +95,8 @@ impl Services {
     }
 
     /// Applies the receipts that arrived for `sent` parts before their carrier ids were stored:
-    /// one query for a whole batch (usually finding none).
+    /// one query for a whole batch (usually finding none), then one transaction that matches
+    /// and applies them as an arriving receipt is.
     pub(crate) async fn match_pending_receipts(&self, sent: &[SentPart]) -> Result<(), Error> {
         if sent.is_empty() {
             return Ok(());
@@ -104,95 +106,32 @@ impl Services {
             .iter()
             .map(|p| (p.carrier.as_str(), p.carrier_id.as_str()))
             .collect();
-        for receipt in system.unmatched_receipts_for(&wanted).await? {
-            let Some(part) = sent.iter().find(|p| {
-                p.carrier == receipt.carrier && p.carrier_id == receipt.carrier_message_id
-            }) else {
-                continue;
-            };
-            let current = system
-                .message_by_id(part.message_id)
-                .await?
-                .ok_or(Error::NotFound)?;
-            self.apply_receipt(current, part.number, &receipt).await?;
-        }
+        let ids: Vec<i64> = system
+            .unmatched_receipts_for(&wanted)
+            .await?
+            .iter()
+            .map(|r| r.id)
+            .collect();
+        system.rematch_receipts(&ids, &receipt_change).await?;
         Ok(())
     }
 
     /// Matches receipts whose message has become known since they arrived (a safety net for
-    /// receipts that raced with `sent`).
+    /// receipts that raced with `sent`): those whose part now exists are matched and applied in
+    /// one transaction.
     pub async fn match_unmatched_receipts(&self) -> Result<usize, Error> {
         let system = self.system();
-        let mut matched = 0;
+        let mut ids = Vec::new();
         for receipt in system.unmatched_receipts().await? {
-            if let Some((message, part)) = system
+            if system
                 .outbound_part_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?
+                .is_some()
             {
-                self.apply_receipt(message, part, &receipt).await?;
-                matched += 1;
+                ids.push(receipt.id);
             }
         }
-        Ok(matched)
-    }
-
-    /// Records the receipt of `message`'s part `part` as an event of the message and moves the
-    /// status as the machine says, given every part's final receipt.
-    async fn apply_receipt(
-        &self,
-        message: Message,
-        part: u8,
-        receipt: &StoredReceipt,
-    ) -> Result<(), Error> {
-        let system = self.system();
-        if !system.mark_receipt_matched(receipt.id, message.id).await? {
-            return Ok(()); // another process applied it
-        }
-        let finals = if is_final_stat(&receipt.stat) {
-            system
-                .record_part_receipt(message.id, part, &receipt.stat)
-                .await?
-        } else {
-            system
-                .parts_of(message.id)
-                .await?
-                .into_iter()
-                .map(|p| p.receipt_stat)
-                .collect()
-        };
-        let finals: Vec<Option<&str>> = finals.iter().map(|s| s.as_deref()).collect();
-        let detail = EventDetail {
-            carrier_message_id: Some(receipt.carrier_message_id.clone()),
-            stat: Some(receipt.stat.clone()),
-            err: receipt.err.clone(),
-            done_date: receipt.done_date.clone(),
-            error_code: None,
-        };
-        let mut current = message;
-        for _ in 0..3 {
-            let Some(change) = receipt_change(&current, &finals, &detail)
-                .map_err(|e| Error::Internal(anyhow::anyhow!(e)))?
-            else {
-                system
-                    .record_event(&current, EventKind::Receipt, detail)
-                    .await?;
-                return Ok(());
-            };
-            match system.change_status(current.id, change).await? {
-                Some(_) => return Ok(()),
-                // The status moved meanwhile: read it again and decide again.
-                None => {
-                    current = system
-                        .message_by_id(current.id)
-                        .await?
-                        .ok_or(Error::NotFound)?
-                }
-            }
-        }
-        Err(Error::Internal(anyhow::anyhow!(
-            "message {} kept changing while a receipt was applied",
-            current.id
-        )))
+        Ok(system.rematch_receipts(&ids, &receipt_change).await?)
     }
 }
 

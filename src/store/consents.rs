@@ -28,7 +28,7 @@ impl Tenant {
         self.serialize_recipient(&txn, number).await?;
         let before = self.state_on(&txn, number).await?;
         let after = self
-            .insert_on(&txn, number, status, source, evidence, before)
+            .insert_consent_on(&txn, number, status, source, evidence, before)
             .await?;
         txn.commit().await?;
         self.hooks.committed();
@@ -52,7 +52,7 @@ impl Tenant {
             return Ok(None);
         }
         let after = self
-            .insert_on(&txn, number, status, source, evidence, before)
+            .insert_consent_on(&txn, number, status, source, evidence, before)
             .await?;
         txn.commit().await?;
         self.hooks.committed();
@@ -67,7 +67,7 @@ impl Tenant {
     /// On PostgreSQL, consent writes for one recipient take turns (a transaction-scoped advisory
     /// lock), so a check and the write after it cannot interleave with another write. SQLite's
     /// write transactions already take turns.
-    async fn serialize_recipient(
+    pub(super) async fn serialize_recipient(
         &self,
         txn: &DatabaseTransaction,
         number: &PhoneNumber,
@@ -89,8 +89,8 @@ impl Tenant {
         Ok(())
     }
 
-    /// Stores a record and its event; the state after it.
-    async fn insert_on(
+    /// Stores a record and its event inside `txn`; the state after it.
+    pub(super) async fn insert_consent_on(
         &self,
         txn: &DatabaseTransaction,
         number: &PhoneNumber,
@@ -127,7 +127,7 @@ impl Tenant {
         Ok(after)
     }
 
-    async fn state_on(
+    pub(super) async fn state_on(
         &self,
         conn: &impl ConnectionTrait,
         number: &PhoneNumber,

@@ -133,7 +133,7 @@ pub(super) async fn insert_event(
 }
 
 /// Writes one event of the message `(id, org_id)` inside `txn`, numbered next in its history.
-async fn insert_event_of(
+pub(super) async fn insert_event_of(
     txn: &DatabaseTransaction,
     (message_id, org_id): (Uuid, Uuid),
     kind: EventKind,
@@ -1019,34 +1019,6 @@ impl System {
             .map(|m| (m, number)))
     }
 
-    /// Stores part `number`'s final receipt `stat` unless it has one; returns every part's final
-    /// receipt after it, in order.
-    pub async fn record_part_receipt(
-        &self,
-        id: Uuid,
-        number: u8,
-        stat: &str,
-    ) -> Result<Vec<Option<String>>, DbErr> {
-        let _turn = self.gate.turn().await;
-        message_part::Entity::update_many()
-            .col_expr(message_part::Column::ReceiptStat, Expr::value(stat))
-            .col_expr(
-                message_part::Column::UpdatedAt,
-                Expr::value(Timestamp::now().as_datetime()),
-            )
-            .filter(message_part::Column::MessageId.eq(id))
-            .filter(message_part::Column::PartNumber.eq(i32::from(number)))
-            .filter(message_part::Column::ReceiptStat.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(self
-            .parts_of(id)
-            .await?
-            .into_iter()
-            .map(|p| p.receipt_stat)
-            .collect())
-    }
-
     /// Stores a receipt as the carrier sent it; returns its row.
     pub async fn insert_receipt(
         &self,
@@ -1107,41 +1079,6 @@ impl System {
             .into_iter()
             .map(StoredReceipt::from)
             .collect())
-    }
-
-    /// Marks a receipt as matched to `message_id`; `false` if another process matched it first.
-    pub async fn mark_receipt_matched(
-        &self,
-        receipt_id: i64,
-        message_id: Uuid,
-    ) -> Result<bool, DbErr> {
-        let _turn = self.gate.turn().await;
-        let updated = carrier_receipt::Entity::update_many()
-            .col_expr(carrier_receipt::Column::MessageId, Expr::value(message_id))
-            .filter(carrier_receipt::Column::Id.eq(receipt_id))
-            .filter(carrier_receipt::Column::MessageId.is_null())
-            .exec(&self.db)
-            .await?;
-        Ok(updated.rows_affected == 1)
-    }
-
-    /// The inbound message already stored for this delivery: the same receiving number,
-    /// carrier and carrier id.
-    pub async fn inbound_by_carrier_id(
-        &self,
-        to: &crate::domain::PhoneNumber,
-        carrier: &str,
-        carrier_message_id: &str,
-    ) -> Result<Option<Message>, DbErr> {
-        message::Entity::find()
-            .filter(message::Column::ToNumber.eq(to.as_str()))
-            .filter(message::Column::Carrier.eq(carrier))
-            .filter(message::Column::CarrierMessageId.eq(carrier_message_id))
-            .filter(message::Column::Direction.eq(Direction::Inbound))
-            .one(&self.db)
-            .await?
-            .map(rows::message)
-            .transpose()
     }
 
     pub async fn message_by_id(&self, id: Uuid) -> Result<Option<Message>, DbErr> {

@@ -3,12 +3,14 @@
 use entity::{message, message_event};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
-    ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QueryOrder, QuerySelect, Statement,
 };
 use uuid::Uuid;
 
 use super::{delivery::insert_event, rows, Tenant};
 use crate::domain::{
+    consent::{ConsentSource, ConsentStatus},
     idempotency::Completion,
     lifecycle::{Event, EventKind},
     listing::{ListPosition, MessageFilter},
@@ -19,6 +21,15 @@ use crate::domain::{
 };
 
 use super::delivery::EventDetail;
+
+/// What an inbound message's keyword causes, stored with the message.
+#[derive(Debug, Clone, Copy)]
+pub struct KeywordEffect {
+    /// The keyword, as the list spells it (`STOP`, `START`, `HELP`, …).
+    pub word: &'static str,
+    /// The consent record it makes, if any (HELP makes none).
+    pub consent: Option<ConsentStatus>,
+}
 
 /// A message to store, outbound (`queued`) or inbound (`received`).
 #[derive(Debug, Clone)]
@@ -58,18 +69,114 @@ impl Tenant {
         detail: EventDetail,
         completion: Option<&Completion<Message>>,
     ) -> Result<Message, DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let message = self.insert_on(&txn, new, &detail).await?;
+        if let Some(completion) = completion {
+            let body = (completion.render)(&message);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
+        txn.commit().await?;
+        self.hooks.committed();
+        super::delivery::count_status(message.status, 1);
+        Ok(message)
+    }
+
+    /// Stores an inbound message and everything its keyword causes in one transaction — the
+    /// message with its first event (and webhook event), the consent record with its
+    /// `consent.updated` event, the keyword event — so that a crash keeps all or none of them.
+    /// A true redelivery (same receiving number, sender, carrier, carrier id and text, in this
+    /// organization and mode) stores nothing: the first copy is returned with `true`.
+    pub async fn receive_inbound(
+        &self,
+        new: NewMessage,
+        detail: EventDetail,
+        keyword: Option<KeywordEffect>,
+    ) -> Result<(Message, bool), DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        if let Some((carrier, carrier_id)) = &new.carrier {
+            if txn.get_database_backend() == DbBackend::Postgres {
+                // Deliveries of one carrier id to one number take turns: the check below and
+                // the insert after it cannot interleave with another copy's.
+                let key = format!("inbound:{}:{carrier}:{carrier_id}", new.to.as_str());
+                txn.execute_raw(Statement::from_sql_and_values(
+                    DbBackend::Postgres,
+                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+                    [key.into()],
+                ))
+                .await?;
+            }
+            let first = self
+                .messages()
+                .filter(message::Column::Direction.eq(Direction::Inbound))
+                .filter(message::Column::ToNumber.eq(new.to.as_str()))
+                .filter(message::Column::Carrier.eq(carrier.as_str()))
+                .filter(message::Column::CarrierMessageId.eq(carrier_id.as_str()))
+                .filter(message::Column::FromNumber.eq(new.from.as_str()))
+                .filter(message::Column::Body.eq(new.text.as_str()))
+                .order_by_asc(message::Column::CreatedAt)
+                .one(&txn)
+                .await?;
+            if let Some(first) = first {
+                return Ok((rows::message(first)?, true));
+            }
+        }
+        let sender = new.from.clone();
+        let message = self.insert_on(&txn, new, &detail).await?;
+        if let Some(effect) = keyword {
+            if let Some(status) = effect.consent {
+                self.serialize_recipient(&txn, &sender).await?;
+                let before = self.state_on(&txn, &sender).await?;
+                let evidence = format!("inbound message {} said {}", message.id, effect.word);
+                self.insert_consent_on(
+                    &txn,
+                    &sender,
+                    status,
+                    ConsentSource::Keyword,
+                    Some(&evidence),
+                    before,
+                )
+                .await?;
+            }
+            let detail = EventDetail {
+                stat: Some(effect.word.to_owned()),
+                ..Default::default()
+            };
+            let now = Timestamp::now().as_datetime();
+            super::delivery::insert_event_of(
+                &txn,
+                (message.id, message.org_id),
+                EventKind::Keyword,
+                message.status,
+                &detail,
+                now,
+            )
+            .await?;
+        }
+        txn.commit().await?;
+        self.hooks.committed();
+        super::delivery::count_status(message.status, 1);
+        Ok((message, false))
+    }
+
+    /// Inserts a message, its first event and its webhook event inside `txn`.
+    async fn insert_on(
+        &self,
+        txn: &DatabaseTransaction,
+        new: NewMessage,
+        detail: &EventDetail,
+    ) -> Result<Message, DbErr> {
         let now = Timestamp::now().as_datetime();
         let row = super::sends::message_row(self.org_id, self.mode, new, now, 0)?;
-        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let model = message::Entity::insert(row)
-            .exec_with_returning(&txn)
+            .exec_with_returning(txn)
             .await?;
         let number = insert_event(
-            &txn,
+            txn,
             &model,
             EventKind::Transition,
             model.status,
-            &detail,
+            detail,
             model.created_at,
         )
         .await?;
@@ -79,17 +186,9 @@ impl Tenant {
             let of = (self.org_id, self.mode);
             let at = message.created_at.as_datetime();
             let mut endpoints = super::webhooks::EnabledEndpoints::default();
-            super::webhooks::write_event(&txn, &self.hooks, of, kind, subject, at, &mut endpoints)
+            super::webhooks::write_event(txn, &self.hooks, of, kind, subject, at, &mut endpoints)
                 .await?;
         }
-        if let Some(completion) = completion {
-            let body = (completion.render)(&message);
-            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
-                .await?;
-        }
-        txn.commit().await?;
-        self.hooks.committed();
-        super::delivery::count_status(message.status, 1);
         Ok(message)
     }
 

@@ -8,7 +8,8 @@ use entity::{carrier_receipt, message, message_part};
 use sea_orm::{
     sea_query::{Condition, Expr, ExprTrait, SimpleExpr},
     ActiveValue::Set,
-    ColumnTrait, DbBackend, DbErr, EntityTrait, QueryFilter, QuerySelect,
+    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
+    QuerySelect,
 };
 use uuid::Uuid;
 
@@ -29,6 +30,8 @@ pub struct IncomingReceipt {
     pub carrier: String,
     /// `carrier_message_id`, `stat`, `err` and `done_date` as received.
     pub detail: EventDetail,
+    /// When it arrived, for one stored earlier and matched again; `None`: now.
+    pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
 /// The status rule for a receipt: given the message as it stands, every part's final receipt
@@ -155,8 +158,79 @@ impl System {
         receipts: &[IncomingReceipt],
         rule: &ReceiptRule<'_>,
     ) -> Result<Vec<bool>, DbErr> {
-        let backend = self.db.get_database_backend();
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let (matched, changed) = self.record_receipts_in(&txn, receipts, rule).await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        for status in changed {
+            count_status(status, 1);
+        }
+        Ok(matched)
+    }
+
+    /// Matches again the stored receipts `ids` that are still unmatched (their part has become
+    /// known since they arrived), in one transaction: each is taken out and recorded anew as
+    /// [`System::record_receipts`] records an arriving one — matched, applied to its message
+    /// with its event — keeping when it arrived. A crash keeps all or none of that. Returns how
+    /// many matched.
+    pub async fn rematch_receipts(
+        &self,
+        ids: &[i64],
+        rule: &ReceiptRule<'_>,
+    ) -> Result<usize, DbErr> {
+        if ids.is_empty() {
+            return Ok(0);
+        }
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let mut taken = Vec::new();
+        for chunk in ids.chunks(CHUNK) {
+            let mut query = carrier_receipt::Entity::find()
+                .filter(carrier_receipt::Column::Id.is_in(chunk.iter().copied()))
+                .filter(carrier_receipt::Column::MessageId.is_null());
+            if txn.get_database_backend() == DbBackend::Postgres {
+                // Another process matching the same receipts waits, then finds them gone.
+                query = query.lock_exclusive();
+            }
+            taken.extend(query.all(&txn).await?);
+        }
+        for chunk in taken.chunks(CHUNK) {
+            carrier_receipt::Entity::delete_many()
+                .filter(carrier_receipt::Column::Id.is_in(chunk.iter().map(|r| r.id)))
+                .exec(&txn)
+                .await?;
+        }
+        let incoming: Vec<IncomingReceipt> = taken
+            .into_iter()
+            .map(|r| IncomingReceipt {
+                carrier: r.carrier,
+                detail: EventDetail {
+                    carrier_message_id: Some(r.carrier_message_id),
+                    stat: Some(r.stat),
+                    err: r.carrier_err,
+                    done_date: r.done_date,
+                    error_code: None,
+                },
+                received_at: Some(r.received_at),
+            })
+            .collect();
+        let (matched, changed) = self.record_receipts_in(&txn, &incoming, rule).await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        for status in changed {
+            count_status(status, 1);
+        }
+        Ok(matched.into_iter().filter(|m| *m).count())
+    }
+
+    /// [`System::record_receipts`] inside `txn`: whether each receipt matched, and the statuses
+    /// messages moved to.
+    async fn record_receipts_in(
+        &self,
+        txn: &DatabaseTransaction,
+        receipts: &[IncomingReceipt],
+        rule: &ReceiptRule<'_>,
+    ) -> Result<(Vec<bool>, Vec<MessageStatus>), DbErr> {
+        let backend = txn.get_database_backend();
         let now = Timestamp::now().as_datetime();
 
         // Every part any receipt's id may name, in one query per chunk.
@@ -176,7 +250,7 @@ impl System {
                 message_part::Entity::find()
                     .filter(message_part::Column::Carrier.is_in(carriers.iter().copied()))
                     .filter(message_part::Column::CarrierKey.is_in(chunk.iter().copied()))
-                    .all(&txn)
+                    .all(txn)
                     .await?,
             );
         }
@@ -193,7 +267,7 @@ impl System {
             if backend == DbBackend::Postgres {
                 query = query.lock_exclusive();
             }
-            for model in query.all(&txn).await? {
+            for model in query.all(txn).await? {
                 touched.insert(
                     model.id,
                     Touched {
@@ -208,7 +282,7 @@ impl System {
             }
             let parts = message_part::Entity::find()
                 .filter(message_part::Column::MessageId.is_in(chunk.iter().copied()))
-                .all(&txn)
+                .all(txn)
                 .await?;
             for part in parts {
                 if let Some(t) = touched.get_mut(&part.message_id) {
@@ -237,7 +311,7 @@ impl System {
                 stat: Set(receipt.detail.stat.clone().unwrap_or_default()),
                 carrier_err: Set(receipt.detail.err.clone()),
                 done_date: Set(receipt.detail.done_date.clone()),
-                received_at: Set(now),
+                received_at: Set(receipt.received_at.unwrap_or(now)),
                 message_id: Set(found.map(|(id, _)| id)),
             });
             matched.push(found.is_some());
@@ -291,7 +365,7 @@ impl System {
 
         for chunk in receipt_rows.chunks(CHUNK) {
             carrier_receipt::Entity::insert_many(chunk.to_vec())
-                .exec_without_returning(&txn)
+                .exec_without_returning(txn)
                 .await?;
         }
         let mut by_stat: HashMap<&str, Vec<i64>> = HashMap::new();
@@ -305,7 +379,7 @@ impl System {
                     .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
                     .filter(message_part::Column::Id.is_in(chunk.iter().copied()))
                     .filter(message_part::Column::ReceiptStat.is_null())
-                    .exec(&txn)
+                    .exec(txn)
                     .await?;
             }
         }
@@ -317,7 +391,7 @@ impl System {
         let busy: Vec<&Touched> = touched.values().filter(|t| !t.events.is_empty()).collect();
         let mut after_of: HashMap<Uuid, message::Model> = HashMap::new();
         for chunk in busy.chunks(CHUNK) {
-            let rows = guarded_receipt_updates(&txn, chunk, now).await?;
+            let rows = guarded_receipt_updates(txn, chunk, now).await?;
             after_of.extend(rows.into_iter().map(|m| (m.id, m)));
         }
         for t in busy {
@@ -344,14 +418,9 @@ impl System {
                 }
             }
         }
-        insert_events(&txn, event_rows).await?;
-        status_webhooks(&txn, &self.hooks, &changed, now).await?;
-        txn.commit().await?;
-        self.hooks.committed();
-        for (message, _) in &changed {
-            count_status(message.status, 1);
-        }
-        Ok(matched)
+        insert_events(txn, event_rows).await?;
+        status_webhooks(txn, &self.hooks, &changed, now).await?;
+        Ok((matched, changed.iter().map(|(m, _)| m.status).collect()))
     }
 
     /// The part a receipt names among the parts read: for the first of its keys that any part

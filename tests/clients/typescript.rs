@@ -20,13 +20,15 @@ fn the_checked_in_typescript_definitions_are_what_openapi_typescript_generates()
         &[("NO_COLOR", "1")],
     );
     let path = repo().join("openapi/agentmessage.d.ts");
-    if std::env::var("AGENTMESSAGE_UPDATE_SPEC").is_ok() {
-        std::fs::write(&path, &fresh).unwrap();
-    }
     let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    if checked_in != fresh && std::env::var("AGENTMESSAGE_UPDATE_SPEC").is_ok() {
+        std::fs::write(&path, &fresh).unwrap();
+        // Rewriting is not passing: review the change, commit it and run again.
+        panic!("openapi/agentmessage.d.ts was out of date and has been rewritten: review it, commit it and run the tests again");
+    }
     assert!(
         checked_in == fresh,
-        "openapi/agentmessage.d.ts is out of date: run `AGENTMESSAGE_UPDATE_SPEC=1 cargo test --test clients` and commit it"
+        "openapi/agentmessage.d.ts is out of date: run `AGENTMESSAGE_UPDATE_SPEC=1 cargo test --test clients`, review and commit it"
     );
 }
 

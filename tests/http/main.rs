@@ -19,6 +19,7 @@ mod consents_lookups;
 mod docs;
 mod faults;
 mod idempotency;
+mod inbound;
 mod isolation;
 mod key_cache;
 mod lifecycle;

@@ -3,7 +3,8 @@
 // with a fresh message id, reports each PDU as one JSON line on stdout (the short message as the
 // package decodes it), sends a delivery receipt for each accepted part, and sends a message from a
 // recipient when told so on stdin. Like an SMSC, it keeps a receipt until a deliver_sm_resp
-// acknowledges it: one whose session closed first goes out again on the next bound session: {"inbound": {"from": "15550001111", "to": "15551112222",
+// accepts it: one whose session closed first goes out again on the next bound session, one
+// refused goes out again shortly: {"inbound": {"from": "15550001111", "to": "15551112222",
 // "text": "STOP"}}.
 //
 //   node smsc.js [PORT] [--no-receipts] [--quiet]
@@ -33,7 +34,16 @@ function deliverReceipt(preferred, receipt) {
   const open = unacknowledged.get(session) || new Set();
   unacknowledged.set(session, open);
   open.add(receipt);
-  session.deliver_sm(receipt, () => open.delete(receipt));
+  const sent = session.deliver_sm(receipt, (resp) => {
+    open.delete(receipt);
+    // Refused (the ESME could not store it): delivered again shortly, as an SMSC retries.
+    if (resp.command_status !== 0) setTimeout(() => deliverReceipt(null, receipt), 100);
+  });
+  if (sent === false) {
+    // The session's socket no longer writes: wait for the next bound session.
+    open.delete(receipt);
+    waiting.push(receipt);
+  }
 }
 
 function sessionGone(session) {
