@@ -467,10 +467,13 @@ export interface paths {
          * @description The carrier hands over a message a recipient sent to a number an organization owns. It is
          *     stored with direction `inbound` and status `received`. Keywords act on the sender's
          *     consent for that organization: STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
-         *     REVOKE, OPT OUT and OPTOUT record an opt-out (source `keyword`), and messages still queued
-         *     to the sender fail with `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is
-         *     recorded. The text is matched after Unicode NFKC, with punctuation and invisible
-         *     characters removed and spaces collapsed, in any case (`Stop.`, `ＳＴＯＰ` match).
+         *     REVOKE, OPT OUT, OPTOUT, HALT and REMOVE record an opt-out (source `keyword`) when the
+         *     text is one of them (alone or repeated) or a message of at most five words containing
+         *     one, and messages still queued to the sender fail with `CONSENT_REVOKED`; a longer
+         *     message containing one is recorded with a `keyword_mentioned` event, not acted on. START
+         *     and UNSTOP record an opt-in; HELP is recorded. The text is matched after Unicode NFKC,
+         *     with punctuation, symbols, marks and invisible characters removed and spaces collapsed,
+         *     in any case (`Stop.`, `STOP🙂`, `ＳＴＯＰ` match).
          *
          *     Authenticated with the carrier's secret, not an organization's key.
          */
@@ -845,11 +848,11 @@ export interface components {
          */
         EventCursor: string;
         /**
-         * @description What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).
+         * @description What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP, acted on; `stat` names it), `keyword_mentioned` (an inbound message of more than five words that contains an opt-out keyword: recorded, not acted on; `stat` names it) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).
          * @example receipt
          * @enum {string}
          */
-        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "deferred";
+        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "keyword_mentioned" | "deferred";
         /**
          * Format: int64
          * @description The event's place in its message's history, from 1.
@@ -974,11 +977,15 @@ export interface components {
             to: components["schemas"]["PhoneNumber"];
             /**
              * @description The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
-             *     REVOKE, OPT OUT and OPTOUT opt the sender out; START and UNSTOP opt them back in; HELP is
-             *     recorded (case, punctuation, character width and invisible characters are ignored).
+             *     REVOKE, OPT OUT, OPTOUT, HALT and REMOVE opt the sender out, alone, repeated or in a
+             *     message of at most five words; START and UNSTOP opt them back in; HELP is recorded (case,
+             *     punctuation, symbols, character width and invisible characters are ignored).
              */
             text: components["schemas"]["MessageText"];
-            /** @description The carrier's id for the message; a repeated delivery with the same id is stored once. */
+            /**
+             * @description The carrier's id for the message; a repeated delivery (same id, sender, receiving number
+             *     and text) is stored once.
+             */
             carrier_message_id?: components["schemas"]["CarrierValue"];
         };
         /**

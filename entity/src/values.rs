@@ -80,6 +80,9 @@ value_set!(
         SubmissionAttempt => "submission_attempt",
         Receipt => "receipt",
         Keyword => "keyword",
+        /// An inbound message longer than a keyword message that contains an opt-out keyword:
+        /// recorded (the keyword in `stat`), not acted on.
+        KeywordMentioned => "keyword_mentioned",
         /// The carrier refused a part for now (throttling or a temporary error): the message is
         /// queued again and resubmits only the parts not yet accepted.
         Deferred => "deferred",

@@ -81,10 +81,12 @@ pub struct InboundRequest {
     /// The receiving number; an organization must own it.
     pub to: PhoneNumber,
     /// The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
-    /// REVOKE, OPT OUT and OPTOUT opt the sender out; START and UNSTOP opt them back in; HELP is
-    /// recorded (case, punctuation, character width and invisible characters are ignored).
+    /// REVOKE, OPT OUT, OPTOUT, HALT and REMOVE opt the sender out, alone, repeated or in a
+    /// message of at most five words; START and UNSTOP opt them back in; HELP is recorded (case,
+    /// punctuation, symbols, character width and invisible characters are ignored).
     pub text: MessageText,
-    /// The carrier's id for the message; a repeated delivery with the same id is stored once.
+    /// The carrier's id for the message; a repeated delivery (same id, sender, receiving number
+    /// and text) is stored once.
     #[oai(skip_serializing_if_is_none)]
     pub carrier_message_id: Option<CarrierValue>,
 }
@@ -219,10 +221,13 @@ impl CarrierApi {
     /// The carrier hands over a message a recipient sent to a number an organization owns. It is
     /// stored with direction `inbound` and status `received`. Keywords act on the sender's
     /// consent for that organization: STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
-    /// REVOKE, OPT OUT and OPTOUT record an opt-out (source `keyword`), and messages still queued
-    /// to the sender fail with `CONSENT_REVOKED`; START and UNSTOP record an opt-in; HELP is
-    /// recorded. The text is matched after Unicode NFKC, with punctuation and invisible
-    /// characters removed and spaces collapsed, in any case (`Stop.`, `ＳＴＯＰ` match).
+    /// REVOKE, OPT OUT, OPTOUT, HALT and REMOVE record an opt-out (source `keyword`) when the
+    /// text is one of them (alone or repeated) or a message of at most five words containing
+    /// one, and messages still queued to the sender fail with `CONSENT_REVOKED`; a longer
+    /// message containing one is recorded with a `keyword_mentioned` event, not acted on. START
+    /// and UNSTOP record an opt-in; HELP is recorded. The text is matched after Unicode NFKC,
+    /// with punctuation, symbols, marks and invisible characters removed and spaces collapsed,
+    /// in any case (`Stop.`, `STOP🙂`, `ＳＴＯＰ` match).
     ///
     /// Authenticated with the carrier's secret, not an organization's key.
     #[oai(

@@ -463,7 +463,7 @@ wire_enum!(
 wire_enum!(
     EventKind,
     "EventKind",
-    "What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).",
+    "What an event records: `transition` (the status changed), `submission_attempt` (the message is being handed to the carrier), `receipt` (a carrier delivery receipt for one part of the message, applied or not), `keyword` (an inbound keyword such as STOP, acted on; `stat` names it), `keyword_mentioned` (an inbound message of more than five words that contains an opt-out keyword: recorded, not acted on; `stat` names it) or `deferred` (the carrier refused a part for now, for example throttling; the message is queued again and only the parts the carrier has not accepted are submitted again, `err` names the carrier's answer).",
     EventKind::Receipt
 );
 wire_enum!(

@@ -4,7 +4,8 @@ use super::{Error, FieldErrors, Services};
 use crate::{
     domain::{
         consent::ConsentStatus,
-        keywords::{keyword_of, KeywordAction},
+        keywords::{match_keyword, KeywordAction, KeywordMatch},
+        lifecycle::EventKind,
         message::{Channel, Direction, Message, MessageStatus, Priority},
         organization::KeyMode,
         text::{encoding_of, split_segments},
@@ -77,8 +78,11 @@ impl Services {
         tenant: &crate::store::Tenant,
         inbound: Inbound,
     ) -> Result<(Message, Option<&'static str>), Error> {
-        let found = keyword_of(&inbound.text);
-        let keyword = found.map(|(word, _)| word);
+        let found = match_keyword(&inbound.text);
+        let keyword = match found {
+            Some(KeywordMatch::Act(word, _)) => Some(word),
+            _ => None,
+        };
         let carrier = self.settings.carrier_name.clone();
         let new = NewMessage {
             direction: Direction::Inbound,
@@ -101,12 +105,20 @@ impl Services {
             carrier_message_id: inbound.carrier_message_id.clone(),
             ..Default::default()
         };
-        let effect = found.map(|(word, action)| KeywordEffect {
-            word,
-            consent: match action {
-                KeywordAction::OptOut => Some(ConsentStatus::OptedOut),
-                KeywordAction::OptIn => Some(ConsentStatus::OptedIn),
-                KeywordAction::Help => None,
+        let effect = found.map(|found| match found {
+            KeywordMatch::Act(word, action) => KeywordEffect {
+                word,
+                consent: match action {
+                    KeywordAction::OptOut => Some(ConsentStatus::OptedOut),
+                    KeywordAction::OptIn => Some(ConsentStatus::OptedIn),
+                    KeywordAction::Help => None,
+                },
+                event: EventKind::Keyword,
+            },
+            KeywordMatch::Mentioned(word) => KeywordEffect {
+                word,
+                consent: None,
+                event: EventKind::KeywordMentioned,
             },
         });
         // The message, its keyword's consent change and their events in one transaction; a

@@ -27,8 +27,10 @@ use super::delivery::EventDetail;
 pub struct KeywordEffect {
     /// The keyword, as the list spells it (`STOP`, `START`, `HELP`, …).
     pub word: &'static str,
-    /// The consent record it makes, if any (HELP makes none).
+    /// The consent record it makes, if any (HELP, or a keyword only mentioned, makes none).
     pub consent: Option<ConsentStatus>,
+    /// The event it leaves on the message: `keyword`, or `keyword_mentioned`.
+    pub event: EventKind,
 }
 
 /// A message to store, outbound (`queued`) or inbound (`received`).
@@ -146,7 +148,7 @@ impl Tenant {
             super::delivery::insert_event_of(
                 &txn,
                 (message.id, message.org_id),
-                EventKind::Keyword,
+                effect.event,
                 message.status,
                 &detail,
                 now,

@@ -86,4 +86,23 @@ on_both_backends! {
         );
         assert_eq!(event_kinds(&app, &org.key, id).await, ["transition", "keyword"]);
     }
+
+    async fn a_short_message_with_stop_opts_out_and_a_longer_one_is_only_recorded(app) {
+        let (short, long) = ("+12125550114", "+12125550115");
+        let org = app.sender(FROM, short).await;
+        app.opt_in(&org, long).await;
+        let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": short, "to": FROM, "text": "Please STOP texting me 🙂"})).await;
+        assert_eq!(reply.assert_success(201)["keyword"], json!("STOP"));
+        app.send(&org.key, json!({"from": FROM, "to": short, "text": "hi"})).await.assert_error(453, "CONSENT_REQUIRED");
+
+        let reply = app.carrier_call("/v1/carrier/inbound", json!({"from": long, "to": FROM, "text": "I will stop by the office later today"})).await;
+        let data = reply.assert_success(201).clone();
+        assert_eq!(data["keyword"], json!(null));
+        let id = data["message"]["id"].as_str().unwrap();
+        assert_eq!(event_kinds(&app, &org.key, id).await, ["transition", "keyword_mentioned"]);
+        let events = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&org.key), None).await;
+        assert_eq!(events.assert_success(200)[1]["stat"], json!("STOP"));
+        assert_eq!(history(&app, org.id, long).await, [("opted_in".to_owned(), "web_form".to_owned())]);
+        app.send(&org.key, json!({"from": FROM, "to": long, "text": "see you"})).await.assert_success(202);
+    }
 }
