@@ -193,6 +193,8 @@ impl System {
             }
             taken.extend(query.all(&txn).await?);
         }
+        // In the order they arrived: the first final receipt of a part decides.
+        taken.sort_by_key(|r| r.id);
         for chunk in taken.chunks(CHUNK) {
             carrier_receipt::Entity::delete_many()
                 .filter(carrier_receipt::Column::Id.is_in(chunk.iter().map(|r| r.id)))
