@@ -2,7 +2,7 @@
 
 use std::{net::SocketAddr, time::Duration};
 
-use clap::Args;
+use clap::{builder::BoolishValueParser, Args};
 
 use crate::{delivery::WorkerSettings, service::Settings, store::StoreSettings};
 
@@ -156,7 +156,7 @@ pub struct WebhookArgs {
 
     /// Allow webhook URLs on loopback, private and link-local addresses (a private deployment,
     /// tests). Metadata addresses are link-local, so this allows them too.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE")]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
     pub webhook_allow_private: bool,
 
     /// How long one delivery attempt may take.
@@ -283,7 +283,7 @@ pub struct CarrierArgs {
     pub smpp_system_type: String,
 
     /// Connect to the SMSC over TLS (the system's trusted roots verify it).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_TLS")]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_TLS", value_parser = BoolishValueParser::new())]
     pub smpp_tls: bool,
 
     /// With `--smpp-tls`: a PEM file of the CA certificates that verify the SMSC, instead of the
@@ -504,4 +504,48 @@ pub struct WorkerCommandArgs {
     /// How long a stopping worker may take to finish what it holds before it exits.
     #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    #[derive(Parser)]
+    struct Probe {
+        #[command(flatten)]
+        webhooks: super::WebhookArgs,
+    }
+
+    /// A boolean setting in the environment takes the usual spellings, not only `true`.
+    #[test]
+    fn boolean_settings_take_1_yes_and_on() {
+        for (value, expected) in [
+            ("1", true),
+            ("true", true),
+            ("yes", true),
+            ("on", true),
+            ("0", false),
+            ("false", false),
+            ("no", false),
+            ("off", false),
+        ] {
+            // No other test of this crate reads the variable.
+            std::env::set_var("AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE", value);
+            let probe =
+                Probe::try_parse_from(["agentmessage"]).unwrap_or_else(|e| panic!("{value}: {e}"));
+            assert_eq!(probe.webhooks.webhook_allow_private, expected, "{value}");
+        }
+        std::env::set_var("AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE", "maybe");
+        assert!(Probe::try_parse_from(["agentmessage"]).is_err());
+        std::env::remove_var("AGENTMESSAGE_WEBHOOK_ALLOW_PRIVATE");
+        // The flag alone still says yes; nothing says no.
+        let flag = Probe::try_parse_from(["agentmessage", "--webhook-allow-private"]).unwrap();
+        assert!(flag.webhooks.webhook_allow_private);
+        assert!(
+            !Probe::try_parse_from(["agentmessage"])
+                .unwrap()
+                .webhooks
+                .webhook_allow_private
+        );
+    }
 }
