@@ -3,8 +3,8 @@
 
 use entity::consent;
 use sea_orm::{
-    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
-    EntityTrait, QueryFilter, QueryOrder, Statement,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait,
+    QueryFilter, QueryOrder,
 };
 use uuid::Uuid;
 
@@ -64,29 +64,20 @@ impl Tenant {
         self.state_on(&self.db, number).await
     }
 
-    /// On PostgreSQL, consent writes for one recipient take turns (a transaction-scoped advisory
-    /// lock), so a check and the write after it cannot interleave with another write. SQLite's
-    /// write transactions already take turns.
+    /// Consent writes for one recipient take turns, so a lock check and the write after it
+    /// cannot interleave with another write.
     pub(super) async fn serialize_recipient(
         &self,
         txn: &DatabaseTransaction,
         number: &PhoneNumber,
     ) -> Result<(), DbErr> {
-        if txn.get_database_backend() == DbBackend::Postgres {
-            let key = format!(
-                "consent:{}:{}:{}",
-                self.org_id,
-                self.mode.as_str(),
-                number.as_str()
-            );
-            txn.execute_raw(Statement::from_sql_and_values(
-                DbBackend::Postgres,
-                "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                [key.into()],
-            ))
-            .await?;
-        }
-        Ok(())
+        let key = format!(
+            "consent:{}:{}:{}",
+            self.org_id,
+            self.mode.as_str(),
+            number.as_str()
+        );
+        super::one_at_a_time(txn, &key).await
     }
 
     /// Stores a record and its event inside `txn`; the state after it.

@@ -3,8 +3,7 @@
 use entity::{message, message_event};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QueryOrder, QuerySelect, Statement,
+    ColumnTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder, QuerySelect,
 };
 use uuid::Uuid;
 
@@ -97,17 +96,10 @@ impl Tenant {
     ) -> Result<(Message, bool), DbErr> {
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         if let Some((carrier, carrier_id)) = &new.carrier {
-            if txn.get_database_backend() == DbBackend::Postgres {
-                // Deliveries of one carrier id to one number take turns: the check below and
-                // the insert after it cannot interleave with another copy's.
-                let key = format!("inbound:{}:{carrier}:{carrier_id}", new.to.as_str());
-                txn.execute_raw(Statement::from_sql_and_values(
-                    DbBackend::Postgres,
-                    "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
-                    [key.into()],
-                ))
-                .await?;
-            }
+            // Deliveries of one carrier id to one number take turns: the check below and the
+            // insert after it cannot interleave with another copy's.
+            let key = format!("inbound:{}:{carrier}:{carrier_id}", new.to.as_str());
+            super::one_at_a_time(&txn, &key).await?;
             let first = self
                 .messages()
                 .filter(message::Column::Direction.eq(Direction::Inbound))

@@ -165,6 +165,21 @@ async fn begin_write(
     Ok((turn, txn))
 }
 
+/// Makes the write transactions that name `key` take turns until `txn` ends, so that a read and
+/// the write it decides cannot interleave with another's: on PostgreSQL a transaction-scoped
+/// advisory lock on the key; on SQLite nothing (write transactions already take turns).
+async fn one_at_a_time(txn: &sea_orm::DatabaseTransaction, key: &str) -> Result<(), DbErr> {
+    if txn.get_database_backend() == DbBackend::Postgres {
+        txn.execute_raw(Statement::from_sql_and_values(
+            DbBackend::Postgres,
+            "SELECT pg_advisory_xact_lock(hashtextextended($1, 0))",
+            [key.into()],
+        ))
+        .await?;
+    }
+    Ok(())
+}
+
 /// Whether an error means the database could not be reached (as opposed to a query that failed).
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
