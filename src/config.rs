@@ -66,6 +66,11 @@ pub struct RuleArgs {
     #[arg(long, env = "AGENTMESSAGE_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
     pub idempotency_retention: Duration,
 
+    /// How long a carrier receipt that matches no message is kept (its message may become known
+    /// later; past this it is deleted).
+    #[arg(long, env = "AGENTMESSAGE_UNMATCHED_RECEIPT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
+    pub unmatched_receipt_retention: Duration,
+
     /// The bearer token the carrier sends to `/v1/carrier/receipts` and `/v1/carrier/inbound`
     /// (unset: those endpoints answer 401).
     #[arg(long, env = "AGENTMESSAGE_CARRIER_SECRET", hide_env_values = true)]
@@ -84,6 +89,7 @@ impl RuleArgs {
             lookup_reuse: self.lookup_reuse,
             carrier_secret: self.carrier_secret.clone(),
             idempotency_retention: self.idempotency_retention,
+            unmatched_receipt_retention: self.unmatched_receipt_retention,
             send_batch_max: self.send_batch_max,
             ..Settings::default()
         }
@@ -235,14 +241,7 @@ impl WebhookArgs {
     }
 }
 
-/// Which carrier the live traffic goes to.
-#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
-pub enum CarrierKind {
-    /// Outcomes by test number; no phone is reached.
-    Simulated,
-    /// An SMSC over SMPP 3.4.
-    Smpp,
-}
+pub use crate::delivery::registry::CarrierKind;
 
 /// The live carrier. Test-mode messages always go to the simulated carrier.
 #[derive(Args, Debug, Clone)]
@@ -354,18 +353,25 @@ pub struct CarrierArgs {
 impl CarrierArgs {
     /// The name receipts and carrier ids are stored under.
     pub fn carrier_name(&self) -> &'static str {
-        match self.carrier {
-            CarrierKind::Simulated => "simulated",
-            CarrierKind::Smpp => "smpp",
-        }
+        self.carrier.name()
     }
 
-    /// The rules' settings as this carrier shapes them (its name; MMS only where it carries it).
+    /// The rules' settings as this carrier shapes them: its name, and MMS taken only when the
+    /// carrier's own capabilities say it carries them.
     pub fn apply(&self, settings: Settings) -> Settings {
         Settings {
             carrier_name: self.carrier_name().into(),
-            mms_supported: self.carrier == CarrierKind::Simulated,
+            mms_supported: self.carrier.capabilities().mms,
             ..settings
+        }
+    }
+
+    /// How the live carrier is set up (`receipt_delay`: the simulated carrier's).
+    pub fn setup(&self, receipt_delay: Duration) -> crate::delivery::registry::CarrierSetup {
+        use crate::delivery::registry::CarrierSetup;
+        match self.smpp() {
+            Some(smpp) => CarrierSetup::Smpp(Box::new(smpp)),
+            None => CarrierSetup::Simulated { receipt_delay },
         }
     }
 

@@ -12,4 +12,7 @@ pub mod server;
 pub mod service;
 pub mod store;
 
+#[cfg(test)]
+mod architecture;
+
 pub use api::{api_service, app, spec_json, spec_yaml};

@@ -7,7 +7,10 @@ use std::time::Duration;
 
 use agentmessage::{
     config::{CarrierArgs, DatabaseArgs, ServeArgs, WebhookArgs, WorkerArgs, WorkerCommandArgs},
-    delivery::{SimulatedCarrier, SmppCarrier, Worker},
+    delivery::{
+        registry::{self, CarrierKind, CarrierSetup},
+        Worker,
+    },
     domain::organization::KeyMode,
     domain::{PhoneNumber, ScopeSet},
     service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
@@ -303,15 +306,18 @@ fn worker(
         webhooks: webhooks.dispatcher(),
         ..args.settings()
     };
-    let simulated = Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay));
-    let worker = match carrier.smpp() {
-        None => Worker::new(services.clone(), simulated, settings),
-        Some(smpp) => {
-            tracing::info!(settings = ?smpp, "SMPP carrier starting");
-            let live = SmppCarrier::start(services.clone(), carrier.carrier_name(), smpp);
-            let test =
-                Arc::new(SimulatedCarrier::new(services.clone(), args.receipt_delay).named("test"));
-            Worker::new(services.clone(), live, settings).with_test_carrier(test)
+    let setup = carrier.setup(args.receipt_delay);
+    let live = registry::start(services.clone(), carrier.carrier_name(), setup);
+    let worker = Worker::new(services.clone(), live, settings);
+    // Test mode's messages never reach a live carrier: the simulated one, stored as `test`,
+    // unless the live carrier is the simulated one already.
+    let worker = match carrier.carrier {
+        CarrierKind::Simulated => worker,
+        _ => {
+            let simulated = CarrierSetup::Simulated {
+                receipt_delay: args.receipt_delay,
+            };
+            worker.with_test_carrier(registry::start(services.clone(), "test", simulated))
         }
     };
     services.report_carrier(worker.health_probe());

@@ -3,12 +3,13 @@
 //! and the SMPP carrier that reaches phones.
 
 pub mod carrier;
+pub mod registry;
 pub mod simulated;
 pub mod smpp;
 pub mod webhooks;
 pub mod worker;
 
-pub use carrier::{Carrier, CarrierHealth, Submission, SubmitError};
+pub use carrier::{Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError};
 pub use simulated::SimulatedCarrier;
 pub use smpp::{SmppCarrier, SmppSettings};
 pub use webhooks::{Dispatcher, WebhookSettings};

@@ -7,7 +7,7 @@ use async_trait::async_trait;
 use dashmap::DashMap;
 use uuid::Uuid;
 
-use super::carrier::{Carrier, CarrierHealth, Submission, SubmitError};
+use super::carrier::{Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError};
 use crate::{
     domain::{
         message::Part,
@@ -16,6 +16,9 @@ use crate::{
     },
     service::{receipts::Receipt, Services},
 };
+
+/// The simulated carrier takes SMS and MMS alike.
+pub const CAPABILITIES: Capabilities = Capabilities { mms: true };
 
 /// How long the simulated carrier waits before it sends a receipt, unless configured otherwise.
 pub const DEFAULT_RECEIPT_DELAY: Duration = Duration::from_millis(500);
@@ -83,22 +86,9 @@ impl SimulatedCarrier {
     }
 }
 
-#[async_trait]
-impl Carrier for SimulatedCarrier {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn health(&self) -> CarrierHealth {
-        CarrierHealth {
-            kind: "simulated",
-            sessions: 1,
-            bound: 1,
-        }
-    }
-
-    /// The whole message is one part.
-    async fn submit(&self, submission: &Submission, _part: &Part) -> Result<String, SubmitError> {
+impl SimulatedCarrier {
+    /// The answer to a submission: the test number's outcome, its receipt scheduled.
+    fn answer(&self, submission: &Submission) -> Result<String, SubmitError> {
         *self.submissions.entry(submission.message_id).or_insert(0) += 1;
         let outcome = PhoneNumber::parse(&submission.to)
             .map_or(CarrierOutcome::Delivered, |n| behaviour(&n).carrier);
@@ -113,6 +103,35 @@ impl Carrier for SimulatedCarrier {
             self.schedule_receipt(carrier_id.clone(), stat, err);
         }
         Ok(carrier_id)
+    }
+}
+
+#[async_trait]
+impl Carrier for SimulatedCarrier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "simulated",
+            sessions: 1,
+            bound: 1,
+        }
+    }
+
+    /// The whole message is one part.
+    async fn submit_in(
+        &self,
+        submission: &Submission,
+        _part: &Part,
+        room: Room,
+    ) -> (Result<String, SubmitError>, Room) {
+        (self.answer(submission), room)
     }
 
     /// The receipts are only in this process's memory: after a restart, every message still

@@ -6,7 +6,7 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use super::carrier::{Carrier, Submission, SubmitError};
+use super::carrier::{Carrier, Room, Submission, SubmitError};
 use crate::{
     domain::{
         message::{KeyMode, Message, Part},
@@ -62,16 +62,74 @@ pub struct Worker {
     test_carrier: Arc<dyn Carrier>,
     settings: WorkerSettings,
     owner: String,
+    gauges: Gauges,
+}
+
+/// `/metrics` of one worker: the messages it holds leased, and those whose attempt is recorded
+/// and whose answer is not yet in (what a stop now would leave uncertain). The handles are taken
+/// when used, so that they reach the recorder installed at start.
+struct Gauges {
+    worker: String,
+}
+
+/// Takes back what a gauge was raised by, when dropped (less what was released before).
+struct Raised(metrics::Gauge, std::sync::Mutex<f64>);
+
+impl Raised {
+    fn release(&self, n: usize) {
+        let mut left = self.1.lock().unwrap_or_else(|e| e.into_inner());
+        let n = (n as f64).min(*left);
+        *left -= n;
+        self.0.decrement(n);
+    }
+}
+
+impl Drop for Raised {
+    fn drop(&mut self) {
+        let left = *self.1.lock().unwrap_or_else(|e| e.into_inner());
+        self.0.decrement(left);
+    }
+}
+
+impl Gauges {
+    fn of(owner: &str) -> Gauges {
+        Gauges {
+            worker: owner.to_owned(),
+        }
+    }
+
+    fn raise(gauge: metrics::Gauge, n: usize) -> Raised {
+        gauge.increment(n as f64);
+        Raised(gauge, std::sync::Mutex::new(n as f64))
+    }
+
+    fn leased(&self, n: usize) -> Raised {
+        let worker = self.worker.clone();
+        Self::raise(
+            metrics::gauge!("agentmessage_worker_messages_leased", "worker" => worker),
+            n,
+        )
+    }
+
+    fn in_flight(&self) -> Raised {
+        let worker = self.worker.clone();
+        Self::raise(
+            metrics::gauge!("agentmessage_worker_messages_in_flight", "worker" => worker),
+            1,
+        )
+    }
 }
 
 impl Worker {
     pub fn new(services: Services, carrier: Arc<dyn Carrier>, settings: WorkerSettings) -> Worker {
+        let owner = format!("worker-{}", ulid::Ulid::new());
         Worker {
             services,
             test_carrier: carrier.clone(),
             carrier,
             settings,
-            owner: format!("worker-{}", ulid::Ulid::new()),
+            gauges: Gauges::of(&owner),
+            owner,
         }
     }
 
@@ -193,54 +251,120 @@ impl Worker {
         self.carrier.close().await;
     }
 
-    /// Claims one batch and delivers it; returns how many messages it claimed. The batch's
-    /// parts and attempts are written in one transaction, its parts submitted together (each
-    /// carrier keeps to its own window), and the answers recorded in one transaction.
+    /// Claims one batch and delivers it; returns how many messages it claimed. A lane first
+    /// takes room in its carriers' windows and claims only as many messages as it has room for
+    /// (their parts written with the claim). Each message's attempt is recorded once it holds
+    /// room, and its answers before the room is given back (attempts and answers of all lanes
+    /// committed in groups): a worker that stops leaves no more uncertain than its carriers'
+    /// windows held, and what it claimed and never attempted goes back to the queue when the
+    /// lease runs out.
     pub async fn tick(&self) -> Result<usize, Error> {
-        let claimed = self.claim().await?;
-        let count = claimed.len();
-        if claimed.is_empty() {
+        let mut batch = Vec::new();
+        for (carrier, modes) in self.carriers() {
+            if !carrier.health().ready() {
+                continue;
+            }
+            let mut rooms = carrier
+                .rooms(self.settings.batch_size as usize, self.settings.poll)
+                .await;
+            if rooms.is_empty() {
+                continue;
+            }
+            let claimed = self.claim_for(&modes, rooms.len() as u64).await?;
+            rooms.truncate(claimed.len());
+            batch.extend(claimed.into_iter().zip(rooms));
+        }
+        let count = batch.len();
+        if batch.is_empty() {
             return Ok(0);
         }
         metrics::counter!("agentmessage_worker_claimed_total").increment(count as u64);
-        let submissions: Vec<Submission> = claimed.iter().map(|m| self.submission(m)).collect();
+        let leased = self.gauges.leased(count);
         let timer = std::time::Instant::now();
-        let begun = self.begin(&claimed).await?;
-        let begun_in = timer.elapsed();
-        let deliveries = claimed.iter().zip(&submissions).zip(begun).filter_map(
-            |((message, submission), begun)| {
-                let (parts, pending) = begun?;
-                Some(async move {
-                    let carrier = self.carrier_for(message);
-                    let results =
-                        futures_util::future::join_all(pending.iter().map(|part| async {
-                            let result = carrier.submit(submission, part).await;
-                            let outcome = match &result {
-                                Ok(_) => "accepted",
-                                Err(super::SubmitError::Deferred { .. }) => "deferred",
-                                Err(super::SubmitError::Refused { .. }) => "refused",
-                                Err(super::SubmitError::Uncertain(_)) => "uncertain",
-                            };
-                            metrics::counter!(
-                                "agentmessage_carrier_submits_total",
-                                "carrier" => carrier.name().to_owned(),
-                                "result" => outcome
-                            )
-                            .increment(1);
-                            (part.number, result)
-                        }))
-                        .await;
-                    (message.clone(), self.attempt_of(message, parts, results))
-                })
-            },
-        );
-        let answered = futures_util::future::join_all(deliveries).await;
-        let submitted_in = timer.elapsed();
-        self.services
-            .record_submissions(&self.owner, answered)
-            .await?;
-        tracing::debug!(count, ?begun_in, ?submitted_in, total = ?timer.elapsed(), "tick");
+        let deliveries = batch
+            .into_iter()
+            .map(|((message, parts), room)| self.deliver(message, parts, room, &leased));
+        futures_util::future::join_all(deliveries).await;
+        tracing::debug!(count, total = ?timer.elapsed(), "tick");
         Ok(count)
+    }
+
+    /// Each carrier with the key modes whose messages it carries (one carrier for both when
+    /// test mode uses the live one).
+    fn carriers(&self) -> Vec<(&Arc<dyn Carrier>, Vec<KeyMode>)> {
+        if Arc::ptr_eq(&self.carrier, &self.test_carrier) {
+            vec![(&self.carrier, KeyMode::ALL.to_vec())]
+        } else {
+            vec![
+                (&self.carrier, vec![KeyMode::Live]),
+                (&self.test_carrier, vec![KeyMode::Test]),
+            ]
+        }
+    }
+
+    /// Delivers one claimed message in `room`: the attempt recorded, its pending parts submitted
+    /// one after another in that room, the answers recorded, the room given back.
+    async fn deliver(&self, message: Message, parts: Vec<Part>, room: Room, leased: &Raised) {
+        let carrier = self.carrier_for(&message);
+        let submission = self.submission(&message);
+        let pending = crate::domain::message::pending_parts(&parts);
+        let mut room = room;
+        let mut results = Vec::with_capacity(pending.len());
+        if !pending.is_empty() {
+            let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
+            match self
+                .services
+                .begin_attempt(&self.owner, message.id, numbers)
+                .await
+            {
+                Ok(true) => {}
+                Ok(false) => {
+                    tracing::warn!(message_id = %message.id, "the lease was lost before the attempt");
+                    leased.release(1);
+                    return;
+                }
+                Err(err) => {
+                    // Not attempted: the lease runs out and the message goes back to the queue.
+                    tracing::warn!(%err, message_id = %message.id, "the attempt could not be recorded");
+                    leased.release(1);
+                    return;
+                }
+            }
+            let _in_flight = self.gauges.in_flight();
+            tracing::debug!(message_id = %message.id, "attempt recorded");
+            for part in &pending {
+                let (result, back) = carrier.submit_in(&submission, part, room).await;
+                room = back;
+                tracing::debug!(message_id = %message.id, ?result, "answered");
+                let outcome = match &result {
+                    Ok(_) => "accepted",
+                    Err(SubmitError::Deferred { .. }) => "deferred",
+                    Err(SubmitError::Refused { .. }) => "refused",
+                    Err(SubmitError::Uncertain(_)) => "uncertain",
+                };
+                metrics::counter!(
+                    "agentmessage_carrier_submits_total",
+                    "carrier" => carrier.name().to_owned(),
+                    "result" => outcome
+                )
+                .increment(1);
+                results.push((part.number, result));
+            }
+        }
+        let attempt = self.attempt_of(&message, parts, results);
+        let id = message.id;
+        if let Err(err) = self
+            .services
+            .record_answer(&self.owner, message, attempt)
+            .await
+        {
+            // The lease runs out: attempted, the message fails as uncertain; not attempted, it
+            // goes back to the queue.
+            tracing::warn!(%err, message_id = %id, "the carrier's answer could not be recorded");
+        }
+        leased.release(1);
+        // The room goes back only now that the answers are recorded.
+        drop(room);
     }
 
     /// How many parts the message's carrier makes of it.
@@ -248,37 +372,57 @@ impl Worker {
         self.carrier_for(message).part_count(submission).max(1)
     }
 
-    /// Claims a batch; messages whose recipient opted out meanwhile fail instead.
-    pub async fn claim(&self) -> Result<Vec<Message>, Error> {
-        let modes = self.ready_modes();
+    /// Claims up to `limit` messages of `modes` (with their parts); messages whose recipient
+    /// opted out meanwhile fail instead.
+    async fn claim_for(
+        &self,
+        modes: &[KeyMode],
+        limit: u64,
+    ) -> Result<Vec<(Message, Vec<Part>)>, Error> {
+        let parts_for = |m: &Message| (self.part_count(m, &self.submission(m)), reference_of(m));
         self.services
-            .claim_messages(
-                &self.owner,
-                self.settings.lease,
-                self.settings.batch_size,
-                &modes,
-            )
+            .claim_messages(&self.owner, self.settings.lease, limit, modes, &parts_for)
             .await
     }
 
-    /// Writes the parts of claimed `messages` and records the attempt of those not yet accepted,
-    /// in one transaction: for each message, every part and the parts to submit now, or `None`
-    /// when its lease was lost (the carrier must not be called).
+    /// Claims a batch of the modes whose carrier is ready, without taking room (for tests that
+    /// drive the steps one at a time).
+    pub async fn claim_with_parts(&self) -> Result<Vec<(Message, Vec<Part>)>, Error> {
+        let modes = self.ready_modes();
+        self.claim_for(&modes, self.settings.batch_size).await
+    }
+
+    /// Claims a batch as [`Worker::claim_with_parts`] does.
+    pub async fn claim(&self) -> Result<Vec<Message>, Error> {
+        Ok(self
+            .claim_with_parts()
+            .await?
+            .into_iter()
+            .map(|(m, _)| m)
+            .collect())
+    }
+
+    /// Records the attempt of claimed `messages` in one transaction: for each message, every
+    /// part and the parts to submit now, or `None` when its lease was lost (the carrier must not
+    /// be called).
     pub async fn begin(
         &self,
         messages: &[Message],
     ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, Error> {
-        let items: Vec<_> = messages
-            .iter()
-            .map(|m| {
-                (
-                    m.id,
-                    self.part_count(m, &self.submission(m)),
-                    reference_of(m),
-                )
-            })
-            .collect();
-        self.services.begin_attempts(&self.owner, &items).await
+        let mut items = Vec::with_capacity(messages.len());
+        let mut all = Vec::with_capacity(messages.len());
+        for message in messages {
+            let parts = self.services.parts_of(message.id).await?;
+            let pending = crate::domain::message::pending_parts(&parts);
+            items.push((message.id, pending.iter().map(|p| p.number).collect()));
+            all.push((parts, pending));
+        }
+        let began = self.services.begin_attempts(&self.owner, &items).await?;
+        Ok(all
+            .into_iter()
+            .zip(began)
+            .map(|(parts, began)| began.then_some(parts))
+            .collect())
     }
 
     /// Records the carrier's answers to the parts submitted.

@@ -6,7 +6,9 @@ pub use entity::values::{Channel, Direction, KeyMode, MessageStatus, PartState, 
 use chrono::{DateTime, Utc};
 use uuid::Uuid;
 
-use super::{lifecycle::MessageErrorCode, text::Encoding, PhoneNumber, Timestamp};
+use entity::values::MessageErrorCode;
+
+use super::{text::Encoding, PhoneNumber, Timestamp};
 
 /// A message, outbound or inbound, as the rules see it.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -88,6 +90,24 @@ pub fn is_media_url(s: &str) -> bool {
     let pattern =
         PATTERN.get_or_init(|| regex::Regex::new(MEDIA_URL_PATTERN).expect("a valid pattern"));
     s.chars().count() <= MAX_MEDIA_URL_CHARS && pattern.is_match(s)
+}
+
+/// A message to store, outbound (`queued`) or inbound (`received`): its first status comes
+/// from the transition plan of its creation.
+#[derive(Debug, Clone)]
+pub struct NewMessage {
+    pub direction: Direction,
+    pub from: PhoneNumber,
+    pub to: PhoneNumber,
+    pub text: String,
+    pub channel: Channel,
+    pub priority: Priority,
+    pub tag: Option<String>,
+    pub media_urls: Vec<String>,
+    pub segments: u32,
+    pub encoding: Encoding,
+    /// `(carrier, carrier_message_id)` of an inbound message.
+    pub carrier: Option<(String, String)>,
 }
 
 #[cfg(test)]

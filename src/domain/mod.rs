@@ -15,6 +15,7 @@ pub mod submission;
 pub mod test_numbers;
 pub mod text;
 pub mod time;
+pub mod transition;
 pub mod webhooks;
 
 pub use phone::PhoneNumber;

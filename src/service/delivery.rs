@@ -9,12 +9,10 @@ use uuid::Uuid;
 
 use super::{Error, Services};
 use crate::{
-    domain::{
-        lifecycle::{EventKind, MessageErrorCode},
-        message::{KeyMode, Message, MessageStatus, Part, PartState},
-    },
+    domain::message::{KeyMode, Message, MessageStatus, Part, PartState},
+    domain::transition::{plan, Answer, Cause, Write},
     service::receipts::SentPart,
-    store::delivery::{Change, EventDetail, PartUpdate},
+    store::transitions::{PartWrite, Step},
 };
 
 /// What the carrier said to the submission of one part.
@@ -46,49 +44,56 @@ pub struct Attempt {
 
 impl Services {
     /// Claims up to `limit` queued messages of the key `modes` whose carrier can take them for
-    /// `owner` until `lease` from now, and fails those whose recipient may no longer be messaged;
-    /// returns the rest.
+    /// `owner` until `lease` from now, with their parts (written the first time, `parts_for`
+    /// giving a message's `(total, reference)`), and fails those whose recipient may no longer
+    /// be messaged; returns the rest.
     pub async fn claim_messages(
         &self,
         owner: &str,
         lease: Duration,
         limit: u64,
         modes: &[KeyMode],
-    ) -> Result<Vec<Message>, Error> {
+        parts_for: &(dyn Fn(&Message) -> (u8, u8) + Sync),
+    ) -> Result<Vec<(Message, Vec<Part>)>, Error> {
         let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let claimed = self
             .system()
-            .claim_queued(owner, until, limit, modes)
+            .claim_queued(owner, until, limit, modes, parts_for)
             .await?;
         // The batch's consent checks in one read, the consent rule applied to each; those
         // refused fail together.
         let recipients: Vec<_> = claimed
             .iter()
-            .map(|m| (m.org_id, m.mode, m.to.clone()))
+            .map(|(m, _)| (m.org_id, m.mode, m.to.clone()))
             .collect();
         let states = self.system().consent_states(&recipients).await?;
         let mut ready = Vec::with_capacity(claimed.len());
         let mut refused = Vec::new();
-        for message in claimed {
+        for (message, parts) in claimed {
             let receivable = states
                 .get(&(message.org_id, message.mode, message.to.clone()))
                 .is_some_and(|state| state.may_receive());
             if receivable {
-                ready.push(message);
+                ready.push((message, parts));
             } else {
-                let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-                change.lease_owner = Some(owner.to_owned());
-                change.error_code = Some(MessageErrorCode::ConsentRevoked);
-                change.error_message =
-                    Some("the recipient opted out before the message was sent".into());
-                change.detail.error_code = change.error_code;
-                refused.push((message.id, change));
+                let refusal = plan(
+                    Some(message.status),
+                    Cause::ConsentRefused {
+                        owner: owner.to_owned(),
+                    },
+                )?;
+                refused.push(Step::one(message.id, refusal));
             }
         }
         if !refused.is_empty() {
-            self.system().change_statuses(&refused).await?;
+            self.system().apply(&refused).await?;
         }
         Ok(ready)
+    }
+
+    /// The parts of message `id`, in order.
+    pub async fn parts_of(&self, id: Uuid) -> Result<Vec<Part>, Error> {
+        Ok(self.system().parts_of(id).await?)
     }
 
     /// Messages still `sent` through `carrier`, waiting for a final receipt.
@@ -107,15 +112,80 @@ impl Services {
             .await
     }
 
-    /// Writes the parts and begins the attempt of a batch of claimed messages in one
-    /// transaction: for each `(id, parts, reference)`, every part and the parts to submit now, or
-    /// `None` when the lease was lost.
+    /// Records the attempts of claimed messages (`(message, part numbers to submit)`) in one
+    /// transaction: for each, whether it was recorded (when not, the lease was lost and the
+    /// carrier must not be called).
     pub async fn begin_attempts(
         &self,
         owner: &str,
-        items: &[(Uuid, u8, u8)],
-    ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, Error> {
-        Ok(self.system().begin_attempts(owner, items).await?)
+        items: &[(Uuid, Vec<u8>)],
+    ) -> Result<Vec<bool>, Error> {
+        let items: Vec<(String, Uuid, Vec<u8>)> = items
+            .iter()
+            .map(|(id, numbers)| (owner.to_owned(), *id, numbers.clone()))
+            .collect();
+        Ok(self.system().begin_attempts(&items).await?)
+    }
+
+    /// Records the attempt of one claimed message as [`Services::begin_attempts`] does, committed
+    /// with the attempts other lanes begin at the same time; returns once it is committed.
+    pub async fn begin_attempt(
+        &self,
+        owner: &str,
+        id: Uuid,
+        numbers: Vec<u8>,
+    ) -> Result<bool, Error> {
+        let system = self.system();
+        self.attempt_queue
+            .submit(
+                (owner.to_owned(), id, numbers),
+                self.settings.send_batch_max,
+                move |items| {
+                    let system = system.clone();
+                    async move {
+                        super::group_commit::each_alone_on_failure("attempts", &items, |some| {
+                            let system = system.clone();
+                            Box::pin(async move { system.begin_attempts(some).await })
+                        })
+                        .await
+                    }
+                },
+            )
+            .await
+    }
+
+    /// Records the carrier's answers to `owner`'s attempt at `message`, committed with the
+    /// answers other lanes record at the same time; returns once it is committed.
+    pub async fn record_answer(
+        &self,
+        owner: &str,
+        message: Message,
+        attempt: Attempt,
+    ) -> Result<(), Error> {
+        let this = self.clone();
+        self.answer_queue
+            .submit(
+                (owner.to_owned(), message, attempt),
+                self.settings.send_batch_max,
+                move |items| {
+                    let this = this.clone();
+                    async move {
+                        let count = items.len();
+                        metrics::histogram!("agentmessage_batch_size", "of" => "answers")
+                            .record(count as f64);
+                        match this.record_answers(items).await {
+                            Ok(()) => (0..count).map(|_| Ok(())).collect(),
+                            Err(err) => {
+                                let text = err.to_string();
+                                (0..count)
+                                    .map(|_| Err(Error::Internal(anyhow::anyhow!("{text}"))))
+                                    .collect()
+                            }
+                        }
+                    }
+                },
+            )
+            .await
     }
 
     /// Records the answers to a batch of attempts in one transaction.
@@ -124,18 +194,30 @@ impl Services {
         owner: &str,
         attempts: Vec<(Message, Attempt)>,
     ) -> Result<(), Error> {
-        let mut changes = Vec::with_capacity(attempts.len());
+        let attempts = attempts
+            .into_iter()
+            .map(|(message, attempt)| (owner.to_owned(), message, attempt))
+            .collect();
+        self.record_answers(attempts).await
+    }
+
+    /// Records the answers to attempts of several workers (`(owner, message, attempt)`) in one
+    /// transaction.
+    async fn record_answers(&self, attempts: Vec<(String, Message, Attempt)>) -> Result<(), Error> {
+        let mut steps = Vec::with_capacity(attempts.len());
         let mut accepted = Vec::with_capacity(attempts.len());
-        for (message, attempt) in attempts {
+        for (owner, message, attempt) in attempts {
             let carrier = attempt.carrier.clone();
-            let (change, parts) = change_after(owner, attempt)?;
-            changes.push((message.id, change));
+            let (step, parts) = step_after(&message, &owner, attempt)?;
+            steps.push(step);
             accepted.push((carrier, parts));
         }
-        let changed = self.system().change_statuses(&changes).await?;
+        let changed = self.system().apply(&steps).await?;
         // The parts of the messages now `sent`, whose receipts may have come first.
         let mut sent = Vec::new();
-        for (((id, _), updated), (carrier, parts)) in changes.iter().zip(changed).zip(accepted) {
+        for ((Step { id, .. }, updated), (carrier, parts)) in
+            steps.iter().zip(changed).zip(accepted)
+        {
             match updated {
                 Some(updated) if updated.status == MessageStatus::Sent => {
                     sent.extend(parts.into_iter().map(|(number, carrier_id)| SentPart {
@@ -161,52 +243,46 @@ impl Services {
         let system = self.system();
         let now = Utc::now();
         for message in system.expired_leases(now).await? {
-            let uncertain = message.delivery.attempted_at.is_some();
-            let to = if uncertain {
-                MessageStatus::Failed
-            } else {
-                MessageStatus::Queued
+            let Some(owner) = message.delivery.lease_owner.clone() else {
+                continue;
             };
-            let mut change = Change::new(MessageStatus::Sending, to)?;
-            change.lease_owner = message.delivery.lease_owner.clone();
-            if uncertain {
-                change.error_code = Some(MessageErrorCode::SubmissionUncertain);
-                change.error_message = Some(
-                    "the worker stopped after attempting the submission; it is not submitted again"
-                        .into(),
-                );
-                change.detail.error_code = change.error_code;
-            }
-            system.change_status(message.id, change).await?;
+            let cause = Cause::LeaseExpired {
+                owner,
+                attempted: message.delivery.attempted_at.is_some(),
+            };
+            system
+                .apply(&[Step::one(message.id, plan(Some(message.status), cause)?)])
+                .await?;
         }
         let validity = chrono::Duration::from_std(validity).unwrap_or(chrono::Duration::MAX);
-        for message in system.past_validity(now - validity).await? {
-            let mut change = Change::new(message.status, MessageStatus::Undelivered)?;
-            change.error_code = Some(MessageErrorCode::Expired);
-            change.error_message = Some(if message.status == MessageStatus::Queued {
-                "the validity period ran out before the carrier could take the message".into()
-            } else {
-                "no final delivery receipt arrived within the validity period".into()
-            });
-            change.detail = EventDetail {
-                error_code: change.error_code,
-                ..Default::default()
-            };
-            system.change_status(message.id, change).await?;
-        }
+        let expired: Vec<Step> = system
+            .past_validity(now - validity)
+            .await?
+            .into_iter()
+            .map(|m| {
+                Ok(Step::one(
+                    m.id,
+                    plan(Some(m.status), Cause::ValidityPassed)?,
+                ))
+            })
+            .collect::<Result<_, Error>>()?;
+        system.apply(&expired).await?;
         self.match_unmatched_receipts().await?;
         system.purge_idempotency(now, 1000).await?;
         Ok(())
     }
 }
 
-/// The status change `owner`'s attempt at a message leads to, and every part the carrier has
-/// accepted so far (number and carrier id): `sent` once every part is
-/// accepted; `failed` (`CARRIER_REFUSED`) when a part was refused for good; `failed`
-/// (`SUBMISSION_UNCERTAIN`) when a part's answer could not be read; otherwise, when a part was
-/// deferred, back to the queue until `retry_at` with a `deferred` event, keeping the parts the
-/// carrier accepted.
-fn change_after(owner: &str, attempt: Attempt) -> Result<(Change, Vec<(u8, String)>), Error> {
+/// The step `owner`'s attempt at `message` leads to, and every part the carrier has accepted so
+/// far (number and carrier id): `sent` once every part is accepted; `failed`
+/// (`CARRIER_REFUSED`) when a part was refused for good; `failed` (`SUBMISSION_UNCERTAIN`) when a
+/// part's answer could not be read; otherwise, when a part was deferred, back to the queue until
+/// `retry_at` with a `deferred` event, keeping the parts the carrier accepted.
+fn step_after(
+    message: &Message,
+    owner: &str,
+    attempt: Attempt,
+) -> Result<(Step, Vec<(u8, String)>), Error> {
     let Attempt {
         carrier,
         parts,
@@ -221,63 +297,58 @@ fn change_after(owner: &str, attempt: Attempt) -> Result<(Change, Vec<(u8, Strin
         .filter_map(|p| Some((p.number, p.carrier_message_id.clone()?)))
         .collect();
     for (number, outcome) in outcomes {
-        let mut update = PartUpdate {
+        let mut update = PartWrite {
             number,
-            state: PartState::Pending,
-            carrier: None,
-            retry_at: None,
+            state: Write::Set(PartState::Pending),
+            retry_at: Write::Set(None),
+            ..Default::default()
         };
         match outcome {
             PartOutcome::Accepted(id) => {
-                update.state = PartState::Accepted;
-                update.carrier = Some((carrier.clone(), id.clone()));
+                update.state = Write::Set(PartState::Accepted);
+                update.carrier = Write::Set((carrier.clone(), id.clone()));
                 accepted.push((number, id));
             }
             PartOutcome::Deferred { code, message } => {
-                update.retry_at = Some(retry_at);
+                update.retry_at = Write::Set(Some(retry_at));
                 deferred.get_or_insert((code, message));
             }
             PartOutcome::Refused { code, message } => {
-                update.state = PartState::Refused;
+                update.state = Write::Set(PartState::Refused);
                 refused.get_or_insert((code, message));
             }
             PartOutcome::Uncertain(text) => {
-                update.state = PartState::Uncertain;
+                update.state = Write::Set(PartState::Uncertain);
                 uncertain.get_or_insert(text);
             }
         }
         updates.push(update);
     }
     accepted.sort();
-    let mut change = if let Some((code, text)) = refused {
-        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-        change.error_code = Some(MessageErrorCode::CarrierRefused);
-        change.error_message = Some(format!("{code}: {text}"));
-        change.detail.err = Some(code);
-        change
+    let answer = if let Some((code, text)) = refused {
+        Answer::Refused { code, text }
     } else if let Some(text) = uncertain {
-        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Failed)?;
-        change.error_code = Some(MessageErrorCode::SubmissionUncertain);
-        change.error_message = Some(format!("the carrier did not answer: {text}"));
-        change
+        Answer::Uncertain { text }
     } else if let Some((code, _)) = deferred {
-        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Queued)?;
-        change.kind = EventKind::Deferred;
-        change.detail.err = Some(code);
-        change.retry_at = Some(retry_at);
-        change
+        Answer::Deferred { code, retry_at }
     } else {
         let first = accepted
             .first()
             .map(|(_, id)| id.clone())
             .unwrap_or_default();
-        let mut change = Change::new(MessageStatus::Sending, MessageStatus::Sent)?;
-        change.detail.carrier_message_id = Some(first.clone());
-        change.carrier = Some((carrier, first));
-        change
+        Answer::Sent {
+            carrier,
+            carrier_id: first,
+        }
     };
-    change.parts = updates;
-    change.lease_owner = Some(owner.to_owned());
-    change.detail.error_code = change.error_code;
-    Ok((change, accepted))
+    let cause = Cause::Answered {
+        owner: owner.to_owned(),
+        answer,
+    };
+    let step = Step {
+        id: message.id,
+        plans: vec![plan(Some(message.status), cause)?],
+        parts: updates,
+    };
+    Ok((step, accepted))
 }

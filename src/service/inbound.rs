@@ -6,7 +6,7 @@ use crate::{
         consent::ConsentStatus,
         keywords::{match_keyword, KeywordAction, KeywordMatch},
         lifecycle::EventKind,
-        message::{Channel, Direction, Message, MessageStatus, Priority},
+        message::{Channel, Direction, Message, Priority},
         organization::KeyMode,
         text::{encoding_of, split_segments},
         PhoneNumber,
@@ -93,7 +93,6 @@ impl Services {
             text: inbound.text.clone(),
             channel: Channel::Sms,
             priority: Priority::Default,
-            status: MessageStatus::Received,
             tag: None,
             media_urls: Vec::new(),
             carrier: inbound

@@ -119,8 +119,8 @@ impl From<DbErr> for Error {
     }
 }
 
-impl From<crate::domain::lifecycle::TransitionRefused> for Error {
-    fn from(err: crate::domain::lifecycle::TransitionRefused) -> Self {
+impl From<crate::domain::transition::Refusal> for Error {
+    fn from(err: crate::domain::transition::Refusal) -> Self {
         Error::Internal(err.into())
     }
 }
@@ -151,6 +151,12 @@ pub struct Settings {
     pub webhooks: webhooks::WebhookRules,
     /// The most sends committed in one transaction (group commit).
     pub send_batch_max: usize,
+    /// How long a receipt that matches no message is kept.
+    pub unmatched_receipt_retention: Duration,
+    /// How long after its arrival an unmatched receipt is looked at again by the sweep (a
+    /// receipt that raced the `sent` of its message); after that it is matched only when its
+    /// carrier id is stored.
+    pub receipt_recheck: Duration,
 }
 
 impl Default for Settings {
@@ -166,6 +172,8 @@ impl Default for Settings {
             body_read_timeout: Duration::from_secs(30),
             webhooks: webhooks::WebhookRules::default(),
             send_batch_max: DEFAULT_SEND_BATCH_MAX,
+            unmatched_receipt_retention: Duration::from_secs(7 * 24 * 3600),
+            receipt_recheck: Duration::from_secs(60),
         }
     }
 }
@@ -196,7 +204,20 @@ pub struct Services {
     receipt_queue: Arc<
         group_commit::BatchQueue<crate::store::receipts::IncomingReceipt, receipts::ReceiptOutcome>,
     >,
+    /// Submission attempts waiting for their group commit: `(owner, message, part numbers)`.
+    attempt_queue: Arc<group_commit::BatchQueue<AttemptItem, bool>>,
+    /// The newest unmatched receipt the sweep no longer looks at again (see
+    /// [`Settings::receipt_recheck`]).
+    receipts_checked: Arc<std::sync::atomic::AtomicI64>,
+    /// Carrier answers waiting for their group commit: `(owner, message, attempt)`.
+    answer_queue: Arc<group_commit::BatchQueue<AnswerItem, ()>>,
 }
+
+/// A carrier's answers to record: `(worker, message, attempt)`.
+type AnswerItem = (String, crate::domain::message::Message, delivery::Attempt);
+
+/// A submission attempt to record: `(worker, message, part numbers)`.
+type AttemptItem = (String, uuid::Uuid, Vec<u8>);
 
 /// Reads a carrier's state.
 pub type HealthProbe = Arc<dyn Fn() -> crate::domain::submission::CarrierHealth + Send + Sync>;
@@ -214,6 +235,9 @@ impl Services {
             carrier_health: Arc::default(),
             send_queue: Arc::default(),
             receipt_queue: Arc::default(),
+            attempt_queue: Arc::default(),
+            answer_queue: Arc::default(),
+            receipts_checked: Arc::default(),
         }
     }
 

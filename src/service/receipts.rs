@@ -3,16 +3,7 @@
 
 use super::group_commit::each_alone_on_failure;
 use super::{Error, Services};
-use crate::{
-    domain::{
-        lifecycle::{status_after_part_receipts, EventKind, MessageErrorCode},
-        message::Message,
-    },
-    store::{
-        delivery::{Change, EventDetail},
-        receipts::IncomingReceipt,
-    },
-};
+use crate::store::{delivery::EventDetail, receipts::IncomingReceipt};
 
 /// A receipt in the SMPP delivery-receipt vocabulary.
 #[derive(Debug, Clone)]
@@ -53,6 +44,17 @@ pub enum ReceiptOutcome {
     Pending,
 }
 
+/// What one sweep did with unmatched receipts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Recheck {
+    /// Receipts it read (only those still within their recheck period, and the ones after).
+    pub looked_at: usize,
+    /// Receipts it matched to their message and applied.
+    pub matched: usize,
+    /// Receipts past their retention it deleted.
+    pub purged: u64,
+}
+
 impl Services {
     /// Stores a receipt from `carrier` and applies it if its message is known. Unknown ids,
     /// duplicates and late receipts are accepted: a carrier is never made to retry. Concurrent
@@ -75,7 +77,7 @@ impl Services {
                     each_alone_on_failure("receipts", &receipts, |some| {
                         let system = system.clone();
                         Box::pin(async move {
-                            let matched = system.record_receipts(some, &receipt_change).await?;
+                            let matched = system.record_receipts(some).await?;
                             Ok(matched
                                 .into_iter()
                                 .map(|m| {
@@ -112,17 +114,27 @@ impl Services {
             .iter()
             .map(|r| r.id)
             .collect();
-        system.rematch_receipts(&ids, &receipt_change).await?;
+        system.rematch_receipts(&ids).await?;
         Ok(())
     }
 
-    /// Matches receipts whose message has become known since they arrived (a safety net for
-    /// receipts that raced with `sent`): those whose part now exists are matched and applied in
-    /// one transaction.
-    pub async fn match_unmatched_receipts(&self) -> Result<usize, Error> {
+    /// Matches receipts whose message has become known since they arrived (a receipt that raced
+    /// the `sent` of its message): each unmatched receipt is looked at by the sweeps of its first
+    /// [`super::Settings::receipt_recheck`] only — after that it is matched when its carrier id
+    /// is stored — and deleted once past [`super::Settings::unmatched_receipt_retention`].
+    pub async fn match_unmatched_receipts(&self) -> Result<Recheck, Error> {
+        use std::sync::atomic::Ordering;
         let system = self.system();
+        let now = chrono::Utc::now();
+        let recheck = chrono::Duration::from_std(self.settings.receipt_recheck)
+            .unwrap_or(chrono::Duration::MAX);
+        let after = self.receipts_checked.load(Ordering::Acquire);
+        let recent = system.unmatched_receipts_after(after, 500).await?;
         let mut ids = Vec::new();
-        for receipt in system.unmatched_receipts().await? {
+        // The receipts past the race, in id order up to the first recent one, are not looked at
+        // again.
+        let (mut settled, mut settling) = (after, true);
+        for receipt in &recent {
             if system
                 .outbound_part_by_carrier_id(&receipt.carrier, &receipt.carrier_message_id)
                 .await?
@@ -130,35 +142,22 @@ impl Services {
             {
                 ids.push(receipt.id);
             }
+            settling = settling && receipt.received_at < now - recheck;
+            if settling {
+                settled = receipt.id;
+            }
         }
-        Ok(system.rematch_receipts(&ids, &receipt_change).await?)
+        let matched = system.rematch_receipts(&ids).await?;
+        self.receipts_checked.fetch_max(settled, Ordering::AcqRel);
+        let retention = chrono::Duration::from_std(self.settings.unmatched_receipt_retention)
+            .unwrap_or(chrono::Duration::MAX);
+        let purged = system
+            .purge_unmatched_receipts(now - retention, 1000)
+            .await?;
+        Ok(Recheck {
+            looked_at: recent.len(),
+            matched,
+            purged,
+        })
     }
-}
-
-/// The status rule for a receipt: given the message as it stands, every part's final receipt (in
-/// part order) and the receipt, the status change to make — `None` records the receipt as an
-/// event only. Every receipt, one at a time or in a batch, goes through it.
-pub(crate) fn receipt_change(
-    current: &Message,
-    finals: &[Option<&str>],
-    receipt: &EventDetail,
-) -> Result<Option<Change>, String> {
-    let status = current.status;
-    let next = status_after_part_receipts(status, finals);
-    if next == status {
-        return Ok(None);
-    }
-    let mut change = Change::new(status, next).map_err(|e| e.to_string())?;
-    change.kind = EventKind::Receipt;
-    change.detail = receipt.clone();
-    if next == crate::domain::message::MessageStatus::Undelivered {
-        change.error_code = Some(MessageErrorCode::Undelivered);
-        change.error_message = Some(format!(
-            "the carrier reported {} (err {})",
-            receipt.stat.as_deref().unwrap_or_default(),
-            receipt.err.as_deref().unwrap_or("none")
-        ));
-        change.detail.error_code = change.error_code;
-    }
-    Ok(Some(change))
 }

@@ -24,7 +24,7 @@ pub struct NewApiKey<'a> {
 impl Tenant {
     /// Stores a key of this organization in this handle's mode.
     pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<ApiKey, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let row = api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(self.org_id),
@@ -37,11 +37,7 @@ impl Tenant {
             revoked_at: Set(None),
             last_used_at: Set(None),
         };
-        rows::api_key(
-            api_key::Entity::insert(row)
-                .exec_with_returning(&self.db)
-                .await?,
-        )
+        rows::api_key(api_key::Entity::insert(row).exec_with_returning(&w).await?)
     }
 
     fn keys(&self) -> sea_orm::Select<api_key::Entity> {
@@ -161,11 +157,11 @@ impl System {
     }
 
     pub async fn touch_api_key(&self, id: Uuid, at: Timestamp) -> Result<(), DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(at.as_datetime()))
             .filter(api_key::Column::Id.eq(id))
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         Ok(())
     }

@@ -1,6 +1,7 @@
 //! Queue, status changes and receipts: system work, on the [`System`] handle. Every status change
-//! is a compare-and-set on the current status, guarded by the status machine, and written together
-//! with its event in one transaction.
+//! is planned by the domain's transition function and written by the one writer
+//! ([`super::transitions`]): a compare-and-set on the status it was planned from, written with
+//! its event in one transaction.
 
 use chrono::{DateTime, Utc};
 use entity::{carrier_receipt, message, message_event, message_part};
@@ -12,12 +13,17 @@ use sea_orm::{
 };
 use uuid::Uuid;
 
-use super::{rows, System};
-use crate::domain::submission::{carrier_id_key, carrier_id_keys};
+use super::{
+    rows,
+    transitions::{PartWrite, Step},
+    System,
+};
+use crate::domain::submission::carrier_id_keys;
+pub use crate::domain::transition::EventDetail;
 use crate::domain::{
-    lifecycle::{sources_of, transition, EventKind, MessageErrorCode, TransitionRefused},
-    message::{Direction, KeyMode, Message, MessageStatus, Part, PartState, Priority},
-    webhooks::event_for_status,
+    lifecycle::EventKind,
+    message::{Direction, KeyMode, Message, MessageStatus, Part, PartState},
+    transition::{plan, Cause, Write},
     Timestamp,
 };
 
@@ -25,73 +31,6 @@ use crate::domain::{
 pub(super) fn count_status(status: MessageStatus, n: u64) {
     if n > 0 {
         metrics::counter!("agentmessage_messages_total", "status" => status.as_str()).increment(n);
-    }
-}
-
-/// What an event carries besides its kind and status.
-#[derive(Debug, Clone, Default)]
-pub struct EventDetail {
-    pub carrier_message_id: Option<String>,
-    pub stat: Option<String>,
-    pub err: Option<String>,
-    pub done_date: Option<String>,
-    pub error_code: Option<MessageErrorCode>,
-}
-
-/// A status change to make if the message is still in `from`. It can only be made for a pair the
-/// status machine allows ([`transition`]).
-#[derive(Debug, Clone)]
-pub struct Change {
-    from: MessageStatus,
-    to: MessageStatus,
-    /// Only if the lease is still this worker's.
-    pub lease_owner: Option<String>,
-    pub error_code: Option<MessageErrorCode>,
-    pub error_message: Option<String>,
-    /// `(carrier, carrier_message_id)` to store (on `sent`).
-    pub carrier: Option<(String, String)>,
-    pub kind: EventKind,
-    pub detail: EventDetail,
-    /// On `sending → queued`: not claimed again before this time.
-    pub retry_at: Option<DateTime<Utc>>,
-    /// Parts whose submission state changes with the message, in the same transaction.
-    pub parts: Vec<PartUpdate>,
-}
-
-/// A new submission state of one part.
-#[derive(Debug, Clone)]
-pub struct PartUpdate {
-    pub number: u8,
-    pub state: PartState,
-    /// `(carrier, carrier_message_id)` when accepted.
-    pub carrier: Option<(String, String)>,
-    /// When a deferred part may be submitted again.
-    pub retry_at: Option<DateTime<Utc>>,
-}
-
-impl Change {
-    pub fn new(from: MessageStatus, to: MessageStatus) -> Result<Change, TransitionRefused> {
-        let to = transition(from, to)?;
-        Ok(Change {
-            from,
-            to,
-            lease_owner: None,
-            error_code: None,
-            error_message: None,
-            carrier: None,
-            kind: EventKind::Transition,
-            detail: EventDetail::default(),
-            retry_at: None,
-            parts: Vec::new(),
-        })
-    }
-
-    pub fn from(&self) -> MessageStatus {
-        self.from
-    }
-
-    pub fn to(&self) -> MessageStatus {
-        self.to
     }
 }
 
@@ -142,43 +81,12 @@ pub(super) async fn insert_event_of(
     at: DateTime<Utc>,
 ) -> Result<i32, DbErr> {
     let number = next_event_number(txn, message_id).await?;
-    let row = event_row((message_id, org_id), number, kind, status, detail, at);
+    let row = super::transitions::event_row((message_id, org_id), number, kind, status, detail, at);
     message_event::Entity::insert(row)
         .exec_without_returning(txn)
         .await?;
     Ok(number)
 }
-
-/// Writes `part`'s new state inside `txn`.
-async fn update_part(
-    txn: &DatabaseTransaction,
-    message_id: Uuid,
-    part: &PartUpdate,
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let mut update = message_part::Entity::update_many()
-        .col_expr(message_part::Column::State, Expr::value(part.state))
-        .col_expr(message_part::Column::RetryAt, Expr::value(part.retry_at))
-        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-        .filter(message_part::Column::MessageId.eq(message_id))
-        .filter(message_part::Column::PartNumber.eq(i32::from(part.number)));
-    if let Some((carrier, carrier_id)) = &part.carrier {
-        update = update
-            .col_expr(message_part::Column::Carrier, Expr::value(carrier.as_str()))
-            .col_expr(
-                message_part::Column::CarrierMessageId,
-                Expr::value(carrier_id.as_str()),
-            )
-            .col_expr(
-                message_part::Column::CarrierKey,
-                Expr::value(carrier_id_key(carrier_id)),
-            )
-            .col_expr(message_part::Column::SubmittedAt, Expr::value(now));
-    }
-    update.exec(txn).await?;
-    Ok(())
-}
-
 /// A carrier's receipt as it was stored.
 #[derive(Debug, Clone)]
 pub struct StoredReceipt {
@@ -188,12 +96,14 @@ pub struct StoredReceipt {
     pub stat: String,
     pub err: Option<String>,
     pub done_date: Option<String>,
+    pub received_at: DateTime<Utc>,
 }
 
 impl From<carrier_receipt::Model> for StoredReceipt {
     fn from(r: carrier_receipt::Model) -> Self {
         StoredReceipt {
             id: r.id,
+            received_at: r.received_at,
             carrier: r.carrier,
             carrier_message_id: r.carrier_message_id,
             stat: r.stat,
@@ -204,159 +114,118 @@ impl From<carrier_receipt::Model> for StoredReceipt {
 }
 
 impl System {
-    /// Records an event that does not change the status.
-    pub async fn record_event(
-        &self,
-        message: &Message,
-        kind: EventKind,
-        detail: EventDetail,
-    ) -> Result<(), DbErr> {
-        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        let now = Timestamp::now().as_datetime();
-        let of = (message.id, message.org_id);
-        insert_event_of(&txn, of, kind, message.status, &detail, now).await?;
-        txn.commit().await
-    }
-
-    /// Applies `change` if the message is still in `change.from` (and, when given, still leased
-    /// to `change.lease_owner`). `None` when it was not.
-    pub async fn change_status(&self, id: Uuid, change: Change) -> Result<Option<Message>, DbErr> {
-        Ok(self.change_statuses(&[(id, change)]).await?.pop().flatten())
-    }
-
-    /// Applies each change as [`System::change_status`] does, all in one transaction (a worker's
-    /// batch); `None` for each one that was not made.
-    pub async fn change_statuses(
-        &self,
-        changes: &[(Uuid, Change)],
-    ) -> Result<Vec<Option<Message>>, DbErr> {
+    /// Applies each step (of distinct messages) through the one writer, all in one transaction
+    /// (a worker's batch; a single change is a batch of one): for each, the message after it,
+    /// or `None` when its guard no longer held and nothing of it was written.
+    pub async fn apply(&self, steps: &[Step]) -> Result<Vec<Option<Message>>, DbErr> {
         let now = Timestamp::now().as_datetime();
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        let borrowed: Vec<(Uuid, &Change)> = changes.iter().map(|(id, c)| (*id, c)).collect();
-        let changed = change_statuses_in(&txn, &self.hooks, &borrowed, now).await?;
+        let changed = super::transitions::apply(&txn, &self.hooks, steps, now).await?;
         txn.commit().await?;
         self.hooks.committed();
-        for ((_, change), made) in changes.iter().zip(&changed) {
-            if made.is_some() {
-                count_status(change.to(), 1);
+        for (step, made) in steps.iter().zip(&changed) {
+            if let (Some(model), true) = (made, step.plans.iter().any(|p| p.changes_status())) {
+                count_status(model.status, 1);
             }
         }
-        changed
-            .into_iter()
-            .map(|m| m.map(rows::message).transpose())
-            .collect()
+        super::transitions::messages(changed)
     }
 
-    /// Writes each message's parts the first time (`total` under `reference`) and records the
-    /// attempt of those not yet accepted (`attempted_at` set, the parts `submitting`, a
-    /// `submission_attempt` event), all in one
-    /// transaction. For each message: every part and the parts to submit now, or `None` when its
-    /// lease was lost (the carrier must not be called).
+    /// Records the attempt of each `(owner, message, part numbers)` whose message is still
+    /// leased to its owner and not attempted: `attempted_at` set, a `submission_attempt` event,
+    /// and those parts `submitting` if still pending — all in one transaction. For each, whether
+    /// it was recorded (when not, the lease was lost: the carrier must not be called).
     pub async fn begin_attempts(
         &self,
-        owner: &str,
-        items: &[(Uuid, u8, u8)],
-    ) -> Result<Vec<Option<(Vec<Part>, Vec<Part>)>>, DbErr> {
+        items: &[(String, Uuid, Vec<u8>)],
+    ) -> Result<Vec<bool>, DbErr> {
         let now = Timestamp::now().as_datetime();
-        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        // The attempt of every message still leased to `owner` and not attempted, with its
-        // `submission_attempt` event counted on the row, in one statement.
-        let began: Vec<message::Model> = message::Entity::update_many()
-            .col_expr(message::Column::AttemptedAt, Expr::value(now))
-            .col_expr(
-                message::Column::EventCount,
-                Expr::col(message::Column::EventCount).add(1),
+        let mut steps = Vec::with_capacity(items.len());
+        for (owner, id, numbers) in items {
+            let attempt = plan(
+                Some(MessageStatus::Sending),
+                Cause::AttemptBegun {
+                    owner: owner.clone(),
+                    now,
+                },
             )
-            .filter(message::Column::Id.is_in(items.iter().map(|(id, _, _)| *id)))
-            .filter(message::Column::Status.eq(MessageStatus::Sending))
-            .filter(message::Column::LeaseOwner.eq(owner))
-            .filter(message::Column::AttemptedAt.is_null())
-            .filter(message::Column::LeaseExpiresAt.gt(now))
-            .exec_with_returning(&txn)
-            .await?;
-        let began: std::collections::HashMap<Uuid, message::Model> =
-            began.into_iter().map(|m| (m.id, m)).collect();
-        let ids: Vec<Uuid> = began.keys().copied().collect();
-        let mut parts = parts_of_all(&txn, &ids).await?;
-        // Parts are written the first time a message is attempted.
-        let missing: Vec<message_part::ActiveModel> = items
-            .iter()
-            .filter(|(id, _, _)| began.contains_key(id) && !parts.contains_key(id))
-            .flat_map(|(id, total, reference)| {
-                (1..=*total).map(move |number| message_part::ActiveModel {
-                    id: sea_orm::ActiveValue::NotSet,
-                    message_id: Set(*id),
-                    part_number: Set(i32::from(number)),
-                    total_parts: Set(i32::from(*total)),
-                    reference: Set(i32::from(*reference)),
-                    state: Set(PartState::Pending),
-                    carrier: Set(None),
-                    carrier_message_id: Set(None),
-                    carrier_key: Set(None),
-                    submitted_at: Set(None),
-                    receipt_stat: Set(None),
-                    retry_at: Set(None),
-                    updated_at: Set(now),
+            .map_err(|e| DbErr::Custom(e.to_string()))?;
+            let parts = numbers
+                .iter()
+                .map(|number| PartWrite {
+                    number: *number,
+                    only_from: Some(PartState::Pending),
+                    state: Write::Set(PartState::Submitting),
+                    ..Default::default()
                 })
-            })
-            .collect();
-        if !missing.is_empty() {
-            for chunk in missing.chunks(200) {
-                message_part::Entity::insert_many(chunk.to_vec())
-                    .on_conflict(
-                        sea_orm::sea_query::OnConflict::columns([
-                            message_part::Column::MessageId,
-                            message_part::Column::PartNumber,
-                        ])
-                        .do_nothing()
-                        .to_owned(),
-                    )
-                    .exec_without_returning(&txn)
-                    .await?;
-            }
-            parts = parts_of_all(&txn, &ids).await?;
+                .collect();
+            steps.push(Step {
+                id: *id,
+                plans: vec![attempt],
+                parts,
+            });
         }
-        let mut begun = Vec::with_capacity(items.len());
-        let mut submitting = Vec::new();
-        let mut events = Vec::new();
-        for (id, _, _) in items {
-            let (Some(model), Some(rows)) = (began.get(id), parts.get(id)) else {
-                begun.push(None);
-                continue;
-            };
-            submitting.extend(
-                rows.iter()
-                    .filter(|p| p.state == PartState::Pending)
-                    .map(|p| p.id),
-            );
-            events.push(event_row(
-                (model.id, model.org_id),
-                model.event_count,
-                EventKind::SubmissionAttempt,
-                MessageStatus::Sending,
-                &EventDetail::default(),
-                now,
-            ));
-            let all: Vec<Part> = rows.iter().cloned().map(rows::part).collect();
-            let pending = crate::domain::message::pending_parts(&all);
-            begun.push(Some((all, pending)));
-        }
-        for chunk in submitting.chunks(200) {
-            message_part::Entity::update_many()
-                .col_expr(
-                    message_part::Column::State,
-                    Expr::value(PartState::Submitting),
-                )
-                .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-                .filter(message_part::Column::Id.is_in(chunk.iter().copied()))
-                .filter(message_part::Column::State.eq(PartState::Pending))
-                .exec(&txn)
-                .await?;
-        }
-        insert_events(&txn, events).await?;
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let began = super::transitions::apply(&txn, &self.hooks, &steps, now).await?;
         txn.commit().await?;
-        Ok(begun)
+        Ok(began.iter().map(Option::is_some).collect())
     }
+}
+
+/// Writes the parts of claimed messages the first time they are claimed (`(id, total,
+/// reference)`), inside `txn`; returns every part of each of `ids`, in part order.
+async fn write_missing_parts(
+    txn: &DatabaseTransaction,
+    items: &[(Uuid, u8, u8)],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashMap<Uuid, Vec<Part>>, DbErr> {
+    let ids: Vec<Uuid> = items.iter().map(|(id, _, _)| *id).collect();
+    let found = parts_of_all(txn, &ids).await?;
+    let mut all: std::collections::HashMap<Uuid, Vec<Part>> = found
+        .into_iter()
+        .map(|(id, rows)| (id, rows.into_iter().map(rows::part).collect()))
+        .collect();
+    let missing: Vec<message_part::ActiveModel> = items
+        .iter()
+        .filter(|(id, _, _)| !all.contains_key(id))
+        .flat_map(|(id, total, reference)| {
+            (1..=*total).map(move |number| message_part::ActiveModel {
+                id: sea_orm::ActiveValue::NotSet,
+                message_id: Set(*id),
+                part_number: Set(i32::from(number)),
+                total_parts: Set(i32::from(*total)),
+                reference: Set(i32::from(*reference)),
+                state: Set(PartState::Pending),
+                carrier: Set(None),
+                carrier_message_id: Set(None),
+                carrier_key: Set(None),
+                submitted_at: Set(None),
+                receipt_stat: Set(None),
+                retry_at: Set(None),
+                updated_at: Set(now),
+            })
+        })
+        .collect();
+    for chunk in missing.chunks(200) {
+        message_part::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for (id, total, reference) in items {
+        all.entry(*id).or_insert_with(|| {
+            (1..=*total)
+                .map(|number| Part {
+                    number,
+                    total: *total,
+                    reference: *reference,
+                    state: PartState::Pending,
+                    carrier_message_id: None,
+                    receipt_stat: None,
+                })
+                .collect()
+        });
+    }
+    Ok(all)
 }
 
 /// The parts of each of `ids`, in part order.
@@ -378,537 +247,44 @@ async fn parts_of_all(
     }
     Ok(found)
 }
-
-/// The guarded update of [`System::change_status`] inside `txn`, counting the change's event on
-/// the row in the same statement; the row after it with the event's number, or `None` when the
-/// message was not in `change.from` (or not leased to `change.lease_owner`).
-async fn guarded_update(
-    txn: &DatabaseTransaction,
-    id: Uuid,
-    change: &Change,
-    now: DateTime<Utc>,
-) -> Result<Option<message::Model>, DbErr> {
-    let mut update = message::Entity::update_many()
-        .col_expr(message::Column::Status, Expr::value(change.to))
-        .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            message::Column::EventCount,
-            Expr::col(message::Column::EventCount).add(1),
-        )
-        .filter(message::Column::Id.eq(id))
-        .filter(message::Column::Status.eq(change.from))
-        // The guard the machine gives, whatever the caller expected.
-        .filter(message::Column::Status.is_in(sources_of(change.to)));
-    if let Some(owner) = &change.lease_owner {
-        update = update.filter(message::Column::LeaseOwner.eq(owner.as_str()));
-    }
-    if change.to != MessageStatus::Sending {
-        update = update
-            .col_expr(
-                message::Column::LeaseOwner,
-                Expr::value(Option::<String>::None),
-            )
-            .col_expr(
-                message::Column::LeaseExpiresAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            );
-    }
-    if let Some(code) = change.error_code {
-        update = update.col_expr(message::Column::ErrorCode, Expr::value(code));
-    }
-    if let Some(text) = &change.error_message {
-        update = update.col_expr(message::Column::ErrorMessage, Expr::value(text.as_str()));
-    }
-    if let Some((carrier, carrier_id)) = &change.carrier {
-        update = update
-            .col_expr(message::Column::Carrier, Expr::value(carrier.as_str()))
-            .col_expr(
-                message::Column::CarrierMessageId,
-                Expr::value(carrier_id.as_str()),
-            )
-            .col_expr(message::Column::SentAt, Expr::value(now));
-    }
-    if change.to == MessageStatus::Queued {
-        // Back to the queue: a later claim attempts it afresh (only its unaccepted parts).
-        update = update
-            .col_expr(
-                message::Column::AttemptedAt,
-                Expr::value(Option::<DateTime<Utc>>::None),
-            )
-            .col_expr(message::Column::RetryAt, Expr::value(change.retry_at));
-    }
-    Ok(update.exec_with_returning(txn).await?.pop())
-}
-
-/// `CASE id WHEN … THEN … ELSE otherwise END` over messages: each one's own value where it has
-/// one (`otherwise` alone when none has).
-pub(super) fn case_by_message(
-    values: impl IntoIterator<Item = (Uuid, Option<sea_orm::sea_query::SimpleExpr>)>,
-    otherwise: sea_orm::sea_query::SimpleExpr,
-) -> sea_orm::sea_query::SimpleExpr {
-    let mut case = sea_orm::sea_query::CaseStatement::new();
-    let mut any = false;
-    for (id, value) in values {
-        if let Some(v) = value {
-            case = case.case(message::Column::Id.eq(id), v);
-            any = true;
-        }
-    }
-    if any {
-        case.finally(otherwise).into()
-    } else {
-        otherwise
-    }
-}
-
-/// [`case_by_message`] over `changes`.
-fn per_message(
-    changes: &[(Uuid, &Change)],
-    value: impl Fn(&Change) -> Option<sea_orm::sea_query::SimpleExpr>,
-    otherwise: sea_orm::sea_query::SimpleExpr,
-) -> sea_orm::sea_query::SimpleExpr {
-    case_by_message(changes.iter().map(|(id, c)| (*id, value(c))), otherwise)
-}
-
-/// The guarded updates of [`guarded_update`] for several distinct messages in one statement:
-/// each row changes only under its own guard. Returns the rows changed.
-async fn guarded_updates(
-    txn: &DatabaseTransaction,
-    changes: &[(Uuid, &Change)],
-    now: DateTime<Utc>,
-) -> Result<Vec<message::Model>, DbErr> {
-    use sea_orm::sea_query::{Condition, SimpleExpr};
-    let keep = |c: message::Column| -> SimpleExpr { Expr::col(c) };
-    let null_time = || -> SimpleExpr { Expr::value(Option::<DateTime<Utc>>::None) };
-    let mut guard = Condition::any();
-    for (id, change) in changes {
-        let mut one = Condition::all()
-            .add(message::Column::Id.eq(*id))
-            .add(message::Column::Status.eq(change.from))
-            .add(message::Column::Status.is_in(sources_of(change.to)));
-        if let Some(owner) = &change.lease_owner {
-            one = one.add(message::Column::LeaseOwner.eq(owner.as_str()));
-        }
-        guard = guard.add(one);
-    }
-    let update = message::Entity::update_many()
-        .col_expr(
-            message::Column::Status,
-            per_message(
-                changes,
-                |c| Some(Expr::value(c.to)),
-                keep(message::Column::Status),
-            ),
-        )
-        .col_expr(message::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            message::Column::EventCount,
-            Expr::col(message::Column::EventCount).add(1),
-        )
-        .col_expr(
-            message::Column::LeaseOwner,
-            per_message(
-                changes,
-                |c| (c.to != MessageStatus::Sending).then(|| Expr::value(Option::<String>::None)),
-                keep(message::Column::LeaseOwner),
-            ),
-        )
-        .col_expr(
-            message::Column::LeaseExpiresAt,
-            per_message(
-                changes,
-                |c| (c.to != MessageStatus::Sending).then(null_time),
-                keep(message::Column::LeaseExpiresAt),
-            ),
-        )
-        .col_expr(
-            message::Column::ErrorCode,
-            per_message(
-                changes,
-                |c| c.error_code.map(Expr::value),
-                keep(message::Column::ErrorCode),
-            ),
-        )
-        .col_expr(
-            message::Column::ErrorMessage,
-            per_message(
-                changes,
-                |c| c.error_message.as_deref().map(Expr::value),
-                keep(message::Column::ErrorMessage),
-            ),
-        )
-        .col_expr(
-            message::Column::Carrier,
-            per_message(
-                changes,
-                |c| {
-                    c.carrier
-                        .as_ref()
-                        .map(|(carrier, _)| Expr::value(carrier.as_str()))
-                },
-                keep(message::Column::Carrier),
-            ),
-        )
-        .col_expr(
-            message::Column::CarrierMessageId,
-            per_message(
-                changes,
-                |c| c.carrier.as_ref().map(|(_, id)| Expr::value(id.as_str())),
-                keep(message::Column::CarrierMessageId),
-            ),
-        )
-        .col_expr(
-            message::Column::SentAt,
-            per_message(
-                changes,
-                |c| c.carrier.as_ref().map(|_| Expr::value(now)),
-                keep(message::Column::SentAt),
-            ),
-        )
-        .col_expr(
-            message::Column::AttemptedAt,
-            per_message(
-                changes,
-                |c| (c.to == MessageStatus::Queued).then(null_time),
-                keep(message::Column::AttemptedAt),
-            ),
-        )
-        .col_expr(
-            message::Column::RetryAt,
-            per_message(
-                changes,
-                |c| (c.to == MessageStatus::Queued).then(|| Expr::value(c.retry_at)),
-                keep(message::Column::RetryAt),
-            ),
-        )
-        .filter(message::Column::Id.is_in(changes.iter().map(|(id, _)| *id)))
-        .filter(guard);
-    update.exec_with_returning(txn).await
-}
-
-/// [`update_part`] for several parts (of distinct messages or numbers) in one statement.
-async fn update_parts(
-    txn: &DatabaseTransaction,
-    parts: &[(Uuid, &PartUpdate)],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    use sea_orm::sea_query::{CaseStatement, Condition, SimpleExpr};
-    if parts.is_empty() {
-        return Ok(());
-    }
-    let which = |id: Uuid, part: &PartUpdate| {
-        Condition::all()
-            .add(message_part::Column::MessageId.eq(id))
-            .add(message_part::Column::PartNumber.eq(i32::from(part.number)))
-    };
-    let per_part = |value: &dyn Fn(&PartUpdate) -> Option<SimpleExpr>,
-                    column: message_part::Column|
-     -> SimpleExpr {
-        let mut case = CaseStatement::new();
-        let mut any = false;
-        for (id, part) in parts {
-            if let Some(v) = value(part) {
-                case = case.case(which(*id, part), v);
-                any = true;
-            }
-        }
-        if any {
-            case.finally(Expr::col(column)).into()
-        } else {
-            Expr::col(column)
-        }
-    };
-    let mut all = Condition::any();
-    for (id, part) in parts {
-        all = all.add(which(*id, part));
-    }
-    message_part::Entity::update_many()
-        .col_expr(
-            message_part::Column::State,
-            per_part(&|p| Some(Expr::value(p.state)), message_part::Column::State),
-        )
-        .col_expr(
-            message_part::Column::RetryAt,
-            per_part(
-                &|p| Some(Expr::value(p.retry_at)),
-                message_part::Column::RetryAt,
-            ),
-        )
-        .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-        .col_expr(
-            message_part::Column::Carrier,
-            per_part(
-                &|p| p.carrier.as_ref().map(|(c, _)| Expr::value(c.as_str())),
-                message_part::Column::Carrier,
-            ),
-        )
-        .col_expr(
-            message_part::Column::CarrierMessageId,
-            per_part(
-                &|p| p.carrier.as_ref().map(|(_, id)| Expr::value(id.as_str())),
-                message_part::Column::CarrierMessageId,
-            ),
-        )
-        .col_expr(
-            message_part::Column::CarrierKey,
-            per_part(
-                &|p| {
-                    p.carrier
-                        .as_ref()
-                        .map(|(_, id)| Expr::value(carrier_id_key(id)))
-                },
-                message_part::Column::CarrierKey,
-            ),
-        )
-        .col_expr(
-            message_part::Column::SubmittedAt,
-            per_part(
-                &|p| p.carrier.as_ref().map(|_| Expr::value(now)),
-                message_part::Column::SubmittedAt,
-            ),
-        )
-        .filter(message_part::Column::MessageId.is_in(parts.iter().map(|(id, _)| *id)))
-        .filter(all)
-        .exec(txn)
-        .await?;
-    Ok(())
-}
-
-/// Applies `changes` inside `txn`: one guarded update per message (with its parts), then every
-/// event in one insert and the webhook events. `None` for each change that was not made.
-async fn change_statuses_in(
-    txn: &DatabaseTransaction,
-    hooks: &super::webhooks::Hooks,
-    changes: &[(Uuid, &Change)],
-    now: DateTime<Utc>,
-) -> Result<Vec<Option<message::Model>>, DbErr> {
-    let mut changed = Vec::with_capacity(changes.len());
-    let mut events = Vec::new();
-    let mut ids: Vec<Uuid> = changes.iter().map(|(id, _)| *id).collect();
-    ids.sort_unstable();
-    ids.dedup();
-    let mut made = if changes.len() > 1 && ids.len() == changes.len() {
-        // Several messages, each once: every guarded update in one statement, every part in
-        // another.
-        // Chunks keep each statement's expression within SQLite's depth limit.
-        let mut made: std::collections::HashMap<Uuid, message::Model> =
-            std::collections::HashMap::new();
-        for chunk in changes.chunks(200) {
-            made.extend(
-                guarded_updates(txn, chunk, now)
-                    .await?
-                    .into_iter()
-                    .map(|m| (m.id, m)),
-            );
-        }
-        let parts: Vec<(Uuid, &PartUpdate)> = changes
-            .iter()
-            .filter(|(id, _)| made.contains_key(id))
-            .flat_map(|(id, change)| change.parts.iter().map(move |p| (*id, p)))
-            .collect();
-        for chunk in parts.chunks(200) {
-            update_parts(txn, chunk, now).await?;
-        }
-        changes
-            .iter()
-            .map(|(id, _)| made.remove(id))
-            .collect::<Vec<_>>()
-    } else {
-        let mut made = Vec::with_capacity(changes.len());
-        for (id, change) in changes {
-            let model = guarded_update(txn, *id, change, now).await?;
-            if model.is_some() {
-                for part in &change.parts {
-                    update_part(txn, *id, part, now).await?;
-                }
-            }
-            made.push(model);
-        }
-        made
-    }
-    .into_iter();
-    for (_, change) in changes {
-        let Some(model) = made.next().flatten() else {
-            changed.push(None);
-            continue;
-        };
-        events.push(event_row(
-            (model.id, model.org_id),
-            model.event_count,
-            change.kind,
-            change.to,
-            &change.detail,
-            now,
-        ));
-        changed.push(Some(model));
-    }
-    insert_events(txn, events).await?;
-    let mut entered = Vec::new();
-    for model in changed.iter().flatten() {
-        entered.push((rows::message(model.clone())?, model.event_count));
-    }
-    status_webhooks(txn, hooks, &entered, now).await?;
-    Ok(changed)
-}
-
-/// The webhook events of messages that entered a status with an event type (`message.sent`,
-/// `message.delivered`, …): each `(message as it now stands, its event's number)`, inside `txn`.
-pub(super) async fn status_webhooks(
-    txn: &DatabaseTransaction,
-    hooks: &super::webhooks::Hooks,
-    entered: &[(Message, i32)],
-    now: DateTime<Utc>,
-) -> Result<(), DbErr> {
-    let mut endpoints = super::webhooks::EnabledEndpoints::default();
-    for (message, number) in entered {
-        let Some(kind) = event_for_status(message.status) else {
-            continue;
-        };
-        let of = (message.org_id, message.mode);
-        let subject = super::webhooks::Subject::Message(message, *number);
-        super::webhooks::write_event(txn, hooks, of, kind, subject, now, &mut endpoints).await?;
-    }
-    Ok(())
-}
-
-/// The row of event number `number` of the message `(id, org_id)`.
-pub(super) fn event_row(
-    (message_id, org_id): (Uuid, Uuid),
-    number: i32,
-    kind: EventKind,
-    status: MessageStatus,
-    detail: &EventDetail,
-    at: DateTime<Utc>,
-) -> message_event::ActiveModel {
-    message_event::ActiveModel {
-        sequence: sea_orm::ActiveValue::NotSet,
-        number: Set(number),
-        message_id: Set(message_id),
-        org_id: Set(org_id),
-        kind: Set(kind),
-        status: Set(status),
-        occurred_at: Set(at),
-        carrier_message_id: Set(detail.carrier_message_id.clone()),
-        stat: Set(detail.stat.clone()),
-        carrier_err: Set(detail.err.clone()),
-        done_date: Set(detail.done_date.clone()),
-        error_code: Set(detail.error_code),
-    }
-}
-
-/// Inserts `events`, a few hundred rows per statement.
-pub(super) async fn insert_events(
-    txn: &DatabaseTransaction,
-    events: Vec<message_event::ActiveModel>,
-) -> Result<(), DbErr> {
-    for chunk in events.chunks(200) {
-        message_event::Entity::insert_many(chunk.to_vec())
-            .exec_without_returning(txn)
-            .await?;
-    }
-    Ok(())
-}
-
 impl System {
     /// Claims up to `limit` queued outbound messages (high priority first, then oldest) for
-    /// `owner` until `lease_until`, marking them `sending`. PostgreSQL skips rows other workers
-    /// hold; SQLite serializes writers.
+    /// `owner` until `lease_until`, marking them `sending` (see [`super::transitions::claim`]),
+    /// and writes their parts the first time (`parts_for` gives a message's `(total,
+    /// reference)`), in one transaction: each message with every part, in part order.
     pub async fn claim_queued(
         &self,
         owner: &str,
         lease_until: DateTime<Utc>,
         limit: u64,
         modes: &[KeyMode],
-    ) -> Result<Vec<Message>, DbErr> {
+        parts_for: &(dyn Fn(&Message) -> (u8, u8) + Sync),
+    ) -> Result<Vec<(Message, Vec<Part>)>, DbErr> {
         if modes.is_empty() {
             return Ok(Vec::new());
         }
-        // Closed value names, never client text.
-        let modes = modes
-            .iter()
-            .map(|m| format!("'{}'", m.as_str()))
-            .collect::<Vec<_>>()
-            .join(", ");
-        // The claim is the machine's `queued → sending`, written as one statement for speed; the
-        // statuses in it are the machine's own.
-        let (from, to) = (MessageStatus::Queued, MessageStatus::Sending);
-        transition(from, to).map_err(|e| DbErr::Custom(e.to_string()))?;
-        let (from, to) = (from.as_str(), to.as_str());
-        let outbound = Direction::Outbound.as_str();
-        let backend = self.db.get_database_backend();
         let now = Timestamp::now().as_datetime();
-        // One statement per priority, high first, each reading the queue index in its order
-        // (status, priority, created_at, id): a claim costs the rows it takes, however long the
-        // queue. PostgreSQL: the CTE is evaluated once, and SKIP LOCKED passes over rows other
-        // workers are claiming. SQLite: writers take turns.
-        let claim = |priority: &str| {
-            match backend {
-            DbBackend::Postgres => format!(
-                "WITH picked AS (\
-                   SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-                   AND direction = '{outbound}' AND mode IN ({modes}) \
-                   AND (retry_at IS NULL OR retry_at <= $3) \
-                   ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
-                 UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
-                 event_count = messages.event_count + 1 FROM picked WHERE messages.id = picked.id AND messages.status = '{from}' RETURNING messages.*"
-            ),
-            _ => format!(
-                "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3, \
-                 event_count = event_count + 1 WHERE status = '{from}' AND id IN (\
-                   SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-                   AND direction = '{outbound}' AND mode IN ({modes}) \
-                   AND (retry_at IS NULL OR retry_at <= ?3) \
-                   ORDER BY created_at, id LIMIT ?4) \
-                 RETURNING *"
-            ),
-        }
-        };
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        let mut claimed = Vec::new();
-        // Every priority, high first (the match stops compiling when a priority is added).
-        let _every = |p: Priority| match p {
-            Priority::High | Priority::Default => (),
-        };
-        for priority in [Priority::High, Priority::Default] {
-            let left = limit.saturating_sub(claimed.len() as u64);
-            if left == 0 {
-                break;
-            }
-            let statement = Statement::from_sql_and_values(
-                backend,
-                claim(priority.as_str()),
-                [
-                    owner.into(),
-                    lease_until.into(),
-                    now.into(),
-                    (left as i64).into(),
-                ],
-            );
-            claimed.extend(
-                message::Model::find_by_statement(statement)
-                    .all(&txn)
-                    .await?,
-            );
-        }
-        // RETURNING has no order: hand them over high priority first, then oldest.
-        claimed.sort_by_key(|m| (m.priority != Priority::High, m.created_at, m.id));
-        let events = claimed
+        let claimed = rows::messages(
+            super::transitions::claim(&txn, owner, lease_until, limit, modes, now).await?,
+        )?;
+        let items: Vec<(Uuid, u8, u8)> = claimed
             .iter()
             .map(|m| {
-                event_row(
-                    (m.id, m.org_id),
-                    m.event_count,
-                    EventKind::Transition,
-                    MessageStatus::Sending,
-                    &EventDetail::default(),
-                    now,
-                )
+                let (total, reference) = parts_for(m);
+                (m.id, Ord::max(total, 1), reference)
             })
             .collect();
-        insert_events(&txn, events).await?;
+        let mut parts = write_missing_parts(&txn, &items, now).await?;
         txn.commit().await?;
         count_status(MessageStatus::Sending, claimed.len() as u64);
-        rows::messages(claimed)
+        Ok(claimed
+            .into_iter()
+            .map(|m| {
+                let of = parts.remove(&m.id).unwrap_or_default();
+                (m, of)
+            })
+            .collect())
     }
 }
 
@@ -1025,7 +401,7 @@ impl System {
         carrier: &str,
         detail: &EventDetail,
     ) -> Result<StoredReceipt, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let row = carrier_receipt::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             carrier: Set(carrier.to_owned()),
@@ -1037,7 +413,7 @@ impl System {
             message_id: Set(None),
         };
         Ok(carrier_receipt::Entity::insert(row)
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&w)
             .await?
             .into())
     }
@@ -1067,18 +443,52 @@ impl System {
             .collect())
     }
 
-    /// Receipts not matched to a message yet, oldest first.
-    pub async fn unmatched_receipts(&self) -> Result<Vec<StoredReceipt>, DbErr> {
-        let query =
-            carrier_receipt::Entity::find().filter(carrier_receipt::Column::MessageId.is_null());
-        Ok(query
+    /// Up to `limit` receipts not matched to a message yet whose id is above `after`, oldest
+    /// first (a range of the primary key: the cost follows the receipts read).
+    pub async fn unmatched_receipts_after(
+        &self,
+        after: i64,
+        limit: u64,
+    ) -> Result<Vec<StoredReceipt>, DbErr> {
+        Ok(carrier_receipt::Entity::find()
+            .filter(carrier_receipt::Column::Id.gt(after))
+            .filter(carrier_receipt::Column::MessageId.is_null())
             .order_by_asc(carrier_receipt::Column::Id)
-            .limit_rows(500)
+            .limit_rows(limit)
             .all(&self.db)
             .await?
             .into_iter()
             .map(StoredReceipt::from)
             .collect())
+    }
+
+    /// Deletes up to `limit` receipts that matched no message and arrived before `before`;
+    /// returns how many.
+    pub async fn purge_unmatched_receipts(
+        &self,
+        before: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<u64, DbErr> {
+        let w = super::writer(&self.db, &self.gate).await;
+        let old: Vec<i64> = carrier_receipt::Entity::find()
+            .select_only()
+            .column(carrier_receipt::Column::Id)
+            .filter(carrier_receipt::Column::MessageId.is_null())
+            .filter(carrier_receipt::Column::ReceivedAt.lt(before))
+            .order_by_asc(carrier_receipt::Column::Id)
+            .limit_rows(limit)
+            .into_tuple()
+            .all(&w)
+            .await?;
+        if old.is_empty() {
+            return Ok(0);
+        }
+        let deleted = carrier_receipt::Entity::delete_many()
+            .filter(carrier_receipt::Column::Id.is_in(old))
+            .filter(carrier_receipt::Column::MessageId.is_null())
+            .exec(&w)
+            .await?;
+        Ok(deleted.rows_affected)
     }
 
     pub async fn message_by_id(&self, id: Uuid) -> Result<Option<Message>, DbErr> {

@@ -28,14 +28,14 @@ impl super::System {
     /// Deletes up to `limit` records past their retention (a retry with such a key runs afresh
     /// anyway); the worker's sweep calls it so the table holds about one retention's keys.
     pub async fn purge_idempotency(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let expired: Vec<i64> = record::Entity::find()
             .select_only()
             .column(record::Column::Id)
             .filter(record::Column::ExpiresAt.lt(now))
             .limit(limit)
             .into_tuple()
-            .all(&self.db)
+            .all(&w)
             .await?;
         if expired.is_empty() {
             return Ok(0);
@@ -43,7 +43,7 @@ impl super::System {
         let deleted = record::Entity::delete_many()
             .filter(record::Column::Id.is_in(expired))
             .filter(record::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         Ok(deleted.rows_affected)
     }
@@ -66,7 +66,7 @@ impl Tenant {
         retention: std::time::Duration,
         takeover_after: std::time::Duration,
     ) -> Result<Begun, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let now = Utc::now();
         let keep = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let stale = chrono::Duration::from_std(takeover_after).unwrap_or(chrono::Duration::MAX);
@@ -77,7 +77,7 @@ impl Tenant {
             .filter(record::Column::Operation.eq(attempt.operation))
             .filter(record::Column::IdempotencyKey.eq(attempt.key))
             .filter(record::Column::ExpiresAt.lt(now))
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         for _ in 0..3 {
             let token = ulid::Ulid::new().to_string();
@@ -108,9 +108,9 @@ impl Tenant {
                     .do_nothing()
                     .to_owned(),
                 )
-                .exec_without_returning(&self.db)
+                .exec_without_returning(&w)
                 .await?;
-            let Some(existing) = self.record(attempt).one(&self.db).await? else {
+            let Some(existing) = self.record(attempt).one(&w).await? else {
                 continue; // deleted meanwhile: try again
             };
             if inserted == 1 && existing.token == token {
@@ -144,7 +144,7 @@ impl Tenant {
                 .filter(record::Column::Id.eq(existing.id))
                 .filter(record::Column::Token.eq(existing.token))
                 .filter(record::Column::StatusCode.is_null())
-                .exec(&self.db)
+                .exec(&w)
                 .await?;
             if taken.rows_affected == 1 {
                 return Ok(Begun::Run(Hold {
@@ -187,18 +187,18 @@ impl Tenant {
         status: u16,
         body: &str,
     ) -> Result<(), DbErr> {
-        let _turn = self.gate.turn().await;
-        self.complete_idempotent(&self.db, hold, status, body).await
+        let w = super::writer(&self.db, &self.gate).await;
+        self.complete_idempotent(&w, hold, status, body).await
     }
 
     /// Forgets the key of a request whose answer is not recorded (429, 5xx): a retry runs again.
     pub async fn release_idempotent(&self, hold: &Hold) -> Result<(), DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         record::Entity::delete_many()
             .filter(record::Column::Id.eq(hold.record))
             .filter(record::Column::Token.eq(hold.token.as_str()))
             .filter(record::Column::StatusCode.is_null())
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         Ok(())
     }

@@ -13,13 +13,12 @@ use crate::domain::{
     idempotency::Completion,
     lifecycle::{Event, EventKind},
     listing::{ListPosition, MessageFilter},
-    message::{Channel, Direction, Message, MessageStatus, Priority},
-    text::Encoding,
-    webhooks::event_for_status,
-    PhoneNumber, Timestamp,
+    message::{Direction, Message},
+    Timestamp,
 };
 
 use super::delivery::EventDetail;
+pub use crate::domain::message::NewMessage;
 
 /// What an inbound message's keyword causes, stored with the message.
 #[derive(Debug, Clone, Copy)]
@@ -30,24 +29,6 @@ pub struct KeywordEffect {
     pub consent: Option<ConsentStatus>,
     /// The event it leaves on the message: `keyword`, or `keyword_mentioned`.
     pub event: EventKind,
-}
-
-/// A message to store, outbound (`queued`) or inbound (`received`).
-#[derive(Debug, Clone)]
-pub struct NewMessage {
-    pub direction: Direction,
-    pub from: PhoneNumber,
-    pub to: PhoneNumber,
-    pub text: String,
-    pub channel: Channel,
-    pub priority: Priority,
-    pub status: MessageStatus,
-    pub tag: Option<String>,
-    pub media_urls: Vec<String>,
-    pub segments: u32,
-    pub encoding: Encoding,
-    /// `(carrier, carrier_message_id)` of an inbound message.
-    pub carrier: Option<(String, String)>,
 }
 
 impl Tenant {
@@ -161,27 +142,25 @@ impl Tenant {
         detail: &EventDetail,
     ) -> Result<Message, DbErr> {
         let now = Timestamp::now().as_datetime();
-        let row = super::sends::message_row(self.org_id, self.mode, new, now, 0)?;
+        let created = super::transitions::creation(new.direction)?;
+        let row = super::transitions::message_row(self.org_id, self.mode, new, now, 0)?;
         let model = message::Entity::insert(row)
             .exec_with_returning(txn)
             .await?;
         let number = insert_event(
             txn,
             &model,
-            EventKind::Transition,
-            model.status,
+            created.event.0,
+            created.to,
             detail,
             model.created_at,
         )
         .await?;
         let message = rows::message(model)?;
-        if let Some(kind) = event_for_status(message.status) {
-            let subject = super::webhooks::Subject::Message(&message, number);
-            let of = (self.org_id, self.mode);
+        if let Some(kind) = created.webhook {
+            let entered = [(message.clone(), number, kind)];
             let at = message.created_at.as_datetime();
-            let mut endpoints = super::webhooks::EnabledEndpoints::default();
-            super::webhooks::write_event(txn, &self.hooks, of, kind, subject, at, &mut endpoints)
-                .await?;
+            super::transitions::raise_webhooks(txn, &self.hooks, &entered, at).await?;
         }
         Ok(message)
     }

@@ -17,6 +17,7 @@ use sea_orm::{
 pub mod api_keys;
 pub mod consents;
 pub mod delivery;
+mod door;
 pub mod idempotency;
 pub mod lookups;
 pub mod messages;
@@ -25,6 +26,7 @@ pub mod organizations;
 pub mod receipts;
 mod rows;
 pub mod sends;
+pub mod transitions;
 pub mod webhooks;
 
 use uuid::Uuid;
@@ -118,52 +120,7 @@ pub struct System {
     gate: WriteGate,
 }
 
-/// Gives this process's write transactions on SQLite their turn one at a time, in arrival
-/// order, before they reach the database: SQLite has one writer, and a writer that finds the
-/// lock taken polls for it with growing sleeps, which would make waits of tens of milliseconds
-/// out of a queue of sub-millisecond transactions. (Other processes still meet at the database's
-/// lock; PostgreSQL needs no gate.)
-#[derive(Clone, Debug, Default)]
-struct WriteGate(Option<std::sync::Arc<tokio::sync::Mutex<()>>>);
-
-impl WriteGate {
-    fn for_url(url: &str) -> WriteGate {
-        WriteGate(url.starts_with("sqlite:").then(Default::default))
-    }
-
-    /// Waits for this process's turn to write (SQLite), held until dropped. A write outside a
-    /// transaction takes it too: one that polled SQLite's lock instead could wait behind the
-    /// gate's queue for seconds.
-    async fn turn(&self) -> Option<tokio::sync::OwnedMutexGuard<()>> {
-        match &self.0 {
-            Some(gate) => Some(gate.clone().lock_owned().await),
-            None => None,
-        }
-    }
-}
-
-/// A write transaction and its turn at the gate (held until dropped, after the commit). On
-/// SQLite it takes the write lock at `BEGIN`, so that a read before the first write cannot leave
-/// it on a snapshot another writer has outdated.
-async fn begin_write(
-    db: &DatabaseConnection,
-    gate: &WriteGate,
-) -> Result<
-    (
-        Option<tokio::sync::OwnedMutexGuard<()>>,
-        sea_orm::DatabaseTransaction,
-    ),
-    DbErr,
-> {
-    let turn = gate.turn().await;
-    let txn = db
-        .begin_with_options(sea_orm::TransactionOptions {
-            sqlite_transaction_mode: Some(sea_orm::SqliteTransactionMode::Immediate),
-            ..Default::default()
-        })
-        .await?;
-    Ok((turn, txn))
-}
+use door::{begin_write, writer, WriteGate};
 
 /// Makes the write transactions that name `key` take turns until `txn` ends, so that a read and
 /// the write it decides cannot interleave with another's: on PostgreSQL a transaction-scoped

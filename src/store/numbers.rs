@@ -38,7 +38,7 @@ impl System {
         org_id: Uuid,
         number: &PhoneNumber,
     ) -> Result<OwnedNumber, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let row = phone_number::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org_id),
@@ -46,7 +46,7 @@ impl System {
             created_at: Set(Timestamp::now().as_datetime()),
         };
         let stored = phone_number::Entity::insert(row)
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&w)
             .await?;
         Ok(rows::owned_number(stored))
     }

@@ -1,26 +1,26 @@
 //! Carrier receipts in batches: a batch of receipts matched to their parts, stored, and applied
-//! to their messages in one transaction, with a constant number of statements per batch besides
-//! one update per message touched.
+//! to their messages through the one writer in one transaction, with a constant number of
+//! statements per batch.
 
 use std::collections::HashMap;
 
 use entity::{carrier_receipt, message, message_part};
 use sea_orm::{
-    sea_query::{Condition, Expr, ExprTrait, SimpleExpr},
-    ActiveValue::Set,
-    ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait, QueryFilter,
-    QuerySelect,
+    ActiveValue::Set, ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr,
+    EntityTrait, QueryFilter, QuerySelect,
 };
 use uuid::Uuid;
 
 use super::{
-    delivery::{count_status, event_row, insert_events, status_webhooks, Change, EventDetail},
-    rows, System,
+    delivery::{count_status, EventDetail},
+    transitions::{PartWrite, Step},
+    System,
 };
 use crate::domain::{
-    lifecycle::{is_final_stat, EventKind},
-    message::{Message, MessageStatus},
+    lifecycle::is_final_stat,
+    message::MessageStatus,
     submission::carrier_id_keys,
+    transition::{plan, Cause, Plan, Write},
     Timestamp,
 };
 
@@ -34,118 +34,17 @@ pub struct IncomingReceipt {
     pub received_at: Option<chrono::DateTime<chrono::Utc>>,
 }
 
-/// The status rule for a receipt: given the message as it stands, every part's final receipt
-/// (in part order) and the receipt, the status change to make, if any.
-pub type ReceiptRule<'r> =
-    dyn Fn(&Message, &[Option<&str>], &EventDetail) -> Result<Option<Change>, String> + Sync + 'r;
-
 const CHUNK: usize = 200;
 
-/// The events and the status change a batch makes to one message.
+/// What a batch's receipts do to one message: the plans, in order, and its parts.
 struct Touched {
     model: message::Model,
-    /// The status the message had when read (the update's guard).
-    read_status: MessageStatus,
-    events: Vec<(EventKind, MessageStatus, EventDetail)>,
-    change: Option<Change>,
-    /// Which of `events` is the status change's.
-    change_event: Option<usize>,
+    /// The status as the plans leave it.
+    status: MessageStatus,
+    plans: Vec<Plan>,
     parts: Vec<message_part::Model>,
-}
-
-/// [`super::delivery::case_by_message`] over `touched`, the column as it is for the rest.
-fn per_message(
-    touched: &[&Touched],
-    value: impl Fn(&Touched) -> Option<SimpleExpr>,
-    column: message::Column,
-) -> SimpleExpr {
-    super::delivery::case_by_message(
-        touched.iter().map(|t| (t.model.id, value(t))),
-        Expr::col(column),
-    )
-}
-
-/// Writes what a batch's receipts did to each of `touched`: its events counted, and its new
-/// status with its error when it changed; each row only if still in the status it was read in.
-async fn guarded_receipt_updates(
-    txn: &sea_orm::DatabaseTransaction,
-    touched: &[&Touched],
-    now: chrono::DateTime<chrono::Utc>,
-) -> Result<Vec<message::Model>, DbErr> {
-    let changed = |t: &Touched| t.change.is_some();
-    let mut guard = Condition::any();
-    for t in touched {
-        guard = guard.add(
-            Condition::all()
-                .add(message::Column::Id.eq(t.model.id))
-                .add(message::Column::Status.eq(t.read_status)),
-        );
-    }
-    message::Entity::update_many()
-        .col_expr(
-            message::Column::EventCount,
-            Expr::col(message::Column::EventCount).add(per_message(
-                touched,
-                |t| {
-                    Some(Expr::value(
-                        i32::try_from(t.events.len()).unwrap_or(i32::MAX),
-                    ))
-                },
-                message::Column::EventCount,
-            )),
-        )
-        .col_expr(
-            message::Column::Status,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(t.model.status)),
-                message::Column::Status,
-            ),
-        )
-        .col_expr(
-            message::Column::UpdatedAt,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(now)),
-                message::Column::UpdatedAt,
-            ),
-        )
-        .col_expr(
-            message::Column::LeaseOwner,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(Option::<String>::None)),
-                message::Column::LeaseOwner,
-            ),
-        )
-        .col_expr(
-            message::Column::LeaseExpiresAt,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(Option::<chrono::DateTime<chrono::Utc>>::None)),
-                message::Column::LeaseExpiresAt,
-            ),
-        )
-        .col_expr(
-            message::Column::ErrorCode,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(t.model.error_code)),
-                message::Column::ErrorCode,
-            ),
-        )
-        .col_expr(
-            message::Column::ErrorMessage,
-            per_message(
-                touched,
-                |t| changed(t).then(|| Expr::value(t.model.error_message.clone())),
-                message::Column::ErrorMessage,
-            ),
-        )
-        .filter(message::Column::Id.is_in(touched.iter().map(|t| t.model.id)))
-        .filter(guard)
-        .exec_with_returning(txn)
-        .await
+    /// Parts given their first final receipt: `(part number, stat)`.
+    finals: Vec<(u8, String)>,
 }
 
 impl System {
@@ -153,13 +52,9 @@ impl System {
     /// transaction: the part's final receipt, an event, and the status `rule` gives. Returns,
     /// for each receipt, whether it matched a part (an unmatched one is kept until its part is
     /// known). On an error nothing of the batch is stored.
-    pub async fn record_receipts(
-        &self,
-        receipts: &[IncomingReceipt],
-        rule: &ReceiptRule<'_>,
-    ) -> Result<Vec<bool>, DbErr> {
+    pub async fn record_receipts(&self, receipts: &[IncomingReceipt]) -> Result<Vec<bool>, DbErr> {
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
-        let (matched, changed) = self.record_receipts_in(&txn, receipts, rule).await?;
+        let (matched, changed) = self.record_receipts_in(&txn, receipts).await?;
         txn.commit().await?;
         self.hooks.committed();
         for status in changed {
@@ -173,11 +68,7 @@ impl System {
     /// [`System::record_receipts`] records an arriving one — matched, applied to its message
     /// with its event — keeping when it arrived. A crash keeps all or none of that. Returns how
     /// many matched.
-    pub async fn rematch_receipts(
-        &self,
-        ids: &[i64],
-        rule: &ReceiptRule<'_>,
-    ) -> Result<usize, DbErr> {
+    pub async fn rematch_receipts(&self, ids: &[i64]) -> Result<usize, DbErr> {
         if ids.is_empty() {
             return Ok(0);
         }
@@ -215,7 +106,7 @@ impl System {
                 received_at: Some(r.received_at),
             })
             .collect();
-        let (matched, changed) = self.record_receipts_in(&txn, &incoming, rule).await?;
+        let (matched, changed) = self.record_receipts_in(&txn, &incoming).await?;
         txn.commit().await?;
         self.hooks.committed();
         for status in changed {
@@ -230,7 +121,6 @@ impl System {
         &self,
         txn: &DatabaseTransaction,
         receipts: &[IncomingReceipt],
-        rule: &ReceiptRule<'_>,
     ) -> Result<(Vec<bool>, Vec<MessageStatus>), DbErr> {
         let backend = txn.get_database_backend();
         let now = Timestamp::now().as_datetime();
@@ -273,12 +163,11 @@ impl System {
                 touched.insert(
                     model.id,
                     Touched {
-                        read_status: model.status,
+                        status: model.status,
                         model,
-                        events: Vec::new(),
-                        change: None,
-                        change_event: None,
+                        plans: Vec::new(),
                         parts: Vec::new(),
+                        finals: Vec::new(),
                     },
                 );
             }
@@ -299,7 +188,6 @@ impl System {
         // Each receipt in order, against the state the earlier ones left.
         let mut matched = Vec::with_capacity(receipts.len());
         let mut receipt_rows = Vec::with_capacity(receipts.len());
-        let mut part_stats: Vec<(i64, String)> = Vec::new();
         for (receipt, keys) in receipts.iter().zip(&keys_of) {
             let found = self.part_for(&touched, &receipt.carrier, keys);
             receipt_rows.push(carrier_receipt::ActiveModel {
@@ -326,43 +214,18 @@ impl System {
                 if let Some(part) = t.parts.iter_mut().find(|p| p.id == part_id) {
                     if part.receipt_stat.is_none() {
                         part.receipt_stat = Some(stat.clone());
-                        part_stats.push((part_id, stat.clone()));
+                        let number = u8::try_from(part.part_number).unwrap_or(u8::MAX);
+                        t.finals.push((number, stat.clone()));
                     }
                 }
             }
-            let finals: Vec<Option<&str>> =
-                t.parts.iter().map(|p| p.receipt_stat.as_deref()).collect();
-            let current = rows::message(t.model.clone())?;
-            match rule(&current, &finals, &receipt.detail).map_err(DbErr::Custom)? {
-                Some(change) => {
-                    if change.from() != t.model.status
-                        || change.lease_owner.is_some()
-                        || change.carrier.is_some()
-                        || !change.parts.is_empty()
-                    {
-                        return Err(DbErr::Custom(format!(
-                            "a receipt's change of message {message_id} cannot be batched"
-                        )));
-                    }
-                    t.model.status = change.to();
-                    t.model.updated_at = now;
-                    t.model.lease_owner = None;
-                    t.model.lease_expires_at = None;
-                    if change.error_code.is_some() {
-                        t.model.error_code = change.error_code;
-                    }
-                    if change.error_message.is_some() {
-                        t.model.error_message = change.error_message.clone();
-                    }
-                    t.change_event = Some(t.events.len());
-                    t.events
-                        .push((change.kind, change.to(), change.detail.clone()));
-                    t.change = Some(change);
-                }
-                None => t
-                    .events
-                    .push((EventKind::Receipt, t.model.status, receipt.detail.clone())),
-            }
+            let cause = Cause::Receipt {
+                detail: receipt.detail.clone(),
+                finals: t.parts.iter().map(|p| p.receipt_stat.clone()).collect(),
+            };
+            let planned = plan(Some(t.status), cause).map_err(|e| DbErr::Custom(e.to_string()))?;
+            t.status = planned.to;
+            t.plans.push(planned);
         }
 
         for chunk in receipt_rows.chunks(CHUNK) {
@@ -370,59 +233,38 @@ impl System {
                 .exec_without_returning(txn)
                 .await?;
         }
-        let mut by_stat: HashMap<&str, Vec<i64>> = HashMap::new();
-        for (id, stat) in &part_stats {
-            by_stat.entry(stat.as_str()).or_default().push(*id);
-        }
-        for (stat, ids) in by_stat {
-            for chunk in ids.chunks(CHUNK) {
-                message_part::Entity::update_many()
-                    .col_expr(message_part::Column::ReceiptStat, Expr::value(stat))
-                    .col_expr(message_part::Column::UpdatedAt, Expr::value(now))
-                    .filter(message_part::Column::Id.is_in(chunk.iter().copied()))
-                    .filter(message_part::Column::ReceiptStat.is_null())
-                    .exec(txn)
-                    .await?;
-            }
-        }
-
-        // The messages touched, each under its own guard (the status it was read in), in one
-        // statement per chunk: its new status (if any) and its event count.
-        let mut event_rows = Vec::new();
-        let mut changed: Vec<(Message, i32)> = Vec::new();
-        let busy: Vec<&Touched> = touched.values().filter(|t| !t.events.is_empty()).collect();
-        let mut after_of: HashMap<Uuid, message::Model> = HashMap::new();
-        for chunk in busy.chunks(CHUNK) {
-            let rows = guarded_receipt_updates(txn, chunk, now).await?;
-            after_of.extend(rows.into_iter().map(|m| (m.id, m)));
-        }
-        for t in busy {
-            let added = i32::try_from(t.events.len()).unwrap_or(i32::MAX);
-            let Some(after) = after_of.remove(&t.model.id) else {
+        // The messages touched, each under the status it was read in, through the one writer.
+        let steps: Vec<Step> = touched
+            .into_values()
+            .filter(|t| !t.plans.is_empty())
+            .map(|t| Step {
+                id: t.model.id,
+                parts: t
+                    .finals
+                    .into_iter()
+                    .map(|(number, stat)| PartWrite {
+                        number,
+                        receipt_stat: Write::Set(stat),
+                        ..Default::default()
+                    })
+                    .collect(),
+                plans: t.plans,
+            })
+            .collect();
+        let after = super::transitions::apply(txn, &self.hooks, &steps, now).await?;
+        let mut changed = Vec::new();
+        for (step, after) in steps.iter().zip(after) {
+            let Some(after) = after else {
                 return Err(DbErr::Custom(format!(
                     "message {} changed while its receipts were applied",
-                    t.model.id
+                    step.id
                 )));
             };
-            let first = after.event_count - added + 1;
-            for (i, (kind, status, detail)) in t.events.iter().enumerate() {
-                let number = first + i32::try_from(i).unwrap_or(i32::MAX);
-                event_rows.push(event_row(
-                    (after.id, after.org_id),
-                    number,
-                    *kind,
-                    *status,
-                    detail,
-                    now,
-                ));
-                if t.change_event == Some(i) {
-                    changed.push((rows::message(after.clone())?, number));
-                }
+            if step.plans.iter().any(Plan::changes_status) {
+                changed.push(after.status);
             }
         }
-        insert_events(txn, event_rows).await?;
-        status_webhooks(txn, &self.hooks, &changed, now).await?;
-        Ok((matched, changed.iter().map(|(m, _)| m.status).collect()))
+        Ok((matched, changed))
     }
 
     /// The part a receipt names among the parts read: for the first of its keys that any part

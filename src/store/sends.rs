@@ -6,17 +6,16 @@ use std::collections::HashMap;
 use entity::{consent, lookup, message, phone_number};
 use sea_orm::{
     sea_query::{Alias, Asterisk, Query, SelectStatement, UnionType},
-    ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbErr, EntityTrait, QueryFilter, QueryOrder,
     QuerySelect, QueryTrait, TryIntoModel,
 };
 use uuid::Uuid;
 
-use super::{messages::NewMessage, rows, System, Tenant};
+use super::{rows, System, Tenant};
+use crate::domain::message::NewMessage;
 use crate::domain::{
     consent::{ConsentSource, ConsentState},
     idempotency::Completion,
-    lifecycle::{EventKind, INITIAL_STATUSES},
     lookup::Lookup,
     message::Message,
     organization::KeyMode,
@@ -63,53 +62,6 @@ pub enum SendOutcome<R> {
 /// SQLite allows at most 500 terms in one compound select; batches read their facts in chunks
 /// below that.
 const UNION_CHUNK: usize = 200;
-
-/// Builds the row of a new message (its first event counted when `first_event` is set).
-pub(super) fn message_row(
-    org_id: Uuid,
-    mode: KeyMode,
-    new: NewMessage,
-    now: chrono::DateTime<chrono::Utc>,
-    event_count: i32,
-) -> Result<message::ActiveModel, DbErr> {
-    if !INITIAL_STATUSES.contains(&new.status) {
-        return Err(DbErr::Custom(format!(
-            "a message cannot start as {}",
-            new.status
-        )));
-    }
-    let media_urls = (!new.media_urls.is_empty())
-        .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
-    let (carrier, carrier_message_id) = new.carrier.unzip();
-    Ok(message::ActiveModel {
-        id: Set(Uuid::now_v7()),
-        org_id: Set(org_id),
-        mode: Set(mode),
-        direction: Set(new.direction),
-        from_number: Set(new.from.as_str().to_owned()),
-        to_number: Set(new.to.as_str().to_owned()),
-        body: Set(new.text),
-        channel: Set(new.channel),
-        priority: Set(new.priority),
-        status: Set(new.status),
-        tag: Set(new.tag),
-        media_urls: Set(media_urls),
-        segments: Set(i32::try_from(new.segments).unwrap_or(i32::MAX)),
-        encoding: Set(new.encoding),
-        error_code: Set(None),
-        carrier: Set(carrier),
-        carrier_message_id: Set(carrier_message_id),
-        created_at: Set(now),
-        updated_at: Set(now),
-        lease_owner: Set(None),
-        lease_expires_at: Set(None),
-        attempted_at: Set(None),
-        sent_at: Set(None),
-        error_message: Set(None),
-        event_count: Set(event_count),
-        retry_at: Set(None),
-    })
-}
 
 type Recipient = (Uuid, KeyMode, String);
 
@@ -311,7 +263,7 @@ impl System {
                     continue;
                 }
             };
-            let row = message_row(send.org_id, send.mode, new, now, 1)?;
+            let row = super::transitions::message_row(send.org_id, send.mode, new, now, 1)?;
             let model = row.clone().try_into_model()?;
             let message = rows::message(model)?;
             if let Some(completion) = &send.completion {
@@ -335,12 +287,13 @@ impl System {
                     Err(err) => return Err(err),
                 }
             }
-            event_rows.push(super::delivery::event_row(
+            let created = super::transitions::creation(message.direction)?;
+            event_rows.push(super::transitions::event_row(
                 (message.id, message.org_id),
                 1,
-                EventKind::Transition,
-                message.status,
-                &super::delivery::EventDetail::default(),
+                created.event.0,
+                created.to,
+                &created.event.1,
                 now,
             ));
             message_rows.push(row);
@@ -353,15 +306,16 @@ impl System {
                 .exec_without_returning(&txn)
                 .await?;
         }
-        super::delivery::insert_events(&txn, event_rows).await?;
-        let entered: Vec<(Message, i32)> = outcomes
-            .iter()
-            .filter_map(|o| match o {
-                SendOutcome::Stored(message) => Some((message.clone(), 1)),
-                _ => None,
-            })
-            .collect();
-        super::delivery::status_webhooks(&txn, &self.hooks, &entered, now).await?;
+        super::transitions::insert_events(&txn, event_rows).await?;
+        let mut entered = Vec::new();
+        for outcome in &outcomes {
+            if let SendOutcome::Stored(message) = outcome {
+                if let Some(kind) = super::transitions::creation(message.direction)?.webhook {
+                    entered.push((message.clone(), 1, kind));
+                }
+            }
+        }
+        super::transitions::raise_webhooks(&txn, &self.hooks, &entered, now).await?;
         txn.commit().await?;
         self.hooks.committed();
         let mut stored = HashMap::new();

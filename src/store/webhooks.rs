@@ -329,7 +329,7 @@ impl Tenant {
         id: Uuid,
         changes: EndpointChanges,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let now = Timestamp::now().as_datetime();
         let mut update = endpoint::Entity::update_many()
             .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
@@ -357,7 +357,7 @@ impl Tenant {
                 );
             }
         }
-        update.exec(&self.db).await?;
+        update.exec(&w).await?;
         self.webhook_endpoint(id).await
     }
 
@@ -366,14 +366,14 @@ impl Tenant {
         &self,
         id: Uuid,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         // One statement (its deliveries go with it, by the foreign key's cascade): a transaction
         // that read first and wrote second could fail on SQLite against a concurrent writer.
         let deleted = endpoint::Entity::delete_many()
             .filter(endpoint::Column::Id.eq(id))
             .filter(endpoint::Column::OrgId.eq(self.org_id))
             .filter(endpoint::Column::Mode.eq(self.mode))
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&w)
             .await?;
         deleted.into_iter().next().map(endpoint_of).transpose()
     }
@@ -385,7 +385,7 @@ impl Tenant {
         sealed: String,
         until: DateTime<Utc>,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let now = Timestamp::now().as_datetime();
         endpoint::Entity::update_many()
             .col_expr(
@@ -398,7 +398,7 @@ impl Tenant {
             .filter(endpoint::Column::Id.eq(id))
             .filter(endpoint::Column::OrgId.eq(self.org_id))
             .filter(endpoint::Column::Mode.eq(self.mode))
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         self.webhook_endpoint(id).await
     }
@@ -432,7 +432,7 @@ impl Tenant {
         endpoint_id: Uuid,
         id: Uuid,
     ) -> Result<Option<WebhookDelivery>, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         let now = Timestamp::now().as_datetime();
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(DeliveryState::Pending))
@@ -446,15 +446,15 @@ impl Tenant {
             .filter(delivery::Column::EndpointId.eq(endpoint_id))
             .filter(delivery::Column::OrgId.eq(self.org_id))
             .filter(delivery::Column::Mode.eq(self.mode))
-            .exec(&self.db)
+            .exec(&w)
             .await?;
         let row = delivery::Entity::find_by_id(id)
             .filter(delivery::Column::EndpointId.eq(endpoint_id))
             .filter(delivery::Column::OrgId.eq(self.org_id))
             .filter(delivery::Column::Mode.eq(self.mode))
-            .one(&self.db)
+            .one(&w)
             .await?;
-        Ok(with_types(&self.db, row.into_iter().collect()).await?.pop())
+        Ok(with_types(&w, row.into_iter().collect()).await?.pop())
     }
 
     /// The `consent.updated` event of a consent record, in the transaction that stores it
@@ -591,7 +591,7 @@ impl System {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<Leased>, DbErr> {
-        let _turn = self.gate.turn().await;
+        let w = super::writer(&self.db, &self.gate).await;
         if ids.is_empty() {
             return Ok(Vec::new());
         }
@@ -605,7 +605,7 @@ impl System {
                     .add(delivery::Column::LeaseUntil.is_null())
                     .add(delivery::Column::LeaseUntil.lt(now)),
             )
-            .exec_with_returning(&self.db)
+            .exec_with_returning(&w)
             .await?;
         if leased.is_empty() {
             return Ok(Vec::new());
@@ -616,13 +616,13 @@ impl System {
             .column(event::Column::Payload)
             .filter(event::Column::Id.is_in(leased.iter().map(|d| d.event_id)))
             .into_tuple::<(Uuid, String)>()
-            .all(&self.db)
+            .all(&w)
             .await?
             .into_iter()
             .collect();
         let endpoints: std::collections::HashMap<Uuid, endpoint::Model> = endpoint::Entity::find()
             .filter(endpoint::Column::Id.is_in(leased.iter().map(|d| d.endpoint_id)))
-            .all(&self.db)
+            .all(&w)
             .await?
             .into_iter()
             .map(|e| (e.id, e))

@@ -416,11 +416,12 @@ mod batched_answers {
                 let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": format!("batch {n}")})).await;
                 ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
             }
-            let claimed = app.services.claim_messages("lane-a", Duration::from_secs(30), 10, &[KeyMode::Live]).await.unwrap();
+            let claimed = app.services.claim_messages("lane-a", Duration::from_secs(30), 10, &[KeyMode::Live], &|_| (1, 7)).await.unwrap();
             assert_eq!(claimed.len(), 3);
-            let items: Vec<_> = claimed.iter().map(|m| (m.id, 1u8, 7u8)).collect();
+            let items: Vec<_> = claimed.iter().map(|(m, _)| (m.id, vec![1u8])).collect();
             let begun = app.services.begin_attempts("lane-a", &items).await.unwrap();
-            let taken = claimed[1].id;
+            assert_eq!(begun, vec![true; 3]);
+            let taken = claimed[1].0.id;
             let conn = app.single_connection().await;
             let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
             let sql = match backend {
@@ -432,9 +433,8 @@ mod batched_answers {
                 .unwrap();
             let attempts = claimed
                 .iter()
-                .zip(begun)
-                .map(|(message, begun)| {
-                    let (parts, _) = begun.expect("attempt recorded");
+                .map(|(message, parts)| {
+                    let parts = parts.clone();
                     let attempt = Attempt {
                         carrier: "simulated".into(),
                         parts,
@@ -445,7 +445,7 @@ mod batched_answers {
                 })
                 .collect();
             app.services.record_submissions("lane-a", attempts).await.unwrap();
-            for message in &claimed {
+            for (message, _) in &claimed {
                 let id = message.id.to_string();
                 let shown = app.call(Method::GET, &format!("/v1/messages/{id}"), Some(&org.key), None).await;
                 let steps = events(&app, &org.key, &id).await;
@@ -459,4 +459,72 @@ mod batched_answers {
             }
         }
     }
+}
+
+mod unmatched_receipts {
+    use super::*;
+    use crate::support::{for_each_backend, Backend, TestApp};
+
+    /// Receipts for ids no message has: kept, looked at again only within their recheck period
+    /// (not on every sweep), and deleted past their retention.
+    async fn are_kept_rechecked_for_a_while_then_expire(backend: Backend) {
+        let settings = agentmessage::service::Settings {
+            receipt_recheck: Duration::from_millis(300),
+            unmatched_receipt_retention: Duration::from_secs(3),
+            ..Default::default()
+        };
+        let app = TestApp::start_with(backend, settings).await;
+        for n in 1..=3 {
+            let reply = app
+                .carrier_call(
+                    "/v1/carrier/receipts",
+                    json!({"carrier_message_id": format!("ghost-{n}"), "stat": "DELIVRD"}),
+                )
+                .await;
+            assert_eq!(reply.assert_success(200)["matched"], json!(false));
+        }
+        let arrived = std::time::Instant::now();
+        let first = app.services.match_unmatched_receipts().await.unwrap();
+        assert_eq!(
+            (first.looked_at, first.matched, first.purged),
+            (3, 0, 0),
+            "{backend:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(400)).await;
+        // Past the recheck period: read once more, then never again.
+        let settling = app.services.match_unmatched_receipts().await.unwrap();
+        assert_eq!(settling.looked_at, 3, "{backend:?}");
+        for _ in 0..3 {
+            let later = app.services.match_unmatched_receipts().await.unwrap();
+            assert_eq!(
+                later.looked_at, 0,
+                "{backend:?}: settled receipts are read again"
+            );
+        }
+        let conn = app.single_connection().await;
+        let count = || async {
+            let backend = sea_orm::ConnectionTrait::get_database_backend(&conn);
+            let row = sea_orm::ConnectionTrait::query_one_raw(
+                &conn,
+                sea_orm::Statement::from_string(
+                    backend,
+                    "SELECT COUNT(*) AS n FROM carrier_receipts WHERE message_id IS NULL",
+                ),
+            )
+            .await
+            .unwrap()
+            .unwrap();
+            row.try_get::<i64>("", "n").unwrap()
+        };
+        assert_eq!(count().await, 3, "{backend:?}: kept");
+        tokio::time::sleep(
+            Duration::from_secs(3).saturating_sub(arrived.elapsed()) + Duration::from_millis(200),
+        )
+        .await;
+        let expired = app.services.match_unmatched_receipts().await.unwrap();
+        assert_eq!(expired.purged, 3, "{backend:?}");
+        assert_eq!(count().await, 0, "{backend:?}: deleted past the retention");
+    }
+
+    for_each_backend!(are_kept_rechecked_for_a_while_then_expire);
 }

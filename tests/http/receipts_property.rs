@@ -5,7 +5,9 @@
 use std::sync::Arc;
 
 use agentmessage::{
-    delivery::{Carrier, CarrierHealth, Submission, SubmitError, Worker, WorkerSettings},
+    delivery::{
+        Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError, Worker, WorkerSettings,
+    },
     domain::{
         lifecycle::{rank, status_after_receipt, RECEIPT_STATS},
         message::{MessageStatus, Part},
@@ -25,6 +27,10 @@ impl Carrier for FixedCarrier {
         "simulated"
     }
 
+    fn capabilities(&self) -> Capabilities {
+        agentmessage::delivery::simulated::CAPABILITIES
+    }
+
     fn health(&self) -> CarrierHealth {
         CarrierHealth {
             kind: "simulated",
@@ -33,8 +39,13 @@ impl Carrier for FixedCarrier {
         }
     }
 
-    async fn submit(&self, _: &Submission, _: &Part) -> Result<String, SubmitError> {
-        Ok(self.0.clone())
+    async fn submit_in(
+        &self,
+        _: &Submission,
+        _: &Part,
+        room: Room,
+    ) -> (Result<String, SubmitError>, Room) {
+        (Ok(self.0.clone()), room)
     }
 }
 
@@ -251,6 +262,10 @@ impl Carrier for CountingCarrier {
         "simulated"
     }
 
+    fn capabilities(&self) -> Capabilities {
+        agentmessage::delivery::simulated::CAPABILITIES
+    }
+
     fn health(&self) -> CarrierHealth {
         CarrierHealth {
             kind: "simulated",
@@ -259,9 +274,14 @@ impl Carrier for CountingCarrier {
         }
     }
 
-    async fn submit(&self, _: &Submission, _: &Part) -> Result<String, SubmitError> {
+    async fn submit_in(
+        &self,
+        _: &Submission,
+        _: &Part,
+        room: Room,
+    ) -> (Result<String, SubmitError>, Room) {
         let n = self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
-        Ok(format!("batch-{n}"))
+        (Ok(format!("batch-{n}")), room)
     }
 }
 

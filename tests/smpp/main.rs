@@ -18,6 +18,7 @@ mod smsc;
 mod test_mode;
 mod tls;
 
+use agentmessage::delivery::registry::CarrierKind;
 use std::{net::SocketAddr, sync::Arc, time::Duration};
 
 use agentmessage::{
@@ -88,8 +89,9 @@ impl SmppApp {
             .with_test_writer()
             .try_init();
         let settings = Settings {
-            carrier_name: "smpp".into(),
-            mms_supported: false,
+            carrier_name: CarrierKind::Smpp.name().into(),
+            // As `serve --carrier smpp` decides it: from the carrier's own capabilities.
+            mms_supported: CarrierKind::Smpp.capabilities().mms,
             ..Settings::default()
         };
         let app = TestApp::start_with(backend, settings).await;

@@ -76,6 +76,16 @@ async fn mms_is_refused_in_both_modes_while_the_live_carrier_is_smpp(
 ) {
     let smsc = Smsc::start().await;
     let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
+    // The carrier says what it carries, the same before it starts (what an API process reads)
+    // as once it runs.
+    use agentmessage::delivery::{registry::CarrierKind, Carrier};
+    assert_eq!(app.carrier.capabilities(), CarrierKind::Smpp.capabilities());
+    assert!(!app.carrier.capabilities().mms);
+    assert_eq!(
+        app.app.carrier.capabilities(),
+        CarrierKind::Simulated.capabilities()
+    );
+    assert!(app.app.carrier.capabilities().mms);
     let to = "+12125550100";
     let org = app.app.sender(FROM, to).await;
     let test_key = app.app.test_key(&org).await;

@@ -7,10 +7,12 @@
 // refused goes out again shortly: {"inbound": {"from": "15550001111", "to": "15551112222",
 // "text": "STOP"}}.
 //
-//   node smsc.js [PORT] [--no-receipts] [--quiet]
+//   node smsc.js [PORT] [--no-receipts] [--quiet] [--respond-after MS]
 //     PORT 0 or nothing: any free port; the first line says which.
 //     --no-receipts: accept without sending receipts (the SMPP throughput benchmark).
 //     --quiet: report only binds, unbinds and a count of submit_sm every second.
+//     --respond-after MS: answer each submit_sm MS milliseconds after it arrived (a slow SMSC:
+//       the ESME's window fills, and a backlog waits behind it).
 'use strict';
 const readline = require('readline');
 const smpp = require('smpp');
@@ -18,7 +20,9 @@ const smpp = require('smpp');
 const args = process.argv.slice(2);
 const sendReceipts = !args.includes('--no-receipts');
 const quiet = args.includes('--quiet');
-const port = Number(args.find((a) => !a.startsWith('--')) || 0);
+const respondAfterAt = args.indexOf('--respond-after');
+const respondAfter = respondAfterAt >= 0 ? Number(args[respondAfterAt + 1]) : 0;
+const port = Number(args.find((a, i) => !a.startsWith('--') && (respondAfterAt < 0 || i !== respondAfterAt + 1)) || 0);
 const sessions = new Set();
 let submits = 0;
 // Receipts waiting for a bound session, and those sent but not yet acknowledged, per session.
@@ -110,7 +114,9 @@ const server = smpp.createServer({ debug: false }, (session) => {
       udh: (sm.udh || []).map((u) => Buffer.from(u).toString('hex')),
       message: typeof sm.message === 'string' ? sm.message : Buffer.from(sm.message || []).toString('hex'),
     });
-    session.send(pdu.response({ message_id: messageId }));
+    const answer = () => session.send(pdu.response({ message_id: messageId }));
+    if (respondAfter > 0) setTimeout(answer, respondAfter);
+    else answer();
     if (!sendReceipts) return;
     setTimeout(() => {
       const now = new Date();
@@ -126,7 +132,7 @@ const server = smpp.createServer({ debug: false }, (session) => {
         receipt.message_state = 2; // DELIVERED
       }
       deliverReceipt(session, receipt);
-    }, 20);
+    }, 20 + respondAfter);
   });
 });
 

@@ -16,13 +16,13 @@ use std::{
 };
 
 use async_trait::async_trait;
-use rusmppc::error::Error as SmppError;
+use rusmppc::{error::Error as SmppError, Client};
 
 use self::{
     pdu::{refusal, status_name, Refusal, SubmitDefaults},
     session::Session,
 };
-use super::carrier::{Carrier, CarrierHealth, Submission, SubmitError};
+use super::carrier::{Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError};
 use crate::{domain::message::Part, service::Services};
 
 pub use pdu::Addressing;
@@ -161,36 +161,13 @@ impl SmppCarrier {
     }
 }
 
-#[async_trait]
-impl Carrier for SmppCarrier {
-    fn name(&self) -> &str {
-        &self.name
-    }
-
-    fn part_count(&self, submission: &Submission) -> u8 {
-        // One submit_sm per segment the API reported.
-        let segments = crate::domain::text::split_segments(&submission.text).len();
-        u8::try_from(segments).unwrap_or(u8::MAX)
-    }
-
-    fn supports_mms(&self) -> bool {
-        false
-    }
-
-    fn health(&self) -> CarrierHealth {
-        CarrierHealth {
-            kind: "smpp",
-            sessions: u32::try_from(self.sessions.len()).unwrap_or(u32::MAX),
-            bound: u32::try_from(self.sessions.iter().filter(|s| s.is_bound()).count())
-                .unwrap_or(u32::MAX),
-        }
-    }
-
-    async fn submit(&self, submission: &Submission, part: &Part) -> Result<String, SubmitError> {
-        let not_bound = || SubmitError::Deferred {
-            code: "NOT_BOUND".into(),
-            message: "no SMPP session is bound".into(),
-        };
+impl SmppCarrier {
+    /// The `submit_sm` of one part, or why it cannot be written (nothing is sent).
+    fn pdu_of(
+        &self,
+        submission: &Submission,
+        part: &Part,
+    ) -> Result<rusmpp::pdus::SubmitSm, SubmitError> {
         if !submission.media_urls.is_empty() {
             return Err(SubmitError::Refused {
                 code: "MMS_NOT_SUPPORTED".into(),
@@ -204,19 +181,21 @@ impl Carrier for SmppCarrier {
                 message: "the validity period ran out before submission".into(),
             });
         }
-        let pdu =
-            pdu::submit_sm(&self.settings.defaults(), submission, part, now).map_err(|e| {
-                SubmitError::Refused {
-                    code: "UNWRITABLE".into(),
-                    message: e.0,
-                }
-            })?;
-        let session = self.pick().ok_or_else(not_bound)?;
-        // Waiting for room in the window is bounded too: nothing was sent yet.
-        let ready = tokio::time::timeout(self.settings.response_timeout, session.ready_to_submit());
-        let Ok(Some((client, _permit))) = ready.await else {
-            return Err(not_bound());
-        };
+        pdu::submit_sm(&self.settings.defaults(), submission, part, now).map_err(|e| {
+            SubmitError::Refused {
+                code: "UNWRITABLE".into(),
+                message: e.0,
+            }
+        })
+    }
+
+    /// Writes `pdu` on the session of `room` and reads its answer.
+    async fn write(
+        &self,
+        pdu: rusmpp::pdus::SubmitSm,
+        room: &SessionRoom,
+    ) -> Result<String, SubmitError> {
+        let (session, client) = (&room.session, room.client.clone());
         // rusmppc times the response out on its connection; should the connection itself stall,
         // this bound still ends the wait (the part may have been sent).
         let bound = self.settings.response_timeout + Duration::from_secs(1);
@@ -263,6 +242,101 @@ impl Carrier for SmppCarrier {
                 "the session was lost while the submit_sm was outstanding: {other}"
             ))),
         }
+    }
+}
+
+/// SMPP carries text only: an MMS is refused before it is queued.
+pub const CAPABILITIES: Capabilities = Capabilities { mms: false };
+
+/// The error of a submission that found no bound session with room: nothing was sent.
+fn not_bound() -> SubmitError {
+    SubmitError::Deferred {
+        code: "NOT_BOUND".into(),
+        message: "no SMPP session is bound".into(),
+    }
+}
+
+/// Room in one session's window: the session, its client and the window place.
+struct SessionRoom {
+    session: Arc<Session>,
+    client: Client,
+    _permit: tokio::sync::OwnedSemaphorePermit,
+}
+
+#[async_trait]
+impl Carrier for SmppCarrier {
+    fn name(&self) -> &str {
+        &self.name
+    }
+
+    fn part_count(&self, submission: &Submission) -> u8 {
+        // One submit_sm per segment the API reported.
+        let segments = crate::domain::text::split_segments(&submission.text).len();
+        u8::try_from(segments).unwrap_or(u8::MAX)
+    }
+
+    fn capabilities(&self) -> Capabilities {
+        CAPABILITIES
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "smpp",
+            sessions: u32::try_from(self.sessions.len()).unwrap_or(u32::MAX),
+            bound: u32::try_from(self.sessions.iter().filter(|s| s.is_bound()).count())
+                .unwrap_or(u32::MAX),
+        }
+    }
+
+    async fn rooms(&self, most: usize, wait: Duration) -> Vec<Room> {
+        let mut rooms = Vec::with_capacity(most.min(self.sessions.len() * 64));
+        let mut wait = wait;
+        'fill: while rooms.len() < most {
+            // Each bound session in turn: the first with room now gives it.
+            for _ in 0..self.sessions.len() {
+                let Some(session) = self.pick() else {
+                    break 'fill;
+                };
+                // Bounded: nothing was sent yet. After the first, only room free at once.
+                let ready = tokio::time::timeout(wait, session.ready_to_submit()).await;
+                if let Ok(Some((client, permit))) = ready {
+                    rooms.push(Room::holding(SessionRoom {
+                        session: session.clone(),
+                        client,
+                        _permit: permit,
+                    }));
+                    wait = Duration::ZERO;
+                    continue 'fill;
+                }
+            }
+            break;
+        }
+        rooms
+    }
+
+    async fn submit_in(
+        &self,
+        submission: &Submission,
+        part: &Part,
+        room: Room,
+    ) -> (Result<String, SubmitError>, Room) {
+        let pdu = match self.pdu_of(submission, part) {
+            Ok(pdu) => pdu,
+            Err(err) => return (Err(err), room),
+        };
+        let room = match room.take::<SessionRoom>() {
+            Some(room) => room,
+            None => {
+                // Waiting for room in the window is bounded too: nothing was sent yet.
+                let wait = self.settings.response_timeout;
+                match self.rooms(1, wait).await.pop().and_then(Room::take) {
+                    Some(room) => room,
+                    None => return (Err(not_bound()), Room::any()),
+                }
+            }
+        };
+        let result = self.write(pdu, &room).await;
+        (result, Room::holding(room))
     }
 
     async fn close(&self) {

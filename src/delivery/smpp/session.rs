@@ -48,7 +48,7 @@ pub(super) struct Session {
     /// Shutting down: no new submission.
     closing: AtomicBool,
     /// `submit_sm` handed to the connection and not answered yet.
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<Outstanding>,
 }
 
 impl Session {
@@ -98,9 +98,11 @@ impl Session {
         Some((client, permit))
     }
 
-    /// Counts a `submit_sm` in flight until the guard is dropped.
+    /// Counts a `submit_sm` in flight until the guard is dropped, and wakes the connection's
+    /// poller so that it takes the request now.
     pub(super) fn in_flight(&self) -> InFlight {
-        self.in_flight.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.count.fetch_add(1, Ordering::AcqRel);
+        self.in_flight.poller.wake();
         InFlight(self.in_flight.clone())
     }
 
@@ -115,12 +117,35 @@ impl Session {
     }
 }
 
+/// The `submit_sm` in flight on one session, and the waker of the task that polls its
+/// connection.
+#[derive(Default)]
+pub(super) struct Outstanding {
+    count: AtomicUsize,
+    /// Polls still owed after another request (a `deliver_sm_resp`, an `unbind_resp`) was handed
+    /// to the client.
+    kicks: AtomicUsize,
+    poller: futures_util::task::AtomicWaker,
+}
+
+impl Outstanding {
+    /// Makes the connection take a request just handed to the client: rusmppc does not wake its
+    /// connection for a queued request, so it is polled every millisecond for a little while.
+    fn kick(&self) {
+        self.kicks.store(KICK_POLLS, Ordering::Release);
+        self.poller.wake();
+    }
+}
+
+/// How many times (a millisecond apart) the connection is polled after a kick.
+const KICK_POLLS: usize = 50;
+
 /// A `submit_sm` in flight, counted while it lives.
-pub(super) struct InFlight(Arc<AtomicUsize>);
+pub(super) struct InFlight(Arc<Outstanding>);
 
 impl Drop for InFlight {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::AcqRel);
+        self.0.count.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
@@ -130,7 +155,7 @@ impl Drop for InFlight {
 /// with a full window that stalled submissions for up to the enquire_link interval.
 struct Nudged<F> {
     connection: std::pin::Pin<Box<F>>,
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<Outstanding>,
     nudge: std::pin::Pin<Box<tokio::time::Sleep>>,
 }
 
@@ -141,10 +166,18 @@ impl<F: std::future::Future<Output = ()>> std::future::Future for Nudged<F> {
         mut self: std::pin::Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<()> {
+        // A request written while the connection waits for nothing else wakes it here: rusmppc
+        // does not wake its connection for a queued request.
+        self.in_flight.poller.register(cx.waker());
         if self.connection.as_mut().poll(cx).is_ready() {
             return std::task::Poll::Ready(());
         }
-        if self.in_flight.load(Ordering::Acquire) > 0 {
+        let kicked = self
+            .in_flight
+            .kicks
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |k| k.checked_sub(1))
+            .is_ok();
+        if kicked || self.in_flight.count.load(Ordering::Acquire) > 0 {
             let at = tokio::time::Instant::now() + Duration::from_millis(1);
             self.nudge.as_mut().reset(at);
             // Registers the timer's wake-up.
@@ -157,7 +190,7 @@ impl<F: std::future::Future<Output = ()>> std::future::Future for Nudged<F> {
 /// Connects and binds as a transceiver, SMPP 3.4.
 async fn bind(
     settings: &SmppSettings,
-    in_flight: Arc<AtomicUsize>,
+    in_flight: Arc<Outstanding>,
 ) -> anyhow::Result<(Client, impl futures_util::Stream<Item = Event> + Unpin)> {
     let scheme = if settings.tls { "smpps" } else { "smpp" };
     let url = format!("{scheme}://{}", settings.address);
@@ -257,7 +290,7 @@ pub(super) async fn run(
                     tokio::select! {
                         event = events.next() => match event {
                             None => break false,
-                            Some(event) => handle(&client, &inbound, event),
+                            Some(event) => handle(&client, &session.in_flight, &inbound, event),
                         },
                         _ = stop.changed() => break true,
                     }
@@ -307,7 +340,7 @@ async fn close(
             }
             event = events.next() => match event {
                 None => break,
-                Some(event) => handle(client, inbound, event),
+                Some(event) => handle(client, &session.in_flight, inbound, event),
             },
         }
     }
@@ -323,18 +356,19 @@ async fn close(
 }
 
 /// Acts on one event of the session.
-fn handle(client: &Client, inbound: &Inbound, event: Event) {
+fn handle(client: &Client, outstanding: &Arc<Outstanding>, inbound: &Inbound, event: Event) {
     match event {
-        Event::Incoming(command) => incoming(client, inbound, command),
+        Event::Incoming(command) => incoming(client, outstanding, inbound, command),
         Event::Error(err) => tracing::warn!(%err, "SMPP session error"),
     }
 }
 
-fn incoming(client: &Client, inbound: &Inbound, command: Command) {
+fn incoming(client: &Client, outstanding: &Arc<Outstanding>, inbound: &Inbound, command: Command) {
     let sequence = command.sequence_number();
     match command.pdu() {
         Some(Pdu::DeliverSm(pdu)) => {
             let (client, inbound, pdu) = (client.clone(), inbound.clone(), pdu.clone());
+            let outstanding = outstanding.clone();
             tokio::spawn(async move {
                 // Answered once it is stored; a database failure asks the SMSC to deliver it
                 // again rather than lose it.
@@ -345,20 +379,23 @@ fn incoming(client: &Client, inbound: &Inbound, command: Command) {
                         CommandStatus::EsmeRxTAppn
                     }
                 };
-                if let Err(err) = client
+                let answer = client
                     .status(status)
-                    .deliver_sm_resp(sequence, DeliverSmResp::default())
-                    .await
-                {
+                    .deliver_sm_resp(sequence, DeliverSmResp::default());
+                outstanding.kick();
+                if let Err(err) = answer.await {
                     tracing::warn!(%err, "deliver_sm_resp could not be sent");
                 }
             });
         }
         Some(Pdu::Unbind) => {
             let client = client.clone();
+            let outstanding = outstanding.clone();
             tokio::spawn(async move {
                 tracing::info!("the SMSC unbound the session");
-                let _ = client.unbind_resp(sequence).await;
+                let answer = client.unbind_resp(sequence);
+                outstanding.kick();
+                let _ = answer.await;
                 let _ = client.close().await;
             });
         }

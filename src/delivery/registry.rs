@@ -1,0 +1,59 @@
+//! The carriers a deployment can run, in one place: each kind's capabilities (known before one
+//! starts) and how its live carrier is built. Adding a carrier: its file in `delivery`, a
+//! variant here, and its line in each match.
+
+use std::sync::Arc;
+
+use super::{carrier::Capabilities, simulated, smpp, Carrier, SimulatedCarrier, SmppCarrier};
+use crate::service::Services;
+
+/// Which carrier the live traffic goes to.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CarrierKind {
+    /// Outcomes by test number; no phone is reached.
+    Simulated,
+    /// An SMSC over SMPP 3.4.
+    Smpp,
+}
+
+/// How each kind of carrier is set up.
+pub enum CarrierSetup {
+    Simulated { receipt_delay: std::time::Duration },
+    Smpp(Box<smpp::SmppSettings>),
+}
+
+impl CarrierKind {
+    /// The name its receipts and carrier ids are stored under.
+    pub fn name(self) -> &'static str {
+        match self {
+            CarrierKind::Simulated => "simulated",
+            CarrierKind::Smpp => "smpp",
+        }
+    }
+
+    /// What it carries.
+    pub fn capabilities(self) -> Capabilities {
+        match self {
+            CarrierKind::Simulated => simulated::CAPABILITIES,
+            CarrierKind::Smpp => smpp::CAPABILITIES,
+        }
+    }
+}
+
+/// Starts the live carrier `setup` describes, under `name`.
+pub fn start(services: Services, name: &'static str, setup: CarrierSetup) -> Arc<dyn Carrier> {
+    match setup {
+        CarrierSetup::Simulated { receipt_delay } => {
+            Arc::new(SimulatedCarrier::new(services, receipt_delay).named(name))
+        }
+        CarrierSetup::Smpp(settings) => {
+            tracing::info!(?settings, "SMPP carrier starting");
+            SmppCarrier::start(services, name, *settings)
+        }
+    }
+}
+
+/// What a kind of carrier carries (see [`CarrierKind::capabilities`]).
+pub fn capabilities(kind: CarrierKind) -> Capabilities {
+    kind.capabilities()
+}
