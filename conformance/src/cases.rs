@@ -392,7 +392,7 @@ pub fn generic(ctx: &mut Ctx) {
                     &op.id,
                     403,
                     "a key without the operation's scope",
-                    vec!["the description names no required scope".into()],
+                    vec!["the operation declares no required scope (`x-required-scopes`)".into()],
                 ),
             }
         }

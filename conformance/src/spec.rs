@@ -32,7 +32,8 @@ pub struct Operation {
     pub secured: bool,
     /// The name of the operation's security scheme (`ApiKeyAuth`, `CarrierAuth`), if any.
     pub security_scheme: Option<String>,
-    /// The scope named by "Requires the `scope` scope" in the description.
+    /// The scope the operation declares in `x-required-scopes` (the first; AgentMessage's
+    /// operations each require one).
     pub required_scope: Option<String>,
     pub path_params: Vec<String>,
     /// Answers test keys only (`x-test-mode-only`); a live key gets 404.
@@ -115,8 +116,6 @@ impl Spec {
     }
 
     pub fn parse(doc: Value) -> anyhow::Result<Spec> {
-        let scope_re =
-            Regex::new(r"Requires the `([a-z_]+:[a-z_]+)` scope").expect("a valid pattern");
         let mut operations = Vec::new();
         let paths = doc["paths"]
             .as_object()
@@ -155,10 +154,7 @@ impl Spec {
                     security_scheme: op["security"][0]
                         .as_object()
                         .and_then(|s| s.keys().next().cloned()),
-                    required_scope: op["description"]
-                        .as_str()
-                        .and_then(|d| scope_re.captures(d))
-                        .map(|c| c[1].to_owned()),
+                    required_scope: op["x-required-scopes"][0].as_str().map(str::to_owned),
                     path_params,
                     test_mode_only: op["x-test-mode-only"] == Value::Bool(true),
                 });

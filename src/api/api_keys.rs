@@ -1,5 +1,6 @@
 //! `/v1/api_keys`: make restricted keys, list them, revoke them.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -161,8 +162,6 @@ impl ApiKeysApi {
     /// Creates a key for your organization with the given scopes, each of which the calling key
     /// must hold (else 403 with `details.required_scope`, the first missing scope, and
     /// `details.missing_scopes`, all of them). The response shows the key once.
-    ///
-    /// Requires the `api_keys:write` scope.
     #[oai(
         path = "/v1/api_keys",
         method = "post",
@@ -175,7 +174,7 @@ impl ApiKeysApi {
         body: JsonBody<CreateApiKeyRequest>,
     ) -> Reply<201, Envelope<NewApiKeyView>, CreateKeyErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
+            let caller = key.authorize(&services, Operation::ApiKeysCreate).await?;
             let mut f = Fields::new(body.object()?);
             let name = f.text("name", false, &rules::KEY_NAME);
             let scopes = f.string_array("scopes", true, "must contain only scope names");
@@ -227,8 +226,6 @@ impl ApiKeysApi {
     ///
     /// Every key of your organization in the calling key's mode, newest first, in one page
     /// (`has_more` is false). Secrets are never shown.
-    ///
-    /// Requires the `api_keys:read` scope.
     #[oai(path = "/v1/api_keys", method = "get", operation_id = "api_keys_list")]
     async fn api_keys_list(
         &self,
@@ -236,7 +233,7 @@ impl ApiKeysApi {
         services: Data<&Services>,
     ) -> Reply<200, ListEnvelope<ApiKeyView>, ListKeysErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ApiKeysRead).await?;
+            let caller = key.authorize(&services, Operation::ApiKeysList).await?;
             let keys = services.api_keys(&caller).await?;
             Ok::<_, ApiError>(ListEnvelope::complete(
                 keys.into_iter().map(ApiKeyView::from).collect(),
@@ -252,8 +249,6 @@ impl ApiKeysApi {
     /// scope of the key it revokes, so a narrow key cannot revoke a stronger one (403 with
     /// `details.required_scope`, the first missing scope, and `details.missing_scopes`, all of
     /// them).
-    ///
-    /// Requires the `api_keys:write` scope.
     #[oai(
         path = "/v1/api_keys/:id",
         method = "delete",
@@ -267,7 +262,7 @@ impl ApiKeysApi {
         id: Path,
     ) -> Reply<200, Envelope<ApiKeyView>, RevokeKeyErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ApiKeysWrite).await?;
+            let caller = key.authorize(&services, Operation::ApiKeysDelete).await?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let row = services.revoke_api_key(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(ApiKeyView::from(row)))

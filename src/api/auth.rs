@@ -8,10 +8,7 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
 };
 
-use crate::{
-    domain::Scope,
-    service::{auth::Caller, Error, Services},
-};
+use crate::service::{auth::Caller, Error, Services};
 
 /// The name of the security scheme in the published spec.
 pub const SCHEME: &str = "ApiKeyAuth";
@@ -20,11 +17,15 @@ pub const SCHEME: &str = "ApiKeyAuth";
 pub struct BearerKey(Option<String>);
 
 impl BearerKey {
-    /// Authenticates the key and checks that it holds `scope`.
-    pub async fn authorize(&self, services: &Services, scope: Scope) -> Result<Caller, Error> {
+    /// Authenticates the key and checks that it holds the scope `operation` requires.
+    pub async fn authorize(
+        &self,
+        services: &Services,
+        operation: super::operations::Operation,
+    ) -> Result<Caller, Error> {
         let token = self.0.as_deref().ok_or(Error::Unauthorized)?;
         let caller = services.authenticate(token).await?;
-        caller.require(scope)?;
+        caller.require(operation.scope())?;
         Ok(caller)
     }
 }

@@ -1,5 +1,6 @@
 //! `/v1/consents/{phone_number}`: record opt-ins and opt-outs, and read the current state.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -18,7 +19,7 @@ use super::{
 use crate::{
     domain::{
         consent::{ConsentSource, ConsentState, ConsentStatus, API_SOURCES},
-        rules, PhoneNumber, Scope, Timestamp,
+        rules, PhoneNumber, Timestamp,
     },
     service::{consents::source_message, Error, FieldErrors, Services},
 };
@@ -130,8 +131,6 @@ impl ConsentsApi {
     /// that a recipient whose latest keyword record is an opt-out (they texted STOP) cannot be
     /// opted back in through the API, whatever was recorded after it: 409 `CONSENT_LOCKED`;
     /// only their own START lifts it.
-    ///
-    /// Requires the `consents:write` scope.
     #[oai(
         path = "/v1/consents/:phone_number",
         method = "put",
@@ -146,7 +145,7 @@ impl ConsentsApi {
         body: JsonBody<OptInRequest>,
     ) -> Reply<200, Envelope<ConsentView>, OptInErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
+            let caller = key.authorize(&services, Operation::ConsentsUpdate).await?;
             let object = body.object()?;
             let number = phone_number.phone_number();
             let mut f = Fields::new(object);
@@ -183,8 +182,6 @@ impl ConsentsApi {
     /// Records that the recipient opted out of messages from your organization (source `api`).
     /// Sends to the recipient answer 453 `CONSENT_REQUIRED` until a new opt-in is recorded. It
     /// does not lift the recipient's own keyword opt-out (`locked` stays true).
-    ///
-    /// Requires the `consents:write` scope.
     #[oai(
         path = "/v1/consents/:phone_number",
         method = "delete",
@@ -198,7 +195,7 @@ impl ConsentsApi {
         phone_number: Path,
     ) -> Reply<200, Envelope<ConsentView>, OptOutErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ConsentsWrite).await?;
+            let caller = key.authorize(&services, Operation::ConsentsDelete).await?;
             let number = path_number_for_write(phone_number.phone_number())?;
             let record = services
                 .record_consent(
@@ -218,8 +215,6 @@ impl ConsentsApi {
     ///
     /// The recipient's current consent state; 404 when none was ever recorded (or the number is
     /// not E.164).
-    ///
-    /// Requires the `consents:read` scope.
     #[oai(
         path = "/v1/consents/:phone_number",
         method = "get",
@@ -233,7 +228,7 @@ impl ConsentsApi {
         phone_number: Path,
     ) -> Reply<200, Envelope<ConsentView>, ConsentViewErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::ConsentsRead).await?;
+            let caller = key.authorize(&services, Operation::ConsentsView).await?;
             let number = phone_number.phone_number().ok_or(Error::NotFound)?;
             let state = services.consent(&caller, &number).await?;
             answer(&state)

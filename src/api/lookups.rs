@@ -1,5 +1,6 @@
 //! `/v1/lookups`: classify a number's line type, and read the newest result.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Object, OpenApi};
@@ -19,7 +20,7 @@ use super::{
 use crate::{
     domain::{
         lookup::{LineType, Lookup},
-        PhoneNumber, Scope, Timestamp,
+        PhoneNumber, Timestamp,
     },
     service::{lookups::LookupResult, Error, Services},
 };
@@ -114,8 +115,6 @@ impl LookupsApi {
     /// byte for byte (`Idempotent-Replayed: true`, the first `X-Request-Id`), spending no token;
     /// another body under the key is 422 `IDEMPOTENCY_KEY_REUSED`, and while the first request
     /// runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Keys are kept 24 hours.
-    ///
-    /// Requires the `lookups:write` scope.
     #[oai(path = "/v1/lookups", method = "post", operation_id = "lookups_create")]
     async fn lookups_create(
         &self,
@@ -128,7 +127,7 @@ impl LookupsApi {
         body: JsonBody<LookupRequest>,
     ) -> Reply<201, Envelope<LookupView>, LookupCreateErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::LookupsWrite).await?;
+            let caller = key.authorize(&services, Operation::LookupsCreate).await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
             let mut f = Fields::new(object.clone());
@@ -165,8 +164,6 @@ impl LookupsApi {
     ///
     /// Your organization's newest lookup of the number; 404 when there is none (or the number is
     /// not E.164).
-    ///
-    /// Requires the `lookups:read` scope.
     #[oai(
         path = "/v1/lookups/:phone_number",
         method = "get",
@@ -180,7 +177,7 @@ impl LookupsApi {
         phone_number: Path,
     ) -> Reply<200, Envelope<LookupView>, LookupViewErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::LookupsRead).await?;
+            let caller = key.authorize(&services, Operation::LookupsView).await?;
             let number = phone_number.phone_number().ok_or(Error::NotFound)?;
             let lookup = services.latest_lookup(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))

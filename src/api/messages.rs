@@ -1,5 +1,6 @@
 //! `/v1/messages`: send a message and read it back.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Object, OpenApi};
@@ -28,7 +29,7 @@ use crate::{
         message::{Channel, Direction, Message, MessageStatus, Priority},
         rules,
         text::{Encoding, MessageText as ParsedText},
-        PhoneNumber, Scope, Timestamp,
+        PhoneNumber, Timestamp,
     },
     service::{messages::SendMessage, Services},
 };
@@ -444,8 +445,6 @@ impl MessagesApi {
     /// the first request still runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`. Answers given
     /// before the send ran (400, 401, 403, 413, 415, 422 for malformed fields) and 429/5xx are
     /// not recorded. Keys are kept 24 hours; replays spend no rate-limit token.
-    ///
-    /// Requires the `messages:send` scope.
     #[oai(
         path = "/v1/messages",
         method = "post",
@@ -462,7 +461,7 @@ impl MessagesApi {
         body: JsonBody<SendMessageRequest>,
     ) -> Reply<202, Envelope<MessageView>, SendErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::MessagesSend).await?;
+            let caller = key.authorize(&services, Operation::MessagesCreate).await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
             let send = parse_send(object.clone())?;
@@ -492,8 +491,6 @@ impl MessagesApi {
     /// page's `next_cursor` as `cursor` for the next page; a walk with cursors sees every message
     /// that existed when it began exactly once, however many arrive meanwhile. Filters combine;
     /// a bad filter value, or a parameter given twice, is 400 with `details` naming it.
-    ///
-    /// Requires the `messages:read` scope.
     #[allow(clippy::too_many_arguments)]
     #[oai(path = "/v1/messages", method = "get", operation_id = "messages_list")]
     async fn messages_list(
@@ -520,7 +517,7 @@ impl MessagesApi {
         cursor: Query<Cursor>,
     ) -> Reply<200, ListEnvelope<MessageView>, ListErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let caller = key.authorize(&services, Operation::MessagesList).await?;
             let (filter, after, limit) = parse_listing(
                 &status,
                 &direction,
@@ -551,8 +548,6 @@ impl MessagesApi {
     /// late ones, which are recorded without moving the status backward. In pages of `limit`
     /// (default 20); pass the page's `next_cursor` as `cursor` for the next. A bad parameter, or
     /// one given twice, is 400 with `details` naming it.
-    ///
-    /// Requires the `messages:read` scope.
     #[oai(
         path = "/v1/messages/:id/events",
         method = "get",
@@ -570,7 +565,9 @@ impl MessagesApi {
         cursor: Query<EventCursor>,
     ) -> Reply<200, ListEnvelope<EventView>, EventListErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let caller = key
+                .authorize(&services, Operation::MessagesEventsList)
+                .await?;
             let (after, limit) = parse_event_page(&limit, &cursor)?;
             let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
             let page = services.message_events(&caller, id, after, limit).await?;
@@ -587,8 +584,6 @@ impl MessagesApi {
     ///
     /// The message as sending returned it, with its current status. A message of another
     /// organization, or a malformed id, is 404.
-    ///
-    /// Requires the `messages:read` scope.
     #[oai(
         path = "/v1/messages/:id",
         method = "get",
@@ -602,7 +597,7 @@ impl MessagesApi {
         id: Path,
     ) -> Reply<200, Envelope<MessageView>, ViewErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::MessagesRead).await?;
+            let caller = key.authorize(&services, Operation::MessagesView).await?;
             let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
             let message = services.message(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(MessageView::from(message)))

@@ -28,6 +28,7 @@ pub mod lookups;
 pub mod messages;
 pub mod middleware;
 pub mod numbers;
+pub mod operations;
 pub mod path;
 pub mod query;
 pub mod reply;
@@ -240,7 +241,22 @@ fn finish_spec(spec: &mut Value) {
         if op["tags"][0] == "TestHelpers" {
             op["x-test-mode-only"] = json!(true);
         }
-        let scope = required_scope(op);
+        // The required scope, from the operation's own data: an extension tools read, and the
+        // sentence that ends its description.
+        let scope = op["operationId"]
+            .as_str()
+            .and_then(operations::Operation::of)
+            .map(|o| o.scope().as_str().to_owned());
+        if let Some(scope) = &scope {
+            op["x-required-scopes"] = json!([scope]);
+            let sentence = format!("Requires the `{scope}` scope.");
+            let description = op["description"].as_str().unwrap_or_default();
+            op["description"] = json!(if description.is_empty() {
+                sentence
+            } else {
+                format!("{description}\n\n{sentence}")
+            });
+        }
         let idempotent = op["parameters"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == idempotency::HEADER));
@@ -314,14 +330,6 @@ fn for_each_operation(spec: &mut Value, mut f: impl FnMut(&mut Value)) {
             f(op.1);
         }
     }
-}
-
-/// The scope an operation's description names ("Requires the `messages:send` scope").
-fn required_scope(op: &Value) -> Option<String> {
-    let description = op["description"].as_str()?;
-    let start = description.find("Requires the `")? + "Requires the `".len();
-    let len = description[start..].find('`')?;
-    Some(description[start..start + len].to_owned())
 }
 
 /// The codes an error response documents: its description lists them as "`CODE`: …".

@@ -1,5 +1,6 @@
 //! `/v1/numbers`: the phone numbers your organization owns and can send from.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::Example;
 use poem_openapi::{Object, OpenApi};
@@ -13,7 +14,7 @@ use super::{
     ApiTags,
 };
 use crate::{
-    domain::{organization::OwnedNumber, PhoneNumber, Scope, Timestamp},
+    domain::{organization::OwnedNumber, PhoneNumber, Timestamp},
     service::Services,
 };
 
@@ -61,8 +62,6 @@ impl NumbersApi {
     /// List your numbers
     ///
     /// Every number your organization owns, in one page (`has_more` is false), ordered by number.
-    ///
-    /// Requires the `numbers:read` scope.
     #[oai(path = "/v1/numbers", method = "get", operation_id = "numbers_list")]
     async fn numbers_list(
         &self,
@@ -70,7 +69,7 @@ impl NumbersApi {
         services: Data<&Services>,
     ) -> Reply<200, ListEnvelope<NumberView>, NumbersListErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::NumbersRead).await?;
+            let caller = key.authorize(&services, Operation::NumbersList).await?;
             let numbers = services.phone_numbers(&caller).await?;
             Ok::<_, ApiError>(ListEnvelope::complete(
                 numbers.into_iter().map(NumberView::from).collect(),

@@ -2,6 +2,7 @@
 //! recipient's reply, STOP or START — without a carrier. Test keys only: a live key is answered
 //! 404, as if the path did not exist.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::{types::Example, Object, OpenApi};
 
@@ -16,10 +17,7 @@ use super::{
     types::MessageText,
     ApiTags,
 };
-use crate::{
-    domain::{PhoneNumber, Scope},
-    service::Services,
-};
+use crate::{domain::PhoneNumber, service::Services};
 
 /// A message a recipient sends to one of your numbers, simulated in test mode.
 #[derive(Object, Debug, Clone)]
@@ -59,8 +57,6 @@ impl TestHelpersApi {
     /// `inbound`, status `received`) and its keyword acts on the sender's test-mode consent
     /// exactly as a carrier's delivery would in live mode. Test keys only (`am_test_…`); a live
     /// key is answered 404.
-    ///
-    /// Requires the `messages:send` scope.
     #[oai(
         path = "/v1/test_helpers/inbound",
         method = "post",
@@ -73,7 +69,9 @@ impl TestHelpersApi {
         body: JsonBody<TestInboundRequest>,
     ) -> Reply<201, Envelope<InboundView>, TestInboundErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::MessagesSend).await?;
+            let caller = key
+                .authorize(&services, Operation::TestHelpersInboundCreate)
+                .await?;
             services.require_test_mode(&caller)?;
             let inbound = read_inbound(Fields::new(body.object()?), false)?;
             let (message, keyword) = services.receive_test_inbound(&caller, inbound).await?;

@@ -1,6 +1,7 @@
 //! `/v1/webhook_endpoints`: where your organization receives signed events, and how each event
 //! was delivered.
 
+use super::operations::Operation;
 use poem::web::Data;
 use poem_openapi::types::{Example, ToJSON};
 use poem_openapi::{Object, OpenApi};
@@ -31,7 +32,7 @@ use crate::{
             CreatedEndpoint, DeliveryState, EndpointChanges, RenderResource, WebhookDelivery,
             WebhookEndpoint, WebhookEventType,
         },
-        Scope, Timestamp,
+        Timestamp,
     },
     service::{webhooks::CreateEndpoint, Error, Services},
 };
@@ -530,8 +531,6 @@ impl WebhooksApi {
     /// With an `Idempotency-Key`, a retry with the same key and body gets the first answer again
     /// (secret included) with `Idempotent-Replayed: true`, and registers nothing twice; the rules
     /// are those of `POST /v1/messages`.
-    ///
-    /// Requires the `webhooks:write` scope.
     #[oai(
         path = "/v1/webhook_endpoints",
         method = "post",
@@ -548,7 +547,9 @@ impl WebhooksApi {
         body: JsonBody<CreateWebhookEndpointRequest>,
     ) -> Reply<201, Envelope<WebhookEndpointWithSecretView>, CreateEndpointErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksWrite).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsCreate)
+                .await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
             let new = parse_create(object.clone())?;
@@ -580,8 +581,6 @@ impl WebhooksApi {
     ///
     /// Every endpoint of your organization in the calling key's mode, newest first, in one page
     /// (`has_more` is false). Secrets are never shown.
-    ///
-    /// Requires the `webhooks:read` scope.
     #[oai(
         path = "/v1/webhook_endpoints",
         method = "get",
@@ -593,7 +592,9 @@ impl WebhooksApi {
         services: Data<&Services>,
     ) -> Reply<200, ListEnvelope<WebhookEndpointView>, ListEndpointsErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksRead).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsList)
+                .await?;
             let all = services.webhook_endpoints(&caller).await?;
             Ok::<_, ApiError>(ListEnvelope::complete(
                 all.into_iter().map(WebhookEndpointView::from).collect(),
@@ -603,8 +604,6 @@ impl WebhooksApi {
     }
 
     /// Get a webhook endpoint
-    ///
-    /// Requires the `webhooks:read` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id",
         method = "get",
@@ -618,7 +617,9 @@ impl WebhooksApi {
         id: Path,
     ) -> Reply<200, Envelope<WebhookEndpointView>, EndpointErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksRead).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsGet)
+                .await?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let endpoint = services.webhook_endpoint(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(WebhookEndpointView::from(endpoint)))
@@ -631,8 +632,6 @@ impl WebhooksApi {
     /// Changes the URL (checked as at creation), the event types, the description, or whether
     /// it is enabled. Enabling an endpoint the server disabled (for a 410 Gone) resumes its
     /// pending deliveries.
-    ///
-    /// Requires the `webhooks:write` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id",
         method = "patch",
@@ -647,7 +646,9 @@ impl WebhooksApi {
         body: JsonBody<UpdateWebhookEndpointRequest>,
     ) -> Reply<200, Envelope<WebhookEndpointView>, UpdateEndpointErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksWrite).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsUpdate)
+                .await?;
             let changes = parse_update(body.object()?)?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let endpoint = services
@@ -661,8 +662,6 @@ impl WebhooksApi {
     /// Delete a webhook endpoint
     ///
     /// Deletes the endpoint and its pending deliveries; the answer shows it as it was.
-    ///
-    /// Requires the `webhooks:write` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id",
         method = "delete",
@@ -676,7 +675,9 @@ impl WebhooksApi {
         id: Path,
     ) -> Reply<200, Envelope<WebhookEndpointView>, EndpointErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksWrite).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsDelete)
+                .await?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let endpoint = services.delete_webhook_endpoint(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(WebhookEndpointView::from(endpoint)))
@@ -689,8 +690,6 @@ impl WebhooksApi {
     /// Makes a new signing secret and shows it once. For 24 hours the old secret keeps signing
     /// beside the new one: `webhook-signature` then holds two space-separated signatures, and a
     /// receiver accepts a delivery when either verifies.
-    ///
-    /// Requires the `webhooks:write` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id/rotate_secret",
         method = "post",
@@ -704,7 +703,9 @@ impl WebhooksApi {
         id: Path,
     ) -> Reply<200, Envelope<WebhookEndpointWithSecretView>, RotateErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksWrite).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsRotateSecret)
+                .await?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let rotated = services.rotate_webhook_secret(&caller, id).await?;
             Ok::<_, ApiError>(Envelope(WebhookEndpointWithSecretView::from(rotated)))
@@ -717,8 +718,6 @@ impl WebhooksApi {
     /// Each event's delivery to the endpoint, newest first, in pages of `limit` (default 20):
     /// its state, attempts, the last attempt's status code or error, and when the next attempt
     /// is due. Pass `next_cursor` as `cursor` for the next page.
-    ///
-    /// Requires the `webhooks:read` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id/deliveries",
         method = "get",
@@ -736,7 +735,9 @@ impl WebhooksApi {
         cursor: Query<DeliveryCursor>,
     ) -> Reply<200, ListEnvelope<WebhookDeliveryView>, DeliveryListErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksRead).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookDeliveriesList)
+                .await?;
             let mut errors = std::collections::BTreeMap::new();
             let limit = super::messages::page_limit(&limit, &mut errors);
             let before = match cursor.value() {
@@ -781,8 +782,6 @@ impl WebhooksApi {
     /// Makes the delivery due now with a fresh retry schedule, whatever its state: a failed one
     /// is attempted again, a delivered one is sent again (with the same `webhook-id`, so a
     /// receiver that already processed it can tell).
-    ///
-    /// Requires the `webhooks:write` scope.
     #[oai(
         path = "/v1/webhook_endpoints/:id/deliveries/:delivery_id/retry",
         method = "post",
@@ -798,7 +797,9 @@ impl WebhooksApi {
         delivery_id: Path,
     ) -> Reply<200, Envelope<WebhookDeliveryView>, EndpointErrors> {
         let run = async {
-            let caller = key.authorize(&services, Scope::WebhooksWrite).await?;
+            let caller = key
+                .authorize(&services, Operation::WebhookDeliveriesRetry)
+                .await?;
             let id = id.uuid().ok_or(Error::NotFound)?;
             let delivery_id = delivery_id.uuid().ok_or(Error::NotFound)?;
             let delivery = services
