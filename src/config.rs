@@ -410,13 +410,10 @@ impl CarrierArgs {
     }
 }
 
-/// How `serve` runs.
+/// What `serve` and `worker` share: the database, the rules, the worker, the carrier, the
+/// webhooks and the operations listener.
 #[derive(Args, Debug, Clone)]
-pub struct ServeArgs {
-    /// The address to listen on.
-    #[arg(long, env = "AGENTMESSAGE_LISTEN", default_value = "127.0.0.1:8080")]
-    pub listen: SocketAddr,
-
+pub struct ProcessArgs {
     #[command(flatten)]
     pub database: DatabaseArgs,
 
@@ -440,13 +437,33 @@ pub struct ServeArgs {
     )]
     pub ops_listen: SocketAddr,
 
+    /// How long a stopping process may take to finish what it holds (requests in flight, the
+    /// worker's submissions) before it exits.
+    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    pub shutdown_grace: Duration,
+}
+
+impl ProcessArgs {
+    /// The rules' settings: the rule flags, shaped by the carrier and the webhook settings.
+    pub fn settings(&self) -> anyhow::Result<Settings> {
+        self.webhooks
+            .apply(self.carrier.apply(self.rules.settings()))
+    }
+}
+
+/// How `serve` runs.
+#[derive(Args, Debug, Clone)]
+pub struct ServeArgs {
+    /// The address to listen on.
+    #[arg(long, env = "AGENTMESSAGE_LISTEN", default_value = "127.0.0.1:8080")]
+    pub listen: SocketAddr,
+
+    #[command(flatten)]
+    pub process: ProcessArgs,
+
     /// Serve the API only; run `agentmessage worker` elsewhere to deliver messages.
     #[arg(long)]
     pub no_worker: bool,
-
-    /// How long a stopping server waits for requests in flight before it closes them.
-    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
 
     /// How long a client may take to send a whole request head (request line and headers).
     #[arg(long, env = "AGENTMESSAGE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
@@ -476,40 +493,9 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
-            shutdown_grace: self.shutdown_grace,
+            shutdown_grace: self.process.shutdown_grace,
         }
     }
-}
-
-/// How `worker` runs.
-#[derive(Args, Debug, Clone)]
-pub struct WorkerCommandArgs {
-    #[command(flatten)]
-    pub database: DatabaseArgs,
-
-    #[command(flatten)]
-    pub rules: RuleArgs,
-
-    #[command(flatten)]
-    pub worker: WorkerArgs,
-
-    #[command(flatten)]
-    pub carrier: CarrierArgs,
-
-    #[command(flatten)]
-    pub webhooks: WebhookArgs,
-
-    /// Where operators read `/healthz`, `/readyz` and `/metrics` (Prometheus); keep it private.
-    #[arg(
-        long,
-        env = "AGENTMESSAGE_OPS_LISTEN",
-        default_value = "127.0.0.1:9090"
-    )]
-    pub ops_listen: SocketAddr,
-
-    /// How long a stopping worker may take to finish what it holds before it exits.
-    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
-    pub shutdown_grace: Duration,
 }
 
 #[cfg(test)]

@@ -6,7 +6,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use agentmessage::{
-    config::{CarrierArgs, DatabaseArgs, ServeArgs, WebhookArgs, WorkerArgs, WorkerCommandArgs},
+    config::{DatabaseArgs, ProcessArgs, ServeArgs},
     delivery::{
         registry::{self, CarrierKind, CarrierSetup},
         Worker,
@@ -37,7 +37,7 @@ enum Command {
     /// Run the API server (migrations are applied first).
     Serve(ServeArgs),
     /// Run only the delivery worker (hands queued messages to the carrier, applies receipts).
-    Worker(WorkerCommandArgs),
+    Worker(ProcessArgs),
     /// Apply pending database migrations and exit.
     Migrate(DatabaseArgs),
     /// Print the OpenAPI document (JSON, or YAML with --yaml); needs no database.
@@ -164,10 +164,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Serve(args) => serve(args).await?,
         Command::Worker(args) => {
             let store = open(&args.database).await?;
-            let settings = args
-                .webhooks
-                .apply(args.carrier.apply(args.rules.settings()))?;
-            let services = Services::new(store, settings);
+            let services = Services::new(store, args.settings()?);
             agentmessage::api::install_renderer(&services);
             let ops = ops_listener(args.ops_listen).await?;
             tracing::info!(
@@ -175,12 +172,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ops = %args.ops_listen,
                 "AgentMessage delivery worker running"
             );
-            let worker = worker(
-                services.clone(),
-                &args.worker,
-                &args.carrier,
-                &args.webhooks,
-            );
+            let worker = worker(services.clone(), &args);
             let ops = tokio::spawn(agentmessage::ops::serve(
                 ops,
                 services,
@@ -203,12 +195,11 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
 }
 
 async fn serve(args: ServeArgs) -> anyhow::Result<()> {
-    let store = open(&args.database).await?;
+    let process = &args.process;
+    let store = open(&process.database).await?;
     let settings = agentmessage::service::Settings {
         body_read_timeout: args.body_read_timeout,
-        ..args
-            .webhooks
-            .apply(args.carrier.apply(args.rules.settings()))?
+        ..process.settings()?
     };
     let services = Services::new(store, settings);
     if args.demo {
@@ -235,12 +226,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
     let worker_task = (!args.no_worker).then(|| {
-        let worker = worker(
-            services.clone(),
-            &args.worker,
-            &args.carrier,
-            &args.webhooks,
-        );
+        let worker = worker(services.clone(), process);
         tokio::spawn(worker.run(shutdown_signal()))
     });
     let role = if args.no_worker {
@@ -254,7 +240,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal().await;
         let _ = noted.set(std::time::Instant::now());
     });
-    let ops = ops_listener(args.ops_listen).await?;
+    let ops = ops_listener(process.ops_listen).await?;
     let ops_task = tokio::spawn(agentmessage::ops::serve(
         ops,
         services.clone(),
@@ -273,7 +259,7 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     // The listener has stopped and its requests are answered; the worker finishes what it
     // holds (its answers recorded, its carrier sessions closed) within what is left of the
     // grace, counted from the signal: the whole stop takes at most the grace.
-    let left = args
+    let left = process
         .shutdown_grace
         .saturating_sub(signalled.get().map_or(Duration::ZERO, |at| at.elapsed()));
     if let Some(task) = worker_task {
@@ -296,14 +282,10 @@ async fn ops_listener(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::
 
 /// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
 /// carrier for live messages and the simulated one (stored as carrier `test`) for test mode.
-fn worker(
-    services: Services,
-    args: &WorkerArgs,
-    carrier: &CarrierArgs,
-    webhooks: &WebhookArgs,
-) -> Worker {
+fn worker(services: Services, process: &ProcessArgs) -> Worker {
+    let (args, carrier) = (&process.worker, &process.carrier);
     let settings = agentmessage::delivery::WorkerSettings {
-        webhooks: webhooks.dispatcher(),
+        webhooks: process.webhooks.dispatcher(),
         ..args.settings()
     };
     let setup = carrier.setup(args.receipt_delay);

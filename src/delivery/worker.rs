@@ -72,22 +72,12 @@ struct Gauges {
     worker: String,
 }
 
-/// Takes back what a gauge was raised by, when dropped (less what was released before).
-struct Raised(metrics::Gauge, std::sync::Mutex<f64>);
-
-impl Raised {
-    fn release(&self, n: usize) {
-        let mut left = self.1.lock().unwrap_or_else(|e| e.into_inner());
-        let n = (n as f64).min(*left);
-        *left -= n;
-        self.0.decrement(n);
-    }
-}
+/// Takes back what a gauge was raised by, when dropped.
+struct Raised(metrics::Gauge, f64);
 
 impl Drop for Raised {
     fn drop(&mut self) {
-        let left = *self.1.lock().unwrap_or_else(|e| e.into_inner());
-        self.0.decrement(left);
+        self.0.decrement(self.1);
     }
 }
 
@@ -100,7 +90,7 @@ impl Gauges {
 
     fn raise(gauge: metrics::Gauge, n: usize) -> Raised {
         gauge.increment(n as f64);
-        Raised(gauge, std::sync::Mutex::new(n as f64))
+        Raised(gauge, n as f64)
     }
 
     fn leased(&self, n: usize) -> Raised {
@@ -111,11 +101,11 @@ impl Gauges {
         )
     }
 
-    fn in_flight(&self) -> Raised {
+    fn in_flight(&self, n: usize) -> Raised {
         let worker = self.worker.clone();
         Self::raise(
             metrics::gauge!("agentmessage_worker_messages_in_flight", "worker" => worker),
-            1,
+            n,
         )
     }
 }
@@ -253,11 +243,11 @@ impl Worker {
 
     /// Claims one batch and delivers it; returns how many messages it claimed. A lane first
     /// takes room in its carriers' windows and claims only as many messages as it has room for
-    /// (their parts written with the claim). Each message's attempt is recorded once it holds
-    /// room, and its answers before the room is given back (attempts and answers of all lanes
-    /// committed in groups): a worker that stops leaves no more uncertain than its carriers'
-    /// windows held, and what it claimed and never attempted goes back to the queue when the
-    /// lease runs out.
+    /// (their parts written with the claim); the batch's attempts are recorded in one
+    /// transaction, each message's parts submitted in its room, the answers recorded in one
+    /// transaction, and only then is the room given back. A worker that stops leaves no more
+    /// uncertain than its carriers' windows held, and what it claimed and never attempted goes
+    /// back to the queue when the lease runs out.
     pub async fn tick(&self) -> Result<usize, Error> {
         let mut batch = Vec::new();
         for (carrier, modes) in self.carriers() {
@@ -279,13 +269,47 @@ impl Worker {
             return Ok(0);
         }
         metrics::counter!("agentmessage_worker_claimed_total").increment(count as u64);
-        let leased = self.gauges.leased(count);
+        let _leased = self.gauges.leased(count);
         let timer = std::time::Instant::now();
-        let deliveries = batch
-            .into_iter()
-            .map(|((message, parts), room)| self.deliver(message, parts, room, &leased));
-        futures_util::future::join_all(deliveries).await;
-        tracing::debug!(count, total = ?timer.elapsed(), "tick");
+        // The attempts of the messages that have parts to submit, in one transaction.
+        let items: Vec<(uuid::Uuid, Vec<u8>)> = batch
+            .iter()
+            .map(|((message, parts), _)| {
+                let pending = crate::domain::message::pending_parts(parts);
+                (message.id, pending.iter().map(|p| p.number).collect())
+            })
+            .filter(|(_, numbers): &(uuid::Uuid, Vec<u8>)| !numbers.is_empty())
+            .collect();
+        let began: std::collections::HashSet<uuid::Uuid> = if items.is_empty() {
+            Default::default()
+        } else {
+            let began = self.services.begin_attempts(&self.owner, &items).await?;
+            items
+                .iter()
+                .zip(began)
+                .filter(|(_, began)| *began)
+                .map(|((id, _), _)| *id)
+                .collect()
+        };
+        let _in_flight = self.gauges.in_flight(began.len());
+        let deliveries = batch.into_iter().filter_map(|((message, parts), room)| {
+            let pending = crate::domain::message::pending_parts(&parts);
+            if !pending.is_empty() && !began.contains(&message.id) {
+                tracing::warn!(message_id = %message.id, "the lease was lost before the attempt");
+                return None;
+            }
+            Some(self.deliver(message, parts, pending, room))
+        });
+        let answered: Vec<((Message, Attempt), Room)> =
+            futures_util::future::join_all(deliveries).await;
+        let (answered, rooms): (Vec<_>, Vec<_>) = answered.into_iter().unzip();
+        let submitted_in = timer.elapsed();
+        self.services
+            .record_submissions(&self.owner, answered)
+            .await?;
+        // The rooms go back only now that the answers are recorded.
+        drop(rooms);
+        tracing::debug!(count, ?submitted_in, total = ?timer.elapsed(), "tick");
         Ok(count)
     }
 
@@ -302,69 +326,38 @@ impl Worker {
         }
     }
 
-    /// Delivers one claimed message in `room`: the attempt recorded, its pending parts submitted
-    /// one after another in that room, the answers recorded, the room given back.
-    async fn deliver(&self, message: Message, parts: Vec<Part>, room: Room, leased: &Raised) {
+    /// Submits the `pending` parts of one attempted message, one after another in `room`; the
+    /// answers, and the room to give back once they are recorded.
+    async fn deliver(
+        &self,
+        message: Message,
+        parts: Vec<Part>,
+        pending: Vec<Part>,
+        room: Room,
+    ) -> ((Message, Attempt), Room) {
         let carrier = self.carrier_for(&message);
         let submission = self.submission(&message);
-        let pending = crate::domain::message::pending_parts(&parts);
         let mut room = room;
         let mut results = Vec::with_capacity(pending.len());
-        if !pending.is_empty() {
-            let numbers: Vec<u8> = pending.iter().map(|p| p.number).collect();
-            match self
-                .services
-                .begin_attempt(&self.owner, message.id, numbers)
-                .await
-            {
-                Ok(true) => {}
-                Ok(false) => {
-                    tracing::warn!(message_id = %message.id, "the lease was lost before the attempt");
-                    leased.release(1);
-                    return;
-                }
-                Err(err) => {
-                    // Not attempted: the lease runs out and the message goes back to the queue.
-                    tracing::warn!(%err, message_id = %message.id, "the attempt could not be recorded");
-                    leased.release(1);
-                    return;
-                }
-            }
-            let _in_flight = self.gauges.in_flight();
-            tracing::debug!(message_id = %message.id, "attempt recorded");
-            for part in &pending {
-                let (result, back) = carrier.submit_in(&submission, part, room).await;
-                room = back;
-                tracing::debug!(message_id = %message.id, ?result, "answered");
-                let outcome = match &result {
-                    Ok(_) => "accepted",
-                    Err(SubmitError::Deferred { .. }) => "deferred",
-                    Err(SubmitError::Refused { .. }) => "refused",
-                    Err(SubmitError::Uncertain(_)) => "uncertain",
-                };
-                metrics::counter!(
-                    "agentmessage_carrier_submits_total",
-                    "carrier" => carrier.name().to_owned(),
-                    "result" => outcome
-                )
-                .increment(1);
-                results.push((part.number, result));
-            }
+        for part in &pending {
+            let (result, back) = carrier.submit_in(&submission, part, room).await;
+            room = back;
+            let outcome = match &result {
+                Ok(_) => "accepted",
+                Err(SubmitError::Deferred { .. }) => "deferred",
+                Err(SubmitError::Refused { .. }) => "refused",
+                Err(SubmitError::Uncertain(_)) => "uncertain",
+            };
+            metrics::counter!(
+                "agentmessage_carrier_submits_total",
+                "carrier" => carrier.name().to_owned(),
+                "result" => outcome
+            )
+            .increment(1);
+            results.push((part.number, result));
         }
         let attempt = self.attempt_of(&message, parts, results);
-        let id = message.id;
-        if let Err(err) = self
-            .services
-            .record_answer(&self.owner, message, attempt)
-            .await
-        {
-            // The lease runs out: attempted, the message fails as uncertain; not attempted, it
-            // goes back to the queue.
-            tracing::warn!(%err, message_id = %id, "the carrier's answer could not be recorded");
-        }
-        leased.release(1);
-        // The room goes back only now that the answers are recorded.
-        drop(room);
+        ((message, attempt), room)
     }
 
     /// How many parts the message's carrier makes of it.

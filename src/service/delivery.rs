@@ -127,67 +127,6 @@ impl Services {
         Ok(self.system().begin_attempts(&items).await?)
     }
 
-    /// Records the attempt of one claimed message as [`Services::begin_attempts`] does, committed
-    /// with the attempts other lanes begin at the same time; returns once it is committed.
-    pub async fn begin_attempt(
-        &self,
-        owner: &str,
-        id: Uuid,
-        numbers: Vec<u8>,
-    ) -> Result<bool, Error> {
-        let system = self.system();
-        self.attempt_queue
-            .submit(
-                (owner.to_owned(), id, numbers),
-                self.settings.send_batch_max,
-                move |items| {
-                    let system = system.clone();
-                    async move {
-                        super::group_commit::each_alone_on_failure("attempts", &items, |some| {
-                            let system = system.clone();
-                            Box::pin(async move { system.begin_attempts(some).await })
-                        })
-                        .await
-                    }
-                },
-            )
-            .await
-    }
-
-    /// Records the carrier's answers to `owner`'s attempt at `message`, committed with the
-    /// answers other lanes record at the same time; returns once it is committed.
-    pub async fn record_answer(
-        &self,
-        owner: &str,
-        message: Message,
-        attempt: Attempt,
-    ) -> Result<(), Error> {
-        let this = self.clone();
-        self.answer_queue
-            .submit(
-                (owner.to_owned(), message, attempt),
-                self.settings.send_batch_max,
-                move |items| {
-                    let this = this.clone();
-                    async move {
-                        let count = items.len();
-                        metrics::histogram!("agentmessage_batch_size", "of" => "answers")
-                            .record(count as f64);
-                        match this.record_answers(items).await {
-                            Ok(()) => (0..count).map(|_| Ok(())).collect(),
-                            Err(err) => {
-                                let text = err.to_string();
-                                (0..count)
-                                    .map(|_| Err(Error::Internal(anyhow::anyhow!("{text}"))))
-                                    .collect()
-                            }
-                        }
-                    }
-                },
-            )
-            .await
-    }
-
     /// Records the answers to a batch of attempts in one transaction.
     pub async fn record_submissions(
         &self,

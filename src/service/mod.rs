@@ -204,20 +204,10 @@ pub struct Services {
     receipt_queue: Arc<
         group_commit::BatchQueue<crate::store::receipts::IncomingReceipt, receipts::ReceiptOutcome>,
     >,
-    /// Submission attempts waiting for their group commit: `(owner, message, part numbers)`.
-    attempt_queue: Arc<group_commit::BatchQueue<AttemptItem, bool>>,
     /// The newest unmatched receipt the sweep no longer looks at again (see
     /// [`Settings::receipt_recheck`]).
     receipts_checked: Arc<std::sync::atomic::AtomicI64>,
-    /// Carrier answers waiting for their group commit: `(owner, message, attempt)`.
-    answer_queue: Arc<group_commit::BatchQueue<AnswerItem, ()>>,
 }
-
-/// A carrier's answers to record: `(worker, message, attempt)`.
-type AnswerItem = (String, crate::domain::message::Message, delivery::Attempt);
-
-/// A submission attempt to record: `(worker, message, part numbers)`.
-type AttemptItem = (String, uuid::Uuid, Vec<u8>);
 
 /// Reads a carrier's state.
 pub type HealthProbe = Arc<dyn Fn() -> crate::domain::submission::CarrierHealth + Send + Sync>;
@@ -235,8 +225,6 @@ impl Services {
             carrier_health: Arc::default(),
             send_queue: Arc::default(),
             receipt_queue: Arc::default(),
-            attempt_queue: Arc::default(),
-            answer_queue: Arc::default(),
             receipts_checked: Arc::default(),
         }
     }

@@ -134,6 +134,137 @@ async fn metrics_are_prometheus_text_and_move_as_sends_happen() {
         .assert_error(404, "NOT_FOUND");
 }
 
+/// A carrier that holds every submission until told to answer, counting those it holds.
+struct HeldCarrier {
+    held: std::sync::atomic::AtomicUsize,
+    answer: tokio::sync::Semaphore,
+}
+
+#[async_trait::async_trait]
+impl agentmessage::delivery::Carrier for HeldCarrier {
+    fn name(&self) -> &str {
+        "simulated"
+    }
+
+    fn capabilities(&self) -> agentmessage::delivery::Capabilities {
+        agentmessage::delivery::simulated::CAPABILITIES
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "simulated",
+            sessions: 1,
+            bound: 1,
+        }
+    }
+
+    async fn submit_in(
+        &self,
+        submission: &agentmessage::delivery::Submission,
+        _: &agentmessage::domain::message::Part,
+        room: agentmessage::delivery::Room,
+    ) -> (
+        Result<String, agentmessage::delivery::SubmitError>,
+        agentmessage::delivery::Room,
+    ) {
+        self.held.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        self.answer.acquire().await.unwrap().forget();
+        (Ok(format!("held-{}", submission.message_id.simple())), room)
+    }
+}
+
+/// The samples named `name`, by their `worker` label.
+fn by_worker(samples: &Samples, name: &str) -> HashMap<String, f64> {
+    samples
+        .iter()
+        .filter(|((n, _), _)| n == name)
+        .filter_map(|((_, labels), v)| {
+            let worker = labels.iter().find(|(k, _)| k == "worker")?;
+            Some((worker.1.clone(), *v))
+        })
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_show_what_each_worker_holds_leased_and_in_flight() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let base = ops(app.services.clone(), Role::Worker).await;
+    let org = app.sender("+15551112222", "+12125550100").await;
+    for n in 0..3 {
+        app.call(
+            Method::POST,
+            "/v1/messages",
+            Some(&org.key),
+            Some(
+                json!({"from": "+15551112222", "to": "+12125550100", "text": format!("held {n}")}),
+            ),
+        )
+        .await
+        .assert_success(202);
+    }
+    let carrier = Arc::new(HeldCarrier {
+        held: Default::default(),
+        answer: tokio::sync::Semaphore::new(0),
+    });
+    let settings = agentmessage::delivery::WorkerSettings {
+        lanes: 1,
+        poll: Duration::from_millis(20),
+        ..Default::default()
+    };
+    let _worker = crate::support::RunningWorker::spawn(agentmessage::delivery::Worker::new(
+        app.services.clone(),
+        carrier.clone(),
+        settings,
+    ));
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    while carrier.held.load(std::sync::atomic::Ordering::SeqCst) < 3 {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the worker did not submit the three"
+        );
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    // Every worker of the process is labelled by its own id (`worker-…`): this test's is the
+    // one holding three, leased and in flight alike.
+    let held = scrape(&base).await;
+    let leased = by_worker(&held, "agentmessage_worker_messages_leased");
+    let in_flight = by_worker(&held, "agentmessage_worker_messages_in_flight");
+    let ours: Vec<&String> = leased
+        .iter()
+        .filter(|(_, v)| **v == 3.0)
+        .map(|(w, _)| w)
+        .collect();
+    assert_eq!(ours.len(), 1, "leased: {leased:?}");
+    let ours = ours[0].clone();
+    assert!(ours.starts_with("worker-"), "{ours}");
+    assert_eq!(in_flight.get(&ours), Some(&3.0), "in flight: {in_flight:?}");
+    carrier.answer.add_permits(3);
+    // Once the answers are recorded, the worker holds nothing.
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let after = scrape(&base).await;
+        let leased = by_worker(&after, "agentmessage_worker_messages_leased");
+        let in_flight = by_worker(&after, "agentmessage_worker_messages_in_flight");
+        if leased.get(&ours) == Some(&0.0) && in_flight.get(&ours) == Some(&0.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the gauges stayed at {leased:?} / {in_flight:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    let sent = app
+        .call(
+            Method::GET,
+            "/v1/messages?status=sent",
+            Some(&org.key),
+            None,
+        )
+        .await;
+    assert_eq!(sent.assert_success(200).as_array().unwrap().len(), 3);
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_is_ready_only_with_a_bound_carrier_and_an_api_process_regardless() {
     let app = TestApp::start(Backend::Sqlite).await;
