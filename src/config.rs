@@ -1,5 +1,6 @@
 //! Settings from flags, the environment (`AGENTMESSAGE_*`) and defaults, parsed with clap.
 
+use crate::defaults;
 use std::{net::SocketAddr, time::Duration};
 
 use clap::{builder::BoolishValueParser, Args};
@@ -13,28 +14,28 @@ pub struct DatabaseArgs {
     #[arg(
         long,
         env = "AGENTMESSAGE_DATABASE_URL",
-        default_value = "sqlite://agentmessage.db"
+        default_value = defaults::DATABASE_URL
     )]
     pub database_url: String,
 
     /// PostgreSQL connections per process.
-    #[arg(long, env = "AGENTMESSAGE_DB_MAX_CONNECTIONS", default_value_t = 16)]
+    #[arg(long, env = "AGENTMESSAGE_DB_MAX_CONNECTIONS", default_value_t = defaults::DB_MAX_CONNECTIONS)]
     pub db_max_connections: u32,
 
     /// How long a request waits for a free database connection before it answers 503.
-    #[arg(long, env = "AGENTMESSAGE_DB_ACQUIRE_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_DB_ACQUIRE_TIMEOUT", default_value = defaults::DB_ACQUIRE_TIMEOUT, value_parser = humantime::parse_duration)]
     pub db_acquire_timeout: Duration,
 
     /// How long opening a database connection may take.
-    #[arg(long, env = "AGENTMESSAGE_DB_CONNECT_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_DB_CONNECT_TIMEOUT", default_value = defaults::DB_CONNECT_TIMEOUT, value_parser = humantime::parse_duration)]
     pub db_connect_timeout: Duration,
 
     /// How long SQLite waits on another process's lock before a request answers 503.
-    #[arg(long, env = "AGENTMESSAGE_DB_BUSY_TIMEOUT", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_DB_BUSY_TIMEOUT", default_value = defaults::DB_BUSY_TIMEOUT, value_parser = humantime::parse_duration)]
     pub db_busy_timeout: Duration,
 
     /// How long start-up keeps retrying while the database is locked or unreachable.
-    #[arg(long, env = "AGENTMESSAGE_DB_STARTUP_RETRY", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_DB_STARTUP_RETRY", default_value = defaults::DB_STARTUP_RETRY, value_parser = humantime::parse_duration)]
     pub db_startup_retry: Duration,
 }
 
@@ -54,21 +55,21 @@ impl DatabaseArgs {
 #[derive(Args, Debug, Clone)]
 pub struct RuleArgs {
     /// How long a number lookup counts as recent for the landline check (`30d`, `12h`, …).
-    #[arg(long, env = "AGENTMESSAGE_LOOKUP_MAX_AGE", default_value = "30d", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_LOOKUP_MAX_AGE", default_value = defaults::LOOKUP_MAX_AGE, value_parser = humantime::parse_duration)]
     pub lookup_max_age: Duration,
 
     /// How long a lookup of a number is reused instead of asking the vendor again.
-    #[arg(long, env = "AGENTMESSAGE_LOOKUP_REUSE", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_LOOKUP_REUSE", default_value = defaults::LOOKUP_REUSE, value_parser = humantime::parse_duration)]
     pub lookup_reuse: Duration,
 
     /// How long the answer recorded for an `Idempotency-Key` is kept (a retry after it runs
     /// afresh).
-    #[arg(long, env = "AGENTMESSAGE_IDEMPOTENCY_RETENTION", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_IDEMPOTENCY_RETENTION", default_value = defaults::IDEMPOTENCY_RETENTION, value_parser = humantime::parse_duration)]
     pub idempotency_retention: Duration,
 
     /// How long a carrier receipt that matches no message is kept (its message may become known
     /// later; past this it is deleted).
-    #[arg(long, env = "AGENTMESSAGE_UNMATCHED_RECEIPT_RETENTION", default_value = "7d", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_UNMATCHED_RECEIPT_RETENTION", default_value = defaults::UNMATCHED_RECEIPT_RETENTION, value_parser = humantime::parse_duration)]
     pub unmatched_receipt_retention: Duration,
 
     /// The bearer token the carrier sends to `/v1/carrier/receipts` and `/v1/carrier/inbound`
@@ -99,39 +100,38 @@ impl RuleArgs {
 /// How the delivery worker runs.
 #[derive(Args, Debug, Clone)]
 pub struct WorkerArgs {
-    /// How long the simulated carrier waits before sending a receipt (the default is
-    /// `delivery::simulated::DEFAULT_RECEIPT_DELAY`).
-    #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    /// How long the simulated carrier waits before sending a receipt.
+    #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = defaults::RECEIPT_DELAY, value_parser = humantime::parse_duration)]
     pub receipt_delay: Duration,
 
     /// How long a message may take, from its creation, to be sent and get its final receipt;
     /// past it, it is `undelivered` (EXPIRED). SMPP submissions carry the time left.
-    #[arg(long, env = "AGENTMESSAGE_VALIDITY", default_value = "48h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_VALIDITY", default_value = defaults::VALIDITY, value_parser = humantime::parse_duration)]
     pub validity: Duration,
 
     /// How long a message waits before it is submitted again after the carrier deferred a part
     /// (throttling, a full queue, a temporary error).
-    #[arg(long, env = "AGENTMESSAGE_RETRY_BACKOFF", default_value = "5s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_RETRY_BACKOFF", default_value = defaults::RETRY_BACKOFF, value_parser = humantime::parse_duration)]
     pub retry_backoff: Duration,
 
     /// How long a worker holds a claimed message before another may take it over.
-    #[arg(long, env = "AGENTMESSAGE_LEASE", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_LEASE", default_value = defaults::LEASE, value_parser = humantime::parse_duration)]
     pub lease: Duration,
 
     /// How long an idle worker waits before it looks at the queue again.
-    #[arg(long, env = "AGENTMESSAGE_POLL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_POLL", default_value = defaults::POLL, value_parser = humantime::parse_duration)]
     pub poll: Duration,
 
     /// How often the worker sweeps (expired leases, validity, receipts that raced with `sent`).
-    #[arg(long, env = "AGENTMESSAGE_SWEEP_EVERY", default_value = "500ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SWEEP_EVERY", default_value = defaults::SWEEP_EVERY, value_parser = humantime::parse_duration)]
     pub sweep_every: Duration,
 
     /// How many queued messages a worker claims at once.
-    #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = 128, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "AGENTMESSAGE_BATCH_SIZE", default_value_t = defaults::BATCH_SIZE, value_parser = clap::value_parser!(u64).range(1..))]
     pub batch_size: u64,
 
     /// How many batches a worker claims and delivers side by side.
-    #[arg(long, env = "AGENTMESSAGE_LANES", default_value_t = 8, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
+    #[arg(long, env = "AGENTMESSAGE_LANES", default_value_t = defaults::LANES, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=64))]
     pub lanes: usize,
 }
 
@@ -166,32 +166,32 @@ pub struct WebhookArgs {
     pub webhook_allow_private: bool,
 
     /// How long one delivery attempt may take.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_TIMEOUT", default_value = "15s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_TIMEOUT", default_value = defaults::WEBHOOK_TIMEOUT, value_parser = humantime::parse_duration)]
     pub webhook_timeout: Duration,
 
     /// The waits after each failed attempt, comma-separated (the Standard Webhooks schedule);
     /// after the last, the delivery is `failed`.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SCHEDULE", default_value = "5s,5m,30m,2h,5h,10h,14h,20h,24h", value_parser = parse_schedule)]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SCHEDULE", default_value = defaults::WEBHOOK_SCHEDULE, value_parser = parse_schedule)]
     pub webhook_schedule: Schedule,
 
     /// How long events whose deliveries are finished are kept.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_RETENTION", default_value = "30d", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_RETENTION", default_value = defaults::WEBHOOK_RETENTION, value_parser = humantime::parse_duration)]
     pub webhook_retention: Duration,
 
     /// How long a rotated-out secret keeps signing beside the new one.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SECRET_OVERLAP", default_value = "24h", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_SECRET_OVERLAP", default_value = defaults::WEBHOOK_SECRET_OVERLAP, value_parser = humantime::parse_duration)]
     pub webhook_secret_overlap: Duration,
 
     /// Most delivery attempts in flight at once, per worker.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_CONCURRENCY", default_value_t = 256, value_parser = clap::value_parser!(u64).range(1..=10_000))]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_CONCURRENCY", default_value_t = defaults::WEBHOOK_CONCURRENCY, value_parser = clap::value_parser!(u64).range(1..=10_000))]
     pub webhook_concurrency: u64,
 
     /// Most delivery attempts in flight to one endpoint, per worker.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_PER_ENDPOINT", default_value_t = 32, value_parser = clap::value_parser!(u64).range(1..=1000))]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_PER_ENDPOINT", default_value_t = defaults::WEBHOOK_PER_ENDPOINT, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub webhook_per_endpoint: u64,
 
     /// How long an idle dispatcher waits before it looks for due deliveries again.
-    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_POLL", default_value = "100ms", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_POLL", default_value = defaults::WEBHOOK_POLL, value_parser = humantime::parse_duration)]
     pub webhook_poll: Duration,
 }
 
@@ -232,8 +232,8 @@ impl WebhookArgs {
             timeout: self.webhook_timeout,
             schedule: self.webhook_schedule.0.clone(),
             poll: self.webhook_poll,
-            concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(256),
-            per_endpoint: usize::try_from(self.webhook_per_endpoint).unwrap_or(32),
+            concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(usize::MAX),
+            per_endpoint: usize::try_from(self.webhook_per_endpoint).unwrap_or(usize::MAX),
             allow_private: self.webhook_allow_private,
             retention: self.webhook_retention,
             ..Default::default()
@@ -251,7 +251,7 @@ pub struct CarrierArgs {
         long,
         env = "AGENTMESSAGE_CARRIER",
         value_enum,
-        default_value = "simulated"
+        default_value = defaults::CARRIER
     )]
     pub carrier: CarrierKind,
 
@@ -291,62 +291,62 @@ pub struct CarrierArgs {
     pub smpp_tls_ca: Option<std::path::PathBuf>,
 
     /// Sessions each worker process binds.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_BINDS", default_value_t = 1, value_parser = clap::value_parser!(u32).range(1..=64))]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_BINDS", default_value_t = defaults::SMPP_BINDS, value_parser = clap::value_parser!(u32).range(1..=64))]
     pub smpp_binds: u32,
 
     /// Outstanding `submit_sm` per session.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_WINDOW", default_value_t = 10, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_WINDOW", default_value_t = defaults::SMPP_WINDOW, value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub smpp_window: u32,
 
     /// `submit_sm` per second per session (0: no limit).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_THROUGHPUT", default_value_t = 0)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_THROUGHPUT", default_value_t = defaults::SMPP_THROUGHPUT)]
     pub smpp_throughput: u32,
 
     /// How often an idle session sends enquire_link.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_ENQUIRE_LINK", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_ENQUIRE_LINK", default_value = defaults::SMPP_ENQUIRE_LINK, value_parser = humantime::parse_duration)]
     pub smpp_enquire_link: Duration,
 
     /// How long a request (bind, submit_sm, enquire_link) waits for its response; a submit_sm
     /// without one fails as SUBMISSION_UNCERTAIN.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_RESPONSE_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RESPONSE_TIMEOUT", default_value = defaults::SMPP_RESPONSE_TIMEOUT, value_parser = humantime::parse_duration)]
     pub smpp_response_timeout: Duration,
 
     /// The first pause before binding again after a loss; it doubles, with jitter, up to
     /// `--smpp-reconnect-max`.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MIN", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MIN", default_value = defaults::SMPP_RECONNECT_MIN, value_parser = humantime::parse_duration)]
     pub smpp_reconnect_min: Duration,
 
     /// The longest pause between binds.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MAX", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_RECONNECT_MAX", default_value = defaults::SMPP_RECONNECT_MAX, value_parser = humantime::parse_duration)]
     pub smpp_reconnect_max: Duration,
 
     /// How long a session submits nothing after the SMSC throttled it.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_THROTTLE_PAUSE", default_value = "1s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_THROTTLE_PAUSE", default_value = defaults::SMPP_THROTTLE_PAUSE, value_parser = humantime::parse_duration)]
     pub smpp_throttle_pause: Duration,
 
     /// How long the parts of an inbound concatenated message are waited for before each is
     /// stored as it is.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_TIMEOUT", default_value = defaults::SMPP_REASSEMBLY_TIMEOUT, value_parser = humantime::parse_duration)]
     pub smpp_reassembly_timeout: Duration,
 
     /// At shutdown, how long a session waits for outstanding responses before it unbinds.
-    #[arg(long, env = "AGENTMESSAGE_SMPP_CLOSE_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_CLOSE_TIMEOUT", default_value = defaults::SMPP_CLOSE_TIMEOUT, value_parser = humantime::parse_duration)]
     pub smpp_close_timeout: Duration,
 
     /// Type of number of the source address (1: international).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_TON", default_value_t = 1)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_TON", default_value_t = defaults::SMPP_SOURCE_TON)]
     pub smpp_source_ton: u8,
 
     /// Numbering plan of the source address (1: ISDN/E.164).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_NPI", default_value_t = 1)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_SOURCE_NPI", default_value_t = defaults::SMPP_SOURCE_NPI)]
     pub smpp_source_npi: u8,
 
     /// Type of number of the destination address (1: international).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_TON", default_value_t = 1)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_TON", default_value_t = defaults::SMPP_DEST_TON)]
     pub smpp_dest_ton: u8,
 
     /// Numbering plan of the destination address (1: ISDN/E.164).
-    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_NPI", default_value_t = 1)]
+    #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_NPI", default_value_t = defaults::SMPP_DEST_NPI)]
     pub smpp_dest_npi: u8,
 }
 
@@ -433,13 +433,13 @@ pub struct ProcessArgs {
     #[arg(
         long,
         env = "AGENTMESSAGE_OPS_LISTEN",
-        default_value = "127.0.0.1:9090"
+        default_value = defaults::OPS_LISTEN
     )]
     pub ops_listen: SocketAddr,
 
     /// How long a stopping process may take to finish what it holds (requests in flight, the
     /// worker's submissions) before it exits.
-    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
 }
 
@@ -455,7 +455,7 @@ impl ProcessArgs {
 #[derive(Args, Debug, Clone)]
 pub struct ServeArgs {
     /// The address to listen on.
-    #[arg(long, env = "AGENTMESSAGE_LISTEN", default_value = "127.0.0.1:8080")]
+    #[arg(long, env = "AGENTMESSAGE_LISTEN", default_value = defaults::LISTEN)]
     pub listen: SocketAddr,
 
     #[command(flatten)]
@@ -466,19 +466,19 @@ pub struct ServeArgs {
     pub no_worker: bool,
 
     /// How long a client may take to send a whole request head (request line and headers).
-    #[arg(long, env = "AGENTMESSAGE_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_HEADER_READ_TIMEOUT", default_value = defaults::HEADER_READ_TIMEOUT, value_parser = humantime::parse_duration)]
     pub header_read_timeout: Duration,
 
     /// How long a kept-alive connection may sit with no request in flight before it is closed.
-    #[arg(long, env = "AGENTMESSAGE_IDLE_TIMEOUT", default_value = "60s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_IDLE_TIMEOUT", default_value = defaults::IDLE_TIMEOUT, value_parser = humantime::parse_duration)]
     pub idle_timeout: Duration,
 
     /// How long a request's body may take to arrive (408 after it).
-    #[arg(long, env = "AGENTMESSAGE_BODY_READ_TIMEOUT", default_value = "30s", value_parser = humantime::parse_duration)]
+    #[arg(long, env = "AGENTMESSAGE_BODY_READ_TIMEOUT", default_value = defaults::BODY_READ_TIMEOUT, value_parser = humantime::parse_duration)]
     pub body_read_timeout: Duration,
 
     /// Most connections served at once; more wait in the listen backlog.
-    #[arg(long, env = "AGENTMESSAGE_MAX_CONNECTIONS", default_value_t = 1024, value_parser = clap::value_parser!(u64).range(1..))]
+    #[arg(long, env = "AGENTMESSAGE_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 
     /// Also set up a demo organization that owns +15551112222, with +15554443333 opted in, and

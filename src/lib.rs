@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod defaults;
 pub mod delivery;
 pub mod domain;
 pub mod ops;

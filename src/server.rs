@@ -57,11 +57,12 @@ pub struct ServerSettings {
 
 impl Default for ServerSettings {
     fn default() -> Self {
+        use crate::defaults::{self, duration};
         ServerSettings {
-            header_read_timeout: Duration::from_secs(10),
-            idle_timeout: Duration::from_secs(60),
-            max_connections: 1024,
-            shutdown_grace: Duration::from_secs(10),
+            header_read_timeout: duration(defaults::HEADER_READ_TIMEOUT),
+            idle_timeout: duration(defaults::IDLE_TIMEOUT),
+            max_connections: usize::try_from(defaults::MAX_CONNECTIONS).unwrap_or(usize::MAX),
+            shutdown_grace: duration(defaults::SHUTDOWN_GRACE),
         }
     }
 }

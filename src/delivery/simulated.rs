@@ -21,7 +21,9 @@ use crate::{
 pub const CAPABILITIES: Capabilities = Capabilities { mms: true };
 
 /// How long the simulated carrier waits before it sends a receipt, unless configured otherwise.
-pub const DEFAULT_RECEIPT_DELAY: Duration = Duration::from_millis(500);
+pub fn default_receipt_delay() -> Duration {
+    crate::defaults::duration(crate::defaults::RECEIPT_DELAY)
+}
 
 /// The simulated carrier.
 pub struct SimulatedCarrier {

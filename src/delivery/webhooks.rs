@@ -19,8 +19,7 @@ use uuid::Uuid;
 use crate::{
     domain::{
         webhooks::{
-            forbidden_destination, next_wait, signature_header, AttemptResult, DueDelivery,
-            Outcome, DEFAULT_SCHEDULE,
+            forbidden_destination, next_wait, signature_header, AttemptResult, DueDelivery, Outcome,
         },
         Timestamp,
     },
@@ -50,14 +49,19 @@ pub struct WebhookSettings {
 
 impl Default for WebhookSettings {
     fn default() -> Self {
+        use crate::defaults::{self, duration};
+        let count = |n: u64| usize::try_from(n).unwrap_or(usize::MAX);
         WebhookSettings {
-            timeout: Duration::from_secs(15),
-            schedule: DEFAULT_SCHEDULE.to_vec(),
-            poll: Duration::from_millis(100),
-            concurrency: 256,
-            per_endpoint: 32,
+            timeout: duration(defaults::WEBHOOK_TIMEOUT),
+            schedule: defaults::WEBHOOK_SCHEDULE
+                .split(',')
+                .map(duration)
+                .collect(),
+            poll: duration(defaults::WEBHOOK_POLL),
+            concurrency: count(defaults::WEBHOOK_CONCURRENCY),
+            per_endpoint: count(defaults::WEBHOOK_PER_ENDPOINT),
             allow_private: false,
-            retention: Duration::from_secs(30 * 24 * 3600),
+            retention: duration(defaults::WEBHOOK_RETENTION),
             sweep_every: Duration::from_secs(60),
         }
     }

@@ -40,14 +40,15 @@ pub struct WorkerSettings {
 
 impl Default for WorkerSettings {
     fn default() -> Self {
+        use crate::defaults::{self, duration};
         WorkerSettings {
-            batch_size: 128,
-            lanes: 8,
-            lease: Duration::from_secs(30),
-            validity: Duration::from_secs(48 * 3600),
-            retry_backoff: Duration::from_secs(5),
-            poll: Duration::from_millis(100),
-            sweep_every: Duration::from_millis(500),
+            batch_size: defaults::BATCH_SIZE,
+            lanes: defaults::LANES,
+            lease: duration(defaults::LEASE),
+            validity: duration(defaults::VALIDITY),
+            retry_backoff: duration(defaults::RETRY_BACKOFF),
+            poll: duration(defaults::POLL),
+            sweep_every: duration(defaults::SWEEP_EVERY),
             webhooks: Default::default(),
         }
     }

@@ -5,9 +5,6 @@
 
 use sha2::{Digest, Sha256};
 
-/// How long a record is kept (a retry after it runs afresh), unless configured otherwise.
-pub const DEFAULT_RETENTION: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
-
 /// How long a running request may hold its key before a retry takes the key over (its process
 /// died without recording an outcome).
 pub const TAKEOVER_AFTER: std::time::Duration = std::time::Duration::from_secs(60);

@@ -161,18 +161,23 @@ pub struct Settings {
 
 impl Default for Settings {
     fn default() -> Self {
+        use crate::{
+            defaults::{self, duration},
+            delivery::registry::CarrierKind,
+        };
+        let carrier = CarrierKind::Simulated;
         Settings {
-            lookup_max_age: Duration::from_secs(30 * 24 * 3600),
-            carrier_name: "simulated".into(),
+            lookup_max_age: duration(defaults::LOOKUP_MAX_AGE),
+            carrier_name: carrier.name().into(),
             carrier_secret: None,
-            mms_supported: true,
-            idempotency_retention: crate::domain::idempotency::DEFAULT_RETENTION,
+            mms_supported: carrier.capabilities().mms,
+            idempotency_retention: duration(defaults::IDEMPOTENCY_RETENTION),
             idempotency_takeover: crate::domain::idempotency::TAKEOVER_AFTER,
-            lookup_reuse: Duration::from_secs(24 * 3600),
-            body_read_timeout: Duration::from_secs(30),
+            lookup_reuse: duration(defaults::LOOKUP_REUSE),
+            body_read_timeout: duration(defaults::BODY_READ_TIMEOUT),
             webhooks: webhooks::WebhookRules::default(),
             send_batch_max: DEFAULT_SEND_BATCH_MAX,
-            unmatched_receipt_retention: Duration::from_secs(7 * 24 * 3600),
+            unmatched_receipt_retention: duration(defaults::UNMATCHED_RECEIPT_RETENTION),
             receipt_recheck: Duration::from_secs(60),
         }
     }

@@ -36,7 +36,7 @@ impl Default for WebhookRules {
         WebhookRules {
             sealing: None,
             allow_private: false,
-            secret_overlap: Duration::from_secs(24 * 3600),
+            secret_overlap: crate::defaults::duration(crate::defaults::WEBHOOK_SECRET_OVERLAP),
         }
     }
 }

@@ -61,12 +61,13 @@ pub struct StoreSettings {
 
 impl Default for StoreSettings {
     fn default() -> Self {
+        use crate::defaults::{self, duration};
         StoreSettings {
-            max_connections: 16,
-            acquire_timeout: Duration::from_secs(5),
-            connect_timeout: Duration::from_secs(5),
-            busy_timeout: Duration::from_secs(5),
-            startup_retry: Duration::from_secs(30),
+            max_connections: defaults::DB_MAX_CONNECTIONS,
+            acquire_timeout: duration(defaults::DB_ACQUIRE_TIMEOUT),
+            connect_timeout: duration(defaults::DB_CONNECT_TIMEOUT),
+            busy_timeout: duration(defaults::DB_BUSY_TIMEOUT),
+            startup_retry: duration(defaults::DB_STARTUP_RETRY),
         }
     }
 }

@@ -14,14 +14,14 @@ use sea_orm::{
     sea_query::{CaseStatement, Condition, Expr, ExprTrait, SimpleExpr},
     ActiveValue::Set,
     ColumnTrait, ConnectionTrait, DatabaseTransaction, DbBackend, DbErr, EntityTrait,
-    FromQueryResult, QueryFilter, Statement,
+    FromQueryResult, QueryFilter, QueryOrder, Statement,
 };
 use uuid::Uuid;
 
 use super::rows;
 use crate::domain::{
     lifecycle::{sources_of, EventKind},
-    message::{Direction, KeyMode, Message, MessageStatus, NewMessage, PartState, Priority},
+    message::{Direction, KeyMode, Message, MessageStatus, NewMessage, Part, PartState, Priority},
     submission::carrier_id_key,
     transition::{plan, Cause, EventDetail, Plan, Write},
     webhooks::WebhookEventType,
@@ -653,4 +653,80 @@ pub(super) async fn insert_events(
             .await?;
     }
     Ok(())
+}
+
+/// Writes the parts of claimed messages the first time they are claimed (`(id, total,
+/// reference)`), inside `txn`; returns every part of each of `ids`, in part order.
+pub(super) async fn write_missing_parts(
+    txn: &DatabaseTransaction,
+    items: &[(Uuid, u8, u8)],
+    now: DateTime<Utc>,
+) -> Result<std::collections::HashMap<Uuid, Vec<Part>>, DbErr> {
+    let ids: Vec<Uuid> = items.iter().map(|(id, _, _)| *id).collect();
+    let found = parts_of_all(txn, &ids).await?;
+    let mut all: std::collections::HashMap<Uuid, Vec<Part>> = found
+        .into_iter()
+        .map(|(id, rows)| (id, rows.into_iter().map(rows::part).collect()))
+        .collect();
+    let missing: Vec<message_part::ActiveModel> = items
+        .iter()
+        .filter(|(id, _, _)| !all.contains_key(id))
+        .flat_map(|(id, total, reference)| {
+            (1..=*total).map(move |number| message_part::ActiveModel {
+                id: sea_orm::ActiveValue::NotSet,
+                message_id: Set(*id),
+                part_number: Set(i32::from(number)),
+                total_parts: Set(i32::from(*total)),
+                reference: Set(i32::from(*reference)),
+                state: Set(PartState::Pending),
+                carrier: Set(None),
+                carrier_message_id: Set(None),
+                carrier_key: Set(None),
+                submitted_at: Set(None),
+                receipt_stat: Set(None),
+                retry_at: Set(None),
+                updated_at: Set(now),
+            })
+        })
+        .collect();
+    for chunk in missing.chunks(200) {
+        message_part::Entity::insert_many(chunk.to_vec())
+            .exec_without_returning(txn)
+            .await?;
+    }
+    for (id, total, reference) in items {
+        all.entry(*id).or_insert_with(|| {
+            (1..=*total)
+                .map(|number| Part {
+                    number,
+                    total: *total,
+                    reference: *reference,
+                    state: PartState::Pending,
+                    carrier_message_id: None,
+                    receipt_stat: None,
+                })
+                .collect()
+        });
+    }
+    Ok(all)
+}
+
+/// The parts of each of `ids`, in part order.
+async fn parts_of_all(
+    txn: &DatabaseTransaction,
+    ids: &[Uuid],
+) -> Result<std::collections::HashMap<Uuid, Vec<message_part::Model>>, DbErr> {
+    let mut found: std::collections::HashMap<Uuid, Vec<message_part::Model>> =
+        std::collections::HashMap::new();
+    for chunk in ids.chunks(200) {
+        let rows = message_part::Entity::find()
+            .filter(message_part::Column::MessageId.is_in(chunk.iter().copied()))
+            .order_by_asc(message_part::Column::PartNumber)
+            .all(txn)
+            .await?;
+        for row in rows {
+            found.entry(row.message_id).or_default().push(row);
+        }
+    }
+    Ok(found)
 }

@@ -212,7 +212,7 @@ impl TestApp {
         let services = Services::new(store.clone(), settings).with_lookups(lookups.clone());
         let carrier = std::sync::Arc::new(agentmessage::delivery::SimulatedCarrier::new(
             services.clone(),
-            agentmessage::delivery::simulated::DEFAULT_RECEIPT_DELAY,
+            agentmessage::delivery::simulated::default_receipt_delay(),
         ));
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await

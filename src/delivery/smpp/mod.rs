@@ -78,6 +78,7 @@ impl std::fmt::Debug for SmppSettings {
 impl SmppSettings {
     /// The settings' defaults for an SMSC at `address`.
     pub fn new(address: impl Into<String>, system_id: impl Into<String>) -> SmppSettings {
+        use crate::defaults::{self, duration};
         SmppSettings {
             address: address.into(),
             system_id: system_id.into(),
@@ -85,18 +86,24 @@ impl SmppSettings {
             system_type: String::new(),
             tls: false,
             tls_ca: None,
-            binds: 1,
-            window: 10,
-            throughput: 0,
-            enquire_link: Duration::from_secs(30),
-            response_timeout: Duration::from_secs(30),
-            reconnect_min: Duration::from_secs(1),
-            reconnect_max: Duration::from_secs(60),
-            throttle_pause: Duration::from_secs(1),
-            reassembly_timeout: Duration::from_secs(60),
-            close_timeout: Duration::from_secs(10),
-            source: Addressing::INTERNATIONAL,
-            destination: Addressing::INTERNATIONAL,
+            binds: defaults::SMPP_BINDS,
+            window: defaults::SMPP_WINDOW,
+            throughput: defaults::SMPP_THROUGHPUT,
+            enquire_link: duration(defaults::SMPP_ENQUIRE_LINK),
+            response_timeout: duration(defaults::SMPP_RESPONSE_TIMEOUT),
+            reconnect_min: duration(defaults::SMPP_RECONNECT_MIN),
+            reconnect_max: duration(defaults::SMPP_RECONNECT_MAX),
+            throttle_pause: duration(defaults::SMPP_THROTTLE_PAUSE),
+            reassembly_timeout: duration(defaults::SMPP_REASSEMBLY_TIMEOUT),
+            close_timeout: duration(defaults::SMPP_CLOSE_TIMEOUT),
+            source: Addressing {
+                ton: defaults::SMPP_SOURCE_TON,
+                npi: defaults::SMPP_SOURCE_NPI,
+            },
+            destination: Addressing {
+                ton: defaults::SMPP_DEST_TON,
+                npi: defaults::SMPP_DEST_NPI,
+            },
         }
     }
 
