@@ -9,9 +9,8 @@ use uuid::Uuid;
 
 use super::{Error, Services};
 use crate::{
-    domain::message::{KeyMode, Message, MessageStatus, Part, PartState},
+    domain::message::{KeyMode, Message, Part, PartState},
     domain::transition::{plan, Answer, Cause, Write},
-    service::receipts::SentPart,
     store::transitions::{PartWrite, Step},
 };
 
@@ -151,28 +150,24 @@ impl Services {
             steps.push(step);
             accepted.push((carrier, parts));
         }
-        let changed = self.system().apply(&steps).await?;
-        // The parts of the messages now `sent`, whose receipts may have come first.
-        let mut sent = Vec::new();
-        for ((Step { id, .. }, updated), (carrier, parts)) in
-            steps.iter().zip(changed).zip(accepted)
-        {
-            match updated {
-                Some(updated) if updated.status == MessageStatus::Sent => {
-                    sent.extend(parts.into_iter().map(|(number, carrier_id)| SentPart {
-                        message_id: *id,
-                        number,
-                        carrier: carrier.clone(),
-                        carrier_id,
-                    }));
-                }
-                Some(_) => {}
-                None => {
-                    tracing::warn!(message_id = %id, "the lease was lost before the carrier's answer was recorded");
-                }
+        // The accepted parts of each: receipts that came before the answer was recorded are
+        // matched in the same transaction.
+        let pairs: Vec<Vec<(String, String)>> = accepted
+            .into_iter()
+            .map(|(carrier, parts)| {
+                parts
+                    .into_iter()
+                    .map(|(_, carrier_id)| (carrier.clone(), carrier_id))
+                    .collect()
+            })
+            .collect();
+        let changed = self.system().record_answers(&steps, &pairs).await?;
+        for (Step { id, .. }, updated) in steps.iter().zip(changed) {
+            if updated.is_none() {
+                tracing::warn!(message_id = %id, "the lease was lost before the carrier's answer was recorded");
             }
         }
-        self.match_pending_receipts(&sent).await
+        Ok(())
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),

@@ -26,15 +26,6 @@ impl Receipt {
     }
 }
 
-/// A part the carrier accepted, of a message now `sent`.
-#[derive(Debug, Clone)]
-pub struct SentPart {
-    pub message_id: uuid::Uuid,
-    pub number: u8,
-    pub carrier: String,
-    pub carrier_id: String,
-}
-
 /// What became of a receipt.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ReceiptOutcome {
@@ -94,28 +85,6 @@ impl Services {
                 }
             })
             .await
-    }
-
-    /// Applies the receipts that arrived for `sent` parts before their carrier ids were stored:
-    /// one query for a whole batch (usually finding none), then one transaction that matches
-    /// and applies them as an arriving receipt is.
-    pub(crate) async fn match_pending_receipts(&self, sent: &[SentPart]) -> Result<(), Error> {
-        if sent.is_empty() {
-            return Ok(());
-        }
-        let system = self.system();
-        let wanted: Vec<(&str, &str)> = sent
-            .iter()
-            .map(|p| (p.carrier.as_str(), p.carrier_id.as_str()))
-            .collect();
-        let ids: Vec<i64> = system
-            .unmatched_receipts_for(&wanted)
-            .await?
-            .iter()
-            .map(|r| r.id)
-            .collect();
-        system.rematch_receipts(&ids).await?;
-        Ok(())
     }
 
     /// Matches receipts whose message has become known since they arrived (a receipt that raced

@@ -343,31 +343,6 @@ impl System {
             .into())
     }
 
-    /// Receipts not matched to a message yet for any of the `(carrier, carrier id)` pairs,
-    /// oldest first.
-    pub async fn unmatched_receipts_for(
-        &self,
-        wanted: &[(&str, &str)],
-    ) -> Result<Vec<StoredReceipt>, DbErr> {
-        let mut carriers: Vec<&str> = wanted.iter().map(|(carrier, _)| *carrier).collect();
-        carriers.sort_unstable();
-        carriers.dedup();
-        let ids: Vec<&str> = wanted.iter().map(|(_, id)| *id).collect();
-        // Both columns of the (carrier, carrier id) index; the exact pairs are kept below.
-        let found = carrier_receipt::Entity::find()
-            .filter(carrier_receipt::Column::MessageId.is_null())
-            .filter(carrier_receipt::Column::Carrier.is_in(carriers))
-            .filter(carrier_receipt::Column::CarrierMessageId.is_in(ids))
-            .order_by_asc(carrier_receipt::Column::Id)
-            .all(&self.db)
-            .await?;
-        Ok(found
-            .into_iter()
-            .map(StoredReceipt::from)
-            .filter(|r| wanted.contains(&(r.carrier.as_str(), r.carrier_message_id.as_str())))
-            .collect())
-    }
-
     /// Up to `limit` receipts not matched to a message yet whose id is above `after`, oldest
     /// first (a range of the primary key: the cost follows the receipts read).
     pub async fn unmatched_receipts_after(
@@ -434,4 +409,40 @@ impl<E: EntityTrait> LimitRows for sea_orm::Select<E> {
     fn limit_rows(self, n: u64) -> Self {
         sea_orm::QuerySelect::limit(self, n)
     }
+}
+
+/// Receipts not matched to a message yet for any of the `(carrier, carrier id)` pairs, read
+/// inside `txn`, oldest first.
+pub(super) async fn unmatched_receipts_for(
+    txn: &DatabaseTransaction,
+    wanted: &[(&str, &str)],
+) -> Result<Vec<StoredReceipt>, DbErr> {
+    if wanted.is_empty() {
+        return Ok(Vec::new());
+    }
+    let mut carriers: Vec<&str> = wanted.iter().map(|(carrier, _)| *carrier).collect();
+    carriers.sort_unstable();
+    carriers.dedup();
+    let mut found = Vec::new();
+    for chunk in wanted.chunks(200) {
+        let ids: Vec<&str> = chunk.iter().map(|(_, id)| *id).collect();
+        // Both columns of the (carrier, carrier id) index; the exact pairs are kept below.
+        found.extend(
+            carrier_receipt::Entity::find()
+                .filter(carrier_receipt::Column::MessageId.is_null())
+                .filter(carrier_receipt::Column::Carrier.is_in(carriers.iter().copied()))
+                .filter(carrier_receipt::Column::CarrierMessageId.is_in(ids))
+                .order_by_asc(carrier_receipt::Column::Id)
+                .all(txn)
+                .await?,
+        );
+    }
+    let mut found: Vec<StoredReceipt> = found
+        .into_iter()
+        .map(StoredReceipt::from)
+        .filter(|r| wanted.contains(&(r.carrier.as_str(), r.carrier_message_id.as_str())))
+        .collect();
+    found.sort_by_key(|r| r.id);
+    found.dedup_by_key(|r| r.id);
+    Ok(found)
 }

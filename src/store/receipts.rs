@@ -73,6 +73,61 @@ impl System {
             return Ok(0);
         }
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let (matched, changed) = self.rematch_in(&txn, ids).await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        for status in changed {
+            count_status(status, 1);
+        }
+        Ok(matched)
+    }
+
+    /// Records the carrier's answers (`steps`, through the one writer) and, in the same
+    /// transaction, matches and applies the stored receipts that name an accepted part of a
+    /// message now `sent` — receipts that came before its answer was recorded. `accepted` gives
+    /// each step's accepted `(carrier, carrier id)` pairs. For each step, the message after it,
+    /// or `None` when its guard no longer held.
+    pub async fn record_answers(
+        &self,
+        steps: &[Step],
+        accepted: &[Vec<(String, String)>],
+    ) -> Result<Vec<Option<crate::domain::message::Message>>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let made = super::transitions::apply(&txn, &self.hooks, steps, now).await?;
+        let wanted: Vec<(&str, &str)> = made
+            .iter()
+            .zip(accepted)
+            .filter(|(m, _)| m.as_ref().is_some_and(|m| m.status == MessageStatus::Sent))
+            .flat_map(|(_, pairs)| pairs.iter().map(|(c, i)| (c.as_str(), i.as_str())))
+            .collect();
+        let waiting = super::delivery::unmatched_receipts_for(&txn, &wanted).await?;
+        let ids: Vec<i64> = waiting.iter().map(|r| r.id).collect();
+        let (_, receipts_changed) = self.rematch_in(&txn, &ids).await?;
+        txn.commit().await?;
+        self.hooks.committed();
+        for (step, model) in steps.iter().zip(&made) {
+            if let (Some(model), true) = (model, step.plans.iter().any(Plan::changes_status)) {
+                count_status(model.status, 1);
+            }
+        }
+        for status in receipts_changed {
+            count_status(status, 1);
+        }
+        super::transitions::messages(made)
+    }
+
+    /// Takes the stored receipts `ids` that are still unmatched out and records them anew inside
+    /// `txn`, as arriving ones are recorded, keeping when they arrived: how many matched, and
+    /// the statuses messages moved to.
+    async fn rematch_in(
+        &self,
+        txn: &DatabaseTransaction,
+        ids: &[i64],
+    ) -> Result<(usize, Vec<MessageStatus>), DbErr> {
+        if ids.is_empty() {
+            return Ok((0, Vec::new()));
+        }
         let mut taken = Vec::new();
         for chunk in ids.chunks(CHUNK) {
             let mut query = carrier_receipt::Entity::find()
@@ -82,14 +137,14 @@ impl System {
                 // Another process matching the same receipts waits, then finds them gone.
                 query = query.lock_exclusive();
             }
-            taken.extend(query.all(&txn).await?);
+            taken.extend(query.all(txn).await?);
         }
         // In the order they arrived: the first final receipt of a part decides.
         taken.sort_by_key(|r| r.id);
         for chunk in taken.chunks(CHUNK) {
             carrier_receipt::Entity::delete_many()
                 .filter(carrier_receipt::Column::Id.is_in(chunk.iter().map(|r| r.id)))
-                .exec(&txn)
+                .exec(txn)
                 .await?;
         }
         let incoming: Vec<IncomingReceipt> = taken
@@ -106,13 +161,8 @@ impl System {
                 received_at: Some(r.received_at),
             })
             .collect();
-        let (matched, changed) = self.record_receipts_in(&txn, &incoming).await?;
-        txn.commit().await?;
-        self.hooks.committed();
-        for status in changed {
-            count_status(status, 1);
-        }
-        Ok(matched.into_iter().filter(|m| *m).count())
+        let (matched, changed) = self.record_receipts_in(txn, &incoming).await?;
+        Ok((matched.into_iter().filter(|m| *m).count(), changed))
     }
 
     /// [`System::record_receipts`] inside `txn`: whether each receipt matched, and the statuses
