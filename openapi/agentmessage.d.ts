@@ -302,9 +302,11 @@ export interface paths {
          * @description Registers a URL to receive the chosen events of the calling key's mode, signed per the
          *     Standard Webhooks specification. The answer shows the signing secret once.
          *
-         *     The URL must be http or https; loopback, private, link-local and cloud metadata addresses
-         *     (and host names that resolve to them) are refused with 422 `details.url`, at creation and
-         *     again at each delivery, unless the deployment allows private destinations. A deployment
+         *     The URL must be http or https, not port 0; loopback, private, link-local and cloud
+         *     metadata addresses, special-purpose blocks that are not the public internet, IPv6
+         *     addresses carrying such an IPv4 address, and host names that resolve to any of them are
+         *     refused with 422 `details.url`, at creation and again at each delivery, unless the
+         *     deployment allows private destinations. A deployment
          *     without `AGENTMESSAGE_SECRET_KEY` cannot store secrets and answers 501
          *     `WEBHOOKS_NOT_CONFIGURED`.
          *

@@ -118,44 +118,99 @@ impl SealingKey {
 }
 
 /// Why an address may not receive webhooks (unless the operator allows private destinations).
+///
+/// Refused: loopback, private (RFC 1918, shared 100.64/10, IPv6 ULA and site-local), link-local
+/// and metadata, non-unicast, and the IANA special-purpose blocks that are not the public
+/// internet (IETF assignments, documentation, benchmarking, reserved) — and an IPv6 address
+/// that carries an IPv4 address (mapped, translated, NAT64, 6to4, Teredo) whenever the IPv4
+/// address it carries would be refused, since the network may deliver to that address.
 pub fn forbidden_destination(ip: IpAddr) -> Option<&'static str> {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => forbidden_v4(v4),
-            None => forbidden_v6(v6),
-        },
+        IpAddr::V6(v6) => forbidden_v6(v6),
     }
 }
 
+/// IPv4 blocks refused, beside those `std` names: `(first address, prefix length, why)`.
+const SPECIAL_V4: [([u8; 4], u8, &str); 8] = [
+    ([0, 0, 0, 0], 8, "not a unicast address"),
+    ([100, 64, 0, 0], 10, "a private address"),
+    ([192, 0, 0, 0], 24, "an IETF protocol assignment"),
+    ([192, 0, 2, 0], 24, "a documentation address"),
+    ([198, 18, 0, 0], 15, "a benchmarking address"),
+    ([198, 51, 100, 0], 24, "a documentation address"),
+    ([203, 0, 113, 0], 24, "a documentation address"),
+    ([240, 0, 0, 0], 4, "a reserved address"),
+];
+
+fn in_v4_block(ip: Ipv4Addr, first: [u8; 4], prefix: u8) -> bool {
+    let mask = u32::MAX.checked_shl(32 - u32::from(prefix)).unwrap_or(0);
+    u32::from(ip) & mask == u32::from(Ipv4Addr::from(first)) & mask
+}
+
 fn forbidden_v4(ip: Ipv4Addr) -> Option<&'static str> {
-    let [a, b, ..] = ip.octets();
     if ip.is_loopback() {
         Some("a loopback address")
-    } else if ip.is_private() || (a == 100 && (64..128).contains(&b)) {
+    } else if ip.is_private() {
         Some("a private address")
     } else if ip.is_link_local() {
         Some("a link-local or metadata address")
-    } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() || a == 0 {
+    } else if ip.is_unspecified() || ip.is_broadcast() || ip.is_multicast() {
         Some("not a unicast address")
     } else {
-        None
+        SPECIAL_V4
+            .iter()
+            .find(|(first, prefix, _)| in_v4_block(ip, *first, *prefix))
+            .map(|(_, _, why)| *why)
+    }
+}
+
+/// The IPv4 addresses an IPv6 address carries and the network may deliver to: IPv4-mapped
+/// (`::ffff:0:0/96`), IPv4-translated (`::ffff:0:0:0/96`), NAT64 (`64:ff9b::/96`), 6to4
+/// (`2002::/16`) and Teredo (`2001::/32`: its server and its client).
+fn embedded_v4(ip: Ipv6Addr) -> Vec<Ipv4Addr> {
+    let s = ip.segments();
+    let v4 = |hi: u16, lo: u16| Ipv4Addr::from((u32::from(hi) << 16) | u32::from(lo));
+    if let Some(mapped) = ip.to_ipv4_mapped() {
+        vec![mapped]
+    } else if s[..6] == [0, 0, 0, 0, 0xffff, 0] || s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        // IPv4-translated, NAT64.
+        vec![v4(s[6], s[7])]
+    } else if s[0] == 0x2002 {
+        vec![v4(s[1], s[2])]
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        vec![v4(s[2], s[3]), v4(!s[6], !s[7])]
+    } else {
+        Vec::new()
     }
 }
 
 fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
-    let first = ip.segments()[0];
+    let s = ip.segments();
+    let first = s[0];
+    if let Some(why) = embedded_v4(ip).into_iter().find_map(forbidden_v4) {
+        return Some(why);
+    }
     if ip.is_loopback() {
         Some("a loopback address")
     } else if first & 0xfe00 == 0xfc00 {
         Some("a private address")
     } else if first & 0xffc0 == 0xfe80 {
         Some("a link-local address")
+    } else if first & 0xffc0 == 0xfec0 {
+        Some("a site-local address")
     } else if ip.is_unspecified() || ip.is_multicast() {
         Some("not a unicast address")
-    } else if ip.segments()[..6] == [0, 0, 0, 0, 0, 0] {
+    } else if s[..6] == [0, 0, 0, 0, 0, 0] {
         Some("an IPv4-compatible address")
-    } else if ip.segments() == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] {
+    } else if s[..3] == [0x64, 0xff9b, 1] {
+        // RFC 8215: NAT64 prefixes of a local network.
+        Some("a local NAT64 address")
+    } else if s[..4] == [0x100, 0, 0, 0] {
+        Some("a discard-only address")
+    } else if s[..2] == [0x2001, 0xdb8] {
+        Some("a documentation address")
+    } else if s == [0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254] {
         Some("a metadata address")
     } else {
         None
@@ -442,6 +497,31 @@ mod tests {
             "::ffff:127.0.0.1",
             "::ffff:10.1.2.3",
             "fd00:ec2::254",
+            // IANA special-purpose blocks that are not the public internet.
+            "192.0.0.8",
+            "192.0.2.10",
+            "198.18.0.1",
+            "198.19.255.254",
+            "198.51.100.7",
+            "203.0.113.9",
+            "240.0.0.1",
+            "255.255.255.255",
+            "0.1.2.3",
+            // IPv6 forms that carry a refused IPv4 address.
+            "64:ff9b::127.0.0.1",
+            "64:ff9b::10.0.0.1",
+            "64:ff9b::a9fe:a9fe",
+            "::ffff:0:127.0.0.1",
+            "::ffff:0:192.168.0.1",
+            "2002:7f00:1::1",
+            "2002:c0a8:101::",
+            "2001:0:4136:e378:8000:63bf:f5ff:fffe",
+            "2001:0:0a00:0001::1",
+            // Other IPv6 blocks.
+            "fec0::1",
+            "64:ff9b:1::1",
+            "100::1",
+            "2001:db8::1",
         ] {
             let ip: IpAddr = refused.parse().unwrap();
             assert!(forbidden_destination(ip).is_some(), "{refused}");
@@ -449,7 +529,12 @@ mod tests {
         for allowed in [
             "93.184.216.34",
             "8.8.8.8",
+            "198.20.0.1",
+            "192.0.3.1",
             "2606:2800:220:1:248:1893:25c8:1946",
+            // Embedding a public address is as public as that address.
+            "64:ff9b::8.8.8.8",
+            "2002:0808:0808::1",
         ] {
             let ip: IpAddr = allowed.parse().unwrap();
             assert_eq!(forbidden_destination(ip), None, "{allowed}");

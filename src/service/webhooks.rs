@@ -51,9 +51,10 @@ pub struct CreateEndpoint {
 
 /// Where a webhook may be sent: `Err` says why not, as a client is told it.
 ///
-/// The URL is http or https with a host; an address literal, or every address a host name
-/// resolves to, must not be loopback, private, link-local or a metadata address unless the
-/// operator allows private destinations.
+/// The URL is http or https with a host and a port other than 0; an address literal, or every
+/// address a host name resolves to, must be one
+/// [`crate::domain::webhooks::forbidden_destination`] allows, unless the operator allows private
+/// destinations.
 pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), String> {
     let parsed =
         url::Url::parse(url).map_err(|_| "must be an absolute http or https URL".to_owned())?;
@@ -67,6 +68,9 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), Str
         Some(host) => host,
         None => return Err("must name a host".into()),
     };
+    if parsed.port() == Some(0) {
+        return Err("must not use port 0".into());
+    }
     if allow_private {
         return Ok(());
     }

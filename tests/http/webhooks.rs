@@ -313,6 +313,12 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
         "http://localhost:8080/hooks",
         "http://[::1]/",
         "http://[fd00:ec2::254]/",
+        "http://198.18.0.1/",
+        "http://203.0.113.9/",
+        "http://240.0.0.1/",
+        "http://[64:ff9b::7f00:1]/",
+        "http://[2002:7f00:1::1]/",
+        "http://[fec0::1]/",
     ] {
         let reply = app
             .call(
@@ -340,6 +346,20 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
         )
         .await;
     reply.assert_error(422, "VALIDATION_FAILED");
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(&org.key),
+            Some(json!({"url": "https://example.com:0/hooks", "events": ["message.sent"]})),
+        )
+        .await;
+    let error = reply.assert_error(422, "VALIDATION_FAILED");
+    assert_eq!(
+        error["details"]["url"],
+        json!("must not use port 0"),
+        "{error}"
+    );
     assert_eq!(
         app.call(Method::GET, "/v1/webhook_endpoints", Some(&org.key), None)
             .await
