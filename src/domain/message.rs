@@ -81,7 +81,10 @@ pub const MAX_TAG_CHARS: usize = 256;
 pub const MAX_MEDIA_URL_CHARS: usize = 2048;
 
 /// The published pattern for media URLs: http(s), a host, and no spaces or control characters.
-pub const MEDIA_URL_PATTERN: &str = r"^https?://[^\x00-\x20/?#]+[^\x00-\x20\x7f]*$";
+///
+/// The scheme is matched in any case (RFC 3986: `HTTPS://` is `https://`); the spec's pattern
+/// language has no case flag, so the letters are spelled as classes.
+pub const MEDIA_URL_PATTERN: &str = r"^[hH][tT][tT][pP][sS]?://[^\x00-\x20/?#]+[^\x00-\x20\x7f]*$";
 
 /// A media URL: [`MEDIA_URL_PATTERN`] (the same rule the spec publishes) and at most
 /// [`MAX_MEDIA_URL_CHARS`] characters.

@@ -72,6 +72,11 @@ on_both_backends! {
         assert_eq!(data["segments"], json!(2));
         assert_eq!(data["priority"], json!("default"));
         assert_eq!(data["tag"], json!(null));
+        // The scheme is case-insensitive (RFC 3986).
+        let reply = app.send(&org.key, json!({
+            "from": FROM, "to": TO, "text": "a picture", "media_urls": ["HTTPS://example.com/a.png"]
+        })).await;
+        assert_eq!(reply.assert_success(202)["media_urls"], json!(["HTTPS://example.com/a.png"]));
 
         let text = format!("{}€{}", "a".repeat(152), "b".repeat(152));
         let data = app.send(&org.key, json!({"from": FROM, "to": TO, "text": text, "priority": "high"})).await;
