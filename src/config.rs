@@ -193,6 +193,10 @@ pub struct WebhookArgs {
     /// How long an idle dispatcher waits before it looks for due deliveries again.
     #[arg(long, env = "AGENTMESSAGE_WEBHOOK_POLL", default_value = defaults::WEBHOOK_POLL, value_parser = humantime::parse_duration)]
     pub webhook_poll: Duration,
+
+    /// The shortest wait a receiver's `Retry-After` can ask for before the next attempt.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_RETRY_AFTER_FLOOR", default_value = defaults::WEBHOOK_RETRY_AFTER_FLOOR, value_parser = humantime::parse_duration)]
+    pub webhook_retry_after_floor: Duration,
 }
 
 /// A retry schedule.
@@ -232,6 +236,7 @@ impl WebhookArgs {
             timeout: self.webhook_timeout,
             schedule: self.webhook_schedule.0.clone(),
             poll: self.webhook_poll,
+            retry_after_floor: self.webhook_retry_after_floor,
             concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(usize::MAX),
             per_endpoint: usize::try_from(self.webhook_per_endpoint).unwrap_or(usize::MAX),
             allow_private: self.webhook_allow_private,

@@ -42,6 +42,7 @@ pub const WEBHOOK_SECRET_OVERLAP: &str = "24h";
 pub const WEBHOOK_CONCURRENCY: u64 = 256;
 pub const WEBHOOK_PER_ENDPOINT: u64 = 32;
 pub const WEBHOOK_POLL: &str = "100ms";
+pub const WEBHOOK_RETRY_AFTER_FLOOR: &str = "5s";
 
 // The carrier.
 pub const CARRIER: &str = "simulated";
@@ -95,6 +96,7 @@ mod tests {
             WEBHOOK_RETENTION,
             WEBHOOK_SECRET_OVERLAP,
             WEBHOOK_POLL,
+            WEBHOOK_RETRY_AFTER_FLOOR,
             SMPP_ENQUIRE_LINK,
             SMPP_RESPONSE_TIMEOUT,
             SMPP_RECONNECT_MIN,

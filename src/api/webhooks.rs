@@ -152,7 +152,7 @@ pub fn spec_section() -> serde_json::Value {
                 "tags": ["Webhooks"],
                 "operationId": format!("webhook_{}", kind.as_str().replace('.', "_")),
                 "summary": format!("{} event", kind.as_str()),
-                "description": format!("{what}\n\nPOSTed to each enabled endpoint subscribed to `{}` (of the key mode the endpoint was made with), signed per the Standard Webhooks specification. A 2xx answer acknowledges it; anything else, or no answer within 15 seconds, is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (a `Retry-After` in seconds replaces the wait), then the delivery is `failed`. `410 Gone` disables the endpoint. Redirects are not followed.", kind.as_str()),
+                "description": format!("{what}\n\nPOSTed to each enabled endpoint subscribed to `{}` (of the key mode the endpoint was made with), signed per the Standard Webhooks specification. A 2xx answer acknowledges it; anything else, or no answer within 15 seconds, is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (a `Retry-After` in seconds replaces the wait, within 5 s to 24 h by default), then the delivery is `failed`. `410 Gone` disables the endpoint. Redirects are not followed.", kind.as_str()),
                 "security": [],
                 "parameters": headers,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}},

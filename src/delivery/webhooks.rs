@@ -45,6 +45,8 @@ pub struct WebhookSettings {
     pub retention: Duration,
     /// Pause between purges of finished events.
     pub sweep_every: Duration,
+    /// The shortest wait a receiver's `Retry-After` can ask for.
+    pub retry_after_floor: Duration,
 }
 
 impl Default for WebhookSettings {
@@ -63,6 +65,7 @@ impl Default for WebhookSettings {
             allow_private: false,
             retention: duration(defaults::WEBHOOK_RETENTION),
             sweep_every: Duration::from_secs(60),
+            retry_after_floor: duration(defaults::WEBHOOK_RETRY_AFTER_FLOOR),
         }
     }
 }
@@ -249,7 +252,13 @@ async fn attempt(
     let retry_at = match &result {
         AttemptResult::Refused { retry_after, .. } => {
             let failures = (due.attempts + 1).saturating_sub(due.schedule_base);
-            next_wait(&settings.schedule, failures, *retry_after).map(|wait| {
+            next_wait(
+                &settings.schedule,
+                failures,
+                *retry_after,
+                settings.retry_after_floor,
+            )
+            .map(|wait| {
                 Timestamp::now().as_datetime()
                     + chrono::Duration::from_std(wait).unwrap_or(chrono::Duration::days(1))
             })

@@ -407,15 +407,18 @@ pub const MAX_RETRY_AFTER: std::time::Duration = std::time::Duration::from_secs(
 
 /// When to try again after `failures` failed attempts in a row (counted from the schedule's
 /// start), or `None` when the schedule is spent. The endpoint's `Retry-After`, when it gave one,
-/// replaces the schedule's wait (up to [`MAX_RETRY_AFTER`]).
+/// replaces the schedule's wait, but never below `floor` (a receiver answering `Retry-After: 0`
+/// cannot spend the schedule in seconds) nor above [`MAX_RETRY_AFTER`].
 pub fn next_wait(
     schedule: &[std::time::Duration],
     failures: u32,
     retry_after: Option<std::time::Duration>,
+    floor: std::time::Duration,
 ) -> Option<std::time::Duration> {
     let index = usize::try_from(failures.checked_sub(1)?).ok()?;
     let planned = *schedule.get(index)?;
-    Some(retry_after.map_or(planned, |asked| asked.min(MAX_RETRY_AFTER)))
+    let floor = floor.min(MAX_RETRY_AFTER);
+    Some(retry_after.map_or(planned, |asked| asked.clamp(floor, MAX_RETRY_AFTER)))
 }
 
 #[cfg(test)]
@@ -424,21 +427,34 @@ mod tests {
 
     #[test]
     fn the_schedule_runs_out_after_its_last_wait() {
+        const FLOOR: std::time::Duration = std::time::Duration::from_secs(5);
         let s = &DEFAULT_SCHEDULE;
+        // A `Retry-After` below the floor waits the floor.
+        for asked in [0, 1, 4] {
+            assert_eq!(
+                next_wait(s, 3, Some(std::time::Duration::from_secs(asked)), FLOOR),
+                Some(FLOOR)
+            );
+        }
         assert_eq!(
-            next_wait(s, 1, None),
+            next_wait(s, 1, None, FLOOR),
             Some(std::time::Duration::from_secs(5))
         );
         assert_eq!(
-            next_wait(s, 9, None),
+            next_wait(s, 9, None, FLOOR),
             Some(std::time::Duration::from_secs(24 * 3600))
         );
-        assert_eq!(next_wait(s, 10, None), None);
-        assert_eq!(next_wait(s, 0, None), None);
+        assert_eq!(next_wait(s, 10, None, FLOOR), None);
+        assert_eq!(next_wait(s, 0, None, FLOOR), None);
         let asked = std::time::Duration::from_secs(90);
-        assert_eq!(next_wait(s, 2, Some(asked)), Some(asked));
+        assert_eq!(next_wait(s, 2, Some(asked), FLOOR), Some(asked));
         assert_eq!(
-            next_wait(s, 2, Some(std::time::Duration::from_secs(9e6 as u64))),
+            next_wait(
+                s,
+                2,
+                Some(std::time::Duration::from_secs(9e6 as u64)),
+                FLOOR
+            ),
             Some(MAX_RETRY_AFTER)
         );
     }

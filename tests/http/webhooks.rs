@@ -730,9 +730,11 @@ async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(b
     let app = TestApp::start_with(backend, settings(true)).await;
     let receiver = Receiver::start(Answer::Always(500)).await;
     let slow = Receiver::start(Answer::RetryAfter { seconds: 1 }).await;
+    let hasty = Receiver::start(Answer::RetryAfter { seconds: 0 }).await;
     let org = app.sender(FROM, TO).await;
     let (failing, _) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
     let (asking, _) = register(&app, &org.key, &slow.url, &["message.sent"]).await;
+    let (hurrying, _) = register(&app, &org.key, &hasty.url, &["message.sent"]).await;
     let worker = app.worker(WorkerSettings {
         poll: Duration::from_millis(20),
         webhooks: WebhookSettings {
@@ -742,6 +744,7 @@ async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(b
             allow_private: true,
             retention: Duration::from_secs(1),
             sweep_every: Duration::from_millis(100),
+            retry_after_floor: Duration::from_millis(400),
             ..Default::default()
         },
         ..Default::default()
@@ -788,9 +791,19 @@ async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(b
         all.iter().map(|r| r.at).collect::<Vec<_>>()
     );
     assert_eq!(got.len(), 1);
+    // The endpoint that asked for no wait at all (`Retry-After: 0`) waited the floor.
+    hasty
+        .wait_until(Duration::from_secs(20), |got| !got.is_empty())
+        .await;
+    let hurried = hasty.got();
+    assert!(
+        hurried[1].at.duration_since(hurried[0].at) >= Duration::from_millis(380),
+        "{:?}",
+        hurried.iter().map(|r| r.at).collect::<Vec<_>>()
+    );
     // Past the retention, the finished events are deleted with their deliveries.
     let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
-    for endpoint in [&failing, &asking] {
+    for endpoint in [&failing, &asking, &hurrying] {
         let path = format!("/v1/webhook_endpoints/{endpoint}/deliveries");
         loop {
             let list = app.call(Method::GET, &path, Some(&org.key), None).await;
