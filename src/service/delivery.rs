@@ -132,21 +132,11 @@ impl Services {
         owner: &str,
         attempts: Vec<(Message, Attempt)>,
     ) -> Result<(), Error> {
-        let attempts = attempts
-            .into_iter()
-            .map(|(message, attempt)| (owner.to_owned(), message, attempt))
-            .collect();
-        self.record_answers(attempts).await
-    }
-
-    /// Records the answers to attempts of several workers (`(owner, message, attempt)`) in one
-    /// transaction.
-    async fn record_answers(&self, attempts: Vec<(String, Message, Attempt)>) -> Result<(), Error> {
         let mut steps = Vec::with_capacity(attempts.len());
         let mut accepted = Vec::with_capacity(attempts.len());
-        for (owner, message, attempt) in attempts {
+        for (message, attempt) in attempts {
             let carrier = attempt.carrier.clone();
-            let (step, parts) = step_after(&message, &owner, attempt)?;
+            let (step, parts) = step_after(&message, owner, attempt)?;
             steps.push(step);
             accepted.push((carrier, parts));
         }

@@ -208,6 +208,18 @@ fn set_up(url: &str) -> String {
     key
 }
 
+/// Records the opt-in of the recipient the tests send to, and checks it was recorded.
+async fn opt_in(client: &reqwest::Client, base: &str, key: &str) {
+    let opted_in = client
+        .put(format!("{base}/v1/consents/+12125550100"))
+        .bearer_auth(key)
+        .json(&json!({"source": "api"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(opted_in.status(), 200, "the opt-in is recorded");
+}
+
 /// A free port on the loopback.
 fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0")
@@ -229,14 +241,7 @@ async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String
     let client = reqwest::Client::new();
     let mut server = serve(&url, port, &smsc);
     up(&client, &base).await;
-    let opted_in = client
-        .put(format!("{base}/v1/consents/+12125550100"))
-        .bearer_auth(&key)
-        .json(&json!({"source": "api"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(opted_in.status(), 200, "the opt-in is recorded");
+    opt_in(&client, &base, &key).await;
     let accepted: Arc<Mutex<Vec<(String, String)>>> = Arc::default();
     let mut senders = Vec::new();
     for n in 0..16 {
@@ -381,14 +386,7 @@ async fn a_killed_worker_strands_no_more_than_its_window(url: String) {
     let args = ["--smpp-window", window.as_str(), "--smpp-binds", "1"];
     let mut server = serve_with(&url, port, &smsc, &args);
     up(&client, &base).await;
-    let opted_in = client
-        .put(format!("{base}/v1/consents/+12125550100"))
-        .bearer_auth(&key)
-        .json(&json!({"source": "api"}))
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(opted_in.status(), 200, "the opt-in is recorded");
+    opt_in(&client, &base, &key).await;
     // The backlog: every send answered 202 before the kill; the worker claims them in batches
     // far larger than the window.
     let sends = (0..BACKLOG).map(|i| {
