@@ -11,7 +11,7 @@ use super::{
     body::JsonBody,
     envelope::{Envelope, ListEnvelope},
     error::ApiError,
-    fields::Fields,
+    fields::request,
     path::Path,
     reply::{error_set, Reply},
     types::{ApiKeyName, ScopeList, Wire},
@@ -20,23 +20,24 @@ use super::{
 use crate::{
     domain::{
         organization::{ApiKey, KeyMode},
-        rules, Scope, ScopeSet, Timestamp,
+        Scope, ScopeSet, Timestamp,
     },
     service::{Error, Services},
 };
 
-/// A key to create. Its scopes must all be held by the key that creates it.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct CreateApiKeyRequest {
-    /// A label for the key, up to 100 characters.
-    #[oai(skip_serializing_if_is_none)]
-    pub name: Option<ApiKeyName>,
-    /// The scopes to grant: at least one, each held by the calling key.
-    pub scopes: ScopeList,
-    /// The key's mode; a key makes keys of its own mode only (the default).
-    #[oai(skip_serializing_if_is_none)]
-    pub mode: Option<Wire<KeyMode>>,
+request! {
+    /// A key to create. Its scopes must all be held by the key that creates it.
+    #[oai(deny_unknown_fields, example)]
+    pub struct CreateApiKeyRequest {
+        /// A label for the key, up to 100 characters.
+        #[oai(skip_serializing_if_is_none)]
+        pub name: Option<ApiKeyName>,
+        /// The scopes to grant: at least one, each held by the calling key.
+        pub scopes: ScopeList,
+        /// The key's mode; a key makes keys of its own mode only (the default).
+        #[oai(skip_serializing_if_is_none)]
+        pub mode: Option<Wire<KeyMode>>,
+    }
 }
 
 impl Example for CreateApiKeyRequest {
@@ -175,36 +176,10 @@ impl ApiKeysApi {
     ) -> Reply<201, Envelope<NewApiKeyView>, CreateKeyErrors> {
         let run = async {
             let caller = key.authorize(&services, Operation::ApiKeysCreate).await?;
-            let mut f = Fields::new(body.object()?);
-            let name = f.text("name", false, &rules::KEY_NAME);
-            let scopes = f.string_array("scopes", true, "must contain only scope names");
-            let scopes = match scopes {
-                Some(names) if names.is_empty() => {
-                    f.error("scopes", "must name at least one scope");
-                    None
-                }
-                Some(names) => match ScopeSet::parse_list(&names.join(" ")) {
-                    Ok(set) if set.iter().count() == names.len() => Some(set),
-                    Ok(_) => {
-                        f.error("scopes", "must not repeat a scope");
-                        None
-                    }
-                    Err(unknown) => {
-                        f.error("scopes", format!("has an unknown scope: {}", unknown.0));
-                        None
-                    }
-                },
-                None => None,
-            };
-            let mode = f.string("mode", false).and_then(|m| {
-                f.parse(
-                    "mode",
-                    Some(m),
-                    KeyMode::parse,
-                    "must be one of: live, test",
-                )
-            });
-            let scopes = f.finish(|| scopes).map_err(Error::Validation)?;
+            let request = body.request()?;
+            let scopes: ScopeSet = request.scopes.0.iter().map(|s| s.0).collect();
+            let name = request.name.map(|n| n.0);
+            let mode = request.mode.map(|m| m.0);
             let (row, secret) = services
                 .create_api_key(&caller, name.as_deref(), &scopes, mode)
                 .await?;

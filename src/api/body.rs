@@ -13,7 +13,8 @@ use poem_openapi::{
 };
 use serde_json::{Map, Value};
 
-use super::{envelope::ErrorCode, error::ApiError};
+use super::{envelope::ErrorCode, error::ApiError, fields::ReadRequest};
+use crate::service::Error;
 
 /// A JSON object body whose documented schema is `T`.
 pub struct JsonBody<T> {
@@ -43,6 +44,20 @@ impl<T> JsonBody<T> {
             Ok(Value::Object(object)) => Ok(object),
             _ => Err(ApiError::new(ErrorCode::BadRequest)),
         }
+    }
+}
+
+impl<T: ReadRequest> JsonBody<T> {
+    /// The request read from `object` (what [`JsonBody::object`] gave): 422 with every failing
+    /// and unknown field.
+    pub fn read(&self, object: &Map<String, Value>) -> Result<T, ApiError> {
+        T::from_object(object.clone()).map_err(|errors| Error::Validation(errors).into())
+    }
+
+    /// The body read as `T`: 415, 400, or 422 with every failing and unknown field.
+    pub fn request(&self) -> Result<T, ApiError> {
+        let object = self.object()?;
+        self.read(&object)
     }
 }
 

@@ -9,36 +9,37 @@ use super::{
     body::JsonBody,
     envelope::Envelope,
     error::ApiError,
-    fields::Fields,
+    fields::request,
     messages::MessageView,
     reply::{error_set, Reply},
     types::{CarrierValue, MessageText, Wire},
     ApiTags,
 };
 use crate::{
-    domain::{message::Message, rules, PhoneNumber},
+    domain::{message::Message, PhoneNumber},
     service::{
         inbound::Inbound,
         receipts::{Receipt, ReceiptOutcome},
-        Error, Services,
+        Services,
     },
 };
 
-/// A delivery receipt, in the SMPP delivery-receipt vocabulary.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct ReceiptRequest {
-    /// The carrier's id for the message (what the submission returned).
-    pub carrier_message_id: CarrierValue,
-    /// The final or interim state: DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD (final), or
-    /// ACCEPTD, ENROUTE, UNKNOWN (recorded, no status change). Other values are recorded too.
-    pub stat: CarrierValue,
-    /// The carrier's error code (`err`), if any.
-    #[oai(skip_serializing_if_is_none)]
-    pub err: Option<CarrierValue>,
-    /// The receipt's `done date`, as the carrier writes it (SMPP: `YYMMDDhhmm`).
-    #[oai(skip_serializing_if_is_none)]
-    pub done_date: Option<CarrierValue>,
+request! {
+    /// A delivery receipt, in the SMPP delivery-receipt vocabulary.
+    #[oai(deny_unknown_fields, example)]
+    pub struct ReceiptRequest {
+        /// The carrier's id for the message (what the submission returned).
+        pub carrier_message_id: CarrierValue,
+        /// The final or interim state: DELIVRD, UNDELIV, EXPIRED, DELETED, REJECTD (final), or
+        /// ACCEPTD, ENROUTE, UNKNOWN (recorded, no status change). Other values are recorded too.
+        pub stat: CarrierValue,
+        /// The carrier's error code (`err`), if any.
+        #[oai(skip_serializing_if_is_none)]
+        pub err: Option<CarrierValue>,
+        /// The receipt's `done date`, as the carrier writes it (SMPP: `YYMMDDhhmm`).
+        #[oai(skip_serializing_if_is_none)]
+        pub done_date: Option<CarrierValue>,
+    }
 }
 
 impl Example for ReceiptRequest {
@@ -72,23 +73,24 @@ impl Example for ReceiptView {
     }
 }
 
-/// A message a recipient sent to one of your numbers.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct InboundRequest {
-    /// The sender.
-    pub from: PhoneNumber,
-    /// The receiving number; an organization must own it.
-    pub to: PhoneNumber,
-    /// The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
-    /// REVOKE, OPT OUT, OPTOUT, HALT and REMOVE opt the sender out, alone, repeated or in a
-    /// message of at most five words; START and UNSTOP opt them back in; HELP is recorded (case,
-    /// punctuation, symbols, character width and invisible characters are ignored).
-    pub text: MessageText,
-    /// The carrier's id for the message; a repeated delivery (same id, sender, receiving number
-    /// and text) is stored once.
-    #[oai(skip_serializing_if_is_none)]
-    pub carrier_message_id: Option<CarrierValue>,
+request! {
+    /// A message a recipient sent to one of your numbers.
+    #[oai(deny_unknown_fields, example)]
+    pub struct InboundRequest {
+        /// The sender.
+        pub from: PhoneNumber,
+        /// The receiving number; an organization must own it.
+        pub to: PhoneNumber,
+        /// The text, 1 to 1600 characters. STOP, STOP ALL, STOPALL, UNSUBSCRIBE, CANCEL, END, QUIT,
+        /// REVOKE, OPT OUT, OPTOUT, HALT and REMOVE opt the sender out, alone, repeated or in a
+        /// message of at most five words; START and UNSTOP opt them back in; HELP is recorded (case,
+        /// punctuation, symbols, character width and invisible characters are ignored).
+        pub text: MessageText,
+        /// The carrier's id for the message; a repeated delivery (same id, sender, receiving number
+        /// and text) is stored once.
+        #[oai(skip_serializing_if_is_none)]
+        pub carrier_message_id: Option<CarrierValue>,
+    }
 }
 
 impl Example for InboundRequest {
@@ -96,7 +98,7 @@ impl Example for InboundRequest {
         InboundRequest {
             from: PhoneNumber::parse("+15554443333").expect("valid"),
             to: PhoneNumber::parse("+15551112222").expect("valid"),
-            text: MessageText("STOP".into()),
+            text: MessageText::parse("STOP").expect("valid"),
             carrier_message_id: Some(CarrierValue("sim-in-0196f1a23b4c".into())),
         }
     }
@@ -136,22 +138,15 @@ error_set!(
 
 /// Reads an inbound message (`from`, `to`, `text`, and the carrier's id when `with_carrier_id`),
 /// reporting every failing field at once.
-pub(super) fn read_inbound(mut f: Fields, with_carrier_id: bool) -> Result<Inbound, ApiError> {
-    let from = f.text("from", true, &rules::PHONE_NUMBER);
-    let to = f.text("to", true, &rules::PHONE_NUMBER);
-    let text = f.text("text", true, &rules::MESSAGE_TEXT);
-    let carrier_message_id = with_carrier_id
-        .then(|| carrier_field(&mut f, "carrier_message_id", false))
-        .flatten();
-    Ok(f.finish(|| {
-        Some(Inbound {
-            from: PhoneNumber::parse(&from?)?,
-            to: PhoneNumber::parse(&to?)?,
-            text: text?,
-            carrier_message_id,
-        })
-    })
-    .map_err(Error::Validation)?)
+impl From<InboundRequest> for Inbound {
+    fn from(r: InboundRequest) -> Self {
+        Inbound {
+            from: r.from,
+            to: r.to,
+            text: r.text.as_str().to_owned(),
+            carrier_message_id: r.carrier_message_id.map(|id| id.0),
+        }
+    }
 }
 
 impl InboundView {
@@ -162,10 +157,6 @@ impl InboundView {
             keyword: keyword.map(str::to_owned),
         })
     }
-}
-
-fn carrier_field(f: &mut Fields, name: &str, required: bool) -> Option<String> {
-    f.text(name, required, &rules::CARRIER_VALUE)
 }
 
 pub struct CarrierApi;
@@ -194,17 +185,13 @@ impl CarrierApi {
     ) -> Reply<200, Envelope<ReceiptView>, CarrierErrors> {
         let run = async {
             key.authorize(&services)?;
-            let mut f = Fields::new(body.object()?);
-            let id = carrier_field(&mut f, "carrier_message_id", true);
-            let stat = carrier_field(&mut f, "stat", true);
-            let err = carrier_field(&mut f, "err", false);
-            let done_date = carrier_field(&mut f, "done_date", false);
-            let (id, stat) = f.finish(|| Some((id?, stat?))).map_err(Error::Validation)?;
+            let request = body.request()?;
+            let id = request.carrier_message_id.0;
             let receipt = Receipt {
                 carrier_message_id: id.clone(),
-                stat,
-                err,
-                done_date,
+                stat: request.stat.0,
+                err: request.err.map(|v| v.0),
+                done_date: request.done_date.map(|v| v.0),
             };
             let carrier = services.settings.carrier_name.clone();
             let outcome = services.record_receipt(&carrier, receipt).await?;
@@ -243,7 +230,7 @@ impl CarrierApi {
     ) -> Reply<201, Envelope<InboundView>, CarrierErrors> {
         let run = async {
             key.authorize(&services)?;
-            let inbound = read_inbound(Fields::new(body.object()?), true)?;
+            let inbound = Inbound::from(body.request()?);
             let (message, keyword) = services.receive_inbound(inbound).await?;
             Ok::<_, ApiError>(InboundView::envelope(message, keyword))
         };

@@ -10,7 +10,7 @@ use super::{
     body::JsonBody,
     envelope::Envelope,
     error::ApiError,
-    fields::Fields,
+    fields::{request, Fields, ReadRequest},
     path::Path,
     reply::{error_set, Reply},
     types::{ConsentEvidence, OptInSource, Wire},
@@ -18,21 +18,22 @@ use super::{
 };
 use crate::{
     domain::{
-        consent::{ConsentSource, ConsentState, ConsentStatus, API_SOURCES},
+        consent::{ConsentSource, ConsentState, ConsentStatus},
         rules, PhoneNumber, Timestamp,
     },
-    service::{consents::source_message, Error, FieldErrors, Services},
+    service::{Error, FieldErrors, Services},
 };
 
-/// An opt-in to record.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct OptInRequest {
-    /// How the recipient gave consent.
-    pub source: Wire<OptInSource>,
-    /// What proves it: a form id, a URL, a note; up to 1000 characters.
-    #[oai(skip_serializing_if_is_none)]
-    pub evidence: Option<ConsentEvidence>,
+request! {
+    /// An opt-in to record.
+    #[oai(deny_unknown_fields, example)]
+    pub struct OptInRequest {
+        /// How the recipient gave consent.
+        pub source: Wire<OptInSource>,
+        /// What proves it: a form id, a URL, a note; up to 1000 characters.
+        #[oai(skip_serializing_if_is_none)]
+        pub evidence: Option<ConsentEvidence>,
+    }
 }
 
 impl Example for OptInRequest {
@@ -104,7 +105,12 @@ fn answer(state: &ConsentState) -> Result<Envelope<ConsentView>, ApiError> {
 
 /// A path number for a write: 422 when it is not E.164.
 fn path_number_for_write(number: Option<PhoneNumber>) -> Result<PhoneNumber, Error> {
-    number.ok_or_else(|| Error::Validation(FieldErrors::single("phone_number", "must be E.164")))
+    number.ok_or_else(|| {
+        Error::Validation(FieldErrors::single(
+            "phone_number",
+            rules::PHONE_NUMBER.pattern_message,
+        ))
+    })
 }
 
 error_set!(
@@ -150,25 +156,19 @@ impl ConsentsApi {
             let number = phone_number.phone_number();
             let mut f = Fields::new(object);
             if number.is_none() {
-                f.error("phone_number", "must be E.164");
+                f.error("phone_number", rules::PHONE_NUMBER.pattern_message);
             }
-            let source = f.string("source", true);
-            let source = f.parse(
-                "source",
-                source,
-                |s| ConsentSource::parse(s).filter(|s| API_SOURCES.contains(s)),
-                &source_message(),
-            );
-            let evidence = f.text("evidence", false, &rules::EVIDENCE);
-            let (number, source) = f
-                .finish(|| Some((number?, source?)))
+            let request = OptInRequest::read_fields(&mut f);
+            let (number, request) = f
+                .finish(|| Some((number?, request?)))
                 .map_err(Error::Validation)?;
+            let evidence = request.evidence.map(|e| e.0);
             let record = services
                 .record_consent(
                     &caller,
                     &number,
                     ConsentStatus::OptedIn,
-                    source,
+                    request.source.0 .0,
                     evidence.as_deref(),
                 )
                 .await?;

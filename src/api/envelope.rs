@@ -403,7 +403,10 @@ impl Example for ErrorBody {
             code: ErrorCode::ValidationFailed,
             message: "validation failed".into(),
             request_id: "01JTBQH2FZ8K1RXC0WJ4Z9P3VM".into(),
-            details: Some(BTreeMap::from([("to".into(), "must be E.164".into())])),
+            details: Some(BTreeMap::from([(
+                "to".into(),
+                crate::domain::rules::PHONE_NUMBER.pattern_message.into(),
+            )])),
         }
     }
 }
@@ -432,9 +435,10 @@ impl ErrorEnvelope {
     /// required scope, shown in a `FORBIDDEN` example.
     pub fn example_of(code: ErrorCode, scope: Option<&str>) -> Self {
         let details = match code {
-            ErrorCode::ValidationFailed => {
-                Some(BTreeMap::from([("to".into(), "must be E.164".into())]))
-            }
+            ErrorCode::ValidationFailed => Some(BTreeMap::from([(
+                "to".into(),
+                crate::domain::rules::PHONE_NUMBER.pattern_message.into(),
+            )])),
             ErrorCode::Forbidden => Some(BTreeMap::from([(
                 "required_scope".into(),
                 scope.unwrap_or("messages:send").into(),

@@ -10,7 +10,7 @@ use super::{
     body::JsonBody,
     envelope::Envelope,
     error::ApiError,
-    fields::Fields,
+    fields::request,
     idempotency::{self, KeyHeader},
     path::Path,
     reply::{error_set, Reply},
@@ -25,12 +25,13 @@ use crate::{
     service::{lookups::LookupResult, Error, Services},
 };
 
-/// A number to look up.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct LookupRequest {
-    /// The number to classify.
-    pub phone_number: PhoneNumber,
+request! {
+    /// A number to look up.
+    #[oai(deny_unknown_fields, example)]
+    pub struct LookupRequest {
+        /// The number to classify.
+        pub phone_number: PhoneNumber,
+    }
 }
 
 impl Example for LookupRequest {
@@ -130,10 +131,7 @@ impl LookupsApi {
             let caller = key.authorize(&services, Operation::LookupsCreate).await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
-            let mut f = Fields::new(object.clone());
-            let number = f.string("phone_number", true);
-            let number = f.parse("phone_number", number, PhoneNumber::parse, "must be E.164");
-            let number = f.finish(|| number).map_err(Error::Validation)?;
+            let number = body.read(&object)?.phone_number;
             let (services, caller) = (&*services, &caller);
             idempotency::run(
                 services,

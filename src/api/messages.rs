@@ -11,7 +11,7 @@ use super::{
     body::JsonBody,
     envelope::{Envelope, ErrorCode, ListEnvelope},
     error::ApiError,
-    fields::Fields,
+    fields::request,
     idempotency::{self, KeyHeader},
     path::Path,
     query::Query,
@@ -28,32 +28,32 @@ use crate::{
         listing::{ListPosition, MessageFilter},
         message::{Channel, Direction, Message, MessageStatus, Priority},
         rules,
-        text::{Encoding, MessageText as ParsedText},
+        text::Encoding,
         PhoneNumber, Timestamp,
     },
     service::{messages::SendMessage, Services},
 };
 
-/// A message to send. `media_urls` makes it an MMS; `text` is then its caption.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct SendMessageRequest {
-    /// The sender: a number your organization owns.
-    pub from: PhoneNumber,
-    /// The recipient, who must have opted in to your organization.
-    pub to: PhoneNumber,
-    /// The message text, or the MMS caption: 1 to 1600 characters (Unicode scalar values).
-    pub text: MessageText,
-    /// `high` is handed to the carrier before `default`.
-    #[oai(default)]
-    pub priority: Wire<Priority>,
-    /// Your own label, echoed back and usable to find the message later; up to 256 characters.
-    #[oai(skip_serializing_if_is_none)]
-    pub tag: Option<Tag>,
-    /// 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
-    /// carrier cannot carry MMS (SMPP).
-    #[oai(skip_serializing_if_is_none)]
-    pub media_urls: Option<MediaUrls>,
+request! {
+    /// A message to send. `media_urls` makes it an MMS; `text` is then its caption.
+    #[oai(deny_unknown_fields, example)]
+    pub struct SendMessageRequest {
+        /// The sender: a number your organization owns.
+        pub from: PhoneNumber,
+        /// The recipient, who must have opted in to your organization.
+        pub to: PhoneNumber,
+        /// The message text, or the MMS caption: 1 to 1600 characters (Unicode scalar values).
+        pub text: MessageText,
+        /// `high` is handed to the carrier before `default`.
+        pub priority: Wire<Priority> = default,
+        /// Your own label, echoed back and usable to find the message later; up to 256 characters.
+        #[oai(skip_serializing_if_is_none)]
+        pub tag: Option<Tag>,
+        /// 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
+        /// carrier cannot carry MMS (SMPP).
+        #[oai(skip_serializing_if_is_none)]
+        pub media_urls: Option<MediaUrls>,
+    }
 }
 
 impl Example for SendMessageRequest {
@@ -61,7 +61,7 @@ impl Example for SendMessageRequest {
         SendMessageRequest {
             from: PhoneNumber::parse("+15551112222").expect("valid"),
             to: PhoneNumber::parse("+15554443333").expect("valid"),
-            text: MessageText("hello from agentmessage".into()),
+            text: MessageText::parse("hello from agentmessage").expect("valid"),
             priority: Wire(Priority::Default),
             tag: Some(Tag("order-7421".into())),
             media_urls: None,
@@ -158,34 +158,20 @@ impl From<Message> for MessageView {
     }
 }
 
-/// Reads a send request, reporting every failing field at once.
-fn parse_send(object: serde_json::Map<String, serde_json::Value>) -> Result<SendMessage, ApiError> {
-    let mut f = Fields::new(object);
-    let from = f.text("from", true, &rules::PHONE_NUMBER);
-    let to = f.text("to", true, &rules::PHONE_NUMBER);
-    let text = f.text("text", true, &rules::MESSAGE_TEXT);
-    let priority = match f.string("priority", false) {
-        None => Some(Priority::Default),
-        Some(p) => f.parse(
-            "priority",
-            Some(p),
-            Priority::parse,
-            "must be one of: default, high",
-        ),
-    };
-    let tag = f.text("tag", false, &rules::TAG);
-    let media_urls = f.text_list("media_urls", false, &rules::MEDIA_URLS, &rules::MEDIA_URL);
-    f.finish(|| {
-        Some(SendMessage {
-            from: PhoneNumber::parse(&from?)?,
-            to: PhoneNumber::parse(&to?)?,
-            text: ParsedText::parse(&text?).ok()?,
-            priority: priority?,
-            tag,
-            media_urls: media_urls.unwrap_or_default(),
-        })
-    })
-    .map_err(|errors| crate::service::Error::Validation(errors).into())
+impl From<SendMessageRequest> for SendMessage {
+    fn from(r: SendMessageRequest) -> Self {
+        SendMessage {
+            from: r.from,
+            to: r.to,
+            text: r.text,
+            priority: r.priority.0,
+            tag: r.tag.map(|t| t.0),
+            media_urls: r
+                .media_urls
+                .map(|urls| urls.0.into_iter().map(|u| u.0).collect())
+                .unwrap_or_default(),
+        }
+    }
 }
 
 error_set!(
@@ -360,16 +346,13 @@ fn parse_listing(
     if let Some(v) = status.value() {
         match MessageStatus::parse(v) {
             Some(s) => filter.status = Some(s),
-            None => bad(
-                "status",
-                "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
-            ),
+            None => bad("status", &Wire::<MessageStatus>::allowed_message()),
         }
     }
     if let Some(v) = direction.value() {
         match Direction::parse(v) {
             Some(d) => filter.direction = Some(d),
-            None => bad("direction", "must be one of: outbound, inbound"),
+            None => bad("direction", &Wire::<Direction>::allowed_message()),
         }
     }
     for (name, param, slot) in [("to", to, &mut filter.to), ("from", from, &mut filter.from)] {
@@ -464,7 +447,7 @@ impl MessagesApi {
             let caller = key.authorize(&services, Operation::MessagesCreate).await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
-            let send = parse_send(object.clone())?;
+            let send = SendMessage::from(body.read(&object)?);
             let (services, caller) = (&*services, &caller);
             idempotency::run(
                 services,

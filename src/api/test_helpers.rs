@@ -4,32 +4,36 @@
 
 use super::operations::Operation;
 use poem::web::Data;
-use poem_openapi::{types::Example, Object, OpenApi};
+use poem_openapi::{types::Example, OpenApi};
 
 use super::{
     auth::BearerKey,
     body::JsonBody,
-    carrier::{read_inbound, InboundView},
+    carrier::InboundView,
     envelope::Envelope,
     error::ApiError,
-    fields::Fields,
+    fields::request,
     reply::{error_set, Reply},
     types::MessageText,
     ApiTags,
 };
-use crate::{domain::PhoneNumber, service::Services};
+use crate::{
+    domain::PhoneNumber,
+    service::{inbound::Inbound, Services},
+};
 
-/// A message a recipient sends to one of your numbers, simulated in test mode.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct TestInboundRequest {
-    /// The recipient who writes.
-    pub from: PhoneNumber,
-    /// Your organization's number that receives it.
-    pub to: PhoneNumber,
-    /// The text. Keywords act as from a real recipient: STOP (and the other opt-out words)
-    /// records an opt-out in test mode, START an opt-in, HELP is recorded.
-    pub text: MessageText,
+request! {
+    /// A message a recipient sends to one of your numbers, simulated in test mode.
+    #[oai(deny_unknown_fields, example)]
+    pub struct TestInboundRequest {
+        /// The recipient who writes.
+        pub from: PhoneNumber,
+        /// Your organization's number that receives it.
+        pub to: PhoneNumber,
+        /// The text. Keywords act as from a real recipient: STOP (and the other opt-out words)
+        /// records an opt-out in test mode, START an opt-in, HELP is recorded.
+        pub text: MessageText,
+    }
 }
 
 impl Example for TestInboundRequest {
@@ -37,7 +41,7 @@ impl Example for TestInboundRequest {
         TestInboundRequest {
             from: PhoneNumber::parse("+15554443333").expect("valid"),
             to: PhoneNumber::parse("+15551112222").expect("valid"),
-            text: MessageText("STOP".into()),
+            text: MessageText::parse("STOP").expect("valid"),
         }
     }
 }
@@ -73,7 +77,13 @@ impl TestHelpersApi {
                 .authorize(&services, Operation::TestHelpersInboundCreate)
                 .await?;
             services.require_test_mode(&caller)?;
-            let inbound = read_inbound(Fields::new(body.object()?), false)?;
+            let request = body.request()?;
+            let inbound = Inbound {
+                from: request.from,
+                to: request.to,
+                text: request.text.as_str().to_owned(),
+                carrier_message_id: None,
+            };
             let (message, keyword) = services.receive_test_inbound(&caller, inbound).await?;
             Ok::<_, ApiError>(InboundView::envelope(message, keyword))
         };

@@ -9,6 +9,8 @@ use poem_openapi::{
 };
 use serde_json::Value;
 
+use super::fields::{read_string, FieldValue, NOT_ARRAY};
+
 use crate::domain::{
     consent::{ConsentSource, ConsentStatus, API_SOURCES},
     lifecycle::{EventKind, MessageErrorCode},
@@ -145,6 +147,16 @@ macro_rules! rule_string {
                 }
             }
         }
+
+        impl FieldValue for $ty {
+            fn read(value: Value) -> Result<Self, String> {
+                read_string(value, |s| {
+                    $rule.check(&s).map_err(|e| e.message().to_owned())?;
+                    #[allow(clippy::redundant_closure_call)]
+                    ($from)(s).ok_or_else(|| $rule.pattern_message.to_owned())
+                })
+            }
+        }
     };
 }
 
@@ -175,12 +187,15 @@ rule_newtype!(
     "An absolute `http` or `https` URL of an image, audio or video file.",
     "https://example.com/receipt.png"
 );
-rule_newtype!(
-    /// A message's text or an MMS caption.
+pub use crate::domain::text::MessageText;
+
+rule_string!(
     MessageText,
     rules::MESSAGE_TEXT,
     "Message text: 1 to 1600 characters (Unicode scalar values), no U+0000.",
-    "hello from agentmessage"
+    "hello from agentmessage",
+    |t: &MessageText| t.as_str().to_owned(),
+    |s: String| MessageText::parse(&s).ok()
 );
 rule_newtype!(
     /// A client's key that makes a creating request safe to retry.
@@ -295,6 +310,29 @@ macro_rules! rule_list {
                 }
             }
         }
+
+        impl FieldValue for $ty {
+            fn read(value: Value) -> Result<Self, String> {
+                let Value::Array(items) = value else {
+                    return Err(NOT_ARRAY.to_owned());
+                };
+                if !$rule.allows_count(items.len()) {
+                    return Err($rule.count_message());
+                }
+                let mut read: Vec<$item> = Vec::with_capacity(items.len());
+                for (i, item) in items.into_iter().enumerate() {
+                    let item = <$item as FieldValue>::read(item)
+                        .map_err(|message| rules::item_message(i, &message))?;
+                    if $rule.unique {
+                        if let Some(first) = read.iter().position(|seen| *seen == item) {
+                            return Err(rules::repeat_message(i, first));
+                        }
+                    }
+                    read.push(item);
+                }
+                Ok($ty(read))
+            }
+        }
     };
 }
 
@@ -404,6 +442,24 @@ impl<T: WireEnum> ParseFromJSON for Wire<T> {
                 .ok_or_else(|| ParseError::custom("unknown value")),
             other => Err(ParseError::expected_type(other.unwrap_or_default())),
         }
+    }
+}
+
+impl<T: WireEnum> Wire<T> {
+    /// What a client is told when a value is not in the set: every value it may take.
+    pub fn allowed_message() -> String {
+        let names: Vec<&str> = T::all().into_iter().map(T::name_of).collect();
+        rules::one_of(&names)
+    }
+}
+
+impl<T: WireEnum> FieldValue for Wire<T> {
+    fn read(value: Value) -> Result<Self, String> {
+        value
+            .as_str()
+            .and_then(T::from_name)
+            .map(Wire)
+            .ok_or_else(Self::allowed_message)
     }
 }
 

@@ -13,7 +13,7 @@ use super::{
     consents::ConsentView,
     envelope::{Envelope, ErrorCode, ListEnvelope},
     error::ApiError,
-    fields::Fields,
+    fields::request,
     idempotency::{self, KeyHeader},
     messages::MessageView,
     path::Path,
@@ -27,7 +27,6 @@ use crate::{
         consent::ConsentState,
         message::Message,
         organization::KeyMode,
-        rules,
         webhooks::{
             CreatedEndpoint, DeliveryState, EndpointChanges, RenderResource, WebhookDelivery,
             WebhookEndpoint, WebhookEventType,
@@ -163,17 +162,18 @@ pub fn spec_section() -> serde_json::Value {
     serde_json::Value::Object(section)
 }
 
-/// An endpoint to register.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct CreateWebhookEndpointRequest {
-    /// Where events are POSTed.
-    pub url: WebhookUrl,
-    /// The event types to receive.
-    pub events: WebhookEventTypes,
-    /// Your own note about the endpoint.
-    #[oai(skip_serializing_if_is_none)]
-    pub description: Option<WebhookDescription>,
+request! {
+    /// An endpoint to register.
+    #[oai(deny_unknown_fields, example)]
+    pub struct CreateWebhookEndpointRequest {
+        /// Where events are POSTed.
+        pub url: WebhookUrl,
+        /// The event types to receive.
+        pub events: WebhookEventTypes,
+        /// Your own note about the endpoint.
+        #[oai(skip_serializing_if_is_none)]
+        pub description: Option<WebhookDescription>,
+    }
 }
 
 impl Example for CreateWebhookEndpointRequest {
@@ -189,23 +189,24 @@ impl Example for CreateWebhookEndpointRequest {
     }
 }
 
-/// Changes to an endpoint; fields left out stay as they are.
-#[derive(Object, Debug, Clone)]
-#[oai(deny_unknown_fields, example)]
-pub struct UpdateWebhookEndpointRequest {
-    /// A new URL, checked as at creation.
-    #[oai(skip_serializing_if_is_none)]
-    pub url: Option<WebhookUrl>,
-    /// The event types to receive from now on.
-    #[oai(skip_serializing_if_is_none)]
-    pub events: Option<WebhookEventTypes>,
-    /// `false` pauses deliveries (events are not recorded for a disabled endpoint); `true`
-    /// resumes them, also after the server disabled the endpoint for a 410 Gone.
-    #[oai(skip_serializing_if_is_none)]
-    pub enabled: Option<bool>,
-    /// A new note; an empty string removes it.
-    #[oai(skip_serializing_if_is_none)]
-    pub description: Option<WebhookDescription>,
+request! {
+    /// Changes to an endpoint; fields left out stay as they are.
+    #[oai(deny_unknown_fields, example)]
+    pub struct UpdateWebhookEndpointRequest {
+        /// A new URL, checked as at creation.
+        #[oai(skip_serializing_if_is_none)]
+        pub url: Option<WebhookUrl>,
+        /// The event types to receive from now on.
+        #[oai(skip_serializing_if_is_none)]
+        pub events: Option<WebhookEventTypes>,
+        /// `false` pauses deliveries (events are not recorded for a disabled endpoint); `true`
+        /// resumes them, also after the server disabled the endpoint for a 410 Gone.
+        #[oai(skip_serializing_if_is_none)]
+        pub enabled: Option<bool>,
+        /// A new note; an empty string removes it.
+        #[oai(skip_serializing_if_is_none)]
+        pub description: Option<WebhookDescription>,
+    }
 }
 
 impl Example for UpdateWebhookEndpointRequest {
@@ -419,73 +420,29 @@ impl From<WebhookDelivery> for WebhookDeliveryView {
     }
 }
 
-/// Reads an event-type list field.
-fn event_types(f: &mut Fields, required: bool) -> Option<Vec<WebhookEventType>> {
-    let names = f.string_array("events", required, "must contain only event types")?;
-    if !rules::WEBHOOK_EVENTS.allows_count(names.len()) {
-        f.error("events", rules::WEBHOOK_EVENTS.count_message());
-        return None;
-    }
-    let mut types = Vec::with_capacity(names.len());
-    for name in &names {
-        match WebhookEventType::parse(name) {
-            Some(t) if types.contains(&t) => {
-                f.error("events", "must not repeat an event type");
-                return None;
-            }
-            Some(t) => types.push(t),
-            None => {
-                let known: Vec<&str> = WebhookEventType::ALL.iter().map(|t| t.as_str()).collect();
-                f.error(
-                    "events",
-                    format!(
-                        "has an unknown event type {name:?}; known: {}",
-                        known.join(", ")
-                    ),
-                );
-                return None;
-            }
+impl From<CreateWebhookEndpointRequest> for CreateEndpoint {
+    fn from(r: CreateWebhookEndpointRequest) -> Self {
+        CreateEndpoint {
+            url: r.url.0,
+            events: event_types(r.events),
+            description: r.description.map(|d| d.0).filter(|d| !d.is_empty()),
         }
     }
-    Some(types)
 }
 
-fn parse_create(
-    object: serde_json::Map<String, serde_json::Value>,
-) -> Result<CreateEndpoint, ApiError> {
-    let mut f = Fields::new(object);
-    let url = f.text("url", true, &rules::WEBHOOK_URL);
-    let events = event_types(&mut f, true);
-    let description = f
-        .text("description", false, &rules::WEBHOOK_DESCRIPTION)
-        .filter(|d| !d.is_empty());
-    f.finish(|| {
-        Some(CreateEndpoint {
-            url: url?,
-            events: events?,
-            description,
-        })
-    })
-    .map_err(|errors| Error::Validation(errors).into())
+impl From<UpdateWebhookEndpointRequest> for EndpointChanges {
+    fn from(r: UpdateWebhookEndpointRequest) -> Self {
+        EndpointChanges {
+            url: r.url.map(|u| u.0),
+            events: r.events.map(event_types),
+            enabled: r.enabled,
+            description: r.description.map(|d| (!d.0.is_empty()).then_some(d.0)),
+        }
+    }
 }
 
-fn parse_update(
-    object: serde_json::Map<String, serde_json::Value>,
-) -> Result<EndpointChanges, ApiError> {
-    let mut f = Fields::new(object);
-    let url = f.text("url", false, &rules::WEBHOOK_URL);
-    let events = event_types(&mut f, false);
-    let description = f.text("description", false, &rules::WEBHOOK_DESCRIPTION);
-    let enabled = f.boolean("enabled", false);
-    f.finish(|| {
-        Some(EndpointChanges {
-            url,
-            events,
-            enabled,
-            description: description.map(|d| (!d.is_empty()).then_some(d)),
-        })
-    })
-    .map_err(|errors| Error::Validation(errors).into())
+fn event_types(types: WebhookEventTypes) -> Vec<WebhookEventType> {
+    types.0.into_iter().map(|t| t.0).collect()
 }
 
 error_set!(
@@ -554,7 +511,7 @@ impl WebhooksApi {
                 .await?;
             let object = body.object()?;
             let idempotency = idempotency_key.key()?;
-            let new = parse_create(object.clone())?;
+            let new = CreateEndpoint::from(body.read(&object)?);
             let (services, caller) = (&*services, &caller);
             idempotency::run(
                 services,
@@ -651,7 +608,7 @@ impl WebhooksApi {
             let caller = key
                 .authorize(&services, Operation::WebhookEndpointsUpdate)
                 .await?;
-            let changes = parse_update(body.object()?)?;
+            let changes = EndpointChanges::from(body.request()?);
             let id = id.uuid().ok_or(Error::NotFound)?;
             let endpoint = services
                 .update_webhook_endpoint(&caller, id, changes)

@@ -86,6 +86,21 @@ impl ListRule {
     }
 }
 
+/// What a client is told when a value is not one of `names`.
+pub fn one_of(names: &[&str]) -> String {
+    format!("must be one of: {}", names.join(", "))
+}
+
+/// What a client is told about the item at `index` (from 0) of a list: "item 2 must be …".
+pub fn item_message(index: usize, message: &str) -> String {
+    format!("item {} {message}", index + 1)
+}
+
+/// What a client is told when the item at `index` repeats the one at `first` (both from 0).
+pub fn repeat_message(index: usize, first: usize) -> String {
+    format!("item {} repeats item {}", index + 1, first + 1)
+}
+
 /// A rule for a whole number.
 #[derive(Debug, Clone, Copy)]
 pub struct RangeRule {
@@ -154,7 +169,7 @@ pub const MEDIA_URL: TextRule = TextRule {
     max_chars: Some(MAX_MEDIA_URL_CHARS),
     pattern: MEDIA_URL_PATTERN,
     matches: is_media_url,
-    pattern_message: "must contain only http(s) URLs",
+    pattern_message: "must be an http(s) URL",
 };
 
 pub const EVIDENCE: TextRule = TextRule {

@@ -63,5 +63,5 @@ impl Services {
 /// What a client is told about `source`: the values the API accepts.
 pub fn source_message() -> String {
     let names: Vec<&str> = API_SOURCES.iter().map(|s| s.as_str()).collect();
-    format!("must be one of: {}", names.join(", "))
+    crate::domain::rules::one_of(&names)
 }

@@ -86,9 +86,14 @@ on_both_backends! {
     async fn key_requests_are_validated(app) {
         let org = app.org().await;
         let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:send", "messages:delete"]}))).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "has an unknown scope: messages:delete"}));
+        let every_scope = "messages:send, messages:read, consents:read, consents:write, lookups:read, lookups:write, numbers:read, api_keys:read, api_keys:write, webhooks:read, webhooks:write";
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": format!("item 2 must be one of: {every_scope}")}));
         let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": []}))).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "must name at least one scope"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "must have 1 to 11 scopes"}));
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": ["messages:read", "numbers:read", "messages:read"], "mode": "staging"}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "item 3 repeats item 1", "mode": "must be one of: live, test"}));
+        let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"scopes": "messages:read"}))).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"scopes": "must be an array"}));
         let reply = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"name": 5}))).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"name": "must be a string", "scopes": "is required"}));
     }

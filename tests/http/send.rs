@@ -142,7 +142,7 @@ on_both_backends! {
         assert_eq!(error["details"], json!({
             "colour": "is not a known field",
             "from": "must not be null",
-            "media_urls": "must contain only http(s) URLs",
+            "media_urls": "item 1 must be an http(s) URL",
             "priority": "must be one of: default, high",
             "tag": "must be at most 256 characters",
             "text": "must be 1 to 1600 characters",
@@ -160,6 +160,10 @@ on_both_backends! {
         let reply = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "a".repeat(1601), "media_urls": []})).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
             "media_urls": "must have 1 to 10 URLs", "text": "must be 1 to 1600 characters"
+        }));
+        let reply = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "hi", "priority": null, "tag": 7, "media_urls": ["https://example.com/a.png", 3]})).await;
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
+            "media_urls": "item 2 must be a string", "priority": "must not be null", "tag": "must be a string"
         }));
         let ok = app.send(&org.key, json!({"from": FROM, "to": TO, "text": "😀".repeat(1600)})).await;
         ok.assert_success(202);

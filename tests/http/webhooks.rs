@@ -220,14 +220,18 @@ async fn endpoints_are_registered_listed_changed_rotated_and_deleted(backend: Ba
     )
     .await
     .assert_error(422, "VALIDATION_FAILED");
-    app.call(
-        Method::PATCH,
-        &format!("/v1/webhook_endpoints/{id}"),
-        Some(&org.key),
-        Some(json!({"events": []})),
-    )
-    .await
-    .assert_error(422, "VALIDATION_FAILED");
+    let changed = app
+        .call(
+            Method::PATCH,
+            &format!("/v1/webhook_endpoints/{id}"),
+            Some(&org.key),
+            Some(json!({"events": [], "enabled": "yes"})),
+        )
+        .await;
+    assert_eq!(
+        changed.assert_error(422, "VALIDATION_FAILED")["details"],
+        json!({"events": "must have 1 to 6 event types", "enabled": "must be true or false"})
+    );
 
     let rotated = app
         .call(
@@ -359,6 +363,34 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
         error["details"]["url"],
         json!("must not use port 0"),
         "{error}"
+    );
+    // Event types: every value is named when one is unknown; a repeat names both places.
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(&org.key),
+            Some(json!({"url": "https://example.com/hooks", "events": ["message.sent", "message.read"], "description": null})),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_error(422, "VALIDATION_FAILED")["details"],
+        json!({
+            "events": "item 2 must be one of: message.sent, message.delivered, message.undelivered, message.failed, message.received, consent.updated",
+            "description": "must not be null"
+        })
+    );
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(&org.key),
+            Some(json!({"url": "https://example.com/hooks", "events": ["message.sent", "message.failed", "message.sent"]})),
+        )
+        .await;
+    assert_eq!(
+        reply.assert_error(422, "VALIDATION_FAILED")["details"],
+        json!({"events": "item 3 repeats item 1"})
     );
     assert_eq!(
         app.call(Method::GET, "/v1/webhook_endpoints", Some(&org.key), None)
