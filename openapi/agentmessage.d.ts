@@ -244,7 +244,9 @@ export interface paths {
          * Create an API key
          * @description Creates a key for your organization with the given scopes, each of which the calling key
          *     must hold (else 403 with `details.required_scope`, the first missing scope, and
-         *     `details.missing_scopes`, all of them). The response shows the key once.
+         *     `details.missing_scopes`, all of them). The response shows the key once. An organization
+         *     holds at most the deployment's limit of unrevoked keys per mode (100 by default): one more
+         *     is 409 `LIMIT_REACHED` with `details.limit`.
          *
          *     Requires the `api_keys:write` scope.
          */
@@ -308,7 +310,9 @@ export interface paths {
          *     refused with 422 `details.url`, at creation and again at each delivery, unless the
          *     deployment allows private destinations. A deployment
          *     without `AGENTMESSAGE_SECRET_KEY` cannot store secrets and answers 501
-         *     `WEBHOOKS_NOT_CONFIGURED`.
+         *     `WEBHOOKS_NOT_CONFIGURED`. An organization holds at most the deployment's limit of
+         *     endpoints per mode (16 by default, enabled or not): one more is 409 `LIMIT_REACHED` with
+         *     `details.limit`.
          *
          *     With an `Idempotency-Key`, a retry with the same key and body gets the first answer again
          *     (secret included) with `Idempotent-Replayed: true`, and registers nothing twice; the rules
@@ -818,7 +822,7 @@ export interface components {
          * @description Every error code the server answers with; each has exactly one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "WEBHOOKS_NOT_CONFIGURED" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "LIMIT_REACHED" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "WEBHOOKS_NOT_CONFIGURED" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description `{"success": false, "error": {…}}`: the body of every error response.
@@ -3466,6 +3470,30 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /** @description `LIMIT_REACHED`: the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first. */
+            409: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "LIMIT_REACHED",
+                     *         "message": "limit reached",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "limit": "100"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
             413: {
                 headers: {
@@ -3832,26 +3860,20 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
+            /**
+             * @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.
+             *
+             *     `LIMIT_REACHED`: the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first.
+             */
             409: {
                 headers: {
-                    /** @description Whole seconds to wait before retrying; at least 1. */
-                    "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status. */
+                    "Retry-After"?: components["schemas"]["RetryAfter"];
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
-                    /**
-                     * @example {
-                     *       "success": false,
-                     *       "error": {
-                     *         "code": "IDEMPOTENCY_CONFLICT",
-                     *         "message": "a request with this idempotency key is in progress",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
-                     *       }
-                     *     }
-                     */
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };

@@ -81,6 +81,16 @@ pub struct RuleArgs {
     /// waits for nothing but the batch committing before it; 1 commits each send alone.
     #[arg(long, env = "AGENTMESSAGE_SEND_BATCH_MAX", default_value_t = crate::service::DEFAULT_SEND_BATCH_MAX, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1..=4096))]
     pub send_batch_max: usize,
+
+    /// The most webhook endpoints one organization may hold in each mode (enabled or not); one
+    /// more is 409 `LIMIT_REACHED`.
+    #[arg(long, env = "AGENTMESSAGE_MAX_WEBHOOK_ENDPOINTS", default_value_t = defaults::MAX_WEBHOOK_ENDPOINTS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_webhook_endpoints: u64,
+
+    /// The most unrevoked API keys one organization may hold in each mode; one more is 409
+    /// `LIMIT_REACHED` (the admin command line is not held to it).
+    #[arg(long, env = "AGENTMESSAGE_MAX_API_KEYS", default_value_t = defaults::MAX_API_KEYS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_api_keys: u64,
 }
 
 impl RuleArgs {
@@ -92,6 +102,10 @@ impl RuleArgs {
             idempotency_retention: self.idempotency_retention,
             unmatched_receipt_retention: self.unmatched_receipt_retention,
             send_batch_max: self.send_batch_max,
+            limits: crate::service::Limits {
+                webhook_endpoints: self.max_webhook_endpoints,
+                api_keys: self.max_api_keys,
+            },
             ..Settings::default()
         }
     }

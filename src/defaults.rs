@@ -24,6 +24,10 @@ pub const LOOKUP_REUSE: &str = "24h";
 pub const IDEMPOTENCY_RETENTION: &str = "24h";
 pub const UNMATCHED_RECEIPT_RETENTION: &str = "7d";
 
+// What one organization may hold, per mode.
+pub const MAX_WEBHOOK_ENDPOINTS: u64 = 16;
+pub const MAX_API_KEYS: u64 = 100;
+
 // The worker.
 pub const RECEIPT_DELAY: &str = "500ms";
 pub const VALIDITY: &str = "48h";

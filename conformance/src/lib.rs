@@ -64,6 +64,7 @@ pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
             properties::run(&mut ctx);
             properties::parameters(&mut ctx);
             webhooks::cases(&mut ctx);
+            cases::key_limit(&mut ctx);
             cases::rate_limit(&mut ctx);
             webhooks::verify_listener(&mut ctx);
             None

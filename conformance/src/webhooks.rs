@@ -330,6 +330,13 @@ pub fn cases(ctx: &mut Ctx) {
         Request::new("GET", path),
         code_is("NOT_FOUND"),
     );
+    crate::cases::limit_reached(
+        ctx,
+        CREATE,
+        "webhook endpoint",
+        || register(json!({"url": NOWHERE, "events": ["consent.updated"], "description": MARK})),
+        |id| Request::new("DELETE", format!("/v1/webhook_endpoints/{id}")),
+    );
 }
 
 /// With `--webhook-listen`: waits for the listener's deliveries to finish, then checks what it

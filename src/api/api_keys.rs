@@ -143,7 +143,7 @@ impl Example for NewApiKeyView {
 
 error_set!(
     /// Creating a key.
-    CreateKeyErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ValidationFailed]
+    CreateKeyErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, LimitReached, ValidationFailed]
 );
 error_set!(
     /// Listing keys.
@@ -162,7 +162,9 @@ impl ApiKeysApi {
     ///
     /// Creates a key for your organization with the given scopes, each of which the calling key
     /// must hold (else 403 with `details.required_scope`, the first missing scope, and
-    /// `details.missing_scopes`, all of them). The response shows the key once.
+    /// `details.missing_scopes`, all of them). The response shows the key once. An organization
+    /// holds at most the deployment's limit of unrevoked keys per mode (100 by default): one more
+    /// is 409 `LIMIT_REACHED` with `details.limit`.
     #[oai(
         path = "/v1/api_keys",
         method = "post",

@@ -249,6 +249,9 @@ pub enum ErrorCode {
     ConsentLocked,
     /// 409: a request with this `Idempotency-Key` is still running; see `Retry-After`.
     IdempotencyConflict,
+    /// 409: the organization already holds as many of these as it may (per mode);
+    /// `details.limit` says how many. Delete (or revoke) one first.
+    LimitReached,
     /// 422: one or more fields are invalid; `details` names each.
     ValidationFailed,
     /// 422: a recent lookup classified the recipient as a landline.
@@ -268,7 +271,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 20] = [
+    pub const ALL: [ErrorCode; 21] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -281,6 +284,7 @@ impl ErrorCode {
         ErrorCode::RequestTimeout,
         ErrorCode::ConsentLocked,
         ErrorCode::IdempotencyConflict,
+        ErrorCode::LimitReached,
         ErrorCode::ValidationFailed,
         ErrorCode::LineTypeBlocked,
         ErrorCode::IdempotencyKeyReused,
@@ -304,7 +308,9 @@ impl ErrorCode {
             ErrorCode::HeadersTooLarge => 431,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::ConsentLocked | ErrorCode::IdempotencyConflict => 409,
+            ErrorCode::ConsentLocked | ErrorCode::IdempotencyConflict | ErrorCode::LimitReached => {
+                409
+            }
             ErrorCode::ValidationFailed
             | ErrorCode::LineTypeBlocked
             | ErrorCode::IdempotencyKeyReused => 422,
@@ -339,6 +345,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "unsupported media type",
             ErrorCode::ConsentLocked => "consent locked",
             ErrorCode::IdempotencyConflict => "a request with this idempotency key is in progress",
+            ErrorCode::LimitReached => "limit reached",
             ErrorCode::IdempotencyKeyReused => "idempotency key reused with a different request",
             ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::LineTypeBlocked => "recipient line type is blocked",
@@ -365,6 +372,7 @@ impl ErrorCode {
             ErrorCode::UnsupportedMediaType => "UNSUPPORTED_MEDIA_TYPE",
             ErrorCode::ConsentLocked => "CONSENT_LOCKED",
             ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
+            ErrorCode::LimitReached => "LIMIT_REACHED",
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::LineTypeBlocked => "LINE_TYPE_BLOCKED",
@@ -443,6 +451,14 @@ impl ErrorEnvelope {
                 "required_scope".into(),
                 scope.unwrap_or("messages:send").into(),
             )])),
+            ErrorCode::LimitReached => {
+                // The default limit of what the operation adds: keys or webhook endpoints.
+                let limit = match scope {
+                    Some("api_keys:write") => crate::defaults::MAX_API_KEYS,
+                    _ => crate::defaults::MAX_WEBHOOK_ENDPOINTS,
+                };
+                Some(BTreeMap::from([("limit".into(), limit.to_string())]))
+            }
             _ => None,
         };
         ErrorEnvelope {

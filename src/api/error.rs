@@ -142,6 +142,10 @@ impl From<service::Error> for ApiError {
             },
             E::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             E::WebhooksNotConfigured => ApiError::new(ErrorCode::WebhooksNotConfigured),
+            E::LimitReached { limit } => ApiError::with_details(
+                ErrorCode::LimitReached,
+                BTreeMap::from([("limit".into(), limit.to_string())]),
+            ),
             E::RateLimited { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs.max(1)),
                 ..ApiError::new(ErrorCode::RateLimited)

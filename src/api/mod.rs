@@ -308,7 +308,7 @@ fn finish_spec(spec: &mut Value) {
         add_error_examples(&mut response, None);
         if retry_after {
             response["headers"]["Retry-After"] =
-                serde_json::to_value(reply::retry_after_header()).expect("a header serializes");
+                serde_json::to_value(reply::retry_after_header(true)).expect("a header serializes");
         }
         response
     };

@@ -193,6 +193,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::RequestTimeout => "the request body did not arrive within the server's body timeout.",
         ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json`.",
         ErrorCode::IdempotencyConflict => "a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.",
+        ErrorCode::LimitReached => "the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first.",
         ErrorCode::IdempotencyKeyReused => "the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.",
         ErrorCode::ConsentLocked => "the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START.",
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
@@ -205,12 +206,28 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
     }
 }
 
-/// The `Retry-After` header as documented on 429 and 503.
-pub fn retry_after_header() -> MetaHeader {
+/// Whether answers with `code` carry `Retry-After`.
+fn has_retry_after(code: ErrorCode) -> bool {
+    matches!(
+        code,
+        ErrorCode::RateLimited | ErrorCode::ServiceUnavailable | ErrorCode::IdempotencyConflict
+    )
+}
+
+/// The `Retry-After` header as documented on 429, 503 and an idempotency conflict's 409;
+/// `required` when every code of the status carries it.
+pub fn retry_after_header(required: bool) -> MetaHeader {
     MetaHeader {
         name: "Retry-After".into(),
-        description: Some("Whole seconds to wait before retrying; at least 1.".into()),
-        required: true,
+        description: Some(
+            if required {
+                "Whole seconds to wait before retrying; at least 1."
+            } else {
+                "Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status."
+            }
+            .into(),
+        ),
+        required,
         deprecated: false,
         schema: RetryAfter::schema_ref(),
     }
@@ -240,11 +257,10 @@ impl<const STATUS: u16, B: Type + ToJSON, E: ErrorSet> ApiResponse for Reply<STA
                 .copied()
                 .filter(|c| c.status() == status)
                 .collect();
-            let headers = if codes.contains(&ErrorCode::RateLimited)
-                || codes.contains(&ErrorCode::ServiceUnavailable)
-                || codes.contains(&ErrorCode::IdempotencyConflict)
-            {
-                vec![retry_after_header()]
+            let headers = if codes.iter().any(|c| has_retry_after(*c)) {
+                vec![retry_after_header(
+                    codes.iter().all(|c| has_retry_after(*c)),
+                )]
             } else {
                 vec![]
             };

@@ -447,7 +447,7 @@ fn event_types(types: WebhookEventTypes) -> Vec<WebhookEventType> {
 
 error_set!(
     /// Registering an endpoint.
-    CreateEndpointErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, IdempotencyConflict, ValidationFailed, IdempotencyKeyReused, WebhooksNotConfigured]
+    CreateEndpointErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, IdempotencyConflict, LimitReached, ValidationFailed, IdempotencyKeyReused, WebhooksNotConfigured]
 );
 error_set!(
     /// Listing endpoints.
@@ -485,7 +485,9 @@ impl WebhooksApi {
     /// refused with 422 `details.url`, at creation and again at each delivery, unless the
     /// deployment allows private destinations. A deployment
     /// without `AGENTMESSAGE_SECRET_KEY` cannot store secrets and answers 501
-    /// `WEBHOOKS_NOT_CONFIGURED`.
+    /// `WEBHOOKS_NOT_CONFIGURED`. An organization holds at most the deployment's limit of
+    /// endpoints per mode (16 by default, enabled or not): one more is 409 `LIMIT_REACHED` with
+    /// `details.limit`.
     ///
     /// With an `Idempotency-Key`, a retry with the same key and body gets the first answer again
     /// (secret included) with `Idempotent-Replayed: true`, and registers nothing twice; the rules

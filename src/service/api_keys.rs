@@ -33,7 +33,8 @@ impl Services {
                 &format!("must be the calling key's mode ({})", caller.mode),
             )));
         }
-        insert_key(&self.tenant(caller), name, scopes).await
+        let limit = self.settings.limits.api_keys;
+        insert_key(&self.tenant(caller), name, scopes, Some(limit)).await
     }
 
     /// Creates a key of `mode` for any organization (the admin command line and the demo).
@@ -44,7 +45,8 @@ impl Services {
         scopes: &ScopeSet,
         mode: KeyMode,
     ) -> Result<(ApiKey, String), Error> {
-        insert_key(&self.store.tenant(org_id, mode), name, scopes).await
+        // The operator is not held to a tenant's limit.
+        insert_key(&self.store.tenant(org_id, mode), name, scopes, None).await
     }
 
     pub async fn api_keys(&self, caller: &Caller) -> Result<Vec<ApiKey>, Error> {
@@ -79,15 +81,20 @@ async fn insert_key(
     tenant: &Tenant,
     name: Option<&str>,
     scopes: &ScopeSet,
+    limit: Option<u64>,
 ) -> Result<(ApiKey, String), Error> {
     let minted = mint_key(tenant.mode());
     let key = tenant
-        .insert_api_key(NewApiKey {
-            name,
-            digest: &minted.digest,
-            display_prefix: &minted.display_prefix,
-            scopes,
-        })
-        .await?;
+        .insert_api_key(
+            NewApiKey {
+                name,
+                digest: &minted.digest,
+                display_prefix: &minted.display_prefix,
+                scopes,
+            },
+            limit,
+        )
+        .await?
+        .map_err(|at| Error::LimitReached { limit: at.0 })?;
     Ok((key, minted.secret))
 }

@@ -101,6 +101,9 @@ pub enum Error {
     /// No operator key to seal webhook secrets under.
     #[error("webhooks are not configured (no AGENTMESSAGE_SECRET_KEY)")]
     WebhooksNotConfigured,
+    /// The organization already holds `limit` of what it asked to add (per mode).
+    #[error("limit of {limit} reached")]
+    LimitReached { limit: u64 },
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
@@ -157,6 +160,26 @@ pub struct Settings {
     /// receipt that raced the `sent` of its message); after that it is matched only when its
     /// carrier id is stored.
     pub receipt_recheck: Duration,
+    /// What one organization may hold, per mode.
+    pub limits: Limits,
+}
+
+/// What one organization may hold in each mode; adding past a limit is 409 `LIMIT_REACHED`.
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    /// Webhook endpoints, enabled or not.
+    pub webhook_endpoints: u64,
+    /// API keys not revoked.
+    pub api_keys: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            webhook_endpoints: crate::defaults::MAX_WEBHOOK_ENDPOINTS,
+            api_keys: crate::defaults::MAX_API_KEYS,
+        }
+    }
 }
 
 impl Default for Settings {
@@ -179,6 +202,7 @@ impl Default for Settings {
             send_batch_max: DEFAULT_SEND_BATCH_MAX,
             unmatched_receipt_retention: duration(defaults::UNMATCHED_RECEIPT_RETENTION),
             receipt_recheck: Duration::from_secs(60),
+            limits: Limits::default(),
         }
     }
 }

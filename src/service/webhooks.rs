@@ -142,10 +142,11 @@ impl Services {
                 }),
             }
         });
-        Ok(self
-            .tenant(caller)
-            .insert_webhook_endpoint(row, secret, sealed.as_ref())
-            .await?)
+        let limit = self.settings.limits.webhook_endpoints;
+        self.tenant(caller)
+            .insert_webhook_endpoint(row, secret, limit, sealed.as_ref())
+            .await?
+            .map_err(|at| Error::LimitReached { limit: at.0 })
     }
 
     pub async fn webhook_endpoints(&self, caller: &Caller) -> Result<Vec<WebhookEndpoint>, Error> {

@@ -3,7 +3,7 @@
 use entity::{api_key, organization};
 use sea_orm::{
     sea_query::Expr, ActiveValue::Set, ColumnTrait, ConnectionTrait, DbErr, EntityTrait,
-    QueryFilter, QueryOrder, Statement,
+    PaginatorTrait, QueryFilter, QueryOrder, Statement,
 };
 use uuid::Uuid;
 
@@ -22,9 +22,25 @@ pub struct NewApiKey<'a> {
 }
 
 impl Tenant {
-    /// Stores a key of this organization in this handle's mode.
-    pub async fn insert_api_key(&self, key: NewApiKey<'_>) -> Result<ApiKey, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+    /// Stores a key of this organization in this handle's mode; with a `limit`, only while the
+    /// tenant holds fewer unrevoked keys than that (checked in the transaction that writes).
+    pub async fn insert_api_key(
+        &self,
+        key: NewApiKey<'_>,
+        limit: Option<u64>,
+    ) -> Result<Result<ApiKey, super::AtLimit>, DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        if let Some(limit) = limit {
+            super::one_at_a_time(&txn, &format!("api-keys/{}/{}", self.org_id, self.mode)).await?;
+            let held = self
+                .keys()
+                .filter(api_key::Column::RevokedAt.is_null())
+                .count(&txn)
+                .await?;
+            if held >= limit {
+                return Ok(Err(super::AtLimit(limit)));
+            }
+        }
         let row = api_key::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(self.org_id),
@@ -37,7 +53,13 @@ impl Tenant {
             revoked_at: Set(None),
             last_used_at: Set(None),
         };
-        rows::api_key(api_key::Entity::insert(row).exec_with_returning(&w).await?)
+        let key = rows::api_key(
+            api_key::Entity::insert(row)
+                .exec_with_returning(&txn)
+                .await?,
+        )?;
+        txn.commit().await?;
+        Ok(Ok(key))
     }
 
     fn keys(&self) -> sea_orm::Select<api_key::Entity> {

@@ -138,6 +138,10 @@ async fn one_at_a_time(txn: &sea_orm::DatabaseTransaction, key: &str) -> Result<
     Ok(())
 }
 
+/// A tenant already holds `.0` of what it asked to add one more of (its limit).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct AtLimit(pub u64);
+
 /// Whether an error means the database could not be reached (as opposed to a query that failed).
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {

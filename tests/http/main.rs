@@ -23,6 +23,7 @@ mod inbound;
 mod isolation;
 mod key_cache;
 mod lifecycle;
+mod limits;
 mod listing;
 mod ops;
 mod readme_webhooks;
