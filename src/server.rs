@@ -12,7 +12,9 @@
 //!
 //! Request targets over 8 KiB and headers over 32 KiB get their envelope from the middleware
 //! (414, 431). hyper reads heads up to [`HYPER_MAX_HEAD_BYTES`] and targets up to its own fixed
-//! limit (near 64 KiB); past those it answers a bare 431 or 414 and closes the connection.
+//! limit (near 64 KiB); past those, and for a head it cannot parse (a control character in a
+//! header value, a malformed request line), it refuses the request itself (431, 414, 400) and
+//! closes the connection: the socket puts that refusal into the envelope with a request id.
 
 use std::{
     convert::Infallible,
@@ -189,6 +191,8 @@ async fn serve_connection(
     let io = TokioIo::new(Tracked {
         inner: stream,
         activity: activity.clone(),
+        remote,
+        replacement: None,
     });
     let remote_addr = RemoteAddr(Addr::SocketAddr(remote));
     let in_flight = activity.clone();
@@ -294,10 +298,64 @@ impl Activity {
     }
 }
 
-/// A socket that notes when it last moved bytes.
+/// A socket that notes when it last moved bytes, and puts hyper's own bare refusals of a request
+/// head it cannot parse (400, 414, 431: no body, no request id) into the error envelope.
 struct Tracked {
     inner: TcpStream,
     activity: Arc<Activity>,
+    remote: std::net::SocketAddr,
+    /// The bytes written in place of a buffer holding hyper's refusal: what is left to write,
+    /// and how long the buffer hyper gave was.
+    replacement: Option<(Vec<u8>, usize)>,
+}
+
+/// Where hyper's bare refusal of an unparsable head starts at the end of `buf`, and its status.
+/// hyper writes exactly `HTTP/1.1 <status>`, `connection: close`, `content-length: 0` and
+/// `date`, and then closes; every answer of ours carries a body and `x-request-id`.
+fn hyper_refusal(buf: &[u8]) -> Option<(usize, u16)> {
+    const START: &[u8] = b"HTTP/1.1 ";
+    let start = buf.windows(START.len()).rposition(|w| w == START)?;
+    let head = std::str::from_utf8(&buf[start..]).ok()?;
+    let lines: Vec<&str> = head.strip_suffix("\r\n\r\n")?.split("\r\n").collect();
+    let [status_line, "connection: close", "content-length: 0", date] = lines.as_slice() else {
+        return None;
+    };
+    if !date.starts_with("date: ") {
+        return None;
+    }
+    let status: u16 = status_line.get(9..12)?.parse().ok()?;
+    matches!(status, 400 | 414 | 431).then_some((start, status))
+}
+
+/// The envelope answer that replaces hyper's bare refusal with `status`.
+fn refusal_envelope(status: u16, remote: std::net::SocketAddr) -> Vec<u8> {
+    use crate::api::{envelope::ErrorCode, error::ApiError};
+    use poem_openapi::types::ToJSON;
+    let error = match status {
+        414 => ApiError::new(ErrorCode::UriTooLong),
+        431 => ApiError::new(ErrorCode::HeadersTooLarge),
+        _ => ApiError::with_details(
+            ErrorCode::BadRequest,
+            std::collections::BTreeMap::from([(
+                "request".into(),
+                "the request line or a header is not valid HTTP/1.1 (a header value may not hold control characters other than tab)".into(),
+            )]),
+        ),
+    };
+    let body = error.body();
+    let id = body.error.request_id.clone();
+    tracing::info!(request_id = %id, status, %remote, "request head refused by the HTTP parser");
+    let json = body.to_json_string();
+    let reason = poem::http::StatusCode::from_u16(status)
+        .ok()
+        .and_then(|s| s.canonical_reason())
+        .unwrap_or("Bad Request");
+    format!(
+        "HTTP/1.1 {status} {reason}\r\nconnection: close\r\ncontent-type: application/json; charset=utf-8\r\ncontent-length: {}\r\n{}: {id}\r\n\r\n{json}",
+        json.len(),
+        crate::api::request_id::HEADER,
+    )
+    .into_bytes()
 }
 
 impl AsyncRead for Tracked {
@@ -321,6 +379,32 @@ impl AsyncWrite for Tracked {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
+        if self.replacement.is_none() {
+            if let Some((start, status)) = hyper_refusal(buf) {
+                let mut bytes = buf[..start].to_vec();
+                bytes.extend(refusal_envelope(status, self.remote));
+                self.replacement = Some((bytes, buf.len()));
+            }
+        }
+        if let Some((bytes, given)) = self.replacement.take() {
+            // Written whole before hyper hears that its buffer went out.
+            let mut left = bytes;
+            while !left.is_empty() {
+                match Pin::new(&mut self.inner).poll_write(cx, &left) {
+                    Poll::Ready(Ok(0)) => return Poll::Ready(Err(io::ErrorKind::WriteZero.into())),
+                    Poll::Ready(Ok(n)) => {
+                        left.drain(..n);
+                    }
+                    Poll::Ready(Err(err)) => return Poll::Ready(Err(err)),
+                    Poll::Pending => {
+                        self.replacement = Some((left, given));
+                        return Poll::Pending;
+                    }
+                }
+            }
+            self.activity.touch();
+            return Poll::Ready(Ok(given));
+        }
         let result = Pin::new(&mut self.inner).poll_write(cx, buf);
         if matches!(result, Poll::Ready(Ok(n)) if n > 0) {
             self.activity.touch();
