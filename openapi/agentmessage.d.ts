@@ -373,8 +373,16 @@ export interface paths {
         /**
          * Rotate a webhook endpoint's secret
          * @description Makes a new signing secret and shows it once. For 24 hours the old secret keeps signing
-         *     beside the new one: `webhook-signature` then holds two space-separated signatures, and a
-         *     receiver accepts a delivery when either verifies.
+         *     beside the new one: `webhook-signature` then holds one space-separated signature per
+         *     signing secret, and a receiver accepts a delivery when any verifies. Every secret rotated
+         *     away signs until its own 24 hours end, whatever rotations come after it; at most three
+         *     do at once (four signatures with the current one), and a rotation past that is 409
+         *     `LIMIT_REACHED` (`details.limit`: 3) until the oldest one's time ends.
+         *
+         *     With an `Idempotency-Key`, a retry with the same key for the same endpoint gets the
+         *     first answer again (the same new secret) with `Idempotent-Replayed: true` and rotates
+         *     nothing more; the same key for another endpoint is 422 `IDEMPOTENCY_KEY_REUSED`; while
+         *     the first request still runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`.
          *
          *     Requires the `webhooks:write` scope.
          */
@@ -4368,7 +4376,13 @@ export interface operations {
     webhook_endpoints_rotate_secret: {
         parameters: {
             query?: never;
-            header?: never;
+            header?: {
+                /**
+                 * @description Makes the rotation safe to retry: a retry with the same key gets the first answer
+                 *     again (`Idempotent-Replayed: true`) and rotates nothing more.
+                 */
+                "Idempotency-Key"?: components["schemas"]["IdempotencyKey"];
+            };
             path: {
                 /** @description The endpoint's id. */
                 id: string;
@@ -4380,12 +4394,35 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
                 };
                 content: {
                     "application/json": components["schemas"]["WebhookEndpointWithSecretViewEnvelope"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
             /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
@@ -4454,6 +4491,23 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
+            /**
+             * @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.
+             *
+             *     `LIMIT_REACHED`: the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first.
+             */
+            409: {
+                headers: {
+                    /** @description Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status. */
+                    "Retry-After"?: components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
             /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
             413: {
                 headers: {
@@ -4468,6 +4522,29 @@ export interface operations {
                      *       "error": {
                      *         "code": "PAYLOAD_TOO_LARGE",
                      *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation. */
+            422: {
+                headers: {
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_KEY_REUSED",
+                     *         "message": "idempotency key reused with a different request",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }

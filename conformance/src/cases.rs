@@ -489,7 +489,12 @@ pub fn generic(ctx: &mut Ctx) {
                     details_name("conformance_unknown_field"),
                 );
             }
-        } else if op.documents(422) && !op.path_params.is_empty() {
+        } else if op
+            .responses
+            .get(&422)
+            .is_some_and(|d| d.codes.iter().any(|c| c == "VALIDATION_FAILED"))
+            && !op.path_params.is_empty()
+        {
             let path = Ctx::path(op, |_| "12345".to_owned());
             let param = op.path_params[0].clone();
             ctx.expect(

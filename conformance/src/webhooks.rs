@@ -135,6 +135,18 @@ pub fn cases(ctx: &mut Ctx) {
                 "the deployment has no AGENTMESSAGE_SECRET_KEY and no endpoint made before it was removed".into(),
             ),
         }
+        // The key is read before the endpoint is looked for.
+        ctx.expect(
+            "a malformed Idempotency-Key",
+            "webhook_endpoints_rotate_secret",
+            400,
+            Request::new(
+                "POST",
+                format!("/v1/webhook_endpoints/{}/rotate_secret", uuid::Uuid::nil()),
+            )
+            .header("Idempotency-Key", "k".repeat(300)),
+            details_name("Idempotency-Key"),
+        );
         let reason = "the deployment has no AGENTMESSAGE_SECRET_KEY: it makes no endpoints";
         for (op, status) in [
             (CREATE, 201),
@@ -143,6 +155,8 @@ pub fn cases(ctx: &mut Ctx) {
             ("webhook_endpoints_update", 200),
             ("webhook_endpoints_delete", 200),
             ("webhook_endpoints_rotate_secret", 200),
+            ("webhook_endpoints_rotate_secret", 409),
+            ("webhook_endpoints_rotate_secret", 422),
             ("webhook_deliveries_list", 200),
             ("webhook_deliveries_list", 400),
             ("webhook_deliveries_retry", 200),
@@ -239,6 +253,7 @@ pub fn cases(ctx: &mut Ctx) {
             problems
         },
     );
+    rotation_cases(ctx, &path);
     // An event for it: a consent change.
     let number = fictional(ctx.area, 41);
     ctx.expect(
@@ -336,6 +351,93 @@ pub fn cases(ctx: &mut Ctx) {
         "webhook endpoint",
         || register(json!({"url": NOWHERE, "events": ["consent.updated"], "description": MARK})),
         |id| Request::new("DELETE", format!("/v1/webhook_endpoints/{id}")),
+    );
+}
+
+/// Rotating under `Idempotency-Key` (a replay, a key reused for another endpoint, a malformed
+/// key), then until the deployment refuses one more secret signing at once (409
+/// `LIMIT_REACHED`).
+fn rotation_cases(ctx: &mut Ctx, path: &str) {
+    const ROTATE: &str = "webhook_endpoints_rotate_secret";
+    let keyed = |path: &str, key: &str| {
+        Request::new("POST", format!("{path}/rotate_secret")).header("Idempotency-Key", key)
+    };
+    let key = format!("conformance-{}", uuid::Uuid::new_v4());
+    if let Some(first) = ctx.expect(
+        "rotate under an Idempotency-Key",
+        ROTATE,
+        200,
+        keyed(path, &key),
+        secret_shown,
+    ) {
+        ctx.expect(
+            "the same rotation again under its Idempotency-Key",
+            ROTATE,
+            200,
+            keyed(path, &key),
+            move |r| {
+                let mut problems = vec![];
+                if r.text != first.text {
+                    problems.push("the replay's body differs (a second rotation?)".into());
+                }
+                if r.header("idempotent-replayed") != Some("true") {
+                    problems.push("no `Idempotent-Replayed: true` on the replay".into());
+                }
+                problems
+            },
+        );
+        let other = Request::new("POST", "/v1/webhook_endpoints")
+            .json(json!({"url": NOWHERE, "events": ["consent.updated"], "description": MARK}));
+        if let Some(made) = ctx.expect(
+            "register another endpoint",
+            CREATE,
+            201,
+            other,
+            secret_shown,
+        ) {
+            let other_path = format!(
+                "/v1/webhook_endpoints/{}",
+                data_of(&made)["id"].as_str().unwrap_or_default()
+            );
+            ctx.expect(
+                "the same Idempotency-Key rotating another endpoint",
+                ROTATE,
+                422,
+                keyed(&other_path, &key),
+                code_is("IDEMPOTENCY_KEY_REUSED"),
+            );
+            let _ = ctx.target.send(&Request::new("DELETE", other_path));
+        }
+    }
+    ctx.expect(
+        "a malformed Idempotency-Key",
+        ROTATE,
+        400,
+        keyed(path, &"k".repeat(300)),
+        details_name("Idempotency-Key"),
+    );
+    // Each secret rotated away keeps signing for its overlap; the deployment bounds how many.
+    let rotate = || Request::new("POST", format!("{path}/rotate_secret"));
+    for _ in 0..16 {
+        match ctx.target.send(&rotate()) {
+            Ok(r) if r.status == 200 => continue,
+            Ok(r) if r.status == 409 => {
+                ctx.expect(
+                    "one rotation more than may sign at once",
+                    ROTATE,
+                    409,
+                    rotate(),
+                    code_is("LIMIT_REACHED"),
+                );
+                return;
+            }
+            _ => break,
+        }
+    }
+    ctx.matrix.not_provable(
+        ROTATE,
+        409,
+        "no LIMIT_REACHED after 16 more rotations".into(),
     );
 }
 

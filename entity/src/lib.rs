@@ -17,3 +17,4 @@ pub mod values;
 pub mod webhook_delivery;
 pub mod webhook_endpoint;
 pub mod webhook_event;
+pub mod webhook_rotated_secret;

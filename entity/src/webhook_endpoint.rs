@@ -25,10 +25,6 @@ pub struct Model {
     /// The signing secret, sealed under the operator's key (`v1.{key id}.{…}`).
     #[sea_orm(column_type = "Text")]
     pub secret: String,
-    /// The secret before the last rotation, sealed, still signing until `previous_secret_until`.
-    #[sea_orm(column_type = "Text", nullable)]
-    pub previous_secret: Option<String>,
-    pub previous_secret_until: Option<DateTimeUtc>,
     pub created_at: DateTimeUtc,
     pub updated_at: DateTimeUtc,
 }

@@ -127,7 +127,7 @@ pub fn spec_section() -> serde_json::Value {
          "description": "When this attempt was signed, in Unix seconds. Refuse timestamps far from your clock (the Standard Webhooks libraries allow five minutes).",
          "schema": {"type": "string", "example": "1777204803"}},
         {"name": "webhook-signature", "in": "header", "required": true,
-         "description": "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the secret's bytes (the base64 after `whsec_`). During a secret rotation two signatures are sent, space-separated; accept the delivery when either verifies.",
+         "description": "`v1,` and the base64 HMAC-SHA256 of `{webhook-id}.{webhook-timestamp}.{body}` keyed with the secret's bytes (the base64 after `whsec_`). During a secret rotation one signature per signing secret is sent (up to four), space-separated; accept the delivery when any verifies.",
          "schema": {"type": "string", "example": "v1,K5oZfzN95Z9UVu1EsfQmfVNQhnkZ2pj9o9NDN/H/pI4="}},
     ]);
     let mut section = serde_json::Map::new();
@@ -463,7 +463,7 @@ error_set!(
 );
 error_set!(
     /// Rotating an endpoint's secret.
-    RotateErrors: [Unauthorized, Forbidden, NotFound, WebhooksNotConfigured]
+    RotateErrors: [BadRequest, Unauthorized, Forbidden, NotFound, IdempotencyConflict, LimitReached, IdempotencyKeyReused, WebhooksNotConfigured]
 );
 error_set!(
     /// Listing an endpoint's deliveries.
@@ -649,8 +649,16 @@ impl WebhooksApi {
     /// Rotate a webhook endpoint's secret
     ///
     /// Makes a new signing secret and shows it once. For 24 hours the old secret keeps signing
-    /// beside the new one: `webhook-signature` then holds two space-separated signatures, and a
-    /// receiver accepts a delivery when either verifies.
+    /// beside the new one: `webhook-signature` then holds one space-separated signature per
+    /// signing secret, and a receiver accepts a delivery when any verifies. Every secret rotated
+    /// away signs until its own 24 hours end, whatever rotations come after it; at most three
+    /// do at once (four signatures with the current one), and a rotation past that is 409
+    /// `LIMIT_REACHED` (`details.limit`: 3) until the oldest one's time ends.
+    ///
+    /// With an `Idempotency-Key`, a retry with the same key for the same endpoint gets the
+    /// first answer again (the same new secret) with `Idempotent-Replayed: true` and rotates
+    /// nothing more; the same key for another endpoint is 422 `IDEMPOTENCY_KEY_REUSED`; while
+    /// the first request still runs, 409 `IDEMPOTENCY_CONFLICT` with `Retry-After`.
     #[oai(
         path = "/v1/webhook_endpoints/:id/rotate_secret",
         method = "post",
@@ -662,16 +670,41 @@ impl WebhooksApi {
         services: Data<&Services>,
         /// The endpoint's id.
         id: Path,
+        /// Makes the rotation safe to retry: a retry with the same key gets the first answer
+        /// again (`Idempotent-Replayed: true`) and rotates nothing more.
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: KeyHeader,
     ) -> Reply<200, Envelope<WebhookEndpointWithSecretView>, RotateErrors> {
         let run = async {
             let caller = key
                 .authorize(&services, Operation::WebhookEndpointsRotateSecret)
                 .await?;
+            let idempotency = idempotency_key.key()?;
             let id = id.uuid().ok_or(Error::NotFound)?;
-            let rotated = services.rotate_webhook_secret(&caller, id).await?;
-            Ok::<_, ApiError>(Envelope(WebhookEndpointWithSecretView::from(rotated)))
+            // What a retry must repeat: the endpoint (the request has no body).
+            let request = serde_json::Map::from_iter([("id".to_owned(), id.to_string().into())]);
+            let (services, caller) = (&*services, &caller);
+            idempotency::run(
+                services,
+                caller,
+                "webhook_endpoints_rotate_secret",
+                idempotency,
+                &request,
+                200,
+                |c: &CreatedEndpoint| {
+                    Envelope(WebhookEndpointWithSecretView::from(c.clone())).to_json_string()
+                },
+                |completion| async move {
+                    services
+                        .rotate_webhook_secret(caller, id, completion.as_ref())
+                        .await
+                },
+            )
+            .await
         };
-        run.await.into()
+        Reply::answer(run.await, |c| {
+            Envelope(WebhookEndpointWithSecretView::from(c))
+        })
     }
 
     /// List an endpoint's deliveries

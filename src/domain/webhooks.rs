@@ -272,6 +272,11 @@ pub struct WebhookEndpoint {
     pub updated_at: super::Timestamp,
 }
 
+/// How many secrets rotated away may sign beside an endpoint's current one: with the current
+/// secret, at most four sign a delivery. A rotation past it is refused until the oldest one's
+/// overlap ends.
+pub const MOST_ROTATED_SIGNING: u64 = 3;
+
 /// An endpoint with its signing secret, as shown once (at creation and at rotation).
 #[derive(Debug, Clone)]
 pub struct CreatedEndpoint {

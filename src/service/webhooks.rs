@@ -13,10 +13,11 @@ use crate::{
         webhooks::{
             forbidden_destination, new_secret, CreatedEndpoint, DueDelivery, EndpointChanges,
             Outcome, SealingKeys, WebhookDelivery, WebhookEndpoint, WebhookEventType,
+            MOST_ROTATED_SIGNING,
         },
         Timestamp,
     },
-    store::webhooks::NewEndpoint,
+    store::webhooks::{NewEndpoint, Rotation},
 };
 
 /// The operator's rules for webhook endpoints.
@@ -127,21 +128,7 @@ impl Services {
             events: new.events,
             secret: sealing.seal(&secret),
         };
-        // The recorded answer holds the secret: it is kept sealed too, and opened for a replay.
-        let sealed = completion.map(|c| {
-            let (render, keys) = (c.render.clone(), self.settings.webhooks.sealing.clone());
-            Completion {
-                hold: c.hold.clone(),
-                status: c.status,
-                render: Arc::new(move |made: &CreatedEndpoint| {
-                    let body = render(made);
-                    match &keys {
-                        Some(keys) => format!("{SEALED_PREFIX}{}", keys.seal(&body)),
-                        None => body,
-                    }
-                }),
-            }
-        });
+        let sealed = self.sealed_completion(completion);
         let limit = self.settings.limits.webhook_endpoints;
         self.tenant(caller)
             .insert_webhook_endpoint(row, secret, limit, sealed.as_ref())
@@ -197,6 +184,7 @@ impl Services {
         &self,
         caller: &Caller,
         id: Uuid,
+        completion: Option<&Completion<CreatedEndpoint>>,
     ) -> Result<CreatedEndpoint, Error> {
         self.webhook_endpoint(caller, id).await?;
         let sealing = self.sealing()?;
@@ -204,12 +192,40 @@ impl Services {
         let until = Timestamp::now().as_datetime()
             + chrono::Duration::from_std(self.settings.webhooks.secret_overlap)
                 .unwrap_or(chrono::Duration::days(1));
-        let endpoint = self
-            .tenant(caller)
-            .rotate_webhook_secret(id, sealing.seal(&secret), until)
+        let rotation = Rotation {
+            sealed: sealing.seal(&secret),
+            secret,
+            until,
+            most_signing: MOST_ROTATED_SIGNING,
+        };
+        let sealed = self.sealed_completion(completion);
+        self.tenant(caller)
+            .rotate_webhook_secret(id, rotation, sealed.as_ref())
             .await?
-            .ok_or(Error::NotFound)?;
-        Ok(CreatedEndpoint { endpoint, secret })
+            .ok_or(Error::NotFound)?
+            .map_err(|at| Error::LimitReached { limit: at.0 })
+    }
+
+    /// An `Idempotency-Key`'s completion whose recorded answer — it holds a secret — is kept
+    /// sealed too, and opened for a replay.
+    fn sealed_completion(
+        &self,
+        completion: Option<&Completion<CreatedEndpoint>>,
+    ) -> Option<Completion<CreatedEndpoint>> {
+        completion.map(|c| {
+            let (render, keys) = (c.render.clone(), self.settings.webhooks.sealing.clone());
+            Completion {
+                hold: c.hold.clone(),
+                status: c.status,
+                render: Arc::new(move |made: &CreatedEndpoint| {
+                    let body = render(made);
+                    match &keys {
+                        Some(keys) => format!("{SEALED_PREFIX}{}", keys.seal(&body)),
+                        None => body,
+                    }
+                }),
+            }
+        })
     }
 
     /// Deliveries to one endpoint, newest first.

@@ -4,7 +4,10 @@
 use std::sync::{Arc, OnceLock};
 
 use chrono::{DateTime, Utc};
-use entity::{webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event};
+use entity::{
+    webhook_delivery as delivery, webhook_endpoint as endpoint, webhook_event as event,
+    webhook_rotated_secret as rotated,
+};
 use sea_orm::{
     sea_query::{Expr, ExprTrait},
     ActiveValue::Set,
@@ -228,6 +231,17 @@ fn endpoint_of(row: endpoint::Model) -> Result<WebhookEndpoint, DbErr> {
     })
 }
 
+/// A new signing secret for an endpoint.
+pub struct Rotation {
+    /// The new secret, and the same sealed under the operator's key.
+    pub secret: String,
+    pub sealed: String,
+    /// Until when the secret it replaces keeps signing.
+    pub until: DateTime<Utc>,
+    /// How many secrets rotated away may sign at once; one more rotation is refused.
+    pub most_signing: u64,
+}
+
 /// The stored form of a subscription: names separated by single spaces.
 fn events_stored(events: &[WebhookEventType]) -> String {
     events
@@ -290,8 +304,6 @@ impl Tenant {
             enabled: Set(true),
             disabled_reason: Set(None),
             secret: Set(new.secret),
-            previous_secret: Set(None),
-            previous_secret_until: Set(None),
             created_at: Set(now),
             updated_at: Set(now),
         };
@@ -395,29 +407,68 @@ impl Tenant {
         deleted.into_iter().next().map(endpoint_of).transpose()
     }
 
-    /// Makes `sealed` the signing secret; the one it replaces keeps signing until `until`.
+    /// Makes `sealed` the signing secret of endpoint `id`; the one it replaces keeps signing
+    /// until `until`, as every secret rotated away before it does until its own time, while
+    /// fewer than `most_signing` are. `None` when there is no such endpoint; `completion` (an
+    /// `Idempotency-Key`'s outcome, rendered with the plaintext `secret`) in the same
+    /// transaction.
     pub async fn rotate_webhook_secret(
         &self,
         id: Uuid,
-        sealed: String,
-        until: DateTime<Utc>,
-    ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        rotation: Rotation,
+        completion: Option<&Completion<CreatedEndpoint>>,
+    ) -> Result<Option<Result<CreatedEndpoint, super::AtLimit>>, DbErr> {
         let now = Timestamp::now().as_datetime();
-        endpoint::Entity::update_many()
-            .col_expr(
-                endpoint::Column::PreviousSecret,
-                Expr::col(endpoint::Column::Secret),
-            )
-            .col_expr(endpoint::Column::PreviousSecretUntil, Expr::value(until))
-            .col_expr(endpoint::Column::Secret, Expr::value(sealed))
-            .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        super::one_at_a_time(&txn, &format!("webhook-secrets/{id}")).await?;
+        let Some(current) = self
+            .endpoints()
             .filter(endpoint::Column::Id.eq(id))
-            .filter(endpoint::Column::OrgId.eq(self.org_id))
-            .filter(endpoint::Column::Mode.eq(self.mode))
-            .exec(&w)
+            .one(&txn)
+            .await?
+        else {
+            return Ok(None);
+        };
+        rotated::Entity::delete_many()
+            .filter(rotated::Column::EndpointId.eq(id))
+            .filter(rotated::Column::SignsUntil.lte(now))
+            .exec(&txn)
             .await?;
-        self.webhook_endpoint(id).await
+        let signing = rotated::Entity::find()
+            .filter(rotated::Column::EndpointId.eq(id))
+            .count(&txn)
+            .await?;
+        if signing >= rotation.most_signing {
+            return Ok(Some(Err(super::AtLimit(rotation.most_signing))));
+        }
+        rotated::Entity::insert(rotated::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            endpoint_id: Set(id),
+            secret: Set(current.secret),
+            signs_until: Set(rotation.until),
+            rotated_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let row = endpoint::Entity::update(endpoint::ActiveModel {
+            id: sea_orm::ActiveValue::Unchanged(id),
+            secret: Set(rotation.sealed),
+            updated_at: Set(now),
+            ..Default::default()
+        })
+        .exec(&txn)
+        .await?;
+        let rotated = CreatedEndpoint {
+            endpoint: endpoint_of(row)?,
+            secret: rotation.secret,
+        };
+        if let Some(completion) = completion {
+            let body = (completion.render)(&rotated);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
+        txn.commit().await?;
+        Ok(Some(Ok(rotated)))
     }
 
     /// Deliveries to endpoint `id`, newest first, up to `limit`, those older than `before` when
@@ -644,19 +695,24 @@ impl System {
             .into_iter()
             .map(|e| (e.id, e))
             .collect();
+        // Secrets rotated away that still sign, newest first.
+        let mut signing: std::collections::HashMap<Uuid, Vec<String>> = Default::default();
+        for row in rotated::Entity::find()
+            .filter(rotated::Column::EndpointId.is_in(endpoints.keys().copied()))
+            .filter(rotated::Column::SignsUntil.gt(now))
+            .order_by_desc(rotated::Column::RotatedAt)
+            .all(&w)
+            .await?
+        {
+            signing.entry(row.endpoint_id).or_default().push(row.secret);
+        }
         Ok(leased
             .into_iter()
             .filter_map(|d| {
                 let endpoint = endpoints.get(&d.endpoint_id)?;
                 let payload = events.get(&d.event_id)?.clone();
                 let mut secrets = vec![endpoint.secret.clone()];
-                if let (Some(previous), Some(until)) =
-                    (&endpoint.previous_secret, endpoint.previous_secret_until)
-                {
-                    if until > now {
-                        secrets.push(previous.clone());
-                    }
-                }
+                secrets.extend(signing.get(&d.endpoint_id).into_iter().flatten().cloned());
                 Some(Leased {
                     id: d.id,
                     endpoint_id: d.endpoint_id,

@@ -597,6 +597,126 @@ async fn during_a_rotation_both_secrets_sign_and_either_verifies(backend: Backen
     );
 }
 
+/// `POST …/rotate_secret`, with `Idempotency-Key` when given.
+async fn rotate(
+    app: &TestApp,
+    key: &str,
+    endpoint: &str,
+    idempotency: Option<&str>,
+) -> crate::support::Reply {
+    let mut request = app
+        .client
+        .post(format!(
+            "{}/v1/webhook_endpoints/{endpoint}/rotate_secret",
+            app.base
+        ))
+        .bearer_auth(key);
+    if let Some(idempotency) = idempotency {
+        request = request.header("Idempotency-Key", idempotency);
+    }
+    crate::support::read(request.send().await.expect("request")).await
+}
+
+/// Each secret rotated away signs until its own overlap ends, whatever rotations follow: three
+/// rotations make four signatures, each verified by the `standardwebhooks` package; a fourth
+/// is 409 `LIMIT_REACHED` until the oldest one's overlap ends. A retried rotation under one
+/// `Idempotency-Key` rotates once.
+async fn every_rotated_secret_signs_until_its_own_overlap_ends(backend: Backend) {
+    let overlap = Duration::from_secs(6);
+    let mut rules = settings(true);
+    rules.webhooks.secret_overlap = overlap;
+    let app = TestApp::start_with(backend, rules).await;
+    let receiver = Receiver::start(Answer::Accept).await;
+    let org = app.sender(FROM, TO).await;
+    let (endpoint, first) = register(&app, &org.key, &receiver.url, &["message.sent"]).await;
+    let began = std::time::Instant::now();
+
+    // Under one Idempotency-Key, a retry replays the same new secret and rotates nothing more.
+    let second = rotate(&app, &org.key, &endpoint, Some("rotation-1")).await;
+    let second_secret = second.assert_success(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let replay = rotate(&app, &org.key, &endpoint, Some("rotation-1")).await;
+    assert_eq!(replay.header("idempotent-replayed"), Some("true"));
+    assert_eq!(replay.assert_success(200)["secret"], json!(second_secret));
+    let (other, _) = register(&app, &org.key, &receiver.url, &["consent.updated"]).await;
+    rotate(&app, &org.key, &other, Some("rotation-1"))
+        .await
+        .assert_error(422, "IDEMPOTENCY_KEY_REUSED");
+
+    let third = rotate(&app, &org.key, &endpoint, None).await;
+    let third_secret = third.assert_success(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let fourth = rotate(&app, &org.key, &endpoint, None).await;
+    let current = fourth.assert_success(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let last_rotation = std::time::Instant::now();
+    let refused = rotate(&app, &org.key, &endpoint, None).await;
+    assert_eq!(
+        refused.assert_error(409, "LIMIT_REACHED")["details"],
+        json!({"limit": "3"})
+    );
+
+    let _worker = run_worker(&app, true);
+    send(&app, &org, "four secrets").await;
+    let got = receiver
+        .wait_until(Duration::from_secs(20), |got| !got.is_empty())
+        .await;
+    assert!(
+        began.elapsed() < overlap,
+        "the overlap passed before the delivery"
+    );
+    assert_eq!(
+        got[0].signature.split(' ').count(),
+        4,
+        "{}",
+        got[0].signature
+    );
+    assert_eq!(
+        verified_by_standardwebhooks(
+            &got[..1],
+            &[
+                &first,
+                &second_secret,
+                &third_secret,
+                &current,
+                "whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw"
+            ]
+        ),
+        vec![true, true, true, true, false]
+    );
+
+    // Past the overlap the rotated secrets stop signing, and rotating is possible again.
+    tokio::time::sleep(
+        overlap.saturating_sub(last_rotation.elapsed()) + Duration::from_millis(300),
+    )
+    .await;
+    let fifth = rotate(&app, &org.key, &endpoint, None).await;
+    let newest = fifth.assert_success(200)["secret"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    send(&app, &org, "two secrets").await;
+    let got = receiver
+        .wait_until(Duration::from_secs(20), |got| got.len() >= 2)
+        .await;
+    assert_eq!(
+        got[1].signature.split(' ').count(),
+        2,
+        "{}",
+        got[1].signature
+    );
+    assert_eq!(
+        verified_by_standardwebhooks(&got[1..2], &[&first, &current, &newest]),
+        vec![false, true, true]
+    );
+}
+
 async fn consent_inbound_and_test_mode_events_reach_their_own_endpoints(backend: Backend) {
     let app = TestApp::start_with(backend, settings(true)).await;
     let live = Receiver::start(Answer::Accept).await;
@@ -858,6 +978,7 @@ crate::support::for_each_backend!(
     the_destination_is_checked_again_at_delivery,
     a_receiver_that_refuses_at_first_gets_every_event_once_in_order,
     during_a_rotation_both_secrets_sign_and_either_verifies,
+    every_rotated_secret_signs_until_its_own_overlap_ends,
     consent_inbound_and_test_mode_events_reach_their_own_endpoints,
     gone_disables_the_endpoint_and_a_delivery_can_be_retried,
     rotating_without_the_secret_key_is_refused_as_not_configured,
