@@ -306,7 +306,8 @@ export interface paths {
          *
          *     The URL must be http or https, not port 0; loopback, private, link-local and cloud
          *     metadata addresses, special-purpose blocks that are not the public internet, IPv6
-         *     addresses carrying such an IPv4 address, and host names that resolve to any of them are
+         *     addresses carrying such an IPv4 address, the addresses of the server's own network
+         *     interfaces, and host names that resolve to any of them are
          *     refused with 422 `details.url`, at creation and again at each delivery, unless the
          *     deployment allows private destinations. A deployment
          *     without `AGENTMESSAGE_SECRET_KEY` cannot store secrets and answers 501
@@ -1606,8 +1607,10 @@ export interface components {
              */
             last_status_code: number | null;
             /**
-             * @description Why the last attempt failed when it got no answer (a timeout, a refused connection, a
-             *     destination not allowed), or null.
+             * @description Why the last attempt failed when it got no answer, as a coarse class: `no answer within
+             *     …` (connected, no answer in time), `the connection could not be made` (refused, or no
+             *     connection in time: the two read the same), `the TLS handshake failed`, `the request
+             *     could not be sent`, or a destination not allowed; null otherwise.
              */
             last_error: string | null;
             /**

@@ -18,12 +18,10 @@ use uuid::Uuid;
 
 use crate::{
     domain::{
-        webhooks::{
-            forbidden_destination, next_wait, signature_header, AttemptResult, DueDelivery, Outcome,
-        },
+        webhooks::{next_wait, signature_header, AttemptResult, DueDelivery, Outcome},
         Timestamp,
     },
-    service::Services,
+    service::{webhooks::refused_destination, Services},
 };
 
 /// The dispatcher's timers and limits; every one a setting.
@@ -88,7 +86,7 @@ impl Resolve for GuardedResolver {
                 tokio::net::lookup_host((name.as_str(), 0)).await?.collect();
             if !allow_private {
                 for address in &found {
-                    if let Some(why) = forbidden_destination(address.ip()) {
+                    if let Some(why) = refused_destination(address.ip()) {
                         return Err(Box::new(Blocked(address.ip(), why)) as _);
                     }
                 }
@@ -115,6 +113,9 @@ impl Dispatcher {
             }))
             .user_agent(concat!("AgentMessage-Webhooks/", env!("CARGO_PKG_VERSION")))
             .pool_max_idle_per_host(settings.per_endpoint)
+            // A connection that hangs ends as a connection error before the attempt's own
+            // timeout, so that it reads as a refused one does.
+            .connect_timeout(settings.timeout.mul_f64(0.9))
             .build()
             .expect("the webhook client's settings are valid");
         Dispatcher {
@@ -343,7 +344,20 @@ fn literal_forbidden(url: &str) -> Option<String> {
         url::Host::Ipv6(ip) => ip.into(),
         url::Host::Domain(_) => return None,
     };
-    forbidden_destination(ip).map(|why| Blocked(ip, why).to_string())
+    refused_destination(ip).map(|why| Blocked(ip, why).to_string())
+}
+
+/// Whether a TLS error is among `err`'s causes (an I/O error holds its cause inside it, not as
+/// its source).
+fn holds_tls_error(err: &(dyn std::error::Error + 'static)) -> bool {
+    if err.downcast_ref::<rustls::Error>().is_some() {
+        return true;
+    }
+    let inner = err
+        .downcast_ref::<std::io::Error>()
+        .and_then(|io| io.get_ref())
+        .is_some_and(|inner| holds_tls_error(inner));
+    inner || err.source().is_some_and(holds_tls_error)
 }
 
 /// What a client is told about an attempt that got no answer.
@@ -355,10 +369,15 @@ fn describe(err: &reqwest::Error, timeout: Duration) -> String {
         }
         source = e.source();
     }
-    if err.is_timeout() {
-        format!("no answer within {}", humantime::format_duration(timeout))
-    } else if err.is_connect() {
+    // Coarse classes only: a refused connection and one that times out read the same, so
+    // that the errors cannot tell a closed port from a filtered one.
+    if err.is_connect() {
+        if holds_tls_error(err) {
+            return "the TLS handshake failed".into();
+        }
         "the connection could not be made".into()
+    } else if err.is_timeout() {
+        format!("no answer within {}", humantime::format_duration(timeout))
     } else {
         "the request could not be sent".into()
     }

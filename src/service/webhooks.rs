@@ -56,6 +56,26 @@ pub struct CreateEndpoint {
 /// address a host name resolves to, must be one
 /// [`crate::domain::webhooks::forbidden_destination`] allows, unless the operator allows private
 /// destinations.
+/// Why a webhook may not be sent to `ip`, if it may not: a special-purpose address
+/// ([`forbidden_destination`]) or one of this host's own interface addresses (a service bound to
+/// 0.0.0.0 answers there).
+pub fn refused_destination(ip: std::net::IpAddr) -> Option<&'static str> {
+    let own: Vec<std::net::IpAddr> = if_addrs::get_if_addrs()
+        .map(|interfaces| interfaces.iter().map(|i| i.ip()).collect())
+        .unwrap_or_default();
+    refused_among(ip, &own)
+}
+
+/// [`refused_destination`] with the host's addresses given.
+fn refused_among(ip: std::net::IpAddr, own: &[std::net::IpAddr]) -> Option<&'static str> {
+    forbidden_destination(ip).or_else(|| {
+        let canonical = ip.to_canonical();
+        own.iter()
+            .any(|a| a.to_canonical() == canonical)
+            .then_some("an address of this server's own host")
+    })
+}
+
 pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), String> {
     let parsed =
         url::Url::parse(url).map_err(|_| "must be an absolute http or https URL".to_owned())?;
@@ -89,7 +109,7 @@ pub async fn check_destination(url: &str, allow_private: bool) -> Result<(), Str
         return Err("has a host name that does not resolve".into());
     }
     for ip in addresses {
-        if let Some(why) = forbidden_destination(ip) {
+        if let Some(why) = refused_destination(ip) {
             return Err(format!("must not point to {why} ({ip})"));
         }
     }
@@ -339,5 +359,35 @@ impl Services {
         limit: u64,
     ) -> Result<u64, Error> {
         Ok(self.system().purge_webhook_events(before, limit).await?)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::net::IpAddr;
+
+    use super::{refused_among, refused_destination};
+
+    #[test]
+    fn the_hosts_own_addresses_are_refused() {
+        let own: Vec<IpAddr> = vec![
+            "203.0.114.5".parse().unwrap(),
+            "2a00:1450::5".parse().unwrap(),
+        ];
+        for ip in ["203.0.114.5", "::ffff:203.0.114.5", "2a00:1450::5"] {
+            assert_eq!(
+                refused_among(ip.parse().unwrap(), &own),
+                Some("an address of this server's own host"),
+                "{ip}"
+            );
+        }
+        assert_eq!(refused_among("203.0.114.6".parse().unwrap(), &own), None);
+        // Every address of this machine's interfaces is refused, whatever its kind.
+        for interface in if_addrs::get_if_addrs().unwrap() {
+            assert!(
+                refused_destination(interface.ip()).is_some(),
+                "{interface:?}"
+            );
+        }
     }
 }

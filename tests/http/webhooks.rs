@@ -717,6 +717,76 @@ async fn every_rotated_secret_signs_until_its_own_overlap_ends(backend: Backend)
     );
 }
 
+/// What an attempt that got no answer records is a coarse class: a closed port and one whose
+/// connections hang (a listener whose backlog is full) read the same, so `last_error` cannot
+/// tell them apart; a TLS failure says so.
+async fn last_error_keeps_coarse_classes_only(backend: Backend) {
+    let app = TestApp::start_with(backend, settings(true)).await;
+    let org = app.org().await;
+    let closed = {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        listener.local_addr().unwrap()
+    };
+    // A listener that never accepts, with its backlog filled: further connections hang.
+    let socket = tokio::net::TcpSocket::new_v4().unwrap();
+    socket.bind("127.0.0.1:0".parse().unwrap()).unwrap();
+    let hanging = socket.listen(1).unwrap();
+    let hanging_addr = hanging.local_addr().unwrap();
+    let mut fillers = vec![];
+    for _ in 0..4 {
+        if let Ok(Ok(c)) = tokio::time::timeout(
+            Duration::from_millis(200),
+            tokio::net::TcpStream::connect(hanging_addr),
+        )
+        .await
+        {
+            fillers.push(c);
+        }
+    }
+    let plain = Receiver::start(Answer::Accept).await;
+    let tls_url = plain.url.replacen("http://", "https://", 1);
+    let mut endpoints = vec![];
+    for url in [
+        format!("http://{closed}/hooks"),
+        format!("http://{hanging_addr}/hooks"),
+        tls_url,
+    ] {
+        let (id, _) = register(&app, &org.key, &url, &["consent.updated"]).await;
+        endpoints.push(id);
+    }
+    let _worker = run_worker(&app, true);
+    app.opt_in(&org, TO).await;
+    let mut errors = vec![];
+    for id in &endpoints {
+        let mut last_error = Value::Null;
+        for _ in 0..100 {
+            let listed = app
+                .call(
+                    Method::GET,
+                    &format!("/v1/webhook_endpoints/{id}/deliveries"),
+                    Some(&org.key),
+                    None,
+                )
+                .await;
+            last_error = listed.assert_success(200)[0]["last_error"].clone();
+            if last_error.is_string() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        errors.push(last_error);
+    }
+    assert_eq!(
+        errors,
+        vec![
+            json!("the connection could not be made"),
+            json!("the connection could not be made"),
+            json!("the TLS handshake failed"),
+        ]
+    );
+    drop(fillers);
+}
+
 async fn consent_inbound_and_test_mode_events_reach_their_own_endpoints(backend: Backend) {
     let app = TestApp::start_with(backend, settings(true)).await;
     let live = Receiver::start(Answer::Accept).await;
@@ -979,6 +1049,7 @@ crate::support::for_each_backend!(
     a_receiver_that_refuses_at_first_gets_every_event_once_in_order,
     during_a_rotation_both_secrets_sign_and_either_verifies,
     every_rotated_secret_signs_until_its_own_overlap_ends,
+    last_error_keeps_coarse_classes_only,
     consent_inbound_and_test_mode_events_reach_their_own_endpoints,
     gone_disables_the_endpoint_and_a_delivery_can_be_retried,
     rotating_without_the_secret_key_is_refused_as_not_configured,
