@@ -130,7 +130,12 @@ async fn main() -> ExitCode {
 async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
     let store = Store::connect_with(&database.database_url, database.store_settings())
         .await
-        .with_context(|| format!("connecting to {}", database.database_url))?;
+        .with_context(|| {
+            format!(
+                "connecting to {}",
+                agentmessage::store::redacted_url(&database.database_url)
+            )
+        })?;
     store.migrate().await.context("applying migrations")?;
     Ok(store)
 }

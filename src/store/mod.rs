@@ -142,6 +142,109 @@ async fn one_at_a_time(txn: &sea_orm::DatabaseTransaction, key: &str) -> Result<
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct AtLimit(pub u64);
 
+/// The database URL schemes this server speaks.
+const SCHEMES: [&str; 3] = ["sqlite", "postgres", "postgresql"];
+
+/// Refuses at once a URL of a database this server does not speak.
+fn supported_scheme(url: &str) -> Result<(), DbErr> {
+    let scheme = url.split_once(':').map(|(s, _)| s.to_ascii_lowercase());
+    match scheme {
+        Some(s) if SCHEMES.contains(&s.as_str()) => Ok(()),
+        _ => Err(DbErr::Custom(format!(
+            "unsupported database URL {}: use sqlite://FILE (the default) or postgres://USER:PASSWORD@HOST[:PORT]/DATABASE",
+            redacted_url(url)
+        ))),
+    }
+}
+
+/// `url` as it may be shown: its password replaced by `***`.
+pub fn redacted_url(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut parsed) if parsed.password().is_some() => {
+            let _ = parsed.set_password(Some("***"));
+            parsed.to_string()
+        }
+        Ok(_) => url.to_owned(),
+        // Not a URL: shown only up to where a password could begin.
+        Err(_) => match url.split_once("://") {
+            Some((scheme, rest)) if rest.contains('@') => {
+                format!(
+                    "{scheme}://***@{}",
+                    rest.rsplit_once('@').map_or("", |(_, h)| h)
+                )
+            }
+            _ => url.to_owned(),
+        },
+    }
+}
+
+/// `text` with `url` and its password (as written and decoded) replaced wherever they appear.
+fn scrub(text: &str, url: &str) -> String {
+    let mut text = text.replace(url, &redacted_url(url));
+    if let Some(password) = url::Url::parse(url)
+        .ok()
+        .and_then(|u| u.password().map(str::to_owned))
+    {
+        let decoded = url::form_urlencoded::parse(format!("p={password}").as_bytes())
+            .next()
+            .map(|(_, v)| v.into_owned())
+            .unwrap_or_default();
+        // A password of a few characters would blank out ordinary words; the URL forms above
+        // cover it.
+        for secret in [password, decoded] {
+            if secret.chars().count() >= 4 {
+                text = text.replace(&secret, "***");
+            }
+        }
+    }
+    text
+}
+
+/// The error with `url`'s password scrubbed from its text, as unavailable as it was.
+fn scrubbed(err: DbErr, url: &str) -> DbErr {
+    match err {
+        DbErr::Conn(inner) => DbErr::Conn(RuntimeErr::Internal(scrub(&inner.to_string(), url))),
+        DbErr::ConnectionAcquire(inner) => {
+            DbErr::Conn(RuntimeErr::Internal(scrub(&inner.to_string(), url)))
+        }
+        other => DbErr::Custom(scrub(&other.to_string(), url)),
+    }
+}
+
+/// What an error says, without the kind sea-orm puts before it.
+fn error_text(err: &DbErr) -> String {
+    match err {
+        DbErr::Conn(inner) => inner.to_string(),
+        DbErr::Custom(text) => text.clone(),
+        other => other.to_string(),
+    }
+}
+
+/// A failed connection with its cause: the pool only says it timed out, so one connection is
+/// opened directly to learn why (refused, authentication failed, unknown database, …).
+async fn with_cause(err: DbErr, url: &str, timeout: Duration) -> DbErr {
+    use sea_orm::sqlx::Connection;
+    if !url.starts_with("postgres") {
+        return DbErr::Custom(error_text(&err));
+    }
+    let probe = tokio::time::timeout(timeout, sea_orm::sqlx::PgConnection::connect(url)).await;
+    let cause = match probe {
+        Ok(Ok(connection)) => {
+            let _ = connection.close().await;
+            return DbErr::Custom(error_text(&err));
+        }
+        Ok(Err(cause)) => cause.to_string(),
+        Err(_) => format!(
+            "no connection within {}",
+            humantime::format_duration(timeout)
+        ),
+    };
+    DbErr::Custom(scrub(
+        &format!("{}; the cause: {cause}", error_text(&err)),
+        url,
+    ))
+}
+
 /// Whether an error means the database could not be reached (as opposed to a query that failed).
 pub fn is_unavailable(err: &DbErr) -> bool {
     match err {
@@ -189,6 +292,7 @@ impl Store {
 
     /// [`Store::connect`] with its waits set.
     pub async fn connect_with(url: &str, settings: StoreSettings) -> Result<Store, DbErr> {
+        supported_scheme(url)?;
         if let Some(path) = sqlite_file(url) {
             create_private(&path).map_err(|e| {
                 DbErr::Conn(RuntimeErr::Internal(format!(
@@ -198,10 +302,15 @@ impl Store {
             })?;
         }
         let options = Self::options(url, &settings, 8);
-        let db = retry_unavailable(settings.startup_retry, || {
+        let connect = || async {
             Database::connect(options.clone())
-        })
-        .await?;
+                .await
+                .map_err(|err| scrubbed(err, url))
+        };
+        let db = match retry_unavailable(settings.startup_retry, connect).await {
+            Ok(db) => db,
+            Err(err) => return Err(with_cause(err, url, settings.connect_timeout).await),
+        };
         Ok(Store {
             db,
             url: url.to_owned(),

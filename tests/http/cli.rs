@@ -574,3 +574,57 @@ async fn a_key_revoked_by_the_command_line_is_refused_by_a_running_server_within
     let _ = server.wait();
     assert!(took < Duration::from_secs(1), "{took:?}");
 }
+
+/// A database URL's password never reaches the output, an unsupported scheme fails at once
+/// naming the supported ones, and a failed connection says why.
+#[tokio::test]
+async fn database_urls_fail_with_their_cause_and_without_their_password() {
+    let fail = |url: String| {
+        let started = std::time::Instant::now();
+        let output = Command::new(BIN)
+            .args([
+                "migrate",
+                "--database-url",
+                &url,
+                "--db-startup-retry",
+                "1s",
+            ])
+            .env("AGENTMESSAGE_LOG", "info")
+            .output()
+            .expect("run agentmessage");
+        assert!(!output.status.success(), "{url}");
+        let text = format!(
+            "{}{}",
+            String::from_utf8_lossy(&output.stdout),
+            String::from_utf8_lossy(&output.stderr)
+        );
+        assert!(!text.contains("hunter2pw"), "the password is shown: {text}");
+        (text, started.elapsed())
+    };
+    let (text, took) = fail("mysql://app:hunter2pw@127.0.0.1/app".into());
+    assert!(took < Duration::from_secs(1), "{took:?}");
+    assert!(
+        text.contains("unsupported database URL mysql://app:***@127.0.0.1/app")
+            && text.contains("sqlite://")
+            && text.contains("postgres://"),
+        "{text}"
+    );
+    let (text, _) = fail("postgres://app:hunter2pw@127.0.0.1:1/app".into());
+    assert!(
+        text.contains("postgres://app:***@127.0.0.1:1/app"),
+        "{text}"
+    );
+    assert!(text.contains("Connection refused"), "{text}");
+    let server = std::env::var("AGENTMESSAGE_TEST_POSTGRES_URL")
+        .expect("AGENTMESSAGE_TEST_POSTGRES_URL: run under scripts/with-postgres");
+    let unknown = server
+        .replacen("postgres://postgres@", "postgres://postgres:hunter2pw@", 1)
+        .rsplit_once('/')
+        .map(|(base, _)| format!("{base}/no_such_database"))
+        .unwrap();
+    let (text, _) = fail(unknown);
+    assert!(
+        text.contains("database \"no_such_database\" does not exist"),
+        "{text}"
+    );
+}
