@@ -500,6 +500,11 @@ pub struct ServeArgs {
     #[arg(long, env = "AGENTMESSAGE_MAX_CONNECTIONS", default_value_t = defaults::MAX_CONNECTIONS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_connections: u64,
 
+    /// Most connections one client address holds at once; past it, its new connections are
+    /// closed as soon as they are accepted, so one client cannot take every slot.
+    #[arg(long, env = "AGENTMESSAGE_MAX_CONNECTIONS_PER_ADDRESS", default_value_t = defaults::MAX_CONNECTIONS_PER_ADDRESS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub max_connections_per_address: u64,
+
     /// Also set up a demo organization that owns +15551112222, with +15554443333 opted in, and
     /// print a fresh key with every scope and a curl command that sends a message.
     #[arg(long)]
@@ -512,6 +517,8 @@ impl ServeArgs {
             header_read_timeout: self.header_read_timeout,
             idle_timeout: self.idle_timeout,
             max_connections: usize::try_from(self.max_connections).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(self.max_connections_per_address)
+                .unwrap_or(usize::MAX),
             shutdown_grace: self.process.shutdown_grace,
         }
     }

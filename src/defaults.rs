@@ -73,6 +73,7 @@ pub const HEADER_READ_TIMEOUT: &str = "10s";
 pub const IDLE_TIMEOUT: &str = "60s";
 pub const BODY_READ_TIMEOUT: &str = "30s";
 pub const MAX_CONNECTIONS: u64 = 1024;
+pub const MAX_CONNECTIONS_PER_ADDRESS: u64 = 256;
 
 #[cfg(test)]
 mod tests {

@@ -6,6 +6,8 @@
 //! - Idle timeout: a kept-alive connection with no request in flight and no traffic is closed.
 //! - Connection cap: past it, new connections wait in the kernel's backlog until one closes —
 //!   the accept loop does not spin.
+//! - Per-address cap: a client address holding its share already has further connections
+//!   closed as they are accepted, so one client cannot take every slot from the others.
 //! - Accept errors (descriptors exhausted, …) back off, up to a second, and are logged at most
 //!   every ten seconds.
 //! - Shutdown: stop accepting, let requests in flight finish (bounded), then close.
@@ -53,6 +55,8 @@ pub struct ServerSettings {
     pub idle_timeout: Duration,
     /// Most connections served at once; more wait in the backlog.
     pub max_connections: usize,
+    /// Most connections one client address holds at once; more are closed when accepted.
+    pub max_connections_per_address: usize,
     /// How long a stop waits for requests in flight.
     pub shutdown_grace: Duration,
 }
@@ -64,6 +68,8 @@ impl Default for ServerSettings {
             header_read_timeout: duration(defaults::HEADER_READ_TIMEOUT),
             idle_timeout: duration(defaults::IDLE_TIMEOUT),
             max_connections: usize::try_from(defaults::MAX_CONNECTIONS).unwrap_or(usize::MAX),
+            max_connections_per_address: usize::try_from(defaults::MAX_CONNECTIONS_PER_ADDRESS)
+                .unwrap_or(usize::MAX),
             shutdown_grace: duration(defaults::SHUTDOWN_GRACE),
         }
     }
@@ -126,6 +132,9 @@ where
     let mut backoff = Duration::from_millis(10);
     let mut last_report: Option<Instant> = None;
     let mut failures = 0u64;
+    let per_address = Arc::new(std::sync::Mutex::new(std::collections::HashMap::new()));
+    let mut refused_per_address = 0u64;
+    let mut last_refusal_report: Option<Instant> = None;
     loop {
         let permit = tokio::select! {
             permit = slots.clone().acquire_owned() => permit.expect("the semaphore is never closed"),
@@ -154,6 +163,25 @@ where
             },
             _ = &mut shutdown => break,
         };
+        let Some(held) = PerAddress::hold(
+            &per_address,
+            remote.ip(),
+            settings.max_connections_per_address,
+        ) else {
+            refused_per_address += 1;
+            if last_refusal_report.is_none_or(|at: Instant| at.elapsed() >= Duration::from_secs(10))
+            {
+                tracing::warn!(
+                    address = %remote.ip(),
+                    refused = refused_per_address,
+                    "a client address holds its most connections; closing its new ones"
+                );
+                last_refusal_report = Some(Instant::now());
+            }
+            drop(stream);
+            drop(permit);
+            continue;
+        };
         let _ = stream.set_nodelay(true);
         let endpoint = endpoint.clone();
         let local = local.clone();
@@ -161,6 +189,7 @@ where
         let mut stop = stop_rx.clone();
         tokio::spawn(async move {
             let _permit = permit;
+            let _held = held;
             serve_connection(stream, remote, local, endpoint, &settings, &mut stop).await;
         });
     }
@@ -178,6 +207,44 @@ where
 }
 
 type Shared = Arc<poem::endpoint::BoxEndpoint<'static, poem::Response>>;
+
+/// Connections held per client address.
+type Counts = Arc<std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, usize>>>;
+
+/// One connection counted against its client address until dropped.
+struct PerAddress {
+    counts: Counts,
+    ip: std::net::IpAddr,
+}
+
+impl PerAddress {
+    /// Counts a connection from `ip`, unless it already holds `most`.
+    fn hold(counts: &Counts, ip: std::net::IpAddr, most: usize) -> Option<PerAddress> {
+        let ip = ip.to_canonical();
+        let mut held = counts.lock().unwrap_or_else(|e| e.into_inner());
+        let count = held.entry(ip).or_insert(0);
+        if *count >= most {
+            return None;
+        }
+        *count += 1;
+        Some(PerAddress {
+            counts: counts.clone(),
+            ip,
+        })
+    }
+}
+
+impl Drop for PerAddress {
+    fn drop(&mut self) {
+        let mut held = self.counts.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(count) = held.get_mut(&self.ip) {
+            *count -= 1;
+            if *count == 0 {
+                held.remove(&self.ip);
+            }
+        }
+    }
+}
 
 async fn serve_connection(
     stream: TcpStream,

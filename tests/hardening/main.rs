@@ -46,6 +46,9 @@ impl Served {
             .arg("--database-url")
             .arg(format!("sqlite://{}/hardening.db", dir.path().display()))
             .args(["--header-read-timeout", "2s", "--idle-timeout", "3s"])
+            // These tests hold the whole server's connections from one address; the per-address
+            // cap has its own test (tests/http/requests.rs).
+            .args(["--max-connections-per-address", "4096"])
             .env("AGENTMESSAGE_LOG", "info")
             .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())

@@ -316,3 +316,50 @@ async fn a_body_that_stops_half_way_is_answered_408_and_the_connection_closed() 
     assert!(answer.contains("REQUEST_TIMEOUT"), "{answer}");
     assert!(started.elapsed() < std::time::Duration::from_secs(5));
 }
+
+/// One address (127.0.0.2) holding 1,100 half-sent request heads, then 1,100 slow bodies, takes
+/// no more than its share of the connections: a request from another address (127.0.0.1) is
+/// answered within a second.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_client_address_cannot_take_every_connection() {
+    use tokio::io::AsyncWriteExt;
+    agentmessage::server::raise_descriptor_limit().unwrap();
+    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite).await;
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let server: std::net::SocketAddr = app.base.trim_start_matches("http://").parse().unwrap();
+    let hold = |first: &'static [u8]| async move {
+        let mut held = vec![];
+        for _ in 0..1_100 {
+            let socket = tokio::net::TcpSocket::new_v4().unwrap();
+            socket.bind("127.0.0.2:0".parse().unwrap()).unwrap();
+            if let Ok(mut stream) = socket.connect(server).await {
+                let _ = stream.write_all(first).await;
+                held.push(stream);
+            }
+        }
+        held
+    };
+    for first in [
+        &b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Ty"[..],
+        &b"POST /v1/messages HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 100\r\n\r\n{\"fr"[..],
+    ] {
+        let held = hold(first).await;
+        assert!(held.len() > 1_000, "{} connections held", held.len());
+        // On a new connection (the test client's pool would reuse one made before).
+        let started = std::time::Instant::now();
+        let body = r#"{"from":"+15551112222","to":"+15554443333","text":"hi"}"#;
+        let request = format!(
+            "POST /v1/messages HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+            org.key,
+            body.len()
+        );
+        let answer = raw_exchange(&app, request.into_bytes()).await;
+        assert!(answer.starts_with("HTTP/1.1 202 "), "{answer}");
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(1),
+            "a request from another address took {:?}",
+            started.elapsed()
+        );
+        drop(held);
+    }
+}
