@@ -204,6 +204,11 @@ pub struct WebhookArgs {
     #[arg(long, env = "AGENTMESSAGE_WEBHOOK_PER_ENDPOINT", default_value_t = defaults::WEBHOOK_PER_ENDPOINT, value_parser = clap::value_parser!(u64).range(1..=1000))]
     pub webhook_per_endpoint: u64,
 
+    /// Most webhook attempts in flight for one organization's endpoints (per dispatcher), so
+    /// that one organization's slow endpoints cannot take the whole concurrency.
+    #[arg(long, env = "AGENTMESSAGE_WEBHOOK_PER_ORGANIZATION", default_value_t = defaults::WEBHOOK_PER_ORGANIZATION, value_parser = clap::value_parser!(u64).range(1..=100_000))]
+    pub webhook_per_organization: u64,
+
     /// How long an idle dispatcher waits before it looks for due deliveries again.
     #[arg(long, env = "AGENTMESSAGE_WEBHOOK_POLL", default_value = defaults::WEBHOOK_POLL, value_parser = humantime::parse_duration)]
     pub webhook_poll: Duration,
@@ -253,6 +258,7 @@ impl WebhookArgs {
             retry_after_floor: self.webhook_retry_after_floor,
             concurrency: usize::try_from(self.webhook_concurrency).unwrap_or(usize::MAX),
             per_endpoint: usize::try_from(self.webhook_per_endpoint).unwrap_or(usize::MAX),
+            per_organization: usize::try_from(self.webhook_per_organization).unwrap_or(usize::MAX),
             allow_private: self.webhook_allow_private,
             retention: self.webhook_retention,
             ..Default::default()

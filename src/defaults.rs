@@ -45,6 +45,7 @@ pub const WEBHOOK_RETENTION: &str = "30d";
 pub const WEBHOOK_SECRET_OVERLAP: &str = "24h";
 pub const WEBHOOK_CONCURRENCY: u64 = 256;
 pub const WEBHOOK_PER_ENDPOINT: u64 = 32;
+pub const WEBHOOK_PER_ORGANIZATION: u64 = 64;
 pub const WEBHOOK_POLL: &str = "100ms";
 pub const WEBHOOK_RETRY_AFTER_FLOOR: &str = "5s";
 

@@ -11,17 +11,19 @@
 //!   connected to; address literals are checked before sending; redirects are not followed and no
 //!   proxy is used.
 
-use std::{collections::HashMap, future::Future, net::SocketAddr, sync::Arc, time::Duration};
+use std::{future::Future, net::SocketAddr, sync::Arc, time::Duration};
 
 use reqwest::dns::{Addrs, Name, Resolve, Resolving};
-use uuid::Uuid;
 
 use crate::{
     domain::{
         webhooks::{next_wait, signature_header, AttemptResult, DueDelivery, Outcome},
         Timestamp,
     },
-    service::{webhooks::refused_destination, Services},
+    service::{
+        webhooks::{refused_destination, InFlight, Shares},
+        Services,
+    },
 };
 
 /// The dispatcher's timers and limits; every one a setting.
@@ -37,6 +39,8 @@ pub struct WebhookSettings {
     pub concurrency: usize,
     /// Most attempts in flight to one endpoint.
     pub per_endpoint: usize,
+    /// Most attempts in flight to one organization's endpoints.
+    pub per_organization: usize,
     /// Whether private destinations may be reached (checked again at each attempt).
     pub allow_private: bool,
     /// How long finished events are kept.
@@ -60,6 +64,7 @@ impl Default for WebhookSettings {
             poll: duration(defaults::WEBHOOK_POLL),
             concurrency: count(defaults::WEBHOOK_CONCURRENCY),
             per_endpoint: count(defaults::WEBHOOK_PER_ENDPOINT),
+            per_organization: count(defaults::WEBHOOK_PER_ORGANIZATION),
             allow_private: false,
             retention: duration(defaults::WEBHOOK_RETENTION),
             sweep_every: Duration::from_secs(60),
@@ -134,7 +139,7 @@ impl Dispatcher {
         tokio::pin!(shutdown);
         let (done_tx, mut done_rx) = tokio::sync::mpsc::unbounded_channel::<Outcome>();
         let mut attempting = 0usize;
-        let mut busy: HashMap<Uuid, u64> = HashMap::new();
+        let mut busy = InFlight::default();
         let mut unrecorded: Vec<Outcome> = Vec::new();
         let mut recorder: Option<tokio::task::JoinHandle<()>> = None;
         let mut stopping = false;
@@ -148,7 +153,7 @@ impl Dispatcher {
                     Ok(due) => {
                         for delivery in due {
                             attempting += 1;
-                            *busy.entry(delivery.endpoint_id).or_default() += 1;
+                            busy.add(delivery.endpoint_id, delivery.org_id);
                             let (client, tx) = (self.client.clone(), done_tx.clone());
                             let settings = self.settings.clone();
                             tokio::spawn(async move {
@@ -189,12 +194,7 @@ impl Dispatcher {
                 outcome = done_rx.recv() => {
                     for outcome in outcome.into_iter().chain(std::iter::from_fn(|| done_rx.try_recv().ok())) {
                         attempting -= 1;
-                        if let Some(n) = busy.get_mut(&outcome.endpoint_id) {
-                            *n = n.saturating_sub(1);
-                            if *n == 0 {
-                                busy.remove(&outcome.endpoint_id);
-                            }
-                        }
+                        busy.remove(outcome.endpoint_id, outcome.org_id);
                         unrecorded.push(outcome);
                     }
                 }
@@ -206,12 +206,12 @@ impl Dispatcher {
         }
     }
 
-    /// Leases up to `room` due deliveries, keeping each endpoint within its share (`busy`: the
-    /// attempts running per endpoint).
+    /// Leases up to `room` due deliveries, keeping each endpoint and each organization within
+    /// its share (`busy`: the attempts running).
     async fn claim(
         &self,
         room: usize,
-        busy: &HashMap<Uuid, u64>,
+        busy: &InFlight,
     ) -> Result<Vec<DueDelivery>, crate::service::Error> {
         if self.services.settings.webhooks.sealing.is_none() {
             return Ok(Vec::new());
@@ -221,7 +221,15 @@ impl Dispatcher {
         let until = Timestamp::now().as_datetime()
             + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::minutes(1));
         self.services
-            .claim_webhook_deliveries(self.settings.per_endpoint as u64, room as u64, until, busy)
+            .claim_webhook_deliveries(
+                Shares {
+                    per_endpoint: self.settings.per_endpoint as u64,
+                    per_organization: self.settings.per_organization as u64,
+                },
+                room as u64,
+                until,
+                busy,
+            )
             .await
     }
 
@@ -272,6 +280,7 @@ async fn attempt(
     Outcome {
         id: due.id,
         endpoint_id: due.endpoint_id,
+        org_id: due.org_id,
         result,
         retry_at,
     }

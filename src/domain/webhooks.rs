@@ -305,8 +305,10 @@ pub struct WebhookDelivery {
 pub struct DueDelivery {
     pub id: uuid::Uuid,
     pub endpoint_id: uuid::Uuid,
+    /// The endpoint's organization (its share of the dispatcher's attempts).
+    pub org_id: uuid::Uuid,
     pub url: String,
-    /// The secrets that sign: the current one, and the previous one during a rotation.
+    /// The secrets that sign: the current one, and those rotated away that still sign.
     pub secrets: Vec<String>,
     pub event_id: uuid::Uuid,
     pub payload: String,
@@ -345,6 +347,7 @@ pub struct EndpointChanges {
 pub struct Outcome {
     pub id: uuid::Uuid,
     pub endpoint_id: uuid::Uuid,
+    pub org_id: uuid::Uuid,
     pub result: AttemptResult,
     /// For a refusal: when to try again, or `None` when the schedule is spent (failed).
     pub retry_at: Option<chrono::DateTime<chrono::Utc>>,

@@ -17,8 +17,43 @@ use crate::{
         },
         Timestamp,
     },
-    store::webhooks::{NewEndpoint, Rotation},
+    store::webhooks::{AtShare, NewEndpoint, Rotation},
 };
+
+/// How many attempts one endpoint and one organization may have in flight in one dispatcher.
+#[derive(Debug, Clone, Copy)]
+pub struct Shares {
+    pub per_endpoint: u64,
+    pub per_organization: u64,
+}
+
+/// The attempts a dispatcher has in flight, per endpoint and per organization.
+#[derive(Debug, Default)]
+pub struct InFlight {
+    pub endpoints: std::collections::HashMap<Uuid, u64>,
+    pub organizations: std::collections::HashMap<Uuid, u64>,
+}
+
+impl InFlight {
+    pub fn add(&mut self, endpoint: Uuid, org: Uuid) {
+        *self.endpoints.entry(endpoint).or_default() += 1;
+        *self.organizations.entry(org).or_default() += 1;
+    }
+
+    pub fn remove(&mut self, endpoint: Uuid, org: Uuid) {
+        for (map, key) in [
+            (&mut self.endpoints, endpoint),
+            (&mut self.organizations, org),
+        ] {
+            if let Some(n) = map.get_mut(&key) {
+                *n = n.saturating_sub(1);
+                if *n == 0 {
+                    map.remove(&key);
+                }
+            }
+        }
+    }
+}
 
 /// The operator's rules for webhook endpoints.
 #[derive(Debug, Clone)]
@@ -280,27 +315,45 @@ impl Services {
     /// `busy` endpoints' share) until `until`, with their secrets opened.
     pub async fn claim_webhook_deliveries(
         &self,
-        per_endpoint: u64,
+        share: Shares,
         limit: u64,
         until: DateTime<Utc>,
-        busy: &std::collections::HashMap<Uuid, u64>,
+        busy: &InFlight,
     ) -> Result<Vec<DueDelivery>, Error> {
         let now = Timestamp::now().as_datetime();
         let system = self.system();
+        let full = AtShare {
+            endpoints: busy
+                .endpoints
+                .iter()
+                .filter(|(_, n)| **n >= share.per_endpoint)
+                .map(|(id, _)| *id)
+                .collect(),
+            organizations: busy
+                .organizations
+                .iter()
+                .filter(|(_, n)| **n >= share.per_organization)
+                .map(|(id, _)| *id)
+                .collect(),
+        };
         let candidates = system
-            .due_webhook_deliveries(now, per_endpoint, limit)
+            .due_webhook_deliveries(now, share.per_endpoint, limit, &full)
             .await?;
-        let mut taken: std::collections::HashMap<Uuid, u64> = Default::default();
+        let mut taken = InFlight::default();
         let ids: Vec<Uuid> = candidates
             .into_iter()
-            .filter(|(_, endpoint)| {
-                let count = taken
-                    .entry(*endpoint)
-                    .or_insert_with(|| busy.get(endpoint).copied().unwrap_or(0));
-                *count += 1;
-                *count <= per_endpoint
+            .filter(|(_, endpoint, org)| {
+                let at_endpoint = busy.endpoints.get(endpoint).copied().unwrap_or(0)
+                    + taken.endpoints.get(endpoint).copied().unwrap_or(0);
+                let at_org = busy.organizations.get(org).copied().unwrap_or(0)
+                    + taken.organizations.get(org).copied().unwrap_or(0);
+                if at_endpoint >= share.per_endpoint || at_org >= share.per_organization {
+                    return false;
+                }
+                taken.add(*endpoint, *org);
+                true
             })
-            .map(|(id, _)| id)
+            .map(|(id, _, _)| id)
             .collect();
         let leased = system.lease_webhook_deliveries(&ids, now, until).await?;
         let Some(sealing) = self.settings.webhooks.sealing.as_deref() else {
@@ -330,6 +383,7 @@ impl Services {
                 fault,
                 id: l.id,
                 endpoint_id: l.endpoint_id,
+                org_id: l.org_id,
                 url: l.url,
                 secrets,
                 event_id: l.event_id,

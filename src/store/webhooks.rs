@@ -578,8 +578,9 @@ async fn with_types(
 pub struct Leased {
     pub id: Uuid,
     pub endpoint_id: Uuid,
+    pub org_id: Uuid,
     pub url: String,
-    /// Sealed: the current secret, then the previous one while it still signs.
+    /// Sealed: the current secret, then those rotated away that still sign, newest first.
     pub secrets: Vec<String>,
     pub event_id: Uuid,
     pub payload: String,
@@ -591,28 +592,56 @@ pub struct Leased {
 struct Candidate {
     id: Uuid,
     endpoint_id: Uuid,
+    org_id: Uuid,
+}
+
+/// What a dispatcher already has in flight: the endpoints and the organizations at their share
+/// are left out of a claim before it takes its limit, so that they cannot fill it.
+#[derive(Debug, Default)]
+pub struct AtShare {
+    pub endpoints: Vec<Uuid>,
+    pub organizations: Vec<Uuid>,
 }
 
 impl System {
     /// Up to `limit` deliveries due at `now`, at most `per_endpoint` per enabled endpoint, each
     /// endpoint's oldest due first: pending, not leased, and with no earlier pending delivery of
-    /// the same subject to the same endpoint (order within a subject). One statement; each
-    /// endpoint's part is an index range that stops at `per_endpoint` rows, whatever the backlog.
+    /// the same subject to the same endpoint (order within a subject). Endpoints and
+    /// organizations at their share (`full`) are left out before the limit applies. One
+    /// statement; each endpoint's part is an index range that stops at `per_endpoint` rows,
+    /// whatever the backlog. Returns (delivery, endpoint, organization).
     pub async fn due_webhook_deliveries(
         &self,
         now: DateTime<Utc>,
         per_endpoint: u64,
         limit: u64,
-    ) -> Result<Vec<(Uuid, Uuid)>, DbErr> {
+        full: &AtShare,
+    ) -> Result<Vec<(Uuid, Uuid, Uuid)>, DbErr> {
         let backend = self.db.get_database_backend();
-        let (a, b, c) = match backend {
-            DbBackend::Postgres => ("$1", "$2", "$3"),
-            _ => ("?1", "?2", "?3"),
+        let placeholder = |n: usize| match backend {
+            DbBackend::Postgres => format!("${n}"),
+            _ => format!("?{n}"),
         };
+        let (a, b, c) = (placeholder(1), placeholder(2), placeholder(3));
+        let mut values: Vec<sea_orm::Value> = vec![
+            now.into(),
+            (per_endpoint as i64).into(),
+            (limit as i64).into(),
+        ];
+        let mut left_out = String::new();
+        for (column, ids) in [("e.id", &full.endpoints), ("e.org_id", &full.organizations)] {
+            if ids.is_empty() {
+                continue;
+            }
+            let first = values.len() + 1;
+            let list: Vec<String> = (first..first + ids.len()).map(placeholder).collect();
+            values.extend(ids.iter().map(|id| sea_orm::Value::from(*id)));
+            left_out.push_str(&format!(" AND {column} NOT IN ({})", list.join(", ")));
+        }
         let pending = DeliveryState::Pending.as_str();
         // One endpoint's due deliveries, in order, up to its share.
         let per_endpoint_due = format!(
-            "SELECT p.id, p.endpoint_id FROM webhook_deliveries p \
+            "SELECT p.id, p.endpoint_id, p.org_id FROM webhook_deliveries p \
              WHERE p.endpoint_id = e.id AND p.state = '{pending}' AND p.next_attempt_at <= {a} \
              AND (p.lease_until IS NULL OR p.lease_until < {a}) \
              AND NOT EXISTS (SELECT 1 FROM webhook_deliveries q \
@@ -624,30 +653,22 @@ impl System {
         // no LATERAL, but runs a correlated `IN` once per endpoint and looks the rows up by key.
         let sql = match backend {
             DbBackend::Postgres => format!(
-                "SELECT d.id, d.endpoint_id FROM webhook_endpoints e \
-                 CROSS JOIN LATERAL ({per_endpoint_due}) d WHERE e.enabled LIMIT {c}"
+                "SELECT d.id, d.endpoint_id, d.org_id FROM webhook_endpoints e \
+                 CROSS JOIN LATERAL ({per_endpoint_due}) d WHERE e.enabled{left_out} LIMIT {c}"
             ),
             _ => format!(
-                "SELECT d.id, d.endpoint_id FROM webhook_endpoints e \
+                "SELECT d.id, d.endpoint_id, d.org_id FROM webhook_endpoints e \
                  JOIN webhook_deliveries d ON d.id IN (\
                    SELECT id FROM ({per_endpoint_due})) \
-                 WHERE e.enabled LIMIT {c}"
+                 WHERE e.enabled{left_out} LIMIT {c}"
             ),
         };
-        let statement = Statement::from_sql_and_values(
-            backend,
-            sql,
-            [
-                now.into(),
-                (per_endpoint as i64).into(),
-                (limit as i64).into(),
-            ],
-        );
+        let statement = Statement::from_sql_and_values(backend, sql, values);
         Ok(Candidate::find_by_statement(statement)
             .all(&self.db)
             .await?
             .into_iter()
-            .map(|c| (c.id, c.endpoint_id))
+            .map(|c| (c.id, c.endpoint_id, c.org_id))
             .collect())
     }
 
@@ -716,6 +737,7 @@ impl System {
                 Some(Leased {
                     id: d.id,
                     endpoint_id: d.endpoint_id,
+                    org_id: d.org_id,
                     url: endpoint.url.clone(),
                     secrets,
                     event_id: d.event_id,

@@ -165,9 +165,131 @@ async fn a_dead_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
     );
 }
 
-/// One test, so that the two backends' runs never overlap.
+/// Organization B's 50 endpoints hang, with 2,000 deliveries pending for them; organization A's
+/// new, healthy endpoint gets each of 20 events within a second of the change that made it: B
+/// holds at most its share of the dispatcher's attempts, and the claim leaves B out before its
+/// limit.
+async fn one_organizations_hanging_endpoints_do_not_hold_up_another(backend: Backend) {
+    const B_ENDPOINTS: usize = 50;
+    const B_CHANGES: usize = 40;
+    const A_EVENTS: usize = 20;
+    let settings = Settings {
+        webhooks: WebhookRules {
+            sealing: Some(std::sync::Arc::new(
+                agentmessage::domain::webhooks::SealingKeys::from_setting(SECRET_KEY).unwrap(),
+            )),
+            allow_private: true,
+            ..Default::default()
+        },
+        limits: agentmessage::service::Limits {
+            webhook_endpoints: B_ENDPOINTS as u64,
+            ..Default::default()
+        },
+        ..Settings::default()
+    };
+    let app = TestApp::start_with(backend, settings).await;
+    let dead = Receiver::start(Answer::Hang).await;
+    let healthy = Receiver::start(Answer::Accept).await;
+    let (a, b) = (app.org().await, app.org().await);
+    let register = |key: String, url: String| {
+        let app = &app;
+        async move {
+            app.call(
+                Method::POST,
+                "/v1/webhook_endpoints",
+                Some(&key),
+                Some(json!({"url": url, "events": ["consent.updated"]})),
+            )
+            .await
+            .assert_success(201);
+        }
+    };
+    for n in 0..B_ENDPOINTS {
+        register(b.key.clone(), format!("{}/b{n}", dead.url)).await;
+    }
+    for n in 0..B_CHANGES {
+        app.opt_in(&b, &format!("+1212555{n:04}")).await;
+    }
+    let worker = app.worker(WorkerSettings {
+        webhooks: WebhookSettings {
+            timeout: ATTEMPT_TIMEOUT,
+            allow_private: true,
+            ..Default::default()
+        },
+        ..Default::default()
+    });
+    let _worker = RunningWorker::spawn(worker);
+    // B's attempts are hanging before A's endpoint exists.
+    let share = WebhookSettings::default().per_organization;
+    let hanging_since = std::time::Instant::now();
+    while dead.got().len() < share {
+        assert!(
+            hanging_since.elapsed() < Duration::from_secs(10),
+            "B's attempts did not begin: {}",
+            dead.got().len()
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    register(a.key.clone(), healthy.url.clone()).await;
+    for n in 0..A_EVENTS {
+        app.opt_in(&a, &format!("+1646555{n:04}")).await;
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let got = healthy
+        .wait_until(Duration::from_secs(30), |got| got.len() >= A_EVENTS)
+        .await;
+    let rows = app
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            app.store.connection().get_database_backend(),
+            "SELECT id, created_at FROM webhook_events",
+        ))
+        .await
+        .unwrap();
+    let written: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
+        .iter()
+        .map(|r| {
+            let id: uuid::Uuid = r.try_get("", "id").unwrap();
+            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
+            (id.to_string(), at)
+        })
+        .collect();
+    let mut delays: Vec<Duration> = got
+        .iter()
+        .map(|r| {
+            let arrived: chrono::DateTime<chrono::Utc> = r.wall.into();
+            (arrived - written[&r.id]).to_std().unwrap_or_default()
+        })
+        .collect();
+    delays.sort();
+    eprintln!(
+        "{backend:?}: B's {B_ENDPOINTS} hanging endpoints hold {} attempts ({} deliveries pending); A's endpoint got {} events, delay from the change p50 {:?} max {:?}",
+        dead.got().len(),
+        B_ENDPOINTS * B_CHANGES,
+        got.len(),
+        delays[delays.len() / 2],
+        delays[delays.len() - 1],
+    );
+    assert_eq!(got.len(), A_EVENTS, "each event once");
+    assert!(
+        dead.got().len() <= share,
+        "B holds {} attempts, past its share of {share}",
+        dead.got().len()
+    );
+    assert!(
+        delays[delays.len() - 1] < Duration::from_secs(1),
+        "an event of A waited {:?} behind B's hanging endpoints",
+        delays[delays.len() - 1]
+    );
+}
+
+/// One test, so that the runs never overlap.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn on_sqlite_then_postgresql_a_dead_endpoint_does_not_delay_a_healthy_one() {
+async fn on_sqlite_then_postgresql_slow_endpoints_do_not_delay_healthy_ones() {
     a_dead_endpoint_does_not_delay_a_healthy_one(Backend::Sqlite).await;
     a_dead_endpoint_does_not_delay_a_healthy_one(Backend::Postgres).await;
+    one_organizations_hanging_endpoints_do_not_hold_up_another(Backend::Sqlite).await;
+    one_organizations_hanging_endpoints_do_not_hold_up_another(Backend::Postgres).await;
 }
