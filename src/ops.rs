@@ -69,7 +69,8 @@ fn healthz() -> Json<serde_json::Value> {
 
 #[handler]
 async fn readyz(services: Data<&Services>, role: Data<&Role>) -> Response {
-    let database = services.ping().await.is_ok();
+    let refusal = services.write_refusal();
+    let database = refusal.is_none() && services.ping().await.is_ok();
     let migrated = database && services.migrated().await.unwrap_or(false);
     let carrier = match (*role, services.carrier_health()) {
         (Role::Worker, Some(health)) => Some(health.ready()),
@@ -77,7 +78,11 @@ async fn readyz(services: Data<&Services>, role: Data<&Role>) -> Response {
     };
     let ready = database && migrated && carrier.unwrap_or(true);
     let mut checks = json!({
-        "database": if database { "ok" } else { "unreachable" },
+        "database": match refusal {
+            Some(why) => why.describe(),
+            None if database => "ok",
+            None => "unreachable",
+        },
         "migrations": if migrated { "ok" } else if database { "pending" } else { "unknown" },
     });
     if let Some(bound) = carrier {

@@ -126,7 +126,14 @@ pub struct Guard<E> {
     inner: E,
     routes: RouteTable,
     body_read_timeout: Duration,
+    /// Whether the database is gone from under the process (its file removed or replaced):
+    /// every API request is then 503, so that nothing is answered from a database a restart
+    /// would not find.
+    gone: Gone,
 }
+
+/// See [`Guard`]'s `gone`.
+pub type Gone = std::sync::Arc<dyn Fn() -> bool + Send + Sync>;
 
 /// The longest request target (path and query) answered normally; longer is 414.
 pub const MAX_TARGET_BYTES: usize = 8 * 1024;
@@ -138,6 +145,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
         inner: E,
         routes: RouteTable,
         body_read_timeout: Duration,
+        gone: Gone,
     ) -> Guard<impl Endpoint<Output = Response>> {
         let inner = inner.with(CatchPanic::new().with_handler(|_: Box<dyn Any + Send>| {
             tracing::error!(request_id = %request_id::current(), "handler panicked");
@@ -147,6 +155,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             inner,
             routes,
             body_read_timeout,
+            gone,
         }
     }
 }
@@ -222,6 +231,14 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             return closing(ErrorCode::HeadersTooLarge);
         }
         match check {
+            RouteCheck::Found(_) if req.uri().path().starts_with("/v1/") && (self.gone)() => {
+                tracing::error!(request_id = %request_id::current(), "the database file was removed or replaced; answering 503");
+                return ApiError {
+                    retry_after: Some(crate::service::UNAVAILABLE_RETRY_AFTER_SECS),
+                    ..ApiError::new(ErrorCode::ServiceUnavailable)
+                }
+                .into_response();
+            }
             RouteCheck::Found(_) => {}
             RouteCheck::NotFound => return ApiError::new(ErrorCode::NotFound).into_response(),
             RouteCheck::MethodNotAllowed(allow) => {

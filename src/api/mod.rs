@@ -533,6 +533,8 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
         )
         .at("/docs", make_sync(move |_| Html(docs.clone())))
         .at("/reference", make_sync(move |_| Html(reference.clone())));
+    let watched = services.clone();
+    let gone: middleware::Gone = std::sync::Arc::new(move || watched.database_gone());
     let site = Site {
         api: service.data(services).map_to_response().boxed(),
         pages: pages.map_to_response().boxed(),
@@ -541,6 +543,7 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
         site,
         middleware::RouteTable::from_spec(spec()),
         body_read_timeout,
+        gone,
     )
 }
 

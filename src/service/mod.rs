@@ -339,6 +339,17 @@ impl Services {
         Ok(self.store.ping().await?)
     }
 
+    /// Why writes are refused now, if they are: the SQLite file is locked by another process, or
+    /// was removed or replaced.
+    pub fn write_refusal(&self) -> Option<crate::store::Refusal> {
+        self.store.refusal()
+    }
+
+    /// Whether the database file was removed or replaced under the process (SQLite).
+    pub fn database_gone(&self) -> bool {
+        self.store.refusal() == Some(crate::store::Refusal::FileGone)
+    }
+
     /// Whether every migration this build knows is applied.
     pub async fn migrated(&self) -> Result<bool, Error> {
         Ok(self.store.migrated().await?)

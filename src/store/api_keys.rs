@@ -179,7 +179,7 @@ impl System {
     }
 
     pub async fn touch_api_key(&self, id: Uuid, at: Timestamp) -> Result<(), DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         api_key::Entity::update_many()
             .col_expr(api_key::Column::LastUsedAt, Expr::value(at.as_datetime()))
             .filter(api_key::Column::Id.eq(id))

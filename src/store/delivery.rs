@@ -326,7 +326,7 @@ impl System {
         carrier: &str,
         detail: &EventDetail,
     ) -> Result<StoredReceipt, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let row = carrier_receipt::ActiveModel {
             id: sea_orm::ActiveValue::NotSet,
             carrier: Set(carrier.to_owned()),
@@ -369,7 +369,7 @@ impl System {
         before: DateTime<Utc>,
         limit: u64,
     ) -> Result<u64, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let old: Vec<i64> = carrier_receipt::Entity::find()
             .select_only()
             .column(carrier_receipt::Column::Id)

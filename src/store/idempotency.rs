@@ -28,7 +28,7 @@ impl super::System {
     /// Deletes up to `limit` records past their retention (a retry with such a key runs afresh
     /// anyway); the worker's sweep calls it so the table holds about one retention's keys.
     pub async fn purge_idempotency(&self, now: DateTime<Utc>, limit: u64) -> Result<u64, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let expired: Vec<i64> = record::Entity::find()
             .select_only()
             .column(record::Column::Id)
@@ -66,7 +66,7 @@ impl Tenant {
         retention: std::time::Duration,
         takeover_after: std::time::Duration,
     ) -> Result<Begun, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let now = Utc::now();
         let keep = chrono::Duration::from_std(retention).unwrap_or(chrono::Duration::MAX);
         let stale = chrono::Duration::from_std(takeover_after).unwrap_or(chrono::Duration::MAX);
@@ -187,13 +187,13 @@ impl Tenant {
         status: u16,
         body: &str,
     ) -> Result<(), DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         self.complete_idempotent(&w, hold, status, body).await
     }
 
     /// Forgets the key of a request whose answer is not recorded (429, 5xx): a retry runs again.
     pub async fn release_idempotent(&self, hold: &Hold) -> Result<(), DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         record::Entity::delete_many()
             .filter(record::Column::Id.eq(hold.record))
             .filter(record::Column::Token.eq(hold.token.as_str()))

@@ -121,6 +121,7 @@ pub struct System {
     gate: WriteGate,
 }
 
+pub use door::Refusal;
 use door::{begin_write, writer, WriteGate};
 
 /// Makes the write transactions that name `key` take turns until `txn` ends, so that a read and
@@ -257,6 +258,19 @@ pub fn is_unavailable(err: &DbErr) -> bool {
                 | sea_orm::sqlx::Error::Tls(_)
                 | sea_orm::sqlx::Error::WorkerCrashed => true,
                 // SQLite's busy and locked: another process holds the database, for now.
+                sea_orm::sqlx::Error::Database(_) => is_locked(err),
+                _ => false,
+            }
+        }
+        _ => false,
+    }
+}
+
+/// Whether an error is SQLite's busy or locked: another process holds the database.
+pub(crate) fn is_locked(err: &DbErr) -> bool {
+    match err {
+        DbErr::Query(RuntimeErr::SqlxError(e)) | DbErr::Exec(RuntimeErr::SqlxError(e)) => {
+            match &**e {
                 sea_orm::sqlx::Error::Database(db)
                     if db
                         .try_downcast_ref::<sea_orm::sqlx::sqlite::SqliteError>()
@@ -270,6 +284,9 @@ pub fn is_unavailable(err: &DbErr) -> bool {
                 }
                 _ => false,
             }
+        }
+        DbErr::Conn(RuntimeErr::SqlxError(e)) => {
+            matches!(&**e, sea_orm::sqlx::Error::Database(db) if db.message().contains("database is locked"))
         }
         _ => false,
     }
@@ -311,12 +328,13 @@ impl Store {
             Ok(db) => db,
             Err(err) => return Err(with_cause(err, url, settings.connect_timeout).await),
         };
+        let busy_timeout = settings.busy_timeout;
         Ok(Store {
             db,
             url: url.to_owned(),
             settings,
             hooks: webhooks::Hooks::default(),
-            gate: WriteGate::for_url(url),
+            gate: WriteGate::for_url(url, sqlite_file(url), busy_timeout),
         })
     }
 
@@ -454,6 +472,12 @@ impl Store {
     /// Whether the database answers.
     pub async fn ping(&self) -> Result<(), DbErr> {
         self.db.ping().await
+    }
+
+    /// Why writes are refused now, if they are (SQLite: the file locked by another process,
+    /// or removed or replaced).
+    pub fn refusal(&self) -> Option<Refusal> {
+        self.gate.refusal()
     }
 
     /// Whether every migration this build knows is applied (read only).

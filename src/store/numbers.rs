@@ -38,7 +38,7 @@ impl System {
         org_id: Uuid,
         number: &PhoneNumber,
     ) -> Result<OwnedNumber, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let row = phone_number::ActiveModel {
             id: Set(Uuid::now_v7()),
             org_id: Set(org_id),

@@ -14,7 +14,7 @@ impl System {
         rate_per_second: u32,
         burst: u32,
     ) -> Result<Organization, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let row = organization::ActiveModel {
             id: Set(Uuid::now_v7()),
             name: Set(name.to_owned()),
@@ -70,7 +70,7 @@ impl super::System {
             ]
         };
         // On PostgreSQL (the only database this runs on) the door holds no gate.
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         w.execute_raw(Statement::from_sql_and_values(
             backend,
             "INSERT INTO rate_buckets (org_id, mode, tokens, refilled_at) \

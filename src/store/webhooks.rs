@@ -358,7 +358,7 @@ impl Tenant {
         id: Uuid,
         changes: EndpointChanges,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let now = Timestamp::now().as_datetime();
         let mut update = endpoint::Entity::update_many()
             .col_expr(endpoint::Column::UpdatedAt, Expr::value(now))
@@ -395,7 +395,7 @@ impl Tenant {
         &self,
         id: Uuid,
     ) -> Result<Option<WebhookEndpoint>, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         // One statement (its deliveries go with it, by the foreign key's cascade): a transaction
         // that read first and wrote second could fail on SQLite against a concurrent writer.
         let deleted = endpoint::Entity::delete_many()
@@ -500,7 +500,7 @@ impl Tenant {
         endpoint_id: Uuid,
         id: Uuid,
     ) -> Result<Option<WebhookDelivery>, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         let now = Timestamp::now().as_datetime();
         delivery::Entity::update_many()
             .col_expr(delivery::Column::State, Expr::value(DeliveryState::Pending))
@@ -680,7 +680,7 @@ impl System {
         now: DateTime<Utc>,
         until: DateTime<Utc>,
     ) -> Result<Vec<Leased>, DbErr> {
-        let w = super::writer(&self.db, &self.gate).await;
+        let w = super::writer(&self.db, &self.gate).await?;
         if ids.is_empty() {
             return Ok(Vec::new());
         }

@@ -577,3 +577,127 @@ async fn sigterm_under_load_answers_every_accepted_request_and_exits_in_time() {
         assert!(ids.contains(id.as_str()), "no log line of request {id}");
     }
 }
+
+/// Another connection holds SQLite's lock (`BEGIN EXCLUSIVE`): sends — ten at once, queued at
+/// the process's write gate — answer 503 with `Retry-After` within the busy timeout and a
+/// second, `/readyz` says the database is locked, and once the lock is released a send is 202
+/// and `/readyz` is ready again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_locked_database_answers_503_within_the_busy_timeout_and_recovers() {
+    use sea_orm::sqlx::{Connection, Executor};
+    let busy = Duration::from_secs(1);
+    let app = TestApp::start_with_store(
+        Backend::Sqlite,
+        Default::default(),
+        agentmessage::store::StoreSettings {
+            busy_timeout: busy,
+            ..Default::default()
+        },
+    )
+    .await;
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let base = ops(app.services.clone(), Role::Api).await;
+    let ready = || async {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        (r.status().as_u16(), r.json::<Value>().await.unwrap())
+    };
+    let send = || {
+        app.call(
+            Method::POST,
+            "/v1/messages",
+            Some(&org.key),
+            Some(json!({"from": "+15551112222", "to": "+15554443333", "text": "locked?"})),
+        )
+    };
+    let mut holder = sea_orm::sqlx::SqliteConnection::connect(&app.database_url)
+        .await
+        .unwrap();
+    holder.execute("BEGIN EXCLUSIVE").await.unwrap();
+    let started = std::time::Instant::now();
+    let answers = futures_util::future::join_all((0..10).map(|_| async {
+        let reply = send().await;
+        (reply, started.elapsed())
+    }))
+    .await;
+    for (reply, took) in &answers {
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+        assert!(reply.header("retry-after").is_some());
+        assert!(
+            *took < busy + Duration::from_secs(1),
+            "a send waited {took:?} with a busy timeout of {busy:?}"
+        );
+    }
+    let slowest = answers.iter().map(|(_, took)| *took).max().unwrap();
+    eprintln!("locked database: ten sends answered 503, the slowest after {slowest:?} (busy timeout {busy:?})");
+    let (status, body) = ready().await;
+    assert_eq!(
+        (status, body["checks"]["database"].clone()),
+        (503, json!("locked by another process"))
+    );
+    holder.execute("ROLLBACK").await.unwrap();
+    drop(holder);
+    // A write finds the lock gone within a quarter of a second (one looks at a time).
+    let released = std::time::Instant::now();
+    loop {
+        let reply = send().await;
+        if reply.status.as_u16() == 202 {
+            break;
+        }
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+        assert!(
+            released.elapsed() < busy,
+            "no send went through after the release"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(ready().await.0, 200);
+}
+
+/// The database file removed under the running server: within five seconds `/readyz` says so
+/// and a send answers 503 — never a 202 that a restart would not find — and no read is a 500.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_removed_database_file_is_noticed_and_nothing_is_accepted() {
+    let app = TestApp::start(Backend::Sqlite).await;
+    let org = app.sender("+15551112222", "+15554443333").await;
+    let base = ops(app.services.clone(), Role::Api).await;
+    let file = app
+        .database_url
+        .strip_prefix("sqlite://")
+        .unwrap()
+        .to_owned();
+    for suffix in ["", "-wal", "-shm"] {
+        let _ = std::fs::remove_file(format!("{file}{suffix}"));
+    }
+    let removed = std::time::Instant::now();
+    loop {
+        let r = reqwest::get(format!("{base}/readyz")).await.unwrap();
+        if r.status() == 503 {
+            let body: Value = r.json().await.unwrap();
+            assert_eq!(
+                body["checks"]["database"],
+                json!("the database file was removed or replaced")
+            );
+            break;
+        }
+        assert!(
+            removed.elapsed() < Duration::from_secs(5),
+            "/readyz still ready"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/messages",
+            Some(&org.key),
+            Some(json!({"from": "+15551112222", "to": "+15554443333", "text": "gone?"})),
+        )
+        .await;
+    reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    for _ in 0..10 {
+        let reply = app
+            .call(Method::GET, "/v1/numbers", Some(&org.key), None)
+            .await;
+        reply.assert_error(503, "SERVICE_UNAVAILABLE");
+    }
+}
