@@ -354,6 +354,15 @@ pub struct CarrierArgs {
     #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_TIMEOUT", default_value = defaults::SMPP_REASSEMBLY_TIMEOUT, value_parser = humantime::parse_duration)]
     pub smpp_reassembly_timeout: Duration,
 
+    /// Most inbound concatenated messages waiting for parts (all sessions of the carrier); a
+    /// part of one more is answered with a temporary error, so the SMSC delivers it again.
+    #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_MAX_SETS", default_value_t = defaults::SMPP_REASSEMBLY_MAX_SETS, value_parser = clap::value_parser!(u64).range(1..))]
+    pub smpp_reassembly_max_sets: u64,
+
+    /// Most bytes of text of waiting inbound parts (all sessions of the carrier).
+    #[arg(long, env = "AGENTMESSAGE_SMPP_REASSEMBLY_MAX_BYTES", default_value_t = defaults::SMPP_REASSEMBLY_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub smpp_reassembly_max_bytes: u64,
+
     /// At shutdown, how long a session waits for outstanding responses before it unbinds.
     #[arg(long, env = "AGENTMESSAGE_SMPP_CLOSE_TIMEOUT", default_value = defaults::SMPP_CLOSE_TIMEOUT, value_parser = humantime::parse_duration)]
     pub smpp_close_timeout: Duration,
@@ -422,6 +431,8 @@ impl CarrierArgs {
         settings.reconnect_max = self.smpp_reconnect_max;
         settings.throttle_pause = self.smpp_throttle_pause;
         settings.reassembly_timeout = self.smpp_reassembly_timeout;
+        settings.reassembly_max_sets = self.smpp_reassembly_max_sets;
+        settings.reassembly_max_bytes = self.smpp_reassembly_max_bytes;
         settings.close_timeout = self.smpp_close_timeout;
         settings.source = crate::delivery::smpp::Addressing {
             ton: self.smpp_source_ton,

@@ -7,6 +7,7 @@ pub mod api_key;
 pub mod carrier_receipt;
 pub mod consent;
 pub mod idempotency_record;
+pub mod inbound_part;
 pub mod lookup;
 pub mod message;
 pub mod message_event;

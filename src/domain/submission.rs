@@ -388,144 +388,37 @@ mod tests {
     }
 }
 
-/// Inbound concatenated messages waiting for their other parts. A part arrives with the sender,
-/// the receiving number and its [`Concatenation`]; once every part is in, the message's text is
-/// the parts in sequence order. Parts that never complete are given up after a timeout, each
-/// stored as it is. It keeps no clock of its own: callers pass the time.
-#[derive(Debug, Default)]
-pub struct Reassembly {
-    pending: std::collections::HashMap<(String, String, u16, u8), Pending>,
+/// Which inbound concatenated message a part belongs to: the carrier connection, sender,
+/// receiving number, reference and number of parts.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub struct PartSet {
+    pub carrier: String,
+    pub sender: String,
+    pub recipient: String,
+    pub reference: u16,
+    pub total: u8,
 }
 
-#[derive(Debug)]
-struct Pending {
-    first_seen: std::time::Instant,
-    parts: std::collections::BTreeMap<u8, String>,
+/// What the parts a carrier may keep waiting are bounded by.
+#[derive(Debug, Clone, Copy)]
+pub struct PartLimits {
+    /// Messages waiting for parts.
+    pub sets: u64,
+    /// Bytes of text waiting.
+    pub bytes: u64,
 }
 
-/// What a part completed.
+/// What storing an inbound part gave.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Reassembled {
-    /// Every part is in: the whole text.
-    Whole(String),
+pub enum PartAdded {
+    /// Every part is in: their texts in order, and the id of the first part stored (stable
+    /// across a restart, so the message it makes has one identity).
+    Complete {
+        texts: Vec<String>,
+        first: uuid::Uuid,
+    },
     /// Still waiting for other parts.
     Waiting,
-}
-
-impl Reassembly {
-    /// Adds one part; the whole text once the last one arrives. A repeated part replaces the
-    /// earlier copy.
-    pub fn add(
-        &mut self,
-        from: &str,
-        to: &str,
-        at: Concatenation,
-        text: String,
-        now: std::time::Instant,
-    ) -> Reassembled {
-        if at.total <= 1 {
-            return Reassembled::Whole(text);
-        }
-        let key = (from.to_owned(), to.to_owned(), at.reference, at.total);
-        let pending = self.pending.entry(key.clone()).or_insert_with(|| Pending {
-            first_seen: now,
-            parts: Default::default(),
-        });
-        pending.parts.insert(at.sequence, text);
-        if pending.parts.len() == usize::from(at.total)
-            && (1..=at.total).all(|s| pending.parts.contains_key(&s))
-        {
-            let whole = self
-                .pending
-                .remove(&key)
-                .map(|p| p.parts.into_values().collect::<String>())
-                .unwrap_or_default();
-            Reassembled::Whole(whole)
-        } else {
-            Reassembled::Waiting
-        }
-    }
-
-    /// Gives up on messages waiting longer than `timeout`: each of their parts, in order, with
-    /// the sender and receiving number, to be stored as it is.
-    pub fn expire(
-        &mut self,
-        timeout: std::time::Duration,
-        now: std::time::Instant,
-    ) -> Vec<(String, String, Vec<String>)> {
-        let stale: Vec<_> = self
-            .pending
-            .iter()
-            .filter(|(_, p)| now.duration_since(p.first_seen) >= timeout)
-            .map(|(k, _)| k.clone())
-            .collect();
-        stale
-            .into_iter()
-            .filter_map(|key| {
-                let pending = self.pending.remove(&key)?;
-                Some((key.0, key.1, pending.parts.into_values().collect()))
-            })
-            .collect()
-    }
-}
-
-#[cfg(test)]
-mod reassembly_tests {
-    use std::time::{Duration, Instant};
-
-    use super::*;
-
-    fn at(reference: u16, total: u8, sequence: u8) -> Concatenation {
-        Concatenation {
-            reference,
-            total,
-            sequence,
-        }
-    }
-
-    #[test]
-    fn parts_in_any_order_make_the_whole_text() {
-        let mut r = Reassembly::default();
-        let now = Instant::now();
-        assert_eq!(
-            r.add("+1", "+2", at(7, 3, 2), "b".into(), now),
-            Reassembled::Waiting
-        );
-        assert_eq!(
-            r.add("+1", "+2", at(7, 3, 3), "c".into(), now),
-            Reassembled::Waiting
-        );
-        // Another sender's parts with the same reference are another message.
-        assert_eq!(
-            r.add("+9", "+2", at(7, 3, 1), "x".into(), now),
-            Reassembled::Waiting
-        );
-        assert_eq!(
-            r.add("+1", "+2", at(7, 3, 1), "a".into(), now),
-            Reassembled::Whole("abc".into())
-        );
-        assert_eq!(
-            r.add("+1", "+2", at(0, 1, 1), "single".into(), now),
-            Reassembled::Whole("single".into())
-        );
-    }
-
-    #[test]
-    fn parts_that_never_complete_are_given_up_after_the_timeout() {
-        let mut r = Reassembly::default();
-        let start = Instant::now();
-        r.add("+1", "+2", at(9, 3, 1), "STOP".into(), start);
-        r.add("+1", "+2", at(9, 3, 3), "tail".into(), start);
-        assert!(r
-            .expire(Duration::from_secs(60), start + Duration::from_secs(59))
-            .is_empty());
-        let given_up = r.expire(Duration::from_secs(60), start + Duration::from_secs(60));
-        assert_eq!(
-            given_up,
-            vec![("+1".into(), "+2".into(), vec!["STOP".into(), "tail".into()])]
-        );
-        assert!(r
-            .expire(Duration::ZERO, start + Duration::from_secs(61))
-            .is_empty());
-    }
+    /// The carrier's waiting parts are at their limit: nothing was stored.
+    Full,
 }

@@ -1,6 +1,7 @@
 //! Messages from recipients to an organization's numbers, and the keywords that change consent.
 
 use super::{Error, FieldErrors, Services};
+use crate::domain::submission::{PartAdded, PartLimits, PartSet};
 use crate::{
     domain::{
         consent::ConsentStatus,
@@ -124,5 +125,36 @@ impl Services {
         // true redelivery answers with the first copy and changes nothing.
         let (stored, _redelivered) = tenant.receive_inbound(new, detail, effect).await?;
         Ok((stored, keyword))
+    }
+}
+
+impl Services {
+    /// Stores a part of an inbound concatenated message; whether its message is now whole.
+    pub async fn add_inbound_part(
+        &self,
+        set: &PartSet,
+        sequence: u8,
+        text: &str,
+        limits: PartLimits,
+        now: chrono::DateTime<chrono::Utc>,
+    ) -> Result<PartAdded, Error> {
+        Ok(self
+            .system()
+            .add_inbound_part(set, sequence, text, limits, now)
+            .await?)
+    }
+
+    /// Removes the stored parts of a message that was stored.
+    pub async fn remove_inbound_parts(&self, set: &PartSet) -> Result<(), Error> {
+        Ok(self.system().remove_inbound_parts(set).await?)
+    }
+
+    /// The waiting parts of `carrier`'s messages begun before `before`, by message.
+    pub async fn stale_inbound_parts(
+        &self,
+        carrier: &str,
+        before: chrono::DateTime<chrono::Utc>,
+    ) -> Result<Vec<(PartSet, crate::store::inbound_parts::WaitingParts)>, Error> {
+        Ok(self.system().stale_inbound_parts(carrier, before).await?)
     }
 }

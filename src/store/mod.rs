@@ -19,6 +19,7 @@ pub mod consents;
 pub mod delivery;
 mod door;
 pub mod idempotency;
+pub mod inbound_parts;
 pub mod lookups;
 pub mod messages;
 pub mod numbers;

@@ -131,7 +131,100 @@ async fn texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept(
     assert_eq!(inbound_texts(&app, &org.key).await, expected);
 }
 
+/// Parts numbered 0 or past their total are dropped (answered, stored nowhere); a set whose
+/// parts are all in is one message.
+async fn parts_numbered_outside_their_message_are_dropped(backend: crate::support::Backend) {
+    let smsc = Smsc::start().await;
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
+    let org = app.app.sender(FROM, SENDER).await;
+    smsc.deliver(part(5, 2, 0, b"zero"));
+    smsc.deliver(part(5, 2, 3, b"three"));
+    smsc.deliver(part(5, 2, 1, b"he"));
+    smsc.deliver(part(5, 2, 2, b"llo"));
+    assert_eq!(
+        wait_for_answers(&smsc, 4).await,
+        vec![CommandStatus::EsmeRok; 4]
+    );
+    // Past the reassembly timeout nothing else appears.
+    tokio::time::sleep(Duration::from_millis(900)).await;
+    assert_eq!(
+        inbound_texts(&app, &org.key).await,
+        vec!["hello".to_owned()]
+    );
+}
+
+/// With room for two waiting messages, a part of a third is answered with a temporary error
+/// (the SMSC delivers it again later); parts of the waiting ones are still taken.
+async fn waiting_parts_are_bounded(backend: crate::support::Backend) {
+    let smsc = Smsc::start().await;
+    let mut settings = quick_settings(smsc.addr);
+    settings.reassembly_max_sets = 2;
+    settings.reassembly_timeout = Duration::from_secs(30);
+    let app = SmppApp::start(backend, settings, quick_worker()).await;
+    let org = app.app.sender(FROM, SENDER).await;
+    smsc.deliver(part(1, 2, 1, b"a"));
+    smsc.deliver(part(2, 2, 1, b"b"));
+    assert_eq!(
+        wait_for_answers(&smsc, 2).await,
+        vec![CommandStatus::EsmeRok; 2]
+    );
+    smsc.deliver(part(3, 2, 1, b"c"));
+    assert_eq!(
+        wait_for_answers(&smsc, 3).await[2],
+        CommandStatus::EsmeRxTAppn
+    );
+    smsc.deliver(part(1, 2, 2, b"A"));
+    assert_eq!(wait_for_answers(&smsc, 4).await[3], CommandStatus::EsmeRok);
+    assert_eq!(inbound_texts(&app, &org.key).await, vec!["aA".to_owned()]);
+}
+
+/// A part answered `ESME_ROK` is stored: the first half of a STOP reaches one carrier session,
+/// that carrier stops, and the second half reaching a new one completes the STOP.
+async fn an_answered_part_survives_a_restart(backend: crate::support::Backend) {
+    use agentmessage::delivery::Carrier;
+    let smsc = Smsc::start().await;
+    let app = SmppApp::start(backend, quick_settings(smsc.addr), quick_worker()).await;
+    let org = app.app.sender(FROM, SENDER).await;
+    smsc.deliver(part(7, 2, 1, b"ST"));
+    assert_eq!(
+        wait_for_answers(&smsc, 1).await,
+        vec![CommandStatus::EsmeRok]
+    );
+    app.carrier.close().await;
+    let restarted = agentmessage::delivery::SmppCarrier::start(
+        app.app.services.clone(),
+        "smpp",
+        quick_settings(smsc.addr),
+    );
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    while restarted.health().bound < 1 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the new carrier did not bind"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    smsc.deliver(part(7, 2, 2, b"OP"));
+    assert_eq!(
+        wait_for_answers(&smsc, 2).await,
+        vec![CommandStatus::EsmeRok; 2]
+    );
+    assert_eq!(inbound_texts(&app, &org.key).await, vec!["STOP".to_owned()]);
+    let reply = app
+        .app
+        .send(
+            &org.key,
+            json!({"from": FROM, "to": SENDER, "text": "after STOP"}),
+        )
+        .await;
+    reply.assert_error(453, "CONSENT_REQUIRED");
+    restarted.close().await;
+}
+
 crate::support::for_each_backend!(
+    parts_numbered_outside_their_message_are_dropped,
+    waiting_parts_are_bounded,
+    an_answered_part_survives_a_restart,
     a_stop_in_two_parts_is_reassembled_before_the_keyword_applies,
     texts_are_decoded_from_gsm_latin1_and_ucs2_and_incomplete_parts_kept,
 );

@@ -54,6 +54,10 @@ pub struct SmppSettings {
     pub throttle_pause: Duration,
     /// How long the parts of an inbound concatenated message are waited for.
     pub reassembly_timeout: Duration,
+    /// Most inbound messages waiting for parts, and bytes of their text, per carrier; a part
+    /// past either is answered with a temporary error so the SMSC delivers it again.
+    pub reassembly_max_sets: u64,
+    pub reassembly_max_bytes: u64,
     /// How long closing waits for outstanding responses before it unbinds.
     pub close_timeout: Duration,
     pub source: Addressing,
@@ -95,6 +99,8 @@ impl SmppSettings {
             reconnect_max: duration(defaults::SMPP_RECONNECT_MAX),
             throttle_pause: duration(defaults::SMPP_THROTTLE_PAUSE),
             reassembly_timeout: duration(defaults::SMPP_REASSEMBLY_TIMEOUT),
+            reassembly_max_sets: defaults::SMPP_REASSEMBLY_MAX_SETS,
+            reassembly_max_bytes: defaults::SMPP_REASSEMBLY_MAX_BYTES,
             close_timeout: duration(defaults::SMPP_CLOSE_TIMEOUT),
             source: Addressing {
                 ton: defaults::SMPP_SOURCE_TON,

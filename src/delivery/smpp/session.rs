@@ -29,7 +29,7 @@ use super::{
 };
 use crate::{
     domain::{
-        submission::{Reassembled, Reassembly},
+        submission::{PartAdded, PartLimits, PartSet},
         PhoneNumber,
     },
     service::{self, receipts::Receipt, Services},
@@ -373,7 +373,7 @@ fn incoming(client: &Client, outstanding: &Arc<Outstanding>, inbound: &Inbound, 
                 // Answered once it is stored; a database failure asks the SMSC to deliver it
                 // again rather than lose it.
                 let status = match inbound.handle(&pdu).await {
-                    Ok(()) => CommandStatus::EsmeRok,
+                    Ok(status) => status,
                     Err(err) => {
                         tracing::error!(%err, "a deliver_sm could not be stored; the SMSC will deliver it again");
                         CommandStatus::EsmeRxTAppn
@@ -404,14 +404,15 @@ fn incoming(client: &Client, outstanding: &Arc<Outstanding>, inbound: &Inbound, 
     }
 }
 
-/// Where `deliver_sm` go: receipts to the receipt path, messages (reassembled when in parts) to
-/// the inbound path.
+/// Where `deliver_sm` go: receipts to the receipt path, messages to the inbound path — a part
+/// of a concatenated message is stored first (so an answered part survives a restart) and the
+/// message once it is whole.
 #[derive(Clone)]
 pub(super) struct Inbound {
     services: Services,
     carrier: String,
-    parts: Arc<Mutex<Reassembly>>,
     timeout: Duration,
+    limits: PartLimits,
 }
 
 impl Inbound {
@@ -419,12 +420,16 @@ impl Inbound {
         Inbound {
             services,
             carrier,
-            parts: Arc::default(),
             timeout: settings.reassembly_timeout,
+            limits: PartLimits {
+                sets: settings.reassembly_max_sets,
+                bytes: settings.reassembly_max_bytes,
+            },
         }
     }
 
-    async fn handle(&self, pdu: &DeliverSm) -> Result<(), service::Error> {
+    /// Handles one `deliver_sm`; the status to answer it with.
+    async fn handle(&self, pdu: &DeliverSm) -> Result<CommandStatus, service::Error> {
         match read_deliver_sm(pdu) {
             Delivered::Receipt {
                 id,
@@ -439,7 +444,7 @@ impl Inbound {
                     done_date,
                 };
                 self.services.record_receipt(&self.carrier, receipt).await?;
-                Ok(())
+                Ok(CommandStatus::EsmeRok)
             }
             Delivered::Message {
                 from,
@@ -447,29 +452,62 @@ impl Inbound {
                 text,
                 part,
             } => {
-                let whole = match part {
-                    None => text,
-                    Some(at) => {
-                        let added = self.parts.lock().unwrap_or_else(|e| e.into_inner()).add(
-                            &from,
-                            &to,
-                            at,
-                            text,
-                            std::time::Instant::now(),
-                        );
-                        match added {
-                            Reassembled::Whole(text) => text,
-                            Reassembled::Waiting => return Ok(()),
-                        }
-                    }
+                let Some(at) = part.filter(|at| at.total > 1) else {
+                    self.store(&from, &to, text, None).await?;
+                    return Ok(CommandStatus::EsmeRok);
                 };
-                self.store(&from, &to, whole).await
+                if at.sequence == 0 || at.sequence > at.total {
+                    tracing::warn!(
+                        from,
+                        to,
+                        part = at.sequence,
+                        total = at.total,
+                        "a deliver_sm part numbered outside its message was dropped"
+                    );
+                    return Ok(CommandStatus::EsmeRok);
+                }
+                let set = PartSet {
+                    carrier: self.carrier.clone(),
+                    sender: from.clone(),
+                    recipient: to.clone(),
+                    reference: at.reference,
+                    total: at.total,
+                };
+                let now = crate::domain::Timestamp::now().as_datetime();
+                match self
+                    .services
+                    .add_inbound_part(&set, at.sequence, &text, self.limits, now)
+                    .await?
+                {
+                    PartAdded::Waiting => Ok(CommandStatus::EsmeRok),
+                    PartAdded::Full => {
+                        tracing::warn!(
+                            carrier = self.carrier,
+                            "inbound parts waiting are at their limit; the SMSC is asked to deliver this part again"
+                        );
+                        Ok(CommandStatus::EsmeRxTAppn)
+                    }
+                    PartAdded::Complete { texts, first } => {
+                        // The id makes a second storing (a restart between the two steps) a
+                        // redelivery the inbound path drops.
+                        let id = format!("concat-{first}");
+                        self.store(&from, &to, texts.concat(), Some(id)).await?;
+                        self.services.remove_inbound_parts(&set).await?;
+                        Ok(CommandStatus::EsmeRok)
+                    }
+                }
             }
         }
     }
 
     /// Stores one message from a recipient through the inbound path (keywords, consent).
-    async fn store(&self, from: &str, to: &str, text: String) -> Result<(), service::Error> {
+    async fn store(
+        &self,
+        from: &str,
+        to: &str,
+        text: String,
+        carrier_message_id: Option<String>,
+    ) -> Result<(), service::Error> {
         let (Some(from), Some(to)) = (PhoneNumber::parse(from), PhoneNumber::parse(to)) else {
             tracing::warn!(
                 from,
@@ -482,7 +520,7 @@ impl Inbound {
             from,
             to,
             text,
-            carrier_message_id: None,
+            carrier_message_id,
         };
         match self.services.receive_inbound(inbound).await {
             Ok(_) => Ok(()),
@@ -497,7 +535,8 @@ impl Inbound {
         }
     }
 
-    /// Stores, each as it is, the parts of messages that did not complete within the timeout.
+    /// Stores the messages whose parts did not all arrive within the timeout, each part as it
+    /// is (a set found whole — stored before a restart cut the removal short — as one message).
     pub(super) async fn expire_parts(self, mut stop: watch::Receiver<bool>) {
         let every = (self.timeout / 4).max(Duration::from_millis(50));
         loop {
@@ -505,18 +544,56 @@ impl Inbound {
                 _ = tokio::time::sleep(every) => {}
                 _ = stop.changed() => return,
             }
-            let stale = self
-                .parts
-                .lock()
-                .unwrap_or_else(|e| e.into_inner())
-                .expire(self.timeout, std::time::Instant::now());
-            for (from, to, texts) in stale {
-                for text in texts {
-                    if let Err(err) = self.store(&from, &to, text).await {
-                        tracing::error!(%err, "an incomplete inbound message could not be stored");
-                    }
+            let before = crate::domain::Timestamp::now().as_datetime()
+                - chrono::Duration::from_std(self.timeout).unwrap_or(chrono::Duration::minutes(1));
+            let stale = match self
+                .services
+                .stale_inbound_parts(&self.carrier, before)
+                .await
+            {
+                Ok(stale) => stale,
+                Err(err) => {
+                    tracing::warn!(%err, "waiting inbound parts could not be read");
+                    continue;
+                }
+            };
+            for (set, parts) in stale {
+                if let Err(err) = self.give_up(&set, parts).await {
+                    tracing::error!(%err, "an incomplete inbound message could not be stored");
                 }
             }
         }
+    }
+
+    async fn give_up(
+        &self,
+        set: &PartSet,
+        parts: Vec<(uuid::Uuid, u8, String)>,
+    ) -> Result<(), service::Error> {
+        let whole = parts.len() == usize::from(set.total)
+            && parts.iter().zip(1..).all(|((_, n, _), m): (_, u8)| *n == m);
+        if whole {
+            let first = parts.iter().map(|(id, _, _)| *id).min().unwrap_or_default();
+            let text: String = parts.into_iter().map(|(_, _, t)| t).collect();
+            self.store(
+                &set.sender,
+                &set.recipient,
+                text,
+                Some(format!("concat-{first}")),
+            )
+            .await?;
+        } else {
+            for (id, _, text) in parts {
+                self.store(
+                    &set.sender,
+                    &set.recipient,
+                    text,
+                    Some(format!("part-{id}")),
+                )
+                .await?;
+            }
+        }
+        self.services.remove_inbound_parts(set).await?;
+        Ok(())
     }
 }
