@@ -355,6 +355,12 @@ async fn one_client_address_cannot_take_every_connection() {
         );
         let answer = raw_exchange(&app, request.into_bytes()).await;
         assert!(answer.starts_with("HTTP/1.1 202 "), "{answer}");
+        eprintln!(
+            "with 127.0.0.2 holding {} connections ({}), a send from 127.0.0.1 took {:?}",
+            held.len(),
+            if first.ends_with(b"\r\n\r\n{\"fr") { "slow bodies" } else { "half-sent heads" },
+            started.elapsed()
+        );
         assert!(
             started.elapsed() < std::time::Duration::from_secs(1),
             "a request from another address took {:?}",
