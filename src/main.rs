@@ -69,7 +69,7 @@ enum Admin {
     CreateKey {
         #[arg(long)]
         org: Uuid,
-        /// Comma-separated scopes, e.g. messages:send,messages:read.
+        /// Comma-separated scopes, e.g. messages:send,messages:read, or `all`.
         #[arg(long)]
         scopes: String,
         /// A label for the key.
@@ -355,9 +355,16 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
             test,
             database,
         } => {
-            let scopes = ScopeSet::parse_list(&scopes)?;
+            let scopes = if scopes.trim() == "all" {
+                ScopeSet::all()
+            } else {
+                ScopeSet::parse_list(&scopes)?
+            };
             if scopes.is_empty() {
-                return Err(anyhow!("--scopes must name at least one scope"));
+                return Err(anyhow!(
+                    "--scopes must name at least one scope: {}, or all",
+                    agentmessage::domain::Scope::names()
+                ));
             }
             let services = Services::new(open(&database).await?, Default::default());
             match services.organization(org).await {
@@ -376,7 +383,8 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 )
                 .await
                 .map_err(service_error)?;
-            json!({"id": row.id, "key": key})
+            let granted: Vec<&str> = row.scopes.iter().map(|s| s.as_str()).collect();
+            json!({"id": row.id, "key": key, "scopes": granted})
         }
         Admin::RevokeKey { key_id, database } => {
             let services = Services::new(open(&database).await?, Default::default());

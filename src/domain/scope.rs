@@ -64,8 +64,15 @@ impl fmt::Display for Scope {
 
 /// The name was not one of [`Scope::ALL`].
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error("unknown scope {0:?}")]
+#[error("unknown scope {0:?}; the scopes are {known}", known = Scope::names())]
 pub struct UnknownScope(pub String);
+
+impl Scope {
+    /// Every scope's name, comma-separated.
+    pub fn names() -> String {
+        Scope::ALL.map(Scope::as_str).join(", ")
+    }
+}
 
 impl FromStr for Scope {
     type Err = UnknownScope;

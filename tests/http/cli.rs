@@ -91,6 +91,17 @@ async fn admin_commands_set_up_an_organization_that_can_send() {
     )
     .unwrap_err();
     assert!(err.contains("unknown scope \"messages:delete\""), "{err}");
+    // The error names every scope there is.
+    assert!(
+        err.contains("the scopes are messages:send, messages:read, consents:read, consents:write, lookups:read, lookups:write, numbers:read, api_keys:read, api_keys:write, webhooks:read, webhooks:write"),
+        "{err}"
+    );
+    let all = run(
+        &["admin", "create-key", "--org", &org_id, "--scopes", "all"],
+        &url,
+    )
+    .unwrap();
+    assert_eq!(all["scopes"].as_array().map(Vec::len), Some(11), "{all}");
     let err = run(
         &[
             "admin",
