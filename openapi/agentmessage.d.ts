@@ -1941,9 +1941,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1955,7 +1957,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2062,9 +2067,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2076,7 +2083,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2151,7 +2161,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2164,7 +2174,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -2288,9 +2298,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2302,7 +2314,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2400,9 +2415,11 @@ export interface operations {
                     "application/json": components["schemas"]["MessageViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2414,7 +2431,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2512,9 +2532,11 @@ export interface operations {
                     "application/json": components["schemas"]["ConsentViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2526,7 +2548,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2649,9 +2674,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2663,7 +2690,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2736,7 +2766,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2749,7 +2779,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -2806,9 +2836,11 @@ export interface operations {
                     "application/json": components["schemas"]["ConsentViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2820,7 +2852,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -2951,9 +2986,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2965,7 +3002,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3040,7 +3080,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3053,7 +3093,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -3126,9 +3166,11 @@ export interface operations {
                     "application/json": components["schemas"]["LookupViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3140,7 +3182,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3235,9 +3280,11 @@ export interface operations {
                     "application/json": components["schemas"]["NumberViewList"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3249,7 +3296,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3323,9 +3373,11 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyViewList"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3337,7 +3389,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3436,9 +3491,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3450,7 +3507,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3526,7 +3586,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3539,7 +3599,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -3596,9 +3656,11 @@ export interface operations {
                     "application/json": components["schemas"]["ApiKeyViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3610,7 +3672,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3705,9 +3770,11 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointViewList"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3719,7 +3786,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3826,9 +3896,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3840,7 +3912,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -3909,7 +3984,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3922,7 +3997,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -3993,9 +4068,11 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4007,7 +4084,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4105,9 +4185,11 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4119,7 +4201,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4242,9 +4327,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4256,7 +4343,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4329,7 +4419,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4342,7 +4432,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -4428,9 +4518,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4442,7 +4534,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4627,9 +4722,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4641,7 +4738,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4741,9 +4841,11 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryViewEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4755,7 +4857,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4875,9 +4980,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4889,7 +4996,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -4917,7 +5027,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4930,7 +5040,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -5009,9 +5119,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5023,7 +5135,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -5051,7 +5166,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -5064,7 +5179,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
@@ -5143,9 +5258,11 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked. */
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
             401: {
                 headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5157,7 +5274,10 @@ export interface operations {
                      *       "error": {
                      *         "code": "UNAUTHORIZED",
                      *         "message": "authentication failed",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
                      *       }
                      *     }
                      */
@@ -5230,7 +5350,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json`. */
+            /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -5243,7 +5363,7 @@ export interface operations {
                      *       "success": false,
                      *       "error": {
                      *         "code": "UNSUPPORTED_MEDIA_TYPE",
-                     *         "message": "unsupported media type",
+                     *         "message": "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)",
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }

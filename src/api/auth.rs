@@ -8,13 +8,13 @@ use poem_openapi::{
     ApiExtractor, ApiExtractorType, ExtractParamOptions,
 };
 
-use crate::service::{auth::Caller, Error, Services};
+use crate::service::{auth::Caller, AuthFailure, Error, Services};
 
 /// The name of the security scheme in the published spec.
 pub const SCHEME: &str = "ApiKeyAuth";
 
-/// The bearer token a request carried, if any; checked by [`BearerKey::authorize`].
-pub struct BearerKey(Option<String>);
+/// The bearer token a request carried, or why it has none; checked by [`BearerKey::authorize`].
+pub struct BearerKey(Result<String, AuthFailure>);
 
 impl BearerKey {
     /// Authenticates the key and checks that it holds the scope `operation` requires.
@@ -23,7 +23,10 @@ impl BearerKey {
         services: &Services,
         operation: super::operations::Operation,
     ) -> Result<Caller, Error> {
-        let token = self.0.as_deref().ok_or(Error::Unauthorized)?;
+        let token = self
+            .0
+            .as_deref()
+            .map_err(|why| Error::Unauthorized(why.clone()))?;
         let caller = services.authenticate(token).await?;
         caller.require(operation.scope())?;
         Ok(caller)
@@ -71,23 +74,24 @@ impl<'a> ApiExtractor<'a> for BearerKey {
 /// The name of the carrier's security scheme in the published spec.
 pub const CARRIER_SCHEME: &str = "CarrierAuth";
 
-/// The bearer token on a carrier callback; checked by [`CarrierKey::authorize`].
-pub struct CarrierKey(Option<String>);
+/// The bearer token on a carrier callback, or why it has none; checked by
+/// [`CarrierKey::authorize`].
+pub struct CarrierKey(Result<String, AuthFailure>);
 
 impl CarrierKey {
     /// 401 unless the token equals the configured carrier secret (compared as digests, so the
     /// time taken says nothing about the secret).
     pub fn authorize(&self, services: &Services) -> Result<(), Error> {
-        let (Some(token), Some(secret)) = (
-            self.0.as_deref(),
-            services.settings.carrier_secret.as_deref(),
-        ) else {
-            return Err(Error::Unauthorized);
-        };
+        let token = self
+            .0
+            .as_deref()
+            .map_err(|why| Error::Unauthorized(why.clone()))?;
+        let refused = Error::Unauthorized(AuthFailure::KeyNotWorking);
+        let secret = services.settings.carrier_secret.as_deref().ok_or(refused)?;
         if crate::service::auth::digest(token) == crate::service::auth::digest(secret) {
             Ok(())
         } else {
-            Err(Error::Unauthorized)
+            Err(Error::Unauthorized(AuthFailure::KeyNotWorking))
         }
     }
 }
@@ -129,16 +133,24 @@ impl<'a> ApiExtractor<'a> for CarrierKey {
     }
 }
 
-/// The token of an `Authorization: Bearer …` header.
-fn bearer_token(request: &Request) -> Option<String> {
-    request
+/// The token of an `Authorization: Bearer …` header, or why there is none.
+fn bearer_token(request: &Request) -> Result<String, AuthFailure> {
+    let value = request
         .headers()
         .get(header::AUTHORIZATION)
-        .and_then(|value| value.to_str().ok())
-        .and_then(|value| {
-            let (scheme, token) = value.split_once(' ')?;
-            scheme
-                .eq_ignore_ascii_case("bearer")
-                .then(|| token.trim().to_owned())
-        })
+        .ok_or(AuthFailure::NoCredentials)?;
+    let value = String::from_utf8_lossy(value.as_bytes());
+    let (scheme, token) = value.trim().split_once(' ').unwrap_or((value.trim(), ""));
+    if scheme.eq_ignore_ascii_case("bearer") {
+        Ok(token.trim().to_owned())
+    } else if scheme.is_empty() {
+        Err(AuthFailure::NoCredentials)
+    } else {
+        // The scheme's name as registered when it is a common one; another is not echoed.
+        let named = ["Basic", "Digest", "Token", "ApiKey"]
+            .into_iter()
+            .find(|known| known.eq_ignore_ascii_case(scheme))
+            .unwrap_or("another");
+        Err(AuthFailure::NotBearer(named.to_owned()))
+    }
 }

@@ -227,7 +227,8 @@ impl<T: ToJSON> ToJSON for ListEnvelope<T> {
 pub enum ErrorCode {
     /// 400: the body is not JSON or not a JSON object, or a query parameter is malformed.
     BadRequest,
-    /// 401: the API key is missing, malformed, unknown or revoked.
+    /// 401: the API key is missing, malformed, unknown or revoked; `details.authorization` says
+    /// which, and `WWW-Authenticate` carries the challenge.
     Unauthorized,
     /// 403: the API key lacks the operation's scope.
     Forbidden,
@@ -241,7 +242,7 @@ pub enum ErrorCode {
     UriTooLong,
     /// 431: the request's headers are larger than 32 KiB.
     HeadersTooLarge,
-    /// 415: a body was sent that is not `application/json`.
+    /// 415: a body was sent that is not `application/json` (form bodies are not accepted).
     UnsupportedMediaType,
     /// 408: the request body did not arrive within the server's body timeout.
     RequestTimeout,
@@ -342,7 +343,9 @@ impl ErrorCode {
             ErrorCode::UriTooLong => "request target too long",
             ErrorCode::HeadersTooLarge => "request headers too large",
             ErrorCode::RequestTimeout => "request body timed out",
-            ErrorCode::UnsupportedMediaType => "unsupported media type",
+            ErrorCode::UnsupportedMediaType => {
+                "unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)"
+            }
             ErrorCode::ConsentLocked => "consent locked",
             ErrorCode::IdempotencyConflict => "a request with this idempotency key is in progress",
             ErrorCode::LimitReached => "limit reached",
@@ -450,6 +453,10 @@ impl ErrorEnvelope {
             ErrorCode::Forbidden => Some(BTreeMap::from([(
                 "required_scope".into(),
                 scope.unwrap_or("messages:send").into(),
+            )])),
+            ErrorCode::Unauthorized => Some(BTreeMap::from([(
+                "authorization".into(),
+                crate::service::AuthFailure::NoCredentials.describe(),
             )])),
             ErrorCode::LimitReached => {
                 // The default limit of what the operation adds: keys or webhook endpoints.

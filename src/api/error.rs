@@ -29,6 +29,8 @@ pub struct ApiError {
     pub retry_after: Option<u64>,
     /// Methods for the `Allow` header (405).
     pub allow: Option<String>,
+    /// The `WWW-Authenticate` challenge (401).
+    pub challenge: Option<String>,
 }
 
 impl ApiError {
@@ -39,6 +41,7 @@ impl ApiError {
             omitted: 0,
             retry_after: None,
             allow: None,
+            challenge: None,
         }
     }
 
@@ -116,7 +119,23 @@ impl From<service::Error> for ApiError {
     fn from(err: service::Error) -> Self {
         use service::Error as E;
         match err {
-            E::Unauthorized => ApiError::new(ErrorCode::Unauthorized),
+            E::Unauthorized(why) => {
+                // RFC 6750: a token that was sent and does not work is `invalid_token`; a
+                // request without one gets the bare challenge.
+                let challenge = match why {
+                    service::AuthFailure::KeyNotWorking => {
+                        r#"Bearer realm="agentmessage", error="invalid_token""#
+                    }
+                    _ => r#"Bearer realm="agentmessage""#,
+                };
+                ApiError {
+                    challenge: Some(challenge.into()),
+                    ..ApiError::with_details(
+                        ErrorCode::Unauthorized,
+                        BTreeMap::from([("authorization".into(), why.describe())]),
+                    )
+                }
+            }
             E::Forbidden {
                 required_scope,
                 missing_scopes,
@@ -179,6 +198,13 @@ impl IntoResponse for ApiError {
         let headers = response.headers_mut();
         if let Some(secs) = self.retry_after {
             headers.insert(header::RETRY_AFTER, HeaderValue::from(secs.max(1)));
+        }
+        if let Some(challenge) = self
+            .challenge
+            .as_deref()
+            .and_then(|c| HeaderValue::from_str(c).ok())
+        {
+            headers.insert(header::WWW_AUTHENTICATE, challenge);
         }
         if let Some(allow) = self
             .allow

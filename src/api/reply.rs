@@ -183,7 +183,7 @@ fn error_description(codes: &[ErrorCode]) -> &'static str {
 pub fn code_meaning(code: ErrorCode) -> &'static str {
     match code {
         ErrorCode::BadRequest => "the body is not JSON or not a JSON object, or a query parameter is malformed.",
-        ErrorCode::Unauthorized => "the API key is missing, malformed, unknown or revoked.",
+        ErrorCode::Unauthorized => "the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge.",
         ErrorCode::Forbidden => "the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing).",
         ErrorCode::NotFound => "no such resource is visible to the organization.",
         ErrorCode::MethodNotAllowed => "the path exists but not with this method; see the `Allow` header.",
@@ -191,7 +191,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::UriTooLong => "the request target (path and query) is longer than 8 KiB.",
         ErrorCode::HeadersTooLarge => "the request's headers are larger than 32 KiB.",
         ErrorCode::RequestTimeout => "the request body did not arrive within the server's body timeout.",
-        ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json`.",
+        ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`.",
         ErrorCode::IdempotencyConflict => "a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.",
         ErrorCode::LimitReached => "the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first.",
         ErrorCode::IdempotencyKeyReused => "the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.",
@@ -257,13 +257,24 @@ impl<const STATUS: u16, B: Type + ToJSON, E: ErrorSet> ApiResponse for Reply<STA
                 .copied()
                 .filter(|c| c.status() == status)
                 .collect();
-            let headers = if codes.iter().any(|c| has_retry_after(*c)) {
+            let mut headers = if codes.iter().any(|c| has_retry_after(*c)) {
                 vec![retry_after_header(
                     codes.iter().all(|c| has_retry_after(*c)),
                 )]
             } else {
                 vec![]
             };
+            if codes.contains(&ErrorCode::Unauthorized) {
+                headers.push(MetaHeader {
+                    name: "WWW-Authenticate".into(),
+                    description: Some(
+                        "The challenge (RFC 6750): `Bearer realm=\"agentmessage\"`, with `error=\"invalid_token\"` when the key sent does not work.".into(),
+                    ),
+                    required: true,
+                    deprecated: false,
+                    schema: String::schema_ref(),
+                });
+            }
             responses.push(MetaResponse {
                 description: error_description(&codes),
                 status: Some(status),

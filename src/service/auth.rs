@@ -7,7 +7,7 @@ use rand::{distr::Alphanumeric, Rng};
 use sha2::{Digest, Sha256};
 use uuid::Uuid;
 
-use super::{Error, Services};
+use super::{AuthFailure, Error, Services};
 use crate::domain::{organization::KeyMode, Scope, ScopeSet, Timestamp};
 
 /// Every live key starts with this.
@@ -168,7 +168,7 @@ impl Services {
     /// The caller a bearer token identifies: 401 for a malformed, unknown or revoked key.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
         if !well_formed(token) {
-            return Err(Error::Unauthorized);
+            return Err(Error::Unauthorized(AuthFailure::KeyNotWorking));
         }
         let cache = &self.key_cache;
         if cache.due() {
@@ -184,9 +184,9 @@ impl Services {
             .system()
             .api_key_by_digest(&digest)
             .await?
-            .ok_or(Error::Unauthorized)?;
+            .ok_or(Error::Unauthorized(AuthFailure::KeyNotWorking))?;
         if key.revoked_at.is_some() {
-            return Err(Error::Unauthorized);
+            return Err(Error::Unauthorized(AuthFailure::KeyNotWorking));
         }
         self.note_key_used(key.id);
         let caller = Caller {

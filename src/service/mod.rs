@@ -73,8 +73,8 @@ impl FieldErrors {
 /// Everything a use case can refuse or fail with.
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
-    #[error("authentication failed")]
-    Unauthorized,
+    #[error("authentication failed: {0:?}")]
+    Unauthorized(AuthFailure),
     #[error("missing scope {required_scope}")]
     Forbidden {
         required_scope: Scope,
@@ -110,6 +110,36 @@ pub enum Error {
     Unavailable(DbErr),
     #[error("internal: {0:#}")]
     Internal(anyhow::Error),
+}
+
+/// Why a request was not authenticated.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No `Authorization` header.
+    NoCredentials,
+    /// An `Authorization` header of another scheme (`Basic`, as some messaging APIs use).
+    NotBearer(String),
+    /// A bearer token that is no key, or a key that was revoked.
+    KeyNotWorking,
+}
+
+impl AuthFailure {
+    /// What the client is told, and how to fix it.
+    pub fn describe(&self) -> String {
+        match self {
+            AuthFailure::NoCredentials => {
+                "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                    .into()
+            }
+            AuthFailure::NotBearer(scheme) => format!(
+                "the Authorization header uses the {scheme} scheme: send your API key as a bearer token, `Authorization: Bearer am_live_…`"
+            ),
+            AuthFailure::KeyNotWorking => {
+                "the key does not exist or no longer works (revoked): check it, or make a new one"
+                    .into()
+            }
+        }
+    }
 }
 
 impl From<DbErr> for Error {

@@ -369,3 +369,43 @@ async fn one_client_address_cannot_take_every_connection() {
         drop(held);
     }
 }
+
+/// Each 401 says why, with the challenge of RFC 6750; a form body's 415 names JSON.
+#[tokio::test]
+async fn errors_say_how_to_fix_them() {
+    let app = crate::support::TestApp::start(crate::support::Backend::Sqlite).await;
+    let org = app.org().await;
+    let get = |authorization: Option<String>| {
+        let mut request = app.client.get(format!("{}/v1/numbers", app.base));
+        if let Some(value) = authorization {
+            request = request.header("Authorization", value);
+        }
+        async move { crate::support::read(request.send().await.unwrap()).await }
+    };
+    let cases = [
+        (None, "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`", r#"Bearer realm="agentmessage""#),
+        (Some("Basic QUN4eHg6c2VjcmV0".to_owned()), "the Authorization header uses the Basic scheme: send your API key as a bearer token, `Authorization: Bearer am_live_…`", r#"Bearer realm="agentmessage""#),
+        (Some("Bearer am_live_00000000000000000000000000000000".to_owned()), "the key does not exist or no longer works (revoked): check it, or make a new one", r#"Bearer realm="agentmessage", error="invalid_token""#),
+    ];
+    for (authorization, says, challenge) in cases {
+        let reply = get(authorization).await;
+        let error = reply.assert_error(401, "UNAUTHORIZED");
+        assert_eq!(error["details"], json!({"authorization": says}));
+        assert_eq!(reply.header("www-authenticate"), Some(challenge));
+    }
+    let form = app
+        .client
+        .post(format!("{}/v1/messages", app.base))
+        .bearer_auth(&org.key)
+        .header("Content-Type", "application/x-www-form-urlencoded")
+        .body("From=%2B15551112222&To=%2B15554443333&Body=hi")
+        .send()
+        .await
+        .unwrap();
+    let reply = crate::support::read(form).await;
+    let error = reply.assert_error(415, "UNSUPPORTED_MEDIA_TYPE");
+    assert_eq!(
+        error["message"],
+        json!("unsupported media type: send JSON with Content-Type: application/json (form bodies are not accepted)")
+    );
+}
