@@ -1920,7 +1920,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageViewList"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2046,7 +2046,7 @@ export interface operations {
                     "application/json": components["schemas"]["MessageViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2277,7 +2277,7 @@ export interface operations {
                     "application/json": components["schemas"]["EventViewList"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2653,7 +2653,7 @@ export interface operations {
                     "application/json": components["schemas"]["ConsentViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2965,7 +2965,7 @@ export interface operations {
                     "application/json": components["schemas"]["LookupViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3470,7 +3470,7 @@ export interface operations {
                     "application/json": components["schemas"]["NewApiKeyViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3875,7 +3875,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointWithSecretViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4306,7 +4306,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4497,7 +4497,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookEndpointWithSecretViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4701,7 +4701,7 @@ export interface operations {
                     "application/json": components["schemas"]["WebhookDeliveryViewList"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4959,7 +4959,7 @@ export interface operations {
                     "application/json": components["schemas"]["ReceiptViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -5098,7 +5098,7 @@ export interface operations {
                     "application/json": components["schemas"]["InboundViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -5237,7 +5237,7 @@ export interface operations {
                     "application/json": components["schemas"]["InboundViewEnvelope"];
                 };
             };
-            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object, or a query parameter is malformed. */
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */

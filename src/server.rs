@@ -381,6 +381,10 @@ struct Tracked {
 /// `date`, and then closes; every answer of ours carries a body and `x-request-id`.
 fn hyper_refusal(buf: &[u8]) -> Option<(usize, u16)> {
     const START: &[u8] = b"HTTP/1.1 ";
+    // Answers of ours end with their body; only a bare head ends with its blank line.
+    if !buf.ends_with(b"\r\n\r\n") {
+        return None;
+    }
     let start = buf.windows(START.len()).rposition(|w| w == START)?;
     let head = std::str::from_utf8(&buf[start..]).ok()?;
     let lines: Vec<&str> = head.strip_suffix("\r\n\r\n")?.split("\r\n").collect();

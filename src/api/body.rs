@@ -40,10 +40,22 @@ impl<T> JsonBody<T> {
         if !acceptable {
             return Err(ApiError::new(ErrorCode::UnsupportedMediaType));
         }
-        match serde_json::from_slice::<Value>(&self.bytes) {
-            Ok(Value::Object(object)) => Ok(object),
-            _ => Err(ApiError::new(ErrorCode::BadRequest)),
-        }
+        let problem = match serde_json::from_slice::<Value>(&self.bytes) {
+            Ok(Value::Object(object)) => return Ok(object),
+            Ok(_) => "must be a JSON object".to_owned(),
+            Err(e) if e.is_eof() => {
+                format!(
+                    "is not JSON: it ends too early (line {}, column {})",
+                    e.line(),
+                    e.column()
+                )
+            }
+            Err(e) => format!("is not JSON: line {}, column {}", e.line(), e.column()),
+        };
+        Err(ApiError::with_details(
+            ErrorCode::BadRequest,
+            std::collections::BTreeMap::from([("body".to_owned(), problem)]),
+        ))
     }
 }
 

@@ -182,7 +182,7 @@ fn error_description(codes: &[ErrorCode]) -> &'static str {
 /// The catalogue's sentence for each code (the same text as the code's doc comment).
 pub fn code_meaning(code: ErrorCode) -> &'static str {
     match code {
-        ErrorCode::BadRequest => "the body is not JSON or not a JSON object, or a query parameter is malformed.",
+        ErrorCode::BadRequest => "the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it).",
         ErrorCode::Unauthorized => "the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge.",
         ErrorCode::Forbidden => "the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing).",
         ErrorCode::NotFound => "no such resource is visible to the organization.",

@@ -34,10 +34,20 @@ on_both_backends! {
 
     async fn bodies_that_are_not_json_objects_are_bad_requests(app) {
         let org = app.sender("+15551112222", "+15554443333").await;
-        for body in [&b"{not json"[..], b"[1, 2]", b"\"text\"", b"null", b"", b"{\"a\": 1"] {
+        // Where the JSON breaks, or that it is not an object.
+        for (body, says) in [
+            (&b"{not json"[..], "is not JSON: line 1, column 2"),
+            (b"{\n  \"from\": \"+15551112222\",\n  \"to\": +1555\n}", "is not JSON: line 3, column 9"),
+            (b"[1, 2]", "must be a JSON object"),
+            (b"\"text\"", "must be a JSON object"),
+            (b"null", "must be a JSON object"),
+            (b"", "is not JSON: it ends too early (line 1, column 0)"),
+            (b"{\"a\": 1", "is not JSON: it ends too early (line 1, column 7)"),
+        ] {
             let reply = app.raw(Method::POST, "/v1/messages", Some(&org.key), Some("application/json"), body.to_vec()).await;
             let error = reply.assert_error(400, "BAD_REQUEST");
             assert_eq!(error["message"], json!("bad request"));
+            assert_eq!(error["details"], json!({"body": says}), "{}", String::from_utf8_lossy(body));
         }
     }
 
