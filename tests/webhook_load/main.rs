@@ -35,6 +35,37 @@ const MESSAGES: usize = 500;
 /// How long one attempt at the dead endpoint hangs before it times out.
 const ATTEMPT_TIMEOUT: Duration = Duration::from_secs(20);
 
+/// How long after its event was written (the change, as the database recorded it) each
+/// delivery in `got` arrived, shortest first.
+async fn delays_since_written(app: &TestApp, got: &[receiver::Received]) -> Vec<Duration> {
+    let rows = app
+        .store
+        .connection()
+        .query_all_raw(Statement::from_string(
+            app.store.connection().get_database_backend(),
+            "SELECT id, created_at FROM webhook_events",
+        ))
+        .await
+        .unwrap();
+    let written: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
+        .iter()
+        .map(|r| {
+            let id: uuid::Uuid = r.try_get("", "id").unwrap();
+            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
+            (id.to_string(), at)
+        })
+        .collect();
+    let mut delays: Vec<Duration> = got
+        .iter()
+        .map(|r| {
+            let arrived: chrono::DateTime<chrono::Utc> = r.wall.into();
+            (arrived - written[&r.id]).to_std().unwrap_or_default()
+        })
+        .collect();
+    delays.sort();
+    delays
+}
+
 async fn a_dead_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
     let settings = Settings {
         webhooks: WebhookRules {
@@ -100,32 +131,7 @@ async fn a_dead_endpoint_does_not_delay_a_healthy_one(backend: Backend) {
     let got = healthy
         .wait_until(Duration::from_secs(120), |got| got.len() >= 2 * MESSAGES)
         .await;
-    // When each event was written (the status change), from the database.
-    let rows = app
-        .store
-        .connection()
-        .query_all_raw(Statement::from_string(
-            app.store.connection().get_database_backend(),
-            "SELECT id, created_at FROM webhook_events",
-        ))
-        .await
-        .unwrap();
-    let written: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
-        .iter()
-        .map(|r| {
-            let id: uuid::Uuid = r.try_get("", "id").unwrap();
-            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
-            (id.to_string(), at)
-        })
-        .collect();
-    let mut delays: Vec<Duration> = got
-        .iter()
-        .map(|r| {
-            let arrived: chrono::DateTime<chrono::Utc> = r.wall.into();
-            (arrived - written[&r.id]).to_std().unwrap_or_default()
-        })
-        .collect();
-    delays.sort();
+    let delays = delays_since_written(&app, &got).await;
     let at = |q: f64| delays[((delays.len() as f64 * q).ceil() as usize).min(delays.len()) - 1];
     let pending_dead = app
         .store
@@ -239,31 +245,7 @@ async fn one_organizations_hanging_endpoints_do_not_hold_up_another(backend: Bac
     let got = healthy
         .wait_until(Duration::from_secs(30), |got| got.len() >= A_EVENTS)
         .await;
-    let rows = app
-        .store
-        .connection()
-        .query_all_raw(Statement::from_string(
-            app.store.connection().get_database_backend(),
-            "SELECT id, created_at FROM webhook_events",
-        ))
-        .await
-        .unwrap();
-    let written: std::collections::HashMap<String, chrono::DateTime<chrono::Utc>> = rows
-        .iter()
-        .map(|r| {
-            let id: uuid::Uuid = r.try_get("", "id").unwrap();
-            let at: chrono::DateTime<chrono::Utc> = r.try_get("", "created_at").unwrap();
-            (id.to_string(), at)
-        })
-        .collect();
-    let mut delays: Vec<Duration> = got
-        .iter()
-        .map(|r| {
-            let arrived: chrono::DateTime<chrono::Utc> = r.wall.into();
-            (arrived - written[&r.id]).to_std().unwrap_or_default()
-        })
-        .collect();
-    delays.sort();
+    let delays = delays_since_written(&app, &got).await;
     eprintln!(
         "{backend:?}: B's {B_ENDPOINTS} hanging endpoints hold {} attempts ({} deliveries pending); A's endpoint got {} events, delay from the change p50 {:?} max {:?}",
         dead.got().len(),
