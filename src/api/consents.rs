@@ -21,7 +21,7 @@ use crate::{
         consent::{ConsentSource, ConsentState, ConsentStatus},
         rules, PhoneNumber, Timestamp,
     },
-    service::{Error, FieldErrors, Services},
+    service::{Error, Services},
 };
 
 request! {
@@ -103,16 +103,6 @@ fn answer(state: &ConsentState) -> Result<Envelope<ConsentView>, ApiError> {
         .ok_or_else(|| Error::NotFound.into())
 }
 
-/// A path number for a write: 422 when it is not E.164.
-fn path_number_for_write(number: Option<PhoneNumber>) -> Result<PhoneNumber, Error> {
-    number.ok_or_else(|| {
-        Error::Validation(FieldErrors::single(
-            "phone_number",
-            rules::PHONE_NUMBER.pattern_message,
-        ))
-    })
-}
-
 error_set!(
     /// Recording an opt-in.
     OptInErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, ConsentLocked, ValidationFailed]
@@ -123,7 +113,7 @@ error_set!(
 );
 error_set!(
     /// Reading consent.
-    ConsentViewErrors: [Unauthorized, Forbidden, NotFound]
+    ConsentViewErrors: [Unauthorized, Forbidden, NotFound, ValidationFailed]
 );
 
 pub struct ConsentsApi;
@@ -196,7 +186,7 @@ impl ConsentsApi {
     ) -> Reply<200, Envelope<ConsentView>, OptOutErrors> {
         let run = async {
             let caller = key.authorize(&services, Operation::ConsentsDelete).await?;
-            let number = path_number_for_write(phone_number.phone_number())?;
+            let number = phone_number.e164()?;
             let record = services
                 .record_consent(
                     &caller,
@@ -229,7 +219,7 @@ impl ConsentsApi {
     ) -> Reply<200, Envelope<ConsentView>, ConsentViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Operation::ConsentsView).await?;
-            let number = phone_number.phone_number().ok_or(Error::NotFound)?;
+            let number = phone_number.e164()?;
             let state = services.consent(&caller, &number).await?;
             answer(&state)
         };

@@ -22,7 +22,7 @@ use crate::{
         lookup::{LineType, Lookup},
         PhoneNumber, Timestamp,
     },
-    service::{lookups::LookupResult, Error, Services},
+    service::{lookups::LookupResult, Services},
 };
 
 request! {
@@ -95,7 +95,7 @@ error_set!(
 );
 error_set!(
     /// Reading a lookup.
-    LookupViewErrors: [Unauthorized, Forbidden, NotFound]
+    LookupViewErrors: [Unauthorized, Forbidden, NotFound, ValidationFailed]
 );
 
 pub struct LookupsApi;
@@ -176,7 +176,7 @@ impl LookupsApi {
     ) -> Reply<200, Envelope<LookupView>, LookupViewErrors> {
         let run = async {
             let caller = key.authorize(&services, Operation::LookupsView).await?;
-            let number = phone_number.phone_number().ok_or(Error::NotFound)?;
+            let number = phone_number.e164()?;
             let lookup = services.latest_lookup(&caller, &number).await?;
             Ok::<_, ApiError>(Envelope(LookupView::from(lookup)))
         };

@@ -1,6 +1,6 @@
 //! Path parameters read without failing: a segment that does not percent-decode to UTF-8 is kept
 //! as `None`, so the operation answers it in the documented order (after authentication) and with
-//! its documented status (404 for an id that names nothing, 422 for a number to write).
+//! its documented status (404 for an id that names nothing, 422 for a number that is not E.164).
 
 use poem::{Request, RequestBody};
 
@@ -24,6 +24,17 @@ impl Path {
     /// The segment as an E.164 number, if it is one.
     pub fn phone_number(&self) -> Option<PhoneNumber> {
         self.value().and_then(PhoneNumber::parse)
+    }
+
+    /// The segment named `phone_number` as an E.164 number: 422 `VALIDATION_FAILED` naming it
+    /// when it is not one.
+    pub fn e164(&self) -> Result<PhoneNumber, crate::service::Error> {
+        self.phone_number().ok_or_else(|| {
+            crate::service::Error::Validation(crate::service::FieldErrors::single(
+                "phone_number",
+                crate::domain::rules::PHONE_NUMBER.pattern_message,
+            ))
+        })
     }
 
     /// The segment as a UUID, if it is one.
