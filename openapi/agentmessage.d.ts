@@ -2224,7 +2224,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorEnvelope"];
                 };
             };
-            /** @description `CONSENT_REQUIRED`: the recipient has not opted in to this organization, or has opted out. */
+            /** @description `CONSENT_REQUIRED`: the recipient has not opted in to this organization, or has opted out. `details.to` names the recipient; `details.consent` says why: `never_opted_in`, `opted_out_through_api` (both fixed by recording an opt-in with `PUT /v1/consents/{phone_number}`) or `opted_out_by_keyword` (the recipient texted STOP or another opt-out keyword; only their START undoes it); `details.fix` says what to do. */
             453: {
                 headers: {
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
@@ -2240,7 +2240,12 @@ export interface operations {
                      *       "error": {
                      *         "code": "CONSENT_REQUIRED",
                      *         "message": "consent required",
-                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "consent": "never_opted_in",
+                     *           "fix": "record the recipient's opt-in with PUT /v1/consents/+15555550123 (operation consents_update)",
+                     *           "to": "+15555550123"
+                     *         }
                      *       }
                      *     }
                      */

@@ -146,7 +146,7 @@ impl ConsentsApi {
             let number = phone_number.phone_number();
             let mut f = Fields::new(object);
             if number.is_none() {
-                f.error("phone_number", rules::PHONE_NUMBER.pattern_message);
+                f.error("phone_number", rules::MUST_BE_E164_IN_PATH);
             }
             let request = OptInRequest::read_fields(&mut f);
             let (number, request) = f

@@ -466,6 +466,15 @@ impl ErrorEnvelope {
                 };
                 Some(BTreeMap::from([("limit".into(), limit.to_string())]))
             }
+            ErrorCode::ConsentRequired => {
+                let refusal = crate::domain::consent::ConsentRefusal::NeverOptedIn;
+                let to = crate::domain::PhoneNumber::parse("+15555550123").expect("E.164");
+                Some(BTreeMap::from([
+                    ("to".into(), to.as_str().into()),
+                    ("consent".into(), refusal.as_str().into()),
+                    ("fix".into(), refusal.fix(&to)),
+                ]))
+            }
             _ => None,
         };
         ErrorEnvelope {

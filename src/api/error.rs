@@ -153,7 +153,14 @@ impl From<service::Error> for ApiError {
                 ApiError::with_details(ErrorCode::ValidationFailed, fields.into_map())
             }
             E::LineTypeBlocked => ApiError::new(ErrorCode::LineTypeBlocked),
-            E::ConsentRequired => ApiError::new(ErrorCode::ConsentRequired),
+            E::ConsentRequired { to, refusal } => ApiError::with_details(
+                ErrorCode::ConsentRequired,
+                BTreeMap::from([
+                    ("to".into(), to.as_str().into()),
+                    ("consent".into(), refusal.as_str().into()),
+                    ("fix".into(), refusal.fix(&to)),
+                ]),
+            ),
             E::ConsentLocked => ApiError::new(ErrorCode::ConsentLocked),
             E::IdempotencyConflict { retry_after_secs } => ApiError {
                 retry_after: Some(retry_after_secs.max(1)),

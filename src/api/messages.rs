@@ -359,7 +359,7 @@ fn parse_listing(
         if let Some(v) = param.value() {
             match PhoneNumber::parse(v) {
                 Some(n) => *slot = Some(n),
-                None => bad(name, rules::PHONE_NUMBER.pattern_message),
+                None => bad(name, &rules::must_be_e164_in_query(name, v)),
             }
         }
     }

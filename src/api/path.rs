@@ -32,7 +32,7 @@ impl Path {
         self.phone_number().ok_or_else(|| {
             crate::service::Error::Validation(crate::service::FieldErrors::single(
                 "phone_number",
-                crate::domain::rules::PHONE_NUMBER.pattern_message,
+                crate::domain::rules::MUST_BE_E164_IN_PATH,
             ))
         })
     }

@@ -199,7 +199,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",
         ErrorCode::LineTypeBlocked => "a recent lookup classified the recipient as a landline.",
         ErrorCode::RateLimited => "the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds.",
-        ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out.",
+        ErrorCode::ConsentRequired => "the recipient has not opted in to this organization, or has opted out. `details.to` names the recipient; `details.consent` says why: `never_opted_in`, `opted_out_through_api` (both fixed by recording an opt-in with `PUT /v1/consents/{phone_number}`) or `opted_out_by_keyword` (the recipient texted STOP or another opt-out keyword; only their START undoes it); `details.fix` says what to do.",
         ErrorCode::InternalError => "an unexpected fault; the server log holds its cause under the request id.",
         ErrorCode::WebhooksNotConfigured => "this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints.",
         ErrorCode::ServiceUnavailable => "the database cannot be reached, is locked by another process, or has no free connection in time; retry after `Retry-After` seconds.",

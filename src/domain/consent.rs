@@ -59,6 +59,54 @@ impl ConsentState {
                 .as_ref()
                 .is_some_and(|c| c.status == ConsentStatus::OptedIn)
     }
+
+    /// Why the recipient may not be messaged, or `None` when they may.
+    pub fn refusal(&self) -> Option<ConsentRefusal> {
+        if self.may_receive() {
+            None
+        } else if self.locked() {
+            Some(ConsentRefusal::OptedOutByKeyword)
+        } else if self.latest.is_some() {
+            Some(ConsentRefusal::OptedOutThroughApi)
+        } else {
+            Some(ConsentRefusal::NeverOptedIn)
+        }
+    }
+}
+
+/// Why a send's recipient may not be messaged: what a 453 `CONSENT_REQUIRED` says, with the fix.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConsentRefusal {
+    /// No consent record exists for the recipient.
+    NeverOptedIn,
+    /// The recipient texted an opt-out keyword (STOP, …): only they can undo it.
+    OptedOutByKeyword,
+    /// The organization recorded an opt-out through the API (or an import).
+    OptedOutThroughApi,
+}
+
+impl ConsentRefusal {
+    /// The name given in `details.consent`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::NeverOptedIn => "never_opted_in",
+            Self::OptedOutByKeyword => "opted_out_by_keyword",
+            Self::OptedOutThroughApi => "opted_out_through_api",
+        }
+    }
+
+    /// What makes the recipient `to` reachable, given in `details.fix`.
+    pub fn fix(self, to: &PhoneNumber) -> String {
+        match self {
+            Self::NeverOptedIn | Self::OptedOutThroughApi => format!(
+                "record the recipient's opt-in with PUT /v1/consents/{} (operation consents_update)",
+                to.as_str()
+            ),
+            Self::OptedOutByKeyword => {
+                "the recipient opted out by texting a keyword such as STOP: only they can opt back in, by texting START".into()
+            }
+        }
+    }
 }
 
 /// The most characters consent evidence may have.

@@ -126,6 +126,24 @@ pub const MAX_KEY_NAME_CHARS: usize = 100;
 pub const CURSOR_PATTERN: &str = r"^[0-9]{1,16}\.[0-9a-f]{32}$";
 
 const MUST_BE_E164: &str = "must be E.164";
+/// The E.164 message for a number in a path: the body's `"must be E.164"` (the published
+/// example's wording) with an example.
+pub const MUST_BE_E164_IN_PATH: &str =
+    "must be E.164 (+, country code, number), such as +14155550123";
+
+/// The E.164 message for a number in a query parameter `name`, given what arrived: a `+` sent
+/// unencoded arrives as a space, and the message says so.
+pub fn must_be_e164_in_query(name: &str, received: &str) -> String {
+    let digits = received.trim_start_matches(' ');
+    if digits.len() < received.len()
+        && !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+    {
+        format!("must be E.164: the + arrived as a space (a + in a query string means a space), so write it as %2B: {name}=%2B{digits}")
+    } else {
+        format!("must be E.164 (+, country code, number), such as +14155550123; in a query string write the + as %2B: {name}=%2B14155550123")
+    }
+}
 const NO_NUL: &str = "must not contain NUL characters";
 
 fn is_e164(s: &str) -> bool {

@@ -110,8 +110,11 @@ fn send_rules(
             return Err(Error::LineTypeBlocked);
         }
     }
-    if !facts.consent.may_receive() {
-        return Err(Error::ConsentRequired);
+    if let Some(refusal) = facts.consent.refusal() {
+        return Err(Error::ConsentRequired {
+            to: send.to.clone(),
+            refusal,
+        });
     }
     let channel = if send.media_urls.is_empty() {
         Channel::Sms

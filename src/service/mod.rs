@@ -8,7 +8,7 @@ use std::{collections::BTreeMap, sync::Arc, time::Duration};
 use sea_orm::DbErr;
 
 use crate::{
-    domain::Scope,
+    domain::{consent::ConsentRefusal, PhoneNumber, Scope},
     store::{Store, System, Tenant},
 };
 
@@ -89,7 +89,12 @@ pub enum Error {
     #[error("recipient is a landline")]
     LineTypeBlocked,
     #[error("consent required")]
-    ConsentRequired,
+    ConsentRequired {
+        /// The recipient.
+        to: PhoneNumber,
+        /// Why they may not be messaged.
+        refusal: ConsentRefusal,
+    },
     #[error("consent locked by the recipient's keyword opt-out")]
     ConsentLocked,
     /// The same `Idempotency-Key` and request are still running elsewhere.

@@ -161,16 +161,16 @@ on_both_backends! {
         let reply = app.call(Method::PUT, "/v1/consents/5554443333", Some(&org.key), Some(json!({"source": "carrier pigeon", "extra": 1}))).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({
             "extra": "is not a known field",
-            "phone_number": "must be E.164",
+            "phone_number": "must be E.164 (+, country code, number), such as +14155550123",
             "source": "must be one of: web_form, paper_form, verbal, api, import"
         }));
         let reply = app.call(Method::PUT, "/v1/consents/+15554443333", Some(&org.key), Some(json!({}))).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"source": "is required"}));
         let reply = app.call(Method::DELETE, "/v1/consents/12", Some(&org.key), None).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
         // A number that is not E.164 is a validation error, reading as writing.
         let reply = app.call(Method::GET, "/v1/consents/12", Some(&org.key), None).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
     }
 
     async fn lookups_follow_the_test_number_table_and_keep_the_newest(app) {
@@ -185,7 +185,7 @@ on_both_backends! {
         }
         app.call(Method::GET, "/v1/lookups/+12125550199", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
         let reply = app.call(Method::GET, "/v1/lookups/abc", Some(&org.key), None).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
         let reply = app.call(Method::POST, "/v1/lookups", Some(&org.key), Some(json!({"phone_number": "212"}))).await;
         assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
     }

@@ -278,7 +278,9 @@ on_both_backends! {
         let consent = consent.assert_success(200);
         assert_eq!(consent["status"], json!("opted_out"));
         assert_eq!(consent["source"], json!("keyword"));
-        app.send(&org.key, json!({"from": FROM, "to": to, "text": "after STOP"})).await.assert_error(453, "CONSENT_REQUIRED");
+        let error = app.send(&org.key, json!({"from": FROM, "to": to, "text": "after STOP"})).await.assert_error(453, "CONSENT_REQUIRED").clone();
+        assert_eq!(error["details"]["consent"], json!("opted_out_by_keyword"));
+        assert!(error["details"]["fix"].as_str().unwrap().contains("texting START"), "{error}");
 
         // The worker re-checks consent when it claims: the queued message fails.
         let worker = app.worker(Default::default());

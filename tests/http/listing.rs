@@ -169,8 +169,15 @@ on_both_backends! {
             "direction": "must be one of: outbound, inbound",
             "limit": "must be a whole number from 1 to 100",
             "status": "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
-            "to": "must be E.164"
+            "to": "must be E.164 (+, country code, number), such as +14155550123; in a query string write the + as %2B: to=%2B14155550123"
         }));
+        // A + sent unencoded arrives as a space: the message says so and how to write it.
+        let reply = app.call(Method::GET, "/v1/messages?to=+15554443333", Some(&org.key), None).await;
+        assert_eq!(reply.assert_error(400, "BAD_REQUEST")["details"], json!({
+            "to": "must be E.164: the + arrived as a space (a + in a query string means a space), so write it as %2B: to=%2B15554443333"
+        }));
+        let reply = app.call(Method::GET, "/v1/messages?to=%2B15554443333", Some(&org.key), None).await;
+        reply.assert_success(200);
         app.call(Method::GET, "/v1/messages?limit=101", Some(&org.key), None).await.assert_error(400, "BAD_REQUEST");
         // Authentication still comes first.
         app.call(Method::GET, "/v1/messages?limit=0", None, None).await.assert_error(401, "UNAUTHORIZED");

@@ -85,12 +85,12 @@ on_both_backends! {
         app.call(Method::GET, "/v1/messages/%FF", None, None).await.assert_error(401, "UNAUTHORIZED");
         app.call(Method::GET, "/v1/messages/%FF", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
         let reply = app.call(Method::GET, "/v1/consents/%FF%FE", Some(&org.key), None).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
         app.call(Method::DELETE, "/v1/api_keys/%C3%28", Some(&org.key), None).await.assert_error(404, "NOT_FOUND");
         let reply = app.call(Method::PUT, "/v1/consents/%FF", Some(&org.key), Some(json!({"source": "api"}))).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
         let reply = app.call(Method::DELETE, "/v1/consents/%FF", Some(&org.key), None).await;
-        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164"}));
+        assert_eq!(reply.assert_error(422, "VALIDATION_FAILED")["details"], json!({"phone_number": "must be E.164 (+, country code, number), such as +14155550123"}));
     }
 
     async fn bodies_over_64_kib_are_too_large_before_authentication(app) {

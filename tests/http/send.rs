@@ -234,10 +234,18 @@ on_both_backends! {
         app.add_number(&org, FROM).await;
         let error = app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED").clone();
         assert_eq!(error["message"], json!("consent required"));
+        // The details name the recipient, why, and the operation that records consent.
+        assert_eq!(error["details"], json!({
+            "to": TO,
+            "consent": "never_opted_in",
+            "fix": format!("record the recipient's opt-in with PUT /v1/consents/{TO} (operation consents_update)"),
+        }));
         app.opt_in(&org, TO).await;
         app.send(&org.key, seed_request()).await.assert_success(202);
         app.call(Method::DELETE, &format!("/v1/consents/{TO}"), Some(&org.key), None).await.assert_success(200);
-        app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED");
+        let error = app.send(&org.key, seed_request()).await.assert_error(453, "CONSENT_REQUIRED").clone();
+        assert_eq!(error["details"]["consent"], json!("opted_out_through_api"));
+        assert_eq!(error["details"]["to"], json!(TO));
         app.opt_in(&org, TO).await;
         app.send(&org.key, seed_request()).await.assert_success(202);
     }
