@@ -566,7 +566,7 @@ export interface components {
          *         "messages:read"
          *       ],
          *       "mode": "live",
-         *       "created_at": "2026-04-26T12:00:00Z",
+         *       "created_at": "2026-04-26T12:00:00.000Z",
          *       "last_used_at": null,
          *       "revoked_at": null
          *     }
@@ -588,19 +588,19 @@ export interface components {
             /**
              * Format: date-time
              * @description When the key was created.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**
              * Format: date-time
              * @description When the key was last used (updated at most once a minute), or null.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             last_used_at: string | null;
             /**
              * Format: date-time
              * @description When the key was revoked, or null while it works.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             revoked_at: string | null;
         };
@@ -695,7 +695,7 @@ export interface components {
          *       "status": "opted_in",
          *       "source": "web_form",
          *       "evidence": "signup form #5521, 2026-04-20",
-         *       "updated_at": "2026-04-26T12:00:00Z",
+         *       "updated_at": "2026-04-26T12:00:00.000Z",
          *       "locked": false
          *     }
          */
@@ -711,7 +711,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the newest record was made.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             updated_at: string;
             /**
@@ -881,7 +881,7 @@ export interface components {
          *       "sequence": 4,
          *       "kind": "receipt",
          *       "status": "delivered",
-         *       "occurred_at": "2026-04-26T12:00:03Z",
+         *       "occurred_at": "2026-04-26T12:00:03.000Z",
          *       "carrier_message_id": "sim-0196f1a23b4c7d5e8f60718293a4b5c6",
          *       "stat": "DELIVRD",
          *       "err": "000",
@@ -899,7 +899,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the server recorded the event.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             occurred_at: string;
             /** @description The carrier's message id, or null. */
@@ -1022,8 +1022,10 @@ export interface components {
          *         "direction": "inbound",
          *         "error_code": null,
          *         "error_message": null,
-         *         "created_at": "2026-04-26T12:00:00Z",
-         *         "updated_at": "2026-04-26T12:00:00Z"
+         *         "created_at": "2026-04-26T12:00:00.000Z",
+         *         "updated_at": "2026-04-26T12:00:00.000Z",
+         *         "sent_at": null,
+         *         "delivered_at": null
          *       },
          *       "keyword": "STOP"
          *     }
@@ -1074,7 +1076,7 @@ export interface components {
          * @example {
          *       "phone_number": "+12125550120",
          *       "line_type": "landline",
-         *       "looked_up_at": "2026-04-26T12:00:00Z",
+         *       "looked_up_at": "2026-04-26T12:00:00.000Z",
          *       "cached": false
          *     }
          */
@@ -1086,7 +1088,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the lookup was made.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             looked_up_at: string;
             /**
@@ -1121,7 +1123,7 @@ export interface components {
          * @example {
          *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c9",
          *       "type": "message.delivered",
-         *       "created_at": "2026-04-26T12:00:03Z",
+         *       "created_at": "2026-04-26T12:00:03.000Z",
          *       "data": {
          *         "id": "8f3a2b1c-1c2d-4e5f-9a8b-0c1d2e3f4a5b",
          *         "from": "+15551112222",
@@ -1137,8 +1139,10 @@ export interface components {
          *         "direction": "outbound",
          *         "error_code": null,
          *         "error_message": null,
-         *         "created_at": "2026-04-26T12:00:00Z",
-         *         "updated_at": "2026-04-26T12:00:00Z"
+         *         "created_at": "2026-04-26T12:00:00.000Z",
+         *         "updated_at": "2026-04-26T12:00:00.000Z",
+         *         "sent_at": null,
+         *         "delivered_at": null
          *       },
          *       "sequence": 5
          *     }
@@ -1155,7 +1159,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the change happened.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /** @description The message as `GET /v1/messages/{id}` showed it right after the change. */
@@ -1196,8 +1200,10 @@ export interface components {
          *       "direction": "outbound",
          *       "error_code": null,
          *       "error_message": null,
-         *       "created_at": "2026-04-26T12:00:00Z",
-         *       "updated_at": "2026-04-26T12:00:00Z"
+         *       "created_at": "2026-04-26T12:00:00.000Z",
+         *       "updated_at": "2026-04-26T12:00:00.000Z",
+         *       "sent_at": null,
+         *       "delivered_at": null
          *     }
          */
         MessageView: {
@@ -1238,15 +1244,29 @@ export interface components {
             /**
              * Format: date-time
              * @description When the message was accepted.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**
              * Format: date-time
              * @description When the message last changed.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             updated_at: string;
+            /**
+             * Format: date-time
+             * @description When the carrier accepted the message (it became `sent`), or null until then and for
+             *     inbound messages.
+             * @example 2026-04-26T12:00:00.000Z
+             */
+            sent_at: string | null;
+            /**
+             * Format: date-time
+             * @description When the carrier's receipt said the message was delivered (it became `delivered`), or
+             *     null until then.
+             * @example 2026-04-26T12:00:00.000Z
+             */
+            delivered_at: string | null;
         };
         /** @description A successful response: `success` is true and `data` holds the resource. */
         MessageViewEnvelope: {
@@ -1292,7 +1312,7 @@ export interface components {
          *         "messages:read"
          *       ],
          *       "mode": "live",
-         *       "created_at": "2026-04-26T12:00:00Z"
+         *       "created_at": "2026-04-26T12:00:00.000Z"
          *     }
          */
         NewApiKeyView: {
@@ -1314,7 +1334,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the key was created.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
         };
@@ -1335,7 +1355,7 @@ export interface components {
          * @example {
          *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c6",
          *       "phone_number": "+15551112222",
-         *       "created_at": "2026-04-26T12:00:00Z"
+         *       "created_at": "2026-04-26T12:00:00.000Z"
          *     }
          */
         NumberView: {
@@ -1349,7 +1369,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When your organization got the number.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
         };
@@ -1572,8 +1592,8 @@ export interface components {
          *       "last_status_code": 204,
          *       "last_error": null,
          *       "next_attempt_at": null,
-         *       "created_at": "2026-04-26T12:00:03Z",
-         *       "delivered_at": "2026-04-26T12:00:03Z"
+         *       "created_at": "2026-04-26T12:00:03.000Z",
+         *       "delivered_at": "2026-04-26T12:00:03.000Z"
          *     }
          */
         WebhookDeliveryView: {
@@ -1616,19 +1636,19 @@ export interface components {
             /**
              * Format: date-time
              * @description When the next attempt is due, or null when none is.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             next_attempt_at: string | null;
             /**
              * Format: date-time
              * @description When the event was written.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**
              * Format: date-time
              * @description When the endpoint acknowledged it, or null.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             delivered_at: string | null;
         };
@@ -1684,8 +1704,8 @@ export interface components {
          *       "enabled": true,
          *       "disabled_reason": null,
          *       "mode": "live",
-         *       "created_at": "2026-04-26T12:00:00Z",
-         *       "updated_at": "2026-04-26T12:00:00Z"
+         *       "created_at": "2026-04-26T12:00:00.000Z",
+         *       "updated_at": "2026-04-26T12:00:00.000Z"
          *     }
          */
         WebhookEndpointView: {
@@ -1709,13 +1729,13 @@ export interface components {
             /**
              * Format: date-time
              * @description When it was registered.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**
              * Format: date-time
              * @description When it last changed.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             updated_at: string;
         };
@@ -1765,8 +1785,8 @@ export interface components {
          *       "enabled": true,
          *       "disabled_reason": null,
          *       "mode": "live",
-         *       "created_at": "2026-04-26T12:00:00Z",
-         *       "updated_at": "2026-04-26T12:00:00Z"
+         *       "created_at": "2026-04-26T12:00:00.000Z",
+         *       "updated_at": "2026-04-26T12:00:00.000Z"
          *     }
          */
         WebhookEndpointWithSecretView: {
@@ -1795,13 +1815,13 @@ export interface components {
             /**
              * Format: date-time
              * @description When it was registered.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**
              * Format: date-time
              * @description When it last changed.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             updated_at: string;
         };
@@ -1835,13 +1855,13 @@ export interface components {
          * @example {
          *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5ca",
          *       "type": "consent.updated",
-         *       "created_at": "2026-04-26T12:00:00Z",
+         *       "created_at": "2026-04-26T12:00:00.000Z",
          *       "data": {
          *         "phone_number": "+15554443333",
          *         "status": "opted_in",
          *         "source": "web_form",
          *         "evidence": "signup form #5521, 2026-04-20",
-         *         "updated_at": "2026-04-26T12:00:00Z",
+         *         "updated_at": "2026-04-26T12:00:00.000Z",
          *         "locked": false
          *       }
          *     }
@@ -1857,7 +1877,7 @@ export interface components {
             /**
              * Format: date-time
              * @description When the consent was recorded.
-             * @example 2026-04-26T12:00:00Z
+             * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
             /**

@@ -37,6 +37,8 @@ pub struct Model {
     /// Set before the carrier is called: once set, the message is never submitted again.
     pub attempted_at: Option<DateTimeUtc>,
     pub sent_at: Option<DateTimeUtc>,
+    /// Set with the change to `delivered`.
+    pub delivered_at: Option<DateTimeUtc>,
     /// A readable reason for `failed` or `undelivered`.
     pub error_message: Option<String>,
     /// How many events the message has; the next one is numbered one more.

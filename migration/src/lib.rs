@@ -27,6 +27,7 @@ mod m20261206_000019_alter_messages_inbound_redelivery;
 mod m20261206_000020_unmatched_receipts_index;
 mod m20261206_000021_webhook_rotated_secrets;
 mod m20261206_000022_inbound_parts;
+mod m20261206_000023_messages_delivered_at;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -57,6 +58,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000020_unmatched_receipts_index::Migration),
             Box::new(m20261206_000021_webhook_rotated_secrets::Migration),
             Box::new(m20261206_000022_inbound_parts::Migration),
+            Box::new(m20261206_000023_messages_delivered_at::Migration),
         ]
     }
 }

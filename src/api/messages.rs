@@ -109,6 +109,14 @@ pub struct MessageView {
     pub created_at: Timestamp,
     /// When the message last changed.
     pub updated_at: Timestamp,
+    /// When the carrier accepted the message (it became `sent`), or null until then and for
+    /// inbound messages.
+    #[oai(nullable)]
+    pub sent_at: Option<Timestamp>,
+    /// When the carrier's receipt said the message was delivered (it became `delivered`), or
+    /// null until then.
+    #[oai(nullable)]
+    pub delivered_at: Option<Timestamp>,
 }
 
 impl Example for MessageView {
@@ -131,6 +139,8 @@ impl Example for MessageView {
             error_message: None,
             created_at: at,
             updated_at: at,
+            sent_at: None,
+            delivered_at: None,
         }
     }
 }
@@ -154,6 +164,8 @@ impl From<Message> for MessageView {
             error_message: m.error_message,
             created_at: m.created_at,
             updated_at: m.updated_at,
+            sent_at: m.delivery.sent_at.map(Timestamp::from),
+            delivered_at: m.delivery.delivered_at.map(Timestamp::from),
         }
     }
 }

@@ -73,8 +73,8 @@ string_type!(
     Timestamp,
     "timestamp",
     MetaSchema {
-        description: Some("RFC 3339 time in UTC with whole seconds and a `Z` suffix."),
-        example: Some(Value::String("2026-04-26T12:00:00Z".into())),
+        description: Some("RFC 3339 time in UTC with milliseconds and a `Z` suffix."),
+        example: Some(Value::String("2026-04-26T12:00:00.000Z".into())),
         ..MetaSchema::new_with_format("string", "date-time")
     },
     |t: &Timestamp| t.to_wire(),

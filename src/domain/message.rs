@@ -47,7 +47,10 @@ pub struct Delivery {
     pub lease_expires_at: Option<DateTime<Utc>>,
     /// Set before the carrier is called: once set, it is never submitted again.
     pub attempted_at: Option<DateTime<Utc>>,
+    /// When the carrier took it (its first part).
     pub sent_at: Option<DateTime<Utc>>,
+    /// When it became `delivered`.
+    pub delivered_at: Option<DateTime<Utc>>,
 }
 
 /// One part of an outbound message as the carrier takes it (one `submit_sm` over SMPP).

@@ -1,5 +1,6 @@
-//! Timestamps: stored with microsecond precision, shown on the wire as RFC 3339 UTC with whole
-//! seconds and a `Z` suffix (`2026-04-26T12:00:00Z`).
+//! Timestamps: stored with microsecond precision, shown on the wire as RFC 3339 UTC with
+//! milliseconds and a `Z` suffix (`2026-04-26T12:00:00.123Z`), so that the events of one message
+//! a few milliseconds apart show different times.
 
 use chrono::{DateTime, SubsecRound, Utc};
 
@@ -21,9 +22,10 @@ impl Timestamp {
         self.0
     }
 
-    /// The wire form: whole seconds, `Z` suffix. The same instant always gives the same text.
+    /// The wire form: milliseconds (always three digits), `Z` suffix. The same instant always
+    /// gives the same text.
     pub fn to_wire(&self) -> String {
-        self.0.format("%Y-%m-%dT%H:%M:%SZ").to_string()
+        self.0.format("%Y-%m-%dT%H:%M:%S%.3fZ").to_string()
     }
 
     /// Reads an RFC 3339 timestamp in any offset.
@@ -45,11 +47,11 @@ mod tests {
     use super::*;
 
     #[test]
-    fn wire_form_matches_the_seed_format() {
+    fn wire_form_is_utc_with_milliseconds() {
         let t = Timestamp::parse_rfc3339("2026-04-26T12:00:00.987654321+00:00").unwrap();
-        assert_eq!(t.to_wire(), "2026-04-26T12:00:00Z");
+        assert_eq!(t.to_wire(), "2026-04-26T12:00:00.987Z");
         let t = Timestamp::parse_rfc3339("2026-04-26T14:00:00+02:00").unwrap();
-        assert_eq!(t.to_wire(), "2026-04-26T12:00:00Z");
+        assert_eq!(t.to_wire(), "2026-04-26T12:00:00.000Z");
     }
 
     #[test]

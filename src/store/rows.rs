@@ -51,6 +51,7 @@ pub fn message(m: message::Model) -> Result<Message, DbErr> {
             lease_expires_at: m.lease_expires_at,
             attempted_at: m.attempted_at,
             sent_at: m.sent_at,
+            delivered_at: m.delivered_at,
         },
     })
 }

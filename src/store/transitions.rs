@@ -272,6 +272,17 @@ async fn update_messages(
                 keep(Col::SentAt),
             ),
         )
+        .col_expr(
+            Col::DeliveredAt,
+            per_message(
+                steps,
+                |s| {
+                    (s.changes_status() && s.to() == Some(MessageStatus::Delivered))
+                        .then(|| Expr::value(now))
+                },
+                keep(Col::DeliveredAt),
+            ),
+        )
         .filter(Col::Id.is_in(steps.iter().map(|s| s.id)))
         .filter(guard)
         .exec_with_returning(txn)
@@ -484,6 +495,7 @@ pub(super) fn message_row(
         lease_expires_at: Set(None),
         attempted_at: Set(None),
         sent_at: Set(None),
+        delivered_at: Set(None),
         error_message: Set(None),
         event_count: Set(event_count),
         retry_at: Set(None),

@@ -391,6 +391,7 @@ async fn the_suite_passes_against_the_real_server_on_sqlite() {
                 ".**.endpoint_id" => "[id]",
                 ".**.next_attempt_at" => insta::dynamic_redaction(time),
                 ".**.delivered_at" => insta::dynamic_redaction(time),
+                ".**.sent_at" => insta::dynamic_redaction(time),
                 ".**.prefix" => "[prefix]",
                 ".data.phone_number" => "[number]",
                 ".data[].phone_number" => "[number]",

@@ -44,6 +44,17 @@ async fn events(app: &crate::support::TestApp, key: &str, id: &str) -> Vec<(Stri
         .collect()
 }
 
+/// A time as the API writes it: RFC 3339 UTC with milliseconds, `2026-04-26T12:00:00.123Z`.
+fn is_wire_time(value: &serde_json::Value) -> bool {
+    value.as_str().is_some_and(|s| {
+        s.len() == 24
+            && s.ends_with('Z')
+            && s.as_bytes()[19] == b'.'
+            && s[20..23].bytes().all(|b| b.is_ascii_digit())
+            && chrono::DateTime::parse_from_rfc3339(s).is_ok()
+    })
+}
+
 fn pairs(expected: &[(&str, &str)]) -> Vec<(String, String)> {
     expected
         .iter()
@@ -67,7 +78,10 @@ on_both_backends! {
         for (to, _, _) in rows {
             app.opt_in(&org, to).await;
             let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": "lifecycle"})).await;
-            ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
+            let data = reply.assert_success(202);
+            assert_eq!((&data["sent_at"], &data["delivered_at"]), (&json!(null), &json!(null)));
+            assert!(is_wire_time(&data["created_at"]), "{data}");
+            ids.push(data["id"].as_str().unwrap().to_owned());
         }
         let _worker = app.run_worker(Duration::from_secs(2));
         for ((to, status, error), id) in rows.iter().zip(&ids) {
@@ -83,6 +97,23 @@ on_both_backends! {
                 _ => pairs(&[("transition", "queued"), ("transition", "sending"), ("submission_attempt", "sending"), ("transition", "sent"), ("receipt", "undelivered")]),
             };
             assert_eq!(steps, expected, "{to}");
+            // When the carrier took it, and when it was delivered: set by those changes only.
+            match *status {
+                "delivered" => {
+                    assert!(is_wire_time(&data["sent_at"]) && is_wire_time(&data["delivered_at"]), "{data}");
+                    assert!(data["sent_at"].as_str() <= data["delivered_at"].as_str(), "{data}");
+                    assert_eq!(data["delivered_at"], data["updated_at"], "{data}");
+                }
+                "failed" => assert_eq!((&data["sent_at"], &data["delivered_at"]), (&json!(null), &json!(null)), "{to}"),
+                _ => {
+                    assert!(is_wire_time(&data["sent_at"]), "{data}");
+                    assert_eq!(data["delivered_at"], json!(null), "{to}");
+                }
+            }
+            let reply = app.call(Method::GET, &format!("/v1/messages/{id}/events"), Some(&org.key), None).await;
+            for event in reply.json["data"].as_array().unwrap() {
+                assert!(is_wire_time(&event["occurred_at"]), "{event}");
+            }
         }
         // The receipt event carries the carrier's fields.
         let reply = app.call(Method::GET, &format!("/v1/messages/{}/events", ids[2]), Some(&org.key), None).await;

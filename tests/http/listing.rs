@@ -48,6 +48,7 @@ async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
             lease_expires_at: Set(None),
             attempted_at: Set(None),
             sent_at: Set(None),
+            delivered_at: Set(None),
             error_message: Set(None),
             retry_at: Set(None),
             event_count: Set(0),

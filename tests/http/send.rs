@@ -17,14 +17,17 @@ fn seed_request() -> serde_json::Value {
     })
 }
 
+/// The seed's timestamp format (RFC 3339, UTC, `Z`), with the milliseconds the API adds:
+/// `2026-04-26T12:00:00.000Z`.
 fn is_seed_timestamp(value: &serde_json::Value) -> bool {
     let Some(s) = value.as_str() else {
         return false;
     };
-    s.len() == 20
+    s.len() == 24
         && s.ends_with('Z')
         && chrono::DateTime::parse_from_rfc3339(s).is_ok()
         && s.as_bytes()[10] == b'T'
+        && s.as_bytes()[19] == b'.'
 }
 
 on_both_backends! {
