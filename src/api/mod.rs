@@ -228,6 +228,9 @@ fn finish_spec(spec: &mut Value) {
         spec["components"]["schemas"][name] =
             serde_json::to_value(schema).expect("a schema serializes");
     }
+    // Every operation needs an API key unless it says otherwise (health, the carrier's own
+    // operations): documentation tools show it as required and put it in their samples.
+    spec["security"] = json!([{"ApiKeyAuth": []}]);
     spec["servers"] = json!([{"url": "/", "description": "The server that serves this document."}]);
     spec["info"]["license"] =
         json!({"name": "Apache-2.0", "url": "https://www.apache.org/licenses/LICENSE-2.0"});
@@ -279,6 +282,7 @@ fn finish_spec(spec: &mut Value) {
             }
         }
     });
+    add_code_samples(spec);
     // Tags in the order people look for them (poem-openapi sorts them by name).
     const TAG_ORDER: [&str; 9] = [
         "Messages",
@@ -342,6 +346,93 @@ fn documented_codes(response: &Value) -> Vec<ErrorCode> {
             ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
         })
         .collect()
+}
+
+/// The address the code samples call: `serve`'s default listener, as in the README.
+pub const SAMPLE_BASE_URL: &str = "http://127.0.0.1:8080";
+
+/// A curl sample on every operation that takes an organization's API key (`x-codeSamples`, which
+/// the reference shows first): the key's placeholder (`am_live_…`, or `am_test_…` where only test
+/// keys are answered), an `Idempotency-Key` where the operation takes one, and the request body's
+/// example. Built from the spec itself, so a sample cannot drift from what it documents.
+fn add_code_samples(spec: &mut Value) {
+    let schemas = spec["components"]["schemas"].clone();
+    let example_of = |schema: &Value| -> Option<Value> {
+        let schema = match schema["$ref"].as_str() {
+            Some(r) => &schemas[r.trim_start_matches("#/components/schemas/")],
+            None => schema,
+        };
+        schema.get("example").cloned()
+    };
+    let paths: Vec<String> = spec["paths"]
+        .as_object()
+        .map(|p| p.keys().cloned().collect())
+        .unwrap_or_default();
+    for path in paths {
+        let Some(item) = spec["paths"][&path].as_object_mut() else {
+            continue;
+        };
+        for (method, op) in item.iter_mut() {
+            let keyed = op["security"]
+                .as_array()
+                .is_some_and(|s| s.iter().any(|r| r.get("ApiKeyAuth").is_some()));
+            if !keyed {
+                continue;
+            }
+            let mut url = format!("{SAMPLE_BASE_URL}{path}");
+            let mut headers = Vec::new();
+            let key = if op["x-test-mode-only"] == json!(true) {
+                "am_test_…"
+            } else {
+                "am_live_…"
+            };
+            headers.push(format!("Authorization: Bearer {key}"));
+            for param in op["parameters"].as_array().into_iter().flatten() {
+                let name = param["name"].as_str().unwrap_or_default();
+                let example = example_of(&param["schema"])
+                    .and_then(|v| v.as_str().map(str::to_owned))
+                    .unwrap_or_else(|| match name {
+                        "phone_number" => "+15554443333".into(),
+                        _ => "0196f1a2-3b4c-7d5e-8f60-718293a4b5c6".into(),
+                    });
+                match param["in"].as_str() {
+                    Some("path") => url = url.replace(&format!("{{{name}}}"), &example),
+                    Some("header") => headers.push(format!("{name}: {example}")),
+                    _ => {}
+                }
+            }
+            let body = op
+                .pointer("/requestBody/content/application~1json/schema")
+                .and_then(&example_of);
+            let mut lines = vec![format!("curl -X {} \"{url}\"", method.to_ascii_uppercase())];
+            lines.extend(headers.iter().map(|h| format!("  -H \"{h}\"")));
+            if let Some(body) = body {
+                lines.push("  -H \"Content-Type: application/json\"".into());
+                let json = one_line(&body).replace('\'', "'\\''");
+                lines.push(format!("  -d '{json}'"));
+            }
+            op["x-codeSamples"] =
+                json!([{"lang": "shell", "label": "curl", "source": lines.join(" \\\n")}]);
+        }
+    }
+}
+
+/// JSON on one line, spaced as people write it: `{"a": 1, "b": [2, 3]}`.
+fn one_line(value: &Value) -> String {
+    match value {
+        Value::Object(map) => {
+            let fields: Vec<String> = map
+                .iter()
+                .map(|(k, v)| format!("{}: {}", Value::String(k.clone()), one_line(v)))
+                .collect();
+            format!("{{{}}}", fields.join(", "))
+        }
+        Value::Array(items) => {
+            let items: Vec<String> = items.iter().map(one_line).collect();
+            format!("[{}]", items.join(", "))
+        }
+        other => other.to_string(),
+    }
 }
 
 /// Shows an example envelope of each code the response documents: `example` for one code,
@@ -516,7 +607,7 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
     let raw_spec = service.spec();
     let json_spec = Arc::new(spec_json());
     let yaml_spec = Arc::new(spec_yaml());
-    let docs = service.swagger_ui_html().replace(&raw_spec, &json_spec);
+    let docs = swagger_page(&service.swagger_ui_html().replace(&raw_spec, &json_spec));
     let reference = reference_page(&service.scalar_html().replace(&raw_spec, &json_spec));
     let pages = Route::new()
         .at(
@@ -554,7 +645,7 @@ pub const TYPESCRIPT_DEFINITIONS: &str = include_str!("../../openapi/agentmessag
 /// Scalar's API reference as poem-openapi bundles it, titled for AgentMessage and configured to
 /// load nothing from outside the server: no web fonts from a CDN, no request proxy, no telemetry.
 fn reference_page(scalar: &str) -> String {
-    const CONFIGURATION: &str = r#"{"withDefaultFonts":false,"hideClientButton":true,"proxyUrl":"","telemetry":false,"metaData":{"title":"AgentMessage API reference"}}"#;
+    const CONFIGURATION: &str = r#"{"withDefaultFonts":false,"hideClientButton":true,"proxyUrl":"","telemetry":false,"metaData":{"title":"AgentMessage API reference"},"authentication":{"preferredSecurityScheme":"ApiKeyAuth","http":{"bearer":{"token":"am_live_…"}}}}"#;
     scalar
         .replacen(
             "<title>Scalar</title>",
@@ -564,6 +655,25 @@ fn reference_page(scalar: &str) -> String {
         .replacen(
             r#"id="api-reference""#,
             &format!(r#"id="api-reference" data-configuration='{CONFIGURATION}'"#),
+            1,
+        )
+}
+
+/// Swagger UI as poem-openapi bundles it, titled for AgentMessage, with the API key's placeholder
+/// filled in so that its curl samples carry `Authorization: Bearer am_live_…` (Authorize replaces
+/// it with a real key).
+fn swagger_page(swagger: &str) -> String {
+    swagger
+        .replacen(
+            "<title>Swagger UI</title>",
+            "<title>AgentMessage API (Swagger UI)</title>",
+            1,
+        )
+        .replacen("SwaggerUIBundle({", "const ui = SwaggerUIBundle({", 1)
+        .replacen(
+            "deepLinking: true,",
+            r#"deepLinking: true,
+        onComplete: function () { ui.preauthorizeApiKey("ApiKeyAuth", "am_live_…"); },"#,
             1,
         )
 }

@@ -77,6 +77,47 @@ fn every_operation_has_an_id_summary_description_one_tag_and_json_media() {
 }
 
 #[test]
+fn an_api_key_is_required_unless_an_operation_says_otherwise_and_samples_carry_it() {
+    let spec = spec();
+    assert_eq!(spec["security"], serde_json::json!([{"ApiKeyAuth": []}]));
+    assert_eq!(
+        spec["paths"]["/healthz"]["get"]["security"],
+        serde_json::json!([])
+    );
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for (method, op) in item.as_object().unwrap() {
+            let keyed = op["security"] == serde_json::json!([{"ApiKeyAuth": []}]);
+            let sample = op["x-codeSamples"][0]["source"].as_str();
+            assert_eq!(
+                keyed,
+                sample.is_some(),
+                "{method} {path}: a sample exactly where a key is needed"
+            );
+            let Some(sample) = sample else { continue };
+            assert!(
+                sample.contains("-H \"Authorization: Bearer am_"),
+                "{method} {path}: {sample}"
+            );
+            let idempotent = op["parameters"]
+                .as_array()
+                .into_iter()
+                .flatten()
+                .any(|p| p["name"] == "Idempotency-Key");
+            assert_eq!(
+                idempotent,
+                sample.contains("-H \"Idempotency-Key: "),
+                "{method} {path}: {sample}"
+            );
+            assert_eq!(
+                op.get("requestBody").is_some(),
+                sample.contains("  -d '"),
+                "{method} {path}: {sample}"
+            );
+        }
+    }
+}
+
+#[test]
 fn every_schema_property_is_described_and_every_object_has_an_example() {
     let spec = spec();
     for (name, schema) in spec["components"]["schemas"].as_object().unwrap() {
