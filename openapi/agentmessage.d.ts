@@ -1932,6 +1932,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1943,6 +1945,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -1990,6 +1994,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2056,8 +2062,12 @@ export interface operations {
             /** @description Accepted: the resource in the success envelope; processing continues. */
             202: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2069,6 +2079,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2116,6 +2128,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2140,6 +2154,8 @@ export interface operations {
             /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description Whole seconds to wait before retrying; at least 1. */
                     "Retry-After": components["schemas"]["RetryAfter"];
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -2184,6 +2200,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2211,8 +2229,12 @@ export interface operations {
              */
             422: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2224,8 +2246,12 @@ export interface operations {
             /** @description `RATE_LIMITED`: the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds. */
             429: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description Whole seconds to wait before retrying; at least 1. */
                     "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2247,8 +2273,12 @@ export interface operations {
             /** @description `CONSENT_REQUIRED`: the recipient has not opted in to this organization, or has opted out. `details.to` names the recipient; `details.consent` says why: `never_opted_in`, `opted_out_through_api` (both fixed by recording an opt-in with `PUT /v1/consents/{phone_number}`) or `opted_out_by_keyword` (the recipient texted STOP or another opt-out keyword; only their START undoes it); `details.fix` says what to do. */
             453: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2294,6 +2324,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2305,6 +2337,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2352,6 +2386,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2376,6 +2412,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2432,6 +2470,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2469,6 +2509,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2493,6 +2535,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2549,6 +2593,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2586,6 +2632,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2610,6 +2658,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2652,6 +2702,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2694,6 +2746,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2705,6 +2759,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2752,6 +2808,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2776,6 +2834,8 @@ export interface operations {
             /** @description `CONSENT_LOCKED`: the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START. */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2818,6 +2878,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2839,6 +2901,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2877,6 +2941,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2914,6 +2980,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -2959,6 +3027,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3004,8 +3074,12 @@ export interface operations {
             /** @description Created: the new resource in the success envelope. */
             201: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3017,6 +3091,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3064,6 +3140,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3088,6 +3166,8 @@ export interface operations {
             /** @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer. */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description Whole seconds to wait before retrying; at least 1. */
                     "Retry-After": components["schemas"]["RetryAfter"];
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3132,6 +3212,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3157,8 +3239,12 @@ export interface operations {
              */
             422: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3170,8 +3256,12 @@ export interface operations {
             /** @description `RATE_LIMITED`: the organization's rate of sends and lookups was exceeded; retry after `Retry-After` seconds. */
             429: {
                 headers: {
+                    /** @description What is left of the organization's rate limit after this request (IETF httpapi draft): `"organization";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate. */
+                    RateLimit?: string;
                     /** @description Whole seconds to wait before retrying; at least 1. */
                     "Retry-After": components["schemas"]["RetryAfter"];
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3207,6 +3297,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3244,6 +3336,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3268,6 +3362,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3310,6 +3406,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3345,6 +3443,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3382,6 +3482,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3438,6 +3540,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3475,6 +3579,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3535,6 +3641,8 @@ export interface operations {
             /** @description Created: the new resource in the success envelope. */
             201: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3546,6 +3654,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3593,6 +3703,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3617,6 +3729,8 @@ export interface operations {
             /** @description `LIMIT_REACHED`: the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first. */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3662,6 +3776,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3683,6 +3799,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3721,6 +3839,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3758,6 +3878,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3782,6 +3904,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3835,6 +3959,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3872,6 +3998,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3938,6 +4066,8 @@ export interface operations {
             /** @description Created: the new resource in the success envelope. */
             201: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -3951,6 +4081,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -3998,6 +4130,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4026,6 +4160,8 @@ export interface operations {
              */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status. */
                     "Retry-After"?: components["schemas"]["RetryAfter"];
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4060,6 +4196,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4085,6 +4223,8 @@ export interface operations {
              */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4098,6 +4238,8 @@ export interface operations {
             /** @description `WEBHOOKS_NOT_CONFIGURED`: this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints. */
             501: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4133,6 +4275,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4170,6 +4314,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4194,6 +4340,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4250,6 +4398,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4287,6 +4437,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4311,6 +4463,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4371,6 +4525,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4382,6 +4538,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4429,6 +4587,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4453,6 +4613,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4495,6 +4657,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4516,6 +4680,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4560,6 +4726,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4573,6 +4741,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4620,6 +4790,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4644,6 +4816,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4669,6 +4843,8 @@ export interface operations {
              */
             409: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status. */
                     "Retry-After"?: components["schemas"]["RetryAfter"];
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4703,6 +4879,8 @@ export interface operations {
             /** @description `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
                     "Idempotent-Replayed"?: "true";
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
@@ -4726,6 +4904,8 @@ export interface operations {
             /** @description `WEBHOOKS_NOT_CONFIGURED`: this deployment's operator has not set `AGENTMESSAGE_SECRET_KEY`, under which webhook signing secrets are stored, so it cannot create webhook endpoints. */
             501: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4766,6 +4946,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4777,6 +4959,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4824,6 +5008,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4848,6 +5034,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4906,6 +5094,8 @@ export interface operations {
             /** @description OK: the resource in the success envelope. */
             200: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4943,6 +5133,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -4967,6 +5159,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5302,6 +5496,8 @@ export interface operations {
             /** @description Created: the new resource in the success envelope. */
             201: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5313,6 +5509,8 @@ export interface operations {
             /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
             400: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5360,6 +5558,8 @@ export interface operations {
             /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
             403: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5384,6 +5584,8 @@ export interface operations {
             /** @description `NOT_FOUND`: no such resource is visible to the organization. */
             404: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5426,6 +5628,8 @@ export interface operations {
             /** @description `UNSUPPORTED_MEDIA_TYPE`: a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`. */
             415: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;
@@ -5447,6 +5651,8 @@ export interface operations {
             /** @description `VALIDATION_FAILED`: one or more fields are invalid; `details` maps each failing field to what is wrong with it. */
             422: {
                 headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
                     /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
                     "X-Request-Id": string;
                     [name: string]: unknown;

@@ -160,6 +160,11 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
     }
 }
 
+/// The header with the caller's rate-limit policy.
+pub const RATE_LIMIT_POLICY: &str = "ratelimit-policy";
+/// The header with what is left of the caller's allowance.
+pub const RATE_LIMIT: &str = "ratelimit";
+
 /// An error answer after which the connection closes (the rest of the request is not read).
 fn closing(code: ErrorCode) -> Response {
     let mut response = ApiError::new(code).into_response();
@@ -184,9 +189,26 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
         };
         // Every log line of the request carries its id (the span's field).
         let span = tracing::info_span!("request", request_id = %id);
-        let mut response = request_id::scope(id.clone(), self.handle(req, check))
-            .instrument(span.clone())
-            .await;
+        let (mut response, allowance) = request_id::scope(
+            id.clone(),
+            crate::service::rate_limit::scope(self.handle(req, check)),
+        )
+        .instrument(span.clone())
+        .await;
+        // The caller's rate-limit policy on every answer to an authenticated request, and what
+        // is left on the answers of requests that spent a token (IETF httpapi draft headers).
+        if let Some(allowance) = allowance {
+            let headers = response.headers_mut();
+            if let Ok(value) = HeaderValue::from_str(&allowance.policy_header()) {
+                headers.insert(RATE_LIMIT_POLICY, value);
+            }
+            if let Some(value) = allowance
+                .state_header()
+                .and_then(|s| HeaderValue::from_str(&s).ok())
+            {
+                headers.insert(RATE_LIMIT, value);
+            }
+        }
         let status = response.status().as_u16();
         let elapsed = started.elapsed();
         metrics::counter!(

@@ -260,6 +260,10 @@ fn finish_spec(spec: &mut Value) {
                 format!("{description}\n\n{sentence}")
             });
         }
+        let spends = op["operationId"]
+            .as_str()
+            .and_then(operations::Operation::of)
+            .is_some_and(|o| o.spends_rate_limit());
         let idempotent = op["parameters"]
             .as_array()
             .is_some_and(|ps| ps.iter().any(|p| p["name"] == idempotency::HEADER));
@@ -270,6 +274,25 @@ fn finish_spec(spec: &mut Value) {
                     "description": "`true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise.",
                     "required": false,
                     "schema": {"type": "string", "enum": ["true"], "example": "true"},
+                });
+            }
+            // Answers given after the API key was read carry the organization's policy (401
+            // and 413 come before it; a 404 for a path that names no route, such as an empty
+            // segment, too).
+            if scope.is_some() && status != "401" && status != "413" {
+                response["headers"]["RateLimit-Policy"] = json!({
+                    "description": "The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `\"organization\";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted.",
+                    "required": status != "404",
+                    "schema": {"type": "string", "example": "\"organization\";q=20;w=2"},
+                });
+            }
+            if spends
+                && (status.starts_with('2') || ["422", "429", "453"].contains(&status.as_str()))
+            {
+                response["headers"]["RateLimit"] = json!({
+                    "description": "What is left of the organization's rate limit after this request (IETF httpapi draft): `\"organization\";r=<requests left>;t=<seconds until full>`. Sent when the request reached the rate limit (it spent a token, or was refused for want of one: then `r=0`); not on an answer replayed for an `Idempotency-Key`, which spends nothing. On PostgreSQL, with several API processes sharing the allowance, `r` is approximate.",
+                    "required": false,
+                    "schema": {"type": "string", "example": "\"organization\";r=19;t=1"},
                 });
             }
             if let Some(headers) = response.get_mut("headers").and_then(Value::as_object_mut) {

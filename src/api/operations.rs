@@ -115,6 +115,11 @@ impl Operation {
         }
     }
 
+    /// Whether it spends a token of the organization's rate limit (sends and lookups).
+    pub fn spends_rate_limit(self) -> bool {
+        matches!(self, Operation::MessagesCreate | Operation::LookupsCreate)
+    }
+
     /// The operation with this `operationId`, if it takes an API key.
     pub fn of(id: &str) -> Option<Operation> {
         Operation::ALL.into_iter().find(|op| op.id() == id)

@@ -165,8 +165,15 @@ impl KeyCache {
 }
 
 impl Services {
-    /// The caller a bearer token identifies: 401 for a malformed, unknown or revoked key.
+    /// The caller a bearer token identifies: 401 for a malformed, unknown or revoked key. The
+    /// caller's rate-limit policy is noted for the answer's `RateLimit-Policy` header.
     pub async fn authenticate(&self, token: &str) -> Result<Caller, Error> {
+        let caller = self.identify(token).await?;
+        super::rate_limit::note_policy(caller.rate_per_second, caller.burst);
+        Ok(caller)
+    }
+
+    async fn identify(&self, token: &str) -> Result<Caller, Error> {
         if !well_formed(token) {
             return Err(Error::Unauthorized(AuthFailure::KeyNotWorking));
         }

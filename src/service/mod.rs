@@ -341,6 +341,7 @@ impl Services {
         let slot = self.rate_limits.leased(caller.org_id, caller.mode);
         let mut local = slot.lock().await;
         if local.take() {
+            rate_limit::note_left(caller.rate_per_second, caller.burst, local.about_left());
             return Ok(());
         }
         let rate = f64::from(caller.rate_per_second.max(1));
@@ -350,8 +351,10 @@ impl Services {
             .system()
             .lease_rate_tokens(caller.org_id, caller.mode, rate, burst, want)
             .await?;
-        local.fill(granted);
-        if local.take() {
+        local.fill(granted, available);
+        let taken = local.take();
+        rate_limit::note_left(caller.rate_per_second, caller.burst, local.about_left());
+        if taken {
             Ok(())
         } else {
             let retry_after_secs = ((1.0 - available.max(0.0)) / rate).ceil().max(1.0) as u64;

@@ -6,16 +6,109 @@ use std::num::NonZeroU32;
 use dashmap::DashMap;
 use governor::{
     clock::{Clock, DefaultClock},
-    DefaultDirectRateLimiter, Quota, RateLimiter,
+    Quota, RateLimiter,
 };
 use uuid::Uuid;
 
 use crate::domain::organization::KeyMode;
 
+/// What an answer tells the caller about their organization's allowance (the IETF httpapi
+/// draft's `RateLimit-Policy` and `RateLimit` headers): the policy, and after a request that
+/// spent a token, what is left.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Allowance {
+    /// Tokens per second.
+    pub rate_per_second: u32,
+    /// The most tokens held at once.
+    pub burst: u32,
+    /// Tokens left and whole seconds until the allowance is full again, after a spend.
+    pub left: Option<(u32, u64)>,
+}
+
+impl Allowance {
+    /// The policy's window: the seconds an empty allowance takes to fill (at least 1).
+    pub fn window_secs(&self) -> u64 {
+        u64::from(self.burst.max(1)).div_ceil(u64::from(self.rate_per_second.max(1)))
+    }
+
+    /// `RateLimit-Policy`: `"organization";q=<burst>;w=<window>`.
+    pub fn policy_header(&self) -> String {
+        format!(
+            "\"organization\";q={};w={}",
+            self.burst.max(1),
+            self.window_secs()
+        )
+    }
+
+    /// `RateLimit`: `"organization";r=<left>;t=<seconds until full>`, after a spend.
+    pub fn state_header(&self) -> Option<String> {
+        self.left
+            .map(|(left, full_in)| format!("\"organization\";r={left};t={full_in}"))
+    }
+
+    /// Whole seconds until `left` tokens of `burst` become `burst` again at `rate` a second.
+    fn full_in(rate: u32, burst: u32, left: u32) -> u64 {
+        let missing = f64::from(burst.max(1).saturating_sub(left));
+        (missing / f64::from(rate.max(1))).ceil() as u64
+    }
+}
+
+tokio::task_local! {
+    static ALLOWANCE: std::sync::Arc<std::sync::Mutex<Option<Allowance>>>;
+}
+
+/// Runs one request's `fut`, and returns what it noted about the caller's allowance.
+pub async fn scope<F: std::future::Future>(fut: F) -> (F::Output, Option<Allowance>) {
+    let cell = std::sync::Arc::new(std::sync::Mutex::new(None));
+    let output = ALLOWANCE.scope(cell.clone(), fut).await;
+    let noted = *cell.lock().unwrap_or_else(|e| e.into_inner());
+    (output, noted)
+}
+
+fn note(f: impl FnOnce(&mut Option<Allowance>)) {
+    let _ = ALLOWANCE.try_with(|cell| f(&mut cell.lock().unwrap_or_else(|e| e.into_inner())));
+}
+
+/// Notes the authenticated caller's policy.
+pub fn note_policy(rate_per_second: u32, burst: u32) {
+    note(|a| {
+        *a = Some(Allowance {
+            rate_per_second,
+            burst,
+            left: None,
+        })
+    });
+}
+
+/// Notes the tokens left after a spend (or a refusal, with nothing left).
+pub fn note_left(rate_per_second: u32, burst: u32, left: u32) {
+    note(|a| {
+        *a = Some(Allowance {
+            rate_per_second,
+            burst,
+            left: Some((
+                left.min(burst),
+                Allowance::full_in(rate_per_second, burst, left),
+            )),
+        })
+    });
+}
+
+type Limiter = RateLimiter<
+    governor::state::NotKeyed,
+    governor::state::InMemoryState,
+    DefaultClock,
+    governor::middleware::StateInformationMiddleware,
+>;
+
+fn limiter(quota: Quota) -> Limiter {
+    RateLimiter::direct(quota).with_middleware::<governor::middleware::StateInformationMiddleware>()
+}
+
 /// The limiters of every organization that has sent since the process started.
 #[derive(Default)]
 pub struct RateLimits {
-    limiters: DashMap<(Uuid, KeyMode), (u32, u32, DefaultDirectRateLimiter)>,
+    limiters: DashMap<(Uuid, KeyMode), (u32, u32, Limiter)>,
     /// Tokens this process leased from the shared buckets (PostgreSQL).
     leases: DashMap<(Uuid, KeyMode), std::sync::Arc<tokio::sync::Mutex<Lease>>>,
 }
@@ -26,6 +119,8 @@ pub struct RateLimits {
 pub struct Lease {
     tokens: f64,
     leased_at: Option<std::time::Instant>,
+    /// What the shared bucket held after the last lease (for the `RateLimit` header).
+    shared_left: f64,
 }
 
 /// How long leased tokens stay spendable.
@@ -45,10 +140,18 @@ impl Lease {
         }
     }
 
-    /// Replaces what is left with a new lease of `granted` tokens.
-    pub fn fill(&mut self, granted: f64) {
+    /// Replaces what is left with a new lease of `granted` tokens; the shared bucket held
+    /// `available` before the lease.
+    pub fn fill(&mut self, granted: f64, available: f64) {
         self.tokens = granted;
         self.leased_at = Some(std::time::Instant::now());
+        self.shared_left = (available - granted).max(0.0);
+    }
+
+    /// About how many tokens are left: those leased here and what the shared bucket held at the
+    /// last lease (other processes may have spent some since).
+    pub fn about_left(&self) -> u32 {
+        (self.tokens.max(0.0) + self.shared_left).floor() as u32
     }
 }
 
@@ -67,6 +170,7 @@ impl RateLimits {
                 std::sync::Arc::new(tokio::sync::Mutex::new(Lease {
                     tokens: 0.0,
                     leased_at: None,
+                    shared_left: 0.0,
                 }))
             })
             .clone()
@@ -90,20 +194,27 @@ impl RateLimits {
                 if (*r, *b) != (rate.get(), burst.get()) {
                     *r = rate.get();
                     *b = burst.get();
-                    *limiter = RateLimiter::direct(Quota::per_second(rate).allow_burst(burst));
+                    *limiter = self::limiter(Quota::per_second(rate).allow_burst(burst));
                 }
             })
             .or_insert_with(|| {
                 (
                     rate.get(),
                     burst.get(),
-                    RateLimiter::direct(Quota::per_second(rate).allow_burst(burst)),
+                    limiter(Quota::per_second(rate).allow_burst(burst)),
                 )
             });
-        entry.2.check().map_err(|not_until| {
-            let wait = not_until.wait_time_from(DefaultClock::default().now());
-            wait.as_secs_f64().ceil().max(1.0) as u64
-        })
+        match entry.2.check() {
+            Ok(state) => {
+                note_left(rate.get(), burst.get(), state.remaining_burst_capacity());
+                Ok(())
+            }
+            Err(not_until) => {
+                note_left(rate.get(), burst.get(), 0);
+                let wait = not_until.wait_time_from(DefaultClock::default().now());
+                Err(wait.as_secs_f64().ceil().max(1.0) as u64)
+            }
+        }
     }
 }
 

@@ -204,6 +204,38 @@ on_both_backends! {
         app.send(&org.key, seed_request()).await.assert_success(202);
     }
 
+    async fn answers_carry_the_rate_limit_policy_and_what_is_left_of_it(app) {
+        let org = app.org_with_rate(1, 3).await;
+        app.add_number(&org, FROM).await;
+        app.opt_in(&org, TO).await;
+        let policy = "\"organization\";q=3;w=3";
+        let reply = app.send(&org.key, seed_request()).await;
+        reply.assert_success(202);
+        assert_eq!(reply.header("ratelimit-policy"), Some(policy));
+        assert_eq!(reply.header("ratelimit"), Some("\"organization\";r=2;t=1"));
+        // A read spends nothing: the policy, and nothing about what is left.
+        let read = app.call(Method::GET, "/v1/messages", Some(&org.key), None).await;
+        read.assert_success(200);
+        assert_eq!(read.header("ratelimit-policy"), Some(policy));
+        assert_eq!(read.header("ratelimit"), None);
+        let reply = app.send(&org.key, seed_request()).await;
+        assert_eq!(reply.header("ratelimit"), Some("\"organization\";r=1;t=2"));
+        app.send(&org.key, seed_request()).await.assert_success(202);
+        let refused = app.send(&org.key, seed_request()).await;
+        refused.assert_error(429, "RATE_LIMITED");
+        assert_eq!(refused.header("ratelimit-policy"), Some(policy));
+        assert_eq!(refused.header("ratelimit"), Some("\"organization\";r=0;t=3"));
+        // Without a working key there is no caller, so no policy; a key lacking the scope has one.
+        let anonymous = app.call(Method::GET, "/v1/messages", None, None).await;
+        anonymous.assert_error(401, "UNAUTHORIZED");
+        assert_eq!(anonymous.header("ratelimit-policy"), None);
+        let made = app.call(Method::POST, "/v1/api_keys", Some(&org.key), Some(json!({"name": "reader", "scopes": ["numbers:read"]}))).await;
+        let reader = made.assert_success(201)["key"].as_str().unwrap().to_owned();
+        let forbidden = app.send(&reader, seed_request()).await;
+        forbidden.assert_error(403, "FORBIDDEN");
+        assert_eq!(forbidden.header("ratelimit-policy"), Some(policy));
+    }
+
     async fn a_refused_send_still_spends_a_rate_limit_token(app) {
         let org = app.org_with_rate(1, 2).await;
         app.add_number(&org, FROM).await;
