@@ -418,6 +418,32 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/webhook_endpoints/{id}/test": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Send a test event
+         * @description Sends a signed `webhook.test` event to this endpoint alone, whatever event types it
+         *     subscribes to: a way to check that it receives and verifies AgentMessage's webhooks. The
+         *     answer is the delivery, `pending`; it is attempted at once (and retried like every
+         *     delivery), and shows in the endpoint's deliveries. A disabled endpoint's test waits until
+         *     it is enabled again.
+         *
+         *     Requires the `webhooks:write` scope.
+         */
+        post: operations["webhook_endpoints_test"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/webhook_endpoints/{id}/deliveries/{delivery_id}/retry": {
         parameters: {
             query?: never;
@@ -1117,59 +1143,34 @@ export interface components {
         /** @description 1 to 10 media URLs; present, the message is sent as MMS. */
         MediaUrls: components["schemas"]["MediaUrl"][];
         /**
-         * MessageWebhookEvent
-         * @description The body of a message event (`message.sent`, `message.delivered`, `message.undelivered`,
-         *     `message.failed`, `message.received`), POSTed to each subscribed endpoint.
+         * TestWebhookEvent
+         * @description The body of a `webhook.test` event, POSTed to the one endpoint it was asked for.
          * @example {
-         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c9",
-         *       "type": "message.delivered",
-         *       "created_at": "2026-04-26T12:00:03.000Z",
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5cb",
+         *       "type": "webhook.test",
+         *       "created_at": "2026-04-26T12:00:00.000Z",
          *       "data": {
-         *         "id": "8f3a2b1c-1c2d-4e5f-9a8b-0c1d2e3f4a5b",
-         *         "from": "+15551112222",
-         *         "to": "+15554443333",
-         *         "text": "hello from agentmessage",
-         *         "channel": "sms",
-         *         "priority": "default",
-         *         "status": "delivered",
-         *         "tag": "order-7421",
-         *         "media_urls": null,
-         *         "segments": 1,
-         *         "encoding": "gsm7",
-         *         "direction": "outbound",
-         *         "error_code": null,
-         *         "error_message": null,
-         *         "created_at": "2026-04-26T12:00:00.000Z",
-         *         "updated_at": "2026-04-26T12:00:00.000Z",
-         *         "sent_at": null,
-         *         "delivered_at": null
-         *       },
-         *       "sequence": 5
+         *         "endpoint_id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+         *         "text": "A test event from AgentMessage: this endpoint receives and can verify its webhooks."
+         *       }
          *     }
          */
-        MessageWebhookEvent: {
+        TestWebhookEvent: {
             /**
              * Format: uuid
-             * @description The event's id, also sent as the `webhook-id` header: the same on every attempt, so a
-             *     receiver can drop an event it has already processed.
+             * @description The event's id, also sent as the `webhook-id` header.
              */
             id: string;
-            /** @description The event's type. */
-            type: components["schemas"]["WebhookEventType"];
+            /** @description `webhook.test`. */
+            type: components["schemas"]["WebhookDeliveryEventType"];
             /**
              * Format: date-time
-             * @description When the change happened.
+             * @description When the test was asked for.
              * @example 2026-04-26T12:00:00.000Z
              */
             created_at: string;
-            /** @description The message as `GET /v1/messages/{id}` showed it right after the change. */
-            data: components["schemas"]["MessageView"];
-            /**
-             * @description The change's `sequence` among the message's events (`GET /v1/messages/{id}/events`).
-             *     One endpoint receives one message's events in this order; not every event of a message is
-             *     a webhook event, so the numbers it sees can have gaps.
-             */
-            sequence: components["schemas"]["EventSequence"];
+            /** @description The endpoint, and a sentence. */
+            data: components["schemas"]["TestEventData"];
         };
         /**
          * @description Where the message is: `queued`, `sending`, `sent`, then `delivered` or `undelivered`; `failed` when it could not be sent. `received` for inbound messages. `delivered`, `undelivered`, `failed` and `received` never change again.
@@ -1574,6 +1575,12 @@ export interface components {
             description?: components["schemas"]["WebhookDescription"];
         };
         /**
+         * @description The type of the event a delivery carries: one of `WebhookEventType`, or `webhook.test` (sent by `POST /v1/webhook_endpoints/{id}/test`).
+         * @example message.delivered
+         * @enum {string}
+         */
+        WebhookDeliveryEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "consent.updated" | "webhook.test";
+        /**
          * @description `pending` (an attempt is due or scheduled), `delivered` (the endpoint answered 2xx) or `failed` (every attempt of the schedule failed, or the endpoint answered 410 Gone).
          * @example delivered
          * @enum {string}
@@ -1608,7 +1615,7 @@ export interface components {
              */
             event_id: string;
             /** @description The event's type. */
-            event_type: components["schemas"]["WebhookEventType"];
+            event_type: components["schemas"]["WebhookDeliveryEventType"];
             /**
              * Format: uuid
              * @description The endpoint's id.
@@ -1885,6 +1892,78 @@ export interface components {
              *     change. One endpoint receives one number's consent events in the order they were made.
              */
             data: components["schemas"]["ConsentView"];
+        };
+        /**
+         * MessageWebhookEvent
+         * @description The body of a message event (`message.sent`, `message.delivered`, `message.undelivered`,
+         *     `message.failed`, `message.received`), POSTed to each subscribed endpoint.
+         * @example {
+         *       "id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c9",
+         *       "type": "message.delivered",
+         *       "created_at": "2026-04-26T12:00:03.000Z",
+         *       "data": {
+         *         "id": "8f3a2b1c-1c2d-4e5f-9a8b-0c1d2e3f4a5b",
+         *         "from": "+15551112222",
+         *         "to": "+15554443333",
+         *         "text": "hello from agentmessage",
+         *         "channel": "sms",
+         *         "priority": "default",
+         *         "status": "delivered",
+         *         "tag": "order-7421",
+         *         "media_urls": null,
+         *         "segments": 1,
+         *         "encoding": "gsm7",
+         *         "direction": "outbound",
+         *         "error_code": null,
+         *         "error_message": null,
+         *         "created_at": "2026-04-26T12:00:00.000Z",
+         *         "updated_at": "2026-04-26T12:00:00.000Z",
+         *         "sent_at": null,
+         *         "delivered_at": null
+         *       },
+         *       "sequence": 5
+         *     }
+         */
+        MessageWebhookEvent: {
+            /**
+             * Format: uuid
+             * @description The event's id, also sent as the `webhook-id` header: the same on every attempt, so a
+             *     receiver can drop an event it has already processed.
+             */
+            id: string;
+            /** @description The event's type. */
+            type: components["schemas"]["WebhookEventType"];
+            /**
+             * Format: date-time
+             * @description When the change happened.
+             * @example 2026-04-26T12:00:00.000Z
+             */
+            created_at: string;
+            /** @description The message as `GET /v1/messages/{id}` showed it right after the change. */
+            data: components["schemas"]["MessageView"];
+            /**
+             * @description The change's `sequence` among the message's events (`GET /v1/messages/{id}/events`).
+             *     One endpoint receives one message's events in this order; not every event of a message is
+             *     a webhook event, so the numbers it sees can have gaps.
+             */
+            sequence: components["schemas"]["EventSequence"];
+        };
+        /**
+         * TestEventData
+         * @description The `data` of a `webhook.test` event.
+         * @example {
+         *       "endpoint_id": "0196f1a2-3b4c-7d5e-8f60-718293a4b5c7",
+         *       "text": "A test event from AgentMessage: this endpoint receives and can verify its webhooks."
+         *     }
+         */
+        TestEventData: {
+            /**
+             * Format: uuid
+             * @description The endpoint the test was sent to.
+             */
+            endpoint_id: string;
+            /** @description A sentence for whoever reads the receiver's log. */
+            text: string;
         };
         /**
          * Format: int64
@@ -5024,6 +5103,129 @@ export interface operations {
                      *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
                      *         "details": {
                      *           "required_scope": "webhooks:read"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    webhook_endpoints_test: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The endpoint's id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description Accepted: the resource in the success envelope; processing continues. */
+            202: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["WebhookDeliveryViewEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
+            401: {
+                headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "webhooks:write"
                      *         }
                      *       }
                      *     }

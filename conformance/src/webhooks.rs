@@ -160,6 +160,7 @@ pub fn cases(ctx: &mut Ctx) {
             ("webhook_deliveries_list", 200),
             ("webhook_deliveries_list", 400),
             ("webhook_deliveries_retry", 200),
+            ("webhook_endpoints_test", 202),
         ] {
             ctx.matrix.not_provable(op, status, reason.into());
         }
@@ -313,6 +314,26 @@ pub fn cases(ctx: &mut Ctx) {
             "no delivery was listed".into(),
         ),
     }
+    let wanted = id.clone();
+    ctx.expect(
+        "send a test event to an endpoint",
+        "webhook_endpoints_test",
+        202,
+        Request::new("POST", format!("{path}/test")),
+        move |r| {
+            let data = data_of(r);
+            if data["event_type"] == "webhook.test"
+                && data["state"] == "pending"
+                && data["endpoint_id"] == json!(wanted)
+            {
+                vec![]
+            } else {
+                vec![format!(
+                    "not a pending webhook.test delivery to the endpoint: {data}"
+                )]
+            }
+        },
+    );
     // Under an Idempotency-Key, as every creating operation.
     let keyed = |url: &str, events: &str| {
         format!(r#"{{"url":"{url}","events":[{events}],"description":"{MARK}"}}"#)

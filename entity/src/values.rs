@@ -164,6 +164,8 @@ value_set!(
         MessageReceived => "message.received",
         /// A recipient's consent changed (through the API or by keyword).
         ConsentUpdated => "consent.updated",
+        /// A test event asked for through the API; sent to that one endpoint, never subscribed to.
+        WebhookTest => "webhook.test",
     }
 );
 

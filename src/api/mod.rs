@@ -174,6 +174,7 @@ fn finish_spec(spec: &mut Value) {
     let mut events = poem_openapi::registry::Registry::new();
     webhooks::MessageWebhookEvent::register(&mut events);
     webhooks::ConsentWebhookEvent::register(&mut events);
+    webhooks::TestWebhookEvent::register(&mut events);
     for (name, schema) in events.schemas {
         if spec["components"]["schemas"].get(&name).is_none() {
             spec["components"]["schemas"][name] =

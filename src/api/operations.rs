@@ -28,13 +28,14 @@ pub enum Operation {
     WebhookEndpointsUpdate,
     WebhookEndpointsDelete,
     WebhookEndpointsRotateSecret,
+    WebhookEndpointsTest,
     WebhookDeliveriesList,
     WebhookDeliveriesRetry,
 }
 
 impl Operation {
     /// Every one of them.
-    pub const ALL: [Operation; 22] = [
+    pub const ALL: [Operation; 23] = [
         Operation::ApiKeysCreate,
         Operation::ApiKeysList,
         Operation::ApiKeysDelete,
@@ -55,6 +56,7 @@ impl Operation {
         Operation::WebhookEndpointsUpdate,
         Operation::WebhookEndpointsDelete,
         Operation::WebhookEndpointsRotateSecret,
+        Operation::WebhookEndpointsTest,
         Operation::WebhookDeliveriesList,
         Operation::WebhookDeliveriesRetry,
     ];
@@ -82,6 +84,7 @@ impl Operation {
             Operation::WebhookEndpointsUpdate => "webhook_endpoints_update",
             Operation::WebhookEndpointsDelete => "webhook_endpoints_delete",
             Operation::WebhookEndpointsRotateSecret => "webhook_endpoints_rotate_secret",
+            Operation::WebhookEndpointsTest => "webhook_endpoints_test",
             Operation::WebhookDeliveriesList => "webhook_deliveries_list",
             Operation::WebhookDeliveriesRetry => "webhook_deliveries_retry",
         }
@@ -110,6 +113,7 @@ impl Operation {
             Operation::WebhookEndpointsUpdate => Scope::WebhooksWrite,
             Operation::WebhookEndpointsDelete => Scope::WebhooksWrite,
             Operation::WebhookEndpointsRotateSecret => Scope::WebhooksWrite,
+            Operation::WebhookEndpointsTest => Scope::WebhooksWrite,
             Operation::WebhookDeliveriesList => Scope::WebhooksRead,
             Operation::WebhookDeliveriesRetry => Scope::WebhooksWrite,
         }

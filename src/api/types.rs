@@ -367,7 +367,7 @@ rule_newtype!(
 rule_list!(
     /// The event types of an endpoint.
     WebhookEventTypes,
-    Wire<WebhookEventType>,
+    Wire<Subscribable>,
     rules::WEBHOOK_EVENTS,
     "The event types to receive: at least one, none repeated."
 );
@@ -579,10 +579,37 @@ wire_enum!(
 );
 wire_enum!(
     WebhookEventType,
-    "WebhookEventType",
-    "What a webhook event reports: `message.sent` (the carrier accepted an outbound message), `message.delivered` and `message.undelivered` (the carrier's final receipt, or the validity running out), `message.failed` (refused or failed before delivery), `message.received` (an inbound message to one of your numbers), `consent.updated` (an opt-in or opt-out, through the API or by the recipient's keyword).",
+    "WebhookDeliveryEventType",
+    "The type of the event a delivery carries: one of `WebhookEventType`, or `webhook.test` (sent by `POST /v1/webhook_endpoints/{id}/test`).",
     WebhookEventType::MessageDelivered
 );
+
+/// An event type an endpoint can subscribe to (every type but `webhook.test`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Subscribable(pub WebhookEventType);
+
+impl WireEnum for Subscribable {
+    const NAME: &'static str = "WebhookEventType";
+    const DESCRIPTION: &'static str = "What a webhook event reports: `message.sent` (the carrier accepted an outbound message), `message.delivered` and `message.undelivered` (the carrier's final receipt, or the validity running out), `message.failed` (refused or failed before delivery), `message.received` (an inbound message to one of your numbers), `consent.updated` (an opt-in or opt-out, through the API or by the recipient's keyword).";
+    const EXAMPLE: Self = Subscribable(WebhookEventType::MessageDelivered);
+
+    fn all() -> Vec<Self> {
+        crate::domain::webhooks::SUBSCRIBABLE
+            .into_iter()
+            .map(Subscribable)
+            .collect()
+    }
+
+    fn name_of(self) -> &'static str {
+        self.0.as_str()
+    }
+
+    fn from_name(s: &str) -> Option<Self> {
+        WebhookEventType::parse(s)
+            .filter(|t| crate::domain::webhooks::SUBSCRIBABLE.contains(t))
+            .map(Subscribable)
+    }
+}
 wire_enum!(
     DeliveryState,
     "WebhookDeliveryState",

@@ -19,7 +19,10 @@ use super::{
     path::Path,
     query::Query,
     reply::{error_set, Reply},
-    types::{DeliveryCursor, PageLimit, WebhookDescription, WebhookEventTypes, WebhookUrl, Wire},
+    types::{
+        DeliveryCursor, PageLimit, Subscribable, WebhookDescription, WebhookEventTypes, WebhookUrl,
+        Wire,
+    },
     ApiTags,
 };
 use crate::{
@@ -63,7 +66,7 @@ pub struct MessageWebhookEvent {
     pub id: Uuid,
     /// The event's type.
     #[oai(rename = "type")]
-    pub kind: Wire<WebhookEventType>,
+    pub kind: Wire<Subscribable>,
     /// When the change happened.
     pub created_at: Timestamp,
     /// The message as `GET /v1/messages/{id}` showed it right after the change.
@@ -80,7 +83,7 @@ impl Example for MessageWebhookEvent {
         data.status = Wire(crate::domain::message::MessageStatus::Delivered);
         MessageWebhookEvent {
             id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5c9").expect("valid"),
-            kind: Wire(WebhookEventType::MessageDelivered),
+            kind: Wire(Subscribable(WebhookEventType::MessageDelivered)),
             created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:03Z").expect("valid"),
             data,
             sequence: super::types::EventSequence(5),
@@ -96,7 +99,7 @@ pub struct ConsentWebhookEvent {
     pub id: Uuid,
     /// `consent.updated`.
     #[oai(rename = "type")]
-    pub kind: Wire<WebhookEventType>,
+    pub kind: Wire<Subscribable>,
     /// When the consent was recorded.
     pub created_at: Timestamp,
     /// The recipient's consent as `GET /v1/consents/{phone_number}` showed it right after the
@@ -108,9 +111,60 @@ impl Example for ConsentWebhookEvent {
     fn example() -> Self {
         ConsentWebhookEvent {
             id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5ca").expect("valid"),
-            kind: Wire(WebhookEventType::ConsentUpdated),
+            kind: Wire(Subscribable(WebhookEventType::ConsentUpdated)),
             created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
             data: ConsentView::example(),
+        }
+    }
+}
+
+/// The `data` of a `webhook.test` event.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct TestEventData {
+    /// The endpoint the test was sent to.
+    pub endpoint_id: Uuid,
+    /// A sentence for whoever reads the receiver's log.
+    pub text: String,
+}
+
+impl TestEventData {
+    pub fn of(endpoint_id: Uuid) -> Self {
+        TestEventData {
+            endpoint_id,
+            text: "A test event from AgentMessage: this endpoint receives and can verify its webhooks.".into(),
+        }
+    }
+}
+
+impl Example for TestEventData {
+    fn example() -> Self {
+        TestEventData::of(Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5c7").expect("valid"))
+    }
+}
+
+/// The body of a `webhook.test` event, POSTed to the one endpoint it was asked for.
+#[derive(Object, Debug, Clone)]
+#[oai(example)]
+pub struct TestWebhookEvent {
+    /// The event's id, also sent as the `webhook-id` header.
+    pub id: Uuid,
+    /// `webhook.test`.
+    #[oai(rename = "type")]
+    pub kind: Wire<WebhookEventType>,
+    /// When the test was asked for.
+    pub created_at: Timestamp,
+    /// The endpoint, and a sentence.
+    pub data: TestEventData,
+}
+
+impl Example for TestWebhookEvent {
+    fn example() -> Self {
+        TestWebhookEvent {
+            id: Uuid::parse_str("0196f1a2-3b4c-7d5e-8f60-718293a4b5cb").expect("valid"),
+            kind: Wire(WebhookEventType::WebhookTest),
+            created_at: Timestamp::parse_rfc3339("2026-04-26T12:00:00Z").expect("valid"),
+            data: TestEventData::example(),
         }
     }
 }
@@ -132,10 +186,10 @@ pub fn spec_section() -> serde_json::Value {
     ]);
     let mut section = serde_json::Map::new();
     for kind in WebhookEventType::ALL {
-        let schema = if *kind == WebhookEventType::ConsentUpdated {
-            "ConsentWebhookEvent"
-        } else {
-            "MessageWebhookEvent"
+        let schema = match kind {
+            WebhookEventType::ConsentUpdated => "ConsentWebhookEvent",
+            WebhookEventType::WebhookTest => "TestWebhookEvent",
+            _ => "MessageWebhookEvent",
         };
         let what = match kind {
             WebhookEventType::MessageSent => "The carrier accepted an outbound message (`status: sent`).",
@@ -144,6 +198,12 @@ pub fn spec_section() -> serde_json::Value {
             WebhookEventType::MessageFailed => "The message failed before or at submission (`status: failed`; see `error_code`).",
             WebhookEventType::MessageReceived => "An inbound message arrived on one of your numbers (`status: received`).",
             WebhookEventType::ConsentUpdated => "A recipient's consent changed: an opt-in or opt-out through the API, or the recipient's own keyword (STOP, START).",
+            WebhookEventType::WebhookTest => "A test asked for with `POST /v1/webhook_endpoints/{id}/test`: sent to that endpoint alone, whatever it subscribes to (an endpoint cannot subscribe to it), signed like every event.",
+        };
+        let to_whom = if *kind == WebhookEventType::WebhookTest {
+            "POSTed to the endpoint it was asked for (once it is enabled)".to_owned()
+        } else {
+            format!("POSTed to each enabled endpoint subscribed to `{}` (of the key mode the endpoint was made with)", kind.as_str())
         };
         section.insert(
             kind.as_str().to_owned(),
@@ -151,7 +211,7 @@ pub fn spec_section() -> serde_json::Value {
                 "tags": ["Webhooks"],
                 "operationId": format!("webhook_{}", kind.as_str().replace('.', "_")),
                 "summary": format!("{} event", kind.as_str()),
-                "description": format!("{what}\n\nPOSTed to each enabled endpoint subscribed to `{}` (of the key mode the endpoint was made with), signed per the Standard Webhooks specification. A 2xx answer acknowledges it; anything else, or no answer within 15 seconds, is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (a `Retry-After` in seconds replaces the wait, within 5 s to 24 h by default), then the delivery is `failed`. `410 Gone` disables the endpoint. Redirects are not followed.", kind.as_str()),
+                "description": format!("{what}\n\n{to_whom}, signed per the Standard Webhooks specification. A 2xx answer acknowledges it; anything else, or no answer within 15 seconds, is retried after 5 s, 5 min, 30 min, 2 h, 5 h, 10 h, 14 h, 20 h and 24 h (a `Retry-After` in seconds replaces the wait, within 5 s to 24 h by default), then the delivery is `failed`. `410 Gone` disables the endpoint. Redirects are not followed."),
                 "security": [],
                 "parameters": headers,
                 "requestBody": {"required": true, "content": {"application/json": {"schema": {"$ref": format!("#/components/schemas/{schema}")}}}},
@@ -181,8 +241,8 @@ impl Example for CreateWebhookEndpointRequest {
         CreateWebhookEndpointRequest {
             url: WebhookUrl("https://example.com/agentmessage/webhooks".into()),
             events: WebhookEventTypes(vec![
-                Wire(WebhookEventType::MessageDelivered),
-                Wire(WebhookEventType::MessageUndelivered),
+                Wire(Subscribable(WebhookEventType::MessageDelivered)),
+                Wire(Subscribable(WebhookEventType::MessageUndelivered)),
             ]),
             description: None,
         }
@@ -233,7 +293,7 @@ pub struct WebhookEndpointView {
     #[oai(nullable)]
     pub description: Option<String>,
     /// The event types it receives.
-    pub events: Vec<Wire<WebhookEventType>>,
+    pub events: Vec<Wire<Subscribable>>,
     /// Whether events are recorded and delivered to it.
     pub enabled: bool,
     /// Why the server disabled it (it answered 410 Gone), or null.
@@ -255,8 +315,8 @@ impl Example for WebhookEndpointView {
             url: "https://example.com/agentmessage/webhooks".into(),
             description: None,
             events: vec![
-                Wire(WebhookEventType::MessageDelivered),
-                Wire(WebhookEventType::MessageUndelivered),
+                Wire(Subscribable(WebhookEventType::MessageDelivered)),
+                Wire(Subscribable(WebhookEventType::MessageUndelivered)),
             ],
             enabled: true,
             disabled_reason: None,
@@ -273,7 +333,11 @@ impl From<WebhookEndpoint> for WebhookEndpointView {
             id: e.id,
             url: e.url,
             description: e.description,
-            events: e.events.into_iter().map(Wire).collect(),
+            events: e
+                .events
+                .into_iter()
+                .map(|t| Wire(Subscribable(t)))
+                .collect(),
             enabled: e.enabled,
             disabled_reason: e.disabled_reason,
             mode: Wire(e.mode),
@@ -298,7 +362,7 @@ pub struct WebhookEndpointWithSecretView {
     #[oai(nullable)]
     pub description: Option<String>,
     /// The event types it receives.
-    pub events: Vec<Wire<WebhookEventType>>,
+    pub events: Vec<Wire<Subscribable>>,
     /// Whether events are recorded and delivered to it.
     pub enabled: bool,
     /// Why the server disabled it (it answered 410 Gone), or null.
@@ -444,7 +508,7 @@ impl From<UpdateWebhookEndpointRequest> for EndpointChanges {
 }
 
 fn event_types(types: WebhookEventTypes) -> Vec<WebhookEventType> {
-    types.0.into_iter().map(|t| t.0).collect()
+    types.0.into_iter().map(|t| t.0 .0).collect()
 }
 
 error_set!(
@@ -770,6 +834,37 @@ impl WebhooksApi {
                 has_more,
                 next_cursor,
             })
+        };
+        run.await.into()
+    }
+
+    /// Send a test event
+    ///
+    /// Sends a signed `webhook.test` event to this endpoint alone, whatever event types it
+    /// subscribes to: a way to check that it receives and verifies AgentMessage's webhooks. The
+    /// answer is the delivery, `pending`; it is attempted at once (and retried like every
+    /// delivery), and shows in the endpoint's deliveries. A disabled endpoint's test waits until
+    /// it is enabled again.
+    #[oai(
+        path = "/v1/webhook_endpoints/:id/test",
+        method = "post",
+        operation_id = "webhook_endpoints_test"
+    )]
+    async fn webhook_endpoints_test(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The endpoint's id.
+        id: Path,
+    ) -> Reply<202, Envelope<WebhookDeliveryView>, EndpointErrors> {
+        let run = async {
+            let caller = key
+                .authorize(&services, Operation::WebhookEndpointsTest)
+                .await?;
+            let id = id.uuid().ok_or(Error::NotFound)?;
+            let data = TestEventData::of(id).to_json().unwrap_or_default();
+            let delivery = services.send_test_webhook(&caller, id, data).await?;
+            Ok::<_, ApiError>(Envelope(WebhookDeliveryView::from(delivery)))
         };
         run.await.into()
     }

@@ -331,7 +331,7 @@ pub const WEBHOOK_DESCRIPTION: TextRule = TextRule {
 pub const WEBHOOK_EVENTS: ListRule = ListRule {
     name: "WebhookEventTypes",
     min_items: 1,
-    max_items: super::webhooks::WebhookEventType::ALL.len(),
+    max_items: super::webhooks::SUBSCRIBABLE.len(),
     unique: true,
     noun: "event types",
 };

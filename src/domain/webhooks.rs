@@ -219,6 +219,17 @@ fn forbidden_v6(ip: Ipv6Addr) -> Option<&'static str> {
 
 pub use entity::values::{DeliveryState, WebhookEventType};
 
+/// The event types an endpoint can subscribe to: every type but `webhook.test`, which is sent
+/// to one endpoint when asked for.
+pub const SUBSCRIBABLE: [WebhookEventType; 6] = [
+    WebhookEventType::MessageSent,
+    WebhookEventType::MessageDelivered,
+    WebhookEventType::MessageUndelivered,
+    WebhookEventType::MessageFailed,
+    WebhookEventType::MessageReceived,
+    WebhookEventType::ConsentUpdated,
+];
+
 /// The operator's sealing keys: the first seals new secrets, every one opens (so that secrets
 /// sealed before a key change still sign).
 pub struct SealingKeys(Vec<SealingKey>);

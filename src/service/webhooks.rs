@@ -298,6 +298,19 @@ impl Services {
             .await?)
     }
 
+    /// Sends a `webhook.test` event (with `data`) to endpoint `id` alone; its delivery.
+    pub async fn send_test_webhook(
+        &self,
+        caller: &Caller,
+        id: Uuid,
+        data: serde_json::Value,
+    ) -> Result<WebhookDelivery, Error> {
+        self.tenant(caller)
+            .send_test_event(id, data)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
     /// Makes a delivery due now, with a fresh retry schedule.
     pub async fn retry_webhook_delivery(
         &self,

@@ -471,6 +471,81 @@ impl Tenant {
         Ok(Some(Ok(rotated)))
     }
 
+    /// A `webhook.test` event for endpoint `id` alone, with its delivery (pending, due now);
+    /// `None` when there is no such endpoint. `data` is the event's `data`.
+    pub async fn send_test_event(
+        &self,
+        id: Uuid,
+        data: serde_json::Value,
+    ) -> Result<Option<WebhookDelivery>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        if self
+            .endpoints()
+            .filter(endpoint::Column::Id.eq(id))
+            .one(&txn)
+            .await?
+            .is_none()
+        {
+            return Ok(None);
+        }
+        let event_id = Uuid::now_v7();
+        let kind = WebhookEventType::WebhookTest;
+        // Each test event is its own subject: it waits behind no other delivery.
+        let subject = format!("test/{event_id}");
+        let position = now.timestamp_micros();
+        event::Entity::insert(event::ActiveModel {
+            id: Set(event_id),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
+            event_type: Set(kind),
+            subject: Set(subject.clone()),
+            position: Set(position),
+            payload: Set(payload(
+                event_id,
+                kind,
+                Timestamp::from_datetime(now),
+                data,
+                None,
+            )),
+            created_at: Set(now),
+        })
+        .exec_without_returning(&txn)
+        .await?;
+        let row = delivery::ActiveModel {
+            id: Set(Uuid::now_v7()),
+            event_id: Set(event_id),
+            endpoint_id: Set(id),
+            org_id: Set(self.org_id),
+            mode: Set(self.mode),
+            subject: Set(subject),
+            position: Set(position),
+            state: Set(DeliveryState::Pending),
+            attempts: Set(0),
+            schedule_base: Set(0),
+            next_attempt_at: Set(Some(now)),
+            lease_until: Set(None),
+            last_status_code: Set(None),
+            last_error: Set(None),
+            created_at: Set(now),
+            updated_at: Set(now),
+            delivered_at: Set(None),
+        };
+        let delivery_id = delivery::Entity::insert(row)
+            .exec(&txn)
+            .await?
+            .last_insert_id;
+        let row = delivery::Entity::find_by_id(delivery_id).one(&txn).await?;
+        let made = with_types(&txn, row.into_iter().collect()).await?.pop();
+        self.hooks
+            .0
+            .written
+            .store(true, std::sync::atomic::Ordering::Release);
+        txn.commit().await?;
+        self.hooks.committed();
+        Ok(made)
+    }
+
     /// Deliveries to endpoint `id`, newest first, up to `limit`, those older than `before` when
     /// given (a cursor).
     pub async fn webhook_deliveries(

@@ -1041,7 +1041,126 @@ async fn retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go(b
     }
 }
 
+/// `POST …/test`: a signed `webhook.test` event to that endpoint alone (another endpoint of the
+/// organization gets nothing), verified by the `standardwebhooks` package; the type cannot be
+/// subscribed to; another organization's endpoint is 404; a reader's key is 403.
+async fn a_test_event_reaches_the_one_endpoint_signed(backend: Backend) {
+    let app = TestApp::start_with(backend, settings(true)).await;
+    let receiver = Receiver::start(Answer::Accept).await;
+    let bystander = Receiver::start(Answer::Accept).await;
+    let org = app.org().await;
+    let (endpoint, secret) = register(&app, &org.key, &receiver.url, &["consent.updated"]).await;
+    register(&app, &org.key, &bystander.url, &EVERYTHING).await;
+    let _worker = run_worker(&app, true);
+    let reply = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhook_endpoints/{endpoint}/test"),
+            Some(&org.key),
+            None,
+        )
+        .await;
+    let delivery = reply.assert_success(202).clone();
+    assert_eq!(delivery["event_type"], json!("webhook.test"));
+    assert_eq!(delivery["state"], json!("pending"));
+    assert_eq!(delivery["endpoint_id"], json!(endpoint));
+    let got = receiver
+        .wait_until(Duration::from_secs(20), |got| !got.is_empty())
+        .await;
+    let body = got[0].json();
+    assert_eq!(body["type"], json!("webhook.test"));
+    assert_eq!(body["id"], delivery["event_id"]);
+    assert_eq!(body["data"]["endpoint_id"], json!(endpoint));
+    assert!(body["data"]["text"]
+        .as_str()
+        .unwrap()
+        .contains("test event"));
+    assert_eq!(
+        verified_by_standardwebhooks(&got[..1], &[&secret]),
+        vec![true]
+    );
+    // The delivery is listed, and ends delivered.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let list = app
+            .call(
+                Method::GET,
+                &format!("/v1/webhook_endpoints/{endpoint}/deliveries"),
+                Some(&org.key),
+                None,
+            )
+            .await;
+        let data = list.assert_success(200).as_array().unwrap().clone();
+        assert_eq!(data.len(), 1);
+        if data[0]["state"] == json!("delivered") {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "{data:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert!(bystander.got().is_empty(), "another endpoint got the test");
+    // Nobody subscribes to it.
+    let reply = app
+        .call(
+            Method::POST,
+            "/v1/webhook_endpoints",
+            Some(&org.key),
+            Some(json!({"url": receiver.url, "events": ["webhook.test"]})),
+        )
+        .await;
+    let details = reply.assert_error(422, "VALIDATION_FAILED")["details"].clone();
+    assert!(
+        details["events"]
+            .as_str()
+            .unwrap()
+            .starts_with("item 1 must be one of: message.sent"),
+        "{details}"
+    );
+    // Another organization's endpoint, or no endpoint: 404; a key without webhooks:write: 403.
+    let other = app.org().await;
+    app.call(
+        Method::POST,
+        &format!("/v1/webhook_endpoints/{endpoint}/test"),
+        Some(&other.key),
+        None,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    app.call(
+        Method::POST,
+        &format!("/v1/webhook_endpoints/{}/test", uuid::Uuid::now_v7()),
+        Some(&org.key),
+        None,
+    )
+    .await
+    .assert_error(404, "NOT_FOUND");
+    let made = app
+        .call(
+            Method::POST,
+            "/v1/api_keys",
+            Some(&org.key),
+            Some(json!({"scopes": ["webhooks:read"]})),
+        )
+        .await;
+    let reader = made.assert_success(201)["key"].as_str().unwrap().to_owned();
+    let refused = app
+        .call(
+            Method::POST,
+            &format!("/v1/webhook_endpoints/{endpoint}/test"),
+            Some(&reader),
+            None,
+        )
+        .await;
+    assert_eq!(
+        refused.assert_error(403, "FORBIDDEN")["details"]["required_scope"],
+        json!("webhooks:write")
+    );
+    assert_eq!(receiver.got().len(), 1, "one test, one delivery");
+}
+
 crate::support::for_each_backend!(
+    a_test_event_reaches_the_one_endpoint_signed,
     retry_after_is_honoured_the_schedule_ends_in_failed_and_old_events_go,
     endpoints_are_registered_listed_changed_rotated_and_deleted,
     private_and_metadata_destinations_are_refused_unless_allowed,
