@@ -28,8 +28,20 @@ use uuid::Uuid;
     about = "AgentMessage: an OpenAPI-first SMS/MMS messaging API server"
 )]
 struct Cli {
+    /// How log lines look: `pretty` (coloured, for a terminal), `plain` (the same without colour
+    /// codes, for files and journald) or `json` (one object a line, with the request's id).
+    /// Default: `pretty` on a terminal, `plain` otherwise.
+    #[arg(long, global = true, env = "AGENTMESSAGE_LOG_FORMAT", value_enum)]
+    log_format: Option<LogFormat>,
     #[command(subcommand)]
     command: Command,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+enum LogFormat {
+    Pretty,
+    Plain,
+    Json,
 }
 
 #[derive(Subcommand)]
@@ -48,6 +60,11 @@ enum Command {
     /// Set up organizations, keys and numbers. Each prints one JSON object on stdout.
     #[command(subcommand)]
     Admin(Admin),
+    /// Print a shell completion script: `agentmessage completions bash > /etc/bash_completion.d/agentmessage`.
+    Completions {
+        #[arg(value_enum)]
+        shell: clap_complete::Shell,
+    },
 }
 
 #[derive(Subcommand)]
@@ -88,6 +105,51 @@ enum Admin {
         #[command(flatten)]
         database: DatabaseArgs,
     },
+    /// List organizations: prints {"organizations": [{"id", "name", "rate_per_second", "burst"}, …]}.
+    ListOrgs {
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List an organization's API keys of both modes, revoked ones too (never the secret): prints
+    /// {"keys": [{"id", "name", "prefix", "mode", "scopes", "created_at", "revoked_at", "last_used_at"}, …]}.
+    ListKeys {
+        #[arg(long)]
+        org: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// List an organization's numbers: prints {"numbers": [{"id", "phone_number"}, …]}.
+    ListNumbers {
+        #[arg(long)]
+        org: Uuid,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Take a number away from an organization: prints {"removed": "+1…"}. Sends from it are
+    /// refused from then on; messages already sent keep it.
+    RemoveNumber {
+        #[arg(long)]
+        org: Uuid,
+        /// E.164.
+        #[arg(long)]
+        number: String,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
+    /// Change an organization's rate limit on sends and lookups: prints the organization.
+    /// Running API processes apply it within their key cache's check interval.
+    SetRateLimit {
+        #[arg(long)]
+        org: Uuid,
+        /// Sends and lookups allowed per second, sustained.
+        #[arg(long)]
+        rate_per_second: u32,
+        /// Sends and lookups allowed in a burst.
+        #[arg(long)]
+        burst: u32,
+        #[command(flatten)]
+        database: DatabaseArgs,
+    },
     /// Give an organization a phone number: prints {"id": …, "phone_number": …}.
     AddNumber {
         #[arg(long)]
@@ -103,27 +165,50 @@ enum Admin {
 #[tokio::main]
 async fn main() -> ExitCode {
     agentmessage::server::limit_allocator_arenas();
-    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
-        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("info"));
-    let logs = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // `AGENTMESSAGE_LOG_FORMAT=json`: one JSON object a line; a request's lines carry its
-    // `request_id` (the request's span).
-    if std::env::var("AGENTMESSAGE_LOG_FORMAT").is_ok_and(|f| f.eq_ignore_ascii_case("json")) {
-        logs.json()
-            .with_current_span(true)
-            .with_span_list(false)
-            .init();
-    } else {
-        logs.init();
-    }
-    match run(Cli::parse()).await {
+    let cli = Cli::parse();
+    init_logging(&cli);
+    match run(cli).await {
         Ok(()) => ExitCode::SUCCESS,
         Err(err) => {
             eprintln!("error: {err:#}");
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Log lines go to stderr (stdout carries the commands' output and the demo banner). The
+/// default level is `info` for the long-running commands and `warn` for the one-shot ones, whose
+/// output is their JSON; the migration runner's per-migration lines are at `debug` either way
+/// (`open` logs one line). `AGENTMESSAGE_LOG` overrides the filter.
+fn init_logging(cli: &Cli) {
+    use std::io::IsTerminal;
+    let long_running = matches!(cli.command, Command::Serve(_) | Command::Worker(_));
+    let default = if long_running {
+        "info,sea_orm_migration=warn"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("AGENTMESSAGE_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new(default));
+    let format = cli
+        .log_format
+        .unwrap_or(if std::io::stderr().is_terminal() {
+            LogFormat::Pretty
+        } else {
+            LogFormat::Plain
+        });
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    match format {
+        // One JSON object a line; a request's lines carry its `request_id` (the request's span).
+        LogFormat::Json => logs
+            .json()
+            .with_current_span(true)
+            .with_span_list(false)
+            .init(),
+        LogFormat::Pretty => logs.with_ansi(true).init(),
+        LogFormat::Plain => logs.with_ansi(false).init(),
     }
 }
 
@@ -137,6 +222,10 @@ async fn open(database: &DatabaseArgs) -> anyhow::Result<Store> {
             )
         })?;
     store.migrate().await.context("applying migrations")?;
+    tracing::info!(
+        database = %agentmessage::store::redacted_url(&database.database_url),
+        "database schema up to date"
+    );
     Ok(store)
 }
 
@@ -186,6 +275,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             ));
             let stopped = async {
                 shutdown_signal().await;
+                tracing::info!(grace = ?args.shutdown_grace, "stopping: finishing what the worker holds");
                 tokio::time::sleep(args.shutdown_grace).await;
             };
             tokio::select! {
@@ -193,13 +283,32 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 _ = stopped => tracing::warn!("the worker did not stop within the shutdown grace"),
             }
             let _ = ops.await;
+            tracing::info!("AgentMessage delivery worker stopped");
         }
         Command::Admin(admin) => admin_command(admin).await?,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(
+                shell,
+                &mut Cli::command(),
+                "agentmessage",
+                &mut std::io::stdout(),
+            );
+        }
     }
     Ok(())
 }
 
-async fn serve(args: ServeArgs) -> anyhow::Result<()> {
+async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
+    // The demo covers every README section: webhooks need a secret key, so a demo without one
+    // gets its own, made once and kept beside the database.
+    let demo_secret = if args.demo && args.process.webhooks.secret_key.is_none() {
+        let (key, file) = demo_secret_key(&args.process.database.database_url)?;
+        args.process.webhooks.secret_key = Some(key);
+        Some(file)
+    } else {
+        None
+    };
     let process = &args.process;
     let store = open(&process.database).await?;
     let settings = agentmessage::service::Settings {
@@ -207,21 +316,11 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         ..process.settings()?
     };
     let services = Services::new(store, settings);
-    if args.demo {
-        let demo = services.prepare_demo().await.map_err(service_error)?;
-        let base = format!("http://{}", args.listen);
-        println!("AgentMessage demo organization {} is ready.", demo.org_id);
-        println!("Demo API key (every scope; shown once): {}", demo.key);
-        println!();
-        println!("Send the example message:");
-        println!(
-            "curl -X POST \"{base}/v1/messages\" -H \"Authorization: Bearer {}\" -H \"Content-Type: application/json\" \
-             -d '{{\"from\": \"{DEMO_FROM}\", \"to\": \"{DEMO_TO}\", \"text\": \"hello from agentmessage\", \"priority\": \"default\", \"tag\": \"order-7421\"}}'",
-            demo.key
-        );
-        println!();
-        println!("API docs: {base}/docs");
-    }
+    let demo = if args.demo {
+        Some(services.prepare_demo().await.map_err(service_error)?)
+    } else {
+        None
+    };
     match agentmessage::server::raise_descriptor_limit() {
         Ok(limit) => tracing::debug!(limit, "open-descriptor limit"),
         Err(err) => tracing::warn!(%err, "could not raise the open-descriptor limit"),
@@ -241,9 +340,14 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
     };
     let signalled = Arc::new(std::sync::OnceLock::new());
     let noted = signalled.clone();
+    let grace = process.shutdown_grace;
     tokio::spawn(async move {
         shutdown_signal().await;
         let _ = noted.set(std::time::Instant::now());
+        tracing::info!(
+            ?grace,
+            "stopping: no new connections; finishing requests in flight"
+        );
     });
     let ops = ops_listener(process.ops_listen).await?;
     let ops_task = tokio::spawn(agentmessage::ops::serve(
@@ -253,6 +357,9 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         shutdown_signal(),
     ));
     tracing::info!(listen = %bound, worker = !args.no_worker, "AgentMessage listening");
+    if let Some(demo) = &demo {
+        print_demo_banner(demo, bound, process.ops_listen, demo_secret.as_deref());
+    }
     agentmessage::server::serve(
         listener,
         agentmessage::app(services),
@@ -273,7 +380,93 @@ async fn serve(args: ServeArgs) -> anyhow::Result<()> {
         }
     }
     let _ = ops_task.await;
+    tracing::info!("AgentMessage stopped");
     Ok(())
+}
+
+/// The demo's secret key for webhook signing secrets: read from the file beside the SQLite
+/// database (`<database>.secret-key`, mode 0600), made there the first time. Returns the key and
+/// the file.
+fn demo_secret_key(database_url: &str) -> anyhow::Result<(String, std::path::PathBuf)> {
+    use base64::Engine;
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    let file = match agentmessage::store::sqlite_file(database_url) {
+        Some(db) => {
+            let mut name = db.into_os_string();
+            name.push(".secret-key");
+            std::path::PathBuf::from(name)
+        }
+        None => std::path::PathBuf::from("agentmessage-demo.secret-key"),
+    };
+    match std::fs::read_to_string(&file) {
+        Ok(text) => return Ok((text.trim().to_owned(), file)),
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => {}
+        Err(err) => return Err(err).with_context(|| format!("reading {}", file.display())),
+    }
+    let mut bytes = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rng(), &mut bytes);
+    let key = base64::engine::general_purpose::STANDARD.encode(bytes);
+    let mut out = std::fs::OpenOptions::new()
+        .write(true)
+        .create_new(true)
+        .mode(0o600)
+        .open(&file)
+        .with_context(|| format!("creating {}", file.display()))?;
+    writeln!(out, "{key}").with_context(|| format!("writing {}", file.display()))?;
+    Ok((key, file))
+}
+
+/// What `serve --demo` prints last, on stdout (log lines go to stderr): the keys, a send that
+/// works as pasted, and where to read on.
+fn print_demo_banner(
+    demo: &agentmessage::service::organizations::Demo,
+    bound: std::net::SocketAddr,
+    ops: std::net::SocketAddr,
+    secret_file: Option<&std::path::Path>,
+) {
+    let host = if bound.ip().is_unspecified() {
+        std::net::SocketAddr::new(std::net::Ipv4Addr::LOCALHOST.into(), bound.port())
+    } else {
+        bound
+    };
+    let base = format!("http://{host}");
+    let mut banner = String::new();
+    banner.push_str("\n========================================================================\n");
+    banner.push_str(&format!(
+        "AgentMessage demo is ready: organization {} owns {DEMO_FROM}; {DEMO_TO} has opted in.\n\n",
+        demo.org_id
+    ));
+    banner.push_str("API keys (every scope; shown once, stored hashed):\n");
+    banner.push_str(&format!("  live: {}\n", demo.key));
+    banner.push_str(&format!(
+        "  test: {}   (test mode: the simulated carrier only)\n\n",
+        demo.test_key
+    ));
+    banner.push_str("Send the example message:\n\n");
+    banner.push_str(&format!(
+        "curl -X POST \"{base}/v1/messages\" \\\n  -H \"Authorization: Bearer {}\" \\\n  -H \"Idempotency-Key: $(date +%s%N)\" \\\n  -H \"Content-Type: application/json\" \\\n  -d '{{\"from\": \"{DEMO_FROM}\", \"to\": \"{DEMO_TO}\", \"text\": \"hello from agentmessage\", \"priority\": \"default\", \"tag\": \"order-7421\"}}'\n\n",
+        demo.key
+    ));
+    banner.push_str(&format!("API reference:  {base}/reference\n"));
+    banner.push_str(&format!("Swagger UI:     {base}/docs\n"));
+    banner.push_str(&format!(
+        "Operations:     http://{ops}/readyz and /metrics\n"
+    ));
+    if let Some(file) = secret_file {
+        banner.push_str(&format!(
+            "Webhooks:       signing secrets are sealed under the demo's key in {}\n",
+            file.display()
+        ));
+    }
+    banner.push_str(
+        "README:         README.md in the source: every section works against this demo\n",
+    );
+    banner.push_str("========================================================================\n");
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = out.write_all(banner.as_bytes());
+    let _ = out.flush();
 }
 
 /// Binds the operations listener.
@@ -397,6 +590,95 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
             };
             let revoked_at = row.revoked_at.map(|t| t.to_wire());
             json!({"id": row.id, "revoked_at": revoked_at})
+        }
+        Admin::ListOrgs { database } => {
+            let services = Services::new(open(&database).await?, Default::default());
+            let orgs = services.organizations().await.map_err(service_error)?;
+            let orgs: Vec<_> = orgs
+                .iter()
+                .map(|o| json!({"id": o.id, "name": o.name, "rate_per_second": o.rate_per_second, "burst": o.burst}))
+                .collect();
+            json!({ "organizations": orgs })
+        }
+        Admin::ListKeys { org, database } => {
+            let services = Services::new(open(&database).await?, Default::default());
+            let keys = match services.keys_of(org).await {
+                Ok(keys) => keys,
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!("no organization {org}"))
+                }
+                Err(err) => return Err(service_error(err)),
+            };
+            let keys: Vec<_> = keys
+                .iter()
+                .map(|k| {
+                    let scopes: Vec<&str> = k.scopes.iter().map(|s| s.as_str()).collect();
+                    json!({
+                        "id": k.id,
+                        "name": k.name,
+                        "prefix": k.display_prefix,
+                        "mode": k.mode.as_str(),
+                        "scopes": scopes,
+                        "created_at": k.created_at.to_wire(),
+                        "revoked_at": k.revoked_at.map(|t| t.to_wire()),
+                        "last_used_at": k.last_used_at.map(|t| t.to_wire()),
+                    })
+                })
+                .collect();
+            json!({ "keys": keys })
+        }
+        Admin::ListNumbers { org, database } => {
+            let services = Services::new(open(&database).await?, Default::default());
+            let numbers = match services.numbers_of(org).await {
+                Ok(numbers) => numbers,
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!("no organization {org}"))
+                }
+                Err(err) => return Err(service_error(err)),
+            };
+            let numbers: Vec<_> = numbers
+                .iter()
+                .map(|n| json!({"id": n.id, "phone_number": n.phone_number.as_str()}))
+                .collect();
+            json!({ "numbers": numbers })
+        }
+        Admin::RemoveNumber {
+            org,
+            number,
+            database,
+        } => {
+            let number = PhoneNumber::parse(&number)
+                .ok_or_else(|| anyhow!("--number must be E.164, like +15551112222"))?;
+            let services = Services::new(open(&database).await?, Default::default());
+            match services.remove_number(org, &number).await {
+                Ok(()) => json!({"removed": number.as_str()}),
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!(
+                        "organization {org} does not own {} (or does not exist)",
+                        number.as_str()
+                    ))
+                }
+                Err(err) => return Err(service_error(err)),
+            }
+        }
+        Admin::SetRateLimit {
+            org,
+            rate_per_second,
+            burst,
+            database,
+        } => {
+            if rate_per_second == 0 || burst == 0 {
+                return Err(anyhow!("--rate-per-second and --burst must be at least 1"));
+            }
+            let services = Services::new(open(&database).await?, Default::default());
+            let o = match services.set_rate_limit(org, rate_per_second, burst).await {
+                Ok(o) => o,
+                Err(agentmessage::service::Error::NotFound) => {
+                    return Err(anyhow!("no organization {org}"))
+                }
+                Err(err) => return Err(service_error(err)),
+            };
+            json!({"id": o.id, "name": o.name, "rate_per_second": o.rate_per_second, "burst": o.burst})
         }
         Admin::AddNumber {
             org,

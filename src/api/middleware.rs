@@ -224,7 +224,8 @@ impl<E: Endpoint<Output = Response>> Endpoint for Guard<E> {
                 target: "agentmessage::access",
                 operation = %route,
                 status,
-                duration_ms = elapsed.as_secs_f64() * 1000.0,
+                // Rounded to microseconds: `0.405`, not `0.40529299999999996`.
+                duration_ms = elapsed.as_micros() as f64 / 1000.0,
                 "answered"
             )
         });

@@ -119,7 +119,7 @@ impl Tenant {
 
 /// Raises the key revision (in the revocation's transaction): every process's key cache is
 /// dropped when it sees the revision move.
-async fn raise_key_revision(db: &impl ConnectionTrait) -> Result<(), DbErr> {
+pub(super) async fn raise_key_revision(db: &impl ConnectionTrait) -> Result<(), DbErr> {
     db.execute_unprepared("UPDATE key_revision SET revision = revision + 1 WHERE id = 1")
         .await?;
     Ok(())

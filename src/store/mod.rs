@@ -510,7 +510,7 @@ impl Store {
 }
 
 /// The file behind a `sqlite:` URL, if it names one (not an in-memory database).
-fn sqlite_file(url: &str) -> Option<PathBuf> {
+pub fn sqlite_file(url: &str) -> Option<PathBuf> {
     let rest = url.strip_prefix("sqlite:")?;
     let rest = rest.strip_prefix("//").unwrap_or(rest);
     let path = rest.split('?').next().unwrap_or_default();

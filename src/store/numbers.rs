@@ -51,6 +51,22 @@ impl System {
         Ok(rows::owned_number(stored))
     }
 
+    /// Takes `number` away from organization `org_id`: whether it owned it. Messages already
+    /// sent from it keep it; sends from it are refused from now on (422 on `from`).
+    pub async fn remove_phone_number(
+        &self,
+        org_id: Uuid,
+        number: &PhoneNumber,
+    ) -> Result<bool, DbErr> {
+        let w = super::writer(&self.db, &self.gate).await?;
+        let removed = phone_number::Entity::delete_many()
+            .filter(phone_number::Column::OrgId.eq(org_id))
+            .filter(phone_number::Column::PhoneNumber.eq(number.as_str()))
+            .exec(&w)
+            .await?;
+        Ok(removed.rows_affected > 0)
+    }
+
     /// Who owns `number`, if anyone.
     pub async fn phone_number(&self, number: &PhoneNumber) -> Result<Option<OwnedNumber>, DbErr> {
         Ok(phone_number::Entity::find()

@@ -1,7 +1,9 @@
 //! Organizations.
 
 use entity::organization;
-use sea_orm::{ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter};
+use sea_orm::{
+    sea_query::Expr, ActiveValue::Set, ColumnTrait, DbErr, EntityTrait, QueryFilter, QueryOrder,
+};
 use uuid::Uuid;
 
 use super::{rows, System};
@@ -34,6 +36,46 @@ impl System {
             .await?
             .map(rows::organization)
             .transpose()
+    }
+
+    /// Every organization, oldest first (the admin command line).
+    pub async fn organizations(&self) -> Result<Vec<Organization>, DbErr> {
+        organization::Entity::find()
+            .order_by_asc(organization::Column::CreatedAt)
+            .order_by_asc(organization::Column::Id)
+            .all(&self.db)
+            .await?
+            .into_iter()
+            .map(rows::organization)
+            .collect()
+    }
+
+    /// Sets an organization's rate limit; `None` when there is no such organization. The key
+    /// revision moves with it, so every process's key cache (which holds the limit) reloads.
+    pub async fn set_rate_limit(
+        &self,
+        id: Uuid,
+        rate_per_second: u32,
+        burst: u32,
+    ) -> Result<Option<Organization>, DbErr> {
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let changed = organization::Entity::update_many()
+            .col_expr(
+                organization::Column::RatePerSecond,
+                Expr::value(i32::try_from(rate_per_second).unwrap_or(i32::MAX)),
+            )
+            .col_expr(
+                organization::Column::Burst,
+                Expr::value(i32::try_from(burst).unwrap_or(i32::MAX)),
+            )
+            .filter(organization::Column::Id.eq(id))
+            .exec(&txn)
+            .await?;
+        if changed.rows_affected > 0 {
+            super::api_keys::raise_key_revision(&txn).await?;
+        }
+        txn.commit().await?;
+        self.organization(id).await
     }
 
     pub async fn organization_by_name(&self, name: &str) -> Result<Option<Organization>, DbErr> {

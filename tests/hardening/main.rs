@@ -71,7 +71,7 @@ impl Served {
                     .trim_matches(|c: char| !c.is_ascii_alphanumeric() && c != '_')
                     .to_owned();
             }
-            if line.contains("API docs") {
+            if line.contains("API reference:") {
                 break;
             }
         }

@@ -185,6 +185,203 @@ async fn admin_commands_set_up_an_organization_that_can_send() {
 }
 
 #[test]
+fn admin_lists_removes_and_sets_limits_quietly_and_completes_commands() {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/admin.db", dir.path().display());
+    // With the default log settings, an admin command prints its JSON and nothing else.
+    let output = Command::new(BIN)
+        .args([
+            "admin",
+            "create-org",
+            "--name",
+            "Acme",
+            "--database-url",
+            &url,
+        ])
+        .env_remove("AGENTMESSAGE_LOG")
+        .output()
+        .unwrap();
+    assert!(output.status.success());
+    assert_eq!(
+        String::from_utf8_lossy(&output.stderr),
+        "",
+        "an admin command logged"
+    );
+    let org: Value = serde_json::from_slice(&output.stdout).unwrap();
+    let org_id = org["id"].as_str().unwrap().to_owned();
+    let listed = run(&["admin", "list-orgs"], &url).unwrap();
+    assert_eq!(
+        listed["organizations"],
+        serde_json::json!([{"id": org_id, "name": "Acme", "rate_per_second": 10, "burst": 20}])
+    );
+    let made = run(
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--scopes",
+            "messages:read",
+            "--name",
+            "reader",
+        ],
+        &url,
+    )
+    .unwrap();
+    run(
+        &[
+            "admin",
+            "create-key",
+            "--org",
+            &org_id,
+            "--scopes",
+            "all",
+            "--test",
+        ],
+        &url,
+    )
+    .unwrap();
+    let keys = run(&["admin", "list-keys", "--org", &org_id], &url).unwrap();
+    let keys = keys["keys"].as_array().unwrap();
+    assert_eq!(keys.len(), 2);
+    assert_eq!(keys[0]["id"], made["id"]);
+    assert_eq!(keys[0]["name"], "reader");
+    assert_eq!(keys[0]["mode"], "live");
+    assert_eq!(keys[0]["scopes"], serde_json::json!(["messages:read"]));
+    assert_eq!(keys[1]["mode"], "test");
+    // Never the secret: only its shown prefix.
+    let secret = made["key"].as_str().unwrap();
+    assert!(secret.starts_with(keys[0]["prefix"].as_str().unwrap()));
+    assert!(!serde_json::to_string(keys).unwrap().contains(secret));
+    run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap();
+    run(
+        &[
+            "admin",
+            "add-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551113333",
+        ],
+        &url,
+    )
+    .unwrap();
+    let numbers = run(&["admin", "list-numbers", "--org", &org_id], &url).unwrap();
+    let listed: Vec<&str> = numbers["numbers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|n| n["phone_number"].as_str().unwrap())
+        .collect();
+    assert_eq!(listed, ["+15551112222", "+15551113333"]);
+    let removed = run(
+        &[
+            "admin",
+            "remove-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap();
+    assert_eq!(removed, serde_json::json!({"removed": "+15551112222"}));
+    let numbers = run(&["admin", "list-numbers", "--org", &org_id], &url).unwrap();
+    assert_eq!(numbers["numbers"].as_array().unwrap().len(), 1);
+    let err = run(
+        &[
+            "admin",
+            "remove-number",
+            "--org",
+            &org_id,
+            "--number",
+            "+15551112222",
+        ],
+        &url,
+    )
+    .unwrap_err();
+    assert!(err.contains("does not own +15551112222"), "{err}");
+    let limited = run(
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &org_id,
+            "--rate-per-second",
+            "5",
+            "--burst",
+            "9",
+        ],
+        &url,
+    )
+    .unwrap();
+    assert_eq!(
+        (
+            limited["rate_per_second"].as_u64(),
+            limited["burst"].as_u64()
+        ),
+        (Some(5), Some(9))
+    );
+    let err = run(
+        &[
+            "admin",
+            "set-rate-limit",
+            "--org",
+            &uuid::Uuid::now_v7().to_string(),
+            "--rate-per-second",
+            "5",
+            "--burst",
+            "9",
+        ],
+        &url,
+    )
+    .unwrap_err();
+    assert!(err.contains("no organization"), "{err}");
+    // Completion scripts name the commands.
+    for shell in ["bash", "zsh", "fish"] {
+        let output = Command::new(BIN)
+            .args(["completions", shell])
+            .output()
+            .unwrap();
+        assert!(output.status.success(), "{shell}");
+        let script = String::from_utf8_lossy(&output.stdout);
+        assert!(
+            script.contains("set-rate-limit") && script.contains("list-keys"),
+            "{shell}"
+        );
+    }
+    let bash = Command::new(BIN)
+        .args(["completions", "bash"])
+        .output()
+        .unwrap();
+    let checked = Command::new("bash")
+        .arg("-n")
+        .stdin(Stdio::piped())
+        .spawn()
+        .and_then(|mut child| {
+            std::io::Write::write_all(&mut child.stdin.take().unwrap(), &bash.stdout)?;
+            child.wait()
+        })
+        .unwrap();
+    assert!(
+        checked.success(),
+        "the bash completion script does not parse"
+    );
+}
+
+#[test]
 fn spec_needs_no_database_and_prints_the_published_document() {
     let output = Command::new(BIN)
         .arg("spec")
@@ -204,76 +401,153 @@ fn spec_needs_no_database_and_prints_the_published_document() {
 }
 
 #[tokio::test]
-async fn serve_demo_prints_a_key_and_a_curl_command_that_sends_the_seed_example() {
+async fn serve_demo_prints_its_banner_last_and_covers_sends_test_mode_and_webhooks() {
     let dir = tempfile::tempdir().unwrap();
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
         .unwrap()
         .port();
+    // The log's defaults: no AGENTMESSAGE_LOG, stderr not a terminal.
     let mut child = crate::child::Reaped(
         Command::new(BIN)
             .args(["serve", "--demo", "--listen", &format!("127.0.0.1:{port}")])
             .current_dir(dir.path())
             .env_remove("AGENTMESSAGE_DATABASE_URL")
-            .env("AGENTMESSAGE_LOG", "warn")
+            .env_remove("AGENTMESSAGE_LOG")
+            .env_remove("AGENTMESSAGE_LOG_FORMAT")
+            .env_remove("AGENTMESSAGE_SECRET_KEY")
             .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::null())
+            .stderr(Stdio::piped())
             .spawn()
             .unwrap(),
     );
     let stdout = child.stdout.take().unwrap();
+    // Everything up to the banner's closing rule.
     let lines: Vec<String> = tokio::task::spawn_blocking(move || {
+        let mut rules = 0;
         BufReader::new(stdout)
             .lines()
             .map_while(Result::ok)
-            .take_while(|l| !l.starts_with("API docs"))
+            .take_while(|l| {
+                if l.starts_with("=====") {
+                    rules += 1;
+                }
+                rules < 2
+            })
             .collect()
     })
     .await
     .unwrap();
-    let key = lines
+    let banner = lines.join("\n");
+    let key_of = |label: &str| {
+        lines
+            .iter()
+            .find_map(|l| l.trim_start().strip_prefix(label))
+            .and_then(|rest| rest.split_whitespace().next())
+            .unwrap_or_else(|| panic!("no {label} key in:\n{banner}"))
+            .to_owned()
+    };
+    let live = key_of("live: ");
+    let test = key_of("test: ");
+    assert!(
+        live.starts_with("am_live_") && test.starts_with("am_test_"),
+        "{banner}"
+    );
+    for wanted in [
+        format!("http://127.0.0.1:{port}/reference"),
+        format!("http://127.0.0.1:{port}/docs"),
+        "README".to_owned(),
+    ] {
+        assert!(
+            banner.contains(&wanted),
+            "the banner does not point to {wanted}:\n{banner}"
+        );
+    }
+    // The curl command, as printed (several lines joined by backslashes), run by a shell.
+    let start = lines
         .iter()
-        .find_map(|l| l.strip_prefix("Demo API key (every scope; shown once): "))
-        .expect("the key is printed")
-        .to_owned();
-    let curl = lines
-        .iter()
-        .find(|l| l.starts_with("curl "))
-        .expect("a curl command is printed");
-    assert!(curl.contains(&key) && curl.contains("+15551112222") && curl.contains("order-7421"));
+        .position(|l| l.starts_with("curl "))
+        .expect("a curl command");
+    let end = start
+        + lines[start..]
+            .iter()
+            .position(|l| !l.ends_with('\\'))
+            .unwrap();
+    let curl = lines[start..=end].join("\n");
+    assert!(
+        curl.contains(&live) && curl.contains("Idempotency-Key") && curl.contains("order-7421"),
+        "{curl}"
+    );
+    let output = Command::new("sh")
+        .arg("-c")
+        .arg(format!("{curl} -s -w '\\n%{{http_code}}'"))
+        .output()
+        .expect("sh runs");
+    let stdout = String::from_utf8_lossy(&output.stdout).into_owned();
+    assert!(
+        stdout.ends_with("\n202"),
+        "the printed curl command answered {stdout}"
+    );
     assert!(
         dir.path().join("agentmessage.db").exists(),
         "the default database is created in the working directory"
     );
-
+    // Webhooks work: the demo made its secret key, once, readable by its owner only.
+    let secret_file = dir.path().join("agentmessage.db.secret-key");
+    let mode = std::os::unix::fs::PermissionsExt::mode(
+        &std::fs::metadata(&secret_file).unwrap().permissions(),
+    );
+    assert_eq!(mode & 0o777, 0o600);
     let client = reqwest::Client::new();
-    let mut reply = None;
-    for _ in 0..50 {
-        let body: Value =
-            serde_json::from_str(curl.split("-d '").nth(1).unwrap().trim_end_matches('\''))
-                .unwrap();
-        match client
-            .post(format!("http://127.0.0.1:{port}/v1/messages"))
-            .bearer_auth(&key)
-            .json(&body)
-            .send()
-            .await
-        {
-            Ok(r) => {
-                reply = Some(r);
-                break;
-            }
-            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
-        }
-    }
-    let reply = reply.expect("the server answers");
-    assert_eq!(reply.status(), 202);
-    let body: Value = reply.json().await.unwrap();
-    assert_eq!(body["data"]["status"], "queued");
-    child.kill().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let made = client
+        .post(format!("{base}/v1/webhook_endpoints"))
+        .bearer_auth(&live)
+        .json(&serde_json::json!({"url": "https://1.1.1.1/agentmessage-hooks", "events": ["consent.updated"]}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(made.status(), 201);
+    // The test key sends in test mode.
+    let sent = client
+        .post(format!("{base}/v1/messages"))
+        .bearer_auth(&test)
+        .json(
+            &serde_json::json!({"from": "+15551112222", "to": "+15554443333", "text": "test mode"}),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(sent.status(), 202);
+    // SIGTERM: a line says it stops, and one that it stopped.
+    let status = Command::new("kill")
+        .args(["-TERM", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(status.success());
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     let _ = child.wait();
+    assert!(
+        !stderr.contains('\u{1b}'),
+        "colour codes in a log that is not a terminal:\n{stderr}"
+    );
+    assert!(
+        !stderr.to_lowercase().contains("applying migration"),
+        "{stderr}"
+    );
+    assert_eq!(
+        stderr.matches("database schema up to date").count(),
+        1,
+        "{stderr}"
+    );
+    assert!(stderr.contains("stopping: no new connections"), "{stderr}");
+    assert!(stderr.contains("AgentMessage stopped"), "{stderr}");
+    // A second start keeps the secret key and mints new keys.
+    let again = std::fs::read_to_string(&secret_file).unwrap();
+    assert_eq!(again.trim().len(), 44);
 }
 
 #[test]

@@ -418,9 +418,9 @@ async fn sigterm_under_load_answers_every_accepted_request_and_exits_in_time() {
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(key) = line.strip_prefix("Demo API key (every scope; shown once): ") {
+            if let Some(key) = line.trim_start().strip_prefix("live: ") {
                 if let Some(found) = found.take() {
-                    let _ = found.send(key.to_owned());
+                    let _ = found.send(key.trim().to_owned());
                 }
             }
         }

@@ -1261,9 +1261,9 @@ async fn an_event_written_before_a_kill_is_delivered_after_the_restart() {
             .lines()
             .map_while(Result::ok)
         {
-            if let Some(key) = line.strip_prefix("Demo API key (every scope; shown once): ") {
+            if let Some(key) = line.trim_start().strip_prefix("live: ") {
                 if let Some(found) = found.take() {
-                    let _ = found.send(key.to_owned());
+                    let _ = found.send(key.trim().to_owned());
                 }
             }
         }
