@@ -26,6 +26,7 @@ mod lifecycle;
 mod limits;
 mod listing;
 mod ops;
+mod readme;
 mod readme_webhooks;
 mod receipts_property;
 mod requests;
