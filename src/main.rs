@@ -523,6 +523,19 @@ async fn shutdown_signal() {
     }
 }
 
+/// A service error for the command line, with `missing` as the message when it is a 404.
+fn or_missing(missing: String) -> impl FnOnce(agentmessage::service::Error) -> anyhow::Error {
+    move |err| match err {
+        agentmessage::service::Error::NotFound => anyhow!(missing),
+        other => service_error(other),
+    }
+}
+
+/// An organization as the admin commands print it.
+fn org_json(o: &agentmessage::domain::organization::Organization) -> serde_json::Value {
+    json!({"id": o.id, "name": o.name, "rate_per_second": o.rate_per_second, "burst": o.burst})
+}
+
 async fn admin_command(admin: Admin) -> anyhow::Result<()> {
     let output = match admin {
         Admin::CreateOrg {
@@ -560,13 +573,10 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 ));
             }
             let services = Services::new(open(&database).await?, Default::default());
-            match services.organization(org).await {
-                Ok(_) => {}
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!("no organization {org}"))
-                }
-                Err(err) => return Err(service_error(err)),
-            }
+            services
+                .organization(org)
+                .await
+                .map_err(or_missing(format!("no organization {org}")))?;
             let (row, key) = services
                 .insert_key(
                     org,
@@ -581,34 +591,25 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
         }
         Admin::RevokeKey { key_id, database } => {
             let services = Services::new(open(&database).await?, Default::default());
-            let row = match services.revoke_any_api_key(key_id).await {
-                Ok(row) => row,
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!("no key {key_id}"))
-                }
-                Err(err) => return Err(service_error(err)),
-            };
+            let row = services
+                .revoke_any_api_key(key_id)
+                .await
+                .map_err(or_missing(format!("no key {key_id}")))?;
             let revoked_at = row.revoked_at.map(|t| t.to_wire());
             json!({"id": row.id, "revoked_at": revoked_at})
         }
         Admin::ListOrgs { database } => {
             let services = Services::new(open(&database).await?, Default::default());
             let orgs = services.organizations().await.map_err(service_error)?;
-            let orgs: Vec<_> = orgs
-                .iter()
-                .map(|o| json!({"id": o.id, "name": o.name, "rate_per_second": o.rate_per_second, "burst": o.burst}))
-                .collect();
+            let orgs: Vec<_> = orgs.iter().map(org_json).collect();
             json!({ "organizations": orgs })
         }
         Admin::ListKeys { org, database } => {
             let services = Services::new(open(&database).await?, Default::default());
-            let keys = match services.keys_of(org).await {
-                Ok(keys) => keys,
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!("no organization {org}"))
-                }
-                Err(err) => return Err(service_error(err)),
-            };
+            let keys = services
+                .keys_of(org)
+                .await
+                .map_err(or_missing(format!("no organization {org}")))?;
             let keys: Vec<_> = keys
                 .iter()
                 .map(|k| {
@@ -629,13 +630,10 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
         }
         Admin::ListNumbers { org, database } => {
             let services = Services::new(open(&database).await?, Default::default());
-            let numbers = match services.numbers_of(org).await {
-                Ok(numbers) => numbers,
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!("no organization {org}"))
-                }
-                Err(err) => return Err(service_error(err)),
-            };
+            let numbers = services
+                .numbers_of(org)
+                .await
+                .map_err(or_missing(format!("no organization {org}")))?;
             let numbers: Vec<_> = numbers
                 .iter()
                 .map(|n| json!({"id": n.id, "phone_number": n.phone_number.as_str()}))
@@ -650,16 +648,14 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
             let number = PhoneNumber::parse(&number)
                 .ok_or_else(|| anyhow!("--number must be E.164, like +15551112222"))?;
             let services = Services::new(open(&database).await?, Default::default());
-            match services.remove_number(org, &number).await {
-                Ok(()) => json!({"removed": number.as_str()}),
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!(
-                        "organization {org} does not own {} (or does not exist)",
-                        number.as_str()
-                    ))
-                }
-                Err(err) => return Err(service_error(err)),
-            }
+            services
+                .remove_number(org, &number)
+                .await
+                .map_err(or_missing(format!(
+                    "organization {org} does not own {} (or does not exist)",
+                    number.as_str()
+                )))?;
+            json!({"removed": number.as_str()})
         }
         Admin::SetRateLimit {
             org,
@@ -671,14 +667,11 @@ async fn admin_command(admin: Admin) -> anyhow::Result<()> {
                 return Err(anyhow!("--rate-per-second and --burst must be at least 1"));
             }
             let services = Services::new(open(&database).await?, Default::default());
-            let o = match services.set_rate_limit(org, rate_per_second, burst).await {
-                Ok(o) => o,
-                Err(agentmessage::service::Error::NotFound) => {
-                    return Err(anyhow!("no organization {org}"))
-                }
-                Err(err) => return Err(service_error(err)),
-            };
-            json!({"id": o.id, "name": o.name, "rate_per_second": o.rate_per_second, "burst": o.burst})
+            let o = services
+                .set_rate_limit(org, rate_per_second, burst)
+                .await
+                .map_err(or_missing(format!("no organization {org}")))?;
+            org_json(&o)
         }
         Admin::AddNumber {
             org,

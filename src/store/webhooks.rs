@@ -175,25 +175,7 @@ pub(super) async fn write_event(
     .await?;
     let rows = subscribed
         .into_iter()
-        .map(|endpoint_id| delivery::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            event_id: Set(id),
-            endpoint_id: Set(endpoint_id),
-            org_id: Set(org_id),
-            mode: Set(mode),
-            subject: Set(key.clone()),
-            position: Set(position),
-            state: Set(DeliveryState::Pending),
-            attempts: Set(0),
-            schedule_base: Set(0),
-            next_attempt_at: Set(Some(now)),
-            lease_until: Set(None),
-            last_status_code: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            delivered_at: Set(None),
-        });
+        .map(|endpoint_id| new_delivery(id, endpoint_id, (org_id, mode), &key, position, now));
     // Whatever the number of endpoints, each statement stays under both databases' bind limits.
     let rows: Vec<delivery::ActiveModel> = rows.collect();
     for chunk in rows.chunks(DELIVERY_ROWS_PER_STATEMENT) {
@@ -202,6 +184,36 @@ pub(super) async fn write_event(
             .await?;
     }
     Ok(())
+}
+
+/// A delivery of event `event_id` to `endpoint_id`, pending and due `now`.
+fn new_delivery(
+    event_id: Uuid,
+    endpoint_id: Uuid,
+    (org_id, mode): (Uuid, KeyMode),
+    subject: &str,
+    position: i64,
+    now: DateTime<Utc>,
+) -> delivery::ActiveModel {
+    delivery::ActiveModel {
+        id: Set(Uuid::now_v7()),
+        event_id: Set(event_id),
+        endpoint_id: Set(endpoint_id),
+        org_id: Set(org_id),
+        mode: Set(mode),
+        subject: Set(subject.to_owned()),
+        position: Set(position),
+        state: Set(DeliveryState::Pending),
+        attempts: Set(0),
+        schedule_base: Set(0),
+        next_attempt_at: Set(Some(now)),
+        lease_until: Set(None),
+        last_status_code: Set(None),
+        last_error: Set(None),
+        created_at: Set(now),
+        updated_at: Set(now),
+        delivered_at: Set(None),
+    }
 }
 
 fn endpoint_of(row: endpoint::Model) -> Result<WebhookEndpoint, DbErr> {
@@ -512,25 +524,14 @@ impl Tenant {
         })
         .exec_without_returning(&txn)
         .await?;
-        let row = delivery::ActiveModel {
-            id: Set(Uuid::now_v7()),
-            event_id: Set(event_id),
-            endpoint_id: Set(id),
-            org_id: Set(self.org_id),
-            mode: Set(self.mode),
-            subject: Set(subject),
-            position: Set(position),
-            state: Set(DeliveryState::Pending),
-            attempts: Set(0),
-            schedule_base: Set(0),
-            next_attempt_at: Set(Some(now)),
-            lease_until: Set(None),
-            last_status_code: Set(None),
-            last_error: Set(None),
-            created_at: Set(now),
-            updated_at: Set(now),
-            delivered_at: Set(None),
-        };
+        let row = new_delivery(
+            event_id,
+            id,
+            (self.org_id, self.mode),
+            &subject,
+            position,
+            now,
+        );
         let delivery_id = delivery::Entity::insert(row)
             .exec(&txn)
             .await?
