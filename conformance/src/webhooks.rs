@@ -45,7 +45,7 @@ fn every_event() -> Value {
 /// that their changes become its events. Without a listener, only probes the deployment.
 pub fn begin(ctx: &mut Ctx) {
     let probe = Request::new("GET", "/v1/webhook_endpoints");
-    ctx.webhooks.configured = ctx.target.send(&probe).is_ok_and(|r| r.status == 200);
+    ctx.webhooks.configured = ctx.send(&probe).is_ok_and(|r| r.status == 200);
     let Some(addr) = ctx.options.webhook_listen else {
         return;
     };
@@ -92,7 +92,7 @@ fn secret_shown(r: &crate::client::Response) -> Vec<String> {
 pub fn cases(ctx: &mut Ctx) {
     let register = |body: Value| Request::new("POST", "/v1/webhook_endpoints").json(body);
     let body = json!({"url": NOWHERE, "events": ["consent.updated"], "description": MARK});
-    let Ok(probe) = ctx.target.send(&register(body.clone())) else {
+    let Ok(probe) = ctx.send(&register(body.clone())) else {
         return;
     };
     if probe.status == 501 {
@@ -427,7 +427,7 @@ fn rotation_cases(ctx: &mut Ctx, path: &str) {
                 keyed(&other_path, &key),
                 code_is("IDEMPOTENCY_KEY_REUSED"),
             );
-            let _ = ctx.target.send(&Request::new("DELETE", other_path));
+            let _ = ctx.send(&Request::new("DELETE", other_path));
         }
     }
     ctx.expect(
@@ -440,7 +440,7 @@ fn rotation_cases(ctx: &mut Ctx, path: &str) {
     // Each secret rotated away keeps signing for its overlap; the deployment bounds how many.
     let rotate = || Request::new("POST", format!("{path}/rotate_secret"));
     for _ in 0..16 {
-        match ctx.target.send(&rotate()) {
+        match ctx.send(&rotate()) {
             Ok(r) if r.status == 200 => continue,
             Ok(r) if r.status == 409 => {
                 ctx.expect(
@@ -588,7 +588,7 @@ fn all_deliveries(ctx: &Ctx, id: &str) -> Vec<Value> {
             None => format!("/v1/webhook_endpoints/{id}/deliveries?limit=100"),
             Some(c) => format!("/v1/webhook_endpoints/{id}/deliveries?limit=100&cursor={c}"),
         };
-        let Ok(r) = ctx.target.send(&Request::new("GET", path)) else {
+        let Ok(r) = ctx.send(&Request::new("GET", path)) else {
             return all;
         };
         let Some(body) = r.json else {
@@ -626,7 +626,7 @@ pub fn cleanup(ctx: &mut Ctx) {
         .filter_map(|e| e["id"].as_str().map(str::to_owned))
         .collect();
     for id in ids {
-        let _ = ctx.target.send(&Request::new(
+        let _ = ctx.send(&Request::new(
             "DELETE",
             format!("/v1/webhook_endpoints/{id}"),
         ));

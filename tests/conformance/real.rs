@@ -317,6 +317,22 @@ async fn the_suite_passes_with_a_test_key_against_a_server_whose_live_carrier_is
     );
 }
 
+/// A deployment with a realistic per-organization limit (5 a second, burst 10): the suite spends
+/// the budget proving 429, and the cases after it wait out the 429s they meet instead of
+/// reporting them as failures.
+#[tokio::test(flavor = "multi_thread")]
+async fn the_suite_passes_against_a_deployment_limited_to_5_a_second() {
+    let database = Database::sqlite();
+    let report = tokio::task::spawn_blocking(move || {
+        let key = bootstrap(&database, 5, 10, "+15551112222");
+        run_against_own_spec(&database, &key)
+    })
+    .await
+    .unwrap();
+    print_matrix("the real server at 5/s, burst 10", &report);
+    assert_passed(&report);
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn the_suite_passes_against_the_real_server_on_sqlite() {
     let database = Database::sqlite();
