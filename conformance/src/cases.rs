@@ -23,6 +23,23 @@ pub const CARRIER_SCHEME: &str = "CarrierAuth";
 /// A body larger than the 64 KiB every deployment must refuse.
 pub const OVERSIZED_BYTES: usize = 70 * 1024;
 
+/// Where the run reports its progress: one line per area, as it starts proving it.
+#[derive(Clone)]
+pub struct Progress(pub std::sync::Arc<dyn Fn(&str) + Send + Sync>);
+
+impl Progress {
+    /// Lines to stderr (the command line's choice).
+    pub fn stderr() -> Progress {
+        Progress(std::sync::Arc::new(|line: &str| eprintln!("{line}")))
+    }
+}
+
+impl std::fmt::Debug for Progress {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Progress")
+    }
+}
+
 /// How the run is tuned.
 #[derive(Debug, Clone)]
 pub struct Options {
@@ -49,6 +66,8 @@ pub struct Options {
     pub webhook_listen: Option<std::net::SocketAddr>,
     /// How long, at the end, the suite waits for its events' deliveries to finish.
     pub webhook_wait: Duration,
+    /// Told, as each area begins, how many pairs are decided of how many and what comes next.
+    pub progress: Option<Progress>,
 }
 
 impl Default for Options {
@@ -64,6 +83,7 @@ impl Default for Options {
             body_timeout: None,
             webhook_listen: None,
             webhook_wait: Duration::from_secs(30),
+            progress: None,
         }
     }
 }

@@ -51,28 +51,60 @@ impl Report {
     }
 }
 
-/// Runs the whole suite against `target`.
+/// One area of the suite: the cases that prove a group of pairs.
+type Area = fn(&mut cases::Ctx);
+
+/// Runs the whole suite against `target`, telling `options.progress` as each area begins.
 pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
     let schemas = schema::Schemas::new(&spec.doc);
+    let started = std::time::Instant::now();
+    let progress = options.progress.clone();
+    let tell = |ctx: &cases::Ctx, area: &str| {
+        if let Some(progress) = &progress {
+            let (decided, total) = ctx.matrix.progress();
+            (progress.0)(&format!(
+                "conformance: {decided}/{total} pairs decided, {:.0} s: {area}",
+                started.elapsed().as_secs_f64()
+            ));
+        }
+    };
     let mut ctx = cases::Ctx::new(target, spec, &schemas, options);
+    tell(&ctx, "setting up (the key, a number it owns)");
     let setup_error = match cases::setup(&mut ctx) {
         Ok(()) => {
-            webhooks::begin(&mut ctx);
-            cases::generic(&mut ctx);
-            cases::server_wide(&mut ctx);
-            cases::behaviour(&mut ctx);
-            properties::run(&mut ctx);
-            properties::parameters(&mut ctx);
-            webhooks::cases(&mut ctx);
-            cases::key_limit(&mut ctx);
-            cases::rate_limit(&mut ctx);
-            webhooks::verify_listener(&mut ctx);
+            let areas: [(&str, Area); 10] = [
+                ("the webhook listener", webhooks::begin),
+                (
+                    "every operation's generic answers (401, 403, 413, 415, …)",
+                    cases::generic,
+                ),
+                (
+                    "server-wide answers (404, 405, 408, 414, 431)",
+                    cases::server_wide,
+                ),
+                ("each operation's own behaviour", cases::behaviour),
+                ("properties of the request bodies", properties::run),
+                ("properties of the parameters", properties::parameters),
+                ("webhook endpoints and deliveries", webhooks::cases),
+                ("the API key limit", cases::key_limit),
+                ("the rate limit (429)", cases::rate_limit),
+                (
+                    "the events the listener received",
+                    webhooks::verify_listener,
+                ),
+            ];
+            for (area, prove) in areas {
+                tell(&ctx, area);
+                prove(&mut ctx);
+            }
             None
         }
         Err(err) => Some(format!("{err:#}")),
     };
+    tell(&ctx, "cleaning up");
     cases::cleanup(&mut ctx);
     webhooks::cleanup(&mut ctx);
+    tell(&ctx, "done");
     Report {
         matrix: ctx.matrix,
         observations: ctx.observations,

@@ -83,6 +83,7 @@ fn main() -> ExitCode {
             body_timeout: cli.body_timeout,
             webhook_listen: cli.webhook_listen,
             webhook_wait: cli.webhook_wait,
+            progress: Some(conformance::cases::Progress::stderr()),
         };
         let report = conformance::run(&target, &spec, options);
         print!("{}", report.render());

@@ -71,6 +71,16 @@ impl Matrix {
         }
     }
 
+    /// How many pairs have a verdict, of how many there are.
+    pub fn progress(&self) -> (usize, usize) {
+        let decided = self
+            .rows
+            .values()
+            .filter(|v| !matches!(v, Verdict::NotCovered))
+            .count();
+        (decided, self.rows.len())
+    }
+
     /// Notes a case the deadline cut off; the run then fails.
     pub fn unfinished(&mut self, case: &str) {
         if !self.unfinished.iter().any(|c| c == case) {

@@ -319,18 +319,68 @@ async fn the_suite_passes_with_a_test_key_against_a_server_whose_live_carrier_is
 
 /// A deployment with a realistic per-organization limit (5 a second, burst 10): the suite spends
 /// the budget proving 429, and the cases after it wait out the 429s they meet instead of
-/// reporting them as failures.
+/// reporting them as failures. The run tells its progress as it goes: pairs decided of the
+/// total, and the area it proves next.
 #[tokio::test(flavor = "multi_thread")]
-async fn the_suite_passes_against_a_deployment_limited_to_5_a_second() {
+async fn the_suite_passes_against_a_deployment_limited_to_5_a_second_telling_its_progress() {
     let database = Database::sqlite();
+    let lines = std::sync::Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+    let told = lines.clone();
     let report = tokio::task::spawn_blocking(move || {
         let key = bootstrap(&database, 5, 10, "+15551112222");
-        run_against_own_spec(&database, &key)
+        let server = Server::start(&database);
+        let progress = conformance::cases::Progress(std::sync::Arc::new(move |line: &str| {
+            told.lock().unwrap().push(line.to_owned())
+        }));
+        run_suite(
+            &server.base_url,
+            &format!("{}/openapi.json", server.base_url),
+            &key,
+            Options {
+                progress: Some(progress),
+                ..options()
+            },
+        )
     })
     .await
     .unwrap();
     print_matrix("the real server at 5/s, burst 10", &report);
     assert_passed(&report);
+    let lines = lines.lock().unwrap().clone();
+    let decided: Vec<(usize, usize)> = lines
+        .iter()
+        .map(|l| {
+            let counts = l
+                .strip_prefix("conformance: ")
+                .and_then(|rest| rest.split(" pairs decided").next())
+                .and_then(|c| c.split_once('/'))
+                .unwrap_or_else(|| panic!("not a progress line: {l}"));
+            (counts.0.parse().unwrap(), counts.1.parse().unwrap())
+        })
+        .collect();
+    let total = report.matrix.rows.len();
+    // At the start only the fault-only pairs (proven by fault injection) have a verdict.
+    let faults_only = report
+        .matrix
+        .rows
+        .values()
+        .filter(|v| matches!(v, Verdict::NeedsFaultInjection))
+        .count();
+    assert_eq!(decided.first(), Some(&(faults_only, total)), "{lines:#?}");
+    assert!(decided.iter().all(|d| d.1 == total), "{lines:#?}");
+    assert!(decided.windows(2).all(|w| w[0].0 <= w[1].0), "{lines:#?}");
+    assert!(lines.last().unwrap().ends_with(": done"), "{lines:#?}");
+    assert_eq!(decided.last().unwrap().0, report.matrix.progress().0);
+    for area in [
+        "each operation's own behaviour",
+        "the rate limit (429)",
+        "webhook endpoints and deliveries",
+    ] {
+        assert!(
+            lines.iter().any(|l| l.ends_with(area)),
+            "no progress line for {area}: {lines:#?}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread")]
