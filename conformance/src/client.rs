@@ -91,6 +91,23 @@ impl Target {
     /// Sends a request whose body stops after two of its declared ten bytes, over a plain TCP
     /// connection, and reads what the server answers within `wait`.
     pub fn send_stalled_body(&self, path: &str, wait: Duration) -> anyhow::Result<Response> {
+        let request = Request::new("POST", path)
+            .header("content-length", "10")
+            .raw(Some("application/json"), "{}");
+        let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let clock = std::time::Instant::now();
+        let response = self.stall(path, wait);
+        self.keep(vec![Exchange {
+            request,
+            started,
+            duration: clock.elapsed(),
+            response: response.as_ref().map_err(|e| format!("{e:#}")).cloned(),
+            simultaneous: false,
+        }]);
+        response
+    }
+
+    fn stall(&self, path: &str, wait: Duration) -> anyhow::Result<Response> {
         use std::io::{Read, Write};
         let authority = self
             .base_url
@@ -138,11 +155,27 @@ impl Response {
     }
 }
 
+/// One request the run sent and what came of it: the evidence behind the verdicts.
+#[derive(Debug, Clone)]
+pub struct Exchange {
+    pub request: Request,
+    /// When it was sent (RFC 3339, UTC).
+    pub started: String,
+    /// How long the answer took.
+    pub duration: Duration,
+    /// The answer, or why there was none.
+    pub response: Result<Response, String>,
+    /// Set for requests sent at the same moment as others (their answers race by design).
+    pub simultaneous: bool,
+}
+
 /// The deployment under test.
 pub struct Target {
     pub base_url: String,
     pub api_key: String,
     pub http: reqwest::blocking::Client,
+    /// Every exchange of the run, in the order the requests were sent.
+    pub log: std::sync::Mutex<Vec<Exchange>>,
 }
 
 impl Target {
@@ -164,10 +197,48 @@ impl Target {
             base_url: base_url.trim_end_matches('/').to_owned(),
             api_key: api_key.to_owned(),
             http,
+            log: Default::default(),
         })
     }
 
+    /// How many exchanges the run has made so far (a mark for [`Target::exchanges_since`]).
+    pub fn mark(&self) -> usize {
+        self.log.lock().map(|l| l.len()).unwrap_or_default()
+    }
+
+    /// Sends `request` and keeps the exchange in the log.
     pub fn send(&self, request: &Request) -> anyhow::Result<Response> {
+        let exchange = self.exchange(request);
+        let result = exchange
+            .response
+            .clone()
+            .map_err(|err| anyhow::anyhow!("{err}"));
+        self.keep(vec![exchange]);
+        result
+    }
+
+    /// Sends `request` without keeping it (the caller keeps it with [`Target::keep`]).
+    pub fn exchange(&self, request: &Request) -> Exchange {
+        let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let clock = std::time::Instant::now();
+        let response = self.send_unrecorded(request).map_err(|e| format!("{e:#}"));
+        Exchange {
+            request: request.clone(),
+            started,
+            duration: clock.elapsed(),
+            response,
+            simultaneous: false,
+        }
+    }
+
+    /// Appends exchanges to the log, in the order given.
+    pub fn keep(&self, exchanges: Vec<Exchange>) {
+        if let Ok(mut log) = self.log.lock() {
+            log.extend(exchanges);
+        }
+    }
+
+    fn send_unrecorded(&self, request: &Request) -> anyhow::Result<Response> {
         let method = reqwest::Method::from_bytes(request.method.as_bytes())?;
         let mut builder = self
             .http

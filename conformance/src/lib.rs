@@ -6,21 +6,26 @@
 pub mod cases;
 pub mod check;
 pub mod client;
+pub mod ctx;
+pub mod evidence;
+pub mod expectations;
 pub mod listener;
 pub mod matrix;
+pub mod pairs;
 pub mod properties;
+pub mod replay;
 pub mod report;
 pub mod schema;
 pub mod spec;
-pub mod webhooks;
 
 use std::collections::BTreeMap;
 
 use serde_json::Value;
 
-pub use cases::Options;
 pub use client::Target;
+pub use ctx::{Options, Progress};
 pub use matrix::{Matrix, Verdict};
+pub use pairs::Profile;
 pub use spec::Spec;
 
 /// The outcome of one run.
@@ -30,11 +35,38 @@ pub struct Report {
     pub observations: BTreeMap<(String, u16), Value>,
     /// Set when the run could not get going (no owned number, key refused, …).
     pub setup_error: Option<String>,
+    /// The seed the run's choices came from.
+    pub seed: u64,
+    /// Whether the run certifies: a pair not provable fails it.
+    pub certify: bool,
+    /// What `--expect` found beside the verdicts it changed.
+    pub expectations: expectations::Applied,
+    /// Every exchange of the run, in the order sent.
+    pub exchanges: Vec<client::Exchange>,
+    /// The exchanges (indices into `exchanges`) that decided each pair.
+    pub evidence: BTreeMap<(String, u16), Vec<usize>>,
+    /// The webhook events the suite's listener received.
+    pub webhook_events: Vec<listener::Got>,
+    /// Secrets the run used or was shown, with the label the evidence shows in their place.
+    pub secrets: Vec<(String, String)>,
+    /// When the run began (RFC 3339) and how long it took.
+    pub started: String,
+    pub duration: std::time::Duration,
 }
 
 impl Report {
     pub fn failed(&self) -> bool {
-        self.setup_error.is_some() || self.matrix.failed()
+        let matrix_failed = if self.certify {
+            self.matrix.failed_certifying()
+        } else {
+            self.matrix.failed()
+        };
+        self.setup_error.is_some() || matrix_failed || !self.expectations.errors.is_empty()
+    }
+
+    /// Applies declared divergences (`--expect`) on `today` (`YYYY-MM-DD`).
+    pub fn apply(&mut self, expectations: &expectations::Expectations, today: &str) {
+        self.expectations = expectations.apply(&mut self.matrix, today);
     }
 
     pub fn render(&self) -> String {
@@ -42,6 +74,18 @@ impl Report {
         if let Some(err) = &self.setup_error {
             out.push_str(&format!("set-up failed: {err}\n"));
         }
+        for id in &self.expectations.passing {
+            out.push_str(&format!(
+                "expectations: {id} passes, but is listed as expected to fail; remove its entry\n"
+            ));
+        }
+        for error in &self.expectations.errors {
+            out.push_str(&format!("expectations: {error}\n"));
+        }
+        if self.certify && !self.matrix.failed() && self.matrix.failed_certifying() {
+            out.push_str("certifying: a pair not provable fails the run\n");
+        }
+        out.push_str(&format!("seed: {}\n", self.seed));
         out.push_str(if self.failed() {
             "conformance: FAILED\n"
         } else {
@@ -51,15 +95,13 @@ impl Report {
     }
 }
 
-/// One area of the suite: the cases that prove a group of pairs.
-type Area = fn(&mut cases::Ctx);
-
-/// Runs the whole suite against `target`, telling `options.progress` as each area begins.
+/// Runs the whole suite (the pairs of `options.profile`) against `target`, telling
+/// `options.progress` as each area begins.
 pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
     let schemas = schema::Schemas::new(&spec.doc);
     let started = std::time::Instant::now();
     let progress = options.progress.clone();
-    let tell = |ctx: &cases::Ctx, area: &str| {
+    let tell = |ctx: &ctx::Ctx, area: &str| {
         if let Some(progress) = &progress {
             let (decided, total) = ctx.matrix.progress();
             (progress.0)(&format!(
@@ -68,46 +110,75 @@ pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
             ));
         }
     };
-    let mut ctx = cases::Ctx::new(target, spec, &schemas, options);
+    let started_at = humantime::format_rfc3339_seconds(std::time::SystemTime::now()).to_string();
+    let first_exchange = target.mark();
+    let certify = options.certify;
+    let mut ctx = ctx::Ctx::new(target, spec, &schemas, options);
+    if let Some(progress) = &progress {
+        (progress.0)(&format!(
+            "conformance: seed {} (give --seed {} to send the same requests again), profile {}",
+            ctx.seed, ctx.seed, ctx.options.profile
+        ));
+    }
     tell(&ctx, "setting up (the key, a number it owns)");
-    let setup_error = match cases::setup(&mut ctx) {
+    let setup_error = match cases::setup::setup(&mut ctx) {
         Ok(()) => {
-            let areas: [(&str, Area); 10] = [
-                ("the webhook listener", webhooks::begin),
-                (
-                    "every operation's generic answers (401, 403, 413, 415, …)",
-                    cases::generic,
-                ),
-                (
-                    "server-wide answers (404, 405, 408, 414, 431)",
-                    cases::server_wide,
-                ),
-                ("each operation's own behaviour", cases::behaviour),
-                ("properties of the request bodies", properties::run),
-                ("properties of the parameters", properties::parameters),
-                ("webhook endpoints and deliveries", webhooks::cases),
-                ("the API key limit", cases::key_limit),
-                ("the rate limit (429)", cases::rate_limit),
-                (
-                    "the events the listener received",
-                    webhooks::verify_listener,
-                ),
-            ];
-            for (area, prove) in areas {
-                tell(&ctx, area);
-                prove(&mut ctx);
+            for area in cases::AREAS {
+                let held = ctx.matrix.rows.keys().any(|(op, _)| area.decides(op));
+                if held {
+                    tell(&ctx, area.name);
+                    (area.prove)(&mut ctx);
+                }
             }
             None
         }
         Err(err) => Some(format!("{err:#}")),
     };
     tell(&ctx, "cleaning up");
-    cases::cleanup(&mut ctx);
-    webhooks::cleanup(&mut ctx);
+    let webhook_events = ctx
+        .webhooks
+        .listener
+        .as_ref()
+        .map(|l| l.got())
+        .unwrap_or_default();
+    let mut secrets = vec![(target.api_key.clone(), "<api-key>".to_owned())];
+    if let Some(secret) = &ctx.options.carrier_secret {
+        secrets.push((secret.clone(), "<carrier-secret>".to_owned()));
+    }
+    for (_, key, scopes) in &ctx.restricted {
+        secrets.push((key.clone(), format!("<minted-key {}>", scopes.join(","))));
+    }
+    cases::setup::cleanup(&mut ctx);
+    cases::webhooks::cleanup(&mut ctx);
     tell(&ctx, "done");
+    let exchanges = target
+        .log
+        .lock()
+        .map(|log| log[first_exchange.min(log.len())..].to_vec())
+        .unwrap_or_default();
+    let evidence = ctx
+        .evidence
+        .into_iter()
+        .map(|(pair, indices)| {
+            let shifted = indices
+                .into_iter()
+                .filter_map(|i| i.checked_sub(first_exchange))
+                .collect();
+            (pair, shifted)
+        })
+        .collect();
     Report {
         matrix: ctx.matrix,
         observations: ctx.observations,
         setup_error,
+        seed: ctx.seed,
+        certify,
+        expectations: Default::default(),
+        exchanges,
+        evidence,
+        webhook_events,
+        secrets,
+        started: started_at,
+        duration: started.elapsed(),
     }
 }

@@ -19,6 +19,8 @@ pub struct Got {
     pub body: String,
     /// When it arrived.
     pub at: std::time::Instant,
+    /// When it arrived, RFC 3339 (for the run's evidence).
+    pub received: String,
 }
 
 /// The receiver: answers 204 to every request and keeps what it got. It runs on a runtime of
@@ -68,6 +70,9 @@ impl Listener {
                             signature,
                             body,
                             at: std::time::Instant::now(),
+                            received:
+                                humantime::format_rfc3339_millis(std::time::SystemTime::now())
+                                    .to_string(),
                         });
                         poem::http::StatusCode::NO_CONTENT
                     }

@@ -1,24 +1,84 @@
 //! `agentmessage-conformance`: runs the conformance suite against a deployment and prints the
 //! coverage matrix; exits non-zero when any documented pair failed or was not covered.
+//! `list` prints every pair's id, profile and what proving it takes; `replay` re-sends the
+//! requests that decided one pair of a run's evidence.
 
-use std::process::ExitCode;
+use std::{path::PathBuf, process::ExitCode};
 
-use clap::Parser;
-use conformance::{Options, Spec, Target};
+use clap::{Args, Parser, Subcommand};
+use conformance::{
+    evidence, expectations::Expectations, pairs, Options, Profile, Progress, Spec, Target,
+};
+
+/// The spec this version of the suite was built with (`list` reads it when given no other).
+const BUILT_WITH: &str = include_str!("../../openapi/openapi.json");
 
 #[derive(Parser)]
 #[command(
     name = "agentmessage-conformance",
     version,
-    about = "Check that an AgentMessage deployment keeps its published contract"
+    about = "Check that an AgentMessage deployment keeps its published contract",
+    args_conflicts_with_subcommands = true,
+    subcommand_negates_reqs = true
 )]
 struct Cli {
-    /// The deployment, e.g. http://127.0.0.1:8080.
+    #[command(subcommand)]
+    command: Option<Command>,
+    #[command(flatten)]
+    run: RunArgs,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every pair's id, its profile, what it proves and what proving it takes.
+    List {
+        /// The spec to list: a file or URL (default: the spec this suite was built with).
+        #[arg(long)]
+        spec: Option<String>,
+        /// Only the pairs of this profile: core, full, webhooks, carrier, test-mode.
+        #[arg(long, default_value = "full", value_parser = parse_profile)]
+        profile: Profile,
+    },
+    /// Re-send the requests that decided one pair of a run's evidence and compare the answers.
+    Replay(ReplayArgs),
+}
+
+#[derive(Args)]
+struct ReplayArgs {
+    /// The directory a run wrote with --out.
+    dir: PathBuf,
+    /// The pair, as `list` names it (messages_create/453).
+    #[arg(long)]
+    id: String,
+    /// The deployment to replay against.
     #[arg(long)]
     base_url: String,
-    /// An API key holding every scope, of an organization that owns at least one number.
+    /// The key to send in place of the recorded run's key (`<api-key>`).
     #[arg(long, env = "AGENTMESSAGE_CONFORMANCE_API_KEY")]
     api_key: String,
+    /// The carrier's secret, for requests that carried it.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_CONFORMANCE_CARRIER_SECRET",
+        hide_env_values = true
+    )]
+    carrier_secret: Option<String>,
+    /// The spec to hold the answers to (default: BASE_URL/openapi.json).
+    #[arg(long)]
+    spec: Option<String>,
+    /// How long a replayed stalled body waits for its answer.
+    #[arg(long, default_value = "30s", value_parser = humantime::parse_duration)]
+    stall_wait: std::time::Duration,
+}
+
+#[derive(Args)]
+struct RunArgs {
+    /// The deployment, e.g. http://127.0.0.1:8080.
+    #[arg(long, required = true)]
+    base_url: Option<String>,
+    /// An API key holding every scope, of an organization that owns at least one number.
+    #[arg(long, env = "AGENTMESSAGE_CONFORMANCE_API_KEY", required = true)]
+    api_key: Option<String>,
     /// The carrier's secret (the server's AGENTMESSAGE_CARRIER_SECRET), to check the carrier
     /// callbacks; without it their successful answers are reported as not provable.
     #[arg(
@@ -30,9 +90,27 @@ struct Cli {
     /// The spec to hold the deployment to: a file or URL (default: BASE_URL/openapi.json).
     #[arg(long)]
     spec: Option<String>,
+    /// The part of the contract to prove: core (POST /v1/messages), full, webhooks, carrier,
+    /// test-mode.
+    #[arg(long, default_value = "full", value_parser = parse_profile)]
+    profile: Profile,
+    /// Certify: a pair not provable (or not finished) fails the run.
+    #[arg(long)]
+    certify: bool,
+    /// Declared divergences (TOML: [[divergence]] id, reason, expires): a listed failure is
+    /// reported as expected; a listed pass is flagged; an expired entry fails the run.
+    #[arg(long, value_name = "FILE")]
+    expect: Option<PathBuf>,
+    /// Write the run's evidence here: results.json, junit.xml, exchanges.har, summary.md.
+    #[arg(long, value_name = "DIR")]
+    out: Option<PathBuf>,
+    /// Seed every choice of the run (numbers, ids, property cases): the same seed, spec and
+    /// fresh deployment send the same requests. Default: a random seed, printed at the start.
+    #[arg(long)]
+    seed: Option<u64>,
     /// Also write a JUnit XML report here.
     #[arg(long)]
-    report: Option<std::path::PathBuf>,
+    report: Option<PathBuf>,
     /// Most sends spent trying to provoke 429.
     #[arg(long, default_value_t = 500)]
     rate_limit_budget: usize,
@@ -63,35 +141,165 @@ struct Cli {
     webhook_wait: std::time::Duration,
 }
 
+fn parse_profile(name: &str) -> Result<Profile, String> {
+    Profile::parse(name).ok_or_else(|| {
+        let names: Vec<&str> = Profile::ALL.iter().map(|p| p.name()).collect();
+        format!("no profile {name:?}; the profiles are {}", names.join(", "))
+    })
+}
+
+fn list(spec: &Spec, profile: Profile) -> String {
+    let matrix = conformance::Matrix::for_profile(spec, profile);
+    let mut out = String::new();
+    let mut never = vec![];
+    for (op, status) in matrix.rows.keys() {
+        let id = pairs::id(op, *status);
+        let proves = match spec.operation(op) {
+            Some(o) => format!(
+                "{} {} answers {status}: {}",
+                o.method,
+                o.path,
+                o.responses
+                    .get(status)
+                    .map(|d| d.description.as_str())
+                    .unwrap_or_default()
+            ),
+            None if op.starts_with(pairs::WEBHOOKS) => format!(
+                "the {} events of the run's changes reach the receiver signed, once each, in order",
+                op.trim_start_matches("x-webhooks/")
+            ),
+            None => format!(
+                "any request can get {status}: {}",
+                spec.global
+                    .get(status)
+                    .map(|d| d.description.as_str())
+                    .unwrap_or_default()
+            ),
+        };
+        let provable = pairs::provable(spec, op, *status);
+        if matches!(provable, pairs::Provable::Never(_)) {
+            never.push(format!("  {id}: {}", provable.describe()));
+        }
+        out.push_str(&format!(
+            "{id}\t{}\t{proves}\t{}\n",
+            pairs::Profile::of(op),
+            provable.describe()
+        ));
+    }
+    out.push_str(&format!(
+        "{} pairs in profile {profile}; no deployment can prove {} of them from outside{}\n",
+        matrix.rows.len(),
+        never.len(),
+        if never.is_empty() { "" } else { ":" }
+    ));
+    for line in never {
+        out.push_str(&line);
+        out.push('\n');
+    }
+    out
+}
+
+fn run(args: RunArgs) -> anyhow::Result<bool> {
+    let (Some(base_url), Some(api_key)) = (args.base_url, args.api_key) else {
+        anyhow::bail!("--base-url and --api-key are required");
+    };
+    let expectations = args.expect.as_deref().map(Expectations::load).transpose()?;
+    let target = Target::with_timeout(&base_url, &api_key, args.request_timeout)?;
+    let source = args
+        .spec
+        .clone()
+        .unwrap_or_else(|| format!("{}/openapi.json", target.base_url));
+    let spec = Spec::load(&source, &target.http)?;
+    let options = Options {
+        rate_limit_budget: args.rate_limit_budget,
+        property_cases: args.property_cases,
+        regressions_dir: None,
+        carrier_secret: args.carrier_secret.clone(),
+        request_timeout: args.request_timeout,
+        deadline: args.deadline,
+        max_shrink_iters: args.max_shrink_iters,
+        body_timeout: args.body_timeout,
+        webhook_listen: args.webhook_listen,
+        webhook_wait: args.webhook_wait,
+        progress: Some(Progress::stderr()),
+        seed: args.seed,
+        profile: args.profile,
+        certify: args.certify,
+    };
+    let mut report = conformance::run(&target, &spec, options);
+    if let Some(expectations) = &expectations {
+        report.apply(expectations, &conformance::expectations::today());
+    }
+    print!("{}", report.render());
+    if let Some(path) = &args.report {
+        std::fs::write(path, conformance::report::junit(&report)?)?;
+    }
+    if let Some(dir) = &args.out {
+        let info = evidence::RunInfo {
+            base_url: &target.base_url,
+            spec_source: &source,
+            profile: args.profile,
+        };
+        evidence::write(dir, &report, &spec, &info)?;
+        eprintln!("conformance: evidence written to {}", dir.display());
+    }
+    Ok(!report.failed())
+}
+
+fn replay(args: ReplayArgs) -> anyhow::Result<bool> {
+    let target = Target::new(&args.base_url, &args.api_key)?;
+    let source = args
+        .spec
+        .clone()
+        .unwrap_or_else(|| format!("{}/openapi.json", target.base_url));
+    let spec = Spec::load(&source, &target.http)?;
+    let replayed = conformance::replay::replay(
+        &args.dir,
+        &args.id,
+        &target,
+        &spec,
+        args.carrier_secret.as_deref(),
+        args.stall_wait,
+    )?;
+    let mut same = true;
+    for r in &replayed {
+        let now = r.now.map_or("no answer".to_owned(), |s| s.to_string());
+        let verdict = if r.same() { "same" } else { "DIFFERENT" };
+        println!(
+            "{}: recorded {}, now {now}: {verdict}",
+            r.request, r.recorded
+        );
+        for p in &r.problems {
+            println!("  - {p}");
+        }
+        same &= r.same();
+    }
+    println!(
+        "replay of {}: {}",
+        args.id,
+        if same {
+            "same as recorded"
+        } else {
+            "DIFFERENT"
+        }
+    );
+    Ok(same)
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let result = (|| -> anyhow::Result<bool> {
-        let target = Target::with_timeout(&cli.base_url, &cli.api_key, cli.request_timeout)?;
-        let source = cli
-            .spec
-            .clone()
-            .unwrap_or_else(|| format!("{}/openapi.json", target.base_url));
-        let spec = Spec::load(&source, &target.http)?;
-        let options = Options {
-            rate_limit_budget: cli.rate_limit_budget,
-            property_cases: cli.property_cases,
-            regressions_dir: None,
-            carrier_secret: cli.carrier_secret.clone(),
-            request_timeout: cli.request_timeout,
-            deadline: cli.deadline,
-            max_shrink_iters: cli.max_shrink_iters,
-            body_timeout: cli.body_timeout,
-            webhook_listen: cli.webhook_listen,
-            webhook_wait: cli.webhook_wait,
-            progress: Some(conformance::cases::Progress::stderr()),
-        };
-        let report = conformance::run(&target, &spec, options);
-        print!("{}", report.render());
-        if let Some(path) = &cli.report {
-            std::fs::write(path, conformance::report::junit(&report)?)?;
-        }
-        Ok(!report.failed())
-    })();
+    let result = match cli.command {
+        Some(Command::List { spec, profile }) => (|| {
+            let spec = match spec {
+                Some(source) => Spec::load(&source, &reqwest::blocking::Client::new())?,
+                None => Spec::parse(serde_json::from_str(BUILT_WITH)?)?,
+            };
+            print!("{}", list(&spec, profile));
+            Ok(true)
+        })(),
+        Some(Command::Replay(args)) => replay(args),
+        None => run(cli.run),
+    };
     match result {
         Ok(true) => ExitCode::SUCCESS,
         Ok(false) => ExitCode::FAILURE,

@@ -3,7 +3,10 @@
 
 use std::collections::BTreeMap;
 
-use crate::spec::Spec;
+use crate::{
+    pairs::{self, Profile},
+    spec::Spec,
+};
 
 /// What the run found for one pair.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +25,19 @@ pub enum Verdict {
     },
     /// Only a fault produces it; proven by fault injection, not by this run.
     NeedsFaultInjection,
+    /// The deployment's configuration or the run's kind of key rules it out (a 501 of a
+    /// deployment that has webhooks, a test-mode answer to a live key): another run proves
+    /// it. Not a failure, even certifying.
+    NotApplicable {
+        reason: String,
+    },
+    /// Did not pass, as a declared divergence (`--expect`) says it would not.
+    Expected {
+        reason: String,
+        expires: String,
+        /// What the run found (`FAILED: …`, `not provable: …`).
+        was: String,
+    },
 }
 
 impl Verdict {
@@ -32,6 +48,35 @@ impl Verdict {
             Verdict::Failed { .. } => "FAILED",
             Verdict::NotProvable { .. } => "not provable",
             Verdict::NeedsFaultInjection => "needs fault injection",
+            Verdict::NotApplicable { .. } => "not applicable",
+            Verdict::Expected { .. } => "expected to fail",
+        }
+    }
+
+    /// The verdict in one line: its label and what it rests on.
+    pub fn summary(&self) -> String {
+        match self {
+            Verdict::NotCovered | Verdict::NeedsFaultInjection => self.label().to_owned(),
+            Verdict::Passed { case } => format!("passed ({case})"),
+            Verdict::Failed { case, problems } => {
+                format!("FAILED ({case}): {}", problems.join("; "))
+            }
+            Verdict::NotProvable { reason } => format!("not provable ({reason})"),
+            Verdict::NotApplicable { reason } => format!("not applicable ({reason})"),
+            Verdict::Expected {
+                reason,
+                expires,
+                was,
+            } => format!("expected to fail until {expires} ({reason}); the run found {was}"),
+        }
+    }
+
+    /// The verdict's word in reports: `passed`, `failed`, `not covered`, `not provable`,
+    /// `needs fault injection`, `expected to fail`.
+    pub fn word(&self) -> &'static str {
+        match self {
+            Verdict::Failed { .. } => "failed",
+            other => other.label(),
         }
     }
 }
@@ -40,18 +85,30 @@ impl Verdict {
 pub const SERVER_WIDE: &str = "(server-wide)";
 
 /// Operation id and status → verdict, and the cases the run's deadline cut off.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Matrix {
     pub rows: BTreeMap<(String, u16), Verdict>,
     /// Cases not run (or not run to the end) because the deadline passed.
     pub unfinished: Vec<String>,
+    /// The part of the contract the run holds; pairs outside it are neither listed nor recorded.
+    pub profile: Profile,
 }
 
 impl Matrix {
     /// Every pair the spec documents, not yet covered; the spec-wide fault-only statuses as
     /// needing fault injection; and the server-wide route answers.
     pub fn from_spec(spec: &Spec) -> Matrix {
+        Matrix::for_profile(spec, Profile::Full)
+    }
+
+    /// The pairs of `profile`: those of its operations, and — for the webhooks profile and the
+    /// full one — a row per webhook event type the spec documents (`x-webhooks`), proven by the
+    /// events the suite's listener receives.
+    pub fn for_profile(spec: &Spec, profile: Profile) -> Matrix {
         let mut rows = BTreeMap::new();
+        for event in &spec.webhook_events {
+            rows.insert((pairs::webhook_row(event), 200), Verdict::NotCovered);
+        }
         for op in &spec.operations {
             for status in op.responses.keys() {
                 rows.insert((op.id.clone(), *status), Verdict::NotCovered);
@@ -65,9 +122,11 @@ impl Matrix {
             };
             rows.insert((SERVER_WIDE.to_owned(), *status), verdict);
         }
+        rows.retain(|(op, _), _| profile.includes(op));
         Matrix {
             rows,
             unfinished: Vec::new(),
+            profile,
         }
     }
 
@@ -92,6 +151,9 @@ impl Matrix {
     /// provable"/"needs fault injection" (a proven pair). Pairs the spec does not document are
     /// added as failures.
     pub fn record(&mut self, op: &str, status: u16, case: &str, problems: Vec<String>) {
+        if !self.profile.includes(op) {
+            return;
+        }
         let key = (op.to_owned(), status);
         let entry = self.rows.entry(key).or_insert(Verdict::NotCovered);
         if problems.is_empty() {
@@ -121,7 +183,17 @@ impl Matrix {
         }
     }
 
+    /// Marks a pair the run's configuration rules out (see [`Verdict::NotApplicable`]).
+    pub fn not_applicable(&mut self, op: &str, status: u16, reason: String) {
+        if let Some(entry @ Verdict::NotCovered) = self.rows.get_mut(&(op.to_owned(), status)) {
+            *entry = Verdict::NotApplicable { reason };
+        }
+    }
+
     pub fn not_provable(&mut self, op: &str, status: u16, reason: String) {
+        if !self.profile.includes(op) {
+            return;
+        }
         let entry = self
             .rows
             .entry((op.to_owned(), status))
@@ -140,6 +212,16 @@ impl Matrix {
                 .any(|v| matches!(v, Verdict::Failed { .. } | Verdict::NotCovered))
     }
 
+    /// Certifying (`--certify`), a pair not provable fails the run too. (Pairs only a fault
+    /// produces are proven by fault injection, never from outside, and do not count.)
+    pub fn failed_certifying(&self) -> bool {
+        self.failed()
+            || self
+                .rows
+                .values()
+                .any(|v| matches!(v, Verdict::NotProvable { .. }))
+    }
+
     pub fn verdict(&self, op: &str, status: u16) -> Option<&Verdict> {
         self.rows.get(&(op.to_owned(), status))
     }
@@ -153,27 +235,42 @@ impl Matrix {
             .collect()
     }
 
-    /// The matrix as text: one line per pair, details under failures.
+    /// The matrix as text: one line per pair (by id), details under failures.
     pub fn render(&self) -> String {
-        let width = self.rows.keys().map(|(op, _)| op.len()).max().unwrap_or(10);
-        let mut out = format!("{:width$}  status  verdict\n", "operation");
+        let ids: Vec<String> = self
+            .rows
+            .keys()
+            .map(|(op, status)| pairs::id(op, *status))
+            .collect();
+        let width = ids.iter().map(String::len).max().unwrap_or(10).max(4);
+        let mut out = format!("{:width$}  verdict\n", "pair");
         let cut_short = !self.unfinished.is_empty();
-        for ((op, status), verdict) in &self.rows {
+        for (id, verdict) in ids.iter().zip(self.rows.values()) {
             // Past the deadline, a pair nothing reached is not finished rather than uncovered.
             let label = if cut_short && *verdict == Verdict::NotCovered {
                 "not finished"
             } else {
                 verdict.label()
             };
-            out.push_str(&format!("{op:width$}  {status:<6}  {label}"));
+            out.push_str(&format!("{id:width$}  {label}"));
             match verdict {
                 Verdict::Passed { case } => out.push_str(&format!("  ({case})")),
-                Verdict::NotProvable { reason } => out.push_str(&format!("  ({reason})")),
+                Verdict::NotProvable { reason } | Verdict::NotApplicable { reason } => {
+                    out.push_str(&format!("  ({reason})"))
+                }
                 Verdict::Failed { case, problems } => {
                     out.push_str(&format!("  ({case})"));
                     for p in problems {
-                        out.push_str(&format!("\n{:width$}          - {p}", ""));
+                        out.push_str(&format!("\n{:width$}    - {p}", ""));
                     }
+                }
+                Verdict::Expected {
+                    reason,
+                    expires,
+                    was,
+                } => {
+                    out.push_str(&format!("  (until {expires}: {reason})"));
+                    out.push_str(&format!("\n{:width$}    - the run found {was}", ""));
                 }
                 _ => {}
             }
@@ -181,13 +278,15 @@ impl Matrix {
         }
         let count = |f: fn(&Verdict) -> bool| self.rows.values().filter(|v| f(v)).count();
         out.push_str(&format!(
-            "{} pairs: {} passed, {} failed, {} not covered, {} not provable, {} need fault injection\n",
+            "{} pairs: {} passed, {} failed, {} not covered, {} not provable, {} not applicable, {} need fault injection, {} expected to fail\n",
             self.rows.len(),
             count(|v| matches!(v, Verdict::Passed { .. })),
             count(|v| matches!(v, Verdict::Failed { .. })),
             count(|v| matches!(v, Verdict::NotCovered)),
             count(|v| matches!(v, Verdict::NotProvable { .. })),
+            count(|v| matches!(v, Verdict::NotApplicable { .. })),
             count(|v| matches!(v, Verdict::NeedsFaultInjection)),
+            count(|v| matches!(v, Verdict::Expected { .. })),
         ));
         if cut_short {
             out.push_str(&format!(
@@ -227,7 +326,7 @@ mod tests {
         matrix.record("things_list", 401, "no key", vec![]);
         assert!(matrix.failed(), "409 has no case");
         assert_eq!(matrix.broken(), [("things_list".to_owned(), 409)]);
-        assert!(matrix.render().contains("409     not covered"));
+        assert!(matrix.render().contains("things_list/409  not covered"));
         matrix.record("things_list", 409, "conflict", vec![]);
         assert!(!matrix.failed());
     }

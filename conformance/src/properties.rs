@@ -6,14 +6,16 @@ use std::collections::BTreeSet;
 
 use proptest::{
     prelude::*,
-    test_runner::{Config, FileFailurePersistence, TestCaseError, TestRunner},
+    test_runner::{
+        Config, FileFailurePersistence, RngAlgorithm, TestCaseError, TestRng, TestRunner,
+    },
 };
 use serde_json::{json, Map, Value};
 
 use crate::{
-    cases::{fictional, Ctx},
     check::check_response,
     client::{Request, Response},
+    ctx::{fictional, Ctx},
 };
 
 /// GSM 03.38 characters (basic and extension) for GSM-7 texts.
@@ -191,6 +193,26 @@ fn run_property<S: Strategy>(
     name: &str,
     strategy: &S,
     test: impl Fn(S::Value) -> Result<(), TestCaseError>,
+) -> Ran {
+    let start = ctx.target.mark();
+    let result = run_cases(ctx, name, strategy, test);
+    Ran {
+        result,
+        exchanges: start..ctx.target.mark(),
+    }
+}
+
+/// What one property came to, and the exchanges it made.
+struct Ran {
+    result: Option<Result<(), String>>,
+    exchanges: std::ops::Range<usize>,
+}
+
+fn run_cases<S: Strategy>(
+    ctx: &Ctx,
+    name: &str,
+    strategy: &S,
+    test: impl Fn(S::Value) -> Result<(), TestCaseError>,
 ) -> Option<Result<(), String>> {
     if ctx.past_deadline() {
         return None;
@@ -217,12 +239,22 @@ fn runner(ctx: &Ctx, name: &str) -> TestRunner {
         Box::new(FileFailurePersistence::Direct(path))
             as Box<dyn proptest::test_runner::FailurePersistence>
     });
-    TestRunner::new(Config {
+    let config = Config {
         cases: ctx.options.property_cases,
         failure_persistence,
         max_shrink_iters: ctx.options.max_shrink_iters,
         ..Config::default()
-    })
+    };
+    // Each property's cases come from the run's seed and its name: the same seed, the same cases.
+    let name_hash = name.bytes().fold(0xcbf2_9ce4_8422_2325_u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
+    });
+    let mut seed = [0u8; 32];
+    for (i, chunk) in seed.chunks_mut(8).enumerate() {
+        let word = ctx.seed ^ name_hash.rotate_left(16 * i as u32);
+        chunk.copy_from_slice(&word.to_le_bytes());
+    }
+    TestRunner::new_with_rng(config, TestRng::from_seed(RngAlgorithm::ChaCha, &seed))
 }
 
 /// Sends, waiting out 429s (valid sends spend the organization's rate limit).
@@ -425,13 +457,14 @@ pub fn run(ctx: &mut Ctx) {
     });
     results.push(("messages_create", 400, "property: random bytes", result));
 
-    for (op, status, case, result) in results {
-        match result {
+    for (op, status, case, ran) in results {
+        match ran.result {
             None => ctx.matrix.unfinished(&format!("{op} {status}: {case}")),
-            Some(Ok(())) => ctx.matrix.record(op, status, case, vec![]),
-            Some(Err(err)) => ctx
-                .matrix
-                .record(op, status, case, vec![format!("{case}: {err}")]),
+            Some(Ok(())) => ctx.record_between(op, status, case, vec![], ran.exchanges),
+            Some(Err(err)) => {
+                let problem = format!("{case}: {err}");
+                ctx.record_between(op, status, case, vec![problem], ran.exchanges)
+            }
         }
     }
 }
@@ -558,13 +591,14 @@ pub fn parameters(ctx: &mut Ctx) {
         }
         let case = "property: parameter values their schemas allow are never 400";
         if !unreadable.is_empty() {
-            results.push((
-                op.id.clone(),
-                Some(Err(format!(
+            let at = view.target.mark();
+            let ran = Ran {
+                result: Some(Err(format!(
                     "no values can be generated for {unreadable:?}"
                 ))),
-                case,
-            ));
+                exchanges: at..at,
+            };
+            results.push((op.id.clone(), ran, case));
             continue;
         }
         let result = run_property(
@@ -602,13 +636,13 @@ pub fn parameters(ctx: &mut Ctx) {
         );
         results.push((op.id.clone(), result, case));
     }
-    for (op, result, case) in results {
-        match result {
+    for (op, ran, case) in results {
+        match ran.result {
             None => ctx.matrix.unfinished(&format!("{op} 200: {case}")),
             Some(Ok(())) => {}
             Some(Err(err)) => {
-                ctx.matrix
-                    .record(&op, 400, case, vec![format!("{case}: {err}")]);
+                let problem = format!("{case}: {err}");
+                ctx.record_between(&op, 400, case, vec![problem], ran.exchanges);
             }
         }
     }

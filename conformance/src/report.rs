@@ -1,43 +1,53 @@
-//! The JUnit XML report: one test case per (operation, status) pair.
+//! The JUnit XML report: one test case per pair, named by its id.
 
 use quick_junit::{NonSuccessKind, Report as JUnit, TestCase, TestCaseStatus, TestSuite};
 
-use crate::{matrix::Verdict, Report};
+use crate::{matrix::Verdict, pairs, Report};
 
-/// The report as JUnit XML.
+/// The report as JUnit XML. Certifying, a pair not provable is a failure, not a skip.
 pub fn junit(report: &Report) -> anyhow::Result<String> {
     let mut suite = TestSuite::new("agentmessage-conformance");
+    let failure = |message: String| {
+        let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
+        s.set_message(message);
+        s
+    };
+    let skipped = |message: String| {
+        let mut s = TestCaseStatus::skipped();
+        s.set_message(message);
+        s
+    };
     for ((op, status), verdict) in &report.matrix.rows {
-        let name = format!("{op} {status}");
         let case_status = match verdict {
             Verdict::Passed { .. } => TestCaseStatus::success(),
             Verdict::Failed { case, problems } => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message(format!("{case}: {}", problems.join("; ")));
-                s
+                failure(format!("{case}: {}", problems.join("; ")))
             }
             Verdict::NotCovered if !report.matrix.unfinished.is_empty() => {
                 let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
                 s.set_message("not finished: the run's deadline passed first");
                 s
             }
-            Verdict::NotCovered => {
-                let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                s.set_message("no case provoked this documented status");
-                s
+            Verdict::NotCovered => failure("no case provoked this documented status".into()),
+            Verdict::NotProvable { reason } if report.certify => {
+                failure(format!("not provable (certifying): {reason}"))
             }
-            Verdict::NotProvable { reason } => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_message(reason.clone());
-                s
-            }
+            Verdict::NotProvable { reason } => skipped(reason.clone()),
+            Verdict::NotApplicable { reason } => skipped(format!("not applicable: {reason}")),
             Verdict::NeedsFaultInjection => {
-                let mut s = TestCaseStatus::skipped();
-                s.set_message("only a fault produces this status; prove it with fault injection");
-                s
+                skipped("only a fault produces this status; prove it with fault injection".into())
             }
+            Verdict::Expected {
+                reason,
+                expires,
+                was,
+            } => skipped(format!(
+                "expected to fail until {expires}: {reason} (the run found {was})"
+            )),
         };
-        suite.add_test_case(TestCase::new(name, case_status));
+        let mut case = TestCase::new(pairs::id(op, *status), case_status);
+        case.set_classname(pairs::Profile::of(op).name());
+        suite.add_test_case(case);
     }
     for case in &report.matrix.unfinished {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
@@ -48,6 +58,9 @@ pub fn junit(report: &Report) -> anyhow::Result<String> {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
         s.set_message(err.clone());
         suite.add_test_case(TestCase::new("set-up", s));
+    }
+    for error in &report.expectations.errors {
+        suite.add_test_case(TestCase::new("expectations", failure(error.clone())));
     }
     let mut junit = JUnit::new("agentmessage-conformance");
     junit.add_test_suite(suite);

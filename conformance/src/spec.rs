@@ -17,6 +17,8 @@ pub struct Documented {
     pub schema: Option<Value>,
     /// Header names (lower case) the response must carry.
     pub required_headers: Vec<String>,
+    /// The response's description, first line.
+    pub description: String,
 }
 
 /// One operation of the spec.
@@ -38,6 +40,10 @@ pub struct Operation {
     pub path_params: Vec<String>,
     /// Answers test keys only (`x-test-mode-only`); a live key gets 404.
     pub test_mode_only: bool,
+    /// The operation's first tag (its resource, for grouping reports).
+    pub tag: Option<String>,
+    /// The operation's summary.
+    pub summary: String,
 }
 
 impl Operation {
@@ -53,6 +59,10 @@ pub struct Spec {
     pub operations: Vec<Operation>,
     /// Responses any request may get (the root extension `x-common-responses`), by status.
     pub global: BTreeMap<u16, Documented>,
+    /// The webhook event types the spec documents (the root extension `x-webhooks`).
+    pub webhook_events: Vec<String>,
+    /// `sha256:` and the hex SHA-256 of the spec's JSON as parsed (key order kept).
+    pub digest: String,
 }
 
 fn codes_in(description: &str) -> Vec<String> {
@@ -84,6 +94,7 @@ fn documented(response: &Value, doc: &Value) -> Documented {
         media_type,
         schema,
         required_headers,
+        description: description.lines().next().unwrap_or_default().to_owned(),
     }
 }
 
@@ -157,6 +168,8 @@ impl Spec {
                     required_scope: op["x-required-scopes"][0].as_str().map(str::to_owned),
                     path_params,
                     test_mode_only: op["x-test-mode-only"] == Value::Bool(true),
+                    tag: op["tags"][0].as_str().map(str::to_owned),
+                    summary: op["summary"].as_str().unwrap_or_default().to_owned(),
                 });
             }
         }
@@ -171,10 +184,24 @@ impl Spec {
                 global.insert(status, found);
             }
         }
+        let webhook_events = doc["x-webhooks"]
+            .as_object()
+            .map(|events| events.keys().cloned().collect())
+            .unwrap_or_default();
+        let digest = {
+            use sha2::Digest;
+            let hash = sha2::Sha256::digest(doc.to_string().as_bytes());
+            format!(
+                "sha256:{}",
+                hash.iter().map(|b| format!("{b:02x}")).collect::<String>()
+            )
+        };
         Ok(Spec {
             doc,
             operations,
             global,
+            webhook_events,
+            digest,
         })
     }
 

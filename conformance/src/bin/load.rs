@@ -11,7 +11,7 @@ use std::{
 };
 
 use clap::Parser;
-use conformance::cases::{fictional, random_area};
+use conformance::ctx::{fictional, random_area};
 use serde_json::{json, Value};
 
 #[derive(Parser)]

@@ -3,14 +3,19 @@
 //! on a listener of its own: each signed (Standard Webhooks), each `webhook-id` once, each
 //! message's events in `sequence` order, each number's consent events in time order.
 
-use std::{collections::HashMap, time::Instant};
+use std::{
+    collections::{BTreeMap, HashMap},
+    time::Instant,
+};
 
 use serde_json::{json, Value};
 
 use crate::{
-    cases::{code_is, data_of, details_name, fictional, Ctx},
+    cases::{idempotency::idempotent_operation, limits::limit_reached},
     client::Request,
+    ctx::{code_is, data_of, details_name, fictional, numbers, Ctx},
     listener::{signature_verifies, Listener},
+    pairs::webhook_row,
 };
 
 const CREATE: &str = "webhook_endpoints_create";
@@ -19,16 +24,6 @@ pub const MARK: &str = "agentmessage conformance";
 /// Where the suite's endpoints point when no listener is given (never called: nothing the
 /// suite subscribes them to is delivered without a worker, and a delivery there is harmless).
 const NOWHERE: &str = "https://example.com/agentmessage-conformance/webhooks";
-
-/// What the run keeps about webhooks.
-#[derive(Default)]
-pub struct WebhookRun {
-    pub listener: Option<Listener>,
-    /// The listener's endpoint and its secret.
-    pub endpoint: Option<(String, String)>,
-    /// Whether the deployment can register endpoints at all (false: 501).
-    pub configured: bool,
-}
 
 fn every_event() -> Value {
     json!([
@@ -73,6 +68,19 @@ pub fn begin(ctx: &mut Ctx) {
         let data = data_of(&made);
         if let (Some(id), Some(secret)) = (data["id"].as_str(), data["secret"].as_str()) {
             ctx.webhooks.endpoint = Some((id.to_owned(), secret.to_owned()));
+        }
+        // Messages whose ends make the events no other case makes: on a deployment with the
+        // simulated carrier, the test-number table's undelivered and refused recipients (on a
+        // real carrier their fictional numbers end as the network decides).
+        for suffix in [numbers::UNDELIVERED, numbers::REFUSED] {
+            let to = ctx.number(suffix);
+            let opt_in =
+                Request::new("PUT", format!("/v1/consents/{to}")).json(json!({"source": "api"}));
+            let send = Request::new("POST", "/v1/messages")
+                .json(json!({"from": ctx.from, "to": to, "text": "conformance webhook events"}));
+            let _ = ctx
+                .prepare("opt in a recipient for the webhook events", opt_in, 200)
+                .and_then(|_| ctx.prepare("send for the webhook events", send, 202));
         }
     }
     ctx.webhooks.listener = Some(listener);
@@ -129,7 +137,7 @@ pub fn cases(ctx: &mut Ctx) {
                     code_is("WEBHOOKS_NOT_CONFIGURED"),
                 );
             }
-            None => ctx.matrix.not_provable(
+            None => ctx.matrix.not_applicable(
                 "webhook_endpoints_rotate_secret",
                 501,
                 "the deployment has no AGENTMESSAGE_SECRET_KEY and no endpoint made before it was removed".into(),
@@ -162,16 +170,20 @@ pub fn cases(ctx: &mut Ctx) {
             ("webhook_deliveries_retry", 200),
             ("webhook_endpoints_test", 202),
         ] {
-            ctx.matrix.not_provable(op, status, reason.into());
+            ctx.matrix.not_applicable(op, status, reason.into());
+        }
+        for event in ctx.spec.webhook_events.clone() {
+            ctx.matrix
+                .not_applicable(&webhook_row(&event), 200, reason.into());
         }
         return;
     }
-    ctx.matrix.not_provable(
+    ctx.matrix.not_applicable(
         CREATE,
         501,
         "the deployment has a secret key (AGENTMESSAGE_SECRET_KEY)".into(),
     );
-    ctx.matrix.not_provable(
+    ctx.matrix.not_applicable(
         "webhook_endpoints_rotate_secret",
         501,
         "needs a deployment whose secret key was removed after its endpoints were made".into(),
@@ -338,7 +350,7 @@ pub fn cases(ctx: &mut Ctx) {
     let keyed = |url: &str, events: &str| {
         format!(r#"{{"url":"{url}","events":[{events}],"description":"{MARK}"}}"#)
     };
-    crate::cases::idempotent_operation(
+    idempotent_operation(
         ctx,
         CREATE,
         "/v1/webhook_endpoints",
@@ -366,7 +378,7 @@ pub fn cases(ctx: &mut Ctx) {
         Request::new("GET", path),
         code_is("NOT_FOUND"),
     );
-    crate::cases::limit_reached(
+    limit_reached(
         ctx,
         CREATE,
         "webhook endpoint",
@@ -383,7 +395,7 @@ fn rotation_cases(ctx: &mut Ctx, path: &str) {
     let keyed = |path: &str, key: &str| {
         Request::new("POST", format!("{path}/rotate_secret")).header("Idempotency-Key", key)
     };
-    let key = format!("conformance-{}", uuid::Uuid::new_v4());
+    let key = format!("conformance-{}", ctx.uuid());
     if let Some(first) = ctx.expect(
         "rotate under an Idempotency-Key",
         ROTATE,
@@ -463,33 +475,61 @@ fn rotation_cases(ctx: &mut Ctx, path: &str) {
 }
 
 /// With `--webhook-listen`: waits for the listener's deliveries to finish, then checks what it
-/// got — recorded as the pair (`x-webhooks`, 200).
+/// got — recorded per event type as the pairs `x-webhooks/<type>`: passed when events of the
+/// type arrived and every one kept the contract, not provable when the run made none.
 pub fn verify_listener(ctx: &mut Ctx) {
+    let events = ctx.spec.webhook_events.clone();
     let (Some(listener), Some((id, secret))) =
         (&ctx.webhooks.listener, ctx.webhooks.endpoint.clone())
     else {
+        let reason = if ctx.options.webhook_listen.is_none() {
+            "needs a receiver the deployment reaches (--webhook-listen)"
+        } else {
+            "setup: the --webhook-listen receiver could not be registered"
+        };
+        for event in &events {
+            ctx.matrix
+                .not_provable(&webhook_row(event), 200, reason.to_owned());
+        }
         return;
     };
+    // The listener's endpoint gets a test event too, so that `webhook.test` is proven.
+    let test = Request::new("POST", format!("/v1/webhook_endpoints/{id}/test"));
+    let tested = ctx.prepare("send the receiver a test event", test, 202);
     let deadline = Instant::now() + ctx.options.webhook_wait;
-    let mut problems = vec![];
+    // Problems by event type; those of no one event go to every type.
+    let mut problems: BTreeMap<String, Vec<String>> = BTreeMap::new();
+    let mut general = vec![];
+    if let Err(reason) = &tested {
+        problems
+            .entry("webhook.test".into())
+            .or_default()
+            .push(reason.clone());
+    }
     let listed = loop {
         let listed = all_deliveries(ctx, &id);
-        let pending = listed.iter().filter(|d| d["state"] == "pending").count();
-        if pending == 0 {
+        let pending: Vec<&Value> = listed.iter().filter(|d| d["state"] == "pending").collect();
+        if pending.is_empty() {
             break listed;
         }
         if Instant::now() >= deadline {
-            problems.push(format!(
-                "{pending} deliveries still pending after {} (does a worker run?)",
-                humantime::format_duration(ctx.options.webhook_wait)
-            ));
+            for d in pending {
+                problems
+                    .entry(d["event_type"].as_str().unwrap_or_default().to_owned())
+                    .or_default()
+                    .push(format!(
+                        "event {} still pending after {} (does a worker run?)",
+                        d["event_id"],
+                        humantime::format_duration(ctx.options.webhook_wait)
+                    ));
+            }
             break listed;
         }
         std::thread::sleep(std::time::Duration::from_millis(200));
     };
     let got = listener.got();
     if listed.is_empty() {
-        problems.push("the suite's changes made no event for the receiver".into());
+        general.push("the suite's changes made no event for the receiver".to_owned());
     }
     let mut times: HashMap<String, u32> = HashMap::new();
     for g in &got {
@@ -497,17 +537,17 @@ pub fn verify_listener(ctx: &mut Ctx) {
     }
     for d in &listed {
         let event = d["event_id"].as_str().unwrap_or_default();
+        let of_type = problems
+            .entry(d["event_type"].as_str().unwrap_or_default().to_owned())
+            .or_default();
         if d["state"] == "delivered" && !times.contains_key(event) {
-            problems.push(format!(
+            of_type.push(format!(
                 "event {event} is listed as delivered but never arrived"
             ));
         }
         if d["state"] == "failed" {
-            problems.push(format!("the delivery of event {event} failed: {d}"));
+            of_type.push(format!("the delivery of event {event} failed: {d}"));
         }
-    }
-    if let Some((event, n)) = times.iter().find(|(_, n)| **n > 1) {
-        problems.push(format!("event {event} arrived {n} times"));
     }
     let now = std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
@@ -515,33 +555,40 @@ pub fn verify_listener(ctx: &mut Ctx) {
         .unwrap_or_default();
     let mut sequences: HashMap<String, i64> = HashMap::new();
     let mut consent_times: HashMap<String, String> = HashMap::new();
+    let mut arrived: BTreeMap<String, usize> = BTreeMap::new();
     for g in &got {
+        let Ok(body) = serde_json::from_str::<Value>(&g.body) else {
+            general.push(format!("event {}: the body is not JSON", g.id));
+            continue;
+        };
+        let kind = body["type"].as_str().unwrap_or_default().to_owned();
+        *arrived.entry(kind.clone()).or_default() += 1;
+        let of_type = problems.entry(kind.clone()).or_default();
+        if times.get(&g.id).is_some_and(|n| *n > 1) {
+            of_type.push(format!("event {} arrived {} times", g.id, times[&g.id]));
+        }
         if !signature_verifies(g, std::slice::from_ref(&secret)) {
-            problems.push(format!("event {}: webhook-signature does not verify", g.id));
+            of_type.push(format!("event {}: webhook-signature does not verify", g.id));
         }
         if g.timestamp
             .parse::<i64>()
             .map_or(true, |t| (t - now).abs() > 300)
         {
-            problems.push(format!(
+            of_type.push(format!(
                 "event {}: webhook-timestamp {:?} is not now",
                 g.id, g.timestamp
             ));
         }
-        let Ok(body) = serde_json::from_str::<Value>(&g.body) else {
-            problems.push(format!("event {}: the body is not JSON", g.id));
-            continue;
-        };
         if body["id"] != json!(g.id) {
-            problems.push(format!("event {}: the body's id is {}", g.id, body["id"]));
+            of_type.push(format!("event {}: the body's id is {}", g.id, body["id"]));
         }
-        let schema = if body["type"] == "consent.updated" {
-            "ConsentWebhookEvent"
-        } else {
-            "MessageWebhookEvent"
+        let schema = match kind.as_str() {
+            "consent.updated" => "ConsentWebhookEvent",
+            "webhook.test" => "TestWebhookEvent",
+            _ => "MessageWebhookEvent",
         };
         let reference = json!({"$ref": format!("#/components/schemas/{schema}")});
-        problems.extend(
+        of_type.extend(
             ctx.schemas
                 .validate(&reference, &body)
                 .into_iter()
@@ -552,7 +599,7 @@ pub fn verify_listener(ctx: &mut Ctx) {
         {
             let before = sequences.insert(message.to_owned(), sequence).unwrap_or(0);
             if sequence <= before {
-                problems.push(format!(
+                of_type.push(format!(
                     "message {message}: event {sequence} arrived after {before}"
                 ));
             }
@@ -563,20 +610,40 @@ pub fn verify_listener(ctx: &mut Ctx) {
         ) {
             if let Some(before) = consent_times.insert(number.to_owned(), at.to_owned()) {
                 if at < before.as_str() {
-                    problems.push(format!(
+                    of_type.push(format!(
                         "consent of {number}: the change of {at} arrived after that of {before}"
                     ));
                 }
             }
         }
     }
-    problems.truncate(8);
-    let messages = sequences.len();
-    let case = format!(
-        "the suite's own {} events ({messages} messages') reach --webhook-listen signed, once each, in order",
-        got.len()
-    );
-    ctx.matrix.record("x-webhooks", 200, &case, problems);
+    for (kind, found) in &problems {
+        if !events.contains(kind) && !found.is_empty() {
+            general.push(format!(
+                "an event of type {kind:?}, which the spec does not document"
+            ));
+        }
+    }
+    for event in &events {
+        let mut found: Vec<String> = general.clone();
+        found.extend(problems.get(event).cloned().unwrap_or_default());
+        found.truncate(8);
+        let row = webhook_row(event);
+        match arrived.get(event) {
+            Some(n) => {
+                let case = format!("{n} {event} event(s) reach --webhook-listen signed, once each, in order");
+                ctx.matrix.record(&row, 200, &case, found);
+            }
+            None if !found.is_empty() => {
+                ctx.matrix.record(&row, 200, &format!("{event} events"), found);
+            }
+            None => ctx.matrix.not_provable(
+                &row,
+                200,
+                format!("the run made no {event} event (its cases cannot provoke one through this deployment)"),
+            ),
+        }
+    }
 }
 
 /// Every delivery of endpoint `id`, walking the pages.
