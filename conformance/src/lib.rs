@@ -5,6 +5,7 @@
 
 pub mod cases;
 pub mod check;
+pub mod cli;
 pub mod client;
 pub mod ctx;
 pub mod evidence;

@@ -10,6 +10,7 @@ mod server;
 #[path = "../common/tools.rs"]
 mod tools;
 
+mod cli;
 mod faults;
 mod liars;
 mod real;

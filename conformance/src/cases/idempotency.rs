@@ -136,12 +136,16 @@ pub fn idempotent_operation(
     );
     // Overlapping requests: several rounds of simultaneous ones, each round under a fresh key.
     let case = "simultaneous requests under one Idempotency-Key";
-    for _ in 0..ROUNDS {
+    // Each round's key comes from one draw of the run's seed, so that however many rounds it
+    // takes, the run's later choices stay the same.
+    let keys = ctx.uuid().as_u128();
+    for round in 0..ROUNDS {
         if ctx.past_deadline() {
             ctx.matrix.unfinished(&format!("{op} 409: {case}"));
             return;
         }
-        let request = keyed(&format!("conformance-{}", ctx.uuid()), overlap);
+        let round_key = uuid::Uuid::from_u128(keys ^ round as u128);
+        let request = keyed(&format!("conformance-{round_key}"), overlap);
         let target = &ctx.target;
         let mark = target.mark();
         // Released together, so that they reach the server while the first still runs.
