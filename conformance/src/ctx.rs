@@ -108,6 +108,36 @@ impl Default for Options {
     }
 }
 
+/// One case of [`Ctx::expect_all`].
+pub struct Expectation {
+    pub case: String,
+    pub op: String,
+    pub expected: u16,
+    pub request: Request,
+    pub extra: Check,
+}
+
+/// A case's own check of a response (beside the spec's): its problems.
+pub type Check = Box<dyn FnOnce(&Response) -> Vec<String> + Send>;
+
+impl Expectation {
+    pub fn new(
+        case: &str,
+        op: &str,
+        expected: u16,
+        request: Request,
+        extra: impl FnOnce(&Response) -> Vec<String> + Send + 'static,
+    ) -> Expectation {
+        Expectation {
+            case: case.to_owned(),
+            op: op.to_owned(),
+            expected,
+            request,
+            extra: Box::new(extra),
+        }
+    }
+}
+
 /// Everything a case needs, and what the run found so far.
 pub struct Ctx<'a> {
     pub target: &'a Target,
@@ -287,20 +317,7 @@ impl<'a> Ctx<'a> {
         request: Request,
         extra: impl FnOnce(&Response) -> Vec<String>,
     ) -> Option<Response> {
-        let spec = self.spec;
-        let op = spec.operation(op_id);
-        if op.is_none() && op_id != SERVER_WIDE {
-            self.matrix.record(
-                op_id,
-                expected,
-                case,
-                vec![format!("the spec has no operation {op_id}")],
-            );
-            return None;
-        }
-        if self.past_deadline() {
-            self.matrix
-                .unfinished(&format!("{op_id} {expected}: {case}"));
+        if !self.may_send(case, op_id, expected) {
             return None;
         }
         let mark = self.target.mark();
@@ -310,6 +327,88 @@ impl<'a> Ctx<'a> {
         } else {
             self.send(&request)
         };
+        self.judge(case, op_id, expected, &request, sent, extra, mark)
+    }
+
+    /// Whether a case may send: its operation is in the spec (else a failure is recorded) and
+    /// the deadline has not passed (else it is noted unfinished).
+    fn may_send(&mut self, case: &str, op_id: &str, expected: u16) -> bool {
+        if self.spec.operation(op_id).is_none() && op_id != SERVER_WIDE {
+            self.matrix.record(
+                op_id,
+                expected,
+                case,
+                vec![format!("the spec has no operation {op_id}")],
+            );
+            return false;
+        }
+        if self.past_deadline() {
+            self.matrix
+                .unfinished(&format!("{op_id} {expected}: {case}"));
+            return false;
+        }
+        true
+    }
+
+    /// Several independent cases at once (each as [`Ctx::expect`], none proving 429): their
+    /// requests are sent together, so that a deployment leaving them unanswered costs one
+    /// request timeout, not one each; their exchanges are kept, and their verdicts recorded, in
+    /// the order given.
+    pub fn expect_all(&mut self, cases: Vec<Expectation>) {
+        let cases: Vec<Expectation> = cases.into_iter().filter(|c| c.expected != 429).collect();
+        let cases: Vec<Expectation> = {
+            let mut kept = vec![];
+            for c in cases {
+                if self.may_send(&c.case, &c.op, c.expected) {
+                    kept.push(c);
+                }
+            }
+            kept
+        };
+        let target = self.target;
+        let exchanges: Vec<_> = std::thread::scope(|scope| {
+            let sends: Vec<_> = cases
+                .iter()
+                .map(|c| {
+                    let request = &c.request;
+                    scope.spawn(move || target.exchange(request))
+                })
+                .collect();
+            sends
+                .into_iter()
+                .map(|s| s.join().expect("a send does not panic"))
+                .collect()
+        });
+        for (c, exchange) in cases.into_iter().zip(exchanges) {
+            let mark = self.target.mark();
+            let answer = exchange.response.clone();
+            self.target.keep(vec![exchange]);
+            let sent = match answer {
+                // A 429 says only that the deployment's limit is lower than the batch: the
+                // case is sent again on its own, waiting the limit out.
+                Ok(r) if r.status == 429 => self.send(&c.request),
+                Ok(r) => Ok(r),
+                Err(err) => Err(anyhow::anyhow!("{err}")),
+            };
+            self.judge(&c.case, &c.op, c.expected, &c.request, sent, c.extra, mark);
+        }
+    }
+
+    /// Checks an answer to `request` against the spec, `expected` and `extra`, and records the
+    /// verdict under (`op_id`, `expected`) with the exchanges since `mark` as its evidence.
+    #[allow(clippy::too_many_arguments)]
+    fn judge(
+        &mut self,
+        case: &str,
+        op_id: &str,
+        expected: u16,
+        request: &Request,
+        sent: anyhow::Result<Response>,
+        extra: impl FnOnce(&Response) -> Vec<String>,
+        mark: usize,
+    ) -> Option<Response> {
+        let spec = self.spec;
+        let op = spec.operation(op_id);
         let response = match sent {
             Ok(r) => r,
             Err(err) => {

@@ -218,14 +218,41 @@ fn run_cases<S: Strategy>(
         return None;
     }
     let cut = std::cell::Cell::new(false);
+    // A request left unanswered decides the property at once: shrinking it would spend a request
+    // timeout on every step for nothing (the deployment is not answering, whatever the input).
+    let no_answer = std::cell::RefCell::new(None::<String>);
     let result = runner(ctx, name).run(strategy, |value| {
         if ctx.past_deadline() {
             cut.set(true);
             return Ok(());
         }
-        test(value)
+        if no_answer.borrow().is_some() {
+            return Ok(());
+        }
+        let outcome = test(value);
+        if let Err(TestCaseError::Fail(reason)) = &outcome {
+            if reason.message().starts_with(NO_ANSWER) {
+                *no_answer.borrow_mut() = Some(reason.message().to_owned());
+            }
+        }
+        outcome
     });
-    (!cut.get()).then(|| result.map_err(|e| e.to_string()))
+    if cut.get() {
+        return None;
+    }
+    if let Some(reason) = no_answer.into_inner() {
+        return Some(Err(reason));
+    }
+    Some(result.map_err(|e| e.to_string()))
+}
+
+/// How a property's failure for want of an answer begins.
+const NO_ANSWER: &str = "no answer: ";
+
+/// A request that got no answer (refused, reset, past the request timeout), as a property's
+/// failure.
+fn unanswered(err: anyhow::Error) -> TestCaseError {
+    TestCaseError::fail(format!("{NO_ANSWER}{err:#}"))
 }
 
 fn runner(ctx: &Ctx, name: &str) -> TestRunner {
@@ -262,9 +289,7 @@ fn send_patiently(ctx: &Ctx, request: &Request) -> Result<Response, TestCaseErro
     if ctx.past_deadline() {
         return Err(TestCaseError::fail("the run's deadline passed"));
     }
-    let response = ctx
-        .send(request)
-        .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+    let response = ctx.send(request).map_err(unanswered)?;
     if response.status == 429 {
         return Err(TestCaseError::fail(
             "still rate limited at the run's deadline",
@@ -395,7 +420,7 @@ pub fn run(ctx: &mut Ctx) {
             let response = view
                 .target
                 .send(&Request::new("POST", "/v1/messages").json(body))
-                .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+                .map_err(unanswered)?;
             contract(view, &response)?;
             prop_assert_eq!(response.status, 422, "{}", response.text);
             let details: BTreeSet<String> = response
@@ -430,7 +455,7 @@ pub fn run(ctx: &mut Ctx) {
         let response = view
             .target
             .send(&Request::new("POST", "/v1/messages").json(body))
-            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+            .map_err(unanswered)?;
         contract(view, &response)?;
         prop_assert_eq!(response.status, 400, "{}", response.text);
         Ok(())
@@ -450,7 +475,7 @@ pub fn run(ctx: &mut Ctx) {
         let response = view
             .target
             .send(&Request::new("POST", "/v1/messages").raw(Some("application/json"), bytes))
-            .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+            .map_err(unanswered)?;
         contract(view, &response)?;
         prop_assert_eq!(response.status, 400, "{}", response.text);
         Ok(())
@@ -622,7 +647,7 @@ pub fn parameters(ctx: &mut Ctx) {
                 let response = view
                     .target
                     .send(&Request::new("GET", &path))
-                    .map_err(|e| TestCaseError::fail(format!("{e:#}")))?;
+                    .map_err(unanswered)?;
                 prop_assert!(
                     response.status != 400,
                     "GET {} answered 400: {}",

@@ -13,4 +13,5 @@ mod tools;
 mod cli;
 mod faults;
 mod liars;
+mod prism;
 mod real;
