@@ -307,6 +307,7 @@ fn finish_spec(spec: &mut Value) {
         }
     });
     add_code_samples(spec);
+    add_links(spec);
     // Tags in the order people look for them (poem-openapi sorts them by name).
     const TAG_ORDER: [&str; 9] = [
         "Messages",
@@ -370,6 +371,163 @@ fn documented_codes(response: &Value) -> Vec<ErrorCode> {
             ErrorCode::ALL.into_iter().find(|c| c.as_str() == name)
         })
         .collect()
+}
+
+/// OpenAPI `links` from each operation that makes (or returns) a resource to the operations that
+/// read, change or delete it, so that a client or a stateful tester can walk from one to the
+/// next: (the operation, its success status, the link's name, the operation it leads to, the
+/// target's parameters and the runtime expressions that fill them).
+const LINKS: &[Link] = &[
+    (
+        "messages_create",
+        "202",
+        "view",
+        "messages_view",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "messages_create",
+        "202",
+        "events",
+        "messages_events_list",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "messages_view",
+        "200",
+        "events",
+        "messages_events_list",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "consents_update",
+        "200",
+        "view",
+        "consents_view",
+        &[("phone_number", "$response.body#/data/phone_number")],
+    ),
+    (
+        "consents_update",
+        "200",
+        "opt_out",
+        "consents_delete",
+        &[("phone_number", "$response.body#/data/phone_number")],
+    ),
+    (
+        "lookups_create",
+        "201",
+        "view",
+        "lookups_view",
+        &[("phone_number", "$response.body#/data/phone_number")],
+    ),
+    (
+        "api_keys_create",
+        "201",
+        "revoke",
+        "api_keys_delete",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "get",
+        "webhook_endpoints_get",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "update",
+        "webhook_endpoints_update",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "rotate_secret",
+        "webhook_endpoints_rotate_secret",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "deliveries",
+        "webhook_deliveries_list",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "test",
+        "webhook_endpoints_test",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_endpoints_create",
+        "201",
+        "delete",
+        "webhook_endpoints_delete",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
+        "webhook_deliveries_list",
+        "200",
+        "retry",
+        "webhook_deliveries_retry",
+        &[
+            ("id", "$request.path.id"),
+            ("delivery_id", "$response.body#/data/0/id"),
+        ],
+    ),
+];
+
+/// One link: from operation, its status, the link's name, the target operation, and the
+/// target's parameters with their runtime expressions.
+type Link = (
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static str,
+    &'static [(&'static str, &'static str)],
+);
+
+fn add_links(spec: &mut Value) {
+    let mut operations = std::collections::HashMap::new();
+    if let Some(paths) = spec["paths"].as_object() {
+        for (path, item) in paths {
+            for (method, op) in item.as_object().into_iter().flatten() {
+                if let Some(id) = op["operationId"].as_str() {
+                    operations.insert(id.to_owned(), (path.clone(), method.clone()));
+                }
+            }
+        }
+    }
+    for (from, status, name, to, parameters) in LINKS {
+        let (Some((path, method)), true) = (operations.get(*from), operations.contains_key(*to))
+        else {
+            panic!("a link names an operation the spec does not have: {from} -> {to}");
+        };
+        let summary = spec["paths"][path.as_str()][method.as_str()].clone();
+        let target = operations[*to].clone();
+        let target_summary = spec["paths"][target.0.as_str()][target.1.as_str()]["summary"]
+            .as_str()
+            .unwrap_or(to)
+            .to_owned();
+        let response = &mut spec["paths"][path.as_str()][method.as_str()]["responses"][*status];
+        assert!(
+            response.is_object(),
+            "{from} documents no {status} to link from ({summary})"
+        );
+        let parameters: serde_json::Map<String, Value> = parameters
+            .iter()
+            .map(|(p, e)| ((*p).to_owned(), Value::from(*e)))
+            .collect();
+        response["links"][*name] = serde_json::json!({
+            "operationId": to,
+            "parameters": parameters,
+            "description": target_summary,
+        });
+    }
 }
 
 /// The address the code samples call: `serve`'s default listener, as in the README.

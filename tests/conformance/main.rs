@@ -15,3 +15,4 @@ mod faults;
 mod liars;
 mod prism;
 mod real;
+mod schemathesis;

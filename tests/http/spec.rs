@@ -395,3 +395,83 @@ fn the_api_never_touches_rows_or_the_store_and_services_re_export_neither() {
         assert!(!text.contains("pub store"), "{file} exposes the store");
     }
 }
+
+/// Every operation that makes a resource links to the operations that read, change or delete
+/// it (OpenAPI `links`, which clients and stateful testers walk); every link names an operation
+/// of the spec and fills each of its path parameters.
+#[test]
+fn creating_operations_link_to_what_reads_changes_or_deletes_what_they_made() {
+    let spec = spec();
+    let mut operations = std::collections::HashMap::new();
+    for (path, item) in spec["paths"].as_object().unwrap() {
+        for op in item.as_object().unwrap().values() {
+            operations.insert(
+                op["operationId"].as_str().unwrap().to_owned(),
+                (path.clone(), op.clone()),
+            );
+        }
+    }
+    let links_of = |id: &str, status: &str| -> Vec<String> {
+        let (_, op) = &operations[id];
+        op["responses"][status]["links"]
+            .as_object()
+            .map(|l| {
+                l.values()
+                    .map(|v| v["operationId"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let mut targets = links_of("messages_create", "202");
+    targets.sort();
+    assert_eq!(targets, ["messages_events_list", "messages_view"]);
+    let mut targets = links_of("webhook_endpoints_create", "201");
+    targets.sort();
+    assert_eq!(
+        targets,
+        [
+            "webhook_deliveries_list",
+            "webhook_endpoints_delete",
+            "webhook_endpoints_get",
+            "webhook_endpoints_rotate_secret",
+            "webhook_endpoints_test",
+            "webhook_endpoints_update"
+        ]
+    );
+    assert_eq!(links_of("api_keys_create", "201"), ["api_keys_delete"]);
+    assert_eq!(
+        links_of("webhook_deliveries_list", "200"),
+        ["webhook_deliveries_retry"]
+    );
+    let mut linked = 0;
+    for (_, op) in operations.values() {
+        for response in op["responses"].as_object().unwrap().values() {
+            for link in response["links"]
+                .as_object()
+                .into_iter()
+                .flatten()
+                .map(|(_, l)| l)
+            {
+                linked += 1;
+                let target = link["operationId"].as_str().unwrap();
+                let (path, _) = operations
+                    .get(target)
+                    .unwrap_or_else(|| panic!("no {target}"));
+                assert!(link["description"].as_str().is_some_and(|d| !d.is_empty()));
+                let params: Vec<&str> = path
+                    .split('/')
+                    .filter_map(|s| s.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+                    .collect();
+                for p in params {
+                    let expression = link["parameters"][p].as_str().unwrap_or_default();
+                    assert!(
+                        expression.starts_with("$response.body#/data/")
+                            || expression.starts_with("$request.path."),
+                        "{target}: {p} is filled by {expression:?}"
+                    );
+                }
+            }
+        }
+    }
+    assert_eq!(linked, 14);
+}
