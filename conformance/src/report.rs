@@ -7,14 +7,16 @@ use crate::{matrix::Verdict, pairs, Report};
 /// The report as JUnit XML. Certifying, a pair not provable is a failure, not a skip.
 pub fn junit(report: &Report) -> anyhow::Result<String> {
     let mut suite = TestSuite::new("agentmessage-conformance");
+    // No secret in a report that is handed on: the run's key, minted keys, webhook secrets.
+    let redactor = crate::evidence::Redactor::new(&report.secrets);
     let failure = |message: String| {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-        s.set_message(message);
+        s.set_message(redactor.redact(&message));
         s
     };
     let skipped = |message: String| {
         let mut s = TestCaseStatus::skipped();
-        s.set_message(message);
+        s.set_message(redactor.redact(&message));
         s
     };
     for ((op, status), verdict) in &report.matrix.rows {
@@ -56,7 +58,7 @@ pub fn junit(report: &Report) -> anyhow::Result<String> {
     }
     if let Some(err) = &report.setup_error {
         let mut s = TestCaseStatus::non_success(NonSuccessKind::Error);
-        s.set_message(err.clone());
+        s.set_message(redactor.redact(err));
         suite.add_test_case(TestCase::new("set-up", s));
     }
     for error in &report.expectations.errors {

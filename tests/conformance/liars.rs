@@ -21,6 +21,9 @@ enum Lie {
     UndocumentedStatus,
     /// Sends a 202 body whose `channel` breaks its schema.
     BrokenAcceptedBody,
+    /// Refuses with 500 every opt-in of the number the suite sends its example to
+    /// (`+1 AAA 555-0100`), on which the sends and reads of messages depend.
+    RefusesTheRecipientsOptIn,
 }
 
 struct Liar {
@@ -71,6 +74,14 @@ impl Endpoint for Liar {
             }
             (Lie::BrokenAcceptedBody, Some(body)) if status == 202 => {
                 body["data"]["channel"] = Value::from("fax")
+            }
+            (Lie::RefusesTheRecipientsOptIn, _)
+                if status == 200
+                    && path.starts_with("/v1/consents/")
+                    && path.ends_with("5550100")
+                    && text.contains("\"opted_in\"") =>
+            {
+                status = 500
             }
             _ => {}
         }
@@ -384,5 +395,29 @@ async fn a_server_echoing_documented_examples_fails_fast_on_named_pairs() {
     ] {
         failure_of(&report, op, status);
         assert!(report.render().contains(op));
+    }
+}
+
+/// A setup step that fails (the recipient's opt-in, refused) fails the pair it proves, and
+/// makes what depends on it — the reads of the seed's example message —
+/// not provable, saying which step failed; never passed, never failed on its own.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_failed_setup_step_makes_what_depends_on_it_not_provable() {
+    let report = run_against(Lie::RefusesTheRecipientsOptIn, "+15551112222").await;
+    failure_of(&report, "consents_update", 200);
+    // (The send itself is proven anyway, by the property test's own recipients.)
+    for (op, status) in [
+        ("messages_view", 200),
+        ("messages_list", 200),
+        ("messages_events_list", 200),
+    ] {
+        match report.matrix.verdict(op, status) {
+            Some(Verdict::NotProvable { reason }) => assert!(
+                reason.starts_with("setup: record the recipient's opt-in (PUT /v1/consents/+1")
+                    && reason.ends_with("answered 500, expected 200"),
+                "{op} {status}: {reason}"
+            ),
+            other => panic!("{op} {status}: {other:?}\n{}", report.render()),
+        }
     }
 }
