@@ -91,6 +91,24 @@ pub struct RuleArgs {
     /// `LIMIT_REACHED` (the admin command line is not held to it).
     #[arg(long, env = "AGENTMESSAGE_MAX_API_KEYS", default_value_t = defaults::MAX_API_KEYS, value_parser = clap::value_parser!(u64).range(1..))]
     pub max_api_keys: u64,
+
+    /// Take plain http media URLs too (by default an MMS's media must be https).
+    #[arg(long, env = "AGENTMESSAGE_MMS_ALLOW_HTTP", value_parser = BoolishValueParser::new())]
+    pub mms_allow_http: bool,
+
+    /// Fetch media from loopback, private and link-local addresses too (a private deployment,
+    /// tests); by default the webhooks' table of refused destinations applies.
+    #[arg(long, env = "AGENTMESSAGE_MEDIA_ALLOW_PRIVATE", value_parser = BoolishValueParser::new())]
+    pub media_allow_private: bool,
+
+    /// The most bytes one MMS's media may add up to; past it the message fails
+    /// `MEDIA_TOO_LARGE`.
+    #[arg(long, env = "AGENTMESSAGE_MMS_MAX_BYTES", default_value_t = defaults::MMS_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
+    pub mms_max_bytes: u64,
+
+    /// How long fetching one media item may take before the message fails `MEDIA_UNAVAILABLE`.
+    #[arg(long, env = "AGENTMESSAGE_MEDIA_FETCH_TIMEOUT", default_value = defaults::MEDIA_FETCH_TIMEOUT, value_parser = humantime::parse_duration)]
+    pub media_fetch_timeout: Duration,
 }
 
 impl RuleArgs {
@@ -105,6 +123,12 @@ impl RuleArgs {
             limits: crate::service::Limits {
                 webhook_endpoints: self.max_webhook_endpoints,
                 api_keys: self.max_api_keys,
+            },
+            media: crate::service::MediaRules {
+                allow_http: self.mms_allow_http,
+                allow_private: self.media_allow_private,
+                max_bytes: self.mms_max_bytes,
+                fetch_timeout: self.media_fetch_timeout,
             },
             ..Settings::default()
         }

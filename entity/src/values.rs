@@ -119,6 +119,14 @@ value_set!(
         Undelivered => "UNDELIVERED",
         /// No final receipt arrived within the validity period.
         Expired => "EXPIRED",
+        /// A media item of the MMS could not be fetched (no answer, not found, a destination
+        /// refused).
+        MediaUnavailable => "MEDIA_UNAVAILABLE",
+        /// A media item's Content-Type is not one an MMS may carry.
+        MediaTypeUnsupported => "MEDIA_TYPE_UNSUPPORTED",
+        /// The media add up to more than the deployment's MMS size cap, and could not be made
+        /// to fit.
+        MediaTooLarge => "MEDIA_TOO_LARGE",
     }
 );
 

@@ -49,8 +49,14 @@ request! {
         /// Your own label, echoed back and usable to find the message later; up to 256 characters.
         #[oai(skip_serializing_if_is_none)]
         pub tag: Option<Tag>,
-        /// 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
-        /// carrier cannot carry MMS (SMPP).
+        /// 1 to 10 URLs of media to send as MMS: https (plain http only where the deployment
+        /// allows it), not pointing to a loopback, private, link-local or metadata address, else
+        /// 422 naming the item. Refused with 422 by a deployment whose carrier cannot carry MMS
+        /// (SMPP). The worker fetches each item before submission: one it cannot fetch, of a
+        /// type an MMS cannot carry (allowed: image/jpeg, image/png, image/gif, video/mp4,
+        /// video/3gpp, audio/mpeg, audio/amr, text/vcard, text/calendar, application/pdf), or
+        /// media adding up to more than the deployment's cap, makes the message `failed` with
+        /// `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED` or `MEDIA_TOO_LARGE`.
         #[oai(skip_serializing_if_is_none)]
         pub media_urls: Option<MediaUrls>,
     }

@@ -525,7 +525,7 @@ wire_enum!(
 wire_enum!(
     MessageErrorCode,
     "MessageErrorCode",
-    "Why a message is `failed` or `undelivered`: `CONSENT_REVOKED` (the recipient opted out while it was queued), `CARRIER_REFUSED` (the carrier refused it), `SUBMISSION_UNCERTAIN` (the hand-over was attempted but its outcome is unknown; it is never submitted twice), `UNDELIVERED` (the carrier's receipt said it was not delivered) or `EXPIRED` (its validity period, counted from its creation, ran out before it could be sent or before a final receipt arrived).",
+    "Why a message is `failed` or `undelivered`: `CONSENT_REVOKED` (the recipient opted out while it was queued), `CARRIER_REFUSED` (the carrier refused it), `SUBMISSION_UNCERTAIN` (the hand-over was attempted but its outcome is unknown; it is never submitted twice), `UNDELIVERED` (the carrier's receipt said it was not delivered), `EXPIRED` (its validity period, counted from its creation, ran out before it could be sent or before a final receipt arrived), `MEDIA_UNAVAILABLE` (a media item could not be fetched: no answer, not found, a refused destination), `MEDIA_TYPE_UNSUPPORTED` (a media item's Content-Type is not one an MMS may carry) or `MEDIA_TOO_LARGE` (the media add up to more than the deployment's MMS size cap).",
     MessageErrorCode::CarrierRefused
 );
 wire_enum!(

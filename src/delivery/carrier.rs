@@ -33,6 +33,13 @@ pub enum SubmitError {
     /// been sent, and is never submitted again.
     #[error("no answer: {0}")]
     Uncertain(String),
+    /// The message's media could not be made an MMS (not fetched, a type not allowed, over the
+    /// size cap): nothing was written to the carrier.
+    #[error("media refused ({code}): {message}")]
+    Media {
+        code: crate::domain::transition::MessageErrorCode,
+        message: String,
+    },
 }
 
 pub use crate::domain::submission::CarrierHealth;

@@ -3,6 +3,7 @@
 //! and the SMPP carrier that reaches phones.
 
 pub mod carrier;
+pub mod media;
 pub mod registry;
 pub mod simulated;
 pub mod smpp;

@@ -32,12 +32,16 @@ pub struct SimulatedCarrier {
     name: String,
     receipt_delay: Duration,
     submissions: Arc<DashMap<Uuid, u32>>,
+    /// An MMS's media are fetched and checked as a real MMS carrier's would be, so that test
+    /// mode and the demo show the same media errors.
+    media: super::media::MediaFetcher,
 }
 
 impl SimulatedCarrier {
     pub fn new(services: Services, receipt_delay: Duration) -> SimulatedCarrier {
         SimulatedCarrier {
             name: services.settings.carrier_name.clone(),
+            media: super::media::MediaFetcher::new(services.settings.media),
             services,
             receipt_delay,
             submissions: Arc::default(),
@@ -126,13 +130,22 @@ impl Carrier for SimulatedCarrier {
         }
     }
 
-    /// The whole message is one part.
+    /// The whole message is one part; an MMS's media are fetched and checked first.
     async fn submit_in(
         &self,
         submission: &Submission,
         _part: &Part,
         room: Room,
     ) -> (Result<String, SubmitError>, Room) {
+        if !submission.media_urls.is_empty() {
+            if let Err(failure) = self.media.fetch_all(&submission.media_urls).await {
+                let refused = SubmitError::Media {
+                    code: failure.code,
+                    message: failure.text,
+                };
+                return (Err(refused), room);
+            }
+        }
         (self.answer(submission), room)
     }
 

@@ -78,9 +78,9 @@ impl Default for WebhookSettings {
 #[error("the destination {0} is not allowed ({1})")]
 struct Blocked(std::net::IpAddr, &'static str);
 
-/// Resolves host names, refusing forbidden addresses.
-struct GuardedResolver {
-    allow_private: bool,
+/// Resolves host names, refusing forbidden addresses (webhooks and MMS media share it).
+pub(crate) struct GuardedResolver {
+    pub(crate) allow_private: bool,
 }
 
 impl Resolve for GuardedResolver {
@@ -346,7 +346,7 @@ async fn send(
 }
 
 /// Why an address literal may not be reached, if it may not.
-fn literal_forbidden(url: &str) -> Option<String> {
+pub(crate) fn literal_forbidden(url: &str) -> Option<String> {
     let parsed = url::Url::parse(url).ok()?;
     let ip: std::net::IpAddr = match parsed.host()? {
         url::Host::Ipv4(ip) => ip.into(),

@@ -348,6 +348,7 @@ impl Worker {
                 Err(SubmitError::Deferred { .. }) => "deferred",
                 Err(SubmitError::Refused { .. }) => "refused",
                 Err(SubmitError::Uncertain(_)) => "uncertain",
+                Err(SubmitError::Media { .. }) => "media refused",
             };
             metrics::counter!(
                 "agentmessage_carrier_submits_total",
@@ -451,6 +452,9 @@ impl Worker {
                         PartOutcome::Refused { code, message }
                     }
                     Err(SubmitError::Uncertain(text)) => PartOutcome::Uncertain(text),
+                    Err(SubmitError::Media { code, message }) => {
+                        PartOutcome::MediaRefused { code, message }
+                    }
                 };
                 (number, outcome)
             })

@@ -6,6 +6,7 @@ pub mod keywords;
 pub mod lifecycle;
 pub mod listing;
 pub mod lookup;
+pub mod media;
 pub mod message;
 pub mod organization;
 pub mod phone;

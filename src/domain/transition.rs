@@ -14,6 +14,7 @@
 //! | carrier accepted every part | `sending` | `sent` |
 //! | carrier refused a part | `sending` | `failed` `CARRIER_REFUSED` |
 //! | carrier gave no readable answer | `sending` | `failed` `SUBMISSION_UNCERTAIN` |
+//! | media refused before submission | `sending` | `failed` `MEDIA_UNAVAILABLE` / `MEDIA_TYPE_UNSUPPORTED` / `MEDIA_TOO_LARGE` |
 //! | carrier deferred a part | `sending` | `queued` until `retry_at` |
 //! | consent refused at claim | `sending` | `failed` `CONSENT_REVOKED` |
 //! | lease expired, not attempted | `sending` | `queued` |
@@ -49,6 +50,12 @@ pub enum Answer {
     Sent { carrier: String, carrier_id: String },
     /// A part was refused for good.
     Refused { code: String, text: String },
+    /// The message's media could not be made an MMS (fetched, of an allowed type, within the
+    /// size cap): nothing was submitted.
+    MediaRefused {
+        error_code: MessageErrorCode,
+        text: String,
+    },
     /// A part's answer could not be read: it may have been sent.
     Uncertain { text: String },
     /// A part was refused for now: the message waits in the queue until `retry_at`.
@@ -96,6 +103,7 @@ impl Cause {
             Cause::Answered { answer, .. } => match answer {
                 Answer::Sent { .. } => "carrier accepted",
                 Answer::Refused { .. } => "carrier refused",
+                Answer::MediaRefused { .. } => "media refused",
                 Answer::Uncertain { .. } => "carrier gave no answer",
                 Answer::Deferred { .. } => "carrier deferred",
             },
@@ -200,7 +208,9 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
         (Some(Sending), Cause::AttemptBegun { .. }) => Sending,
         (Some(Sending), Cause::Answered { answer, .. }) => match answer {
             Answer::Sent { .. } => Sent,
-            Answer::Refused { .. } | Answer::Uncertain { .. } => Failed,
+            Answer::Refused { .. } | Answer::MediaRefused { .. } | Answer::Uncertain { .. } => {
+                Failed
+            }
             Answer::Deferred { .. } => Queued,
         },
         (Some(Sending), Cause::ConsentRefused { .. }) => Failed,
@@ -254,6 +264,9 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
                     effects.error =
                         error(MessageErrorCode::CarrierRefused, format!("{code}: {text}"));
                     detail.err = Some(code);
+                }
+                Answer::MediaRefused { error_code, text } => {
+                    effects.error = error(error_code, text);
                 }
                 Answer::Uncertain { text } => {
                     effects.error = error(
@@ -389,6 +402,13 @@ mod tests {
             },
             Cause::Answered {
                 owner: owner(),
+                answer: Answer::MediaRefused {
+                    error_code: MessageErrorCode::MediaTooLarge,
+                    text: "too large".into(),
+                },
+            },
+            Cause::Answered {
+                owner: owner(),
                 answer: Answer::Uncertain {
                     text: "timeout".into(),
                 },
@@ -421,54 +441,54 @@ mod tests {
     /// order of [`causes`]), the status after it, `-` for a refusal and `=` for an event that
     /// changes nothing. Abbreviations: q queued, s sending, st sent, d delivered, u undelivered,
     /// f failed, r received.
-    const TABLE: [(&str, [&str; 15]); 8] = [
-        //           acc   rcv  claim attempt sent  refused uncert defer consent lease lease! valid  DELIV UNDEL ENROUTE
+    const TABLE: [(&str, [&str; 16]); 8] = [
+        //           acc   rcv  claim attempt sent  refused media uncert defer consent lease lease! valid  DELIV UNDEL ENROUTE
         (
             "new",
             [
-                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
             ],
         ),
         (
             "queued",
             [
-                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=", "=", "=",
+                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=", "=", "=",
             ],
         ),
         (
             "sending",
             [
-                "-", "-", "-", "=", "st", "f", "f", "q", "f", "q", "f", "-", "=", "=", "=",
+                "-", "-", "-", "=", "st", "f", "f", "f", "q", "f", "q", "f", "-", "=", "=", "=",
             ],
         ),
         (
             "sent",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "d", "u", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "d", "u", "=",
             ],
         ),
         (
             "delivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "undelivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "failed",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "received",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
     ];

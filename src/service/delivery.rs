@@ -26,6 +26,11 @@ pub enum PartOutcome {
     Refused { code: String, message: String },
     /// No answer could be read: it may have been sent, and is never submitted again.
     Uncertain(String),
+    /// Its media could not be made an MMS: nothing was submitted.
+    MediaRefused {
+        code: crate::domain::transition::MessageErrorCode,
+        message: String,
+    },
 }
 
 /// The answers to one attempt at a message: the parts submitted in it and what became of each.
@@ -199,7 +204,8 @@ impl Services {
 
 /// The step `owner`'s attempt at `message` leads to, and every part the carrier has accepted so
 /// far (number and carrier id): `sent` once every part is accepted; `failed`
-/// (`CARRIER_REFUSED`) when a part was refused for good; `failed` (`SUBMISSION_UNCERTAIN`) when a
+/// (`CARRIER_REFUSED`) when a part was refused for good, or with its media code when its media
+/// could not be made an MMS; `failed` (`SUBMISSION_UNCERTAIN`) when a
 /// part's answer could not be read; otherwise, when a part was deferred, back to the queue until
 /// `retry_at` with a `deferred` event, keeping the parts the carrier accepted.
 fn step_after(
@@ -214,7 +220,7 @@ fn step_after(
         retry_at,
     } = attempt;
     let mut updates = Vec::with_capacity(outcomes.len());
-    let (mut refused, mut uncertain, mut deferred) = (None, None, None);
+    let (mut refused, mut uncertain, mut deferred, mut media) = (None, None, None, None);
     let mut accepted: Vec<(u8, String)> = parts
         .iter()
         .filter(|p| p.state == PartState::Accepted)
@@ -245,11 +251,17 @@ fn step_after(
                 update.state = Write::Set(PartState::Uncertain);
                 uncertain.get_or_insert(text);
             }
+            PartOutcome::MediaRefused { code, message } => {
+                update.state = Write::Set(PartState::Refused);
+                media.get_or_insert((code, message));
+            }
         }
         updates.push(update);
     }
     accepted.sort();
-    let answer = if let Some((code, text)) = refused {
+    let answer = if let Some((error_code, text)) = media {
+        Answer::MediaRefused { error_code, text }
+    } else if let Some((code, text)) = refused {
         Answer::Refused { code, text }
     } else if let Some(text) = uncertain {
         Answer::Uncertain { text }

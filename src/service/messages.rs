@@ -36,6 +36,35 @@ pub struct SendMessage {
 pub const MMS_NOT_SUPPORTED: &str = "mms is not supported by this deployment's carrier";
 
 impl Services {
+    /// Each media URL must be https (or http where the deployment allows it) and must not point
+    /// to a refused destination (the webhooks' table: loopback, private, link-local, metadata,
+    /// this host's own addresses) — its address literal, or any address its host name resolves
+    /// to now. A host name that does not resolve now is taken: the worker's fetch decides
+    /// (`MEDIA_UNAVAILABLE`), and checks every address again, redirects included.
+    async fn check_media_urls(&self, urls: &[String]) -> Result<(), Error> {
+        let rules = self.settings.media;
+        let mut errors = FieldErrors::new();
+        for (i, text) in urls.iter().enumerate() {
+            let refusal = match url::Url::parse(text) {
+                Err(_) => Some("must be an absolute https URL".to_owned()),
+                Ok(url) => match crate::domain::media::url_refusal(&url, rules.allow_http) {
+                    Some(why) => Some(why.to_owned()),
+                    None if rules.allow_private => None,
+                    None => refused_host(&url).await,
+                },
+            };
+            if let Some(why) = refusal {
+                errors.add("media_urls", format!("item {} {why}", i + 1));
+                break;
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
     /// The send rules, in order: rate limit (429), `from` owned (422), no recent landline lookup
     /// (422 LINE_TYPE_BLOCKED), consent (453); then the message is stored as `queued`. Every call
     /// spends a rate-limit token, even one refused after it.
@@ -58,6 +87,7 @@ impl Services {
                 MMS_NOT_SUPPORTED,
             )));
         }
+        self.check_media_urls(&send.media_urls).await?;
         self.spend_token(caller).await?;
         let queued = QueuedSend {
             org_id: caller.org_id,
@@ -197,4 +227,25 @@ pub struct EventPage {
     pub events: Vec<Event>,
     /// The number of the page's last event, when more follow.
     pub next: Option<i64>,
+}
+
+/// Why `url`'s host is a refused destination, if it is: its address literal, or an address its
+/// name resolves to now (a name that does not resolve within a second is not refused here).
+async fn refused_host(url: &url::Url) -> Option<String> {
+    use super::webhooks::refused_destination;
+    let port = url.port_or_known_default().unwrap_or(443);
+    let addresses: Vec<std::net::IpAddr> = match url.host()? {
+        url::Host::Ipv4(ip) => vec![ip.into()],
+        url::Host::Ipv6(ip) => vec![ip.into()],
+        url::Host::Domain(name) => {
+            let lookup = tokio::net::lookup_host((name, port));
+            match tokio::time::timeout(std::time::Duration::from_secs(1), lookup).await {
+                Ok(Ok(found)) => found.map(|a| a.ip()).collect(),
+                _ => vec![],
+            }
+        }
+    };
+    addresses
+        .into_iter()
+        .find_map(|ip| refused_destination(ip).map(|why| format!("must not point to {why} ({ip})")))
 }

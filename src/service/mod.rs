@@ -197,6 +197,35 @@ pub struct Settings {
     pub receipt_recheck: Duration,
     /// What one organization may hold, per mode.
     pub limits: Limits,
+    /// MMS media: where they may be fetched from, how large, how long.
+    pub media: MediaRules,
+}
+
+/// The rules an MMS's media are held to: at send time (https, no refused destination) and when
+/// the worker fetches them before submission (answered within the timeout, an allowed type, the
+/// total within the cap).
+#[derive(Debug, Clone, Copy)]
+pub struct MediaRules {
+    /// Plain http media URLs are taken too.
+    pub allow_http: bool,
+    /// Media on loopback, private and link-local addresses are fetched too (tests, a private
+    /// deployment).
+    pub allow_private: bool,
+    /// The most bytes one MMS's media may add up to.
+    pub max_bytes: u64,
+    /// How long fetching one media item may take.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for MediaRules {
+    fn default() -> Self {
+        MediaRules {
+            allow_http: false,
+            allow_private: false,
+            max_bytes: crate::defaults::MMS_MAX_BYTES,
+            fetch_timeout: crate::defaults::duration(crate::defaults::MEDIA_FETCH_TIMEOUT),
+        }
+    }
 }
 
 /// What one organization may hold in each mode; adding past a limit is 409 `LIMIT_REACHED`.
@@ -238,6 +267,7 @@ impl Default for Settings {
             unmatched_receipt_retention: duration(defaults::UNMATCHED_RECEIPT_RETENTION),
             receipt_recheck: Duration::from_secs(60),
             limits: Limits::default(),
+            media: MediaRules::default(),
         }
     }
 }

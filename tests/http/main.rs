@@ -25,6 +25,7 @@ mod key_cache;
 mod lifecycle;
 mod limits;
 mod listing;
+mod media;
 mod ops;
 mod readme;
 mod readme_webhooks;
