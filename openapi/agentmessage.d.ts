@@ -893,7 +893,7 @@ export interface components {
          * @example receipt
          * @enum {string}
          */
-        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "keyword_mentioned" | "deferred";
+        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "keyword_mentioned" | "deferred" | "media_converted";
         /**
          * Format: int64
          * @description The event's place in its message's history, from 1.
@@ -912,7 +912,8 @@ export interface components {
          *       "stat": "DELIVRD",
          *       "err": "000",
          *       "done_date": "2604261200",
-         *       "error_code": null
+         *       "error_code": null,
+         *       "note": null
          *     }
          */
         EventView: {
@@ -940,7 +941,12 @@ export interface components {
              * @description The message's `error_code` set by this event, or null.
              * @enum {string|null}
              */
-            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | null;
+            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | null;
+            /**
+             * @description What the server did to the message, for a `media_converted` event (which image, from
+             *     what size to what); null otherwise.
+             */
+            note: string | null;
         };
         /** @description One page of a list, newest first unless the operation says otherwise. */
         EventViewList: {
@@ -1239,7 +1245,7 @@ export interface components {
              * @description Why the message is `failed` or `undelivered`, or null.
              * @enum {string|null}
              */
-            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | null;
+            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | null;
             /** @description A readable explanation of `error_code`, or null. */
             error_message: string | null;
             /**
@@ -1524,8 +1530,14 @@ export interface components {
             /** @description Your own label, echoed back and usable to find the message later; up to 256 characters. */
             tag?: components["schemas"]["Tag"];
             /**
-             * @description 1 to 10 http(s) URLs of media to send as MMS. Refused with 422 by a deployment whose
-             *     carrier cannot carry MMS (SMPP).
+             * @description 1 to 10 URLs of media to send as MMS: https (plain http only where the deployment
+             *     allows it), not pointing to a loopback, private, link-local or metadata address, else
+             *     422 naming the item. Refused with 422 by a deployment whose carrier cannot carry MMS
+             *     (SMPP). The worker fetches each item before submission: one it cannot fetch, of a
+             *     type an MMS cannot carry (allowed: image/jpeg, image/png, image/gif, video/mp4,
+             *     video/3gpp, audio/mpeg, audio/amr, text/vcard, text/calendar, application/pdf), or
+             *     media adding up to more than the deployment's cap, makes the message `failed` with
+             *     `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED` or `MEDIA_TOO_LARGE`.
              */
             media_urls?: components["schemas"]["MediaUrls"];
         };

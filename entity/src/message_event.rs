@@ -25,6 +25,8 @@ pub struct Model {
     pub carrier_err: Option<String>,
     pub done_date: Option<String>,
     pub error_code: Option<MessageErrorCode>,
+    /// What the server did to the message, when the event says (a media conversion).
+    pub note: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

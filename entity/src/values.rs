@@ -86,6 +86,9 @@ value_set!(
         /// The carrier refused a part for now (throttling or a temporary error): the message is
         /// queued again and resubmits only the parts not yet accepted.
         Deferred => "deferred",
+        /// An MMS image over the size cap was scaled down and re-encoded as JPEG to fit (the
+        /// event's `note` says which, and from what size to what).
+        MediaConverted => "media_converted",
     }
 );
 

@@ -28,6 +28,7 @@ mod m20261206_000020_unmatched_receipts_index;
 mod m20261206_000021_webhook_rotated_secrets;
 mod m20261206_000022_inbound_parts;
 mod m20261206_000023_messages_delivered_at;
+mod m20261206_000024_message_events_note;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -59,6 +60,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000021_webhook_rotated_secrets::Migration),
             Box::new(m20261206_000022_inbound_parts::Migration),
             Box::new(m20261206_000023_messages_delivered_at::Migration),
+            Box::new(m20261206_000024_message_events_note::Migration),
         ]
     }
 }

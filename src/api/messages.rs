@@ -236,6 +236,10 @@ pub struct EventView {
     /// The message's `error_code` set by this event, or null.
     #[oai(nullable)]
     pub error_code: Option<Wire<MessageErrorCode>>,
+    /// What the server did to the message, for a `media_converted` event (which image, from
+    /// what size to what); null otherwise.
+    #[oai(nullable)]
+    pub note: Option<String>,
 }
 
 impl Example for EventView {
@@ -250,6 +254,7 @@ impl Example for EventView {
             err: Some("000".into()),
             done_date: Some("2604261200".into()),
             error_code: None,
+            note: None,
         }
     }
 }
@@ -266,6 +271,7 @@ impl From<Event> for EventView {
             err: e.err,
             done_date: e.done_date,
             error_code: e.error_code.map(Wire),
+            note: e.note,
         }
     }
 }

@@ -1,8 +1,11 @@
 //! Fetching an MMS's media before submission, held to the deployment's [`MediaRules`]: through
 //! the resolver that refuses forbidden destinations (each redirect's target checked again, at
 //! most five), within the fetch timeout, each item's Content-Type on the allow-list, and the
-//! total within the size cap — read no further than the cap allows. A failure is the
-//! message's `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED` or `MEDIA_TOO_LARGE`.
+//! total within the size cap — read no further than the cap allows. An image (JPEG, PNG, GIF)
+//! that does not fit is read up to [`IMAGE_READ_FACTOR`] times the cap and scaled down and
+//! re-encoded as JPEG (the `image` crate) until the media fit, each conversion noted for the
+//! message's events. A failure is the message's `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED`
+//! or `MEDIA_TOO_LARGE`.
 
 use std::sync::Arc;
 
@@ -19,6 +22,23 @@ pub struct Fetched {
     /// The essence of its Content-Type.
     pub content_type: String,
     pub bytes: Vec<u8>,
+}
+
+/// How many times the size cap an image may be read before it is scaled down to fit.
+pub const IMAGE_READ_FACTOR: u64 = 8;
+
+/// An MMS's media as they will be submitted, and what was converted to get there.
+#[derive(Debug, Clone)]
+pub struct FetchedMedia {
+    pub items: Vec<Fetched>,
+    /// One line per image scaled down and re-encoded (for the message's events).
+    pub conversions: Vec<String>,
+}
+
+impl FetchedMedia {
+    pub fn total(&self) -> u64 {
+        self.items.iter().map(|i| i.bytes.len() as u64).sum()
+    }
 }
 
 /// Why the media could not be made an MMS.
@@ -75,21 +95,39 @@ impl MediaFetcher {
         MediaFetcher { client, rules }
     }
 
-    /// Fetches every item in order; the first failure ends it.
-    pub async fn fetch_all(&self, urls: &[String]) -> Result<Vec<Fetched>, MediaFailure> {
-        let mut fetched = Vec::with_capacity(urls.len());
-        let mut total: u64 = 0;
+    /// Fetches every item in order (the first failure ends it), then scales images down until
+    /// the media fit the cap.
+    pub async fn fetch_all(&self, urls: &[String]) -> Result<FetchedMedia, MediaFailure> {
+        let cap = self.rules.max_bytes;
+        let mut items = Vec::with_capacity(urls.len());
+        let mut others: u64 = 0;
         for (i, url) in urls.iter().enumerate() {
-            let room = self.rules.max_bytes.saturating_sub(total);
-            let item = self.fetch(i + 1, url, room).await?;
-            total += item.bytes.len() as u64;
-            fetched.push(item);
+            // What is not an image must fit beside what came before; an image may be scaled.
+            let room = cap.saturating_sub(others);
+            let image_room = cap.saturating_mul(IMAGE_READ_FACTOR);
+            let item = self.fetch(i + 1, url, room, image_room).await?;
+            if !media::is_scalable_image(&item.content_type) {
+                others += item.bytes.len() as u64;
+            }
+            items.push(item);
         }
+        let mut fetched = FetchedMedia {
+            items,
+            conversions: vec![],
+        };
+        fit(&mut fetched, cap)?;
         Ok(fetched)
     }
 
-    /// One item, read no further than `room` bytes.
-    async fn fetch(&self, item: usize, url: &str, room: u64) -> Result<Fetched, MediaFailure> {
+    /// One item, read no further than `room` bytes (`image_room` for an image that can be
+    /// scaled down).
+    async fn fetch(
+        &self,
+        item: usize,
+        url: &str,
+        room: u64,
+        image_room: u64,
+    ) -> Result<Fetched, MediaFailure> {
         let parsed = url::Url::parse(url).map_err(|e| MediaFailure::unavailable(item, e))?;
         if let Some(why) = media::url_refusal(&parsed, self.rules.allow_http) {
             return Err(MediaFailure::unavailable(item, format!("the URL {why}")));
@@ -133,6 +171,11 @@ impl MediaFetcher {
                 ),
             });
         }
+        let room = if media::is_scalable_image(&content_type) {
+            image_room
+        } else {
+            room
+        };
         let too_large = || {
             MediaFailure {
             code: MessageErrorCode::MediaTooLarge,
@@ -162,6 +205,72 @@ impl MediaFetcher {
             bytes,
         })
     }
+}
+
+/// Scales the largest images down, one step at a time (three quarters of the width and height,
+/// JPEG at quality 75), until the media add up to no more than `cap`; `MEDIA_TOO_LARGE` when
+/// they cannot (what is not an image is over the cap alone, or an image cannot be read).
+fn fit(media: &mut FetchedMedia, cap: u64) -> Result<(), MediaFailure> {
+    let too_large = |why: String| MediaFailure {
+        code: MessageErrorCode::MediaTooLarge,
+        text: format!("the media add up to more than this deployment's cap of {cap} bytes{why}"),
+    };
+    if media.total() <= cap {
+        return Ok(());
+    }
+    let mut order: Vec<usize> = (0..media.items.len())
+        .filter(|i| media::is_scalable_image(&media.items[*i].content_type))
+        .collect();
+    order.sort_by_key(|i| std::cmp::Reverse(media.items[*i].bytes.len()));
+    for index in order {
+        let item = &media.items[index];
+        let before = (item.content_type.clone(), item.bytes.len());
+        let decoded = image::load_from_memory(&item.bytes).map_err(|e| {
+            too_large(format!(
+                ", and media item {} could not be read as an image to scale it down ({e})",
+                index + 1
+            ))
+        })?;
+        let others = media.total() - item.bytes.len() as u64;
+        let (mut width, mut height) = (decoded.width(), decoded.height());
+        let mut encoded;
+        loop {
+            let scaled = decoded.resize(
+                width.max(1),
+                height.max(1),
+                image::imageops::FilterType::Triangle,
+            );
+            encoded = Vec::new();
+            let encoder = image::codecs::jpeg::JpegEncoder::new_with_quality(&mut encoded, 75);
+            scaled.to_rgb8().write_with_encoder(encoder).map_err(|e| {
+                too_large(format!(
+                    ", and media item {} could not be re-encoded ({e})",
+                    index + 1
+                ))
+            })?;
+            if others + encoded.len() as u64 <= cap || width <= 16 || height <= 16 {
+                break;
+            }
+            width = width * 3 / 4;
+            height = height * 3 / 4;
+        }
+        let item = &mut media.items[index];
+        item.content_type = "image/jpeg".into();
+        item.bytes = encoded;
+        media.conversions.push(format!(
+            "media item {}: {} of {} bytes scaled to {}x{} and re-encoded as image/jpeg of {} bytes to fit the cap of {cap} bytes",
+            index + 1,
+            before.0,
+            before.1,
+            width.max(1),
+            height.max(1),
+            item.bytes.len()
+        ));
+        if media.total() <= cap {
+            return Ok(());
+        }
+    }
+    Err(too_large(String::new()))
 }
 
 /// A fetch error as a client reads it: what failed, with its innermost cause.

@@ -138,12 +138,25 @@ impl Carrier for SimulatedCarrier {
         room: Room,
     ) -> (Result<String, SubmitError>, Room) {
         if !submission.media_urls.is_empty() {
-            if let Err(failure) = self.media.fetch_all(&submission.media_urls).await {
-                let refused = SubmitError::Media {
-                    code: failure.code,
-                    message: failure.text,
-                };
-                return (Err(refused), room);
+            match self.media.fetch_all(&submission.media_urls).await {
+                Ok(fetched) => {
+                    for note in fetched.conversions {
+                        let recorded = self
+                            .services
+                            .record_media_conversion(submission.message_id, note)
+                            .await;
+                        if let Err(err) = recorded {
+                            tracing::warn!(%err, message = %submission.message_id, "a media conversion was not recorded");
+                        }
+                    }
+                }
+                Err(failure) => {
+                    let refused = SubmitError::Media {
+                        code: failure.code,
+                        message: failure.text,
+                    };
+                    return (Err(refused), room);
+                }
             }
         }
         (self.answer(submission), room)

@@ -26,6 +26,8 @@ pub struct Event {
     pub err: Option<String>,
     pub done_date: Option<String>,
     pub error_code: Option<MessageErrorCode>,
+    /// What the server did to the message, when the event says (a media conversion).
+    pub note: Option<String>,
 }
 
 /// Statuses that never change again.

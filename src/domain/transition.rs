@@ -16,6 +16,7 @@
 //! | carrier gave no readable answer | `sending` | `failed` `SUBMISSION_UNCERTAIN` |
 //! | media refused before submission | `sending` | `failed` `MEDIA_UNAVAILABLE` / `MEDIA_TYPE_UNSUPPORTED` / `MEDIA_TOO_LARGE` |
 //! | carrier deferred a part | `sending` | `queued` until `retry_at` |
+//! | media converted to fit | `sending` | unchanged (an event only) |
 //! | consent refused at claim | `sending` | `failed` `CONSENT_REVOKED` |
 //! | lease expired, not attempted | `sending` | `queued` |
 //! | lease expired, attempted | `sending` | `failed` `SUBMISSION_UNCERTAIN` |
@@ -41,6 +42,8 @@ pub struct EventDetail {
     pub err: Option<String>,
     pub done_date: Option<String>,
     pub error_code: Option<MessageErrorCode>,
+    /// What the server did to the message (a media conversion).
+    pub note: Option<String>,
 }
 
 /// What the carrier's answers to one attempt add up to (every part submitted in it).
@@ -78,6 +81,8 @@ pub enum Cause {
     AttemptBegun { owner: String, now: DateTime<Utc> },
     /// The carrier answered the attempt.
     Answered { owner: String, answer: Answer },
+    /// An MMS image was scaled down and re-encoded to fit the size cap, before submission.
+    MediaConverted { note: String },
     /// The recipient may no longer be messaged, found when the message was claimed.
     ConsentRefused { owner: String },
     /// The lease of `owner` ran out with the message still `sending`.
@@ -107,6 +112,7 @@ impl Cause {
                 Answer::Uncertain { .. } => "carrier gave no answer",
                 Answer::Deferred { .. } => "carrier deferred",
             },
+            Cause::MediaConverted { .. } => "media converted",
             Cause::ConsentRefused { .. } => "consent refused at claim",
             Cause::LeaseExpired {
                 attempted: false, ..
@@ -213,6 +219,7 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
             }
             Answer::Deferred { .. } => Queued,
         },
+        (Some(Sending), Cause::MediaConverted { .. }) => Sending,
         (Some(Sending), Cause::ConsentRefused { .. }) => Failed,
         (Some(Sending), Cause::LeaseExpired { attempted, .. }) => {
             if *attempted {
@@ -280,6 +287,10 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
                     effects.retry_at = Write::Set(Some(retry_at));
                 }
             }
+        }
+        Cause::MediaConverted { note } => {
+            kind = EventKind::MediaConverted;
+            detail.note = Some(note);
         }
         Cause::ConsentRefused { owner } => {
             guard.lease_owner = Some(owner);
@@ -420,6 +431,11 @@ mod tests {
                     retry_at: at(),
                 },
             },
+            Cause::MediaConverted {
+                note:
+                    "media item 1: image/png of 90000 bytes re-encoded as image/jpeg of 30000 bytes"
+                        .into(),
+            },
             Cause::ConsentRefused { owner: owner() },
             Cause::LeaseExpired {
                 owner: owner(),
@@ -441,54 +457,55 @@ mod tests {
     /// order of [`causes`]), the status after it, `-` for a refusal and `=` for an event that
     /// changes nothing. Abbreviations: q queued, s sending, st sent, d delivered, u undelivered,
     /// f failed, r received.
-    const TABLE: [(&str, [&str; 16]); 8] = [
-        //           acc   rcv  claim attempt sent  refused media uncert defer consent lease lease! valid  DELIV UNDEL ENROUTE
+    const TABLE: [(&str, [&str; 17]); 8] = [
+        //           acc   rcv  claim attempt sent  refused media uncert defer conv consent lease lease! valid  DELIV UNDEL ENROUTE
         (
             "new",
             [
-                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
             ],
         ),
         (
             "queued",
             [
-                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=", "=", "=",
+                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=", "=", "=",
             ],
         ),
         (
             "sending",
             [
-                "-", "-", "-", "=", "st", "f", "f", "f", "q", "f", "q", "f", "-", "=", "=", "=",
+                "-", "-", "-", "=", "st", "f", "f", "f", "q", "=", "f", "q", "f", "-", "=", "=",
+                "=",
             ],
         ),
         (
             "sent",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "d", "u", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "d", "u", "=",
             ],
         ),
         (
             "delivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "undelivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "failed",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
         (
             "received",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
             ],
         ),
     ];

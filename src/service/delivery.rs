@@ -165,6 +165,20 @@ impl Services {
         Ok(())
     }
 
+    /// Records on a message being submitted that one of its images was scaled down and
+    /// re-encoded to fit the size cap (a `media_converted` event; the status is unchanged).
+    pub async fn record_media_conversion(&self, id: Uuid, note: String) -> Result<(), Error> {
+        let system = self.system();
+        let Some(message) = system.message_by_id(id).await? else {
+            return Ok(());
+        };
+        let cause = Cause::MediaConverted { note };
+        system
+            .apply(&[Step::one(message.id, plan(Some(message.status), cause)?)])
+            .await?;
+        Ok(())
+    }
+
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),
     /// validity expiry (counted from creation) of `queued` and `sent` messages, receipts that
     /// raced with `sent`, and `Idempotency-Key` records past their retention.

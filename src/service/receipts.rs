@@ -22,6 +22,7 @@ impl Receipt {
             err: self.err.clone(),
             done_date: self.done_date.clone(),
             error_code: None,
+            note: None,
         }
     }
 }

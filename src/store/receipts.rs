@@ -157,6 +157,7 @@ impl System {
                     err: r.carrier_err,
                     done_date: r.done_date,
                     error_code: None,
+                    note: None,
                 },
                 received_at: Some(r.received_at),
             })

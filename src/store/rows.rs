@@ -83,6 +83,7 @@ pub fn event(e: message_event::Model) -> Event {
         err: e.carrier_err,
         done_date: e.done_date,
         error_code: e.error_code,
+        note: e.note,
     }
 }
 

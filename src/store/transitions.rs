@@ -651,6 +651,7 @@ pub(super) fn event_row(
         carrier_err: Set(detail.err.clone()),
         done_date: Set(detail.done_date.clone()),
         error_code: Set(detail.error_code),
+        note: Set(detail.note.clone()),
     }
 }
 

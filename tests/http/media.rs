@@ -35,12 +35,39 @@ fn media(Path(name): Path<String>) -> Response {
         "big.pdf" => Response::builder()
             .content_type("application/pdf")
             .body(vec![b'%'; 100 * 1024]),
+        "photo.png" => Response::builder()
+            .content_type("image/png")
+            .body(large_photo().to_vec()),
+        "broken.png" => Response::builder()
+            .content_type("image/png")
+            .body(vec![7u8; 100 * 1024]),
         "elsewhere" => Response::builder()
             .status(StatusCode::FOUND)
             .header("location", "https://127.0.0.1:9/cat.png")
             .finish(),
         _ => Response::builder().status(StatusCode::NOT_FOUND).finish(),
     }
+}
+
+/// A 400×300 PNG of noise (noise compresses badly): about 350 KiB, within eight times the
+/// tests' 64 KiB cap.
+fn large_photo() -> &'static [u8] {
+    static PHOTO: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
+    PHOTO.get_or_init(|| {
+        let mut state: u32 = 2_463_534_242;
+        let picture = image::RgbImage::from_fn(400, 300, |_, _| {
+            let mut byte = || {
+                state ^= state << 13;
+                state ^= state >> 17;
+                state ^= state << 5;
+                state as u8
+            };
+            image::Rgb([byte(), byte(), byte()])
+        });
+        let mut png = std::io::Cursor::new(Vec::new());
+        picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
+        png.into_inner()
+    })
 }
 
 async fn media_server() -> String {
@@ -186,7 +213,91 @@ async fn the_worker_fetches_and_checks_media_before_submission(backend: Backend)
     }
 }
 
+/// An image over the cap is scaled down and re-encoded as JPEG until the media fit, the message
+/// is delivered, and a `media_converted` event says from what to what; an image that cannot be
+/// read is over the cap as it is: `MEDIA_TOO_LARGE`.
+async fn an_image_over_the_cap_is_scaled_down_to_fit(backend: Backend) {
+    let settings = Settings {
+        media: MediaRules {
+            allow_http: true,
+            allow_private: true,
+            max_bytes: 64 * 1024,
+            fetch_timeout: Duration::from_secs(5),
+        },
+        ..Settings::default()
+    };
+    assert!(large_photo().len() > 300 * 1024, "{}", large_photo().len());
+    let app = TestApp::start_with(backend, settings).await;
+    let base = media_server().await;
+    let org = app.sender(FROM, TO).await;
+    let _worker = app.run_worker(Duration::from_secs(60));
+    let reply = app
+        .send(
+            &org.key,
+            json!({"from": FROM, "to": TO, "text": "the view", "media_urls": [format!("{base}/card.vcf"), format!("{base}/photo.png")]}),
+        )
+        .await;
+    let id = reply.assert_success(202)["id"].as_str().unwrap().to_owned();
+    let data = app
+        .wait_for(&org.key, &id, Duration::from_secs(30), terminal)
+        .await;
+    assert_eq!(data["status"], "delivered", "{data}");
+    let events = app
+        .call(
+            reqwest::Method::GET,
+            &format!("/v1/messages/{id}/events"),
+            Some(&org.key),
+            None,
+        )
+        .await;
+    let events = events.assert_success(200).as_array().unwrap().clone();
+    let converted: Vec<&serde_json::Value> = events
+        .iter()
+        .filter(|e| e["kind"] == "media_converted")
+        .collect();
+    assert_eq!(converted.len(), 1, "{events:?}");
+    assert_eq!(converted[0]["status"], "sending");
+    let note = converted[0]["note"].as_str().unwrap();
+    let pattern = regex::Regex::new(
+        r"^media item 2: image/png of (\d+) bytes scaled to (\d+)x(\d+) and re-encoded as image/jpeg of (\d+) bytes to fit the cap of 65536 bytes$",
+    )
+    .unwrap();
+    let found = pattern.captures(note).unwrap_or_else(|| panic!("{note}"));
+    assert_eq!(found[1].parse::<usize>().unwrap(), large_photo().len());
+    assert!(found[2].parse::<u32>().unwrap() < 400, "{note}");
+    let card = "BEGIN:VCARD\r\nEND:VCARD\r\n".len();
+    assert!(
+        found[4].parse::<usize>().unwrap() + card <= 64 * 1024,
+        "{note}"
+    );
+    // Every other event has no note.
+    assert!(events
+        .iter()
+        .filter(|e| e["kind"] != "media_converted")
+        .all(|e| e["note"].is_null()));
+
+    let reply = app
+        .send(
+            &org.key,
+            json!({"from": FROM, "to": TO, "text": "broken", "media_urls": [format!("{base}/broken.png")]}),
+        )
+        .await;
+    let id = reply.assert_success(202)["id"].as_str().unwrap().to_owned();
+    let data = app
+        .wait_for(&org.key, &id, Duration::from_secs(30), terminal)
+        .await;
+    assert_eq!(data["error_code"], "MEDIA_TOO_LARGE", "{data}");
+    assert!(
+        data["error_message"]
+            .as_str()
+            .unwrap()
+            .contains("and media item 1 could not be read as an image to scale it down"),
+        "{data}"
+    );
+}
+
 for_each_backend!(
     media_urls_are_https_and_never_point_inside,
     the_worker_fetches_and_checks_media_before_submission,
+    an_image_over_the_cap_is_scaled_down_to_fit,
 );
