@@ -43,20 +43,13 @@ pub fn cases(ctx: &mut Ctx) {
                 let stop = Request::new("POST", "/v1/carrier/inbound")
                     .auth(Auth::Key(secret.clone()))
                     .json(json!({"from": stopped, "to": ctx.from, "text": "STOP"}));
-                let stopped_by_keyword = ctx.expect(
+                consents::stop_then_locked(
+                    ctx,
                     "an inbound STOP",
                     "carrier_inbound_create",
-                    201,
                     stop,
-                    |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
+                    &stopped,
                 );
-                match stopped_by_keyword {
-                    Some(_) => consents::expect_locked(ctx, &stopped),
-                    None => ctx.not_provable_after(
-                        &[("consents_update", 409)],
-                        "setup: the recipient's inbound STOP failed",
-                    ),
-                }
             }
         }
         None => {

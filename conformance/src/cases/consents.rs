@@ -55,6 +55,21 @@ pub fn cases(ctx: &mut Ctx) {
     );
 }
 
+/// `stop` (the recipient `stopped` texting STOP, through `op`) is recorded with its keyword, and
+/// then locks the consent ([`expect_locked`]); when the STOP fails, the lock is not provable.
+pub fn stop_then_locked(ctx: &mut Ctx, case: &str, op: &str, stop: Request, stopped: &str) {
+    let stopped_by_keyword = ctx.expect(case, op, 201, stop, |r| {
+        expect_fields(&data_of(r), &[("keyword", json!("STOP"))])
+    });
+    match stopped_by_keyword {
+        Some(_) => expect_locked(ctx, stopped),
+        None => ctx.not_provable_after(
+            &[("consents_update", 409)],
+            &format!("setup: the recipient's STOP ({case}) failed"),
+        ),
+    }
+}
+
 /// An API opt-in for `stopped`, who texted STOP, is refused: 409 `CONSENT_LOCKED`; the
 /// organization's own opt-out is recorded without lifting the lock (it shows `locked`), and an
 /// opt-in after that is refused too.

@@ -6,7 +6,7 @@ use serde_json::json;
 use crate::{
     cases::{carrier::a_recorded_help, consents},
     client::Request,
-    ctx::{data_of, expect_fields, numbers, Ctx},
+    ctx::{numbers, Ctx},
 };
 
 pub fn cases(ctx: &mut Ctx) {
@@ -26,18 +26,11 @@ pub fn cases(ctx: &mut Ctx) {
     let stopped = ctx.number(numbers::TEST_STOPPED);
     let stop = Request::new("POST", "/v1/test_helpers/inbound")
         .json(json!({"from": stopped, "to": from, "text": "STOP"}));
-    let stopped_by_keyword = ctx.expect(
+    consents::stop_then_locked(
+        ctx,
         "a simulated inbound STOP",
         "test_helpers_inbound_create",
-        201,
         stop,
-        |r| expect_fields(&data_of(r), &[("keyword", json!("STOP"))]),
+        &stopped,
     );
-    match stopped_by_keyword {
-        Some(_) => consents::expect_locked(ctx, &stopped),
-        None => ctx.not_provable_after(
-            &[("consents_update", 409)],
-            "setup: the recipient's simulated STOP failed",
-        ),
-    }
 }
