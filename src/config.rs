@@ -106,7 +106,8 @@ pub struct RuleArgs {
     #[arg(long, env = "AGENTMESSAGE_MMS_MAX_BYTES", default_value_t = defaults::MMS_MAX_BYTES, value_parser = clap::value_parser!(u64).range(1..))]
     pub mms_max_bytes: u64,
 
-    /// How long fetching one media item may take before the message fails `MEDIA_UNAVAILABLE`.
+    /// How long fetching an MMS's media may take, all items together, before the message fails
+    /// `MEDIA_UNAVAILABLE`.
     #[arg(long, env = "AGENTMESSAGE_MEDIA_FETCH_TIMEOUT", default_value = defaults::MEDIA_FETCH_TIMEOUT, value_parser = humantime::parse_duration)]
     pub media_fetch_timeout: Duration,
 }

@@ -29,7 +29,7 @@ pub const MAX_WEBHOOK_ENDPOINTS: u64 = 16;
 pub const MAX_API_KEYS: u64 = 100;
 /// The most bytes one MMS's media may add up to (5 MiB).
 pub const MMS_MAX_BYTES: u64 = 5 * 1024 * 1024;
-/// How long fetching one media item may take.
+/// How long fetching one message's media may take, all items together.
 pub const MEDIA_FETCH_TIMEOUT: &str = "10s";
 
 // The worker.

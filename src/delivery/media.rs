@@ -95,9 +95,33 @@ impl MediaFetcher {
         MediaFetcher { client, rules }
     }
 
-    /// Fetches every item in order (the first failure ends it), then scales images down until
-    /// the media fit the cap.
+    /// Fetches every item in order (the first failure ends it), all within the fetch timeout —
+    /// a worker's batch waits for its slowest message, so one message's media hold it no longer
+    /// than that — then scales images down until the media fit the cap (off the async threads).
     pub async fn fetch_all(&self, urls: &[String]) -> Result<FetchedMedia, MediaFailure> {
+        let timeout = self.rules.fetch_timeout;
+        let fetched = tokio::time::timeout(timeout, self.fetch_each(urls))
+            .await
+            .map_err(|_| MediaFailure {
+                code: MessageErrorCode::MediaUnavailable,
+                text: format!(
+                    "the media could not all be fetched within the fetch timeout ({})",
+                    humantime::format_duration(timeout)
+                ),
+            })??;
+        let cap = self.rules.max_bytes;
+        tokio::task::spawn_blocking(move || {
+            let mut fetched = fetched;
+            fit(&mut fetched, cap).map(|()| fetched)
+        })
+        .await
+        .map_err(|e| MediaFailure {
+            code: MessageErrorCode::MediaTooLarge,
+            text: format!("the media could not be scaled to fit ({e})"),
+        })?
+    }
+
+    async fn fetch_each(&self, urls: &[String]) -> Result<FetchedMedia, MediaFailure> {
         let cap = self.rules.max_bytes;
         let mut items = Vec::with_capacity(urls.len());
         let mut others: u64 = 0;
@@ -111,12 +135,10 @@ impl MediaFetcher {
             }
             items.push(item);
         }
-        let mut fetched = FetchedMedia {
+        Ok(FetchedMedia {
             items,
             conversions: vec![],
-        };
-        fit(&mut fetched, cap)?;
-        Ok(fetched)
+        })
     }
 
     /// One item, read no further than `room` bytes (`image_room` for an image that can be

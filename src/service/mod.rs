@@ -213,7 +213,7 @@ pub struct MediaRules {
     pub allow_private: bool,
     /// The most bytes one MMS's media may add up to.
     pub max_bytes: u64,
-    /// How long fetching one media item may take.
+    /// How long fetching one message's media may take, all items together.
     pub fetch_timeout: Duration,
 }
 

@@ -21,7 +21,7 @@ const TO: &str = "+15554443333";
 
 /// The media server of these tests: a picture, a page, a large document, a redirect.
 #[handler]
-fn media(Path(name): Path<String>) -> Response {
+async fn media(Path(name): Path<String>) -> Response {
     match name.as_str() {
         "cat.png" => Response::builder()
             .content_type("image/png")
@@ -41,6 +41,12 @@ fn media(Path(name): Path<String>) -> Response {
         "broken.png" => Response::builder()
             .content_type("image/png")
             .body(vec![7u8; 100 * 1024]),
+        "slow.png" => {
+            tokio::time::sleep(Duration::from_millis(700)).await;
+            Response::builder()
+                .content_type("image/png")
+                .body(vec![0u8; 8])
+        }
         "elsewhere" => Response::builder()
             .status(StatusCode::FOUND)
             .header("location", "https://127.0.0.1:9/cat.png")
@@ -213,6 +219,45 @@ async fn the_worker_fetches_and_checks_media_before_submission(backend: Backend)
     }
 }
 
+/// The fetch timeout bounds all of one message's media together: two items that each answer
+/// within it (0.7 s of 1 s) but not both fail the message `MEDIA_UNAVAILABLE` once it has passed.
+async fn a_messages_media_are_fetched_within_the_timeout_all_together(backend: Backend) {
+    let settings = Settings {
+        media: MediaRules {
+            allow_http: true,
+            allow_private: true,
+            max_bytes: 64 * 1024,
+            fetch_timeout: Duration::from_secs(1),
+        },
+        ..Settings::default()
+    };
+    let app = TestApp::start_with(backend, settings).await;
+    let base = media_server().await;
+    let org = app.sender(FROM, TO).await;
+    let _worker = app.run_worker(Duration::from_secs(60));
+    let started = std::time::Instant::now();
+    let reply = app
+        .send(
+            &org.key,
+            json!({"from": FROM, "to": TO, "text": "slow", "media_urls": [format!("{base}/slow.png"), format!("{base}/slow.png")]}),
+        )
+        .await;
+    let id = reply.assert_success(202)["id"].as_str().unwrap().to_owned();
+    let data = app
+        .wait_for(&org.key, &id, Duration::from_secs(20), terminal)
+        .await;
+    assert_eq!(data["error_code"], "MEDIA_UNAVAILABLE", "{data}");
+    assert_eq!(
+        data["error_message"],
+        "the media could not all be fetched within the fetch timeout (1s)"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(3),
+        "{:?}",
+        started.elapsed()
+    );
+}
+
 /// An image over the cap is scaled down and re-encoded as JPEG until the media fit, the message
 /// is delivered, and a `media_converted` event says from what to what; an image that cannot be
 /// read is over the cap as it is: `MEDIA_TOO_LARGE`.
@@ -300,4 +345,5 @@ for_each_backend!(
     media_urls_are_https_and_never_point_inside,
     the_worker_fetches_and_checks_media_before_submission,
     an_image_over_the_cap_is_scaled_down_to_fit,
+    a_messages_media_are_fetched_within_the_timeout_all_together,
 );
