@@ -86,6 +86,33 @@ async fn media_server() -> String {
     format!("http://{addr}")
 }
 
+/// An app that fetches media from this host over plain http under a 64 KiB cap and
+/// `fetch_timeout`, the media server, an organization sending from `FROM` to `TO`, and a worker.
+async fn media_app(
+    backend: Backend,
+    fetch_timeout: Duration,
+) -> (
+    TestApp,
+    String,
+    crate::support::Org,
+    crate::support::RunningWorker,
+) {
+    let settings = Settings {
+        media: MediaRules {
+            allow_http: true,
+            allow_private: true,
+            max_bytes: 64 * 1024,
+            fetch_timeout,
+        },
+        ..Settings::default()
+    };
+    let app = TestApp::start_with(backend, settings).await;
+    let base = media_server().await;
+    let org = app.sender(FROM, TO).await;
+    let worker = app.run_worker(Duration::from_secs(60));
+    (app, base, org, worker)
+}
+
 fn terminal(status: &str) -> bool {
     matches!(status, "delivered" | "undelivered" | "failed")
 }
@@ -137,19 +164,7 @@ async fn media_urls_are_https_and_never_point_inside(backend: Backend) {
 /// missing item, a page, a document over the cap and a host that does not exist end `failed`
 /// with the media code and a message naming the item; nothing reaches the carrier for them.
 async fn the_worker_fetches_and_checks_media_before_submission(backend: Backend) {
-    let settings = Settings {
-        media: MediaRules {
-            allow_http: true,
-            allow_private: true,
-            max_bytes: 64 * 1024,
-            fetch_timeout: Duration::from_secs(5),
-        },
-        ..Settings::default()
-    };
-    let app = TestApp::start_with(backend, settings).await;
-    let base = media_server().await;
-    let org = app.sender(FROM, TO).await;
-    let _worker = app.run_worker(Duration::from_secs(60));
+    let (app, base, org, _worker) = media_app(backend, Duration::from_secs(5)).await;
     let cases: [(Vec<String>, &str, Option<&str>, &str); 6] = [
         (
             vec![format!("{base}/cat.png"), format!("{base}/card.vcf")],
@@ -222,19 +237,7 @@ async fn the_worker_fetches_and_checks_media_before_submission(backend: Backend)
 /// The fetch timeout bounds all of one message's media together: two items that each answer
 /// within it (0.7 s of 1 s) but not both fail the message `MEDIA_UNAVAILABLE` once it has passed.
 async fn a_messages_media_are_fetched_within_the_timeout_all_together(backend: Backend) {
-    let settings = Settings {
-        media: MediaRules {
-            allow_http: true,
-            allow_private: true,
-            max_bytes: 64 * 1024,
-            fetch_timeout: Duration::from_secs(1),
-        },
-        ..Settings::default()
-    };
-    let app = TestApp::start_with(backend, settings).await;
-    let base = media_server().await;
-    let org = app.sender(FROM, TO).await;
-    let _worker = app.run_worker(Duration::from_secs(60));
+    let (app, base, org, _worker) = media_app(backend, Duration::from_secs(1)).await;
     let started = std::time::Instant::now();
     let reply = app
         .send(
@@ -262,20 +265,8 @@ async fn a_messages_media_are_fetched_within_the_timeout_all_together(backend: B
 /// is delivered, and a `media_converted` event says from what to what; an image that cannot be
 /// read is over the cap as it is: `MEDIA_TOO_LARGE`.
 async fn an_image_over_the_cap_is_scaled_down_to_fit(backend: Backend) {
-    let settings = Settings {
-        media: MediaRules {
-            allow_http: true,
-            allow_private: true,
-            max_bytes: 64 * 1024,
-            fetch_timeout: Duration::from_secs(5),
-        },
-        ..Settings::default()
-    };
     assert!(large_photo().len() > 300 * 1024, "{}", large_photo().len());
-    let app = TestApp::start_with(backend, settings).await;
-    let base = media_server().await;
-    let org = app.sender(FROM, TO).await;
-    let _worker = app.run_worker(Duration::from_secs(60));
+    let (app, base, org, _worker) = media_app(backend, Duration::from_secs(5)).await;
     let reply = app
         .send(
             &org.key,
