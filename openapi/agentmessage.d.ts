@@ -525,6 +525,67 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/carrier/mm7": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Deliver an MM7 request
+         * @description The MMS centre (MMSC) reaches this server over MM7 (3GPP TS 23.140: SOAP 1.1 over HTTP,
+         *     `multipart/related` with the content as MIME parts), with HTTP Basic credentials:
+         *
+         *     - `DeliveryReportReq`: what became of an MMS this server submitted, applied like every
+         *     other receipt: `MMStatus` Retrieved makes it `delivered`; Expired, Rejected,
+         *     Unrecognised, NotSupported and DeliveryConditionNotMet make it `undelivered`; Deferred,
+         *     Forwarded and Indeterminate are recorded and change nothing. Answered
+         *     `DeliveryReportRsp` 1000, unknown `MessageID`s too (kept and applied once the
+         *     submission is recorded).
+         *     - `DeliverReq`: an MMS a phone sent to a number an organization owns, stored as an
+         *     inbound message (channel `mms`) whose `media_urls` name its media at
+         *     `/v1/messages/{id}/media/{index}`; keywords in its text act as they do for SMS.
+         *     Answered `DeliverRsp` 1000.
+         *     - `ReadReplyReq`: the recipient read (or deleted) an MMS: a `read_reply` event on the
+         *     message. Answered `ReadReplyRsp` 1000.
+         *
+         *     Every answer is SOAP (`text/xml`), faults included.
+         */
+        post: operations["carrier_mm7_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages/{id}/media/{index}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Read an inbound MMS's media item
+         * @description Media item `index` (1, 2, …, in the order the MMS carried them) of an inbound MMS that
+         *     reached this server over MM7, as listed in the message's `media_urls`: its bytes, with
+         *     the Content-Type it was delivered with. A message of another organization or mode, a
+         *     malformed id, or an index the message does not have is 404.
+         *
+         *     Requires the `messages:read` scope.
+         */
+        get: operations["messages_media_view"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/test_helpers/inbound": {
         parameters: {
             query?: never;
@@ -893,7 +954,7 @@ export interface components {
          * @example receipt
          * @enum {string}
          */
-        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "keyword_mentioned" | "deferred" | "media_converted";
+        EventKind: "transition" | "submission_attempt" | "receipt" | "keyword" | "keyword_mentioned" | "deferred" | "media_converted" | "read_reply";
         /**
          * Format: int64
          * @description The event's place in its message's history, from 1.
@@ -5686,6 +5747,215 @@ export interface operations {
                      *         "details": {
                      *           "to": "must be E.164"
                      *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    carrier_mm7_create: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** @description An MM7 request (3GPP TS 23.140, SOAP 1.1): `DeliveryReportReq`, `ReadReplyReq` or `DeliverReq`, as `multipart/related` (the SOAP envelope the root part, a DeliverReq's content the next) or as a bare `text/xml` envelope. */
+        requestBody: {
+            content: {
+                "multipart/related": string;
+                "text/xml": string;
+            };
+        };
+        responses: {
+            /** @description OK: the request's response (`DeliveryReportRsp`, `ReadReplyRsp` or `DeliverRsp`) with MM7 status 1000. A report or read reply for a message this server does not know is kept (reports) or dropped (read replies), and answered 1000 too, so the MMS centre never retries it forever. */
+            200: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/xml": string;
+                };
+            };
+            /** @description A SOAP Fault (`env:Client`) whose detail is an `RSErrorRsp`: MM7 status 4004 (Validation error) for malformed MIME, XML or SOAP, or a request missing a required element; 4003 (Unsupported operation) for a request this server does not take; 4004 for an inbound MMS to a number no organization owns. */
+            400: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/xml": string;
+                };
+            };
+            /** @description A SOAP Fault with MM7 status 4001 (Improper identification): no HTTP Basic credentials, wrong ones, or this deployment takes no MM7 requests (`--mm7-inbound-username` is not set). */
+            401: {
+                headers: {
+                    /** @description The challenge: `Basic realm="agentmessage-mm7"`. */
+                    "WWW-Authenticate": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/xml": string;
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than this endpoint's limit (four thirds of `--mms-max-bytes`, as base64 would make it, plus 64 KiB). */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description A `Server` SOAP Fault with MM7 status 3000 (Server error): the request could not be stored (the database could not be reached); nothing of it was kept, and the MMS centre sends it again. */
+            503: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "text/xml": string;
+                };
+            };
+        };
+    };
+    messages_media_view: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path: {
+                /** @description The message id. */
+                id: string;
+                /** @description The media item's place in the message, from 1. */
+                index: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the media item's bytes, with the Content-Type the MMS centre delivered it with (`image/jpeg`, `video/mp4`, …), as an attachment. */
+            200: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/octet-stream": string;
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
+            401: {
+                headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "messages:read"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
                      */

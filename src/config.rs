@@ -291,7 +291,117 @@ impl WebhookArgs {
     }
 }
 
-pub use crate::delivery::registry::CarrierKind;
+pub use crate::delivery::registry::{CarrierKind, MmsCarrierKind};
+
+/// The carrier of live MMS, when not the SMS carrier, and the MMSC's way back in.
+#[derive(Args, Debug, Clone)]
+pub struct MmsArgs {
+    /// Where live MMS go: `mm7` (an MMS centre) or `simulated`. Unset, the SMS carrier takes
+    /// them when it can (the simulated one), and MMS are refused with 422 when it cannot (SMPP).
+    #[arg(long, env = "AGENTMESSAGE_MMS_CARRIER", value_enum)]
+    pub mms_carrier: Option<MmsCarrierKind>,
+
+    /// The MMSC's MM7 endpoint (`https://…`).
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_MM7_URL",
+        required_if_eq("mms_carrier", "mm7")
+    )]
+    pub mm7_url: Option<String>,
+
+    /// HTTP Basic user name towards the MMSC; the password is read from
+    /// `AGENTMESSAGE_MM7_PASSWORD` (never a flag, never logged).
+    #[arg(long, env = "AGENTMESSAGE_MM7_USERNAME", default_value = "")]
+    pub mm7_username: String,
+
+    /// The VASP id the MMSC knows this service by (`VASPID`).
+    #[arg(long, env = "AGENTMESSAGE_MM7_VASP_ID", default_value = "")]
+    pub mm7_vasp_id: String,
+
+    /// The service's `VASID`, if the MMSC wants one.
+    #[arg(long, env = "AGENTMESSAGE_MM7_VAS_ID", default_value = "")]
+    pub mm7_vas_id: String,
+
+    /// The `ServiceCode` written in every SubmitReq (charging), if the MMSC wants one.
+    #[arg(long, env = "AGENTMESSAGE_MM7_SERVICE_CODE", default_value = "")]
+    pub mm7_service_code: String,
+
+    /// The MM7 version spoken: 5.3.0, 5.5.0, 5.6.0 or 6.8.0 (the schema namespace follows it).
+    #[arg(long, env = "AGENTMESSAGE_MM7_VERSION", default_value = defaults::MM7_VERSION)]
+    pub mm7_version: String,
+
+    /// A PEM file of the CA certificates that verify the MMSC, instead of the system's roots.
+    #[arg(long, env = "AGENTMESSAGE_MM7_TLS_CA")]
+    pub mm7_tls_ca: Option<std::path::PathBuf>,
+
+    /// How long a SubmitReq may take, from connecting to its answer; one written and not
+    /// answered in time fails as SUBMISSION_UNCERTAIN.
+    #[arg(long, env = "AGENTMESSAGE_MM7_TIMEOUT", default_value = defaults::MM7_TIMEOUT, value_parser = humantime::parse_duration)]
+    pub mm7_timeout: Duration,
+
+    /// SubmitReqs outstanding at once, per worker process.
+    #[arg(long, env = "AGENTMESSAGE_MM7_CONCURRENCY", default_value_t = defaults::MM7_CONCURRENCY, value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub mm7_concurrency: u32,
+
+    /// The user name the MMSC sends (HTTP Basic) on `POST /v1/carrier/mm7`; its password is
+    /// read from `AGENTMESSAGE_MM7_INBOUND_PASSWORD`. Unset, every request there is refused.
+    #[arg(long, env = "AGENTMESSAGE_MM7_INBOUND_USERNAME")]
+    pub mm7_inbound_username: Option<String>,
+}
+
+/// The password of the environment variable `name`, if set and not empty.
+fn secret_from_env(name: &str) -> Option<String> {
+    std::env::var(name).ok().filter(|v| !v.is_empty())
+}
+
+impl MmsArgs {
+    /// The rules' settings as the MMS carrier shapes them: MMS taken when a carrier carries
+    /// them, and the MMSC's credentials for `/v1/carrier/mm7`.
+    pub fn apply(&self, settings: Settings) -> anyhow::Result<Settings> {
+        let mm7_inbound = match &self.mm7_inbound_username {
+            None => None,
+            Some(username) => {
+                let password =
+                    secret_from_env("AGENTMESSAGE_MM7_INBOUND_PASSWORD").ok_or_else(|| {
+                        anyhow::anyhow!(
+                            "--mm7-inbound-username needs AGENTMESSAGE_MM7_INBOUND_PASSWORD set"
+                        )
+                    })?;
+                Some(crate::service::Mm7Inbound {
+                    username: username.clone(),
+                    password,
+                    version: self.mm7_version.clone(),
+                    carrier_name: MmsCarrierKind::Mm7.name().into(),
+                })
+            }
+        };
+        Ok(Settings {
+            mms_supported: settings.mms_supported
+                || self.mms_carrier.is_some_and(|k| k.capabilities().mms),
+            mm7_inbound,
+            ..settings
+        })
+    }
+
+    /// The MM7 carrier's settings, when it carries live MMS.
+    pub fn mm7(&self) -> Option<crate::delivery::Mm7Settings> {
+        if self.mms_carrier != Some(MmsCarrierKind::Mm7) {
+            return None;
+        }
+        let mut settings =
+            crate::delivery::Mm7Settings::new(self.mm7_url.clone().unwrap_or_default());
+        settings.username = self.mm7_username.clone();
+        settings.password = secret_from_env("AGENTMESSAGE_MM7_PASSWORD").unwrap_or_default();
+        settings.vasp_id = self.mm7_vasp_id.clone();
+        settings.vas_id = self.mm7_vas_id.clone();
+        settings.service_code = self.mm7_service_code.clone();
+        settings.version = self.mm7_version.clone();
+        settings.tls_ca = self.mm7_tls_ca.clone();
+        settings.timeout = self.mm7_timeout;
+        settings.concurrency = self.mm7_concurrency;
+        Some(settings)
+    }
+}
 
 /// The live carrier. Test-mode messages always go to the simulated carrier.
 #[derive(Args, Debug, Clone)]
@@ -488,6 +598,9 @@ pub struct ProcessArgs {
     pub carrier: CarrierArgs,
 
     #[command(flatten)]
+    pub mms: MmsArgs,
+
+    #[command(flatten)]
     pub webhooks: WebhookArgs,
 
     /// Where operators read `/healthz`, `/readyz` and `/metrics` (Prometheus); keep it private.
@@ -507,8 +620,8 @@ pub struct ProcessArgs {
 impl ProcessArgs {
     /// The rules' settings: the rule flags, shaped by the carrier and the webhook settings.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        self.webhooks
-            .apply(self.carrier.apply(self.rules.settings()))
+        let settings = self.mms.apply(self.carrier.apply(self.rules.settings()))?;
+        self.webhooks.apply(settings)
     }
 }
 

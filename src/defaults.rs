@@ -71,6 +71,9 @@ pub const SMPP_SOURCE_TON: u8 = 1;
 pub const SMPP_SOURCE_NPI: u8 = 1;
 pub const SMPP_DEST_TON: u8 = 1;
 pub const SMPP_DEST_NPI: u8 = 1;
+pub const MM7_VERSION: &str = "6.8.0";
+pub const MM7_TIMEOUT: &str = "30s";
+pub const MM7_CONCURRENCY: u32 = 8;
 
 // The processes.
 pub const OPS_LISTEN: &str = "127.0.0.1:9090";
@@ -116,6 +119,7 @@ mod tests {
             SMPP_THROTTLE_PAUSE,
             SMPP_REASSEMBLY_TIMEOUT,
             SMPP_CLOSE_TIMEOUT,
+            MM7_TIMEOUT,
             SHUTDOWN_GRACE,
             HEADER_READ_TIMEOUT,
             IDLE_TIMEOUT,

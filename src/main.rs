@@ -8,7 +8,7 @@ use std::time::Duration;
 use agentmessage::{
     config::{DatabaseArgs, ProcessArgs, ServeArgs},
     delivery::{
-        registry::{self, CarrierKind, CarrierSetup},
+        registry::{self, CarrierKind, CarrierSetup, MmsCarrierKind},
         Worker,
     },
     domain::organization::KeyMode,
@@ -266,7 +266,7 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
                 ops = %args.ops_listen,
                 "AgentMessage delivery worker running"
             );
-            let worker = worker(services.clone(), &args);
+            let worker = worker(services.clone(), &args)?;
             let ops = tokio::spawn(agentmessage::ops::serve(
                 ops,
                 services,
@@ -329,10 +329,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         .await
         .with_context(|| format!("listening on {}", args.listen))?;
     let bound = listener.local_addr()?;
-    let worker_task = (!args.no_worker).then(|| {
-        let worker = worker(services.clone(), process);
-        tokio::spawn(worker.run(shutdown_signal()))
-    });
+    let worker_task = match args.no_worker {
+        true => None,
+        false => {
+            let worker = worker(services.clone(), process)?;
+            Some(tokio::spawn(worker.run(shutdown_signal())))
+        }
+    };
     let role = if args.no_worker {
         agentmessage::ops::Role::Api
     } else {
@@ -480,14 +483,14 @@ async fn ops_listener(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::
 
 /// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
 /// carrier for live messages and the simulated one (stored as carrier `test`) for test mode.
-fn worker(services: Services, process: &ProcessArgs) -> Worker {
+fn worker(services: Services, process: &ProcessArgs) -> anyhow::Result<Worker> {
     let (args, carrier) = (&process.worker, &process.carrier);
     let settings = agentmessage::delivery::WorkerSettings {
         webhooks: process.webhooks.dispatcher(),
         ..args.settings()
     };
     let setup = carrier.setup(args.receipt_delay);
-    let live = registry::start(services.clone(), carrier.carrier_name(), setup);
+    let live = registry::start(services.clone(), carrier.carrier_name(), setup)?;
     let worker = Worker::new(services.clone(), live, settings);
     // Test mode's messages never reach a live carrier: the simulated one, stored as `test`,
     // unless the live carrier is the simulated one already.
@@ -497,11 +500,38 @@ fn worker(services: Services, process: &ProcessArgs) -> Worker {
             let simulated = CarrierSetup::Simulated {
                 receipt_delay: args.receipt_delay,
             };
-            worker.with_test_carrier(registry::start(services.clone(), "test", simulated))
+            worker.with_test_carrier(registry::start(services.clone(), "test", simulated)?)
         }
     };
+    // Live MMS go to their own carrier when one is set (and the SMS carrier is not already
+    // the simulated one that carries them).
+    let mms = match (process.mms.mms_carrier, carrier.carrier) {
+        (Some(MmsCarrierKind::Mm7), _) => {
+            let settings = process.mms.mm7().context("the MM7 carrier's settings")?;
+            Some(registry::start(
+                services.clone(),
+                MmsCarrierKind::Mm7.name(),
+                CarrierSetup::Mm7(Box::new(settings)),
+            )?)
+        }
+        (Some(MmsCarrierKind::Simulated), kind) if kind != CarrierKind::Simulated => {
+            let simulated = CarrierSetup::Simulated {
+                receipt_delay: args.receipt_delay,
+            };
+            Some(registry::start(
+                services.clone(),
+                MmsCarrierKind::Simulated.name(),
+                simulated,
+            )?)
+        }
+        _ => None,
+    };
+    let worker = match mms {
+        Some(mms) => worker.with_mms_carrier(mms),
+        None => worker,
+    };
     services.report_carrier(worker.health_probe());
-    worker
+    Ok(worker)
 }
 
 /// Completes on SIGTERM or Ctrl-C (every caller gets its own copy of the signal).

@@ -64,6 +64,16 @@ struct ReplayArgs {
         hide_env_values = true
     )]
     carrier_secret: Option<String>,
+    /// The MMS centre's HTTP Basic credentials towards the deployment, `USER:PASSWORD` (the
+    /// server's `--mm7-inbound-username` and AGENTMESSAGE_MM7_INBOUND_PASSWORD), to check
+    /// `POST /v1/carrier/mm7` past 401 and the media of an inbound MMS.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_CONFORMANCE_MM7_CREDENTIALS",
+        hide_env_values = true,
+        value_parser = parse_credentials
+    )]
+    mm7_credentials: Option<(String, String)>,
     /// The spec to hold the answers to (default: BASE_URL/openapi.json).
     #[arg(long)]
     spec: Option<String>,
@@ -88,6 +98,16 @@ struct RunArgs {
         hide_env_values = true
     )]
     carrier_secret: Option<String>,
+    /// The MMS centre's HTTP Basic credentials towards the deployment, `USER:PASSWORD` (the
+    /// server's `--mm7-inbound-username` and AGENTMESSAGE_MM7_INBOUND_PASSWORD), to check
+    /// `POST /v1/carrier/mm7` past 401 and the media of an inbound MMS.
+    #[arg(
+        long,
+        env = "AGENTMESSAGE_CONFORMANCE_MM7_CREDENTIALS",
+        hide_env_values = true,
+        value_parser = parse_credentials
+    )]
+    mm7_credentials: Option<(String, String)>,
     /// The spec to hold the deployment to: a file or URL (default: BASE_URL/openapi.json).
     #[arg(long)]
     spec: Option<String>,
@@ -240,6 +260,7 @@ fn run(args: RunArgs, output: &mut Output) -> anyhow::Result<bool> {
         property_cases: args.property_cases,
         regressions_dir: None,
         carrier_secret: args.carrier_secret.clone(),
+        mm7_credentials: args.mm7_credentials.clone(),
         request_timeout: args.request_timeout,
         deadline: args.deadline,
         max_shrink_iters: args.max_shrink_iters,
@@ -281,6 +302,15 @@ fn run(args: RunArgs, output: &mut Output) -> anyhow::Result<bool> {
     Ok(!report.failed())
 }
 
+/// `USER:PASSWORD`.
+fn parse_credentials(text: &str) -> Result<(String, String), String> {
+    let (user, password) = text.split_once(':').ok_or("give USER:PASSWORD")?;
+    if user.is_empty() || password.is_empty() {
+        return Err("give USER:PASSWORD, neither empty".into());
+    }
+    Ok((user.to_owned(), password.to_owned()))
+}
+
 fn replay(args: ReplayArgs, output: &mut Output) -> anyhow::Result<bool> {
     let target = Target::new(&args.base_url, &args.api_key)?;
     let source = args
@@ -294,6 +324,7 @@ fn replay(args: ReplayArgs, output: &mut Output) -> anyhow::Result<bool> {
         &target,
         &spec,
         args.carrier_secret.as_deref(),
+        args.mm7_credentials.as_ref(),
         args.stall_wait,
     )?;
     let mut same = true;

@@ -13,6 +13,8 @@ pub enum Auth {
     None,
     /// Another bearer token.
     Key(String),
+    /// HTTP Basic (the MMS centre's credentials): user name and password.
+    Basic(String, String),
 }
 
 /// A request body.
@@ -107,12 +109,56 @@ impl Target {
         response
     }
 
+    /// Sends a request that declares a body of `declared` bytes and sends only its first 64,
+    /// over a plain TCP connection, and reads what the server answers within `wait` (a server
+    /// that checks the declared length answers before reading the body).
+    pub fn send_declared_too_large(
+        &self,
+        path: &str,
+        content_type: &str,
+        declared: u64,
+        wait: Duration,
+    ) -> anyhow::Result<Response> {
+        let request = Request::new("POST", path)
+            .auth(Auth::None)
+            .header("content-length", declared.to_string())
+            .raw(Some(content_type), vec![b'<'; 64]);
+        let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
+        let clock = std::time::Instant::now();
+        let head = format!("Content-Type: {content_type}\r\nContent-Length: {declared}\r\n");
+        let response = self.raw_post(path, &head, &[b'<'; 64], wait);
+        self.keep(vec![Exchange {
+            request,
+            started,
+            duration: clock.elapsed(),
+            response: response.as_ref().map_err(|e| format!("{e:#}")).cloned(),
+            simultaneous: false,
+        }]);
+        response
+    }
+
     fn stall(&self, path: &str, wait: Duration) -> anyhow::Result<Response> {
+        let head = format!(
+            "Authorization: Bearer {}\r\nContent-Type: application/json\r\nContent-Length: 10\r\n",
+            self.api_key
+        );
+        self.raw_post(path, &head, b"{}", wait)
+    }
+
+    /// A POST to `path` with the header lines `head` (each ending in CRLF) and `body`, over a
+    /// plain TCP connection; what the server answers within `wait`.
+    fn raw_post(
+        &self,
+        path: &str,
+        head: &str,
+        body: &[u8],
+        wait: Duration,
+    ) -> anyhow::Result<Response> {
         use std::io::{Read, Write};
         let authority = self
             .base_url
             .strip_prefix("http://")
-            .ok_or_else(|| anyhow::anyhow!("a stalled body needs an http:// base URL"))?
+            .ok_or_else(|| anyhow::anyhow!("a request written by hand needs an http:// base URL"))?
             .split('/')
             .next()
             .unwrap_or_default()
@@ -121,10 +167,9 @@ impl Target {
         stream.set_read_timeout(Some(wait))?;
         write!(
             stream,
-            "POST {path} HTTP/1.1\r\nHost: {authority}\r\nAuthorization: Bearer {}\r\n\
-             Content-Type: application/json\r\nContent-Length: 10\r\n\r\n{{}}",
-            self.api_key
+            "POST {path} HTTP/1.1\r\nHost: {authority}\r\n{head}\r\n"
         )?;
+        stream.write_all(body)?;
         stream.flush()?;
         let mut raw = Vec::new();
         let _ = stream.read_to_end(&mut raw);
@@ -249,6 +294,7 @@ impl Target {
         match &request.auth {
             Auth::Main => builder = builder.bearer_auth(&self.api_key),
             Auth::Key(key) => builder = builder.bearer_auth(key),
+            Auth::Basic(user, password) => builder = builder.basic_auth(user, Some(password)),
             Auth::None => {}
         }
         match &request.body {

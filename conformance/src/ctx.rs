@@ -29,6 +29,8 @@ pub struct WebhookState {
 
 /// The security scheme of the carrier's callbacks.
 pub const CARRIER_SCHEME: &str = "CarrierAuth";
+/// The security scheme of the MMS centre's `POST /v1/carrier/mm7`.
+pub const MM7_SCHEME: &str = "Mm7Basic";
 
 /// A body larger than the 64 KiB every deployment must refuse.
 pub const OVERSIZED_BYTES: usize = 70 * 1024;
@@ -62,6 +64,9 @@ pub struct Options {
     /// The carrier's secret, for the `/v1/carrier/*` callbacks (without it their successful and
     /// body-checking answers are not provable).
     pub carrier_secret: Option<String>,
+    /// The MMS centre's HTTP Basic credentials (user name, password) for `POST /v1/carrier/mm7`
+    /// (without them its answers past 401 and 413 are not provable).
+    pub mm7_credentials: Option<(String, String)>,
     /// How long one request may take before it counts as unanswered.
     pub request_timeout: Duration,
     /// When the whole run stops: whatever is unfinished then is reported `not finished`, and the
@@ -94,6 +99,7 @@ impl Default for Options {
             property_cases: 32,
             regressions_dir: None,
             carrier_secret: None,
+            mm7_credentials: None,
             request_timeout: Duration::from_secs(10),
             deadline: Duration::from_secs(300),
             max_shrink_iters: 16,
@@ -188,6 +194,8 @@ pub mod numbers {
     pub const TEST_HELP: u8 = 7;
     /// Texts STOP through the test helper.
     pub const TEST_STOPPED: u8 = 8;
+    /// Sends an MMS through the MMS centre (MM7).
+    pub const MMS_SENDER: u8 = 9;
     /// A lookup calls it a landline (the number ends in 20–29 in the simulated lookup).
     pub const LANDLINE: u8 = 20;
     /// A lookup calls it voip.

@@ -69,12 +69,16 @@ impl Redactor {
     }
 }
 
+/// How the evidence shows the MMS centre's HTTP Basic credentials.
+pub const MM7_LABEL: &str = "<mm7-credentials>";
+
 /// The `Authorization` header a request carried, as the evidence shows it.
 fn authorization(auth: &Auth, redactor: &Redactor) -> Option<String> {
     match auth {
         Auth::Main => Some("Bearer <api-key>".to_owned()),
         Auth::None => None,
         Auth::Key(key) => Some(format!("Bearer {}", redactor.redact(key))),
+        Auth::Basic(..) => Some(format!("Basic {MM7_LABEL}")),
     }
 }
 

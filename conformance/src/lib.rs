@@ -146,6 +146,12 @@ pub fn run(target: &Target, spec: &Spec, options: Options) -> Report {
     if let Some(secret) = &ctx.options.carrier_secret {
         secrets.push((secret.clone(), "<carrier-secret>".to_owned()));
     }
+    if let Some((user, password)) = &ctx.options.mm7_credentials {
+        use base64::Engine;
+        let token = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        secrets.push((token, crate::evidence::MM7_LABEL.to_owned()));
+        secrets.push((password.clone(), crate::evidence::MM7_LABEL.to_owned()));
+    }
     for (_, key, scopes) in &ctx.restricted {
         secrets.push((key.clone(), format!("<minted-key {}>", scopes.join(","))));
     }

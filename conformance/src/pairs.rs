@@ -150,8 +150,16 @@ pub fn provable(spec: &crate::Spec, op: &str, status: u16) -> Provable {
     let carrier = operation
         .and_then(|o| o.security_scheme.as_deref())
         .is_some_and(|s| s == crate::ctx::CARRIER_SCHEME);
+    let mm7 = operation
+        .and_then(|o| o.security_scheme.as_deref())
+        .is_some_and(|s| s == crate::ctx::MM7_SCHEME);
     match (op, status) {
         (_, 401) | (_, 403) | (_, 413) => Provable::FromOutside,
+        _ if mm7 => needs("the MMS centre's credentials (--mm7-credentials)"),
+        ("messages_media_view", 200) => needs(
+            "the MMS centre's credentials (--mm7-credentials) and a live key: an inbound MMS \
+             (live traffic) whose media the suite reads back",
+        ),
         (_, 404) if test_mode_only => needs("a live key (a test-mode operation answers it 404)"),
         _ if test_mode_only => needs("a test key (am_test_…)"),
         _ if carrier => needs("the carrier's secret (--carrier-secret)"),

@@ -65,6 +65,7 @@ enum Credential {
     None,
     Main,
     Carrier,
+    Mm7,
     Minted(Vec<String>),
     Literal(String),
 }
@@ -83,6 +84,9 @@ fn credential(entry: &Value) -> anyhow::Result<Credential> {
     let Some(value) = header else {
         return Ok(Credential::None);
     };
+    if value == format!("Basic {}", crate::evidence::MM7_LABEL) {
+        return Ok(Credential::Mm7);
+    }
     let token = value.strip_prefix("Bearer ").unwrap_or(value);
     Ok(match token {
         "<api-key>" => Credential::Main,
@@ -145,6 +149,7 @@ pub fn replay(
     target: &Target,
     spec: &Spec,
     carrier_secret: Option<&str>,
+    mm7_credentials: Option<&(String, String)>,
     stall_wait: std::time::Duration,
 ) -> anyhow::Result<Vec<Replayed>> {
     let (base, entries) = recorded(dir, id)?;
@@ -164,6 +169,14 @@ pub fn replay(
                     })?
                     .to_owned(),
             ),
+            Credential::Mm7 => {
+                let (user, password) = mm7_credentials.ok_or_else(|| {
+                    anyhow!(
+                        "the request carried the MMS centre's credentials: give --mm7-credentials"
+                    )
+                })?;
+                Auth::Basic(user.clone(), password.clone())
+            }
             Credential::Minted(scopes) => {
                 let made = target.send(
                     &Request::new("POST", "/v1/api_keys")

@@ -29,6 +29,8 @@ pub struct Operation {
     pub path: String,
     pub responses: BTreeMap<u16, Documented>,
     pub has_body: bool,
+    /// The request body may be JSON (`application/json` is among its media types).
+    pub json_body: bool,
     /// The request body's example (from its schema), when it has one.
     pub body_example: Option<Value>,
     pub secured: bool,
@@ -156,6 +158,9 @@ impl Spec {
                     path: path.clone(),
                     responses,
                     has_body: op.get("requestBody").is_some(),
+                    json_body: op["requestBody"]["content"]
+                        .get("application/json")
+                        .is_some(),
                     body_example: op["requestBody"]["content"]
                         .as_object()
                         .and_then(|c| c.values().next())

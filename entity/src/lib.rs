@@ -11,6 +11,7 @@ pub mod inbound_part;
 pub mod lookup;
 pub mod message;
 pub mod message_event;
+pub mod message_media;
 pub mod message_part;
 pub mod organization;
 pub mod phone_number;

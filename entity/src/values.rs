@@ -89,6 +89,10 @@ value_set!(
         /// An MMS image over the size cap was scaled down and re-encoded as JPEG to fit (the
         /// event's `note` says which, and from what size to what).
         MediaConverted => "media_converted",
+        /// The recipient's phone reported the MMS read (or deleted unread): an MM7 read reply,
+        /// its status in `stat` (`Read`, `Deleted`, …) and the MMSC's text in `note`. The
+        /// message's status is unchanged.
+        ReadReply => "read_reply",
     }
 );
 

@@ -29,6 +29,7 @@ mod m20261206_000021_webhook_rotated_secrets;
 mod m20261206_000022_inbound_parts;
 mod m20261206_000023_messages_delivered_at;
 mod m20261206_000024_message_events_note;
+mod m20261206_000025_message_media;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -61,6 +62,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000022_inbound_parts::Migration),
             Box::new(m20261206_000023_messages_delivered_at::Migration),
             Box::new(m20261206_000024_message_events_note::Migration),
+            Box::new(m20261206_000025_message_media::Migration),
         ]
     }
 }

@@ -145,6 +145,8 @@ impl From<InboundRequest> for Inbound {
             to: r.to,
             text: r.text.as_str().to_owned(),
             carrier_message_id: r.carrier_message_id.map(|id| id.0),
+            media: Vec::new(),
+            carrier: None,
         }
     }
 }

@@ -18,6 +18,17 @@ use super::{envelope::ErrorCode, error::ApiError, request_id};
 /// The largest body accepted.
 pub const MAX_BODY_BYTES: usize = 64 * 1024;
 
+/// The MMS centre's path, whose bodies carry media.
+pub const MM7_PATH: &str = "/v1/carrier/mm7";
+
+/// The largest body `POST /v1/carrier/mm7` takes with media of at most `mms_max_bytes`: as
+/// base64 makes them, plus 64 KiB for the envelope and the MIME headers.
+pub fn mm7_body_bytes(mms_max_bytes: u64) -> usize {
+    usize::try_from(mms_max_bytes.saturating_mul(4) / 3)
+        .unwrap_or(usize::MAX)
+        .saturating_add(MAX_BODY_BYTES)
+}
+
 /// Paths served outside the API operations.
 pub const EXTRA_ROUTES: [&str; 5] = [
     "/openapi.json",
@@ -126,6 +137,9 @@ pub struct Guard<E> {
     inner: E,
     routes: RouteTable,
     body_read_timeout: Duration,
+    /// The largest body of `POST /v1/carrier/mm7` (an inbound MMS with its media), beside the
+    /// 64 KiB of every other route.
+    mm7_body_bytes: usize,
     /// Whether the database is gone from under the process (its file removed or replaced):
     /// every API request is then 503, so that nothing is answered from a database a restart
     /// would not find.
@@ -145,6 +159,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
         inner: E,
         routes: RouteTable,
         body_read_timeout: Duration,
+        mm7_body_bytes: usize,
         gone: Gone,
     ) -> Guard<impl Endpoint<Output = Response>> {
         let inner = inner.with(CatchPanic::new().with_handler(|_: Box<dyn Any + Send>| {
@@ -155,6 +170,7 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             inner,
             routes,
             body_read_timeout,
+            mm7_body_bytes,
             gone,
         }
     }
@@ -273,15 +289,22 @@ impl<E: Endpoint<Output = Response>> Guard<E> {
             }
         }
 
+        let limit = if req.uri().path() == MM7_PATH {
+            self.mm7_body_bytes.max(MAX_BODY_BYTES)
+        } else {
+            MAX_BODY_BYTES
+        };
         let declared = req
             .headers()
             .get(header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.trim().parse::<u64>().ok());
-        if declared.is_some_and(|len| len > MAX_BODY_BYTES as u64) {
+        if declared.is_some_and(|len| len > limit as u64) {
             return too_large();
         }
-        match tokio::time::timeout(self.body_read_timeout, read_limited(req.take_body())).await {
+        match tokio::time::timeout(self.body_read_timeout, read_limited(req.take_body(), limit))
+            .await
+        {
             Err(_) => return closing(ErrorCode::RequestTimeout),
             Ok(Ok(Some(bytes))) => req.set_body(bytes),
             Ok(Ok(None)) => return too_large(),
@@ -304,25 +327,26 @@ fn too_large() -> Response {
     closing(ErrorCode::PayloadTooLarge)
 }
 
-/// Reads at most [`MAX_BODY_BYTES`]; `None` when the body is longer.
-async fn read_limited(body: Body) -> std::io::Result<Option<Vec<u8>>> {
+/// Reads at most `limit` bytes; `None` when the body is longer.
+async fn read_limited(body: Body, limit: usize) -> std::io::Result<Option<Vec<u8>>> {
     let mut bytes = Vec::new();
     body.into_async_read()
-        .take(MAX_BODY_BYTES as u64 + 1)
+        .take(limit as u64 + 1)
         .read_to_end(&mut bytes)
         .await?;
-    Ok((bytes.len() <= MAX_BODY_BYTES).then_some(bytes))
+    Ok((bytes.len() <= limit).then_some(bytes))
 }
 
-/// An error response that is not already JSON becomes the envelope for its status.
+/// An error response that is not already JSON (or MM7's SOAP) becomes the envelope for its
+/// status.
 fn envelope_if_bare(response: Response) -> Response {
     let status = response.status();
-    let is_json = response
+    let is_json_or_soap = response
         .headers()
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.starts_with("application/json"));
-    if (status.is_client_error() || status.is_server_error()) && !is_json {
+        .is_some_and(|v| v.starts_with("application/json") || v.starts_with("text/xml"));
+    if (status.is_client_error() || status.is_server_error()) && !is_json_or_soap {
         tracing::warn!(request_id = %request_id::current(), status = status.as_u16(), "bare error response replaced by the envelope");
         ApiError::from_status(status).into_response()
     } else {

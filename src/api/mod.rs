@@ -27,6 +27,7 @@ pub mod idempotency;
 pub mod lookups;
 pub mod messages;
 pub mod middleware;
+pub mod mm7;
 pub mod numbers;
 pub mod operations;
 pub mod path;
@@ -72,6 +73,7 @@ pub type Api = (
     api_keys::ApiKeysApi,
     webhooks::WebhooksApi,
     carrier::CarrierApi,
+    mm7::Mm7Api,
     test_helpers::TestHelpersApi,
     health::HealthApi,
 );
@@ -120,6 +122,7 @@ pub fn api_service() -> OpenApiService<Api, ()> {
             api_keys::ApiKeysApi,
             webhooks::WebhooksApi,
             carrier::CarrierApi,
+            mm7::Mm7Api,
             test_helpers::TestHelpersApi,
             health::HealthApi,
         ),
@@ -785,6 +788,7 @@ pub fn install_renderer(services: &Services) {
 pub fn app(services: Services) -> impl Endpoint<Output = Response> {
     install_renderer(&services);
     let body_read_timeout = services.settings.body_read_timeout;
+    let mms_max_bytes = services.settings.media.max_bytes;
     let service = api_service();
     let raw_spec = service.spec();
     let json_spec = Arc::new(spec_json());
@@ -816,6 +820,7 @@ pub fn app(services: Services) -> impl Endpoint<Output = Response> {
         site,
         middleware::RouteTable::from_spec(spec()),
         body_read_timeout,
+        middleware::mm7_body_bytes(mms_max_bytes),
         gone,
     )
 }

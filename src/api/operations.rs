@@ -20,6 +20,7 @@ pub enum Operation {
     MessagesList,
     MessagesEventsList,
     MessagesView,
+    MessagesMediaView,
     NumbersList,
     TestHelpersInboundCreate,
     WebhookEndpointsCreate,
@@ -35,7 +36,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every one of them.
-    pub const ALL: [Operation; 23] = [
+    pub const ALL: [Operation; 24] = [
         Operation::ApiKeysCreate,
         Operation::ApiKeysList,
         Operation::ApiKeysDelete,
@@ -48,6 +49,7 @@ impl Operation {
         Operation::MessagesList,
         Operation::MessagesEventsList,
         Operation::MessagesView,
+        Operation::MessagesMediaView,
         Operation::NumbersList,
         Operation::TestHelpersInboundCreate,
         Operation::WebhookEndpointsCreate,
@@ -76,6 +78,7 @@ impl Operation {
             Operation::MessagesList => "messages_list",
             Operation::MessagesEventsList => "messages_events_list",
             Operation::MessagesView => "messages_view",
+            Operation::MessagesMediaView => "messages_media_view",
             Operation::NumbersList => "numbers_list",
             Operation::TestHelpersInboundCreate => "test_helpers_inbound_create",
             Operation::WebhookEndpointsCreate => "webhook_endpoints_create",
@@ -105,6 +108,7 @@ impl Operation {
             Operation::MessagesList => Scope::MessagesRead,
             Operation::MessagesEventsList => Scope::MessagesRead,
             Operation::MessagesView => Scope::MessagesRead,
+            Operation::MessagesMediaView => Scope::MessagesRead,
             Operation::NumbersList => Scope::NumbersRead,
             Operation::TestHelpersInboundCreate => Scope::MessagesSend,
             Operation::WebhookEndpointsCreate => Scope::WebhooksWrite,

@@ -83,6 +83,8 @@ impl TestHelpersApi {
                 to: request.to,
                 text: request.text.as_str().to_owned(),
                 carrier_message_id: None,
+                media: Vec::new(),
+                carrier: None,
             };
             let (message, keyword) = services.receive_test_inbound(&caller, inbound).await?;
             Ok::<_, ApiError>(InboundView::envelope(message, keyword))

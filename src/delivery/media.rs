@@ -121,6 +121,35 @@ impl MediaFetcher {
         })?
     }
 
+    /// The media of `submission` as a carrier submits them: fetched and checked, each
+    /// conversion recorded on the message as an event; a failure is the part's
+    /// [`SubmitError::Media`](super::SubmitError::Media) (nothing was written to the carrier).
+    pub async fn prepare(
+        &self,
+        services: &crate::service::Services,
+        submission: &super::Submission,
+    ) -> Result<Vec<Fetched>, super::SubmitError> {
+        if submission.media_urls.is_empty() {
+            return Ok(Vec::new());
+        }
+        let fetched = self
+            .fetch_all(&submission.media_urls)
+            .await
+            .map_err(|failure| super::SubmitError::Media {
+                code: failure.code,
+                message: failure.text,
+            })?;
+        for note in fetched.conversions {
+            let recorded = services
+                .record_media_conversion(submission.message_id, note)
+                .await;
+            if let Err(err) = recorded {
+                tracing::warn!(%err, message = %submission.message_id, "a media conversion was not recorded");
+            }
+        }
+        Ok(fetched.items)
+    }
+
     async fn fetch_each(&self, urls: &[String]) -> Result<FetchedMedia, MediaFailure> {
         let cap = self.rules.max_bytes;
         let mut items = Vec::with_capacity(urls.len());

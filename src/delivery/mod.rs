@@ -4,6 +4,7 @@
 
 pub mod carrier;
 pub mod media;
+pub mod mm7;
 pub mod registry;
 pub mod simulated;
 pub mod smpp;
@@ -11,6 +12,7 @@ pub mod webhooks;
 pub mod worker;
 
 pub use carrier::{Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError};
+pub use mm7::{Mm7Carrier, Mm7Settings};
 pub use simulated::SimulatedCarrier;
 pub use smpp::{SmppCarrier, SmppSettings};
 pub use webhooks::{Dispatcher, WebhookSettings};

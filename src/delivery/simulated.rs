@@ -137,27 +137,8 @@ impl Carrier for SimulatedCarrier {
         _part: &Part,
         room: Room,
     ) -> (Result<String, SubmitError>, Room) {
-        if !submission.media_urls.is_empty() {
-            match self.media.fetch_all(&submission.media_urls).await {
-                Ok(fetched) => {
-                    for note in fetched.conversions {
-                        let recorded = self
-                            .services
-                            .record_media_conversion(submission.message_id, note)
-                            .await;
-                        if let Err(err) = recorded {
-                            tracing::warn!(%err, message = %submission.message_id, "a media conversion was not recorded");
-                        }
-                    }
-                }
-                Err(failure) => {
-                    let refused = SubmitError::Media {
-                        code: failure.code,
-                        message: failure.text,
-                    };
-                    return (Err(refused), room);
-                }
-            }
+        if let Err(refused) = self.media.prepare(&self.services, submission).await {
+            return (Err(refused), room);
         }
         (self.answer(submission), room)
     }

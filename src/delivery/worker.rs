@@ -9,7 +9,7 @@ use std::{future::Future, sync::Arc, time::Duration};
 use super::carrier::{Carrier, Room, Submission, SubmitError};
 use crate::{
     domain::{
-        message::{KeyMode, Message, Part},
+        message::{Channel, KeyMode, Message, Part},
         organization,
     },
     service::{
@@ -61,6 +61,8 @@ pub struct Worker {
     carrier: Arc<dyn Carrier>,
     /// Test mode's carrier: always a simulated one, never the live carrier.
     test_carrier: Arc<dyn Carrier>,
+    /// The live MMS carrier, when MMS go to another carrier than SMS (MM7).
+    mms_carrier: Option<Arc<dyn Carrier>>,
     settings: WorkerSettings,
     owner: String,
     gauges: Gauges,
@@ -117,6 +119,7 @@ impl Worker {
         Worker {
             services,
             test_carrier: carrier.clone(),
+            mms_carrier: None,
             carrier,
             settings,
             gauges: Gauges::of(&owner),
@@ -131,42 +134,51 @@ impl Worker {
         self
     }
 
+    /// The same worker with `carrier` for live MMS (by default the live carrier takes both
+    /// channels).
+    pub fn with_mms_carrier(mut self, carrier: Arc<dyn Carrier>) -> Worker {
+        self.mms_carrier = Some(carrier);
+        self
+    }
+
     /// Reads the live carrier's state (for `/healthz`).
     pub fn health_probe(&self) -> crate::service::HealthProbe {
         let carrier = self.carrier.clone();
         Arc::new(move || carrier.health())
     }
 
-    /// The carrier a message goes to: test-mode messages never reach the live one.
+    /// The carrier a message goes to: test-mode messages never reach the live one, and live
+    /// MMS go to the MMS carrier when there is one.
     fn carrier_for(&self, message: &Message) -> &Arc<dyn Carrier> {
-        self.carrier_of(message.mode)
+        self.carrier_of(message.mode, message.channel)
     }
 
-    fn carrier_of(&self, mode: organization::KeyMode) -> &Arc<dyn Carrier> {
-        match mode {
-            KeyMode::Test => &self.test_carrier,
-            KeyMode::Live => &self.carrier,
+    fn carrier_of(&self, mode: organization::KeyMode, channel: Channel) -> &Arc<dyn Carrier> {
+        match (mode, channel, &self.mms_carrier) {
+            (KeyMode::Test, _, _) => &self.test_carrier,
+            (KeyMode::Live, Channel::Mms, Some(mms)) => mms,
+            (KeyMode::Live, _, _) => &self.carrier,
         }
     }
 
-    /// The modes whose carrier can take submissions now: while the live carrier has no session
-    /// bound, live messages wait in the queue (their validity still runs).
-    fn ready_modes(&self) -> Vec<KeyMode> {
-        KeyMode::ALL
-            .iter()
-            .copied()
-            .filter(|mode| self.carrier_of(*mode).health().ready())
-            .collect()
+    /// Every carrier this worker runs, each once.
+    fn distinct_carriers(&self) -> Vec<&Arc<dyn Carrier>> {
+        let mut all: Vec<&Arc<dyn Carrier>> = vec![&self.carrier];
+        for other in [Some(&self.test_carrier), self.mms_carrier.as_ref()]
+            .into_iter()
+            .flatten()
+        {
+            if !all.iter().any(|c| Arc::ptr_eq(c, other)) {
+                all.push(other);
+            }
+        }
+        all
     }
 
     /// Runs until `shutdown` completes.
     pub async fn run(self, shutdown: impl Future<Output = ()>) {
         tokio::pin!(shutdown);
-        let mut carriers = vec![&self.carrier];
-        if !Arc::ptr_eq(&self.carrier, &self.test_carrier) {
-            carriers.push(&self.test_carrier);
-        }
-        for carrier in carriers {
+        for carrier in self.distinct_carriers() {
             match carrier.recover().await {
                 Ok(0) => {}
                 Ok(n) => tracing::info!(
@@ -239,7 +251,8 @@ impl Worker {
         let lanes =
             futures_util::future::join_all((0..self.settings.lanes.max(1)).map(|n| lane(n == 0)));
         tokio::join!(watch, lanes, dispatch);
-        self.carrier.close().await;
+        futures_util::future::join_all(self.distinct_carriers().into_iter().map(|c| c.close()))
+            .await;
     }
 
     /// Claims one batch and delivers it; returns how many messages it claimed. A lane first
@@ -251,7 +264,8 @@ impl Worker {
     /// back to the queue when the lease runs out.
     pub async fn tick(&self) -> Result<usize, Error> {
         let mut batch = Vec::new();
-        for (carrier, modes) in self.carriers() {
+        for route in self.routes() {
+            let carrier = route.carrier;
             if !carrier.health().ready() {
                 continue;
             }
@@ -261,7 +275,7 @@ impl Worker {
             if rooms.is_empty() {
                 continue;
             }
-            let claimed = self.claim_for(&modes, rooms.len() as u64).await?;
+            let claimed = self.claim_for(&route, rooms.len() as u64).await?;
             rooms.truncate(claimed.len());
             batch.extend(claimed.into_iter().zip(rooms));
         }
@@ -314,17 +328,43 @@ impl Worker {
         Ok(count)
     }
 
-    /// Each carrier with the key modes whose messages it carries (one carrier for both when
-    /// test mode uses the live one).
-    fn carriers(&self) -> Vec<(&Arc<dyn Carrier>, Vec<KeyMode>)> {
-        if Arc::ptr_eq(&self.carrier, &self.test_carrier) {
-            vec![(&self.carrier, KeyMode::ALL.to_vec())]
-        } else {
-            vec![
-                (&self.carrier, vec![KeyMode::Live]),
-                (&self.test_carrier, vec![KeyMode::Test]),
-            ]
+    /// Each carrier with the key modes and channels whose messages it carries (one carrier for
+    /// everything when test mode uses the live one and no MMS carrier is set).
+    fn routes(&self) -> Vec<Route<'_>> {
+        let every = Channel::ALL.to_vec();
+        let mut routes = Vec::with_capacity(3);
+        match &self.mms_carrier {
+            None if Arc::ptr_eq(&self.carrier, &self.test_carrier) => {
+                return vec![Route {
+                    carrier: &self.carrier,
+                    modes: KeyMode::ALL.to_vec(),
+                    channels: every,
+                }];
+            }
+            None => routes.push(Route {
+                carrier: &self.carrier,
+                modes: vec![KeyMode::Live],
+                channels: every.clone(),
+            }),
+            Some(mms) => {
+                routes.push(Route {
+                    carrier: &self.carrier,
+                    modes: vec![KeyMode::Live],
+                    channels: vec![Channel::Sms],
+                });
+                routes.push(Route {
+                    carrier: mms,
+                    modes: vec![KeyMode::Live],
+                    channels: vec![Channel::Mms],
+                });
+            }
         }
+        routes.push(Route {
+            carrier: &self.test_carrier,
+            modes: vec![KeyMode::Test],
+            channels: every,
+        });
+        routes
     }
 
     /// Submits the `pending` parts of one attempted message, one after another in `room`; the
@@ -367,24 +407,41 @@ impl Worker {
         self.carrier_for(message).part_count(submission).max(1)
     }
 
-    /// Claims up to `limit` messages of `modes` (with their parts); messages whose recipient
+    /// Claims up to `limit` messages of `route` (with their parts); messages whose recipient
     /// opted out meanwhile fail instead.
     async fn claim_for(
         &self,
-        modes: &[KeyMode],
+        route: &Route<'_>,
         limit: u64,
     ) -> Result<Vec<(Message, Vec<Part>)>, Error> {
         let parts_for = |m: &Message| (self.part_count(m, &self.submission(m)), reference_of(m));
+        let filter = crate::store::QueueFilter {
+            modes: &route.modes,
+            channels: &route.channels,
+        };
         self.services
-            .claim_messages(&self.owner, self.settings.lease, limit, modes, &parts_for)
+            .claim_messages(&self.owner, self.settings.lease, limit, filter, &parts_for)
             .await
     }
 
-    /// Claims a batch of the modes whose carrier is ready, without taking room (for tests that
+    /// Claims a batch of the routes whose carrier is ready, without taking room (for tests that
     /// drive the steps one at a time).
     pub async fn claim_with_parts(&self) -> Result<Vec<(Message, Vec<Part>)>, Error> {
-        let modes = self.ready_modes();
-        self.claim_for(&modes, self.settings.batch_size).await
+        let mut claimed = Vec::new();
+        for route in self.routes() {
+            if !route.carrier.health().ready() {
+                continue;
+            }
+            let left = self
+                .settings
+                .batch_size
+                .saturating_sub(claimed.len() as u64);
+            if left == 0 {
+                break;
+            }
+            claimed.extend(self.claim_for(&route, left).await?);
+        }
+        Ok(claimed)
     }
 
     /// Claims a batch as [`Worker::claim_with_parts`] does.
@@ -490,6 +547,13 @@ impl Worker {
     pub async fn sweep(&self) -> Result<(), Error> {
         self.services.sweep(self.settings.validity).await
     }
+}
+
+/// Which queued messages a carrier takes: those of these key modes and channels.
+struct Route<'a> {
+    carrier: &'a Arc<dyn Carrier>,
+    modes: Vec<KeyMode>,
+    channels: Vec<Channel>,
 }
 
 /// The concatenation reference of a message's parts: one per message, the same on every retry.

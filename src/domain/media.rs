@@ -30,6 +30,37 @@ pub fn is_allowed_type(content_type: &str) -> bool {
     ALLOWED_TYPES.contains(&essence(content_type).as_str())
 }
 
+/// A media item of an inbound MMS, as the MMS centre delivered it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct StoredMedia {
+    /// The essence of its Content-Type.
+    pub content_type: String,
+    pub content_id: Option<String>,
+    pub bytes: Vec<u8>,
+}
+
+/// Where an inbound MMS's media item `index` (1-based) is served.
+pub fn inbound_media_path(message_id: uuid::Uuid, index: usize) -> String {
+    format!("/v1/messages/{message_id}/media/{index}")
+}
+
+/// The usual file extension of an allowed type (`bin` for another).
+pub fn extension(content_type: &str) -> &'static str {
+    match essence(content_type).as_str() {
+        "image/jpeg" => "jpg",
+        "image/png" => "png",
+        "image/gif" => "gif",
+        "video/mp4" => "mp4",
+        "video/3gpp" => "3gp",
+        "audio/mpeg" => "mp3",
+        "audio/amr" => "amr",
+        "text/vcard" => "vcf",
+        "text/calendar" => "ics",
+        "application/pdf" => "pdf",
+        _ => "bin",
+    }
+}
+
 /// Whether an image of `content_type` can be scaled down and re-encoded to fit the size cap.
 pub fn is_scalable_image(content_type: &str) -> bool {
     matches!(

@@ -102,6 +102,9 @@ pub fn is_media_url(s: &str) -> bool {
 /// from the transition plan of its creation.
 #[derive(Debug, Clone)]
 pub struct NewMessage {
+    /// The id to give it (an inbound MMS's media URLs name it before it is stored); a fresh one
+    /// when none.
+    pub id: Option<uuid::Uuid>,
     pub direction: Direction,
     pub from: PhoneNumber,
     pub to: PhoneNumber,

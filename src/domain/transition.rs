@@ -83,6 +83,12 @@ pub enum Cause {
     Answered { owner: String, answer: Answer },
     /// An MMS image was scaled down and re-encoded to fit the size cap, before submission.
     MediaConverted { note: String },
+    /// The recipient's phone reported the MMS read or deleted (an MM7 read reply): `status` as
+    /// the MMSC wrote it, `note` its text.
+    ReadReply {
+        status: String,
+        note: Option<String>,
+    },
     /// The recipient may no longer be messaged, found when the message was claimed.
     ConsentRefused { owner: String },
     /// The lease of `owner` ran out with the message still `sending`.
@@ -113,6 +119,7 @@ impl Cause {
                 Answer::Deferred { .. } => "carrier deferred",
             },
             Cause::MediaConverted { .. } => "media converted",
+            Cause::ReadReply { .. } => "read reply",
             Cause::ConsentRefused { .. } => "consent refused at claim",
             Cause::LeaseExpired {
                 attempted: false, ..
@@ -220,6 +227,8 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
             Answer::Deferred { .. } => Queued,
         },
         (Some(Sending), Cause::MediaConverted { .. }) => Sending,
+        // A read reply may overtake its delivery report; it changes no status.
+        (Some(s @ (Sent | Delivered | Undelivered)), Cause::ReadReply { .. }) => s,
         (Some(Sending), Cause::ConsentRefused { .. }) => Failed,
         (Some(Sending), Cause::LeaseExpired { attempted, .. }) => {
             if *attempted {
@@ -291,6 +300,11 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
         Cause::MediaConverted { note } => {
             kind = EventKind::MediaConverted;
             detail.note = Some(note);
+        }
+        Cause::ReadReply { status, note } => {
+            kind = EventKind::ReadReply;
+            detail.stat = Some(status);
+            detail.note = note;
         }
         Cause::ConsentRefused { owner } => {
             guard.lease_owner = Some(owner);
@@ -436,6 +450,10 @@ mod tests {
                     "media item 1: image/png of 90000 bytes re-encoded as image/jpeg of 30000 bytes"
                         .into(),
             },
+            Cause::ReadReply {
+                status: "Read".into(),
+                note: Some("read".into()),
+            },
             Cause::ConsentRefused { owner: owner() },
             Cause::LeaseExpired {
                 owner: owner(),
@@ -457,55 +475,62 @@ mod tests {
     /// order of [`causes`]), the status after it, `-` for a refusal and `=` for an event that
     /// changes nothing. Abbreviations: q queued, s sending, st sent, d delivered, u undelivered,
     /// f failed, r received.
-    const TABLE: [(&str, [&str; 17]); 8] = [
-        //           acc   rcv  claim attempt sent  refused media uncert defer conv consent lease lease! valid  DELIV UNDEL ENROUTE
+    const TABLE: [(&str, [&str; 18]); 8] = [
+        //           acc   rcv  claim attempt sent  refused media uncert defer conv read consent lease lease! valid  DELIV UNDEL ENROUTE
         (
             "new",
             [
-                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "-", "-",
             ],
         ),
         (
             "queued",
             [
-                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=", "=", "=",
+                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=",
+                "=", "=",
             ],
         ),
         (
             "sending",
             [
-                "-", "-", "-", "=", "st", "f", "f", "f", "q", "=", "f", "q", "f", "-", "=", "=",
-                "=",
+                "-", "-", "-", "=", "st", "f", "f", "f", "q", "=", "-", "f", "q", "f", "-", "=",
+                "=", "=",
             ],
         ),
         (
             "sent",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "d", "u", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "u", "d",
+                "u", "=",
             ],
         ),
         (
             "delivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-", "=",
+                "=", "=",
             ],
         ),
         (
             "undelivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-", "=",
+                "=", "=",
             ],
         ),
         (
             "failed",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=",
+                "=", "=",
             ],
         ),
         (
             "received",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=",
+                "=", "=",
             ],
         ),
     ];

@@ -9,7 +9,7 @@ use uuid::Uuid;
 
 use super::{Error, Services};
 use crate::{
-    domain::message::{KeyMode, Message, Part, PartState},
+    domain::message::{Message, Part, PartState},
     domain::transition::{plan, Answer, Cause, Write},
     store::transitions::{PartWrite, Step},
 };
@@ -56,13 +56,13 @@ impl Services {
         owner: &str,
         lease: Duration,
         limit: u64,
-        modes: &[KeyMode],
+        filter: crate::store::QueueFilter<'_>,
         parts_for: &(dyn Fn(&Message) -> (u8, u8) + Sync),
     ) -> Result<Vec<(Message, Vec<Part>)>, Error> {
         let until = Utc::now() + chrono::Duration::from_std(lease).unwrap_or(chrono::Duration::MAX);
         let claimed = self
             .system()
-            .claim_queued(owner, until, limit, modes, parts_for)
+            .claim_queued(owner, until, limit, filter, parts_for)
             .await?;
         // The batch's consent checks in one read, the consent rule applied to each; those
         // refused fail together.
@@ -177,6 +177,27 @@ impl Services {
             .apply(&[Step::one(message.id, plan(Some(message.status), cause)?)])
             .await?;
         Ok(())
+    }
+
+    /// Records a read reply for the message `carrier` accepted as `carrier_id` (an event; the
+    /// status is unchanged); `false` when no such message is known, or it is in a status a
+    /// read reply cannot follow.
+    pub async fn record_read_reply(
+        &self,
+        carrier: &str,
+        carrier_id: &str,
+        status: String,
+        note: Option<String>,
+    ) -> Result<bool, Error> {
+        let system = self.system();
+        let Some(message) = system.message_by_carrier_id(carrier, carrier_id).await? else {
+            return Ok(false);
+        };
+        let Ok(planned) = plan(Some(message.status), Cause::ReadReply { status, note }) else {
+            return Ok(false);
+        };
+        system.apply(&[Step::one(message.id, planned)]).await?;
+        Ok(true)
     }
 
     /// Expired leases (back to the queue before an attempt, `SUBMISSION_UNCERTAIN` after),

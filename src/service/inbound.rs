@@ -25,6 +25,10 @@ pub struct Inbound {
     pub to: PhoneNumber,
     pub text: String,
     pub carrier_message_id: Option<String>,
+    /// An inbound MMS's media (stored with it, listed in its `media_urls`); none for an SMS.
+    pub media: Vec<crate::domain::media::StoredMedia>,
+    /// The carrier it came from, when not the deployment's SMS carrier (the MMS centre).
+    pub carrier: Option<String>,
 }
 
 impl Services {
@@ -73,6 +77,21 @@ impl Services {
         }
     }
 
+    /// Media item `index` (1-based) of the caller's message `id`: 404 when either does not
+    /// exist in the caller's organization and mode.
+    pub async fn message_media(
+        &self,
+        caller: &super::auth::Caller,
+        id: uuid::Uuid,
+        index: u32,
+    ) -> Result<crate::domain::media::StoredMedia, Error> {
+        let index = i32::try_from(index).map_err(|_| Error::NotFound)?;
+        self.tenant(caller)
+            .message_media(id, index)
+            .await?
+            .ok_or(Error::NotFound)
+    }
+
     /// Stores an inbound message for `tenant` and acts on its keyword.
     async fn store_inbound(
         &self,
@@ -84,18 +103,31 @@ impl Services {
             Some(KeywordMatch::Act(word, _)) => Some(word),
             _ => None,
         };
-        let carrier = self.settings.carrier_name.clone();
+        let carrier = inbound
+            .carrier
+            .clone()
+            .unwrap_or_else(|| self.settings.carrier_name.clone());
+        let (id, channel, media_urls) = if inbound.media.is_empty() {
+            (None, Channel::Sms, Vec::new())
+        } else {
+            let id = uuid::Uuid::now_v7();
+            let urls = (1..=inbound.media.len())
+                .map(|n| crate::domain::media::inbound_media_path(id, n))
+                .collect();
+            (Some(id), Channel::Mms, urls)
+        };
         let new = NewMessage {
+            id,
             direction: Direction::Inbound,
             from: inbound.from.clone(),
             to: inbound.to.clone(),
             segments: u32::try_from(split_segments(&inbound.text).len()).unwrap_or(u32::MAX),
             encoding: encoding_of(&inbound.text),
             text: inbound.text.clone(),
-            channel: Channel::Sms,
+            channel,
             priority: Priority::Default,
             tag: None,
-            media_urls: Vec::new(),
+            media_urls,
             carrier: inbound
                 .carrier_message_id
                 .clone()
@@ -123,7 +155,9 @@ impl Services {
         });
         // The message, its keyword's consent change and their events in one transaction; a
         // true redelivery answers with the first copy and changes nothing.
-        let (stored, _redelivered) = tenant.receive_inbound(new, detail, effect).await?;
+        let (stored, _redelivered) = tenant
+            .receive_inbound(new, detail, effect, inbound.media)
+            .await?;
         Ok((stored, keyword))
     }
 }

@@ -152,6 +152,7 @@ fn send_rules(
         Channel::Mms
     };
     Ok(NewMessage {
+        id: None,
         direction: Direction::Outbound,
         from: send.from.clone(),
         to: send.to.clone(),

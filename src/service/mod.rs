@@ -199,6 +199,31 @@ pub struct Settings {
     pub limits: Limits,
     /// MMS media: where they may be fetched from, how large, how long.
     pub media: MediaRules,
+    /// How the MMSC reaches `POST /v1/carrier/mm7`; none refuses every request there with 401.
+    pub mm7_inbound: Option<Mm7Inbound>,
+}
+
+/// The MMSC's credentials towards `POST /v1/carrier/mm7`, and how the answers are written.
+#[derive(Clone)]
+pub struct Mm7Inbound {
+    /// HTTP Basic user name and password the MMSC sends.
+    pub username: String,
+    pub password: String,
+    /// The MM7 version answers carry when a request names none.
+    pub version: String,
+    /// The carrier name MM7 submissions, receipts and inbound MMS are stored under.
+    pub carrier_name: String,
+}
+
+impl std::fmt::Debug for Mm7Inbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mm7Inbound")
+            .field("username", &self.username)
+            .field("password", &"<hidden>")
+            .field("version", &self.version)
+            .field("carrier_name", &self.carrier_name)
+            .finish()
+    }
 }
 
 /// The rules an MMS's media are held to: at send time (https, no refused destination) and when
@@ -268,6 +293,7 @@ impl Default for Settings {
             receipt_recheck: Duration::from_secs(60),
             limits: Limits::default(),
             media: MediaRules::default(),
+            mm7_inbound: None,
         }
     }
 }

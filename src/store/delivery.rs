@@ -22,7 +22,7 @@ use crate::domain::submission::carrier_id_keys;
 pub use crate::domain::transition::EventDetail;
 use crate::domain::{
     lifecycle::EventKind,
-    message::{Direction, KeyMode, Message, MessageStatus, Part, PartState},
+    message::{Direction, Message, MessageStatus, Part, PartState},
     transition::{plan, Cause, Write},
     Timestamp,
 };
@@ -182,16 +182,16 @@ impl System {
         owner: &str,
         lease_until: DateTime<Utc>,
         limit: u64,
-        modes: &[KeyMode],
+        filter: super::QueueFilter<'_>,
         parts_for: &(dyn Fn(&Message) -> (u8, u8) + Sync),
     ) -> Result<Vec<(Message, Vec<Part>)>, DbErr> {
-        if modes.is_empty() {
+        if filter.modes.is_empty() || filter.channels.is_empty() {
             return Ok(Vec::new());
         }
         let now = Timestamp::now().as_datetime();
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         let claimed = rows::messages(
-            super::transitions::claim(&txn, owner, lease_until, limit, modes, now).await?,
+            super::transitions::claim(&txn, owner, lease_until, limit, filter, now).await?,
         )?;
         let items: Vec<(Uuid, u8, u8)> = claimed
             .iter()
@@ -389,6 +389,22 @@ impl System {
             .exec(&w)
             .await?;
         Ok(deleted.rows_affected)
+    }
+
+    /// The outbound message `carrier` accepted under `carrier_id`, if any.
+    pub async fn message_by_carrier_id(
+        &self,
+        carrier: &str,
+        carrier_id: &str,
+    ) -> Result<Option<Message>, DbErr> {
+        message::Entity::find()
+            .filter(message::Column::Direction.eq(Direction::Outbound))
+            .filter(message::Column::Carrier.eq(carrier))
+            .filter(message::Column::CarrierMessageId.eq(carrier_id))
+            .one(&self.db)
+            .await?
+            .map(rows::message)
+            .transpose()
     }
 
     pub async fn message_by_id(&self, id: Uuid) -> Result<Option<Message>, DbErr> {

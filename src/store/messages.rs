@@ -74,6 +74,7 @@ impl Tenant {
         new: NewMessage,
         detail: EventDetail,
         keyword: Option<KeywordEffect>,
+        media: Vec<crate::domain::media::StoredMedia>,
     ) -> Result<(Message, bool), DbErr> {
         let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
         if let Some((carrier, carrier_id)) = &new.carrier {
@@ -98,6 +99,22 @@ impl Tenant {
         }
         let sender = new.from.clone();
         let message = self.insert_on(&txn, new, &detail).await?;
+        if !media.is_empty() {
+            let rows =
+                media
+                    .into_iter()
+                    .enumerate()
+                    .map(|(n, item)| entity::message_media::ActiveModel {
+                        message_id: sea_orm::Set(message.id),
+                        position: sea_orm::Set(i32::try_from(n + 1).unwrap_or(i32::MAX)),
+                        content_type: sea_orm::Set(item.content_type),
+                        content_id: sea_orm::Set(item.content_id),
+                        bytes: sea_orm::Set(item.bytes),
+                    });
+            entity::message_media::Entity::insert_many(rows)
+                .exec(&txn)
+                .await?;
+        }
         if let Some(effect) = keyword {
             if let Some(status) = effect.consent {
                 self.serialize_recipient(&txn, &sender).await?;
@@ -178,6 +195,25 @@ impl Tenant {
             .await?
             .map(rows::message)
             .transpose()
+    }
+
+    /// Media item `index` (1-based) of this tenant's message `id`, if both exist.
+    pub async fn message_media(
+        &self,
+        id: Uuid,
+        index: i32,
+    ) -> Result<Option<crate::domain::media::StoredMedia>, DbErr> {
+        if self.message(id).await?.is_none() {
+            return Ok(None);
+        }
+        let found = entity::message_media::Entity::find_by_id((id, index))
+            .one(&self.db)
+            .await?;
+        Ok(found.map(|m| crate::domain::media::StoredMedia {
+            content_type: m.content_type,
+            content_id: m.content_id,
+            bytes: m.bytes,
+        }))
     }
 
     /// Up to `limit` messages matching `filter`, newest first (`created_at`, then `id`,

@@ -548,3 +548,10 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, DbErr> {
     .map_err(|e| DbErr::Custom(format!("migration lock task: {e}")))?
     .map_err(|e| DbErr::Custom(format!("migration lock: {e}")))
 }
+
+/// Which queued messages a claim takes: those of these key modes and channels.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueFilter<'a> {
+    pub modes: &'a [crate::domain::organization::KeyMode],
+    pub channels: &'a [crate::domain::message::Channel],
+}

@@ -472,7 +472,7 @@ pub(super) fn message_row(
         .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
     let (carrier, carrier_message_id) = new.carrier.unzip();
     Ok(message::ActiveModel {
-        id: Set(Uuid::now_v7()),
+        id: Set(new.id.unwrap_or_else(Uuid::now_v7)),
         org_id: Set(org_id),
         mode: Set(mode),
         direction: Set(new.direction),
@@ -511,7 +511,7 @@ pub(super) async fn claim(
     owner: &str,
     until: DateTime<Utc>,
     limit: u64,
-    modes: &[KeyMode],
+    filter: super::QueueFilter<'_>,
     now: DateTime<Utc>,
 ) -> Result<Vec<message::Model>, DbErr> {
     let claimed_plan = plan(
@@ -529,9 +529,16 @@ pub(super) async fn claim(
         return Err(DbErr::Custom("a claim takes the lease".into()));
     }
     // Closed value names, never client text.
-    let modes = modes
+    let modes = filter
+        .modes
         .iter()
         .map(|m| format!("'{}'", m.as_str()))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let channels = filter
+        .channels
+        .iter()
+        .map(|c| format!("'{}'", c.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
     let (from, to) = (from.as_str(), to.as_str());
@@ -546,7 +553,7 @@ pub(super) async fn claim(
         DbBackend::Postgres => format!(
             "WITH picked AS (\
                SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-               AND direction = '{outbound}' AND mode IN ({modes}) \
+               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}) \
                AND (retry_at IS NULL OR retry_at <= $3) \
                ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
@@ -556,7 +563,7 @@ pub(super) async fn claim(
             "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3, \
              event_count = event_count + 1 WHERE status = '{from}' AND id IN (\
                SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-               AND direction = '{outbound}' AND mode IN ({modes}) \
+               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}) \
                AND (retry_at IS NULL OR retry_at <= ?3) \
                ORDER BY created_at, id LIMIT ?4) \
              RETURNING *"

@@ -1,5 +1,7 @@
 //! openapi-python-client, with AgentMessage's one-line template override (453 parses as an error
-//! envelope), generating a warning-free client that runs `python/exercise.py`.
+//! envelope) and its configuration (the MMS centre's SOAP operation, in `multipart/related` and
+//! `text/xml`, taken as raw bytes), generating a warning-free client that runs
+//! `python/exercise.py`.
 
 use std::path::Path;
 
@@ -46,6 +48,8 @@ fn the_python_client_sends_reads_walks_pages_and_gets_typed_errors() {
         .arg(&generated)
         .arg("--custom-template-path")
         .arg(&templates)
+        .arg("--config")
+        .arg(repo().join("tests/clients/python/config.yaml"))
         .env("PATH", &path)
         .current_dir(work.path())
         .output()

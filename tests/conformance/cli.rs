@@ -10,7 +10,14 @@ use conformance::{
 };
 use serde_json::Value;
 
-use crate::server::{bootstrap, regressions_dir, run_suite, Database, Server, CARRIER_SECRET};
+use crate::server::{
+    bootstrap, regressions_dir, run_suite, Database, Server, CARRIER_SECRET, MM7_PASSWORD, MM7_USER,
+};
+
+/// The MMS centre's credentials as `--mm7-credentials` takes them.
+fn mm7_credentials() -> String {
+    format!("{MM7_USER}:{MM7_PASSWORD}")
+}
 
 /// A shared buffer a command writes into.
 #[derive(Clone, Default)]
@@ -135,6 +142,8 @@ async fn a_run_with_out_leaves_evidence_without_secrets_that_replays() {
             &key,
             "--carrier-secret",
             CARRIER_SECRET,
+            "--mm7-credentials",
+            &mm7_credentials(),
             "--body-timeout",
             "1s",
             "--rate-limit-budget",
@@ -223,6 +232,18 @@ async fn a_run_with_out_leaves_evidence_without_secrets_that_replays() {
                 !text.contains(CARRIER_SECRET),
                 "{file} shows the carrier's secret"
             );
+            assert!(
+                !text.contains(MM7_PASSWORD),
+                "{file} shows the MMS centre's password"
+            );
+            let basic = {
+                use base64::Engine;
+                base64::engine::general_purpose::STANDARD.encode(mm7_credentials())
+            };
+            assert!(
+                !text.contains(&basic),
+                "{file} shows the MMS centre's credentials"
+            );
             for found in key_pattern.find_iter(&text) {
                 assert!(
                     found.as_str().ends_with(&"0".repeat(32)),
@@ -255,6 +276,8 @@ async fn a_run_with_out_leaves_evidence_without_secrets_that_replays() {
                 &key,
                 "--carrier-secret",
                 CARRIER_SECRET,
+                "--mm7-credentials",
+                &mm7_credentials(),
             ]);
             assert_eq!(code, 0, "{id}: {out}\n{err}");
             assert!(

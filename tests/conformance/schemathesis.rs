@@ -1,7 +1,9 @@
 //! schemathesis (pinned in tests/tools/requirements.lock), a tester we did not write, walks the
 //! spec's OpenAPI links in its stateful phase — a message to its view and events, a webhook
 //! endpoint to everything done with it, a key to its revocation — against the real server, with
-//! every check it runs by default: no failure.
+//! every check it runs by default: no failure. Each request gets a fresh Idempotency-Key (a hook):
+//! a generated key repeats, and the server then rightly replays its first answer, naming a
+//! resource a later step may have deleted.
 
 use std::process::Command;
 
@@ -35,6 +37,10 @@ async fn schemathesis_walks_the_specs_links_statefully_without_a_failure() {
                 &format!("Authorization: Bearer {key}"),
             ])
             .env("NO_COLOR", "1")
+            // A fresh Idempotency-Key for every request, as a client sends
+            // (tests/tools/schemathesis_hooks.py).
+            .env("PYTHONPATH", tools::repo().join("tests/tools"))
+            .env("SCHEMATHESIS_HOOKS", "schemathesis_hooks")
             .output()
             .expect("schemathesis runs");
         let stdout = String::from_utf8_lossy(&output.stdout);

@@ -15,6 +15,9 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_agentmessage");
 
 /// The carrier secret the test servers accept.
 pub const CARRIER_SECRET: &str = "conformance-carrier-secret";
+/// The MMS centre's credentials the servers these tests start take on `/v1/carrier/mm7`.
+pub const MM7_USER: &str = "conformance-mmsc";
+pub const MM7_PASSWORD: &str = "conformance-mmsc-password";
 
 /// A database for one test.
 pub struct Database {
@@ -152,6 +155,8 @@ impl Server {
             .env("AGENTMESSAGE_LOG", "warn")
             .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
             .env("AGENTMESSAGE_CARRIER_SECRET", CARRIER_SECRET)
+            .env("AGENTMESSAGE_MM7_INBOUND_USERNAME", MM7_USER)
+            .env("AGENTMESSAGE_MM7_INBOUND_PASSWORD", MM7_PASSWORD)
             .env("AGENTMESSAGE_BODY_READ_TIMEOUT", "1s")
             .stdout(Stdio::null())
             .stderr(Stdio::null())

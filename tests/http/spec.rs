@@ -38,7 +38,7 @@ fn spec() -> Value {
 }
 
 #[test]
-fn every_operation_has_an_id_summary_description_one_tag_and_json_media() {
+fn every_operation_has_an_id_summary_description_one_tag_and_json_media_but_two() {
     let spec = spec();
     let mut ids = std::collections::HashSet::new();
     for (path, operations) in spec["paths"].as_object().unwrap() {
@@ -58,11 +58,17 @@ fn every_operation_has_an_id_summary_description_one_tag_and_json_media() {
             assert_eq!(op["tags"].as_array().map(Vec::len), Some(1), "{id} tags");
             for (status, response) in op["responses"].as_object().unwrap() {
                 let content = response["content"].as_object().unwrap();
-                assert_eq!(
-                    content.keys().collect::<Vec<_>>(),
-                    ["application/json"],
-                    "{id} {status}"
-                );
+                // Two answers are not JSON, by their nature: the MMS centre's SOAP, and an
+                // inbound MMS's media bytes.
+                let media = match (id, status.as_str()) {
+                    ("carrier_mm7_create", "200" | "400" | "401" | "503") => "text/xml",
+                    ("messages_media_view", "200") => "application/octet-stream",
+                    _ => "application/json",
+                };
+                assert_eq!(content.keys().collect::<Vec<_>>(), [media], "{id} {status}");
+                if media != "application/json" {
+                    continue;
+                }
                 if status.starts_with('4') || status.starts_with('5') {
                     assert_eq!(
                         content["application/json"]["schema"]["$ref"],

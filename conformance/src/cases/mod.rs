@@ -11,6 +11,7 @@ pub mod idempotency;
 pub mod limits;
 pub mod lookups;
 pub mod messages;
+pub mod mm7;
 pub mod rate_limit;
 pub mod server_wide;
 pub mod setup;
@@ -82,6 +83,11 @@ pub const AREAS: &[Area] = &[
         name: "the carrier's callbacks",
         decides: &["carrier_", "consents_update"],
         prove: carrier::cases,
+    },
+    Area {
+        name: "MMS over MM7",
+        decides: &["carrier_mm7_create", "messages_media_view"],
+        prove: mm7::cases,
     },
     Area {
         name: "the test helpers",

@@ -521,6 +521,8 @@ impl Inbound {
             to,
             text,
             carrier_message_id,
+            media: Vec::new(),
+            carrier: None,
         };
         match self.services.receive_inbound(inbound).await {
             Ok(_) => Ok(()),
