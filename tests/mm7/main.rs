@@ -19,6 +19,7 @@ mod tools;
 mod inbound;
 mod kill;
 mod submit;
+mod tls;
 
 use std::{process::Stdio, sync::Arc, time::Duration};
 
@@ -57,6 +58,8 @@ pub const CAP: u64 = 64 * 1024;
 /// The test MMSC: its reports, and its stdin for scripted answers.
 pub struct Mmsc {
     pub port: u16,
+    /// Whether it speaks TLS.
+    pub tls: bool,
     reports: mpsc::UnboundedReceiver<Value>,
     /// Every submission reported so far.
     pub submissions: Vec<Value>,
@@ -65,11 +68,17 @@ pub struct Mmsc {
 
 impl Mmsc {
     pub async fn start() -> Mmsc {
+        Mmsc::start_with(&[]).await
+    }
+
+    /// An MMSC started with `args` besides the credentials (`--tls-cert`, `--tls-key`).
+    pub async fn start_with(args: &[&str]) -> Mmsc {
         let python = tools::tool_dir("python").join("python");
         let mut child = Command::new(python)
             .arg(tools::repo().join("tests/tools/mmsc.py"))
             .args(["--username", OUTBOUND_USER, "--password", OUTBOUND_PASSWORD])
             .args(["--vasp-id", VASP])
+            .args(args)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .kill_on_drop(true)
@@ -89,6 +98,7 @@ impl Mmsc {
         });
         let mut mmsc = Mmsc {
             port: 0,
+            tls: args.contains(&"--tls-cert"),
             reports,
             submissions: Vec::new(),
             child,
@@ -99,7 +109,8 @@ impl Mmsc {
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/mm7", self.port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}/mm7", self.port)
     }
 
     /// The next report of `event` (submissions are kept as they pass).
@@ -271,6 +282,11 @@ pub struct Mm7App {
 
 impl Mm7App {
     pub async fn start(backend: Backend, mmsc: &Mmsc) -> Mm7App {
+        Mm7App::start_with(backend, mm7_settings(mmsc)).await
+    }
+
+    /// An app whose MM7 carrier has `mm7` settings.
+    pub async fn start_with(backend: Backend, mm7: Mm7Settings) -> Mm7App {
         let app = TestApp::start_with(backend, mm7_rules()).await;
         let media = media_server().await;
         let org = app.sender(FROM, TO).await;
@@ -280,8 +296,8 @@ impl Mm7App {
             retry_backoff: Duration::from_millis(200),
             ..Default::default()
         };
-        let mm7 = Mm7Carrier::new(app.services.clone(), "mm7", mm7_settings(mmsc))
-            .expect("the MM7 settings are usable");
+        let mm7 =
+            Mm7Carrier::new(app.services.clone(), "mm7", mm7).expect("the MM7 settings are usable");
         let sms = Arc::new(SimulatedCarrier::new(
             app.services.clone(),
             Duration::from_millis(50),

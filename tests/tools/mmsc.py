@@ -10,6 +10,7 @@ SHA-256 of every content item's bytes (the tests compare them with the source me
 as scripted on stdin.
 
     python3 mmsc.py [--port N] [--username U --password P] [--vasp-id V]
+                    [--tls-cert PEM --tls-key PEM]
 
 stdout, one JSON object per line:
     {"event": "listening", "port": N}
@@ -34,6 +35,7 @@ import email.policy
 import hashlib
 import json
 import re
+import ssl
 import sys
 import threading
 import time
@@ -338,8 +340,14 @@ def main():
     parser.add_argument("--username")
     parser.add_argument("--password")
     parser.add_argument("--vasp-id")
+    parser.add_argument("--tls-cert")
+    parser.add_argument("--tls-key")
     args = parser.parse_args()
     server = ThreadingHTTPServer(("127.0.0.1", args.port), Handler)
+    if args.tls_cert:
+        context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        context.load_cert_chain(args.tls_cert, args.tls_key)
+        server.socket = context.wrap_socket(server.socket, server_side=True)
     server.daemon_threads = True
     server.expect = {"username": args.username, "password": args.password, "vasp_id": args.vasp_id}
     threading.Thread(target=commands, daemon=True).start()
