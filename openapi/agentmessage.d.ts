@@ -39,6 +39,10 @@ export interface paths {
          *     `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
          *     A text longer than one segment is sent in parts and delivered as one message.
          *
+         *     With `send_at` the message is `scheduled` until then (and may be canceled); with
+         *     `validity_period` it has its own validity, past which a message not yet delivered is
+         *     `undelivered` (`EXPIRED`).
+         *
          *     With an `Idempotency-Key`, a retry with the same key and the same body (compared as
          *     RFC 8785 canonical JSON) gets the first answer again — its 202, or the 422/453 its rules
          *     gave — byte for byte, with the first `X-Request-Id` and `Idempotent-Replayed: true`, and
@@ -50,6 +54,35 @@ export interface paths {
          *     Requires the `messages:send` scope.
          */
         post: operations["messages_create"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/messages/{id}/cancel": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /**
+         * Cancel a scheduled message
+         * @description A message sent with a `send_at` is `scheduled` until then; canceled, it becomes
+         *     `canceled` (an event, and a `message.canceled` webhook event) and never reaches a
+         *     carrier. Only a `scheduled` message can be canceled: any other status — `queued` once its
+         *     time came, `canceled` already, a message sent at once — is 409 `MESSAGE_NOT_CANCELABLE`
+         *     with `details.status`. A message of another organization, or a malformed id, is 404.
+         *
+         *     With an `Idempotency-Key`, a retry gets the first 200 again (`Idempotent-Replayed: true`);
+         *     the same key for another message is 422 `IDEMPOTENCY_KEY_REUSED`.
+         *
+         *     Requires the `messages:send` scope.
+         */
+        post: operations["messages_cancel"];
         delete?: never;
         options?: never;
         head?: never;
@@ -918,7 +951,7 @@ export interface components {
          * @description Every error code the server answers with; each has exactly one HTTP status.
          * @enum {string}
          */
-        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "LIMIT_REACHED" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "WEBHOOKS_NOT_CONFIGURED" | "SERVICE_UNAVAILABLE";
+        ErrorCode: "BAD_REQUEST" | "UNAUTHORIZED" | "FORBIDDEN" | "NOT_FOUND" | "METHOD_NOT_ALLOWED" | "PAYLOAD_TOO_LARGE" | "URI_TOO_LONG" | "HEADERS_TOO_LARGE" | "UNSUPPORTED_MEDIA_TYPE" | "REQUEST_TIMEOUT" | "CONSENT_LOCKED" | "IDEMPOTENCY_CONFLICT" | "LIMIT_REACHED" | "MESSAGE_NOT_CANCELABLE" | "VALIDATION_FAILED" | "LINE_TYPE_BLOCKED" | "IDEMPOTENCY_KEY_REUSED" | "RATE_LIMITED" | "CONSENT_REQUIRED" | "INTERNAL_ERROR" | "WEBHOOKS_NOT_CONFIGURED" | "SERVICE_UNAVAILABLE";
         /**
          * ErrorEnvelope
          * @description `{"success": false, "error": {…}}`: the body of every error response.
@@ -1002,7 +1035,7 @@ export interface components {
              * @description The message's `error_code` set by this event, or null.
              * @enum {string|null}
              */
-            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | null;
+            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | "LINE_TYPE_BLOCKED" | null;
             /**
              * @description What the server did to the message, for a `media_converted` event (which image, from
              *     what size to what); null otherwise.
@@ -1118,7 +1151,8 @@ export interface components {
          *         "created_at": "2026-04-26T12:00:00.000Z",
          *         "updated_at": "2026-04-26T12:00:00.000Z",
          *         "sent_at": null,
-         *         "delivered_at": null
+         *         "delivered_at": null,
+         *         "send_at": null
          *       },
          *       "keyword": "STOP"
          *     }
@@ -1244,7 +1278,7 @@ export interface components {
          * @example queued
          * @enum {string}
          */
-        MessageStatus: "queued" | "sending" | "sent" | "delivered" | "undelivered" | "failed" | "received";
+        MessageStatus: "scheduled" | "queued" | "sending" | "sent" | "delivered" | "undelivered" | "failed" | "received" | "canceled";
         /**
          * @description Message text: 1 to 1600 characters (Unicode scalar values), no U+0000.
          * @example hello from agentmessage
@@ -1271,7 +1305,8 @@ export interface components {
          *       "created_at": "2026-04-26T12:00:00.000Z",
          *       "updated_at": "2026-04-26T12:00:00.000Z",
          *       "sent_at": null,
-         *       "delivered_at": null
+         *       "delivered_at": null,
+         *       "send_at": null
          *     }
          */
         MessageView: {
@@ -1290,7 +1325,7 @@ export interface components {
             channel: components["schemas"]["Channel"];
             /** @description The send priority. */
             priority: components["schemas"]["Priority"];
-            /** @description The current status; it starts as `queued`. */
+            /** @description The current status; it starts as `queued` (`scheduled` with a `send_at`). */
             status: components["schemas"]["MessageStatus"];
             /** @description The tag given when sending, or null. */
             tag: string | null;
@@ -1306,7 +1341,7 @@ export interface components {
              * @description Why the message is `failed` or `undelivered`, or null.
              * @enum {string|null}
              */
-            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | null;
+            error_code: "CONSENT_REVOKED" | "CARRIER_REFUSED" | "SUBMISSION_UNCERTAIN" | "UNDELIVERED" | "EXPIRED" | "MEDIA_UNAVAILABLE" | "MEDIA_TYPE_UNSUPPORTED" | "MEDIA_TOO_LARGE" | "LINE_TYPE_BLOCKED" | null;
             /** @description A readable explanation of `error_code`, or null. */
             error_message: string | null;
             /**
@@ -1335,6 +1370,13 @@ export interface components {
              * @example 2026-04-26T12:00:00.000Z
              */
             delivered_at: string | null;
+            /**
+             * Format: date-time
+             * @description When a scheduled message is (or was) released to the queue: the send's `send_at`, or
+             *     null for a message sent at once.
+             * @example 2026-04-26T12:00:00.000Z
+             */
+            send_at: string | null;
         };
         /** @description A successful response: `success` is true and `data` holds the resource. */
         MessageViewEnvelope: {
@@ -1601,6 +1643,24 @@ export interface components {
              *     `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED` or `MEDIA_TOO_LARGE`.
              */
             media_urls?: components["schemas"]["MediaUrls"];
+            /**
+             * Format: date-time
+             * @description Send it later, at this time: between 5 minutes and 35 days from now (the
+             *     deployment's `--schedule-min-lead` and `--schedule-max-lead`), else 422. The message
+             *     is `scheduled` until then, and may be canceled (`POST /v1/messages/{id}/cancel`); the
+             *     rate limit is spent now. At its time it becomes `queued` — or `failed`
+             *     (`CONSENT_REVOKED`, `LINE_TYPE_BLOCKED`) when the recipient opted out, or was found
+             *     to be a landline, meanwhile.
+             * @example 2026-12-24T09:00:00+01:00
+             */
+            send_at?: string;
+            /**
+             * @description Its own validity, in seconds from `send_at` (or from now): a message the carrier has
+             *     not taken, or not reported delivered, by then ends `undelivered` (`EXPIRED`); the
+             *     carrier is told (SMPP `validity_period`, MM7 `ExpiryDate`). 60 up to the deployment's
+             *     validity (48 hours by default), else 422.
+             */
+            validity_period?: components["schemas"]["ValidityPeriod"];
         };
         /**
          * @description Your own label for a message: up to 256 characters, no U+0000.
@@ -1648,11 +1708,17 @@ export interface components {
             description?: components["schemas"]["WebhookDescription"];
         };
         /**
+         * Format: int64
+         * @description How long the message may take, in seconds from its `send_at` (or from its acceptance), to reach the carrier and get its final receipt: at least 60, at most the deployment's validity (48 hours by default).
+         * @example 600
+         */
+        ValidityPeriod: number;
+        /**
          * @description The type of the event a delivery carries: one of `WebhookEventType`, or `webhook.test` (sent by `POST /v1/webhook_endpoints/{id}/test`).
          * @example message.delivered
          * @enum {string}
          */
-        WebhookDeliveryEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "consent.updated" | "webhook.test";
+        WebhookDeliveryEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "message.canceled" | "consent.updated" | "webhook.test";
         /**
          * @description `pending` (an attempt is due or scheduled), `delivered` (the endpoint answered 2xx) or `failed` (every attempt of the schedule failed, or the endpoint answered 410 Gone).
          * @example delivered
@@ -1921,7 +1987,7 @@ export interface components {
          * @example message.delivered
          * @enum {string}
          */
-        WebhookEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "consent.updated";
+        WebhookEventType: "message.sent" | "message.delivered" | "message.undelivered" | "message.failed" | "message.received" | "message.canceled" | "consent.updated";
         /** @description The event types to receive: at least one, none repeated. */
         WebhookEventTypes: components["schemas"]["WebhookEventType"][];
         /**
@@ -1992,7 +2058,8 @@ export interface components {
          *         "created_at": "2026-04-26T12:00:00.000Z",
          *         "updated_at": "2026-04-26T12:00:00.000Z",
          *         "sent_at": null,
-         *         "delivered_at": null
+         *         "delivered_at": null,
+         *         "send_at": null
          *       },
          *       "sequence": 5
          *     }
@@ -2448,6 +2515,204 @@ export interface operations {
                      *           "fix": "record the recipient's opt-in with PUT /v1/consents/+15555550123 (operation consents_update)",
                      *           "to": "+15555550123"
                      *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+        };
+    };
+    messages_cancel: {
+        parameters: {
+            query?: never;
+            header?: {
+                /**
+                 * @description Makes the cancel safe to retry: a retry with the same key gets the first answer
+                 *     again (`Idempotent-Replayed: true`).
+                 */
+                "Idempotency-Key"?: components["schemas"]["IdempotencyKey"];
+            };
+            path: {
+                /** @description The message id. */
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            /** @description OK: the resource in the success envelope. */
+            200: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["MessageViewEnvelope"];
+                };
+            };
+            /** @description `BAD_REQUEST`: the body is not JSON or not a JSON object (`details.body` says where the JSON breaks: line and column), or a query parameter or header is malformed (`details` names it). */
+            400: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "BAD_REQUEST",
+                     *         "message": "bad request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `UNAUTHORIZED`: the API key is missing, malformed, unknown or revoked; `details.authorization` says which of: no credentials, not a Bearer token (naming the scheme sent, such as Basic), a key that does not exist or no longer works. `WWW-Authenticate` carries the challenge. */
+            401: {
+                headers: {
+                    /** @description The challenge (RFC 6750): `Bearer realm="agentmessage"`, with `error="invalid_token"` when the key sent does not work. */
+                    "WWW-Authenticate": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "UNAUTHORIZED",
+                     *         "message": "authentication failed",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "authorization": "no credentials were sent: send your API key as `Authorization: Bearer am_live_…`"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `FORBIDDEN`: the API key lacks the operation's scope (`details.required_scope`); making or revoking a key also needs every scope of that key (`details.missing_scopes` lists those missing). */
+            403: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "FORBIDDEN",
+                     *         "message": "missing required scope",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM",
+                     *         "details": {
+                     *           "required_scope": "messages:send"
+                     *         }
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `NOT_FOUND`: no such resource is visible to the organization. */
+            404: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy"?: string;
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "NOT_FOUND",
+                     *         "message": "not found",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /**
+             * @description `IDEMPOTENCY_CONFLICT`: a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.
+             *
+             *     `MESSAGE_NOT_CANCELABLE`: only a `scheduled` message can be canceled; `details.status` is the message's status now (`queued` once its `send_at` came, `canceled` when it was canceled already, …).
+             */
+            409: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description Whole seconds to wait before retrying; at least 1. Sent with `IDEMPOTENCY_CONFLICT`, not with the other codes of this status. */
+                    "Retry-After"?: components["schemas"]["RetryAfter"];
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `PAYLOAD_TOO_LARGE`: the body is larger than 64 KiB. */
+            413: {
+                headers: {
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "PAYLOAD_TOO_LARGE",
+                     *         "message": "payload too large",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
+                     *       }
+                     *     }
+                     */
+                    "application/json": components["schemas"]["ErrorEnvelope"];
+                };
+            };
+            /** @description `IDEMPOTENCY_KEY_REUSED`: the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation. */
+            422: {
+                headers: {
+                    /** @description The organization's rate limit on sends and lookups (IETF httpapi RateLimit header fields draft): `"organization";q=<burst>;w=<seconds>`, a quota of `q` requests refilled over `w` seconds. Sends and lookups share it, per key mode. On every answer given after the API key was accepted. */
+                    "RateLimit-Policy": string;
+                    /** @description `true` when this is the answer recorded for the request's `Idempotency-Key`, sent again: the same status and body byte for byte, and the first request's `X-Request-Id`. Absent otherwise. */
+                    "Idempotent-Replayed"?: "true";
+                    /** @description The request's id (a ULID); on errors equal to `error.request_id`. */
+                    "X-Request-Id": string;
+                    [name: string]: unknown;
+                };
+                content: {
+                    /**
+                     * @example {
+                     *       "success": false,
+                     *       "error": {
+                     *         "code": "IDEMPOTENCY_KEY_REUSED",
+                     *         "message": "idempotency key reused with a different request",
+                     *         "request_id": "01JTBQH2FZ8K1RXC0WJ4Z9P3VM"
                      *       }
                      *     }
                      */

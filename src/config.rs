@@ -110,6 +110,14 @@ pub struct RuleArgs {
     /// `MEDIA_UNAVAILABLE`.
     #[arg(long, env = "AGENTMESSAGE_MEDIA_FETCH_TIMEOUT", default_value = defaults::MEDIA_FETCH_TIMEOUT, value_parser = humantime::parse_duration)]
     pub media_fetch_timeout: Duration,
+
+    /// The shortest a send's `send_at` may be ahead of now (422 `details.send_at` otherwise).
+    #[arg(long, env = "AGENTMESSAGE_SCHEDULE_MIN_LEAD", default_value = defaults::SCHEDULE_MIN_LEAD, value_parser = humantime::parse_duration)]
+    pub schedule_min_lead: Duration,
+
+    /// The longest a send's `send_at` may be ahead of now.
+    #[arg(long, env = "AGENTMESSAGE_SCHEDULE_MAX_LEAD", default_value = defaults::SCHEDULE_MAX_LEAD, value_parser = humantime::parse_duration)]
+    pub schedule_max_lead: Duration,
 }
 
 impl RuleArgs {
@@ -131,6 +139,8 @@ impl RuleArgs {
                 max_bytes: self.mms_max_bytes,
                 fetch_timeout: self.media_fetch_timeout,
             },
+            schedule_min_lead: self.schedule_min_lead,
+            schedule_max_lead: self.schedule_max_lead,
             ..Settings::default()
         }
     }
@@ -143,8 +153,9 @@ pub struct WorkerArgs {
     #[arg(long, env = "AGENTMESSAGE_RECEIPT_DELAY", default_value = defaults::RECEIPT_DELAY, value_parser = humantime::parse_duration)]
     pub receipt_delay: Duration,
 
-    /// How long a message may take, from its creation, to be sent and get its final receipt;
-    /// past it, it is `undelivered` (EXPIRED). SMPP submissions carry the time left.
+    /// How long a message may take, from its creation (or its `send_at`), to be sent and get its
+    /// final receipt; past it, it is `undelivered` (EXPIRED). The longest `validity_period` a
+    /// send may ask. SMPP submissions carry the time left, MM7 SubmitReqs its end.
     #[arg(long, env = "AGENTMESSAGE_VALIDITY", default_value = defaults::VALIDITY, value_parser = humantime::parse_duration)]
     pub validity: Duration,
 
@@ -620,7 +631,11 @@ pub struct ProcessArgs {
 impl ProcessArgs {
     /// The rules' settings: the rule flags, shaped by the carrier and the webhook settings.
     pub fn settings(&self) -> anyhow::Result<Settings> {
-        let settings = self.mms.apply(self.carrier.apply(self.rules.settings()))?;
+        let settings = Settings {
+            validity: self.worker.validity,
+            ..self.rules.settings()
+        };
+        let settings = self.mms.apply(self.carrier.apply(settings))?;
         self.webhooks.apply(settings)
     }
 }

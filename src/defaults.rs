@@ -72,6 +72,10 @@ pub const SMPP_SOURCE_NPI: u8 = 1;
 pub const SMPP_DEST_TON: u8 = 1;
 pub const SMPP_DEST_NPI: u8 = 1;
 pub const MM7_VERSION: &str = "6.8.0";
+
+// Scheduling.
+pub const SCHEDULE_MIN_LEAD: &str = "5m";
+pub const SCHEDULE_MAX_LEAD: &str = "35d";
 pub const MM7_TIMEOUT: &str = "30s";
 pub const MM7_CONCURRENCY: u32 = 8;
 
@@ -120,6 +124,8 @@ mod tests {
             SMPP_REASSEMBLY_TIMEOUT,
             SMPP_CLOSE_TIMEOUT,
             MM7_TIMEOUT,
+            SCHEDULE_MIN_LEAD,
+            SCHEDULE_MAX_LEAD,
             SHUTDOWN_GRACE,
             HEADER_READ_TIMEOUT,
             IDLE_TIMEOUT,

@@ -5,6 +5,7 @@
 
 pub mod api;
 pub mod config;
+pub mod config_file;
 pub mod defaults;
 pub mod delivery;
 pub mod domain;

@@ -33,6 +33,11 @@ struct Cli {
     /// Default: `pretty` on a terminal, `plain` otherwise.
     #[arg(long, global = true, env = "AGENTMESSAGE_LOG_FORMAT", value_enum)]
     log_format: Option<LogFormat>,
+    /// A TOML file of settings (any flag of `serve` and `worker`, by its name: `listen`,
+    /// `smpp_address`, `[smpp] address`, …). A flag wins over the environment, the environment
+    /// over the file, the file over the default; `agentmessage config show` prints the outcome.
+    #[arg(long, global = true, env = "AGENTMESSAGE_CONFIG", value_name = "FILE")]
+    config: Option<std::path::PathBuf>,
     #[command(subcommand)]
     command: Command,
 }
@@ -60,6 +65,9 @@ enum Command {
     /// Set up organizations, keys and numbers. Each prints one JSON object on stdout.
     #[command(subcommand)]
     Admin(Admin),
+    /// Inspect the settings.
+    #[command(subcommand)]
+    Config(ConfigCommand),
     /// Print a shell completion script: `agentmessage completions bash > /etc/bash_completion.d/agentmessage`.
     Completions {
         #[arg(value_enum)]
@@ -162,18 +170,153 @@ enum Admin {
     },
 }
 
-#[tokio::main]
-async fn main() -> ExitCode {
-    agentmessage::server::limit_allocator_arenas();
-    let cli = Cli::parse();
-    init_logging(&cli);
-    match run(cli).await {
-        Ok(()) => ExitCode::SUCCESS,
-        Err(err) => {
-            eprintln!("error: {err:#}");
-            ExitCode::FAILURE
+#[derive(Subcommand)]
+enum ConfigCommand {
+    /// Print every setting `serve` would run with (the same flags, environment and `--config`),
+    /// one `name = value  # source` line each (source: flag, env, file or default), secrets and
+    /// database passwords masked.
+    Show(ServeArgs),
+}
+
+/// The environment variables the configuration file gave (for `config show`).
+static FROM_FILE: std::sync::OnceLock<std::collections::BTreeSet<String>> =
+    std::sync::OnceLock::new();
+
+/// The settings of the file named by `--config` (or `AGENTMESSAGE_CONFIG`), under the
+/// environment: each one the environment does not give becomes its environment variable, so
+/// that the flags win over both. Runs before any thread starts.
+fn load_config_file() -> anyhow::Result<()> {
+    use clap::CommandFactory;
+    let args: Vec<String> = std::env::args().collect();
+    let Some(path) = agentmessage::config_file::path_in(&args) else {
+        let _ = FROM_FILE.set(Default::default());
+        return Ok(());
+    };
+    let command = Cli::command();
+    let known = agentmessage::config_file::settings_of(&command, &["serve", "worker"]);
+    let mut from_file = std::collections::BTreeSet::new();
+    for (env, value) in agentmessage::config_file::layered(&path, &known)? {
+        if std::env::var_os(&env).is_none() {
+            std::env::set_var(&env, value);
+            from_file.insert(env);
         }
     }
+    let _ = FROM_FILE.set(from_file);
+    Ok(())
+}
+
+fn main() -> ExitCode {
+    agentmessage::server::limit_allocator_arenas();
+    if let Err(err) = load_config_file() {
+        eprintln!("error: {err:#}");
+        return ExitCode::from(2);
+    }
+    let matches = {
+        use clap::CommandFactory;
+        Cli::command().get_matches()
+    };
+    let cli = match <Cli as clap::FromArgMatches>::from_arg_matches(&matches) {
+        Ok(cli) => cli,
+        Err(err) => err.exit(),
+    };
+    if let Command::Config(ConfigCommand::Show(_)) = &cli.command {
+        return config_show(&matches);
+    }
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(runtime) => runtime,
+        Err(err) => {
+            eprintln!("error: starting the runtime: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async {
+        init_logging(&cli);
+        match run(cli).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+/// `config show`: every setting of `serve` with its value and where it came from.
+fn config_show(matches: &clap::ArgMatches) -> ExitCode {
+    use clap::{parser::ValueSource, CommandFactory};
+    use std::io::Write;
+    let command = Cli::command();
+    let Some(show) = matches
+        .subcommand_matches("config")
+        .and_then(|m| m.subcommand_matches("show"))
+    else {
+        return ExitCode::FAILURE;
+    };
+    let from_file = FROM_FILE.get().cloned().unwrap_or_default();
+    let source = |env: &str, from: Option<ValueSource>| match from {
+        Some(ValueSource::CommandLine) => "flag",
+        Some(ValueSource::EnvVariable) if from_file.contains(env) => "file",
+        Some(ValueSource::EnvVariable) => "env",
+        _ => "default",
+    };
+    let mut lines = Vec::new();
+    let args = command
+        .find_subcommand("config")
+        .and_then(|c| c.find_subcommand("show"))
+        .map(|c| c.get_arguments().cloned().collect::<Vec<_>>())
+        .unwrap_or_default();
+    for arg in &args {
+        let (Some(long), Some(env)) = (arg.get_long(), arg.get_env()) else {
+            continue;
+        };
+        let env = env.to_string_lossy().into_owned();
+        if env == agentmessage::config_file::CONFIG_ENV {
+            continue;
+        }
+        let name = long.replace('-', "_");
+        let id = arg.get_id().as_str();
+        let raw: Option<Vec<String>> = show
+            .get_raw(id)
+            .map(|values| values.map(|v| v.to_string_lossy().into_owned()).collect());
+        let value = match raw {
+            None => "(unset)".to_owned(),
+            Some(values)
+                if agentmessage::config_file::is_secret(&name)
+                    && values.iter().any(|v| !v.is_empty()) =>
+            {
+                "\"***\"".to_owned()
+            }
+            Some(values) => {
+                let joined = values.join(",");
+                let shown = if name == "database_url" {
+                    agentmessage::store::redacted_url(&joined)
+                } else {
+                    joined
+                };
+                format!("{shown:?}")
+            }
+        };
+        lines.push(format!(
+            "{name} = {value}  # {}",
+            source(&env, show.value_source(id))
+        ));
+    }
+    for (name, env) in agentmessage::config_file::ENV_ONLY {
+        let (value, from) = match std::env::var_os(env) {
+            Some(_) if from_file.contains(*env) => ("\"***\"", "file"),
+            Some(_) => ("\"***\"", "env"),
+            None => ("(unset)", "default"),
+        };
+        lines.push(format!("{name} = {value}  # {from}"));
+    }
+    let mut out = std::io::stdout().lock();
+    for line in lines {
+        let _ = writeln!(out, "{line}");
+    }
+    ExitCode::SUCCESS
 }
 
 /// Log lines go to stderr (stdout carries the commands' output and the demo banner). The
@@ -286,6 +429,8 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             tracing::info!("AgentMessage delivery worker stopped");
         }
         Command::Admin(admin) => admin_command(admin).await?,
+        // Answered before the runtime starts.
+        Command::Config(ConfigCommand::Show(_)) => {}
         Command::Completions { shell } => {
             use clap::CommandFactory;
             clap_complete::generate(

@@ -109,9 +109,10 @@ impl Target {
         response
     }
 
-    /// Sends a request that declares a body of `declared` bytes and sends only its first 64,
-    /// over a plain TCP connection, and reads what the server answers within `wait` (a server
-    /// that checks the declared length answers before reading the body).
+    /// Sends a request that declares a body of `declared` bytes and sends none of it, over a
+    /// plain TCP connection, and reads what the server answers within `wait` (a server that
+    /// checks the declared length answers before reading the body; with nothing unread, its
+    /// close cannot reset the connection before the answer is read).
     pub fn send_declared_too_large(
         &self,
         path: &str,
@@ -122,11 +123,11 @@ impl Target {
         let request = Request::new("POST", path)
             .auth(Auth::None)
             .header("content-length", declared.to_string())
-            .raw(Some(content_type), vec![b'<'; 64]);
+            .raw(Some(content_type), Vec::new());
         let started = humantime::format_rfc3339_millis(std::time::SystemTime::now()).to_string();
         let clock = std::time::Instant::now();
         let head = format!("Content-Type: {content_type}\r\nContent-Length: {declared}\r\n");
-        let response = self.raw_post(path, &head, &[b'<'; 64], wait);
+        let response = self.raw_post(path, &head, &[], wait);
         self.keep(vec![Exchange {
             request,
             started,

@@ -111,7 +111,14 @@ impl Matrix {
         }
         for op in &spec.operations {
             for status in op.responses.keys() {
-                rows.insert((op.id.clone(), *status), Verdict::NotCovered);
+                // An operation's own fault answer (the MMS centre's 503) takes a fault, as the
+                // server-wide ones do.
+                let verdict = if *status >= 500 && *status != 501 {
+                    Verdict::NeedsFaultInjection
+                } else {
+                    Verdict::NotCovered
+                };
+                rows.insert((op.id.clone(), *status), verdict);
             }
         }
         for status in spec.global.keys() {

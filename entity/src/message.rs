@@ -45,6 +45,11 @@ pub struct Model {
     pub event_count: i32,
     /// Not claimed again before this time (the carrier deferred one of its parts).
     pub retry_at: Option<DateTimeUtc>,
+    /// When a `scheduled` message becomes `queued` (the send's `send_at`).
+    pub send_at: Option<DateTimeUtc>,
+    /// When the message's validity runs out (its own `validity_period`, or the deployment's
+    /// counted from `send_at`); null: the deployment's validity counted from creation.
+    pub valid_until: Option<DateTimeUtc>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

@@ -58,6 +58,8 @@ value_set!(
     /// Where a message is in its life: `queued → sending → sent → delivered | undelivered`, and
     /// `failed` from any state that is not terminal; `received` for inbound messages.
     MessageStatus {
+        /// Accepted with a `send_at`: waits for its time, then becomes `queued`.
+        Scheduled => "scheduled",
         Queued => "queued",
         Sending => "sending",
         Sent => "sent",
@@ -65,6 +67,8 @@ value_set!(
         Undelivered => "undelivered",
         Failed => "failed",
         Received => "received",
+        /// Canceled while `scheduled`: never handed to a carrier.
+        Canceled => "canceled",
     }
 );
 
@@ -134,6 +138,9 @@ value_set!(
         /// The media add up to more than the deployment's MMS size cap, and could not be made
         /// to fit.
         MediaTooLarge => "MEDIA_TOO_LARGE",
+        /// A scheduled message's recipient was found to be a landline by a recent lookup when
+        /// its time came.
+        LineTypeBlocked => "LINE_TYPE_BLOCKED",
     }
 );
 
@@ -177,6 +184,8 @@ value_set!(
         MessageFailed => "message.failed",
         /// An inbound message arrived on one of the organization's numbers.
         MessageReceived => "message.received",
+        /// A scheduled message was canceled before its time.
+        MessageCanceled => "message.canceled",
         /// A recipient's consent changed (through the API or by keyword).
         ConsentUpdated => "consent.updated",
         /// A test event asked for through the API; sent to that one endpoint, never subscribed to.

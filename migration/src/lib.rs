@@ -30,6 +30,7 @@ mod m20261206_000022_inbound_parts;
 mod m20261206_000023_messages_delivered_at;
 mod m20261206_000024_message_events_note;
 mod m20261206_000025_message_media;
+mod m20261206_000026_messages_schedule;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -63,6 +64,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000023_messages_delivered_at::Migration),
             Box::new(m20261206_000024_message_events_note::Migration),
             Box::new(m20261206_000025_message_media::Migration),
+            Box::new(m20261206_000026_messages_schedule::Migration),
         ]
     }
 }

@@ -253,6 +253,8 @@ pub enum ErrorCode {
     /// 409: the organization already holds as many of these as it may (per mode);
     /// `details.limit` says how many. Delete (or revoke) one first.
     LimitReached,
+    /// 409: only a `scheduled` message can be canceled; `details.status` is the message's.
+    MessageNotCancelable,
     /// 422: one or more fields are invalid; `details` names each.
     ValidationFailed,
     /// 422: a recent lookup classified the recipient as a landline.
@@ -272,7 +274,7 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
-    pub const ALL: [ErrorCode; 21] = [
+    pub const ALL: [ErrorCode; 22] = [
         ErrorCode::BadRequest,
         ErrorCode::Unauthorized,
         ErrorCode::Forbidden,
@@ -286,6 +288,7 @@ impl ErrorCode {
         ErrorCode::ConsentLocked,
         ErrorCode::IdempotencyConflict,
         ErrorCode::LimitReached,
+        ErrorCode::MessageNotCancelable,
         ErrorCode::ValidationFailed,
         ErrorCode::LineTypeBlocked,
         ErrorCode::IdempotencyKeyReused,
@@ -309,9 +312,10 @@ impl ErrorCode {
             ErrorCode::HeadersTooLarge => 431,
             ErrorCode::RequestTimeout => 408,
             ErrorCode::UnsupportedMediaType => 415,
-            ErrorCode::ConsentLocked | ErrorCode::IdempotencyConflict | ErrorCode::LimitReached => {
-                409
-            }
+            ErrorCode::ConsentLocked
+            | ErrorCode::IdempotencyConflict
+            | ErrorCode::LimitReached
+            | ErrorCode::MessageNotCancelable => 409,
             ErrorCode::ValidationFailed
             | ErrorCode::LineTypeBlocked
             | ErrorCode::IdempotencyKeyReused => 422,
@@ -349,6 +353,7 @@ impl ErrorCode {
             ErrorCode::ConsentLocked => "consent locked",
             ErrorCode::IdempotencyConflict => "a request with this idempotency key is in progress",
             ErrorCode::LimitReached => "limit reached",
+            ErrorCode::MessageNotCancelable => "message not cancelable",
             ErrorCode::IdempotencyKeyReused => "idempotency key reused with a different request",
             ErrorCode::ValidationFailed => "validation failed",
             ErrorCode::LineTypeBlocked => "recipient line type is blocked",
@@ -376,6 +381,7 @@ impl ErrorCode {
             ErrorCode::ConsentLocked => "CONSENT_LOCKED",
             ErrorCode::IdempotencyConflict => "IDEMPOTENCY_CONFLICT",
             ErrorCode::LimitReached => "LIMIT_REACHED",
+            ErrorCode::MessageNotCancelable => "MESSAGE_NOT_CANCELABLE",
             ErrorCode::IdempotencyKeyReused => "IDEMPOTENCY_KEY_REUSED",
             ErrorCode::ValidationFailed => "VALIDATION_FAILED",
             ErrorCode::LineTypeBlocked => "LINE_TYPE_BLOCKED",
@@ -465,6 +471,9 @@ impl ErrorEnvelope {
                     _ => crate::defaults::MAX_WEBHOOK_ENDPOINTS,
                 };
                 Some(BTreeMap::from([("limit".into(), limit.to_string())]))
+            }
+            ErrorCode::MessageNotCancelable => {
+                Some(BTreeMap::from([("status".into(), "sent".into())]))
             }
             ErrorCode::ConsentRequired => {
                 let refusal = crate::domain::consent::ConsentRefusal::NeverOptedIn;

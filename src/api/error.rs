@@ -168,6 +168,10 @@ impl From<service::Error> for ApiError {
             },
             E::IdempotencyKeyReused => ApiError::new(ErrorCode::IdempotencyKeyReused),
             E::WebhooksNotConfigured => ApiError::new(ErrorCode::WebhooksNotConfigured),
+            E::NotCancelable { status } => ApiError::with_details(
+                ErrorCode::MessageNotCancelable,
+                BTreeMap::from([("status".into(), status.as_str().to_owned())]),
+            ),
             E::LimitReached { limit } => ApiError::with_details(
                 ErrorCode::LimitReached,
                 BTreeMap::from([("limit".into(), limit.to_string())]),

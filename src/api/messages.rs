@@ -17,8 +17,8 @@ use super::{
     query::Query,
     reply::{error_set, Reply},
     types::{
-        Cursor, EventCursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount, Tag,
-        Wire,
+        Cursor, EventCursor, EventSequence, MediaUrls, MessageText, PageLimit, SegmentCount,
+        SendAt, Tag, ValidityPeriod, Wire,
     },
     ApiTags,
 };
@@ -59,6 +59,20 @@ request! {
         /// `MEDIA_UNAVAILABLE`, `MEDIA_TYPE_UNSUPPORTED` or `MEDIA_TOO_LARGE`.
         #[oai(skip_serializing_if_is_none)]
         pub media_urls: Option<MediaUrls>,
+        /// Send it later, at this time: between 5 minutes and 35 days from now (the
+        /// deployment's `--schedule-min-lead` and `--schedule-max-lead`), else 422. The message
+        /// is `scheduled` until then, and may be canceled (`POST /v1/messages/{id}/cancel`); the
+        /// rate limit is spent now. At its time it becomes `queued` — or `failed`
+        /// (`CONSENT_REVOKED`, `LINE_TYPE_BLOCKED`) when the recipient opted out, or was found
+        /// to be a landline, meanwhile.
+        #[oai(skip_serializing_if_is_none)]
+        pub send_at: Option<SendAt>,
+        /// Its own validity, in seconds from `send_at` (or from now): a message the carrier has
+        /// not taken, or not reported delivered, by then ends `undelivered` (`EXPIRED`); the
+        /// carrier is told (SMPP `validity_period`, MM7 `ExpiryDate`). 60 up to the deployment's
+        /// validity (48 hours by default), else 422.
+        #[oai(skip_serializing_if_is_none)]
+        pub validity_period: Option<ValidityPeriod>,
     }
 }
 
@@ -71,6 +85,8 @@ impl Example for SendMessageRequest {
             priority: Wire(Priority::Default),
             tag: Some(Tag("order-7421".into())),
             media_urls: None,
+            send_at: None,
+            validity_period: None,
         }
     }
 }
@@ -91,7 +107,7 @@ pub struct MessageView {
     pub channel: Wire<Channel>,
     /// The send priority.
     pub priority: Wire<Priority>,
-    /// The current status; it starts as `queued`.
+    /// The current status; it starts as `queued` (`scheduled` with a `send_at`).
     pub status: Wire<MessageStatus>,
     /// The tag given when sending, or null.
     #[oai(nullable)]
@@ -123,6 +139,10 @@ pub struct MessageView {
     /// null until then.
     #[oai(nullable)]
     pub delivered_at: Option<Timestamp>,
+    /// When a scheduled message is (or was) released to the queue: the send's `send_at`, or
+    /// null for a message sent at once.
+    #[oai(nullable)]
+    pub send_at: Option<Timestamp>,
 }
 
 impl Example for MessageView {
@@ -147,6 +167,7 @@ impl Example for MessageView {
             updated_at: at,
             sent_at: None,
             delivered_at: None,
+            send_at: None,
         }
     }
 }
@@ -172,6 +193,7 @@ impl From<Message> for MessageView {
             updated_at: m.updated_at,
             sent_at: m.delivery.sent_at.map(Timestamp::from),
             delivered_at: m.delivery.delivered_at.map(Timestamp::from),
+            send_at: m.send_at.map(Timestamp::from),
         }
     }
 }
@@ -188,6 +210,10 @@ impl From<SendMessageRequest> for SendMessage {
                 .media_urls
                 .map(|urls| urls.0.into_iter().map(|u| u.0).collect())
                 .unwrap_or_default(),
+            send_at: r.send_at.map(|t| t.0),
+            validity_period: r
+                .validity_period
+                .map(|p| u32::try_from(p.0).unwrap_or(u32::MAX)),
         }
     }
 }
@@ -195,6 +221,10 @@ impl From<SendMessageRequest> for SendMessage {
 error_set!(
     /// What sending can answer besides 202.
     SendErrors: [BadRequest, Unauthorized, Forbidden, UnsupportedMediaType, PayloadTooLarge, IdempotencyConflict, ValidationFailed, LineTypeBlocked, IdempotencyKeyReused, RateLimited, ConsentRequired]
+);
+error_set!(
+    /// What canceling a message can answer besides 200.
+    CancelErrors: [BadRequest, Unauthorized, Forbidden, NotFound, IdempotencyConflict, MessageNotCancelable, IdempotencyKeyReused]
 );
 error_set!(
     /// What reading one message can answer besides 200.
@@ -445,6 +475,10 @@ impl MessagesApi {
     /// `"mms is not supported by this deployment's carrier"`, with live and test keys alike.
     /// A text longer than one segment is sent in parts and delivered as one message.
     ///
+    /// With `send_at` the message is `scheduled` until then (and may be canceled); with
+    /// `validity_period` it has its own validity, past which a message not yet delivered is
+    /// `undelivered` (`EXPIRED`).
+    ///
     /// With an `Idempotency-Key`, a retry with the same key and the same body (compared as
     /// RFC 8785 canonical JSON) gets the first answer again — its 202, or the 422/453 its rules
     /// gave — byte for byte, with the first `X-Request-Id` and `Idempotent-Replayed: true`, and
@@ -484,6 +518,61 @@ impl MessagesApi {
                 |completion| async move {
                     services
                         .send_message_completing(caller, send, completion.as_ref())
+                        .await
+                },
+            )
+            .await
+        };
+        Reply::answer(run.await, |m| Envelope(MessageView::from(m)))
+    }
+
+    /// Cancel a scheduled message
+    ///
+    /// A message sent with a `send_at` is `scheduled` until then; canceled, it becomes
+    /// `canceled` (an event, and a `message.canceled` webhook event) and never reaches a
+    /// carrier. Only a `scheduled` message can be canceled: any other status — `queued` once its
+    /// time came, `canceled` already, a message sent at once — is 409 `MESSAGE_NOT_CANCELABLE`
+    /// with `details.status`. A message of another organization, or a malformed id, is 404.
+    ///
+    /// With an `Idempotency-Key`, a retry gets the first 200 again (`Idempotent-Replayed: true`);
+    /// the same key for another message is 422 `IDEMPOTENCY_KEY_REUSED`.
+    #[oai(
+        path = "/v1/messages/:id/cancel",
+        method = "post",
+        operation_id = "messages_cancel"
+    )]
+    async fn messages_cancel(
+        &self,
+        key: BearerKey,
+        services: Data<&Services>,
+        /// The message id.
+        id: Path,
+        /// Makes the cancel safe to retry: a retry with the same key gets the first answer
+        /// again (`Idempotent-Replayed: true`).
+        #[oai(name = "Idempotency-Key")]
+        idempotency_key: KeyHeader,
+    ) -> Reply<200, Envelope<MessageView>, CancelErrors> {
+        let run = async {
+            let caller = key.authorize(&services, Operation::MessagesCancel).await?;
+            let idempotency = idempotency_key.key()?;
+            let id = id.uuid().ok_or(crate::service::Error::NotFound)?;
+            // The key is held to the message it canceled: the same key for another is reused.
+            let object = serde_json::Map::from_iter([(
+                "id".to_owned(),
+                serde_json::Value::String(id.to_string()),
+            )]);
+            let (services, caller) = (&*services, &caller);
+            idempotency::run(
+                services,
+                caller,
+                "messages_cancel",
+                idempotency,
+                &object,
+                200,
+                |m: &Message| Envelope(MessageView::from(m.clone())).to_json_string(),
+                |completion| async move {
+                    services
+                        .cancel_message(caller, id, completion.as_ref())
                         .await
                 },
             )

@@ -396,6 +396,13 @@ const LINKS: &[Link] = &[
         &[("id", "$response.body#/data/id")],
     ),
     (
+        "messages_create",
+        "202",
+        "cancel",
+        "messages_cancel",
+        &[("id", "$response.body#/data/id")],
+    ),
+    (
         "messages_view",
         "200",
         "events",

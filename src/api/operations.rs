@@ -21,6 +21,7 @@ pub enum Operation {
     MessagesEventsList,
     MessagesView,
     MessagesMediaView,
+    MessagesCancel,
     NumbersList,
     TestHelpersInboundCreate,
     WebhookEndpointsCreate,
@@ -36,7 +37,7 @@ pub enum Operation {
 
 impl Operation {
     /// Every one of them.
-    pub const ALL: [Operation; 24] = [
+    pub const ALL: [Operation; 25] = [
         Operation::ApiKeysCreate,
         Operation::ApiKeysList,
         Operation::ApiKeysDelete,
@@ -50,6 +51,7 @@ impl Operation {
         Operation::MessagesEventsList,
         Operation::MessagesView,
         Operation::MessagesMediaView,
+        Operation::MessagesCancel,
         Operation::NumbersList,
         Operation::TestHelpersInboundCreate,
         Operation::WebhookEndpointsCreate,
@@ -79,6 +81,7 @@ impl Operation {
             Operation::MessagesEventsList => "messages_events_list",
             Operation::MessagesView => "messages_view",
             Operation::MessagesMediaView => "messages_media_view",
+            Operation::MessagesCancel => "messages_cancel",
             Operation::NumbersList => "numbers_list",
             Operation::TestHelpersInboundCreate => "test_helpers_inbound_create",
             Operation::WebhookEndpointsCreate => "webhook_endpoints_create",
@@ -109,6 +112,7 @@ impl Operation {
             Operation::MessagesEventsList => Scope::MessagesRead,
             Operation::MessagesView => Scope::MessagesRead,
             Operation::MessagesMediaView => Scope::MessagesRead,
+            Operation::MessagesCancel => Scope::MessagesSend,
             Operation::NumbersList => Scope::NumbersRead,
             Operation::TestHelpersInboundCreate => Scope::MessagesSend,
             Operation::WebhookEndpointsCreate => Scope::WebhooksWrite,

@@ -194,6 +194,7 @@ pub fn code_meaning(code: ErrorCode) -> &'static str {
         ErrorCode::UnsupportedMediaType => "a body was sent that is not `application/json` (form bodies are not accepted): send JSON with `Content-Type: application/json`.",
         ErrorCode::IdempotencyConflict => "a request with the same `Idempotency-Key` and the same body is still running; retry after `Retry-After` seconds to get its answer.",
         ErrorCode::LimitReached => "the organization already holds as many of these as the deployment allows in this mode (`details.limit`; webhook endpoints: `--max-webhook-endpoints`, default 16; API keys not revoked: `--max-api-keys`, default 100); delete or revoke one first.",
+        ErrorCode::MessageNotCancelable => "only a `scheduled` message can be canceled; `details.status` is the message's status now (`queued` once its `send_at` came, `canceled` when it was canceled already, …).",
         ErrorCode::IdempotencyKeyReused => "the `Idempotency-Key` was already used with a different request body (compared as RFC 8785 canonical JSON) for this operation.",
         ErrorCode::ConsentLocked => "the recipient's latest record is their own keyword opt-out (STOP): only the recipient can opt back in, by texting START.",
         ErrorCode::ValidationFailed => "one or more fields are invalid; `details` maps each failing field to what is wrong with it.",

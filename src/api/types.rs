@@ -711,6 +711,58 @@ rule_range!(
     3
 );
 rule_range!(
+    /// A send's own validity.
+    ValidityPeriod,
+    rules::VALIDITY_PERIOD,
+    "How long the message may take, in seconds from its `send_at` (or from its acceptance), to reach the carrier and get its final receipt: at least 60, at most the deployment's validity (48 hours by default).",
+    600
+);
+
+impl FieldValue for ValidityPeriod {
+    fn read(value: Value) -> Result<Self, String> {
+        match value.as_i64() {
+            Some(n) if rules::VALIDITY_PERIOD.allows(n) => Ok(ValidityPeriod(n)),
+            _ => Err(format!(
+                "must be a whole number of seconds, at least {}",
+                rules::VALIDITY_PERIOD.minimum
+            )),
+        }
+    }
+}
+
+/// When a send is to go out: RFC 3339 with an offset, any offset.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct SendAt(pub chrono::DateTime<chrono::Utc>);
+
+/// What a client is told about a `send_at` that is not a time.
+pub const SEND_AT_FORMAT: &str =
+    "must be an RFC 3339 time with an offset, such as 2026-12-24T09:00:00+01:00";
+
+string_type!(
+    SendAt,
+    "send_at",
+    MetaSchema {
+        description: Some("RFC 3339 time with an offset (`Z` or `+01:00`, …)."),
+        example: Some(Value::String("2026-12-24T09:00:00+01:00".into())),
+        ..MetaSchema::new_with_format("string", "date-time")
+    },
+    |t: &SendAt| t.0.to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    |s: &str| chrono::DateTime::parse_from_rfc3339(s)
+        .ok()
+        .map(|t| SendAt(t.with_timezone(&chrono::Utc)))
+);
+
+impl FieldValue for SendAt {
+    fn read(value: Value) -> Result<Self, String> {
+        read_string(value, |s| {
+            chrono::DateTime::parse_from_rfc3339(&s)
+                .map(|t| SendAt(t.with_timezone(&chrono::Utc)))
+                .map_err(|_| SEND_AT_FORMAT.to_owned())
+        })
+    }
+}
+
+rule_range!(
     /// The `Retry-After` header's seconds.
     RetryAfter,
     rules::RETRY_AFTER,

@@ -197,6 +197,7 @@ pub fn spec_section() -> serde_json::Value {
             WebhookEventType::MessageUndelivered => "The carrier's receipt says the message was not delivered, or its validity ran out (`status: undelivered`).",
             WebhookEventType::MessageFailed => "The message failed before or at submission (`status: failed`; see `error_code`).",
             WebhookEventType::MessageReceived => "An inbound message arrived on one of your numbers (`status: received`).",
+            WebhookEventType::MessageCanceled => "A scheduled message was canceled before its `send_at` (`status: canceled`); it never reaches a carrier.",
             WebhookEventType::ConsentUpdated => "A recipient's consent changed: an opt-in or opt-out through the API, or the recipient's own keyword (STOP, START).",
             WebhookEventType::WebhookTest => "A test asked for with `POST /v1/webhook_endpoints/{id}/test`: sent to that endpoint alone, whatever it subscribes to (an endpoint cannot subscribe to it), signed like every event.",
         };

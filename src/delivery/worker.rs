@@ -531,20 +531,27 @@ impl Worker {
         let validity =
             chrono::Duration::from_std(self.settings.validity).unwrap_or(chrono::Duration::MAX);
         let created = message.created_at.as_datetime();
+        let deployment = created
+            .checked_add_signed(validity)
+            .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC);
         Submission {
             message_id: message.id,
             from: message.from.as_str().to_owned(),
             to: message.to.as_str().to_owned(),
             text: message.text.clone(),
             media_urls: message.media_urls.clone(),
-            valid_until: created
-                .checked_add_signed(validity)
-                .unwrap_or(chrono::DateTime::<chrono::Utc>::MAX_UTC),
+            // Its own validity (a `validity_period`, or counted from `send_at`) when it has one.
+            valid_until: message.valid_until.unwrap_or(deployment),
         }
     }
 
-    /// Expired leases, validity expiry, and receipts that raced with `sent`.
+    /// Scheduled messages whose time came, expired leases, validity expiry, and receipts that
+    /// raced with `sent`.
     pub async fn sweep(&self) -> Result<(), Error> {
+        let released = self.services.release_scheduled().await?;
+        if released > 0 {
+            tracing::debug!(released, "scheduled messages released");
+        }
         self.services.sweep(self.settings.validity).await
     }
 }

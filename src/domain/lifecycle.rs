@@ -1,8 +1,10 @@
 //! The message status machine and the meaning of carrier delivery receipts.
 //!
 //! `queued → sending → sent → delivered | undelivered`, `queued → undelivered` when the validity
-//! (counted from creation) runs out before a carrier took the message, and `failed` from any state
-//! that is not terminal. A message whose lease expires before its submission was attempted goes back from
+//! (counted from creation, or from `send_at`) runs out before a carrier took the message, and
+//! `failed` from any state that is not terminal. A message sent with a `send_at` starts
+//! `scheduled`: at its time it becomes `queued` (or `failed`, when its recipient may no longer be
+//! messaged), and until then it may be `canceled`. A message whose lease expires before its submission was attempted goes back from
 //! `sending` to `queued`. Terminal states never change. Receipts act only on `sent` messages:
 //! they never move a message backward. Which cause makes which change, and what else it writes,
 //! is planned in [`super::transition`].
@@ -31,11 +33,12 @@ pub struct Event {
 }
 
 /// Statuses that never change again.
-pub const TERMINAL_STATUSES: [MessageStatus; 4] = [
+pub const TERMINAL_STATUSES: [MessageStatus; 5] = [
     MessageStatus::Delivered,
     MessageStatus::Undelivered,
     MessageStatus::Failed,
     MessageStatus::Received,
+    MessageStatus::Canceled,
 ];
 
 /// Whether `status` never changes again.
@@ -51,7 +54,10 @@ pub fn can_transition(from: MessageStatus, to: MessageStatus) -> bool {
     }
     matches!(
         (from, to),
-        (Queued, Sending)
+        (Scheduled, Queued)
+            | (Scheduled, Canceled)
+            | (Scheduled, Failed)
+            | (Queued, Sending)
             | (Sending, Queued)
             | (Sending, Sent)
             | (Sent, Delivered)
@@ -132,10 +138,11 @@ pub fn is_final_stat(stat: &str) -> bool {
 pub fn rank(status: MessageStatus) -> u8 {
     use MessageStatus::*;
     match status {
-        Queued => 0,
-        Sending => 1,
-        Sent => 2,
-        Delivered | Undelivered | Failed | Received => 3,
+        Scheduled => 0,
+        Queued => 1,
+        Sending => 2,
+        Sent => 3,
+        Delivered | Undelivered | Failed | Received | Canceled => 4,
     }
 }
 
@@ -176,6 +183,7 @@ mod tests {
     #[test]
     fn every_pair_of_statuses_answers_as_the_design_says() {
         let order = [
+            Scheduled,
             Queued,
             Sending,
             Sent,
@@ -183,18 +191,21 @@ mod tests {
             Undelivered,
             Failed,
             Received,
+            Canceled,
         ];
-        let table: [[u8; 7]; 7] = [
-            // q  s  st d  u  f  r
-            [0, 1, 0, 0, 1, 1, 0], // queued
-            [1, 0, 1, 0, 0, 1, 0], // sending
-            [0, 0, 0, 1, 1, 1, 0], // sent
-            [0, 0, 0, 0, 0, 0, 0], // delivered
-            [0, 0, 0, 0, 0, 0, 0], // undelivered
-            [0, 0, 0, 0, 0, 0, 0], // failed
-            [0, 0, 0, 0, 0, 0, 0], // received
+        let table: [[u8; 9]; 9] = [
+            // sc q  s  st d  u  f  r  c
+            [0, 1, 0, 0, 0, 0, 1, 0, 1], // scheduled
+            [0, 0, 1, 0, 0, 1, 1, 0, 0], // queued
+            [0, 1, 0, 1, 0, 0, 1, 0, 0], // sending
+            [0, 0, 0, 0, 1, 1, 1, 0, 0], // sent
+            [0, 0, 0, 0, 0, 0, 0, 0, 0], // delivered
+            [0, 0, 0, 0, 0, 0, 0, 0, 0], // undelivered
+            [0, 0, 0, 0, 0, 0, 0, 0, 0], // failed
+            [0, 0, 0, 0, 0, 0, 0, 0, 0], // received
+            [0, 0, 0, 0, 0, 0, 0, 0, 0], // canceled
         ];
-        assert_eq!(MessageStatus::ALL.len(), 7);
+        assert_eq!(MessageStatus::ALL.len(), 9);
         for (i, from) in order.iter().enumerate() {
             for (j, to) in order.iter().enumerate() {
                 let allowed = table[i][j] == 1;

@@ -33,6 +33,10 @@ pub struct Message {
     pub error_message: Option<String>,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
+    /// When a scheduled message is released to the queue.
+    pub send_at: Option<DateTime<Utc>>,
+    /// When its validity runs out, when it is its own (see [`NewMessage::valid_until`]).
+    pub valid_until: Option<DateTime<Utc>>,
     pub delivery: Delivery,
 }
 
@@ -117,6 +121,11 @@ pub struct NewMessage {
     pub encoding: Encoding,
     /// `(carrier, carrier_message_id)` of an inbound message.
     pub carrier: Option<(String, String)>,
+    /// Accepted for later: `scheduled` until then.
+    pub send_at: Option<DateTime<Utc>>,
+    /// When its validity runs out, when that is not the deployment's validity counted from
+    /// creation (a `validity_period` of its own, or a `send_at`).
+    pub valid_until: Option<DateTime<Utc>>,
 }
 
 #[cfg(test)]

@@ -368,7 +368,22 @@ pub const EVENT_SEQUENCE: RangeRule = RangeRule {
     default: None,
 };
 
-pub const RANGE_RULES: [RangeRule; 4] = [PAGE_LIMIT, RETRY_AFTER, SEGMENT_COUNT, EVENT_SEQUENCE];
+/// A send's own validity, in seconds: at least a minute (at most the deployment's `--validity`,
+/// which the spec cannot know).
+pub const VALIDITY_PERIOD: RangeRule = RangeRule {
+    name: "ValidityPeriod",
+    minimum: 60,
+    maximum: None,
+    default: None,
+};
+
+pub const RANGE_RULES: [RangeRule; 5] = [
+    PAGE_LIMIT,
+    RETRY_AFTER,
+    SEGMENT_COUNT,
+    EVENT_SEQUENCE,
+    VALIDITY_PERIOD,
+];
 
 #[cfg(test)]
 mod tests {

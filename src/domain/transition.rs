@@ -8,6 +8,10 @@
 //! | cause | from | to |
 //! |---|---|---|
 //! | accepted (a send) | (new) | `queued` |
+//! | scheduled (a send with `send_at`) | (new) | `scheduled` |
+//! | released (its `send_at` came) | `scheduled` | `queued` |
+//! | release refused (opted out, or a landline by a recent lookup, meanwhile) | `scheduled` | `failed` `CONSENT_REVOKED` / `LINE_TYPE_BLOCKED` |
+//! | canceled | `scheduled` | `canceled` |
 //! | received (inbound) | (new) | `received` |
 //! | claimed by a worker | `queued` (a deferred one once its `retry_at` is due) | `sending` |
 //! | attempt begun | `sending` | `sending` (`attempted_at` set) |
@@ -73,6 +77,17 @@ pub enum Answer {
 pub enum Cause {
     /// An organization's send was accepted.
     Accepted,
+    /// An organization's send was accepted for later (its `send_at`).
+    Scheduled,
+    /// A scheduled message's time came and its recipient may still be messaged.
+    Released,
+    /// A scheduled message's time came and its recipient may no longer be messaged.
+    ReleaseRefused {
+        error_code: MessageErrorCode,
+        text: String,
+    },
+    /// The organization canceled a scheduled message.
+    Canceled,
     /// An inbound message arrived.
     Received,
     /// A worker claimed the message under a lease.
@@ -108,6 +123,10 @@ impl Cause {
     pub fn name(&self) -> &'static str {
         match self {
             Cause::Accepted => "accepted",
+            Cause::Scheduled => "scheduled",
+            Cause::Released => "released",
+            Cause::ReleaseRefused { .. } => "release refused",
+            Cause::Canceled => "canceled",
             Cause::Received => "received",
             Cause::Claimed { .. } => "claimed",
             Cause::AttemptBegun { .. } => "attempt begun",
@@ -215,8 +234,14 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
     // The status the cause leads to, before its columns.
     let to = match (current, &cause) {
         (None, Cause::Accepted) => Queued,
+        (None, Cause::Scheduled) => Scheduled,
         (None, Cause::Received) => Received,
-        (None, _) | (Some(_), Cause::Accepted | Cause::Received) => return Err(refuse(&cause)),
+        (None, _) | (Some(_), Cause::Accepted | Cause::Scheduled | Cause::Received) => {
+            return Err(refuse(&cause))
+        }
+        (Some(Scheduled), Cause::Released) => Queued,
+        (Some(Scheduled), Cause::ReleaseRefused { .. }) => Failed,
+        (Some(Scheduled), Cause::Canceled) => Canceled,
         (Some(Queued), Cause::Claimed { .. }) => Sending,
         (Some(Sending), Cause::AttemptBegun { .. }) => Sending,
         (Some(Sending), Cause::Answered { answer, .. }) => match answer {
@@ -256,7 +281,14 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
     let mut detail = EventDetail::default();
     let error = |code: MessageErrorCode, text: String| Write::Set((code, text));
     match cause {
-        Cause::Accepted | Cause::Received => {}
+        Cause::Accepted
+        | Cause::Scheduled
+        | Cause::Received
+        | Cause::Released
+        | Cause::Canceled => {}
+        Cause::ReleaseRefused { error_code, text } => {
+            effects.error = error(error_code, text);
+        }
         Cause::Claimed { owner, until } => {
             effects.lease = Write::Set(Some((owner, until)));
         }
@@ -403,6 +435,7 @@ mod tests {
         vec![
             Cause::Accepted,
             Cause::Received,
+            Cause::Scheduled,
             Cause::Claimed {
                 owner: owner(),
                 until: at(),
@@ -467,70 +500,90 @@ mod tests {
             receipt("DELIVRD"),
             receipt("UNDELIV"),
             receipt("ENROUTE"),
+            Cause::Released,
+            Cause::ReleaseRefused {
+                error_code: MessageErrorCode::ConsentRevoked,
+                text: "opted out".into(),
+            },
+            Cause::Canceled,
         ]
     }
 
-    /// DESIGN.md's status table written out: for each current status (rows: new, queued,
-    /// sending, sent, delivered, undelivered, failed, received) and each cause (columns, in the
-    /// order of [`causes`]), the status after it, `-` for a refusal and `=` for an event that
-    /// changes nothing. Abbreviations: q queued, s sending, st sent, d delivered, u undelivered,
-    /// f failed, r received.
-    const TABLE: [(&str, [&str; 18]); 8] = [
-        //           acc   rcv  claim attempt sent  refused media uncert defer conv read consent lease lease! valid  DELIV UNDEL ENROUTE
+    /// DESIGN.md's status table written out: for each current status (rows: new, scheduled,
+    /// queued, sending, sent, delivered, undelivered, failed, received, canceled) and each cause
+    /// (columns, in the order of [`causes`]), the status after it, `-` for a refusal and `=` for
+    /// an event that changes nothing. Abbreviations: sc scheduled, q queued, s sending, st sent,
+    /// d delivered, u undelivered, f failed, r received, c canceled.
+    const TABLE: [(&str, [&str; 22]); 10] = [
+        //           acc   rcv  sched claim attempt sent  refused media uncert defer conv read consent lease lease! valid  DELIV UNDEL ENROUTE rel relref cancel
         (
             "new",
             [
-                "q", "r", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
-                "-", "-",
+                "q", "r", "sc", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "-", "-", "-", "-", "-", "-",
+            ],
+        ),
+        (
+            "scheduled",
+            [
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "=", "=", "=", "q", "f", "c",
             ],
         ),
         (
             "queued",
             [
-                "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u", "=",
-                "=", "=",
+                "-", "-", "-", "s", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "u",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
         (
             "sending",
             [
-                "-", "-", "-", "=", "st", "f", "f", "f", "q", "=", "-", "f", "q", "f", "-", "=",
-                "=", "=",
+                "-", "-", "-", "-", "=", "st", "f", "f", "f", "q", "=", "-", "f", "q", "f", "-",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
         (
             "sent",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "u", "d",
-                "u", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "u",
+                "d", "u", "=", "-", "-", "-",
             ],
         ),
         (
             "delivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-", "=",
-                "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
         (
             "undelivered",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-", "=",
-                "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=", "-", "-", "-", "-",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
         (
             "failed",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=",
-                "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
         (
             "received",
             [
-                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "=",
-                "=", "=",
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "=", "=", "=", "-", "-", "-",
+            ],
+        ),
+        (
+            "canceled",
+            [
+                "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-", "-",
+                "=", "=", "=", "-", "-", "-",
             ],
         ),
     ];
@@ -549,6 +602,7 @@ mod tests {
 
     fn short(status: MessageStatus) -> &'static str {
         match status {
+            Scheduled => "sc",
             Queued => "q",
             Sending => "s",
             Sent => "st",
@@ -556,6 +610,7 @@ mod tests {
             Undelivered => "u",
             Failed => "f",
             Received => "r",
+            Canceled => "c",
         }
     }
 

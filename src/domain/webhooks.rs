@@ -221,12 +221,13 @@ pub use entity::values::{DeliveryState, WebhookEventType};
 
 /// The event types an endpoint can subscribe to: every type but `webhook.test`, which is sent
 /// to one endpoint when asked for.
-pub const SUBSCRIBABLE: [WebhookEventType; 6] = [
+pub const SUBSCRIBABLE: [WebhookEventType; 7] = [
     WebhookEventType::MessageSent,
     WebhookEventType::MessageDelivered,
     WebhookEventType::MessageUndelivered,
     WebhookEventType::MessageFailed,
     WebhookEventType::MessageReceived,
+    WebhookEventType::MessageCanceled,
     WebhookEventType::ConsentUpdated,
 ];
 
@@ -373,7 +374,8 @@ pub fn event_for_status(status: super::message::MessageStatus) -> Option<Webhook
         S::Undelivered => Some(WebhookEventType::MessageUndelivered),
         S::Failed => Some(WebhookEventType::MessageFailed),
         S::Received => Some(WebhookEventType::MessageReceived),
-        S::Queued | S::Sending => None,
+        S::Canceled => Some(WebhookEventType::MessageCanceled),
+        S::Scheduled | S::Queued | S::Sending => None,
     }
 }
 

@@ -10,7 +10,7 @@ use uuid::Uuid;
 use super::{Error, Services};
 use crate::{
     domain::message::{Message, Part, PartState},
-    domain::transition::{plan, Answer, Cause, Write},
+    domain::transition::{plan, Answer, Cause, MessageErrorCode, Write},
     store::transitions::{PartWrite, Step},
 };
 
@@ -179,6 +179,96 @@ impl Services {
         Ok(())
     }
 
+    /// Releases the `scheduled` messages whose `send_at` has come: each becomes `queued`, or
+    /// `failed` when its recipient may no longer be messaged — opted out meanwhile
+    /// (`CONSENT_REVOKED`) or classified a landline by a recent lookup (`LINE_TYPE_BLOCKED`).
+    /// Each release is guarded by the message's status, so two workers never release one
+    /// message twice. Returns how many it released or failed.
+    pub async fn release_scheduled(&self) -> Result<usize, Error> {
+        let system = self.system();
+        let now = Utc::now();
+        let due = system.due_scheduled(now, 500).await?;
+        if due.is_empty() {
+            return Ok(0);
+        }
+        let recipients: Vec<_> = due
+            .iter()
+            .map(|m| (m.org_id, m.mode, m.to.clone()))
+            .collect();
+        let states = system.consent_states(&recipients).await?;
+        let max_age = chrono::Duration::from_std(self.settings.lookup_max_age)
+            .unwrap_or(chrono::Duration::MAX);
+        let mut steps = Vec::with_capacity(due.len());
+        for message in due {
+            let receivable = states
+                .get(&(message.org_id, message.mode, message.to.clone()))
+                .is_some_and(|state| state.may_receive());
+            let cause = if !receivable {
+                Cause::ReleaseRefused {
+                    error_code: MessageErrorCode::ConsentRevoked,
+                    text: "the recipient opted out before the message's send_at".into(),
+                }
+            } else {
+                let lookup = self
+                    .store
+                    .tenant(message.org_id, message.mode)
+                    .latest_lookup(&message.to)
+                    .await?;
+                let landline = lookup.is_some_and(|l| {
+                    l.line_type == crate::domain::lookup::LineType::Landline
+                        && now.signed_duration_since(l.looked_up_at.as_datetime()) <= max_age
+                });
+                if landline {
+                    Cause::ReleaseRefused {
+                        error_code: MessageErrorCode::LineTypeBlocked,
+                        text: "a recent lookup classified the recipient as a landline".into(),
+                    }
+                } else {
+                    Cause::Released
+                }
+            };
+            steps.push(Step::one(message.id, plan(Some(message.status), cause)?));
+        }
+        let applied = system.apply(&steps).await?;
+        Ok(applied.iter().filter(|m| m.is_some()).count())
+    }
+
+    /// Cancels the caller's `scheduled` message `id`, recording `completion` (an
+    /// `Idempotency-Key`'s outcome) with the change: it becomes `canceled` (an event, a
+    /// `message.canceled` webhook event) and never reaches a carrier. 404 for a message the
+    /// caller cannot see; 409 `MESSAGE_NOT_CANCELABLE` (with its status) for one in any other
+    /// status, or released while this ran.
+    pub async fn cancel_message(
+        &self,
+        caller: &super::auth::Caller,
+        id: Uuid,
+        completion: Option<&crate::domain::idempotency::Completion<Message>>,
+    ) -> Result<Message, Error> {
+        let message = self.message(caller, id).await?;
+        let Ok(planned) = plan(Some(message.status), Cause::Canceled) else {
+            return Err(Error::NotCancelable {
+                status: message.status,
+            });
+        };
+        let applied = self
+            .tenant(caller)
+            .apply_completing(Step::one(message.id, planned), completion)
+            .await;
+        match applied {
+            Ok(Some(canceled)) => Ok(canceled),
+            Ok(None) => {
+                let now = self.message(caller, id).await?;
+                Err(Error::NotCancelable { status: now.status })
+            }
+            Err(sea_orm::DbErr::Custom(text)) if text == crate::store::idempotency::TAKEN_OVER => {
+                Err(Error::IdempotencyConflict {
+                    retry_after_secs: 1,
+                })
+            }
+            Err(err) => Err(err.into()),
+        }
+    }
+
     /// Records a read reply for the message `carrier` accepted as `carrier_id` (an event; the
     /// status is unchanged); `false` when no such message is known, or it is in a status a
     /// read reply cannot follow.
@@ -220,7 +310,7 @@ impl Services {
         }
         let validity = chrono::Duration::from_std(validity).unwrap_or(chrono::Duration::MAX);
         let expired: Vec<Step> = system
-            .past_validity(now - validity)
+            .past_validity(now - validity, now)
             .await?
             .into_iter()
             .map(|m| {

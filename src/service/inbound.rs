@@ -128,6 +128,8 @@ impl Services {
             priority: Priority::Default,
             tag: None,
             media_urls,
+            send_at: None,
+            valid_until: None,
             carrier: inbound
                 .carrier_message_id
                 .clone()

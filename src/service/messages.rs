@@ -30,12 +30,53 @@ pub struct SendMessage {
     pub tag: Option<String>,
     /// Empty for SMS; 1 to 10 http(s) URLs for MMS.
     pub media_urls: Vec<String>,
+    /// Send later: `scheduled` until then.
+    pub send_at: Option<chrono::DateTime<Utc>>,
+    /// Its own validity, in seconds (from `send_at`, or from acceptance).
+    pub validity_period: Option<u32>,
 }
 
 /// The answer to an MMS while the live carrier cannot carry one (SMPP).
 pub const MMS_NOT_SUPPORTED: &str = "mms is not supported by this deployment's carrier";
 
 impl Services {
+    /// `send_at` between the deployment's shortest and longest lead from now, and
+    /// `validity_period` between 60 seconds and the deployment's validity: else 422 naming each.
+    fn check_schedule(&self, send: &SendMessage) -> Result<(), Error> {
+        let mut errors = FieldErrors::new();
+        if let Some(at) = send.send_at {
+            let lead = at.signed_duration_since(Utc::now());
+            let min = chrono::Duration::from_std(self.settings.schedule_min_lead)
+                .unwrap_or(chrono::Duration::MAX);
+            let max = chrono::Duration::from_std(self.settings.schedule_max_lead)
+                .unwrap_or(chrono::Duration::MAX);
+            if lead < min || lead > max {
+                errors.add(
+                    "send_at",
+                    format!(
+                        "must be between {} and {} from now",
+                        humantime::format_duration(self.settings.schedule_min_lead),
+                        humantime::format_duration(self.settings.schedule_max_lead)
+                    ),
+                );
+            }
+        }
+        if let Some(period) = send.validity_period {
+            let max = self.settings.validity.as_secs();
+            if u64::from(period) < 60 || u64::from(period) > max {
+                errors.add(
+                    "validity_period",
+                    format!("must be between 60 and {max} seconds (this deployment's validity)"),
+                );
+            }
+        }
+        if errors.is_empty() {
+            Ok(())
+        } else {
+            Err(Error::Validation(errors))
+        }
+    }
+
     /// Each media URL must be https (or http where the deployment allows it) and must not point
     /// to a refused destination (the webhooks' table: loopback, private, link-local, metadata,
     /// this host's own addresses) — its address literal, or any address its host name resolves
@@ -87,6 +128,7 @@ impl Services {
                 MMS_NOT_SUPPORTED,
             )));
         }
+        self.check_schedule(&send)?;
         self.check_media_urls(&send.media_urls).await?;
         self.spend_token(caller).await?;
         let queued = QueuedSend {
@@ -164,7 +206,24 @@ fn send_rules(
         tag: send.tag.clone(),
         media_urls: send.media_urls.clone(),
         carrier: None,
+        send_at: send.send_at,
+        valid_until: valid_until(settings, send),
     })
+}
+
+/// When a send's validity runs out, when it is its own: its `validity_period` (or the
+/// deployment's validity) counted from its `send_at` (or from now). `None` for a send with
+/// neither: the deployment's validity counted from creation, as the sweep reads it.
+fn valid_until(settings: &Settings, send: &SendMessage) -> Option<chrono::DateTime<Utc>> {
+    if send.send_at.is_none() && send.validity_period.is_none() {
+        return None;
+    }
+    let start = send.send_at.unwrap_or_else(Utc::now);
+    let period = match send.validity_period {
+        Some(seconds) => chrono::Duration::seconds(i64::from(seconds)),
+        None => chrono::Duration::from_std(settings.validity).unwrap_or(chrono::Duration::MAX),
+    };
+    start.checked_add_signed(period)
 }
 
 /// One page of messages.

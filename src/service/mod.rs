@@ -109,6 +109,11 @@ pub enum Error {
     /// The organization already holds `limit` of what it asked to add (per mode).
     #[error("limit of {limit} reached")]
     LimitReached { limit: u64 },
+    /// Only a `scheduled` message can be canceled; `status` is the message's.
+    #[error("a {} message cannot be canceled", status.as_str())]
+    NotCancelable {
+        status: crate::domain::message::MessageStatus,
+    },
     #[error("rate limited for {retry_after_secs}s")]
     RateLimited { retry_after_secs: u64 },
     #[error("database unavailable: {0}")]
@@ -201,6 +206,12 @@ pub struct Settings {
     pub media: MediaRules,
     /// How the MMSC reaches `POST /v1/carrier/mm7`; none refuses every request there with 401.
     pub mm7_inbound: Option<Mm7Inbound>,
+    /// The shortest and longest a `send_at` may be ahead of now.
+    pub schedule_min_lead: Duration,
+    pub schedule_max_lead: Duration,
+    /// How long a message may take, from its creation (or `send_at`), to be sent and get its
+    /// final receipt: the longest `validity_period` a send may ask for.
+    pub validity: Duration,
 }
 
 /// The MMSC's credentials towards `POST /v1/carrier/mm7`, and how the answers are written.
@@ -294,6 +305,9 @@ impl Default for Settings {
             limits: Limits::default(),
             media: MediaRules::default(),
             mm7_inbound: None,
+            schedule_min_lead: duration(defaults::SCHEDULE_MIN_LEAD),
+            schedule_max_lead: duration(defaults::SCHEDULE_MAX_LEAD),
+            validity: duration(defaults::VALIDITY),
         }
     }
 }

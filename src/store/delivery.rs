@@ -264,13 +264,26 @@ impl System {
         rows::messages(found)
     }
 
-    /// Outbound messages created before `before` that are still `queued` or `sent`: their
-    /// validity ran out before a carrier took them or before a final receipt arrived.
-    pub async fn past_validity(&self, before: DateTime<Utc>) -> Result<Vec<Message>, DbErr> {
+    /// Outbound messages still `queued` or `sent` whose validity ran out before a carrier took
+    /// them or before a final receipt arrived: their own `valid_until` is before `now`, or they
+    /// have none and were created before `before` (the deployment's validity ago).
+    pub async fn past_validity(
+        &self,
+        before: DateTime<Utc>,
+        now: DateTime<Utc>,
+    ) -> Result<Vec<Message>, DbErr> {
         let found = message::Entity::find()
             .filter(message::Column::Status.is_in([MessageStatus::Queued, MessageStatus::Sent]))
             .filter(message::Column::Direction.eq(Direction::Outbound))
-            .filter(message::Column::CreatedAt.lt(before))
+            .filter(
+                sea_orm::Condition::any()
+                    .add(
+                        sea_orm::Condition::all()
+                            .add(message::Column::ValidUntil.is_null())
+                            .add(message::Column::CreatedAt.lt(before)),
+                    )
+                    .add(message::Column::ValidUntil.lt(now)),
+            )
             .limit_rows(500)
             .all(&self.db)
             .await?;
@@ -389,6 +402,22 @@ impl System {
             .exec(&w)
             .await?;
         Ok(deleted.rows_affected)
+    }
+
+    /// Up to `limit` `scheduled` messages whose `send_at` is not after `now`, earliest first.
+    pub async fn due_scheduled(
+        &self,
+        now: DateTime<Utc>,
+        limit: u64,
+    ) -> Result<Vec<Message>, DbErr> {
+        let found = message::Entity::find()
+            .filter(message::Column::Status.eq(MessageStatus::Scheduled))
+            .filter(message::Column::SendAt.lte(now))
+            .order_by_asc(message::Column::SendAt)
+            .limit_rows(limit)
+            .all(&self.db)
+            .await?;
+        rows::messages(found)
     }
 
     /// The outbound message `carrier` accepted under `carrier_id`, if any.

@@ -159,7 +159,7 @@ impl Tenant {
         detail: &EventDetail,
     ) -> Result<Message, DbErr> {
         let now = Timestamp::now().as_datetime();
-        let created = super::transitions::creation(new.direction)?;
+        let created = super::transitions::creation(new.direction, new.send_at.is_some())?;
         let row = super::transitions::message_row(self.org_id, self.mode, new, now, 0)?;
         let model = message::Entity::insert(row)
             .exec_with_returning(txn)
@@ -195,6 +195,33 @@ impl Tenant {
             .await?
             .map(rows::message)
             .transpose()
+    }
+
+    /// Applies `step` to one of this tenant's messages and records `completion` (an
+    /// `Idempotency-Key`'s outcome) in the same transaction: the message after it, or `None`
+    /// when its guard no longer held (nothing written, nothing recorded). Fails with
+    /// [`super::idempotency::TAKEN_OVER`] when the key's hold was lost.
+    pub async fn apply_completing(
+        &self,
+        step: super::transitions::Step,
+        completion: Option<&Completion<Message>>,
+    ) -> Result<Option<Message>, DbErr> {
+        let now = Timestamp::now().as_datetime();
+        let (_turn, txn) = super::begin_write(&self.db, &self.gate).await?;
+        let changed =
+            super::transitions::apply(&txn, &self.hooks, std::slice::from_ref(&step), now).await?;
+        let made = super::transitions::messages(changed)?.pop().flatten();
+        if let (Some(message), Some(completion)) = (&made, completion) {
+            let body = (completion.render)(message);
+            self.complete_idempotent(&txn, &completion.hold, completion.status, &body)
+                .await?;
+        }
+        txn.commit().await?;
+        self.hooks.committed();
+        if let Some(message) = &made {
+            super::delivery::count_status(message.status, 1);
+        }
+        Ok(made)
     }
 
     /// Media item `index` (1-based) of this tenant's message `id`, if both exist.

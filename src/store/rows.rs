@@ -44,6 +44,8 @@ pub fn message(m: message::Model) -> Result<Message, DbErr> {
         error_message: m.error_message,
         created_at: m.created_at.into(),
         updated_at: m.updated_at.into(),
+        send_at: m.send_at,
+        valid_until: m.valid_until,
         delivery: Delivery {
             carrier: m.carrier,
             carrier_message_id: m.carrier_message_id,

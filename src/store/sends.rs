@@ -287,7 +287,10 @@ impl System {
                     Err(err) => return Err(err),
                 }
             }
-            let created = super::transitions::creation(message.direction)?;
+            let created = super::transitions::creation(
+                message.direction,
+                message.status == crate::domain::message::MessageStatus::Scheduled,
+            )?;
             event_rows.push(super::transitions::event_row(
                 (message.id, message.org_id),
                 1,
@@ -310,7 +313,12 @@ impl System {
         let mut entered = Vec::new();
         for outcome in &outcomes {
             if let SendOutcome::Stored(message) = outcome {
-                if let Some(kind) = super::transitions::creation(message.direction)?.webhook {
+                if let Some(kind) = super::transitions::creation(
+                    message.direction,
+                    message.status == crate::domain::message::MessageStatus::Scheduled,
+                )?
+                .webhook
+                {
                     entered.push((message.clone(), 1, kind));
                 }
             }

@@ -450,11 +450,13 @@ pub(super) async fn apply(
     Ok(steps.iter().map(|s| made.remove(&s.id)).collect())
 }
 
-/// The plan that creates a message of `direction`: its first status, event and webhook event.
-pub(super) fn creation(direction: Direction) -> Result<Plan, DbErr> {
-    let cause = match direction {
-        Direction::Outbound => Cause::Accepted,
-        Direction::Inbound => Cause::Received,
+/// The plan that creates a message of `direction` (accepted for later when `scheduled`): its
+/// first status, event and webhook event.
+pub(super) fn creation(direction: Direction, scheduled: bool) -> Result<Plan, DbErr> {
+    let cause = match (direction, scheduled) {
+        (Direction::Outbound, false) => Cause::Accepted,
+        (Direction::Outbound, true) => Cause::Scheduled,
+        (Direction::Inbound, _) => Cause::Received,
     };
     plan(None, cause).map_err(|e| DbErr::Custom(e.to_string()))
 }
@@ -467,7 +469,7 @@ pub(super) fn message_row(
     now: DateTime<Utc>,
     event_count: i32,
 ) -> Result<message::ActiveModel, DbErr> {
-    let created = creation(new.direction)?;
+    let created = creation(new.direction, new.send_at.is_some())?;
     let media_urls = (!new.media_urls.is_empty())
         .then(|| serde_json::to_string(&new.media_urls).expect("strings serialize"));
     let (carrier, carrier_message_id) = new.carrier.unzip();
@@ -499,6 +501,8 @@ pub(super) fn message_row(
         error_message: Set(None),
         event_count: Set(event_count),
         retry_at: Set(None),
+        send_at: Set(new.send_at),
+        valid_until: Set(new.valid_until),
     })
 }
 

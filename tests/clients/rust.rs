@@ -26,6 +26,8 @@ fn send(from: &str, to: &str, text: &str) -> types::SendMessageRequest {
         priority: types::Priority::Default,
         tag: None,
         media_urls: None,
+        send_at: None,
+        validity_period: None,
     }
 }
 

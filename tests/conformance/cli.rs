@@ -93,9 +93,10 @@ fn list_names_every_documented_pair_its_profile_and_what_proving_it_takes() {
     assert_eq!(row("x-webhooks/message.delivered")[1], "webhooks");
     // What no deployment can prove from outside is named, with why.
     assert!(
-        out.contains("no deployment can prove 2 of them from outside:"),
+        out.contains("no deployment can prove 3 of them from outside:"),
         "{out}"
     );
+    assert!(row("carrier_mm7_create/503")[3].starts_with("never from outside"));
     assert!(row("server/500")[3].starts_with("never from outside: only a server fault"));
     assert!(row("server/503")[3].starts_with("never from outside"));
 

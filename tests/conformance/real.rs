@@ -190,7 +190,7 @@ fn the_suite_receives_its_own_events_with_webhook_listen(database: Database) {
         .iter()
         .filter(|((op, _), _)| op.starts_with("x-webhooks/"))
         .collect();
-    assert_eq!(events.len(), 7, "{events:?}");
+    assert_eq!(events.len(), 8, "{events:?}");
     for ((op, _), verdict) in events {
         assert!(
             matches!(verdict, Verdict::Passed { .. }),
@@ -526,6 +526,7 @@ async fn the_suite_passes_against_the_real_server_on_sqlite() {
                 ".**.next_attempt_at" => insta::dynamic_redaction(time),
                 ".**.delivered_at" => insta::dynamic_redaction(time),
                 ".**.sent_at" => insta::dynamic_redaction(time),
+                ".**.send_at" => insta::dynamic_redaction(time),
                 ".**.prefix" => "[prefix]",
                 ".data.phone_number" => "[number]",
                 ".data[].phone_number" => "[number]",

@@ -637,6 +637,131 @@ where
     run(support::fresh_postgres_database().await).await;
 }
 
+/// A worker process beside the server, over the same SMSC and database.
+fn second_worker(url: &str, smsc: &Smsc) -> child::Reaped {
+    child::Reaped(
+        Command::new(BIN)
+            .args(["worker", "--database-url", url])
+            .args([
+                "--carrier",
+                "smpp",
+                "--smpp-address",
+                &format!("127.0.0.1:{}", smsc.port),
+            ])
+            .args(["--lease", "2s", "--sweep-every", "50ms", "--poll", "20ms"])
+            .env("AGENTMESSAGE_LOG", "warn")
+            .env("AGENTMESSAGE_OPS_LISTEN", "127.0.0.1:0")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    )
+}
+
+/// Two workers (the server's and a second process) release scheduled messages as their times
+/// come; the second is killed with -9 in the middle of the releases and started again. Every
+/// message is released once: the SMSC — not our records — saw each delivered message once and
+/// none twice, and none stays `scheduled`.
+async fn every_scheduled_message_is_released_once_across_a_kill(url: String) {
+    const MESSAGES: usize = 60;
+    let smsc = Smsc::start();
+    let key = set_up(&url);
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let args = [
+        "--schedule-min-lead",
+        "1s",
+        "--sweep-every",
+        "50ms",
+        "--poll",
+        "20ms",
+    ];
+    let mut server = serve_with(&url, port, &smsc, &args);
+    up(&client, &base).await;
+    opt_in(&client, &base, &key).await;
+    let mut worker = second_worker(&url, &smsc);
+    // Their times spread over two seconds, starting two seconds from now.
+    let start = chrono::Utc::now() + chrono::Duration::seconds(2);
+    let mut accepted = Vec::new();
+    for i in 0..MESSAGES {
+        let at = start + chrono::Duration::milliseconds((i as i64) * 2000 / MESSAGES as i64);
+        let text = format!("scheduled {i}");
+        let response = client
+            .post(format!("{base}/v1/messages"))
+            .bearer_auth(&key)
+            .json(&json!({"from": "+15551112222", "to": "+12125550100", "text": text, "send_at": at.to_rfc3339()}))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), 202);
+        let body: Value = response.json().await.unwrap();
+        assert_eq!(body["data"]["status"], "scheduled");
+        accepted.push((body["data"]["id"].as_str().unwrap().to_owned(), text));
+    }
+    // Killed while the releases are under way, then started again.
+    let until_middle = (start + chrono::Duration::seconds(1) - chrono::Utc::now())
+        .to_std()
+        .unwrap_or_default();
+    tokio::time::sleep(until_middle).await;
+    worker.kill().unwrap(); // SIGKILL
+    let _ = worker.wait();
+    let at_kill = smsc.total_submitted();
+    let mut worker = second_worker(&url, &smsc);
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    let (mut delivered, mut uncertain) = (0, 0);
+    for (id, text) in &accepted {
+        loop {
+            let shown = get(&client, &key, &format!("{base}/v1/messages/{id}")).await;
+            let status = shown["data"]["status"].as_str().unwrap().to_owned();
+            let times = smsc.times_submitted(text);
+            assert!(
+                times <= 1,
+                "message {id} ({status}) reached the SMSC {times} times"
+            );
+            match status.as_str() {
+                "delivered" => {
+                    assert_eq!(
+                        times, 1,
+                        "delivered message {id} reached the SMSC {times} times"
+                    );
+                    delivered += 1;
+                    break;
+                }
+                "failed" => {
+                    assert_eq!(
+                        shown["data"]["error_code"], "SUBMISSION_UNCERTAIN",
+                        "{shown}"
+                    );
+                    uncertain += 1;
+                    break;
+                }
+                _ => {}
+            }
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "message {id} stayed {status} (submitted {times} times)"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+    let _ = worker.kill();
+    let _ = worker.wait();
+    let _ = server.kill();
+    let _ = server.wait();
+    eprintln!(
+        "{}: {MESSAGES} scheduled over two seconds, two workers, one killed with -9 in the middle ({at_kill} submitted then); {delivered} delivered (each submitted once), {uncertain} failed as uncertain",
+        url.split(':').next().unwrap(),
+    );
+    assert_eq!(delivered + uncertain, MESSAGES);
+    assert!(delivered > 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scheduled_messages_are_released_once_across_a_kill_on_sqlite_then_postgresql() {
+    alone_on_sqlite_then_postgresql(every_scheduled_message_is_released_once_across_a_kill).await;
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kill_9_under_load_loses_nothing_on_sqlite_then_postgresql() {
     alone_on_sqlite_then_postgresql(nothing_answered_202_is_lost_and_nothing_is_submitted_twice)

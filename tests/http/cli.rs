@@ -913,3 +913,185 @@ async fn database_urls_fail_with_their_cause_and_without_their_password() {
         "{text}"
     );
 }
+
+/// `config show` with `args`, the environment cleared of AgentMessage's variables but `env`:
+/// each setting's `(value, source)`.
+fn config_show(
+    args: &[&str],
+    env: &[(&str, &str)],
+) -> Result<std::collections::BTreeMap<String, (String, String)>, String> {
+    let mut command = Command::new(BIN);
+    for (key, _) in std::env::vars() {
+        if key.starts_with("AGENTMESSAGE_") {
+            command.env_remove(key);
+        }
+    }
+    let output = command
+        .args(["config", "show"])
+        .args(args)
+        .envs(env.iter().copied())
+        .output()
+        .expect("run agentmessage");
+    if !output.status.success() {
+        return Err(format!(
+            "{}: {}",
+            output.status,
+            String::from_utf8_lossy(&output.stderr)
+        ));
+    }
+    Ok(String::from_utf8_lossy(&output.stdout)
+        .lines()
+        .map(|line| {
+            let (name, rest) = line.split_once(" = ").expect("name = value  # source");
+            let (value, source) = rest.rsplit_once("  # ").expect("a source");
+            (name.to_owned(), (value.to_owned(), source.to_owned()))
+        })
+        .collect())
+}
+
+/// The README's example file holds every setting: loaded, each comes from it, but the ten that
+/// have no default (written there commented out); and `config show` lists every flag of `serve`
+/// that has an environment variable.
+#[test]
+fn the_example_configuration_file_holds_every_setting() {
+    let example = crate::tools::repo().join("deploy/agentmessage.example.toml");
+    let shown = config_show(&["--config", example.to_str().unwrap()], &[]).unwrap();
+    let not_from_file: Vec<&str> = shown
+        .iter()
+        .filter(|(_, (_, source))| source != "file")
+        .map(|(name, _)| name.as_str())
+        .collect();
+    assert_eq!(
+        not_from_file,
+        [
+            "carrier_secret",
+            "mm7_inbound_password",
+            "mm7_inbound_username",
+            "mm7_password",
+            "mm7_tls_ca",
+            "mm7_url",
+            "mms_carrier",
+            "secret_key",
+            "smpp_address",
+            "smpp_tls_ca",
+        ]
+    );
+    let text = std::fs::read_to_string(&example).unwrap();
+    for name in not_from_file {
+        let local = ["smpp_", "mm7_"]
+            .iter()
+            .find_map(|table| name.strip_prefix(table))
+            .unwrap_or(name);
+        assert!(
+            text.contains(&format!("# {local} = ")),
+            "{name} is not in the example"
+        );
+    }
+    // Every flag of serve with an environment variable is a setting shown.
+    let help = Command::new(BIN)
+        .args(["serve", "--help"])
+        .output()
+        .unwrap();
+    let help = String::from_utf8_lossy(&help.stdout);
+    let envs = regex::Regex::new(r"\[env: (AGENTMESSAGE_[A-Z0-9_]+)").unwrap();
+    let mut count = 0;
+    for found in envs.captures_iter(&help) {
+        let env = &found[1];
+        if matches!(env, "AGENTMESSAGE_CONFIG" | "AGENTMESSAGE_LOG_FORMAT") {
+            continue;
+        }
+        let name = env.trim_start_matches("AGENTMESSAGE_").to_lowercase();
+        assert!(shown.contains_key(&name), "{env} is not shown");
+        count += 1;
+    }
+    assert!(count > 70, "only {count} settings found in serve --help");
+}
+
+/// One precedence rule: a flag, then the environment, then the file, then the default; secrets
+/// and database passwords are masked; a name that is no setting stops the process before it
+/// starts, naming it; and `serve` runs with what the file says.
+#[tokio::test]
+async fn flags_win_over_the_environment_over_the_file_over_the_default() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("agentmessage.toml");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let db = format!("sqlite://{}/from-file.db", dir.path().display());
+    std::fs::write(
+        &file,
+        format!(
+            "listen = \"127.0.0.1:{port}\"\ndatabase_url = \"{db}\"\nops_listen = \"127.0.0.1:0\"\npoll = \"250ms\"\nlease = \"40s\"\n[smpp]\npassword = \"s3cret-from-file\"\n"
+        ),
+    )
+    .unwrap();
+    let path = file.to_str().unwrap();
+    let shown = config_show(
+        &["--config", path, "--lease", "5s"],
+        &[
+            ("AGENTMESSAGE_POLL", "1s"),
+            ("AGENTMESSAGE_CARRIER_SECRET", "c4rrier"),
+        ],
+    )
+    .unwrap();
+    let at = |name: &str| shown[name].clone();
+    assert_eq!(at("lease"), ("\"5s\"".into(), "flag".into()));
+    assert_eq!(at("poll"), ("\"1s\"".into(), "env".into()));
+    assert_eq!(
+        at("listen"),
+        (format!("\"127.0.0.1:{port}\""), "file".into())
+    );
+    assert_eq!(at("retry_backoff"), ("\"5s\"".into(), "default".into()));
+    assert_eq!(at("smpp_password"), ("\"***\"".into(), "file".into()));
+    assert_eq!(at("carrier_secret"), ("\"***\"".into(), "env".into()));
+    let text = shown.values().map(|(v, _)| v.as_str()).collect::<String>();
+    assert!(
+        !text.contains("s3cret") && !text.contains("c4rrier"),
+        "{text}"
+    );
+    // Named by the environment too.
+    let shown = config_show(&[], &[("AGENTMESSAGE_CONFIG", path)]).unwrap();
+    assert_eq!(shown["poll"], ("\"250ms\"".into(), "file".into()));
+    // A misspelt setting.
+    std::fs::write(dir.path().join("bad.toml"), "lisen = \"127.0.0.1:1\"\n").unwrap();
+    let bad = dir.path().join("bad.toml");
+    let refused = Command::new(BIN)
+        .args(["serve", "--config", bad.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(refused.status.code(), Some(2));
+    let said = String::from_utf8_lossy(&refused.stderr);
+    assert!(said.contains("lisen is not a setting"), "{said}");
+    // serve listens where the file says, on the file's database.
+    let mut server = crate::child::Reaped(
+        Command::new(BIN)
+            .args(["serve", "--config", path])
+            .env_remove("AGENTMESSAGE_DATABASE_URL")
+            .env_remove("AGENTMESSAGE_LISTEN")
+            .env_remove("AGENTMESSAGE_OPS_LISTEN")
+            .env("AGENTMESSAGE_LOG", "warn")
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap(),
+    );
+    let client = reqwest::Client::new();
+    let mut up = false;
+    for _ in 0..100 {
+        if client
+            .get(format!("http://127.0.0.1:{port}/healthz"))
+            .send()
+            .await
+            .is_ok_and(|r| r.status() == 200)
+        {
+            up = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let _ = server.0.kill();
+    assert!(up, "serve did not listen where its file says");
+    assert!(dir.path().join("from-file.db").exists());
+}

@@ -51,6 +51,8 @@ async fn bulk_messages(app: &TestApp, org: &Org, count: usize) {
             delivered_at: Set(None),
             error_message: Set(None),
             retry_at: Set(None),
+            send_at: Set(None),
+            valid_until: Set(None),
             event_count: Set(0),
         });
         if rows.len() == 500 || i + 1 == count {
@@ -169,7 +171,7 @@ on_both_backends! {
             "cursor": "is not a cursor this server returned",
             "direction": "must be one of: outbound, inbound",
             "limit": "must be a whole number from 1 to 100",
-            "status": "must be one of: queued, sending, sent, delivered, undelivered, failed, received",
+            "status": "must be one of: scheduled, queued, sending, sent, delivered, undelivered, failed, received, canceled",
             "to": "must be E.164 (+, country code, number), such as +14155550123; in a query string write the + as %2B: to=%2B14155550123"
         }));
         // A + sent unencoded arrives as a space: the message says so and how to write it.

@@ -31,6 +31,7 @@ mod readme;
 mod readme_webhooks;
 mod receipts_property;
 mod requests;
+mod schedule;
 mod send;
 mod spec;
 mod test_mode;

@@ -430,7 +430,10 @@ fn creating_operations_link_to_what_reads_changes_or_deletes_what_they_made() {
     };
     let mut targets = links_of("messages_create", "202");
     targets.sort();
-    assert_eq!(targets, ["messages_events_list", "messages_view"]);
+    assert_eq!(
+        targets,
+        ["messages_cancel", "messages_events_list", "messages_view"]
+    );
     let mut targets = links_of("webhook_endpoints_create", "201");
     targets.sort();
     assert_eq!(
@@ -479,5 +482,5 @@ fn creating_operations_link_to_what_reads_changes_or_deletes_what_they_made() {
             }
         }
     }
-    assert_eq!(linked, 14);
+    assert_eq!(linked, 15);
 }

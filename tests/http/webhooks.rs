@@ -230,7 +230,7 @@ async fn endpoints_are_registered_listed_changed_rotated_and_deleted(backend: Ba
         .await;
     assert_eq!(
         changed.assert_error(422, "VALIDATION_FAILED")["details"],
-        json!({"events": "must have 1 to 6 event types", "enabled": "must be true or false"})
+        json!({"events": "must have 1 to 7 event types", "enabled": "must be true or false"})
     );
 
     let rotated = app
@@ -376,7 +376,7 @@ async fn private_and_metadata_destinations_are_refused_unless_allowed(backend: B
     assert_eq!(
         reply.assert_error(422, "VALIDATION_FAILED")["details"],
         json!({
-            "events": "item 2 must be one of: message.sent, message.delivered, message.undelivered, message.failed, message.received, consent.updated",
+            "events": "item 2 must be one of: message.sent, message.delivered, message.undelivered, message.failed, message.received, message.canceled, consent.updated",
             "description": "must not be null"
         })
     );
