@@ -494,8 +494,19 @@ impl<'a> Ctx<'a> {
             return;
         }
         let from = exchanges.start.max(exchanges.end.saturating_sub(4));
+        // The last exchange answered with the pair's status, when it is older than the last
+        // four (a round of simultaneous requests whose answer came early).
+        let answered = self.target.log.lock().ok().and_then(|log| {
+            (exchanges.start..exchanges.end.min(log.len()))
+                .rev()
+                .find(|&i| log[i].response.as_ref().is_ok_and(|r| r.status == status))
+        });
         let kept = self.evidence.entry((op.to_owned(), status)).or_default();
-        for index in from..exchanges.end {
+        let indices = answered
+            .filter(|i| *i < from)
+            .into_iter()
+            .chain(from..exchanges.end);
+        for index in indices {
             if kept.len() < 16 && !kept.contains(&index) {
                 kept.push(index);
             }

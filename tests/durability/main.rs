@@ -8,6 +8,8 @@
 
 #[path = "../common/child.rs"]
 mod child;
+#[path = "../common/deployment.rs"]
+mod deployment;
 #[path = "../common/pg.rs"]
 #[allow(dead_code)]
 mod pg;
@@ -28,22 +30,16 @@ use std::{
 
 use serde_json::{json, Value};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentmessage");
+use deployment::{free_port, up, BIN};
 
-fn admin(url: &str, args: &[&str]) -> Value {
-    let output = Command::new(BIN)
-        .arg("admin")
-        .args(args)
-        .args(["--database-url", url])
-        .env("AGENTMESSAGE_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
+/// A migrated database with an organization, its key (send, read, consents) and its number
+/// `+15551112222`; the key.
+fn set_up(url: &str) -> String {
+    deployment::set_up(
+        url,
+        "messages:send,messages:read,consents:read,consents:write",
+        "+15551112222",
+    )
 }
 
 /// The `smpp` npm package's SMSC (tests/tools/smsc.js) on a free port; counts every submit_sm by
@@ -146,16 +142,6 @@ fn serve_with(url: &str, port: u16, smsc: &Smsc, args: &[&str]) -> child::Reaped
     )
 }
 
-async fn up(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
-}
-
 /// `GET url` with the key; the JSON answer.
 async fn get(client: &reqwest::Client, key: &str, url: &str) -> Value {
     client
@@ -169,45 +155,6 @@ async fn get(client: &reqwest::Client, key: &str, url: &str) -> Value {
         .unwrap()
 }
 
-/// A migrated database with an organization, its key (send, read, consents) and its number
-/// `+15551112222`; the key.
-fn set_up(url: &str) -> String {
-    let migrated = Command::new(BIN)
-        .args(["migrate", "--database-url", url])
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
-    let org = admin(
-        url,
-        &[
-            "create-org",
-            "--name",
-            "durability",
-            "--rate-per-second",
-            "100000",
-            "--burst",
-            "100000",
-        ],
-    );
-    let org = org["id"].as_str().unwrap().to_owned();
-    let key = admin(
-        url,
-        &[
-            "create-key",
-            "--org",
-            &org,
-            "--scopes",
-            "messages:send,messages:read,consents:read,consents:write",
-        ],
-    );
-    let key = key["key"].as_str().unwrap().to_owned();
-    admin(
-        url,
-        &["add-number", "--org", &org, "--number", "+15551112222"],
-    );
-    key
-}
-
 /// Records the opt-in of the recipient the tests send to, and checks it was recorded.
 async fn opt_in(client: &reqwest::Client, base: &str, key: &str) {
     let opted_in = client
@@ -218,15 +165,6 @@ async fn opt_in(client: &reqwest::Client, base: &str, key: &str) {
         .await
         .unwrap();
     assert_eq!(opted_in.status(), 200, "the opt-in is recorded");
-}
-
-/// A free port on the loopback.
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
 }
 
 async fn nothing_answered_202_is_lost_and_nothing_is_submitted_twice(url: String) {

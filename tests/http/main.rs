@@ -4,6 +4,8 @@
 
 #[path = "../common/child.rs"]
 mod child;
+#[path = "../common/noise.rs"]
+mod noise;
 #[path = "../common/pg.rs"]
 mod pg;
 #[path = "../common/receiver.rs"]

@@ -37,7 +37,7 @@ async fn media(Path(name): Path<String>) -> Response {
             .body(vec![b'%'; 100 * 1024]),
         "photo.png" => Response::builder()
             .content_type("image/png")
-            .body(large_photo().to_vec()),
+            .body(crate::noise::noise_png().to_vec()),
         "broken.png" => Response::builder()
             .content_type("image/png")
             .body(vec![7u8; 100 * 1024]),
@@ -53,27 +53,6 @@ async fn media(Path(name): Path<String>) -> Response {
             .finish(),
         _ => Response::builder().status(StatusCode::NOT_FOUND).finish(),
     }
-}
-
-/// A 400×300 PNG of noise (noise compresses badly): about 350 KiB, within eight times the
-/// tests' 64 KiB cap.
-fn large_photo() -> &'static [u8] {
-    static PHOTO: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    PHOTO.get_or_init(|| {
-        let mut state: u32 = 2_463_534_242;
-        let picture = image::RgbImage::from_fn(400, 300, |_, _| {
-            let mut byte = || {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as u8
-            };
-            image::Rgb([byte(), byte(), byte()])
-        });
-        let mut png = std::io::Cursor::new(Vec::new());
-        picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        png.into_inner()
-    })
 }
 
 async fn media_server() -> String {
@@ -265,7 +244,11 @@ async fn a_messages_media_are_fetched_within_the_timeout_all_together(backend: B
 /// is delivered, and a `media_converted` event says from what to what; an image that cannot be
 /// read is over the cap as it is: `MEDIA_TOO_LARGE`.
 async fn an_image_over_the_cap_is_scaled_down_to_fit(backend: Backend) {
-    assert!(large_photo().len() > 300 * 1024, "{}", large_photo().len());
+    assert!(
+        crate::noise::noise_png().len() > 300 * 1024,
+        "{}",
+        crate::noise::noise_png().len()
+    );
     let (app, base, org, _worker) = media_app(backend, Duration::from_secs(5)).await;
     let reply = app
         .send(
@@ -299,7 +282,10 @@ async fn an_image_over_the_cap_is_scaled_down_to_fit(backend: Backend) {
     )
     .unwrap();
     let found = pattern.captures(note).unwrap_or_else(|| panic!("{note}"));
-    assert_eq!(found[1].parse::<usize>().unwrap(), large_photo().len());
+    assert_eq!(
+        found[1].parse::<usize>().unwrap(),
+        crate::noise::noise_png().len()
+    );
     assert!(found[2].parse::<u32>().unwrap() < 400, "{note}");
     let card = "BEGIN:VCARD\r\nEND:VCARD\r\n".len();
     assert!(

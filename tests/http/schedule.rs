@@ -29,6 +29,17 @@ fn from_now(ms: i64) -> String {
         .to_rfc3339_opts(chrono::SecondsFormat::Millis, false)
 }
 
+/// Schedules `text` to `TO` `ms` milliseconds from now; the message's id.
+async fn schedule(app: &TestApp, key: &str, text: &str, ms: i64) -> String {
+    let reply = app
+        .send(
+            key,
+            json!({"from": FROM, "to": TO, "text": text, "send_at": from_now(ms)}),
+        )
+        .await;
+    reply.assert_success(202)["id"].as_str().unwrap().to_owned()
+}
+
 async fn events(app: &TestApp, key: &str, id: &str) -> Vec<Value> {
     let reply = app
         .call(
@@ -125,13 +136,7 @@ async fn a_canceled_message_never_reaches_the_carrier(backend: Backend) {
     let app = scheduling_app(backend).await;
     let org = app.sender(FROM, TO).await;
     let _worker = app.run_worker(Duration::from_secs(3600));
-    let reply = app
-        .send(
-            &org.key,
-            json!({"from": FROM, "to": TO, "text": "never", "send_at": from_now(1500)}),
-        )
-        .await;
-    let id = reply.assert_success(202)["id"].as_str().unwrap().to_owned();
+    let id = schedule(&app, &org.key, "never", 1500).await;
     let canceled = cancel(&app, &org.key, &id).await;
     assert_eq!(canceled.assert_success(200)["status"], "canceled");
     tokio::time::sleep(Duration::from_millis(2500)).await;
@@ -219,13 +224,7 @@ async fn a_stop_before_the_time_makes_it_failed(backend: Backend) {
     let app = scheduling_app(backend).await;
     let org = app.sender(FROM, TO).await;
     let _worker = app.run_worker(Duration::from_secs(3600));
-    let reply = app
-        .send(
-            &org.key,
-            json!({"from": FROM, "to": TO, "text": "sale!", "send_at": from_now(1500)}),
-        )
-        .await;
-    let id = reply.assert_success(202)["id"].as_str().unwrap().to_owned();
+    let id = schedule(&app, &org.key, "sale!", 1500).await;
     app.carrier_call(
         "/v1/carrier/inbound",
         json!({"from": TO, "to": FROM, "text": "STOP"}),

@@ -10,68 +10,22 @@ use std::{
 
 use serde_json::{json, Value};
 
-use crate::{child, Mmsc, OUTBOUND_PASSWORD, OUTBOUND_USER, VASP};
+use crate::{
+    child,
+    deployment::{free_port, up, BIN},
+    Mmsc, OUTBOUND_PASSWORD, OUTBOUND_USER, VASP,
+};
 
-const BIN: &str = env!("CARGO_BIN_EXE_agentmessage");
 const MESSAGES: usize = 40;
 const CONCURRENCY: usize = 4;
 
-fn admin(url: &str, args: &[&str]) -> Value {
-    let output = Command::new(BIN)
-        .arg("admin")
-        .args(args)
-        .args(["--database-url", url])
-        .env("AGENTMESSAGE_LOG", "warn")
-        .output()
-        .unwrap();
-    assert!(
-        output.status.success(),
-        "{}",
-        String::from_utf8_lossy(&output.stderr)
-    );
-    serde_json::from_slice(&output.stdout).unwrap()
-}
-
-fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
-}
-
 /// A migrated database with an organization, its key and its number; the key.
 fn set_up(url: &str) -> String {
-    let migrated = Command::new(BIN)
-        .args(["migrate", "--database-url", url])
-        .output()
-        .unwrap();
-    assert!(migrated.status.success());
-    let org = admin(
+    crate::deployment::set_up(
         url,
-        &[
-            "create-org",
-            "--name",
-            "mm7",
-            "--rate-per-second",
-            "10000",
-            "--burst",
-            "10000",
-        ],
-    );
-    let org = org["id"].as_str().unwrap().to_owned();
-    let key = admin(
-        url,
-        &[
-            "create-key",
-            "--org",
-            &org,
-            "--scopes",
-            "messages:send,messages:read,consents:write",
-        ],
-    );
-    admin(url, &["add-number", "--org", &org, "--number", crate::FROM]);
-    key["key"].as_str().unwrap().to_owned()
+        "messages:send,messages:read,consents:write",
+        crate::FROM,
+    )
 }
 
 fn serve(url: &str, port: u16, mmsc: &Mmsc) -> child::Reaped {
@@ -96,16 +50,6 @@ fn serve(url: &str, port: u16, mmsc: &Mmsc) -> child::Reaped {
             .spawn()
             .unwrap(),
     )
-}
-
-async fn up(client: &reqwest::Client, base: &str) {
-    for _ in 0..200 {
-        if client.get(format!("{base}/healthz")).send().await.is_ok() {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    panic!("the server did not start");
 }
 
 async fn killed_during_submissions_no_mms_is_submitted_twice(url: String) {

@@ -13,6 +13,11 @@ mod support;
 #[path = "../common/child.rs"]
 mod child;
 #[allow(dead_code)]
+#[path = "../common/deployment.rs"]
+mod deployment;
+#[path = "../common/noise.rs"]
+mod noise;
+#[allow(dead_code)]
 #[path = "../common/tools.rs"]
 mod tools;
 
@@ -182,7 +187,7 @@ async fn media_file(Path(name): Path<String>) -> Response {
             .body(vec![b'%'; 100 * 1024]),
         "photo.png" => Response::builder()
             .content_type("image/png")
-            .body(photo().to_vec()),
+            .body(crate::noise::noise_png().to_vec()),
         _ => Response::builder().status(StatusCode::NOT_FOUND).finish(),
     }
 }
@@ -199,26 +204,6 @@ pub fn dog() -> Vec<u8> {
     let mut bytes = vec![0xFF, 0xD8, 0xFF, 0xE0, b'\r', b'\n', b'-', b'-'];
     bytes.extend((0..=255u8).rev().cycle().take(5000));
     bytes
-}
-
-/// A 400×300 PNG of noise, about 350 KiB: over the cap, within eight times it.
-pub fn photo() -> &'static [u8] {
-    static PHOTO: std::sync::OnceLock<Vec<u8>> = std::sync::OnceLock::new();
-    PHOTO.get_or_init(|| {
-        let mut state: u32 = 2_463_534_242;
-        let picture = image::RgbImage::from_fn(400, 300, |_, _| {
-            let mut byte = || {
-                state ^= state << 13;
-                state ^= state >> 17;
-                state ^= state << 5;
-                state as u8
-            };
-            image::Rgb([byte(), byte(), byte()])
-        });
-        let mut png = std::io::Cursor::new(Vec::new());
-        picture.write_to(&mut png, image::ImageFormat::Png).unwrap();
-        png.into_inner()
-    })
 }
 
 pub fn sha256(bytes: &[u8]) -> String {
