@@ -1007,7 +1007,8 @@ export interface components {
          *       "err": "000",
          *       "done_date": "2604261200",
          *       "error_code": null,
-         *       "note": null
+         *       "note": null,
+         *       "connection": "smsc-eu"
          *     }
          */
         EventView: {
@@ -1041,6 +1042,12 @@ export interface components {
              *     what size to what); null otherwise.
              */
             note: string | null;
+            /**
+             * @description The carrier connection the event came through, as the deployment names it: the one
+             *     that answered a submission (`sent`, `deferred`, a refusal) or the one a receipt or an
+             *     inbound message arrived on; null for the server's own events.
+             */
+            connection: string | null;
         };
         /** @description One page of a list, newest first unless the operation says otherwise. */
         EventViewList: {

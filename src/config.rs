@@ -396,9 +396,11 @@ impl MmsArgs {
 
     /// The MM7 carrier's settings, when it carries live MMS.
     pub fn mm7(&self) -> Option<crate::delivery::Mm7Settings> {
-        if self.mms_carrier != Some(MmsCarrierKind::Mm7) {
-            return None;
-        }
+        (self.mms_carrier == Some(MmsCarrierKind::Mm7)).then(|| self.mm7_base())
+    }
+
+    /// The `--mm7-*` settings (a named MM7 connection starts from them).
+    pub fn mm7_base(&self) -> crate::delivery::Mm7Settings {
         let mut settings =
             crate::delivery::Mm7Settings::new(self.mm7_url.clone().unwrap_or_default());
         settings.username = self.mm7_username.clone();
@@ -410,7 +412,7 @@ impl MmsArgs {
         settings.tls_ca = self.mm7_tls_ca.clone();
         settings.timeout = self.mm7_timeout;
         settings.concurrency = self.mm7_concurrency;
-        Some(settings)
+        settings
     }
 }
 
@@ -528,6 +530,11 @@ pub struct CarrierArgs {
     /// Numbering plan of the destination address (1: ISDN/E.164).
     #[arg(long, env = "AGENTMESSAGE_SMPP_DEST_NPI", default_value_t = defaults::SMPP_DEST_NPI)]
     pub smpp_dest_npi: u8,
+
+    /// How long a connection of a route may stay unbound before the route passes over it to
+    /// its next connection (until it binds again).
+    #[arg(long, env = "AGENTMESSAGE_FAILOVER_AFTER", default_value = defaults::FAILOVER_AFTER, value_parser = humantime::parse_duration)]
+    pub failover_after: Duration,
 }
 
 impl CarrierArgs {
@@ -557,9 +564,11 @@ impl CarrierArgs {
 
     /// The SMPP carrier's settings, when it is the live carrier.
     pub fn smpp(&self) -> Option<crate::delivery::SmppSettings> {
-        if self.carrier != CarrierKind::Smpp {
-            return None;
-        }
+        (self.carrier == CarrierKind::Smpp).then(|| self.smpp_base())
+    }
+
+    /// The `--smpp-*` settings (a named SMPP connection starts from them).
+    pub fn smpp_base(&self) -> crate::delivery::SmppSettings {
         let mut settings = crate::delivery::SmppSettings::new(
             self.smpp_address.clone().unwrap_or_default(),
             self.smpp_system_id.clone(),
@@ -588,7 +597,7 @@ impl CarrierArgs {
             ton: self.smpp_dest_ton,
             npi: self.smpp_dest_npi,
         };
-        Some(settings)
+        settings
     }
 }
 
@@ -626,16 +635,35 @@ pub struct ProcessArgs {
     /// worker's submissions) before it exits.
     #[arg(long, env = "AGENTMESSAGE_SHUTDOWN_GRACE", default_value = defaults::SHUTDOWN_GRACE, value_parser = humantime::parse_duration)]
     pub shutdown_grace: Duration,
+
+    /// The configuration file (`--config`), whose `[connections]` and `[[routes]]` are read
+    /// here.
+    #[arg(skip)]
+    pub config_file: Option<std::path::PathBuf>,
 }
 
 impl ProcessArgs {
-    /// The rules' settings: the rule flags, shaped by the carrier and the webhook settings.
-    pub fn settings(&self) -> anyhow::Result<Settings> {
+    /// The carrier connections and routes: the file's, or the single-carrier settings' one.
+    pub fn plan(&self) -> anyhow::Result<crate::connections::Plan> {
+        let file = match &self.config_file {
+            Some(path) => crate::connections::read(path)?,
+            None => Default::default(),
+        };
+        crate::connections::plan(self, &file)
+    }
+
+    /// The rules' settings: the rule flags, shaped by the connections and the webhook settings.
+    pub fn settings(&self, plan: &crate::connections::Plan) -> anyhow::Result<Settings> {
         let settings = Settings {
             validity: self.worker.validity,
             ..self.rules.settings()
         };
-        let settings = self.mms.apply(self.carrier.apply(settings))?;
+        let mut settings = self.mms.apply(self.carrier.apply(settings))?;
+        settings.carrier_name = plan.carrier_name();
+        settings.mms_supported = plan.mms_supported();
+        if let (Some(inbound), Some(name)) = (settings.mm7_inbound.as_mut(), plan.mm7_name()) {
+            inbound.carrier_name = name;
+        }
         self.webhooks.apply(settings)
     }
 }

@@ -119,6 +119,11 @@ pub fn layered(path: &Path, known: &[Setting]) -> anyhow::Result<Vec<(String, St
         .extract()
         .with_context(|| format!("reading the configuration file {}", path.display()))?;
     let mut written = Vec::new();
+    // Connections and routes are tables of their own (`crate::connections`), not settings.
+    let file: figment::value::Dict = file
+        .into_iter()
+        .filter(|(k, _)| !crate::connections::TABLES.contains(&k.as_str()))
+        .collect();
     flatten("", &file, &mut written)?;
     let by_name: BTreeMap<&str, &str> = known
         .iter()

@@ -67,6 +67,8 @@ pub const SMPP_REASSEMBLY_TIMEOUT: &str = "60s";
 pub const SMPP_REASSEMBLY_MAX_SETS: u64 = 1000;
 pub const SMPP_REASSEMBLY_MAX_BYTES: u64 = 1024 * 1024;
 pub const SMPP_CLOSE_TIMEOUT: &str = "10s";
+/// How long a named connection may stay unbound before its routes pass over it.
+pub const FAILOVER_AFTER: &str = "30s";
 pub const SMPP_SOURCE_TON: u8 = 1;
 pub const SMPP_SOURCE_NPI: u8 = 1;
 pub const SMPP_DEST_TON: u8 = 1;
@@ -123,6 +125,7 @@ mod tests {
             SMPP_THROTTLE_PAUSE,
             SMPP_REASSEMBLY_TIMEOUT,
             SMPP_CLOSE_TIMEOUT,
+            FAILOVER_AFTER,
             MM7_TIMEOUT,
             SCHEDULE_MIN_LEAD,
             SCHEDULE_MAX_LEAD,

@@ -6,6 +6,7 @@
 pub mod api;
 pub mod config;
 pub mod config_file;
+pub mod connections;
 pub mod defaults;
 pub mod delivery;
 pub mod domain;

@@ -7,10 +7,7 @@ use std::time::Duration;
 
 use agentmessage::{
     config::{DatabaseArgs, ProcessArgs, ServeArgs},
-    delivery::{
-        registry::{self, CarrierKind, CarrierSetup, MmsCarrierKind},
-        Worker,
-    },
+    delivery::Worker,
     domain::organization::KeyMode,
     domain::{PhoneNumber, ScopeSet},
     service::{organizations::DEMO_FROM, organizations::DEMO_TO, Services},
@@ -312,6 +309,16 @@ fn config_show(matches: &clap::ArgMatches) -> ExitCode {
         };
         lines.push(format!("{name} = {value}  # {from}"));
     }
+    let argv: Vec<String> = std::env::args().collect();
+    if let Some(path) = agentmessage::config_file::path_in(&argv) {
+        match agentmessage::connections::read(&path) {
+            Ok(routing) => lines.extend(routing.shown()),
+            Err(err) => {
+                eprintln!("error: {err:#}");
+                return ExitCode::from(2);
+            }
+        }
+    }
     let mut out = std::io::stdout().lock();
     for line in lines {
         let _ = writeln!(out, "{line}");
@@ -398,18 +405,23 @@ async fn run(cli: Cli) -> anyhow::Result<()> {
             open(&database).await?;
             eprintln!("migrations applied");
         }
-        Command::Serve(args) => serve(args).await?,
-        Command::Worker(args) => {
+        Command::Serve(mut args) => {
+            args.process.config_file = cli.config.clone();
+            serve(args).await?
+        }
+        Command::Worker(mut args) => {
+            args.config_file = cli.config.clone();
+            let plan = args.plan()?;
             let store = open(&args.database).await?;
-            let services = Services::new(store, args.settings()?);
+            let services = Services::new(store, args.settings(&plan)?);
             agentmessage::api::install_renderer(&services);
             let ops = ops_listener(args.ops_listen).await?;
             tracing::info!(
-                carrier = args.carrier.carrier_name(),
+                connections = ?plan.connections.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(),
                 ops = %args.ops_listen,
                 "AgentMessage delivery worker running"
             );
-            let worker = worker(services.clone(), &args)?;
+            let worker = worker(services.clone(), &args, plan)?;
             let ops = tokio::spawn(agentmessage::ops::serve(
                 ops,
                 services,
@@ -455,10 +467,13 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
         None
     };
     let process = &args.process;
+    // Read (and checked) before anything starts, by an API-only process too: what the
+    // connections carry decides which sends are taken.
+    let plan = process.plan()?;
     let store = open(&process.database).await?;
     let settings = agentmessage::service::Settings {
         body_read_timeout: args.body_read_timeout,
-        ..process.settings()?
+        ..process.settings(&plan)?
     };
     let services = Services::new(store, settings);
     let demo = if args.demo {
@@ -477,7 +492,7 @@ async fn serve(mut args: ServeArgs) -> anyhow::Result<()> {
     let worker_task = match args.no_worker {
         true => None,
         false => {
-            let worker = worker(services.clone(), process)?;
+            let worker = worker(services.clone(), process, plan)?;
             Some(tokio::spawn(worker.run(shutdown_signal())))
         }
     };
@@ -626,55 +641,22 @@ async fn ops_listener(addr: std::net::SocketAddr) -> anyhow::Result<tokio::net::
     Ok(listener)
 }
 
-/// A delivery worker: with the simulated carrier of the embedded default, or with the SMPP
-/// carrier for live messages and the simulated one (stored as carrier `test`) for test mode.
-fn worker(services: Services, process: &ProcessArgs) -> anyhow::Result<Worker> {
-    let (args, carrier) = (&process.worker, &process.carrier);
+/// A delivery worker over the connections and routes of `plan`: the simulated carrier of the
+/// embedded default, the single-carrier settings' carriers, or the configuration file's named
+/// connections; test mode always on a simulated carrier (stored as `test` unless the live
+/// carrier is the simulated one already).
+fn worker(
+    services: Services,
+    process: &ProcessArgs,
+    plan: agentmessage::connections::Plan,
+) -> anyhow::Result<Worker> {
+    let args = &process.worker;
     let settings = agentmessage::delivery::WorkerSettings {
         webhooks: process.webhooks.dispatcher(),
         ..args.settings()
     };
-    let setup = carrier.setup(args.receipt_delay);
-    let live = registry::start(services.clone(), carrier.carrier_name(), setup)?;
-    let worker = Worker::new(services.clone(), live, settings);
-    // Test mode's messages never reach a live carrier: the simulated one, stored as `test`,
-    // unless the live carrier is the simulated one already.
-    let worker = match carrier.carrier {
-        CarrierKind::Simulated => worker,
-        _ => {
-            let simulated = CarrierSetup::Simulated {
-                receipt_delay: args.receipt_delay,
-            };
-            worker.with_test_carrier(registry::start(services.clone(), "test", simulated)?)
-        }
-    };
-    // Live MMS go to their own carrier when one is set (and the SMS carrier is not already
-    // the simulated one that carries them).
-    let mms = match (process.mms.mms_carrier, carrier.carrier) {
-        (Some(MmsCarrierKind::Mm7), _) => {
-            let settings = process.mms.mm7().context("the MM7 carrier's settings")?;
-            Some(registry::start(
-                services.clone(),
-                MmsCarrierKind::Mm7.name(),
-                CarrierSetup::Mm7(Box::new(settings)),
-            )?)
-        }
-        (Some(MmsCarrierKind::Simulated), kind) if kind != CarrierKind::Simulated => {
-            let simulated = CarrierSetup::Simulated {
-                receipt_delay: args.receipt_delay,
-            };
-            Some(registry::start(
-                services.clone(),
-                MmsCarrierKind::Simulated.name(),
-                simulated,
-            )?)
-        }
-        _ => None,
-    };
-    let worker = match mms {
-        Some(mms) => worker.with_mms_carrier(mms),
-        None => worker,
-    };
+    let routing = plan.start(&services, args.receipt_delay)?;
+    let worker = Worker::routed(services.clone(), routing, settings);
     services.report_carrier(worker.health_probe());
     Ok(worker)
 }

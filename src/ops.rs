@@ -72,11 +72,11 @@ async fn readyz(services: Data<&Services>, role: Data<&Role>) -> Response {
     let refusal = services.write_refusal();
     let database = refusal.is_none() && services.ping().await.is_ok();
     let migrated = database && services.migrated().await.unwrap_or(false);
-    let carrier = match (*role, services.carrier_health()) {
-        (Role::Worker, Some(health)) => Some(health.ready()),
+    let delivery = match (*role, services.carrier_health()) {
+        (Role::Worker, Some(health)) => Some(health),
         _ => None,
     };
-    let ready = database && migrated && carrier.unwrap_or(true);
+    let ready = database && migrated && delivery.as_ref().is_none_or(|h| h.ready);
     let mut checks = json!({
         "database": match refusal {
             Some(why) => why.describe(),
@@ -85,8 +85,26 @@ async fn readyz(services: Data<&Services>, role: Data<&Role>) -> Response {
         },
         "migrations": if migrated { "ok" } else if database { "pending" } else { "unknown" },
     });
-    if let Some(bound) = carrier {
-        checks["carrier"] = json!(if bound { "bound" } else { "not bound" });
+    if let Some(health) = delivery {
+        // Every route has a bound connection.
+        checks["carrier"] = json!(if health.ready { "bound" } else { "not bound" });
+        let connections: serde_json::Map<String, serde_json::Value> = health
+            .connections
+            .iter()
+            .map(|c| {
+                (
+                    c.name.clone(),
+                    json!({
+                        "kind": c.health.kind,
+                        "state": c.state.as_str(),
+                        "sessions": c.health.sessions,
+                        "bound": c.health.bound,
+                        "throughput": c.throughput,
+                    }),
+                )
+            })
+            .collect();
+        checks["connections"] = serde_json::Value::Object(connections);
     }
     let status = if ready {
         StatusCode::OK
@@ -103,6 +121,21 @@ async fn scrape(services: Data<&Services>) -> Response {
     if let Ok((depth, oldest)) = services.queue_stats().await {
         metrics::gauge!("agentmessage_queue_depth").set(depth as f64);
         metrics::gauge!("agentmessage_queue_oldest_age_seconds").set(oldest.as_secs_f64());
+    }
+    if let Some(health) = services.carrier_health() {
+        for c in &health.connections {
+            let name = || c.name.clone();
+            metrics::gauge!("agentmessage_connection_sessions", "connection" => name())
+                .set(f64::from(c.health.sessions));
+            metrics::gauge!("agentmessage_connection_sessions_bound", "connection" => name())
+                .set(f64::from(c.health.bound));
+            metrics::gauge!("agentmessage_connection_throughput_limit", "connection" => name())
+                .set(f64::from(c.throughput));
+            for state in crate::domain::submission::ConnectionState::ALL {
+                metrics::gauge!("agentmessage_connection_state", "connection" => name(), "state" => state.as_str())
+                    .set(if state == c.state { 1.0 } else { 0.0 });
+            }
+        }
     }
     let (size, idle) = services.pool_use();
     metrics::gauge!("agentmessage_db_pool_connections", "state" => "idle").set(f64::from(idle));

@@ -27,6 +27,8 @@ pub struct Model {
     pub error_code: Option<MessageErrorCode>,
     /// What the server did to the message, when the event says (a media conversion).
     pub note: Option<String>,
+    /// The carrier connection the event came through (a carrier's answer, a receipt).
+    pub connection: Option<String>,
 }
 
 #[derive(Copy, Clone, Debug, EnumIter, DeriveRelation)]

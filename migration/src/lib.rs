@@ -31,6 +31,7 @@ mod m20261206_000023_messages_delivered_at;
 mod m20261206_000024_message_events_note;
 mod m20261206_000025_message_media;
 mod m20261206_000026_messages_schedule;
+mod m20261206_000027_connections;
 
 /// Every migration in the order it applies.
 pub struct Migrator;
@@ -65,6 +66,7 @@ impl MigratorTrait for Migrator {
             Box::new(m20261206_000024_message_events_note::Migration),
             Box::new(m20261206_000025_message_media::Migration),
             Box::new(m20261206_000026_messages_schedule::Migration),
+            Box::new(m20261206_000027_connections::Migration),
         ]
     }
 }

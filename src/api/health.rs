@@ -75,11 +75,14 @@ impl HealthApi {
         &self,
         services: Data<&Services>,
     ) -> Reply<200, Envelope<HealthView>, HealthErrors> {
-        let carrier = services.carrier_health().map(|h| CarrierView {
-            kind: h.kind.into(),
-            sessions: i64::from(h.sessions),
-            bound: i64::from(h.bound),
-        });
+        let carrier = services
+            .carrier_health()
+            .map(|h| h.primary)
+            .map(|h| CarrierView {
+                kind: h.kind.into(),
+                sessions: i64::from(h.sessions),
+                bound: i64::from(h.bound),
+            });
         Reply::ok(Envelope(HealthView {
             status: "ok".into(),
             carrier,

@@ -270,6 +270,11 @@ pub struct EventView {
     /// what size to what); null otherwise.
     #[oai(nullable)]
     pub note: Option<String>,
+    /// The carrier connection the event came through, as the deployment names it: the one
+    /// that answered a submission (`sent`, `deferred`, a refusal) or the one a receipt or an
+    /// inbound message arrived on; null for the server's own events.
+    #[oai(nullable)]
+    pub connection: Option<String>,
 }
 
 impl Example for EventView {
@@ -285,6 +290,7 @@ impl Example for EventView {
             done_date: Some("2604261200".into()),
             error_code: None,
             note: None,
+            connection: Some("smsc-eu".into()),
         }
     }
 }
@@ -302,6 +308,7 @@ impl From<Event> for EventView {
             done_date: e.done_date,
             error_code: e.error_code.map(Wire),
             note: e.note,
+            connection: e.connection,
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod carrier;
 pub mod media;
 pub mod mm7;
 pub mod registry;
+pub mod routing;
 pub mod simulated;
 pub mod smpp;
 pub mod webhooks;
@@ -13,6 +14,7 @@ pub mod worker;
 
 pub use carrier::{Capabilities, Carrier, CarrierHealth, Room, Submission, SubmitError};
 pub use mm7::{Mm7Carrier, Mm7Settings};
+pub use routing::{Connection, Route, Routing};
 pub use simulated::SimulatedCarrier;
 pub use smpp::{SmppCarrier, SmppSettings};
 pub use webhooks::{Dispatcher, WebhookSettings};

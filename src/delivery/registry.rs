@@ -46,6 +46,7 @@ impl MmsCarrierKind {
 }
 
 /// How each kind of carrier is set up.
+#[derive(Debug)]
 pub enum CarrierSetup {
     Simulated { receipt_delay: std::time::Duration },
     Smpp(Box<smpp::SmppSettings>),
@@ -74,7 +75,7 @@ impl CarrierKind {
 /// be used.
 pub fn start(
     services: Services,
-    name: &'static str,
+    name: &str,
     setup: CarrierSetup,
 ) -> anyhow::Result<Arc<dyn Carrier>> {
     Ok(match setup {

@@ -6,12 +6,12 @@
 
 use std::{future::Future, sync::Arc, time::Duration};
 
-use super::carrier::{Carrier, Room, Submission, SubmitError};
+use super::{
+    carrier::{Carrier, Room, Submission, SubmitError},
+    routing::{Claim, Connection, Routing},
+};
 use crate::{
-    domain::{
-        message::{Channel, KeyMode, Message, Part},
-        organization,
-    },
+    domain::message::{Channel, KeyMode, Message, Part},
     service::{
         delivery::{Attempt, PartOutcome},
         Error, Services,
@@ -57,12 +57,8 @@ impl Default for WorkerSettings {
 /// One worker; several may run against one database.
 pub struct Worker {
     services: Services,
-    /// The live carrier.
-    carrier: Arc<dyn Carrier>,
-    /// Test mode's carrier: always a simulated one, never the live carrier.
-    test_carrier: Arc<dyn Carrier>,
-    /// The live MMS carrier, when MMS go to another carrier than SMS (MM7).
-    mms_carrier: Option<Arc<dyn Carrier>>,
+    /// The named connections and the routes between them (test mode's to a simulated one).
+    routing: Arc<Routing>,
     settings: WorkerSettings,
     owner: String,
     gauges: Gauges,
@@ -114,13 +110,17 @@ impl Gauges {
 }
 
 impl Worker {
+    /// A worker whose every message goes to `carrier`.
     pub fn new(services: Services, carrier: Arc<dyn Carrier>, settings: WorkerSettings) -> Worker {
+        Worker::routed(services, Routing::single(carrier), settings)
+    }
+
+    /// A worker that routes messages over `routing`'s connections.
+    pub fn routed(services: Services, routing: Routing, settings: WorkerSettings) -> Worker {
         let owner = format!("worker-{}", ulid::Ulid::new());
         Worker {
             services,
-            test_carrier: carrier.clone(),
-            mms_carrier: None,
-            carrier,
+            routing: Arc::new(routing),
             settings,
             gauges: Gauges::of(&owner),
             owner,
@@ -130,49 +130,42 @@ impl Worker {
     /// The same worker with `carrier` for test-mode messages (by default the live carrier, which
     /// must then be the simulated one).
     pub fn with_test_carrier(mut self, carrier: Arc<dyn Carrier>) -> Worker {
-        self.test_carrier = carrier;
+        self.routing = Arc::new((*self.routing).clone().with_test(carrier));
         self
     }
 
     /// The same worker with `carrier` for live MMS (by default the live carrier takes both
     /// channels).
     pub fn with_mms_carrier(mut self, carrier: Arc<dyn Carrier>) -> Worker {
-        self.mms_carrier = Some(carrier);
+        self.routing = Arc::new((*self.routing).clone().with_channel(Channel::Mms, carrier));
         self
     }
 
-    /// Reads the live carrier's state (for `/healthz`).
+    /// Reads the connections' state (for `/healthz`, `/readyz` and `/metrics`).
     pub fn health_probe(&self) -> crate::service::HealthProbe {
-        let carrier = self.carrier.clone();
-        Arc::new(move || carrier.health())
+        let routing = self.routing.clone();
+        Arc::new(move || routing.health())
     }
 
-    /// The carrier a message goes to: test-mode messages never reach the live one, and live
-    /// MMS go to the MMS carrier when there is one.
-    fn carrier_for(&self, message: &Message) -> &Arc<dyn Carrier> {
-        self.carrier_of(message.mode, message.channel)
-    }
-
-    fn carrier_of(&self, mode: organization::KeyMode, channel: Channel) -> &Arc<dyn Carrier> {
-        match (mode, channel, &self.mms_carrier) {
-            (KeyMode::Test, _, _) => &self.test_carrier,
-            (KeyMode::Live, Channel::Mms, Some(mms)) => mms,
-            (KeyMode::Live, _, _) => &self.carrier,
-        }
+    /// The connection a message goes to now (test-mode messages never reach a live one); the
+    /// test connection when no route takes it (only the step-by-step test helpers ask).
+    fn connection_for(&self, message: &Message) -> Arc<Connection> {
+        self.routing
+            .choose(message.mode, message.channel, message.to.as_str())
+            .unwrap_or_else(|| {
+                self.routing
+                    .choose(KeyMode::Test, message.channel, message.to.as_str())
+                    .expect("test mode always has its connection")
+            })
     }
 
     /// Every carrier this worker runs, each once.
-    fn distinct_carriers(&self) -> Vec<&Arc<dyn Carrier>> {
-        let mut all: Vec<&Arc<dyn Carrier>> = vec![&self.carrier];
-        for other in [Some(&self.test_carrier), self.mms_carrier.as_ref()]
-            .into_iter()
-            .flatten()
-        {
-            if !all.iter().any(|c| Arc::ptr_eq(c, other)) {
-                all.push(other);
-            }
-        }
-        all
+    fn distinct_carriers(&self) -> Vec<Arc<dyn Carrier>> {
+        self.routing
+            .connections()
+            .iter()
+            .map(|c| c.carrier().clone())
+            .collect()
     }
 
     /// Runs until `shutdown` completes.
@@ -251,8 +244,8 @@ impl Worker {
         let lanes =
             futures_util::future::join_all((0..self.settings.lanes.max(1)).map(|n| lane(n == 0)));
         tokio::join!(watch, lanes, dispatch);
-        futures_util::future::join_all(self.distinct_carriers().into_iter().map(|c| c.close()))
-            .await;
+        let carriers = self.distinct_carriers();
+        futures_util::future::join_all(carriers.iter().map(|c| c.close())).await;
     }
 
     /// Claims one batch and delivers it; returns how many messages it claimed. A lane first
@@ -264,20 +257,38 @@ impl Worker {
     /// back to the queue when the lease runs out.
     pub async fn tick(&self) -> Result<usize, Error> {
         let mut batch = Vec::new();
-        for route in self.routes() {
-            let carrier = route.carrier;
-            if !carrier.health().ready() {
-                continue;
-            }
-            let mut rooms = carrier
+        // Each connection's claims in turn: room in its windows, within its throughput.
+        let mut claims = self.routing.claims();
+        while !claims.is_empty() {
+            let connection = claims[0].connection.clone();
+            let (mine, rest): (Vec<Claim>, Vec<Claim>) = claims
+                .into_iter()
+                .partition(|c| Arc::ptr_eq(&c.connection, &connection));
+            claims = rest;
+            let mut rooms = connection
+                .carrier()
                 .rooms(self.settings.batch_size as usize, self.settings.poll)
                 .await;
             if rooms.is_empty() {
                 continue;
             }
-            let claimed = self.claim_for(&route, rooms.len() as u64).await?;
-            rooms.truncate(claimed.len());
-            batch.extend(claimed.into_iter().zip(rooms));
+            let allowed = connection
+                .tokens(&self.services, rooms.len(), self.settings.poll)
+                .await;
+            rooms.truncate(allowed);
+            for claim in &mine {
+                if rooms.is_empty() {
+                    break;
+                }
+                let claimed = self.claim_for(claim, rooms.len() as u64).await?;
+                let taken: Vec<Room> = rooms.drain(..claimed.len().min(rooms.len())).collect();
+                batch.extend(
+                    claimed
+                        .into_iter()
+                        .zip(taken)
+                        .map(|(m, room)| (m, room, connection.clone())),
+                );
+            }
         }
         let count = batch.len();
         if batch.is_empty() {
@@ -289,7 +300,7 @@ impl Worker {
         // The attempts of the messages that have parts to submit, in one transaction.
         let items: Vec<(uuid::Uuid, Vec<u8>)> = batch
             .iter()
-            .map(|((message, parts), _)| {
+            .map(|((message, parts), _, _)| {
                 let pending = crate::domain::message::pending_parts(parts);
                 (message.id, pending.iter().map(|p| p.number).collect())
             })
@@ -307,13 +318,13 @@ impl Worker {
                 .collect()
         };
         let _in_flight = self.gauges.in_flight(began.len());
-        let deliveries = batch.into_iter().filter_map(|((message, parts), room)| {
+        let deliveries = batch.into_iter().filter_map(|((message, parts), room, connection)| {
             let pending = crate::domain::message::pending_parts(&parts);
             if !pending.is_empty() && !began.contains(&message.id) {
                 tracing::warn!(message_id = %message.id, "the lease was lost before the attempt");
                 return None;
             }
-            Some(self.deliver(message, parts, pending, room))
+            Some(self.deliver(message, parts, pending, room, connection))
         });
         let answered: Vec<((Message, Attempt), Room)> =
             futures_util::future::join_all(deliveries).await;
@@ -328,45 +339,6 @@ impl Worker {
         Ok(count)
     }
 
-    /// Each carrier with the key modes and channels whose messages it carries (one carrier for
-    /// everything when test mode uses the live one and no MMS carrier is set).
-    fn routes(&self) -> Vec<Route<'_>> {
-        let every = Channel::ALL.to_vec();
-        let mut routes = Vec::with_capacity(3);
-        match &self.mms_carrier {
-            None if Arc::ptr_eq(&self.carrier, &self.test_carrier) => {
-                return vec![Route {
-                    carrier: &self.carrier,
-                    modes: KeyMode::ALL.to_vec(),
-                    channels: every,
-                }];
-            }
-            None => routes.push(Route {
-                carrier: &self.carrier,
-                modes: vec![KeyMode::Live],
-                channels: every.clone(),
-            }),
-            Some(mms) => {
-                routes.push(Route {
-                    carrier: &self.carrier,
-                    modes: vec![KeyMode::Live],
-                    channels: vec![Channel::Sms],
-                });
-                routes.push(Route {
-                    carrier: mms,
-                    modes: vec![KeyMode::Live],
-                    channels: vec![Channel::Mms],
-                });
-            }
-        }
-        routes.push(Route {
-            carrier: &self.test_carrier,
-            modes: vec![KeyMode::Test],
-            channels: every,
-        });
-        routes
-    }
-
     /// Submits the `pending` parts of one attempted message, one after another in `room`; the
     /// answers, and the room to give back once they are recorded.
     async fn deliver(
@@ -375,8 +347,9 @@ impl Worker {
         parts: Vec<Part>,
         pending: Vec<Part>,
         room: Room,
+        connection: Arc<Connection>,
     ) -> ((Message, Attempt), Room) {
-        let carrier = self.carrier_for(&message);
+        let carrier = connection.carrier();
         let submission = self.submission(&message);
         let mut room = room;
         let mut results = Vec::with_capacity(pending.len());
@@ -392,46 +365,46 @@ impl Worker {
             };
             metrics::counter!(
                 "agentmessage_carrier_submits_total",
-                "carrier" => carrier.name().to_owned(),
+                "connection" => connection.name().to_owned(),
                 "result" => outcome
             )
             .increment(1);
             results.push((part.number, result));
         }
-        let attempt = self.attempt_of(&message, parts, results);
+        let attempt = self.attempt_of(connection.name(), parts, results);
         ((message, attempt), room)
     }
 
-    /// How many parts the message's carrier makes of it.
-    fn part_count(&self, message: &Message, submission: &Submission) -> u8 {
-        self.carrier_for(message).part_count(submission).max(1)
-    }
-
-    /// Claims up to `limit` messages of `route` (with their parts); messages whose recipient
-    /// opted out meanwhile fail instead.
+    /// Claims up to `limit` messages of `claim` (with their parts, as many as its connection's
+    /// carrier makes of each); messages whose recipient opted out meanwhile fail instead.
     async fn claim_for(
         &self,
-        route: &Route<'_>,
+        claim: &Claim,
         limit: u64,
     ) -> Result<Vec<(Message, Vec<Part>)>, Error> {
-        let parts_for = |m: &Message| (self.part_count(m, &self.submission(m)), reference_of(m));
+        let carrier = claim.connection.carrier();
+        let parts_for = |m: &Message| {
+            (
+                carrier.part_count(&self.submission(m)).max(1),
+                reference_of(m),
+            )
+        };
         let filter = crate::store::QueueFilter {
-            modes: &route.modes,
-            channels: &route.channels,
+            modes: &claim.modes,
+            channels: &claim.channels,
+            prefix: &claim.prefix,
+            excluded: &claim.excluded,
         };
         self.services
             .claim_messages(&self.owner, self.settings.lease, limit, filter, &parts_for)
             .await
     }
 
-    /// Claims a batch of the routes whose carrier is ready, without taking room (for tests that
-    /// drive the steps one at a time).
+    /// Claims a batch for the connections that can take messages now, without taking room
+    /// (for tests that drive the steps one at a time).
     pub async fn claim_with_parts(&self) -> Result<Vec<(Message, Vec<Part>)>, Error> {
         let mut claimed = Vec::new();
-        for route in self.routes() {
-            if !route.carrier.health().ready() {
-                continue;
-            }
+        for claim in self.routing.claims() {
             let left = self
                 .settings
                 .batch_size
@@ -439,7 +412,7 @@ impl Worker {
             if left == 0 {
                 break;
             }
-            claimed.extend(self.claim_for(&route, left).await?);
+            claimed.extend(self.claim_for(&claim, left).await?);
         }
         Ok(claimed)
     }
@@ -484,7 +457,7 @@ impl Worker {
         parts: Vec<Part>,
         results: Vec<(u8, Result<String, SubmitError>)>,
     ) -> Result<(), Error> {
-        let attempt = self.attempt_of(message, parts, results);
+        let attempt = self.attempt_of(self.connection_for(message).name(), parts, results);
         self.services
             .record_submission(message, &self.owner, attempt)
             .await
@@ -493,7 +466,7 @@ impl Worker {
     /// The carrier's answers as an attempt to record.
     fn attempt_of(
         &self,
-        message: &Message,
+        connection: &str,
         parts: Vec<Part>,
         results: Vec<(u8, Result<String, SubmitError>)>,
     ) -> Attempt {
@@ -519,7 +492,7 @@ impl Worker {
         let backoff = chrono::Duration::from_std(self.settings.retry_backoff)
             .unwrap_or(chrono::Duration::MAX);
         Attempt {
-            carrier: self.carrier_for(message).name().to_owned(),
+            carrier: connection.to_owned(),
             parts,
             outcomes,
             retry_at: chrono::Utc::now() + backoff,
@@ -554,13 +527,6 @@ impl Worker {
         }
         self.services.sweep(self.settings.validity).await
     }
-}
-
-/// Which queued messages a carrier takes: those of these key modes and channels.
-struct Route<'a> {
-    carrier: &'a Arc<dyn Carrier>,
-    modes: Vec<KeyMode>,
-    channels: Vec<Channel>,
 }
 
 /// The concatenation reference of a message's parts: one per message, the same on every retry.

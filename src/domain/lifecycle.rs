@@ -30,6 +30,8 @@ pub struct Event {
     pub error_code: Option<MessageErrorCode>,
     /// What the server did to the message, when the event says (a media conversion).
     pub note: Option<String>,
+    /// The carrier connection the event came through (a carrier's answer, a receipt).
+    pub connection: Option<String>,
 }
 
 /// Statuses that never change again.

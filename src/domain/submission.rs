@@ -277,6 +277,53 @@ impl CarrierHealth {
     }
 }
 
+/// Where a named carrier connection stands for the routes that list it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ConnectionState {
+    /// It can take submissions now.
+    Bound,
+    /// Not bound, for less than the failover setting: its routes wait for it.
+    Unbound,
+    /// Not bound for longer than the failover setting: its routes use the next connection
+    /// until it binds again.
+    PassedOver,
+}
+
+impl ConnectionState {
+    pub const ALL: [ConnectionState; 3] = [
+        ConnectionState::Bound,
+        ConnectionState::Unbound,
+        ConnectionState::PassedOver,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ConnectionState::Bound => "bound",
+            ConnectionState::Unbound => "unbound",
+            ConnectionState::PassedOver => "passed_over",
+        }
+    }
+}
+
+/// One named connection's state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConnectionHealth {
+    pub name: String,
+    pub health: CarrierHealth,
+    pub state: ConnectionState,
+    /// Its `throughput` (messages a second across every worker); 0 when it has none.
+    pub throughput: u32,
+}
+
+/// How a worker's delivery stands: the first connection of the default SMS route (for the
+/// public `/healthz`), every connection, and whether every route has a bound connection.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DeliveryHealth {
+    pub primary: CarrierHealth,
+    pub connections: Vec<ConnectionHealth>,
+    pub ready: bool,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

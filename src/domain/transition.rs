@@ -48,6 +48,9 @@ pub struct EventDetail {
     pub error_code: Option<MessageErrorCode>,
     /// What the server did to the message (a media conversion).
     pub note: Option<String>,
+    /// The carrier connection the event came through: the one that answered a submission, or
+    /// the one a receipt arrived on.
+    pub connection: Option<String>,
 }
 
 /// What the carrier's answers to one attempt add up to (every part submitted in it).
@@ -95,7 +98,12 @@ pub enum Cause {
     /// The worker is about to write the submission to the carrier.
     AttemptBegun { owner: String, now: DateTime<Utc> },
     /// The carrier answered the attempt.
-    Answered { owner: String, answer: Answer },
+    Answered {
+        owner: String,
+        /// The connection the parts were submitted through.
+        connection: String,
+        answer: Answer,
+    },
     /// An MMS image was scaled down and re-encoded to fit the size cap, before submission.
     MediaConverted { note: String },
     /// The recipient's phone reported the MMS read or deleted (an MM7 read reply): `status` as
@@ -298,8 +306,13 @@ pub fn plan(current: Option<MessageStatus>, cause: Cause) -> Result<Plan, Refusa
             guard.lease_owner = Some(owner);
             guard.unattempted_with_lease_at = Some(now);
         }
-        Cause::Answered { owner, answer } => {
+        Cause::Answered {
+            owner,
+            connection,
+            answer,
+        } => {
             guard.lease_owner = Some(owner);
+            detail.connection = Some(connection);
             match answer {
                 Answer::Sent {
                     carrier,
@@ -446,6 +459,7 @@ mod tests {
             },
             Cause::Answered {
                 owner: owner(),
+                connection: "smpp".into(),
                 answer: Answer::Sent {
                     carrier: "smpp".into(),
                     carrier_id: "c-1".into(),
@@ -453,6 +467,7 @@ mod tests {
             },
             Cause::Answered {
                 owner: owner(),
+                connection: "smpp".into(),
                 answer: Answer::Refused {
                     code: "ESME_RINVDSTADR".into(),
                     text: "refused".into(),
@@ -460,6 +475,7 @@ mod tests {
             },
             Cause::Answered {
                 owner: owner(),
+                connection: "smpp".into(),
                 answer: Answer::MediaRefused {
                     error_code: MessageErrorCode::MediaTooLarge,
                     text: "too large".into(),
@@ -467,12 +483,14 @@ mod tests {
             },
             Cause::Answered {
                 owner: owner(),
+                connection: "smpp".into(),
                 answer: Answer::Uncertain {
                     text: "timeout".into(),
                 },
             },
             Cause::Answered {
                 owner: owner(),
+                connection: "smpp".into(),
                 answer: Answer::Deferred {
                     code: "ESME_RTHROTTLED".into(),
                     retry_at: at(),

@@ -47,6 +47,26 @@ pub struct Attempt {
 }
 
 impl Services {
+    /// Takes up to `want` tokens of connection `name`'s throughput shared by every worker
+    /// (PostgreSQL): `(granted, available)`; `None` on SQLite, where the one process keeps the
+    /// connection's rate itself.
+    pub async fn lease_connection_tokens(
+        &self,
+        name: &str,
+        rate: f64,
+        burst: f64,
+        want: f64,
+    ) -> Result<Option<(f64, f64)>, Error> {
+        if !self.store.is_postgres() {
+            return Ok(None);
+        }
+        Ok(Some(
+            self.system()
+                .lease_connection_tokens(name, rate, burst, want)
+                .await?,
+        ))
+    }
+
     /// Claims up to `limit` queued messages of the key `modes` whose carrier can take them for
     /// `owner` until `lease` from now, with their parts (written the first time, `parts_for`
     /// giving a message's `(total, reference)`), and fails those whose recipient may no longer
@@ -344,6 +364,7 @@ fn step_after(
         outcomes,
         retry_at,
     } = attempt;
+    let connection = carrier.clone();
     let mut updates = Vec::with_capacity(outcomes.len());
     let (mut refused, mut uncertain, mut deferred, mut media) = (None, None, None, None);
     let mut accepted: Vec<(u8, String)> = parts
@@ -404,6 +425,7 @@ fn step_after(
     };
     let cause = Cause::Answered {
         owner: owner.to_owned(),
+        connection: connection.clone(),
         answer,
     };
     let step = Step {

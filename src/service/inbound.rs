@@ -137,6 +137,7 @@ impl Services {
         };
         let detail = EventDetail {
             carrier_message_id: inbound.carrier_message_id.clone(),
+            connection: Some(carrier.clone()),
             ..Default::default()
         };
         let effect = found.map(|found| match found {

@@ -343,8 +343,8 @@ pub struct Services {
     receipts_checked: Arc<std::sync::atomic::AtomicI64>,
 }
 
-/// Reads a carrier's state.
-pub type HealthProbe = Arc<dyn Fn() -> crate::domain::submission::CarrierHealth + Send + Sync>;
+/// Reads the state of the worker's carrier connections.
+pub type HealthProbe = Arc<dyn Fn() -> crate::domain::submission::DeliveryHealth + Send + Sync>;
 
 impl Services {
     pub fn new(store: Store, settings: Settings) -> Self {
@@ -376,8 +376,8 @@ impl Services {
             .unwrap_or_else(|e| e.into_inner()) = Some(probe);
     }
 
-    /// The live carrier's state, when a worker runs in this process.
-    pub fn carrier_health(&self) -> Option<crate::domain::submission::CarrierHealth> {
+    /// The state of the worker's carrier connections, when a worker runs in this process.
+    pub fn carrier_health(&self) -> Option<crate::domain::submission::DeliveryHealth> {
         let probe = self
             .carrier_health
             .read()

@@ -23,6 +23,7 @@ impl Receipt {
             done_date: self.done_date.clone(),
             error_code: None,
             note: None,
+            connection: None,
         }
     }
 }
@@ -58,7 +59,10 @@ impl Services {
     ) -> Result<ReceiptOutcome, Error> {
         let incoming = IncomingReceipt {
             carrier: carrier.to_owned(),
-            detail: receipt.detail(),
+            detail: EventDetail {
+                connection: Some(carrier.to_owned()),
+                ..receipt.detail()
+            },
             received_at: None,
         };
         let system = self.system();

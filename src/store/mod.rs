@@ -15,6 +15,7 @@ use sea_orm::{
 };
 
 pub mod api_keys;
+pub mod connections;
 pub mod consents;
 pub mod delivery;
 mod door;
@@ -549,9 +550,40 @@ async fn lock_file(path: PathBuf) -> Result<std::fs::File, DbErr> {
     .map_err(|e| DbErr::Custom(format!("migration lock: {e}")))
 }
 
-/// Which queued messages a claim takes: those of these key modes and channels.
+/// Which queued messages a claim takes: those of these key modes and channels whose recipient
+/// starts with `prefix` and with none of `excluded` (the prefixes of more specific routes).
 #[derive(Debug, Clone, Copy)]
 pub struct QueueFilter<'a> {
     pub modes: &'a [crate::domain::organization::KeyMode],
     pub channels: &'a [crate::domain::message::Channel],
+    /// `+` and digits only; empty for every recipient.
+    pub prefix: &'a str,
+    pub excluded: &'a [String],
+}
+
+impl QueueFilter<'_> {
+    /// The SQL condition on the recipient (`to_number`), or an error when a prefix holds
+    /// anything but `+` and digits (routes are checked when the configuration is read; this
+    /// keeps any other text out of the statement).
+    pub(crate) fn recipient_condition(&self) -> Result<String, DbErr> {
+        let checked = |p: &str| -> Result<(), DbErr> {
+            if p.chars().all(|c| c == '+' || c.is_ascii_digit()) {
+                Ok(())
+            } else {
+                Err(DbErr::Custom(format!(
+                    "a route prefix is not a number: {p:?}"
+                )))
+            }
+        };
+        let mut condition = String::new();
+        if !self.prefix.is_empty() {
+            checked(self.prefix)?;
+            condition.push_str(&format!(" AND to_number LIKE '{}%'", self.prefix));
+        }
+        for other in self.excluded {
+            checked(other)?;
+            condition.push_str(&format!(" AND to_number NOT LIKE '{other}%'"));
+        }
+        Ok(condition)
+    }
 }

@@ -150,7 +150,6 @@ impl System {
         let incoming: Vec<IncomingReceipt> = taken
             .into_iter()
             .map(|r| IncomingReceipt {
-                carrier: r.carrier,
                 detail: EventDetail {
                     carrier_message_id: Some(r.carrier_message_id),
                     stat: Some(r.stat),
@@ -158,7 +157,9 @@ impl System {
                     done_date: r.done_date,
                     error_code: None,
                     note: None,
+                    connection: Some(r.carrier.clone()),
                 },
+                carrier: r.carrier,
                 received_at: Some(r.received_at),
             })
             .collect();

@@ -86,6 +86,7 @@ pub fn event(e: message_event::Model) -> Event {
         done_date: e.done_date,
         error_code: e.error_code,
         note: e.note,
+        connection: e.connection,
     }
 }
 

@@ -545,6 +545,7 @@ pub(super) async fn claim(
         .map(|c| format!("'{}'", c.as_str()))
         .collect::<Vec<_>>()
         .join(", ");
+    let recipient = filter.recipient_condition()?;
     let (from, to) = (from.as_str(), to.as_str());
     let outbound = Direction::Outbound.as_str();
     let backend = txn.get_database_backend();
@@ -557,7 +558,7 @@ pub(super) async fn claim(
         DbBackend::Postgres => format!(
             "WITH picked AS (\
                SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}) \
+               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}){recipient} \
                AND (retry_at IS NULL OR retry_at <= $3) \
                ORDER BY created_at, id LIMIT $4 FOR UPDATE SKIP LOCKED) \
              UPDATE messages SET status = '{to}', lease_owner = $1, lease_expires_at = $2, updated_at = $3, \
@@ -567,7 +568,7 @@ pub(super) async fn claim(
             "UPDATE messages SET status = '{to}', lease_owner = ?1, lease_expires_at = ?2, updated_at = ?3, \
              event_count = event_count + 1 WHERE status = '{from}' AND id IN (\
                SELECT id FROM messages WHERE status = '{from}' AND priority = '{priority}' \
-               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}) \
+               AND direction = '{outbound}' AND mode IN ({modes}) AND channel IN ({channels}){recipient} \
                AND (retry_at IS NULL OR retry_at <= ?3) \
                ORDER BY created_at, id LIMIT ?4) \
              RETURNING *"
@@ -663,6 +664,7 @@ pub(super) fn event_row(
         done_date: Set(detail.done_date.clone()),
         error_code: Set(detail.error_code),
         note: Set(detail.note.clone()),
+        connection: Set(detail.connection.clone()),
     }
 }
 

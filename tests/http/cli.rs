@@ -1007,6 +1007,71 @@ fn the_example_configuration_file_holds_every_setting() {
     assert!(count > 70, "only {count} settings found in serve --help");
 }
 
+/// The connections example is read as written: each connection's settings and each route are
+/// shown, a password from its environment variable masked; a setting a kind does not take stops
+/// `config show` and `serve` before they start, naming it.
+#[test]
+fn the_connections_example_is_shown_and_a_wrong_connection_refused() {
+    let example = crate::tools::repo().join("deploy/connections.example.toml");
+    let shown = config_show(
+        &["--config", example.to_str().unwrap()],
+        &[("AGENTMESSAGE_CONNECTION_EU_SMSC_PASSWORD", "s3cret")],
+    )
+    .unwrap();
+    let at = |name: &str| shown.get(name).cloned().unwrap_or_default();
+    assert_eq!(
+        at("connections.eu-smsc.kind"),
+        ("\"smpp\"".into(), "file".into())
+    );
+    assert_eq!(
+        at("connections.eu-smsc.throughput"),
+        ("100".into(), "file".into())
+    );
+    assert_eq!(
+        at("connections.eu-smsc.password"),
+        ("\"***\"".into(), "env".into())
+    );
+    assert_eq!(
+        at("routes.1"),
+        ("\"sms +44 -> eu-smsc, global-smsc\"".into(), "file".into())
+    );
+    assert_eq!(
+        at("routes.4"),
+        ("\"mms every recipient -> mmsc\"".into(), "file".into())
+    );
+    assert_eq!(at("failover_after"), ("\"30s\"".into(), "file".into()));
+    let dir = tempfile::tempdir().unwrap();
+    let wrong = dir.path().join("wrong.toml");
+    std::fs::write(
+        &wrong,
+        "[connections.a]\nkind = \"simulated\"\nwindow = 3\n[[routes]]\nchannel = \"sms\"\nconnections = [\"a\"]\n",
+    )
+    .unwrap();
+    let err = config_show(&["--config", wrong.to_str().unwrap()], &[]).unwrap_err();
+    assert!(
+        err.contains("window is not a setting of a simulated connection"),
+        "{err}"
+    );
+    let db = format!("sqlite://{}/wrong.db", dir.path().display());
+    let serve = Command::new(BIN)
+        .args([
+            "serve",
+            "--config",
+            wrong.to_str().unwrap(),
+            "--database-url",
+            &db,
+        ])
+        .args(["--listen", "127.0.0.1:0", "--ops-listen", "127.0.0.1:0"])
+        .output()
+        .unwrap();
+    assert!(!serve.status.success());
+    assert!(
+        String::from_utf8_lossy(&serve.stderr).contains("window is not a setting"),
+        "{}",
+        String::from_utf8_lossy(&serve.stderr)
+    );
+}
+
 /// One precedence rule: a flag, then the environment, then the file, then the default; secrets
 /// and database passwords are masked; a name that is no setting stops the process before it
 /// starts, naming it; and `serve` runs with what the file says.

@@ -450,7 +450,7 @@ mod batched_answers {
                 let reply = app.send(&org.key, json!({"from": FROM, "to": to, "text": format!("batch {n}")})).await;
                 ids.push(reply.assert_success(202)["id"].as_str().unwrap().to_owned());
             }
-            let claimed = app.services.claim_messages("lane-a", Duration::from_secs(30), 10, QueueFilter { modes: &[KeyMode::Live], channels: Channel::ALL }, &|_| (1, 7)).await.unwrap();
+            let claimed = app.services.claim_messages("lane-a", Duration::from_secs(30), 10, QueueFilter { modes: &[KeyMode::Live], channels: Channel::ALL, prefix: "", excluded: &[] }, &|_| (1, 7)).await.unwrap();
             assert_eq!(claimed.len(), 3);
             let items: Vec<_> = claimed.iter().map(|(m, _)| (m.id, vec![1u8])).collect();
             let begun = app.services.begin_attempts("lane-a", &items).await.unwrap();

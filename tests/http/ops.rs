@@ -268,13 +268,11 @@ async fn metrics_show_what_each_worker_holds_leased_and_in_flight() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_worker_is_ready_only_with_a_bound_carrier_and_an_api_process_regardless() {
     let app = TestApp::start(Backend::Sqlite).await;
-    let bound = Arc::new(std::sync::atomic::AtomicU32::new(0));
-    let reported = bound.clone();
-    app.services.report_carrier(Arc::new(move || CarrierHealth {
-        kind: "smpp",
-        sessions: 1,
-        bound: reported.load(std::sync::atomic::Ordering::Relaxed),
-    }));
+    let carrier = Arc::new(SwitchedCarrier::default());
+    let bound = carrier.clone();
+    let worker =
+        agentmessage::delivery::Worker::new(app.services.clone(), carrier, Default::default());
+    app.services.report_carrier(worker.health_probe());
     let worker = ops(app.services.clone(), Role::Worker).await;
     let api = ops(app.services.clone(), Role::Api).await;
     let ready = |base: String| async move {
@@ -287,19 +285,65 @@ async fn a_worker_is_ready_only_with_a_bound_carrier_and_an_api_process_regardle
         (503, json!("not bound"))
     );
     assert_eq!(
+        body["checks"]["connections"],
+        json!({"smpp": {"kind": "smpp", "state": "unbound", "sessions": 1, "bound": 0, "throughput": 0}})
+    );
+    assert_eq!(
         ready(api.clone()).await.0,
         200,
         "an API process keeps accepting while the carrier is down"
     );
-    bound.store(1, std::sync::atomic::Ordering::Relaxed);
+    bound.0.store(1, std::sync::atomic::Ordering::Relaxed);
     let (status, body) = ready(worker).await;
     assert_eq!(
         (status, body),
         (
             200,
-            json!({"ready": true, "checks": {"database": "ok", "migrations": "ok", "carrier": "bound"}})
+            json!({"ready": true, "checks": {
+                "database": "ok", "migrations": "ok", "carrier": "bound",
+                "connections": {"smpp": {"kind": "smpp", "state": "bound", "sessions": 1, "bound": 1, "throughput": 0}}
+            }})
         )
     );
+}
+
+/// A carrier whose one session is bound or not as the test says; it takes no submission.
+#[derive(Default)]
+struct SwitchedCarrier(std::sync::atomic::AtomicU32);
+
+#[async_trait::async_trait]
+impl agentmessage::delivery::Carrier for SwitchedCarrier {
+    fn name(&self) -> &str {
+        "smpp"
+    }
+
+    fn capabilities(&self) -> agentmessage::delivery::Capabilities {
+        agentmessage::delivery::smpp::CAPABILITIES
+    }
+
+    fn health(&self) -> CarrierHealth {
+        CarrierHealth {
+            kind: "smpp",
+            sessions: 1,
+            bound: self.0.load(std::sync::atomic::Ordering::Relaxed),
+        }
+    }
+
+    async fn submit_in(
+        &self,
+        _: &agentmessage::delivery::Submission,
+        _: &agentmessage::domain::message::Part,
+        room: agentmessage::delivery::Room,
+    ) -> (
+        Result<String, agentmessage::delivery::SubmitError>,
+        agentmessage::delivery::Room,
+    ) {
+        let refused = agentmessage::delivery::SubmitError::Deferred {
+            code: "NOT_BOUND".into(),
+            message: "this test's carrier takes nothing".into(),
+        };
+        (Err(refused), room)
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -13,6 +13,8 @@
 //     --quiet: report only binds, unbinds and a count of submit_sm every second.
 //     --respond-after MS: answer each submit_sm MS milliseconds after it arrived (a slow SMSC:
 //       the ESME's window fills, and a backlog waits behind it).
+//     --first-id N: the first message id (by default 0x1000; an SMSC started again on the same
+//       port is given ids it did not hand out before).
 'use strict';
 const readline = require('readline');
 const smpp = require('smpp');
@@ -22,7 +24,9 @@ const sendReceipts = !args.includes('--no-receipts');
 const quiet = args.includes('--quiet');
 const respondAfterAt = args.indexOf('--respond-after');
 const respondAfter = respondAfterAt >= 0 ? Number(args[respondAfterAt + 1]) : 0;
-const port = Number(args.find((a, i) => !a.startsWith('--') && (respondAfterAt < 0 || i !== respondAfterAt + 1)) || 0);
+const firstIdAt = args.indexOf('--first-id');
+const valueAt = (i) => (respondAfterAt >= 0 && i === respondAfterAt + 1) || (firstIdAt >= 0 && i === firstIdAt + 1);
+const port = Number(args.find((a, i) => !a.startsWith('--') && !valueAt(i)) || 0);
 const sessions = new Set();
 let submits = 0;
 // Receipts waiting for a bound session, and those sent but not yet acknowledged, per session.
@@ -59,7 +63,7 @@ function sessionGone(session) {
 if (quiet) {
   setInterval(() => report({ event: 'submits', count: submits }), 1000).unref();
 }
-let nextId = 0x1000;
+let nextId = firstIdAt >= 0 ? Number(args[firstIdAt + 1]) : 0x1000;
 
 function report(event) {
   process.stdout.write(JSON.stringify(event) + '\n');
