@@ -44,6 +44,9 @@ pub struct Connection {
     local: Option<Limiter>,
     unbound_since: Mutex<Option<Instant>>,
     passed_over: AtomicBool,
+    /// One lane of the process takes tokens at a time (the others wait their turn rather than
+    /// asking the database too).
+    turn: tokio::sync::Mutex<()>,
 }
 
 /// The most tokens a connection's bucket holds: a fifth of a second's throughput (at least
@@ -66,6 +69,7 @@ impl Connection {
             local,
             unbound_since: Mutex::new(None),
             passed_over: AtomicBool::new(false),
+            turn: tokio::sync::Mutex::new(()),
         })
     }
 
@@ -118,6 +122,9 @@ impl Connection {
         let rate = f64::from(self.throughput);
         let burst = f64::from(burst_of(self.throughput));
         let deadline = Instant::now() + wait;
+        let Ok(_turn) = tokio::time::timeout(wait, self.turn.lock()).await else {
+            return 0;
+        };
         loop {
             let next = match self.take(services, rate, burst, most).await {
                 Ok((n, _)) if n > 0 => return n,
@@ -149,7 +156,10 @@ impl Connection {
             .lease_connection_tokens(self.name(), rate, burst, most as f64)
             .await?
         {
-            let next = Duration::from_secs_f64((1.0 - available).max(0.0) / rate.max(1.0));
+            // None left: ask again once several have come (half the bucket, or what is wanted),
+            // so that a throttled process asks the database a few times a second, not per token.
+            let worth = (most as f64).min(burst / 2.0).max(1.0);
+            let next = Duration::from_secs_f64((worth - available).max(0.0) / rate.max(1.0));
             return Ok((
                 granted.max(0.0) as usize,
                 next.max(Duration::from_millis(1)),
@@ -441,5 +451,175 @@ impl Routing {
             connections,
             ready,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::delivery::{
+        carrier::{Capabilities, Room, Submission, SubmitError},
+        CarrierHealth,
+    };
+
+    /// A carrier whose one session is bound or not as the test says.
+    struct Fake {
+        name: &'static str,
+        bound: AtomicBool,
+    }
+
+    #[async_trait::async_trait]
+    impl Carrier for Fake {
+        fn name(&self) -> &str {
+            self.name
+        }
+        fn capabilities(&self) -> Capabilities {
+            Capabilities { mms: true }
+        }
+        fn health(&self) -> CarrierHealth {
+            CarrierHealth {
+                kind: "smpp",
+                sessions: 1,
+                bound: u32::from(self.bound.load(Ordering::Relaxed)),
+            }
+        }
+        async fn submit_in(
+            &self,
+            _: &Submission,
+            _: &crate::domain::message::Part,
+            room: Room,
+        ) -> (Result<String, SubmitError>, Room) {
+            (Ok("id".into()), room)
+        }
+    }
+
+    fn fake(name: &'static str) -> Arc<Fake> {
+        Arc::new(Fake {
+            name,
+            bound: AtomicBool::new(true),
+        })
+    }
+
+    /// Each claim as `connection mode,… channel,… prefix -excluded,…`.
+    fn described(routing: &Routing) -> Vec<String> {
+        routing
+            .claims()
+            .iter()
+            .map(|c| {
+                let modes: Vec<&str> = c.modes.iter().map(|m| m.as_str()).collect();
+                let channels: Vec<&str> = c.channels.iter().map(|m| m.as_str()).collect();
+                format!(
+                    "{} {} {} {}-{}",
+                    c.connection.name(),
+                    modes.join(","),
+                    channels.join(","),
+                    c.prefix,
+                    c.excluded.join(",")
+                )
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_carrier_for_everything_is_one_claim() {
+        let routing = Routing::single(fake("simulated"));
+        assert_eq!(described(&routing), ["simulated live,test sms,mms -"]);
+    }
+
+    #[test]
+    fn the_longest_prefix_wins_and_a_passed_over_connection_hands_its_routes_on() {
+        let (a, b, c, t) = (fake("a"), fake("b"), fake("c"), fake("test"));
+        let (ca, cb, cc) = (
+            Connection::new(a.clone(), 0),
+            Connection::new(b.clone(), 10),
+            Connection::new(c.clone(), 0),
+        );
+        let routes = vec![
+            Route::new(Channel::Sms, "+44", vec![ca.clone(), cb.clone()]),
+            Route::new(Channel::Sms, "+4420", vec![cb.clone()]),
+            Route::new(Channel::Sms, "", vec![cb.clone(), ca.clone()]),
+            Route::new(Channel::Mms, "", vec![cc.clone()]),
+        ];
+        let routing = Routing::new(routes, Connection::new(t, 0), Duration::from_millis(50));
+        assert_eq!(
+            described(&routing),
+            [
+                "a live sms +44-+4420",
+                "b live sms +4420-",
+                "b live sms -+44,+4420",
+                "c live mms -",
+                "test test sms,mms -",
+            ]
+        );
+        let to = |n: &str| {
+            routing
+                .choose(KeyMode::Live, Channel::Sms, n)
+                .map(|c| c.name().to_owned())
+        };
+        assert_eq!(to("+447700900123").as_deref(), Some("a"));
+        assert_eq!(to("+442071234567").as_deref(), Some("b"));
+        assert_eq!(to("+12125550100").as_deref(), Some("b"));
+        // Unbound for less than the failover setting: its route waits for it.
+        a.bound.store(false, Ordering::Relaxed);
+        assert_eq!(
+            described(&routing),
+            [
+                "b live sms +4420-",
+                "b live sms -+44,+4420",
+                "c live mms -",
+                "test test sms,mms -"
+            ]
+        );
+        assert!(routing.health().ready, "every route has a bound connection");
+        c.bound.store(false, Ordering::Relaxed);
+        assert!(
+            !routing.health().ready,
+            "the MMS route has no bound connection"
+        );
+        c.bound.store(true, Ordering::Relaxed);
+        // Past it: passed over, its route goes to the next connection.
+        std::thread::sleep(Duration::from_millis(60));
+        assert_eq!(
+            described(&routing),
+            [
+                "b live sms +44-+4420",
+                "b live sms +4420-",
+                "b live sms -+44,+4420",
+                "c live mms -",
+                "test test sms,mms -"
+            ]
+        );
+        assert_eq!(to("+447700900123").as_deref(), Some("b"));
+        let health = routing.health();
+        assert!(health.ready);
+        let state = |n: &str| {
+            health
+                .connections
+                .iter()
+                .find(|c| c.name == n)
+                .map(|c| c.state)
+        };
+        assert_eq!(state("a"), Some(ConnectionState::PassedOver));
+        assert_eq!(
+            health
+                .connections
+                .iter()
+                .find(|c| c.name == "b")
+                .map(|c| c.throughput),
+            Some(10)
+        );
+        assert_eq!(health.primary.kind, "smpp");
+        // Bound again: back to it.
+        a.bound.store(true, Ordering::Relaxed);
+        assert_eq!(to("+447700900123").as_deref(), Some("a"));
+        assert_eq!(described(&routing)[0], "a live sms +44-+4420");
+        // Test mode never reaches a live connection.
+        assert_eq!(
+            routing
+                .choose(KeyMode::Test, Channel::Sms, "+447700900123")
+                .map(|c| c.name().to_owned())
+                .as_deref(),
+            Some("test")
+        );
     }
 }
