@@ -167,36 +167,12 @@ const QUICK: [&str; 16] = [
     "200ms",
 ];
 
-/// `agentmessage serve` (its worker too) with the file at `path`; its API and ops addresses.
-fn serve(url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String, String) {
-    let (port, ops) = (free_port(), free_port());
-    let child = child::Reaped(
-        Command::new(BIN)
-            .args(["serve", "--config", path.to_str().unwrap()])
-            .args(["--listen", &format!("127.0.0.1:{port}")])
-            .args(["--ops-listen", &format!("127.0.0.1:{ops}")])
-            .args(["--database-url", url])
-            .args(QUICK)
-            .args(args)
-            .env("AGENTMESSAGE_LOG", "warn")
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    (
-        child,
-        format!("http://127.0.0.1:{port}"),
-        format!("http://127.0.0.1:{ops}"),
-    )
-}
-
-/// `agentmessage worker` with the file at `path`; its ops address.
-fn worker(url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String) {
+/// `agentmessage COMMAND` with the file at `path`, short timers and `args`; its ops address.
+fn start(command: &str, url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String) {
     let ops = free_port();
     let child = child::Reaped(
         Command::new(BIN)
-            .args(["worker", "--config", path.to_str().unwrap()])
+            .args([command, "--config", path.to_str().unwrap()])
             .args(["--ops-listen", &format!("127.0.0.1:{ops}")])
             .args(["--database-url", url])
             .args(QUICK)
@@ -208,6 +184,21 @@ fn worker(url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String) {
             .unwrap(),
     );
     (child, format!("http://127.0.0.1:{ops}"))
+}
+
+/// `agentmessage serve` (its worker too) with the file at `path`; its API and ops addresses.
+fn serve(url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String, String) {
+    let port = free_port();
+    let listen = format!("127.0.0.1:{port}");
+    let mut all = vec!["--listen", &listen];
+    all.extend_from_slice(args);
+    let (child, ops) = start("serve", url, path, &all);
+    (child, format!("http://{listen}"), ops)
+}
+
+/// `agentmessage worker` with the file at `path`; its ops address.
+fn worker(url: &str, path: &Path, args: &[&str]) -> (child::Reaped, String) {
+    start("worker", url, path, args)
 }
 
 struct Api {
