@@ -771,7 +771,7 @@ export interface components {
          *     }
          */
         CarrierView: {
-            /** @description `simulated`, or `smpp` for an SMSC. */
+            /** @description `simulated`, `smpp` for an SMSC, or `mm7` for an MMS centre. */
             kind: string;
             /**
              * Format: int64
@@ -1087,8 +1087,10 @@ export interface components {
             status: string;
             /**
              * @description The live carrier's sessions, when this process runs the delivery worker (absent for an
-             *     API process without one: the carrier's sessions live in the worker processes). While no
-             *     session is bound, sends are still accepted and wait in the queue.
+             *     API process without one: the carrier's sessions live in the worker processes). With
+             *     several named carrier connections, the first of the route that takes SMS to every
+             *     recipient (the operators' `/readyz` lists each). While no session is bound, sends are
+             *     still accepted and wait in the queue.
              */
             carrier?: components["schemas"]["CarrierView"];
         };

@@ -19,8 +19,10 @@ pub struct HealthView {
     /// Always `ok` when the server answers.
     pub status: String,
     /// The live carrier's sessions, when this process runs the delivery worker (absent for an
-    /// API process without one: the carrier's sessions live in the worker processes). While no
-    /// session is bound, sends are still accepted and wait in the queue.
+    /// API process without one: the carrier's sessions live in the worker processes). With
+    /// several named carrier connections, the first of the route that takes SMS to every
+    /// recipient (the operators' `/readyz` lists each). While no session is bound, sends are
+    /// still accepted and wait in the queue.
     #[oai(skip_serializing_if_is_none)]
     pub carrier: Option<CarrierView>,
 }
@@ -29,7 +31,7 @@ pub struct HealthView {
 #[derive(Object, Debug, Clone)]
 #[oai(example)]
 pub struct CarrierView {
-    /// `simulated`, or `smpp` for an SMSC.
+    /// `simulated`, `smpp` for an SMSC, or `mm7` for an MMS centre.
     pub kind: String,
     /// Sessions this process keeps (`--smpp-binds`).
     pub sessions: i64,
